@@ -1,0 +1,3 @@
+from shlax_front.cli import main
+
+main()

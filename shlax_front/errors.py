@@ -1,0 +1,44 @@
+"""Errors a user can cause, each with a place.
+
+Every user error carries the file and the 1-based line it is about, so the CLI can print it as one
+line (``Containerfile:12: COPY needs a source and a destination``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+
+class ShlaxError(Exception):
+    """Base of every error the CLI reports as one line with exit status 2."""
+
+    exit_code = 2
+
+
+class ParseError(ShlaxError):
+    """The Containerfile (or recipe) cannot be read. ``str(err)`` starts with ``PATH:LINE:``."""
+
+    def __init__(self, message: str, path: str = "Containerfile", line: int = 1, text: str | None = None):
+        self.message = message
+        self.path = path
+        self.line = line
+        self.text = text
+        where = f"{path}:{line}: {message}"
+        if text is not None:
+            snippet = text.strip().splitlines()[0] if text.strip() else text
+            if len(snippet) > 80:
+                snippet = snippet[:77] + "..."
+            where += f": {snippet}"
+        super().__init__(where)
+
+
+class BuildError(ShlaxError):
+    """A build step failed; the message names the step's location and carries the output tail."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None, output_tail: str = ""):
+        self.message = message
+        self.path = path
+        self.line = line
+        self.output_tail = output_tail
+        where = f"{path}:{line}: {message}" if path and line else message
+        super().__init__(where)
