@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="shlax-front", standalone_mode=False)
     except ShlaxError as err:
-        click.echo(f"shlax-front: {err}" if not str(err).split(":", 1)[0] else str(err), err=True)
+        click.echo(str(err), err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
