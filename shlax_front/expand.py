@@ -1,0 +1,470 @@
+"""Word splitting and variable expansion with BuildKit's semantics (its ``shell/lex.go``).
+
+The Dockerfile frontend does not run a shell for ``COPY $SRC /dst`` or ``ENV PATH=$PATH:/x``: it expands the
+words itself, with rules that only look like POSIX sh. Getting them exactly right matters because the expanded
+values become file names, image config and build-cache keys. Supported syntax (``escape`` is ``\\`` or a
+backtick, per the ``# escape=`` directive):
+
+- ``$name`` and ``${name}``; ``$1``/``${001}`` positional and ``$@ $* $# $? $- $$ $! $0`` special parameters
+  (never set in a Containerfile, so they expand to nothing);
+- ``${v:-word}`` / ``${v-word}``: ``word`` when ``v`` is unset (or, with ``:``, empty);
+- ``${v:+word}`` / ``${v+word}``: ``word`` when ``v`` is set (and, with ``:``, not empty), else nothing;
+- ``${v:?msg}`` / ``${v?msg}``: an error carrying ``msg`` when ``v`` is unset (or, with ``:``, empty);
+- ``${v#pat}`` ``${v##pat}`` ``${v%pat}`` ``${v%%pat}``: remove the shortest/longest prefix/suffix matching
+  ``pat`` (``*`` and ``?`` wildcards, ``\\`` escapes them; no bracket expressions);
+- ``${v/pat/repl}`` ``${v//pat/repl}``: replace the first/every match of ``pat`` (longest match);
+- ``'single quotes'`` keep everything literal; ``"double quotes"`` expand ``$`` and let the escape character
+  escape only ``"``, ``$`` and itself; outside quotes the escape character escapes any character, and a
+  trailing escape character is dropped.
+
+Word splitting (``process_words``) splits only unquoted text *and the results of ``$`` expansions* on white
+space: ``ENV x="a b"`` then ``COPY $x /d`` copies two sources, ``"$x"`` one.
+
+Anything else (``${v:=w}``, ``${}``, ``${v``, an unterminated quote) is an :class:`ExpansionError`; callers
+turn it into a located ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_EOF = ""
+# Go's unicode.IsSpace; Python's str.isspace() also accepts the ASCII separators \x1c-\x1f.
+_NOT_GO_SPACE = frozenset("\x1c\x1d\x1e\x1f")
+_SPECIAL_PARAMS = frozenset("@*#?-$!0")
+# Characters that are regular-expression syntax once a shell pattern is turned into a regex.
+_REGEX_META = frozenset("[]{}.+()|^$")
+
+
+class ExpansionError(ValueError):
+    """A word cannot be expanded. ``reason`` is BuildKit's wording; ``str()`` also names the word."""
+
+    def __init__(self, word: str, reason: str):
+        self.word = word
+        self.reason = reason
+        super().__init__(expansion_error_message(word, reason))
+
+
+def expansion_error_message(word: str, reason: str) -> str:
+    """The message of an :class:`ExpansionError` (shared by the code and its tests)."""
+    return f"failed to process {word!r}: {reason}"
+
+
+# Reasons, as BuildKit words them.
+def unterminated(what: str) -> str:
+    return f"unexpected end of statement while looking for matching {what}"
+
+
+MISSING_BRACE = "syntax error: missing '}'"
+MISSING_SLASH = "syntax error: missing '/' in ${}"
+BAD_SUBSTITUTION = "syntax error: bad substitution"
+
+
+def unsupported_modifier(modifier: str) -> str:
+    return f"unsupported modifier ({modifier}) in substitution"
+
+
+def not_allowed(name: str, message: str) -> str:
+    return f"{name}: {message}"
+
+
+def invalid_pattern(pattern: str, reason: str) -> str:
+    return f"invalid pattern ({pattern}) in substitution: {reason}"
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The outcome of expanding one word.
+
+    ``value`` is the whole expanded text (``process_word``), ``words`` the same text split into words
+    (``process_words``). ``used`` are the variable names the word looked up and found; ``unset`` the names it
+    looked up and did not find. A build cache key only needs the values of ``used`` (and the absence of ``unset``).
+    """
+
+    value: str
+    words: tuple[str, ...]
+    used: frozenset[str]
+    unset: frozenset[str]
+
+
+def is_space(ch: str) -> bool:
+    """White space as BuildKit's word splitter sees it (Go's ``unicode.IsSpace``)."""
+    return ch.isspace() and ch not in _NOT_GO_SPACE
+
+
+def _is_letter(ch: str) -> bool:
+    return ch.isalpha()
+
+
+def _is_digit(ch: str) -> bool:
+    return unicodedata.category(ch) == "Nd"
+
+
+class _Words:
+    """Accumulates words: characters from expansions and unquoted text split on space, quoted text does not."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.word = ""
+        self.in_word = False
+
+    def add_char(self, ch: str) -> None:
+        if is_space(ch):
+            if self.in_word and self.word:
+                self.words.append(self.word)
+                self.word = ""
+                self.in_word = False
+        else:
+            self.add_raw_char(ch)
+
+    def add_raw_char(self, ch: str) -> None:
+        self.word += ch
+        self.in_word = True
+
+    def add_string(self, text: str) -> None:
+        for ch in text:
+            self.add_char(ch)
+
+    def add_raw_string(self, text: str) -> None:
+        self.word += text
+        self.in_word = True
+
+    def finish(self) -> tuple[str, ...]:
+        if self.word:
+            self.words.append(self.word)
+            self.word = ""
+            self.in_word = False
+        return tuple(self.words)
+
+
+class _Lexer:
+    """One pass over one word. Mirrors BuildKit's scanner: ``peek``/``next`` one character at a time."""
+
+    def __init__(self, word: str, env: Mapping[str, str], escape: str):
+        if word.startswith("\ufeff"):  # Go's text/scanner ignores a leading byte order mark
+            word = word[1:]
+        self.text = word
+        self.pos = 0
+        self.env = env
+        self.escape = escape
+        self.raw_escapes = False
+        self.used: set[str] = set()
+        self.unset: set[str] = set()
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else _EOF
+
+    def next(self) -> str:
+        if self.pos >= len(self.text):
+            return _EOF
+        ch = self.text[self.pos]
+        self.pos += 1
+        return ch
+
+    def lookup(self, name: str) -> tuple[str, bool]:
+        if name in self.env:
+            self.used.add(name)
+            return self.env[name], True
+        self.unset.add(name)
+        return "", False
+
+    def process_until(self, stop: str, raw_escapes: bool) -> tuple[str, tuple[str, ...]]:
+        """Read up to ``stop`` (consumed) or the end of the word when ``stop`` is ``_EOF``.
+
+        ``raw_escapes`` keeps escape characters in the result: patterns (``${v#p}``, ``${v/p/r}``) need them
+        to tell ``\\*`` from ``*``.
+        """
+        saved, self.raw_escapes = self.raw_escapes, raw_escapes
+        try:
+            return self._process_until(stop)
+        finally:
+            self.raw_escapes = saved
+
+    def _process_until(self, stop: str) -> tuple[str, tuple[str, ...]]:
+        result: list[str] = []
+        words = _Words()
+        while self.peek() != _EOF:
+            ch = self.peek()
+            if stop != _EOF and ch == stop:
+                self.next()
+                return "".join(result), words.finish()
+            if ch == "$":
+                text = self.process_dollar()
+                result.append(text)
+                words.add_string(text)
+            elif ch == "'":
+                text = self.process_single_quote()
+                result.append(text)
+                words.add_raw_string(text)
+            elif ch == '"':
+                text = self.process_double_quote()
+                result.append(text)
+                words.add_raw_string(text)
+            else:
+                ch = self.next()
+                if ch == self.escape:
+                    if self.raw_escapes:
+                        words.add_raw_char(ch)
+                        result.append(ch)
+                    ch = self.next()
+                    if ch == _EOF:  # a trailing escape character is dropped
+                        break
+                    words.add_raw_char(ch)
+                else:
+                    words.add_char(ch)
+                result.append(ch)
+        if stop != _EOF:
+            raise _Fail(unterminated(stop))
+        return "".join(result), words.finish()
+
+    def process_single_quote(self) -> str:
+        self.next()
+        out: list[str] = []
+        while True:
+            ch = self.next()
+            if ch == _EOF:
+                raise _Fail(unterminated("single-quote"))
+            if ch == "'":
+                return "".join(out)
+            out.append(ch)
+
+    def process_double_quote(self) -> str:
+        self.next()
+        out: list[str] = []
+        while True:
+            ch = self.peek()
+            if ch == _EOF:
+                raise _Fail(unterminated("double-quote"))
+            if ch == '"':
+                self.next()
+                return "".join(out)
+            if ch == "$":
+                out.append(self.process_dollar())
+                continue
+            ch = self.next()
+            if ch == self.escape:
+                if self.raw_escapes:
+                    out.append(ch)
+                following = self.peek()
+                if following == _EOF:
+                    continue  # the unterminated quote is reported on the next turn
+                if following in ('"', "$", self.escape):
+                    ch = self.next()
+            out.append(ch)
+
+    def process_name(self) -> str:
+        """A variable name: letters, digits and ``_``; or a run of digits; or one special parameter."""
+        name: list[str] = []
+        while self.peek() != _EOF:
+            ch = self.peek()
+            if not name and _is_digit(ch):
+                while self.peek() != _EOF and _is_digit(self.peek()):
+                    name.append(self.next())
+                return "".join(name)
+            if not name and ch in _SPECIAL_PARAMS:
+                return self.next()
+            if not (_is_letter(ch) or _is_digit(ch) or ch == "_"):
+                break
+            name.append(self.next())
+        return "".join(name)
+
+    def process_dollar(self) -> str:
+        self.next()
+        if self.peek() != "{":
+            name = self.process_name()
+            if not name:
+                return "$"
+            return self.lookup(name)[0]
+
+        self.next()
+        if self.peek() == _EOF:
+            raise _Fail(MISSING_BRACE)
+        if self.peek() in "{}:":
+            raise _Fail(BAD_SUBSTITUTION)
+        name = self.process_name()
+        ch = self.next()
+        if ch == "}":
+            return self.lookup(name)[0]
+        if ch == "/":
+            return self._replace(name)
+        modifier = ch
+        null_is_unset = False
+        if ch == ":":
+            null_is_unset = True
+            ch = self.next()
+            modifier += ch
+        if ch not in ("+", "-", "?", "#", "%"):
+            if modifier.startswith(":"):
+                # BuildKit still reads the word up to "}" before rejecting the modifier.
+                self._word_until_brace(raw=False)
+            raise _Fail(unsupported_modifier(modifier or "\ufffd"))
+        word = self._word_until_brace(raw=ch in "#%")
+        value, is_set = self.lookup(name)
+        empty = not is_set or (null_is_unset and value == "")
+        if ch == "-":
+            return word if empty else value
+        if ch == "+":
+            return "" if empty else word
+        if ch == "?":
+            if not is_set:
+                raise _Fail(not_allowed(name, word or "is not allowed to be unset"))
+            if null_is_unset and value == "":
+                raise _Fail(not_allowed(name, word or "is not allowed to be empty"))
+            return value
+        greedy = word[:1] == ch
+        if greedy:
+            word = word[1:]
+        if ch == "%":
+            return _trim_suffix(word, value, greedy)
+        return _trim_prefix(word, value, greedy)
+
+    def _word_until_brace(self, raw: bool) -> str:
+        try:
+            word, _ = self.process_until("}", raw)
+        except _Fail:
+            if self.peek() == _EOF:
+                raise _Fail(MISSING_BRACE) from None
+            raise
+        return word
+
+    def _replace(self, name: str) -> str:
+        replace_all = self.peek() == "/"
+        if replace_all:
+            self.next()
+        try:
+            pattern, _ = self.process_until("/", True)
+        except _Fail:
+            if self.peek() == _EOF:
+                raise _Fail(MISSING_SLASH) from None
+            raise
+        replacement = self._word_until_brace(raw=True)
+        value, _ = self.lookup(name)
+        regex = _pattern_regex(pattern, greedy=True, anchored=False)
+        matches = []
+        last_end = -1
+        for m in regex.finditer(value):
+            # Like Go: an empty match right after the previous match is not a match.
+            if m.start() == m.end() == last_end:
+                continue
+            matches.append(m)
+            last_end = m.end()
+            if not replace_all:
+                break
+        out: list[str] = []
+        pos = 0
+        for m in matches:
+            out.append(value[pos : m.start()])
+            out.append(_go_template(replacement, m.group(0)))
+            pos = m.end()
+        out.append(value[pos:])
+        return "".join(out)
+
+
+class _Fail(Exception):
+    """Internal: an expansion failure before it is tied to its word."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _pattern_regex(pattern: str, greedy: bool, anchored: bool) -> re.Pattern[str]:
+    """A shell pattern (``*`` any string, ``?`` one character, ``\\`` escapes) as a regular expression."""
+    out = ["^"] if anchored else []
+    star = ".*" if greedy else ".*?"
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out.append(star)
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\":
+            following = pattern[i] if i < len(pattern) else ""
+            if following in ("}", "/"):
+                continue  # the escape protected ${} syntax; it is not part of the pattern
+            i += 1
+            if following not in ("*", "?", "\\"):
+                raise _Fail(invalid_pattern(pattern, f"invalid escape '\\{following}'"))
+            out.append("\\" + following)
+        elif ch in _REGEX_META:
+            out.append("\\" + ch)
+        else:
+            out.append(re.escape(ch) if not ch.isalnum() and ch != "_" else ch)
+    return re.compile("".join(out))
+
+
+def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
+    m = _pattern_regex(pattern, greedy, anchored=True).search(value)
+    return value[m.end() :] if m else value
+
+
+def _reverse_pattern(pattern: str) -> str:
+    """Reverse a pattern keeping each ``\\x`` escape pair in order (``a\\*c`` -> ``c\\*a``)."""
+    pieces: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i != len(pattern) - 1:
+            pieces.append(pattern[i : i + 2])
+            i += 2
+        else:
+            pieces.append(pattern[i])
+            i += 1
+    return "".join(reversed(pieces))
+
+
+def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
+    # Shortest suffix = shortest prefix of the reversed string matching the reversed pattern.
+    return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
+
+
+def _go_template(template: str, match: str) -> str:
+    """Go's ``Regexp.Expand`` for a pattern without groups: ``$0``/``${0}`` is the match, ``$$`` a dollar,
+    any other ``$name`` nothing, a malformed ``$`` itself."""
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        j = template.find("$", i)
+        if j < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:j])
+        rest = template[j + 1 :]
+        if rest.startswith("$"):
+            out.append("$")
+            i = j + 2
+            continue
+        m = re.match(r"\{(\w+)\}|(\w+)", rest, re.ASCII)
+        if not m:
+            out.append("$")
+            i = j + 1
+            continue
+        name = m.group(1) or m.group(2)
+        if name.isdigit() and int(name) == 0:
+            out.append(match)
+        i = j + 1 + m.end()
+    return "".join(out)
+
+
+def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> Expansion:
+    """Expand ``word`` with the variables in ``env``; raises :class:`ExpansionError`."""
+    lexer = _Lexer(word, env, escape)
+    try:
+        value, words = lexer.process_until(_EOF, False)
+    except _Fail as fail:
+        raise ExpansionError(word, fail.reason) from None
+    return Expansion(value, words, frozenset(lexer.used), frozenset(lexer.unset))
+
+
+def process_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """``word`` expanded as one string (quotes removed, spaces kept): BuildKit's ``ProcessWord``."""
+    return expand(word, env, escape).value
+
+
+def process_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
+    """``word`` expanded and split into words on unquoted white space: BuildKit's ``ProcessWords``."""
+    return list(expand(word, env, escape).words)

@@ -1,0 +1,102 @@
+"""Unit tests of BuildKit-style expansion beyond the conformance vectors: patterns, replacement, word
+splitting, the backtick escape, the names a word uses, and the error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from shlax_front.expand import (
+    BAD_SUBSTITUTION,
+    MISSING_BRACE,
+    ExpansionError,
+    expand,
+    expansion_error_message,
+    invalid_pattern,
+    not_allowed,
+    process_word,
+    process_words,
+    unsupported_modifier,
+)
+
+ENV = {"v": "foo/bar/baz.tar.gz", "s": "a b  c", "e": "", "star": "a*b"}
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("${v#*/}", "bar/baz.tar.gz"),
+        ("${v##*/}", "baz.tar.gz"),
+        ("${v%.*}", "foo/bar/baz.tar"),
+        ("${v%%.*}", "foo/bar/baz"),
+        ("${v#nomatch}", "foo/bar/baz.tar.gz"),
+        ("${v%?z}", "foo/bar/baz.tar."),
+        ("${star#a\\*}", "b"),  # an escaped star is literal
+        ("${v/a/X}", "foo/bXr/baz.tar.gz"),
+        ("${v//a/X}", "foo/bXr/bXz.tXr.gz"),
+        ("${v//\\//_}", "foo_bar_baz.tar.gz"),  # \/ is a slash inside the pattern
+        ("${v//*/X}", "X"),  # greedy, and no extra empty match at the end (Go semantics)
+        ("${v/b*z/Q}", "foo/Q"),
+        ("${unset//a/b}", ""),
+        ("${v/.gz/$s}", "foo/bar/baz.tara b  c"),
+        ("${e:-x}|${e-x}", "x|"),
+        ("${e:+x}|${e+x}", "|x"),
+        ('${v:-"a b"}', "foo/bar/baz.tar.gz"),
+        ('${nope:-"a b"}', "a b"),
+        ("${e?}", ""),
+        ("\\$v", "$v"),
+        ("'$v'", "$v"),
+        ('"$v"', "foo/bar/baz.tar.gz"),
+    ],
+)
+def test_process_word(word: str, expected: str) -> None:
+    assert process_word(word, ENV) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("$s", ["a", "b", "c"]),
+        ('"$s"', ["a b  c"]),
+        ("x$s'y z'", ["xa", "b", "cy z"]),
+        ('""', []),
+        ("a\\ b c", ["a b", "c"]),
+        ("  lead   trail  ", ["lead", "trail"]),
+    ],
+)
+def test_process_words(word: str, expected: list[str]) -> None:
+    assert process_words(word, ENV) == expected
+
+
+def test_backtick_escape() -> None:
+    # With `# escape=``, the backtick escapes and the backslash is an ordinary character (Windows paths).
+    assert process_word("c:\\dir`$v", ENV, escape="`") == "c:\\dir$v"
+    assert process_word('"a`"b"', ENV, escape="`") == 'a"b'
+    assert process_word("x``", ENV, escape="`") == "x`"
+    assert process_word("\\$v", ENV, escape="`") == "\\foo/bar/baz.tar.gz"
+
+
+def test_used_and_unset_names() -> None:
+    result = expand("$v ${missing:-$s} '$quoted' \\$escaped", ENV)
+    assert result.used == {"v", "s"}
+    assert result.unset == {"missing"}
+    assert result.words == ("foo/bar/baz.tar.gz", "a", "b", "c", "$quoted", "$escaped")
+
+
+@pytest.mark.parametrize(
+    ("word", "reason"),
+    [
+        ("${}", BAD_SUBSTITUTION),
+        ("${v", unsupported_modifier("\ufffd")),
+        ("${v:-x", MISSING_BRACE),
+        ("${v:=x}", unsupported_modifier(":=")),
+        ("${e:?must be set}", not_allowed("e", "must be set")),
+        ("${nope?}", not_allowed("nope", "is not allowed to be unset")),
+        ("${e:?}", not_allowed("e", "is not allowed to be empty")),
+        ("${v#a\\b}", invalid_pattern("a\\b", "invalid escape '\\b'")),
+    ],
+)
+def test_errors(word: str, reason: str) -> None:
+    with pytest.raises(ExpansionError) as caught:
+        process_word(word, ENV)
+    assert caught.value.reason == reason
+    assert str(caught.value) == expansion_error_message(word, reason)
