@@ -143,14 +143,24 @@ class _Words:
 class _Lexer:
     """One pass over one word. Mirrors BuildKit's scanner: ``peek``/``next`` one character at a time."""
 
-    def __init__(self, word: str, env: Mapping[str, str], escape: str):
+    def __init__(
+        self,
+        word: str,
+        env: Mapping[str, str],
+        escape: str,
+        raw_quotes: bool = False,
+        raw_escapes: bool = False,
+        skip_unset: bool = False,
+    ):
         if word.startswith("\ufeff"):  # Go's text/scanner ignores a leading byte order mark
             word = word[1:]
         self.text = word
         self.pos = 0
         self.env = env
         self.escape = escape
-        self.raw_escapes = False
+        self.raw_quotes = raw_quotes
+        self.raw_escapes = raw_escapes
+        self.skip_unset = skip_unset
         self.used: set[str] = set()
         self.unset: set[str] = set()
 
@@ -221,25 +231,31 @@ class _Lexer:
         return "".join(result), words.finish()
 
     def process_single_quote(self) -> str:
-        self.next()
-        out: list[str] = []
+        opening = self.next()
+        out: list[str] = [opening] if self.raw_quotes else []
         while True:
             ch = self.next()
             if ch == _EOF:
                 raise _Fail(unterminated("single-quote"))
             if ch == "'":
+                if self.raw_quotes:
+                    out.append(ch)
                 return "".join(out)
             out.append(ch)
 
     def process_double_quote(self) -> str:
-        self.next()
         out: list[str] = []
+        opening = self.next()
+        if self.raw_quotes:
+            out.append(opening)
         while True:
             ch = self.peek()
             if ch == _EOF:
                 raise _Fail(unterminated("double-quote"))
             if ch == '"':
                 self.next()
+                if self.raw_quotes:
+                    out.append(ch)
                 return "".join(out)
             if ch == "$":
                 out.append(self.process_dollar())
@@ -277,7 +293,10 @@ class _Lexer:
             name = self.process_name()
             if not name:
                 return "$"
-            return self.lookup(name)[0]
+            value, is_set = self.lookup(name)
+            if not is_set and self.skip_unset:
+                return "$" + name
+            return value
 
         self.next()
         if self.peek() == _EOF:
@@ -287,7 +306,10 @@ class _Lexer:
         name = self.process_name()
         ch = self.next()
         if ch == "}":
-            return self.lookup(name)[0]
+            value, is_set = self.lookup(name)
+            if not is_set and self.skip_unset:
+                return "${" + name + "}"
+            return value
         if ch == "/":
             return self._replace(name)
         modifier = ch
@@ -303,6 +325,8 @@ class _Lexer:
             raise _Fail(unsupported_modifier(modifier or "\ufffd"))
         word = self._word_until_brace(raw=ch in "#%")
         value, is_set = self.lookup(name)
+        if not is_set and self.skip_unset:
+            return "${" + name + modifier + word + "}"
         empty = not is_set or (null_is_unset and value == "")
         if ch == "-":
             return word if empty else value
@@ -341,7 +365,9 @@ class _Lexer:
                 raise _Fail(MISSING_SLASH) from None
             raise
         replacement = self._word_until_brace(raw=True)
-        value, _ = self.lookup(name)
+        value, is_set = self.lookup(name)
+        if not is_set and self.skip_unset:
+            return "${" + name + "/" + pattern + "/" + replacement + "}"
         regex = _pattern_regex(pattern, greedy=True, anchored=False)
         matches = []
         last_end = -1
@@ -450,11 +476,24 @@ def _go_template(template: str, match: str) -> str:
     return "".join(out)
 
 
-def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> Expansion:
-    """Expand ``word`` with the variables in ``env``; raises :class:`ExpansionError`."""
-    lexer = _Lexer(word, env, escape)
+def expand(
+    word: str,
+    env: Mapping[str, str],
+    escape: str = "\\",
+    *,
+    raw_quotes: bool = False,
+    raw_escapes: bool = False,
+    skip_unset: bool = False,
+) -> Expansion:
+    """Expand ``word`` with the variables in ``env``; raises :class:`ExpansionError`.
+
+    The keyword options are BuildKit's lexer switches, used by its parser (not by instructions): ``raw_quotes``
+    keeps the quote characters, ``raw_escapes`` keeps escape characters, ``skip_unset`` leaves references to
+    unset variables as written (``$x``, ``${x:-y}``). The parser uses them to find heredoc words (``<<"EOF"``).
+    """
+    lexer = _Lexer(word, env, escape, raw_quotes, raw_escapes, skip_unset)
     try:
-        value, words = lexer.process_until(_EOF, False)
+        value, words = lexer.process_until(_EOF, raw_escapes)
     except _Fail as fail:
         raise ExpansionError(word, fail.reason) from None
     return Expansion(value, words, frozenset(lexer.used), frozenset(lexer.unset))

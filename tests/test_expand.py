@@ -100,3 +100,11 @@ def test_errors(word: str, reason: str) -> None:
         process_word(word, ENV)
     assert caught.value.reason == reason
     assert str(caught.value) == expansion_error_message(word, reason)
+
+
+def test_parser_switches() -> None:
+    # What BuildKit's parser uses to recognise heredoc words: quotes kept, unset variables left as written.
+    assert expand("<<\"EOF\" x'y'", {}, raw_quotes=True).words == ('<<"EOF"', "x'y'")
+    assert process_word("$a ${b} ${c:-d} ${e/f/g}", {}) == "  d "
+    assert expand("$a ${b} ${c:-d} ${e/f/g}", {}, skip_unset=True).value == "$a ${b} ${c:-d} ${e/f/g}"
+    assert expand("a\\ b", {}, raw_escapes=True).words == ("a\\ b",)
