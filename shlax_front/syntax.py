@@ -23,6 +23,10 @@ class Heredoc:
     content: str
     expand: bool = True
     chomp: bool = False
+    #: the body exactly as written (before ``<<-`` tab stripping), line endings included.
+    raw: str = ""
+    #: file descriptor written before ``<<`` (``3<<EOF``), 0 when none.
+    fd: int = 0
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Node:
     - ``start``/``end``: character offsets into ``Document.text`` of the instruction's original text, from the first
       character of the keyword line (its leading whitespace included) to the end of its last line, line ending included.
     - ``original``: the keyword as written (case kept), for error messages.
+    - ``line``: the whole logical line as BuildKit sees it (keyword, flags, arguments; continuations joined,
+      heredoc bodies excluded): BuildKit's ``Node.Original``, used for error messages and ONBUILD triggers.
     """
 
     keyword: str
@@ -56,6 +62,7 @@ class Node:
     start: int = 0
     end: int = 0
     original: str = ""
+    line: str = ""
 
 
 @dataclass

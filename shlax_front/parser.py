@@ -1,0 +1,1009 @@
+"""Containerfile text -> raw syntax tree (``Document`` of ``Node``), the way BuildKit's parser reads it.
+
+Why our own scanner and not dockerfile-parse underneath
+--------------------------------------------------------
+dockerfile-parse is the project's named dependency, and we measured what it gets wrong on real files:
+heredoc bodies come out as bogus instructions, a blank line inside a continuation cuts the instruction
+short, the last instruction is lost when the file ends inside a continuation, ``\\\\`` at the end of a line
+is taken as a continuation, JSON is not decoded, flags are not split off, and it never raises. Patching
+each of those from the outside would mean re-reading every line anyway, so this module is a single-pass
+scanner that follows BuildKit's ``frontend/dockerfile/parser`` rule for rule (read, not copied), and keeps
+character offsets so the identity emitter can replay untouched text byte for byte. dockerfile-parse stays
+in the project as the reference we compare against: the differential test on the simple cases where it
+is right, and the throughput benchmark (``tests/bench/parse_throughput.py``).
+
+Two levels, like BuildKit:
+
+- ``parse(text, strict=False)`` is BuildKit's *parser*: it only rejects what that parser rejects (bad
+  parser directives, ``ENV`` without a value, non-string JSON arrays, unterminated heredocs, a file with
+  no instructions). ``parse -f FILE --dump`` uses it, so its output matches BuildKit's dumper.
+- ``parse(text)`` (strict, the default) also applies the per-instruction rules of BuildKit's
+  ``instructions`` package: unknown instructions, wrong argument counts, unknown or malformed flags,
+  ``FROM ... AS`` syntax, ONBUILD triggers, HEALTHCHECK options, instructions before the first FROM.
+
+Every error is a ``ParseError`` whose text starts with ``PATH:LINE:``.
+
+Hot path notes: lines are cut with one ``str.split``; character loops only run for flags, ENV/LABEL/ARG
+words with quotes or escapes, and heredoc detection; everything else uses precompiled regexes or
+``str`` methods.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+
+from shlax_front.errors import ParseError
+from shlax_front.syntax import Document, Heredoc, Node
+
+#: The 18 instructions BuildKit knows, lower-case.
+INSTRUCTIONS = (
+    "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
+    "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+)  # fmt: skip
+
+#: Parser directives BuildKit recognises in the leading comment block.
+DIRECTIVES = ("syntax", "escape", "check")
+
+#: Instructions whose text may start heredocs (ONBUILD looks at its nested instruction).
+HEREDOC_INSTRUCTIONS = frozenset(("add", "copy", "run"))
+
+#: Go's unicode.IsSpace, which BuildKit uses for trimming and word splitting (Python's isspace differs).
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE_SET = frozenset(GO_SPACE)
+
+_WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # BuildKit's reWhitespace
+_ASCII_WORDS = re.compile(r"[^\t\n\v\f\r ]+")
+_DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*")
+_HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)")
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
+_DURATION = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|[-+]?0")
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_NS = {"ns": 1, "us": 1e3, "µs": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# public API
+
+
+def parse(text: str, path: str = "Containerfile", strict: bool = True) -> Document:
+    """Parse Containerfile ``text``; ``path`` is only used in error messages and ``Document.path``.
+
+    With ``strict`` (default) the instruction-level rules are checked too (see the module docstring).
+    """
+    doc = _Scanner(text, path).run()
+    if strict:
+        check(doc)
+    return doc
+
+
+def parse_file(path: str, strict: bool = True) -> Document:
+    """Read and parse ``path`` (``"-"`` reads stdin and is reported as ``<stdin>``).
+
+    The bytes are decoded as UTF-8 with ``surrogateescape`` so that any byte sequence round-trips.
+    """
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        display = "<stdin>"
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as err:
+            raise ParseError(f"cannot read file: {err.strerror}", path, 0) from None
+        display = path
+    return parse(decode(data), display, strict=strict)
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a Containerfile -> text that encodes back to exactly the same bytes."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    """Inverse of ``decode``."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the scanner: lines -> logical instructions (directives, continuations, comments, heredocs)
+
+
+class _Scanner:
+    """One pass over the lines of a file, following BuildKit's ``parser.Parse`` loop."""
+
+    def __init__(self, text: str, path: str):
+        self.text = text
+        self.path = path
+        self.escape = "\\"
+        self.directives: dict[str, str] = {}
+        self.directives_done = False
+
+    def error(self, message: str, line: int, text: str | None = None) -> ParseError:
+        return ParseError(message, self.path, line, text)
+
+    def run(self) -> Document:
+        text = self.text
+        lines = text.split("\n")
+        count = len(lines)
+        if lines[-1] == "":
+            count -= 1  # text ends with a newline: no extra line after it
+        nodes: list[Node] = []
+        offset = 0
+        bom = 1 if text.startswith("\ufeff") else 0
+        if bom:
+            lines[0] = lines[0][1:]
+            offset = 1
+        i = 0
+        escape = self.escape
+        while i < count:
+            raw = lines[i]
+            start = offset
+            offset += len(raw) + 1
+            i += 1
+            line = raw.rstrip("\r\n").lstrip(GO_SPACE)
+            if not self.directives_done:
+                self._directive(line, i)
+                escape = self.escape
+            if not line or line[0] == "#":
+                continue
+            start_line = i
+            stripped = line.rstrip(" \t")
+            if stripped[-1] == escape and (len(stripped) == 1 or stripped[-2] != escape):
+                parts = [stripped[:-1]]
+                while i < count:
+                    raw = lines[i]
+                    offset += len(raw) + 1
+                    i += 1
+                    cont = raw.rstrip("\r\n")
+                    lead = cont.lstrip(GO_SPACE)
+                    if not lead or lead[0] == "#":
+                        continue  # comment and blank lines inside a continuation are dropped
+                    stripped = cont.rstrip(" \t")
+                    if stripped[-1] == escape and (len(stripped) == 1 or stripped[-2] != escape):
+                        parts.append(stripped[:-1])
+                    else:
+                        parts.append(cont)
+                        break
+                logical = "".join(parts)
+            else:
+                logical = line
+            try:
+                node = node_from_line(logical, escape)
+            except _LineError as err:
+                raise self.error(err.message, start_line, logical) from None
+            if "<<" in logical and _can_contain_heredoc(node):
+                try:
+                    found = heredocs_from_line(logical)
+                except _LineError as err:
+                    raise self.error(err.message, start_line, logical) from None
+                if found:
+                    heredocs = []
+                    for name, expand, chomp, fd in found:
+                        body_start = min(offset, len(text))
+                        terminated = False
+                        while i < count:
+                            raw = lines[i]
+                            line_start = offset
+                            offset += len(raw) + 1
+                            i += 1
+                            candidate = raw.rstrip("\r\n")
+                            if chomp:
+                                candidate = candidate.lstrip("\t")
+                            if candidate == name:
+                                terminated = True
+                                body = text[body_start:line_start]
+                                break
+                        if not terminated:
+                            raise self.error(
+                                f"unterminated heredoc: no line {name!r} closes the heredoc before the end of the file",
+                                start_line,
+                                logical,
+                            )
+                        content = _chomp(body) if chomp else body
+                        heredocs.append(Heredoc(name, content, expand, chomp, raw=body, fd=fd))
+                    target = node.next if node.keyword == "onbuild" and node.next is not None else node
+                    target.heredocs = heredocs
+                    if target is not node:
+                        node.heredocs = heredocs
+            node.start_line = start_line
+            node.end_line = i
+            node.start = start
+            node.end = min(offset, len(text))
+            node.line = logical
+            if node.next is not None:
+                child = node.next
+                child.start_line, child.end_line, child.start, child.end = start_line, i, start, node.end
+            nodes.append(node)
+        if not nodes:
+            raise self.error("file with no instructions", max(count, 1))
+        return Document(self.path, text, nodes, escape=self.escape, directives=self.directives)
+
+    def _directive(self, line: str, lineno: int) -> None:
+        """BuildKit's DirectiveParser: only a leading run of ``# key=value`` comment lines counts."""
+        if not line.startswith("#"):
+            self.directives_done = True
+            return
+        match = _DIRECTIVE.fullmatch(line[1:].lstrip(GO_SPACE))
+        key = match.group(1).lower() if match else None
+        if key not in DIRECTIVES:
+            self.directives_done = True
+            return
+        if key in self.directives:
+            raise self.error(f"only one {key} parser directive can be used", lineno, line)
+        value = match.group(2)
+        if key == "escape":
+            if value not in ("`", "\\"):
+                raise self.error(f"invalid escape token '{value}' does not match ` or \\", lineno, line)
+            self.escape = value
+        self.directives[key] = value
+
+
+def _chomp(body: str) -> str:
+    """``<<-``: strip leading tabs from every line of the body."""
+    return "".join(part.lstrip("\t") for part in body.splitlines(keepends=True)) if "\t" in body else body
+
+
+def _can_contain_heredoc(node: Node) -> bool:
+    if node.keyword == "onbuild" and node.next is not None:
+        node = node.next
+    return node.keyword in HEREDOC_INSTRUCTIONS and not node.json
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one logical line -> Node (BuildKit's newNodeFromLine and line parsers)
+
+
+class _LineError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def node_from_line(line: str, escape: str = "\\") -> Node:
+    """Split ``line`` (continuations already joined) into keyword, flags and arguments."""
+    trimmed = line.strip(GO_SPACE)
+    split = _WS_SPLIT.split(trimmed, 1)
+    original = split[0]
+    keyword = original.lower()
+    flags: list[str] = []
+    rest = ""
+    if len(split) == 2:
+        rest = split[1]
+        if rest.startswith("--") or (rest[:1] in _GO_SPACE_SET and rest.lstrip(GO_SPACE).startswith("--")):
+            rest, flags = extract_flags(rest, escape)
+        rest = rest.strip(GO_SPACE)
+    node = Node(keyword, flags=flags, value=rest, original=original)
+    handler = _LINE_PARSERS.get(keyword)
+    if handler is not None:
+        handler(node, rest, escape)
+    return node
+
+
+def _go_bytes(text: str) -> str:
+    """The UTF-8 bytes of ``text`` as one character each: BuildKit walks flags and HEALTHCHECK byte by byte."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _from_go_bytes(text: str) -> str:
+    return text.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def extract_flags(line: str, escape: str = "\\") -> tuple[str, list[str]]:
+    """Leading ``--flag[=value]`` words of ``line`` -> (rest of the line, flags); ``--`` ends the flags.
+
+    Quotes around flag values are removed and the escape character escapes the next character,
+    as in BuildKit. Like BuildKit we walk bytes, so non-ASCII text in a flag comes out the way it does.
+    """
+    ascii_only = line.isascii()
+    if not ascii_only:
+        line = _go_bytes(line)
+    words: list[str] = []
+    n = len(line)
+    pos = 0
+    phase = 0  # 0 spaces, 1 word, 2 quote
+    buf: list[str] = []
+    quote = ""
+    blank_ok = False
+    while True:
+        if phase == 0:
+            if pos == n:
+                break
+            ch = line[pos]
+            if ch in _GO_SPACE_SET:
+                pos += 1
+                continue
+            if ch != "-" or pos + 1 == n or line[pos + 1] != "-":
+                rest = line[pos:]
+                return (rest if ascii_only else _from_go_bytes(rest)), words
+            phase = 1
+        if pos == n:
+            word = "".join(buf)
+            if word != "--" and (blank_ok or word):
+                words.append(word)
+            break
+        ch = line[pos]
+        if phase == 1:
+            if ch in _GO_SPACE_SET:
+                word = "".join(buf)
+                phase = 0
+                if word == "--":
+                    rest = line[pos:]
+                    return (rest if ascii_only else _from_go_bytes(rest)), words
+                if blank_ok or word:
+                    words.append(word)
+                buf = []
+                blank_ok = False
+                pos += 1
+                continue
+            if ch == "'" or ch == '"':
+                quote = ch
+                blank_ok = True
+                phase = 2
+                pos += 1
+                continue
+            if ch == escape:
+                if pos + 1 == n:
+                    pos += 1
+                    continue
+                pos += 1
+                ch = line[pos]
+            buf.append(ch)
+            pos += 1
+            continue
+        # inside quotes
+        if ch == quote:
+            phase = 1
+            pos += 1
+            continue
+        if ch == escape:
+            if pos + 1 == n:
+                phase = 1
+                pos += 1
+                continue
+            pos += 1
+            ch = line[pos]
+        buf.append(ch)
+        pos += 1
+    return "", words
+
+
+def parse_words(rest: str, escape: str = "\\") -> list[str]:
+    """Whitespace-separated words with quotes (and escapes) kept, as BuildKit's parseWords (ENV/LABEL/ARG)."""
+    if rest.isascii() and "'" not in rest and '"' not in rest and escape not in rest:
+        return _ASCII_WORDS.findall(rest)
+    words: list[str] = []
+    phase = 0  # 0 spaces, 1 word, 2 quote
+    quote = ""
+    blank_ok = False
+    buf: list[str] = []
+    n = len(rest)
+    pos = 0
+    while pos <= n:
+        ch = rest[pos] if pos < n else ""
+        if phase == 0:
+            if pos == n:
+                break
+            if ch in _GO_SPACE_SET:
+                pos += 1
+                continue
+            phase = 1
+        if pos == n:
+            if blank_ok or buf:
+                words.append("".join(buf))
+            break
+        if phase == 1:
+            if ch in _GO_SPACE_SET:
+                phase = 0
+                if blank_ok or buf:
+                    words.append("".join(buf))
+                buf = []
+                blank_ok = False
+                pos += 1
+                continue
+            if ch == "'" or ch == '"':
+                quote = ch
+                blank_ok = True
+                phase = 2
+            if ch == escape:
+                if pos + 1 == n:
+                    pos += 1
+                    continue
+                buf.append(ch)
+                pos += 1
+                ch = rest[pos]
+            buf.append(ch)
+            pos += 1
+            continue
+        # inside quotes
+        if ch == quote:
+            phase = 1
+        if ch == escape and quote != "'":
+            if pos + 1 == n:
+                phase = 1
+                pos += 1
+                continue
+            pos += 1
+            buf.append(ch)
+            ch = rest[pos]
+        buf.append(ch)
+        pos += 1
+    return words
+
+
+def _no_constant(name: str):
+    raise ValueError(name)
+
+
+_json_decoder = json.JSONDecoder(parse_constant=_no_constant)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json_array(rest: str) -> list[str] | None:
+    """``rest`` as a JSON array of strings, or None when it is not valid JSON (shell form then).
+
+    A valid JSON array with a non-string element is an error, as in BuildKit.
+    """
+    rest = rest.lstrip(GO_SPACE)
+    if not rest.startswith("["):
+        return None
+    try:
+        value = _json_decoder.decode(rest)
+    except (ValueError, RecursionError):
+        return None
+    for item in value:
+        if not isinstance(item, str):
+            raise _LineError("when using JSON array syntax, arrays must be comprised of strings only")
+    if any(_SURROGATE.search(item) for item in value):
+        value = [_SURROGATE.sub("\ufffd", item) for item in value]  # Go's decoder does this
+    return value
+
+
+def _maybe_json(node: Node, rest: str, escape: str) -> None:
+    if not rest:
+        return
+    value = parse_json_array(rest)
+    if value is None:
+        node.args = [rest]
+    else:
+        node.args = value
+        node.json = True
+
+
+def _maybe_json_list(node: Node, rest: str, escape: str) -> None:
+    value = parse_json_array(rest)
+    if value is None:
+        _whitespace_list(node, rest, escape)
+    else:
+        node.args = value
+        node.json = True
+
+
+def _whitespace_list(node: Node, rest: str, escape: str) -> None:
+    if rest:
+        node.args = _WS_SPLIT.split(rest)
+
+
+def _string(node: Node, rest: str, escape: str) -> None:
+    if rest:
+        node.args = [rest]
+
+
+def _name_or_name_value(node: Node, rest: str, escape: str) -> None:
+    node.args = parse_words(rest, escape)
+
+
+def _name_value(node: Node, rest: str, escape: str) -> None:
+    words = parse_words(rest, escape)
+    if not words:
+        return
+    if "=" not in words[0]:
+        parts = _WS_SPLIT.split(rest, 1)
+        if len(parts) < 2:
+            raise _LineError(f"{node.keyword.upper()} must have two arguments")
+        node.args = [parts[0], parts[1], ""]
+        return
+    args = []
+    for word in words:
+        if "=" not in word:
+            raise _LineError(
+                f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value"
+            )
+        key, _, value = word.partition("=")
+        args += (key, value, "=")
+    node.args = args
+
+
+def _healthcheck(node: Node, rest: str, escape: str) -> None:
+    ascii_only = rest.isascii()
+    text = rest if ascii_only else _go_bytes(rest)
+    sep = 0
+    n = len(text)
+    while sep < n and text[sep] not in _GO_SPACE_SET:
+        sep += 1
+    nxt = sep
+    while nxt < n and text[nxt] in _GO_SPACE_SET:
+        nxt += 1
+    if sep == 0:
+        return
+    kind, cmd = text[:sep], text[nxt:]
+    if not ascii_only:
+        kind, cmd = _from_go_bytes(kind), _from_go_bytes(cmd)
+    _maybe_json(node, cmd, escape)
+    node.args = [kind, *node.args]
+
+
+def _sub_command(node: Node, rest: str, escape: str) -> None:
+    if rest:
+        node.next = node_from_line(rest, escape)
+
+
+_LINE_PARSERS = {
+    "add": _maybe_json_list,
+    "arg": _name_or_name_value,
+    "cmd": _maybe_json,
+    "copy": _maybe_json_list,
+    "entrypoint": _maybe_json,
+    "env": _name_value,
+    "expose": _whitespace_list,
+    "from": _whitespace_list,
+    "healthcheck": _healthcheck,
+    "label": _name_value,
+    "maintainer": _string,
+    "onbuild": _sub_command,
+    "run": _maybe_json,
+    "shell": _maybe_json,
+    "stopsignal": _string,
+    "user": _string,
+    "volume": _maybe_json_list,
+    "workdir": _string,
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# heredoc detection: BuildKit splits the whole line into shell words and looks for <<WORD ones
+
+
+def heredocs_from_line(line: str) -> list[tuple[str, bool, bool, int]]:
+    """The heredocs a line starts, as (name, expand, chomp, fd) in order. Unbalanced quotes: none."""
+    try:
+        _, words = _ShellWords(line, raw_quotes=True, raw_escapes=True).process()
+    except _LexError:
+        return []
+    found = []
+    for word in words:
+        heredoc = parse_heredoc_word(word)
+        if heredoc is not None:
+            found.append(heredoc)
+    return found
+
+
+def parse_heredoc_word(word: str) -> tuple[str, bool, bool, int] | None:
+    """``<<EOF``, ``<<-'EOF'``, ``3<<"EO"F`` ... -> (name, expand, chomp, fd); None if not a heredoc word."""
+    match = _HEREDOC.fullmatch(word)
+    if match is None:
+        return None
+    fd_text, dash, rest = match.groups()
+    if not rest:
+        return None
+    try:
+        _, words = _ShellWords(rest, raw_quotes=False, raw_escapes=False).process()
+        if len(words) != 1:
+            return None
+        _, raw_words = _ShellWords(rest, raw_quotes=True, raw_escapes=False).process()
+    except _LexError as err:
+        raise _LineError(f"invalid heredoc {word!r}: {err}") from None
+    if len(raw_words) != 1:
+        raise _LineError(f"internal lexing of heredoc produced inconsistent results: {rest}")
+    name, raw = words[0], raw_words[0]
+    expand = name.count("'") + name.count('"') == raw.count("'") + raw.count('"')
+    return name, expand, dash == "-", int(fd_text) if fd_text and len(fd_text) < 19 else 0
+
+
+class _LexError(Exception):
+    pass
+
+
+class _ShellWords:
+    """BuildKit's shell word splitter in the mode the heredoc detector uses: no variables are set, unset ones
+    are kept as written (``SkipUnsetEnv``), the escape character is always backslash."""
+
+    def __init__(self, text: str, raw_quotes: bool, raw_escapes: bool):
+        self.text = text
+        self.pos = 0
+        self.raw_quotes = raw_quotes
+        self.raw_escapes = raw_escapes
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def next(self) -> str:
+        if self.pos < len(self.text):
+            self.pos += 1
+            return self.text[self.pos - 1]
+        return ""
+
+    def process(self) -> tuple[str, list[str]]:
+        return self.stop_on("", self.raw_escapes)
+
+    def stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
+        saved = self.raw_escapes
+        self.raw_escapes = raw_escapes
+        try:
+            return self._stop_on(stop)
+        finally:
+            self.raw_escapes = saved
+
+    def _stop_on(self, stop: str) -> tuple[str, list[str]]:
+        result: list[str] = []
+        words: list[str] = []
+        buf = ""  # the word being built; Go only ends a word when this is non-empty
+        in_word = False
+        text = self.text
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if stop and ch == stop:
+                self.pos += 1
+                if buf:
+                    words.append(buf)
+                return "".join(result), words
+            if ch in "$<'\"":
+                if ch == "$":
+                    tmp = self.dollar()
+                elif ch == "<":
+                    tmp = self.possible_heredoc()
+                elif ch == "'":
+                    tmp = self.single_quote()
+                else:
+                    tmp = self.double_quote()
+                result.append(tmp)
+                if ch == "$":
+                    for c in tmp:
+                        if c in _GO_SPACE_SET:
+                            if in_word and buf:
+                                words.append(buf)
+                                buf = ""
+                                in_word = False
+                        else:
+                            buf += c
+                            in_word = True
+                else:
+                    buf += tmp
+                    in_word = True
+                continue
+            ch = self.next()
+            if ch == "\\":
+                if self.raw_escapes:
+                    buf += ch
+                    in_word = True
+                    result.append(ch)
+                ch = self.next()
+                if ch == "":
+                    break
+                buf += ch
+                in_word = True
+            elif ch in _GO_SPACE_SET:
+                if in_word and buf:
+                    words.append(buf)
+                    buf = ""
+                    in_word = False
+            else:
+                buf += ch
+                in_word = True
+            result.append(ch)
+        if stop:
+            raise _LexError(f"unexpected end of statement while looking for matching {stop}")
+        if buf:
+            words.append(buf)
+        return "".join(result), words
+
+    def single_quote(self) -> str:
+        out = []
+        ch = self.next()
+        if self.raw_quotes:
+            out.append(ch)
+        while True:
+            ch = self.next()
+            if ch == "":
+                raise _LexError("unexpected end of statement while looking for matching single-quote")
+            if ch == "'":
+                if self.raw_quotes:
+                    out.append(ch)
+                return "".join(out)
+            out.append(ch)
+
+    def double_quote(self) -> str:
+        out = []
+        ch = self.next()
+        if self.raw_quotes:
+            out.append(ch)
+        while True:
+            peek = self.peek()
+            if peek == "":
+                raise _LexError("unexpected end of statement while looking for matching double-quote")
+            if peek == '"':
+                ch = self.next()
+                if self.raw_quotes:
+                    out.append(ch)
+                return "".join(out)
+            if peek == "$":
+                out.append(self.dollar())
+                continue
+            ch = self.next()
+            if ch == "\\":
+                if self.raw_escapes:
+                    out.append(ch)
+                after = self.peek()
+                if after == "":
+                    continue
+                if after in '"$\\':
+                    ch = self.next()
+            out.append(ch)
+
+    def name(self) -> str:
+        out = []
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            if not out and ch.isdecimal():
+                while self.pos < len(self.text) and self.text[self.pos].isdecimal():
+                    out.append(self.next())
+                return "".join(out)
+            if not out and ch in "@*#?-$!0":
+                return self.next()
+            if not (ch.isalpha() or ch.isdecimal() or ch == "_"):
+                break
+            out.append(self.next())
+        return "".join(out)
+
+    def dollar(self) -> str:
+        self.next()
+        if self.peek() != "{":
+            name = self.name()
+            return "$" + name if name else "$"
+        self.next()
+        peek = self.peek()
+        if peek == "":
+            raise _LexError("syntax error: missing '}'")
+        if peek in "{}:":
+            raise _LexError("syntax error: bad substitution")
+        name = self.name()
+        ch = self.next()
+        chs = ch
+        if ch == "}":
+            return "${" + name + "}"
+        if ch == ":" or (ch and ch in "+-?#%"):
+            null_is_unset = ch == ":"
+            if null_is_unset:
+                ch = self.next()
+                chs += ch
+            raw = ch in ("#", "%")
+            if null_is_unset and raw:
+                raise _LexError(f"unsupported modifier ({chs}) in substitution")
+            try:
+                word, _ = self.stop_on("}", raw)
+            except _LexError:
+                if self.peek() == "":
+                    raise _LexError("syntax error: missing '}'") from None
+                raise
+            return "${" + name + chs + word + "}"
+        if ch == "/":
+            if self.peek() == "/":
+                self.next()
+            pattern, _ = self.stop_on("/", True)
+            replacement, _ = self.stop_on("}", True)
+            return "${" + name + "/" + pattern + "/" + replacement + "}"
+        raise _LexError(f"unsupported modifier ({chs}) in substitution")
+
+    def possible_heredoc(self) -> str:
+        self.next()
+        if self.peek() != "<":
+            return "<"
+        self.next()
+        space = []
+        while self.peek() in (" ", "\t", "\r") and self.peek() != "":
+            space.append(self.next())
+        return "<<" + "".join(space)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Go's strconv.Quote, for Node.Dump() and error messages
+
+
+_GO_NAMED_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_quote(text: str) -> str:
+    """``text`` quoted the way Go's ``strconv.Quote`` does (bytes from ``surrogateescape`` print as ``\\xHH``)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in _GO_NAMED_ESCAPES:
+            out.append(_GO_NAMED_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# strict checks: BuildKit's instructions package rules (argument counts, flags, FROM/ONBUILD/HEALTHCHECK syntax)
+
+_STRING, _BOOL, _STRINGS = "string", "bool", "strings"
+
+#: Flags each instruction accepts (BuildKit's BFlags definitions). None: flags are not looked at (BuildKit
+#: never parses them for ARG and STOPSIGNAL); an empty dict: any flag is an error.
+ALLOWED_FLAGS: dict[str, dict[str, str] | None] = {
+    "add": {"chown": _STRING, "chmod": _STRING, "link": _BOOL, "keep-git-dir": _BOOL, "checksum": _STRING,
+            "unpack": _BOOL, "exclude": _STRINGS},
+    "copy": {"chown": _STRING, "from": _STRING, "chmod": _STRING, "link": _BOOL, "exclude": _STRINGS,
+             "parents": _BOOL},
+    "from": {"platform": _STRING},
+    "run": {"mount": _STRINGS, "network": _STRING, "security": _STRING, "device": _STRINGS},
+    "healthcheck": {"interval": _STRING, "timeout": _STRING, "start-period": _STRING, "start-interval": _STRING,
+                    "retries": _STRING},
+    "arg": None,
+    "stopsignal": None,
+    **{name: {} for name in ("env", "label", "maintainer", "onbuild", "workdir", "cmd", "entrypoint", "expose",
+                             "user", "volume", "shell")},
+}  # fmt: skip
+
+
+def check(doc: Document) -> None:
+    """Apply BuildKit's instruction-level rules to every node; raise the first ``ParseError`` found."""
+    seen_from = False
+    for node in doc.nodes:
+        check_node(node, doc.path)
+        if node.keyword == "from":
+            seen_from = True
+        elif not seen_from and node.keyword != "arg":
+            raise ParseError(
+                f"no build stage in current context: {node.original.upper()} before the first FROM",
+                doc.path, node.start_line, node.line,
+            )  # fmt: skip
+
+
+def check_node(node: Node, path: str = "Containerfile") -> None:
+    """Raise ``ParseError`` if ``node`` breaks a rule BuildKit enforces when it types the instruction."""
+    message = _check(node)
+    if message is not None:
+        raise ParseError(message, path, node.start_line, node.line or node.original)
+
+
+def _check(node: Node) -> str | None:
+    keyword = node.keyword
+    name = keyword.upper()
+    args = node.args
+    if keyword not in ALLOWED_FLAGS:
+        message = f"unknown instruction: {node.original}"
+        close = difflib.get_close_matches(keyword, INSTRUCTIONS, n=1, cutoff=0.7)
+        return message + f" (did you mean {close[0].upper()}?)" if close else message
+    if keyword in ("env", "label"):
+        if not args:
+            return f"{name} requires at least one argument"
+        if any(args[i] == "" for i in range(0, len(args), 3)):
+            return f"{name} names can not be blank"
+    elif keyword in ("maintainer", "workdir", "user", "stopsignal"):
+        if len(args) != 1:
+            return f"{name} requires exactly one argument"
+    elif keyword in ("add", "copy"):
+        if len(args) < 2:
+            return f"{name} requires at least two arguments, but only one was provided. Destination could not be determined"
+        if parse_heredoc_word(args[-1]) is not None:
+            return f"{name} cannot accept a heredoc as a destination"
+    elif keyword == "from":
+        if len(args) == 3 and args[1].lower() == "as":
+            if not _STAGE_NAME.fullmatch(args[2].lower()):
+                return f"invalid name for build stage: {go_quote(args[2])}, name can't start with a number or contain symbols"
+        elif len(args) != 1:
+            return "FROM requires either one or three arguments"
+    elif keyword == "onbuild":
+        if node.next is None:
+            return "ONBUILD requires at least one argument"
+        trigger = node.next.keyword.upper()
+        if trigger == "ONBUILD":
+            return "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+        if trigger in ("MAINTAINER", "FROM"):
+            return f"{trigger} isn't allowed as an ONBUILD trigger"
+    elif keyword == "healthcheck":
+        return _check_healthcheck(node)
+    elif keyword in ("expose", "volume", "arg"):
+        if not args:
+            return f"{name} requires at least one argument"
+        if keyword == "volume" and any(not a.strip(GO_SPACE) for a in args):
+            return "VOLUME specified can not be an empty string"
+        if keyword == "arg" and any(a.startswith("=") for a in args):
+            return "ARG names can not be blank"
+    elif keyword == "shell":
+        if not args:
+            return "SHELL requires at least one argument"
+        if not node.json:
+            return "SHELL requires the arguments to be in JSON form"
+    return _check_flags(node, ALLOWED_FLAGS[keyword])
+
+
+def _check_flags(node: Node, allowed: dict[str, str] | None) -> str | None:
+    if allowed is None:
+        return None
+    used: set[str] = set()
+    for flag in node.flags:
+        if flag == "--":
+            return None
+        if not flag.startswith("--"):
+            return f"arg should start with -- : {flag}"
+        flag_name, has_value, value = flag.partition("=")
+        key = flag_name[2:]
+        kind = allowed.get(key)
+        if kind is None:
+            message = f"unknown flag: {flag_name} for {node.keyword.upper()}"
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            return message + f" (did you mean --{close[0]}?)" if close else message
+        if key in used and kind != _STRINGS:
+            return f"duplicate flag specified: {flag_name}"
+        used.add(key)
+        if kind == _BOOL:
+            if has_value and value == "":
+                return f"missing a value on flag: {flag_name}"
+            if value.lower() not in ("true", "false", ""):
+                return f"expecting boolean value for flag {flag_name}, not: {value}"
+        elif not has_value:
+            return f"missing a value on flag: {flag_name}"
+    return None
+
+
+def _check_healthcheck(node: Node) -> str | None:
+    args = node.args
+    if not args:
+        return "HEALTHCHECK requires at least one argument"
+    kind = args[0].upper()
+    if kind == "NONE":
+        if len(args) > 1:
+            return "HEALTHCHECK NONE takes no arguments"
+        return None
+    problem = _check_flags(node, ALLOWED_FLAGS["healthcheck"])
+    if problem:
+        return problem
+    if kind != "CMD":
+        return f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)"
+    if len(args) == 1:
+        return "Missing command after HEALTHCHECK CMD"
+    for flag in node.flags:
+        flag_name, _, value = flag.partition("=")
+        if flag_name == "--retries":
+            if not _INTEGER.fullmatch(value):
+                return f"invalid value for --retries: {go_quote(value)}"
+            if int(value) < 0:
+                return f"--retries cannot be negative ({int(value)})"
+        elif value and flag_name != "--":
+            if not _DURATION.fullmatch(value):
+                return f"time: invalid duration {go_quote(value)} for {flag_name}"
+            total = sum(float(num) * _DURATION_NS[unit] for num, unit in _DURATION_PART.findall(value))
+            if 0 < total < 1e6 and not value.startswith("-"):
+                return f"Interval {go_quote(flag_name[2:])} cannot be less than 1ms"
+            if value.startswith("-") and total > 0:
+                return f"Interval {go_quote(flag_name[2:])} cannot be less than 1ms"
+    return None
