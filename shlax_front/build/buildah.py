@@ -1,0 +1,145 @@
+"""A thin typed layer over the ``buildah`` CLI (1.28 is the floor): one method per verb the executor uses.
+
+Nothing here knows about Containerfiles or caches; it only spells buildah's command lines, so the executor
+reads as build semantics and a fake runner in unit tests can assert the exact argv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from shlax_front.build.runner import Result, SubprocessRunner
+
+
+@dataclass
+class Buildah:
+    runner: SubprocessRunner
+    isolation: str | None = None
+    binary: str = "buildah"
+
+    def _run(
+        self, *args: str, check: bool = True, cwd: str | None = None, input: str | None = None
+    ) -> Result:
+        return self.runner.run([self.binary, *args], check=check, cwd=cwd, input=input)
+
+    # -- containers -------------------------------------------------------------------------------------
+    def from_(self, image: str, name: str, pull: str = "missing") -> str:
+        """Create a working container named ``name`` from ``image`` (an id, a reference or ``scratch``)."""
+        args = ["from", "--quiet", "--name", name]
+        if image != "scratch":
+            args += ["--pull", pull]
+        return self._run(*args, image).stdout.strip().splitlines()[-1]
+
+    def run(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        env: Iterable[tuple[str, str]] = (),
+        volumes: Iterable[str] = (),
+        mounts: Iterable[str] = (),
+        user: str | None = None,
+        workdir: str | None = None,
+        network: str | None = None,
+        check: bool = False,
+    ) -> Result:
+        args = ["run"]
+        if self.isolation:
+            args += ["--isolation", self.isolation]
+        for key, value in env:
+            args += ["--env", f"{key}={value}"]
+        for volume in volumes:
+            args += ["-v", volume]
+        for mount in mounts:
+            args += ["--mount", mount]
+        if user:
+            args += ["--user", user]
+        if workdir:
+            args += ["--workingdir", workdir]
+        if network:
+            args += ["--network", network]
+        return self._run(*args, container, "--", *argv, check=check)
+
+    def copy(
+        self,
+        container: str,
+        sources: Sequence[str],
+        dest: str,
+        *,
+        add: bool = False,
+        from_: str | None = None,
+        chown: str | None = None,
+        chmod: str | None = None,
+        contextdir: str | None = None,
+        ignorefile: str | None = None,
+        cwd: str | None = None,
+    ) -> Result:
+        args = ["add" if add else "copy", "--quiet"]
+        if from_:
+            args += ["--from", from_]
+        if chown:
+            args += ["--chown", chown]
+        if chmod:
+            args += ["--chmod", chmod]
+        if contextdir:
+            args += ["--contextdir", contextdir]
+        if ignorefile:
+            args += ["--ignorefile", ignorefile]
+        return self._run(*args, container, *sources, dest, cwd=cwd)
+
+    def config(self, container: str, options: Sequence[str]) -> None:
+        if options:
+            self._run("config", *options, container)
+
+    def commit(self, container: str, fmt: str = "docker", history_comment: str | None = None) -> str:
+        """Commit ``container`` to a new untagged image; returns the image id."""
+        args = ["commit", "--quiet", "--format", fmt]
+        if history_comment:
+            # Shows in `buildah inspect` history; the cache key index lives on the host, the key on the image.
+            self._run("config", "--history-comment", history_comment, container)
+        return self._run(*args, container).stdout.strip().splitlines()[-1]
+
+    def mount(self, container: str) -> str:
+        return self._run("mount", container).stdout.strip()
+
+    def umount(self, container: str) -> None:
+        self._run("umount", container, check=False)
+
+    def rm(self, container: str) -> None:
+        self._run("rm", container, check=False)
+
+    # -- images -----------------------------------------------------------------------------------------
+    def tag(self, image: str, names: Sequence[str]) -> None:
+        if names:
+            self._run("tag", image, *names)
+
+    def rmi(self, images: Sequence[str], force: bool = False) -> Result:
+        return self._run("rmi", *(["-f"] if force else []), *images, check=False)
+
+    def inspect_image(self, ref: str) -> dict | None:
+        """Full ``buildah inspect`` of an image, or None when it is not in local storage."""
+        result = self._run("inspect", "--type", "image", ref, check=False)
+        if result.returncode != 0:
+            return None
+        return json.loads(result.stdout)
+
+    def inspect_container(self, name: str) -> dict | None:
+        result = self._run("inspect", "--type", "container", name, check=False)
+        if result.returncode != 0:
+            return None
+        return json.loads(result.stdout)
+
+    def image_ids(self) -> set[str]:
+        """Every image id in local storage (one call per build, so cached steps need no shell-out each)."""
+        result = self._run("images", "--all", "--no-trunc", "--quiet", check=False)
+        return {line.strip().removeprefix("sha256:") for line in result.stdout.splitlines() if line.strip()}
+
+    def pull(self, ref: str) -> None:
+        self._run("pull", "--quiet", ref)
+
+
+def default_isolation() -> str | None:
+    return os.environ.get("BUILDAH_ISOLATION") or None

@@ -1,0 +1,552 @@
+"""Run build steps on buildah with per-instruction layer reuse and host package caches.
+
+Semantics follow ``buildah bud --layers``: each step that changes the filesystem is committed to its own
+image and the next step starts from a fresh container of that image; config-only steps (ENV, LABEL, ...)
+are folded into the next commit. Every step has a cache key chained from its parent; a key found in the
+index (and still in storage) is reused without starting a container, so a cached step costs a dict lookup.
+
+Cleanup is the executor's promise: whatever happens (failure, Ctrl-C, SIGTERM), the working containers it
+created are unmounted and removed, and files it wrote for a single run are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shlax_front.build.buildah import Buildah
+from shlax_front.build.context import BuildContext, ContextError
+from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
+from shlax_front.build.keys import explain_miss, root_key, step_key
+from shlax_front.build.report import Reporter, StepReport
+from shlax_front.build.runner import CommandFailed
+from shlax_front.build.steps import BuildSteps, ConfigStep, CopyStep, FromStep, RunStep, Stage, Step
+from shlax_front.build.store import LayerIndex
+from shlax_front.errors import BuildError
+
+CA_TARGET = "/run/shlax-front/ca-certificates.crt"
+APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
+CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
+FETCHED = re.compile(r"^Fetched ([\d.,]+) ([kMG]?B)\b", re.M)
+UNITS = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+@dataclass
+class Options:
+    tags: tuple[str, ...] = ()
+    no_cache: bool = False
+    format: str | None = None  # None: oci unless the file needs docker
+    offline: bool = False
+    ca_bundle: str | None = None
+    explain: bool = False
+    proxy_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class StageResult:
+    image: str
+    key: str
+
+
+@dataclass
+class _State:
+    """Where a stage is: the last image and key, and the working container when one exists."""
+
+    key: str
+    image: str | None
+    container: str | None = None
+    rootfs: str | None = None
+    pending: list[ConfigStep] = field(default_factory=list)
+    uncommitted: bool = False
+
+
+class Executor:
+    def __init__(
+        self,
+        buildah: Buildah,
+        index: LayerIndex,
+        caches: HostCaches,
+        context: BuildContext,
+        options: Options,
+        reporter: Reporter,
+        onbuild: Callable[[list[str], Stage, FromStep], list[Step]] | None = None,
+    ):
+        self.buildah = buildah
+        self.index = index
+        self.caches = caches
+        self.context = context
+        self.options = options
+        self.reporter = reporter
+        self.onbuild = onbuild
+        self.containers: list[str] = []
+        self.tempdirs: list[str] = []
+        self._image_ids: set[str] | None = None
+        self._inspected: dict[str, dict] = {}
+        self._partitions: dict[str, str] = {}
+        self.format = "oci"
+
+    # -- the whole build ----------------------------------------------------------------------------------
+    def build(self, plan: BuildSteps) -> str:
+        self.format = self.options.format or ("docker" if plan.needs_docker_format else "oci")
+        results: dict[int, StageResult] = {}
+        start = time.monotonic()
+        try:
+            for stage in plan.stages:
+                results[stage.index] = self._build_stage(stage, results, plan.path)
+        finally:
+            self.cleanup()
+        final = results[plan.stages[-1].index]
+        if self.options.tags:
+            self.buildah.tag(final.image, list(self.options.tags))
+        self.reporter.summary(final.image, time.monotonic() - start)
+        return final.image
+
+    def cleanup(self) -> None:
+        for name in reversed(self.containers):
+            self.buildah.umount(name)
+            self.buildah.rm(name)
+        self.containers.clear()
+        for path in self.tempdirs:
+            shutil.rmtree(path, ignore_errors=True)
+        self.tempdirs.clear()
+
+    # -- one stage ----------------------------------------------------------------------------------------
+    def _build_stage(self, stage: Stage, results: dict[int, StageResult], path: str) -> StageResult:
+        steps = list(stage.steps)
+        state: _State | None = None
+        i = 0
+        while i < len(steps):
+            step = steps[i]
+            slot = f"{os.path.abspath(path)}|{stage.index}|{i}|{type(step).__name__}"
+            t0 = time.monotonic()
+            if isinstance(step, FromStep):
+                state, triggers = self._from(step, results)
+                if triggers and self.onbuild:
+                    steps[i + 1 : i + 1] = self.onbuild(triggers, stage, step)
+                self.reporter.step(StepReport(stage.label, step, "from", time.monotonic() - t0))
+                i += 1
+                continue
+            assert state is not None, "a stage starts with FROM"
+            inputs = self._inputs(step, state, results)
+            key = step_key(state.key, inputs)
+            cached = None if self.options.no_cache else self._lookup(key)
+            if cached is not None:
+                self._drop_container(state)
+                self.index.remember_slot(slot, {"parent": state.key, **inputs})
+                state.key, state.image, state.pending, state.uncommitted = key, cached, [], False
+                self.reporter.step(StepReport(stage.label, step, "cached", time.monotonic() - t0))
+                i += 1
+                continue
+            parent_key = state.key
+            state.key = key
+            fetched = None
+            if isinstance(step, ConfigStep) and not step.mkdir:
+                # config-only: folded into the next commit, costs nothing, so it is neither built nor cached
+                if state.container:
+                    self.buildah.config(state.container, step.options)
+                else:
+                    state.pending.append(step)
+                state.uncommitted = True
+                self.reporter.step(StepReport(stage.label, step, "config", time.monotonic() - t0))
+            else:
+                reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
+                if self.options.no_cache:
+                    reason = "--no-cache"
+                self._ensure_container(state)
+                if isinstance(step, RunStep):
+                    fetched = self._run(step, state, results)
+                elif isinstance(step, CopyStep):
+                    self._copy(step, state, results)
+                elif isinstance(step, ConfigStep):
+                    self.buildah.config(state.container, step.options)
+                    self._mkdir(state, step.mkdir)
+                self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
+                self.reporter.step(
+                    StepReport(
+                        stage.label, step, "built", time.monotonic() - t0, reason=reason, fetched=fetched
+                    )
+                )
+            i += 1
+        assert state is not None
+        if state.uncommitted:
+            cached = None if self.options.no_cache else self._lookup(state.key)
+            if cached is not None:
+                self._drop_container(state)
+                state.image = cached
+            else:
+                self._ensure_container(state)
+                self._commit(state, state.key, None, None, {})
+        self._drop_container(state)
+        assert state.image is not None
+        return StageResult(state.image, state.key)
+
+    # -- FROM ---------------------------------------------------------------------------------------------
+    def _from(self, step: FromStep, results: dict[int, StageResult]) -> tuple[_State, list[str]]:
+        if step.stage is not None:
+            base = results[step.stage]
+            info = self._inspect(base.image)
+            return _State(root_key(base.key, self.format), base.image), _onbuild(info)
+        if step.image == "scratch":
+            return _State(root_key("scratch", self.format), None), []
+        info = self._inspect(step.image)
+        if info is None:
+            if self.options.offline:
+                raise BuildError(
+                    f"FROM {step.image}: image not in local storage and --offline given",
+                    step.location.path,
+                    step.location.line,
+                )
+            try:
+                self.buildah.pull(step.image)
+            except CommandFailed as err:
+                raise BuildError(
+                    f"FROM {step.image}: cannot pull the image",
+                    step.location.path,
+                    step.location.line,
+                    _tail(err.result.output),
+                ) from None
+            self._inspected.pop(step.image, None)
+            info = self._inspect(step.image)
+            if info is None:
+                raise BuildError(
+                    f"FROM {step.image}: image not found", step.location.path, step.location.line
+                )
+        image_id = info["FromImageID"]
+        return _State(root_key(image_id, self.format), image_id), _onbuild(info)
+
+    def _inspect(self, ref: str) -> dict | None:
+        if ref not in self._inspected:
+            self._inspected[ref] = self.buildah.inspect_image(ref)
+        return self._inspected[ref]
+
+    # -- keys ---------------------------------------------------------------------------------------------
+    def _inputs(self, step: Step, state: _State, results: dict[int, StageResult]) -> dict:
+        inputs: dict = {"instruction": step.text}
+        if isinstance(step, RunStep):
+            inputs["argv"] = list(step.argv)
+            inputs["env"] = sorted(list(kv) for kv in step.env)
+            if step.files:
+                inputs["files"] = sorted(list(f) for f in step.files)
+            binds = [m for m in step.mounts if m.type == "bind"]
+            ctx_sources = tuple(m.get("source") or m.get("src") or "." for m in binds if not m.get("from"))
+            if ctx_sources:
+                inputs["context"] = self._digest(step, ctx_sources)
+            froms = [self._from_ref(m.get("from"), results) for m in binds if m.get("from")]
+            if froms:
+                inputs["from"] = froms
+        elif isinstance(step, CopyStep):
+            if step.heredocs:
+                inputs["files"] = sorted(list(h) for h in step.heredocs)
+            if step.from_stage is not None:
+                inputs["from"] = results[step.from_stage].key
+            elif step.from_image:
+                info = self._inspect(step.from_image)
+                inputs["from"] = info["FromImageID"] if info else step.from_image
+            elif step.sources:
+                local = tuple(s for s in step.sources if not _is_url(s))
+                if local:
+                    inputs["context"] = self._digest(step, local)
+        elif isinstance(step, ConfigStep):
+            inputs["options"] = list(step.options)
+        return inputs
+
+    def _digest(self, step: Step, sources: tuple[str, ...]) -> str:
+        try:
+            return self.context.digest(sources)
+        except (ContextError, OSError) as err:
+            raise BuildError(str(err), step.location.path, step.location.line) from None
+
+    def _from_ref(self, ref: str, results: dict[int, StageResult]) -> str:
+        for index, result in results.items():
+            if ref == str(index) or ref == getattr(result, "name", None):
+                return result.key
+        return ref
+
+    def _lookup(self, key: str) -> str | None:
+        image = self.index.lookup(key)
+        if image is None:
+            return None
+        if self._image_ids is None:
+            self._image_ids = self.buildah.image_ids()
+        return image if image in self._image_ids else None
+
+    # -- containers ---------------------------------------------------------------------------------------
+    def _ensure_container(self, state: _State) -> None:
+        if state.container:
+            return
+        name = f"shlax-front-{uuid.uuid4().hex[:12]}"
+        self.containers.append(name)
+        self.buildah.from_(state.image or "scratch", name, pull="never")
+        state.container = name
+        for step in state.pending:
+            self.buildah.config(name, step.options)
+        state.pending = []
+        state.rootfs = None
+
+    def _rootfs(self, state: _State) -> str:
+        if state.rootfs is None:
+            state.rootfs = self.buildah.mount(state.container)
+        return state.rootfs
+
+    def _drop_container(self, state: _State) -> None:
+        if state.container:
+            self.buildah.umount(state.container)
+            self.buildah.rm(state.container)
+            if state.container in self.containers:
+                self.containers.remove(state.container)
+        state.container = None
+        state.rootfs = None
+
+    def _commit(self, state: _State, key: str, step: Step | None, slot: str | None, inputs: dict) -> None:
+        text = step.text if step else "(config)"
+        image = self.buildah.commit(state.container, self.format, history_comment=f"shlax-front-key={key}")
+        image = image.removeprefix("sha256:")
+        self.index.record(key, image, text, slot, inputs)
+        if self._image_ids is not None:
+            self._image_ids.add(image)
+        self._drop_container(state)
+        state.image, state.key, state.uncommitted = image, key, False
+
+    # -- RUN ----------------------------------------------------------------------------------------------
+    def _run(self, step: RunStep, state: _State, results: dict[int, StageResult]) -> int | None:
+        rootfs = self._rootfs(state)
+        scratch = tempfile.mkdtemp(prefix="shlax-front-run-")
+        self.tempdirs.append(scratch)
+        env = list(step.env) + list(self.options.proxy_env) + list(step.cache_env)
+        volumes: list[str] = []
+        targets: list[str] = []
+        for n, (target, content, mode) in enumerate(step.files):
+            host = os.path.join(scratch, f"file{n}")
+            with open(host, "w") as f:
+                f.write(content)
+            os.chmod(host, mode)
+            volumes.append(f"{host}:{target}:ro")
+            targets.append(target)
+        if self.options.ca_bundle and os.path.isfile(self.options.ca_bundle):
+            volumes.append(f"{self.options.ca_bundle}:{CA_TARGET}:ro")
+            targets.append(CA_TARGET)
+            env += [(name, CA_TARGET) for name in CA_ENV]
+        partition = None
+        if step.cache_mounts:
+            partition = self._partition(state, rootfs)
+            if any(
+                c.target.startswith("/var/cache/apt") or c.target.startswith("/var/lib/apt")
+                for c in step.cache_mounts
+            ):
+                host = os.path.join(scratch, "apt.conf")
+                with open(host, "w") as f:
+                    f.write(APT_RUN_CONFIG)
+                volumes.append(f"{host}:{APT_CONFIG_TARGET}:ro")
+                targets.append(APT_CONFIG_TARGET)
+                env.append(("APT_CONFIG", APT_CONFIG_TARGET))
+        mounts = [self._mount_arg(m, results) for m in step.mounts]
+        with self.caches.mounted(step.cache_mounts, partition) as prepared:
+            for directory, cache in prepared:
+                volumes.append(f"{directory}:{cache.target}")
+                targets.append(cache.target)
+            created = _missing_ancestors(rootfs, targets)
+            try:
+                result = self.buildah.run(
+                    state.container,
+                    step.argv,
+                    env=env,
+                    volumes=volumes,
+                    mounts=mounts,
+                    network="none" if self.options.offline else step.network,
+                )
+            finally:
+                _remove_mountpoints(rootfs, created)
+        if result.returncode != 0:
+            message = f"{step.text[:60]}: exited with status {result.returncode}"
+            missing = _offline_missing(result.output) if self.options.offline else []
+            if missing:
+                message += f" (--offline: not in the host caches: {', '.join(missing)})"
+            raise BuildError(message, step.location.path, step.location.line, _tail(result.output))
+        self.reporter.output(result.output)
+        return _fetched(result.output)
+
+    def _mount_arg(self, mount, results: dict[int, StageResult]) -> str:
+        """A RUN --mount as written, with ``from=<stage>`` turned into that stage's image id."""
+        parts = [f"type={mount.type}"]
+        for k, v in mount.options:
+            if k == "from":
+                for index, result in results.items():
+                    if v == str(index) or v == getattr(result, "name", None):
+                        v = result.image
+            parts.append(f"{k}={v}" if v != "" else k)
+        return ",".join(parts)
+
+    def _partition(self, state: _State, rootfs: str) -> str:
+        key = state.image or "scratch"
+        if key not in self._partitions:
+            info = self._inspect(state.image) if state.image else None
+            arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
+            self._partitions[key] = partition_name(read_os_release(rootfs), arch)
+        return self._partitions[key]
+
+    # -- COPY / ADD ---------------------------------------------------------------------------------------
+    def _copy(self, step: CopyStep, state: _State, results: dict[int, StageResult]) -> None:
+        try:
+            if step.heredocs:
+                scratch = tempfile.mkdtemp(prefix="shlax-front-heredoc-")
+                self.tempdirs.append(scratch)
+                sources = []
+                for name, content in step.heredocs:
+                    host = os.path.join(scratch, os.path.basename(name))
+                    with open(host, "w") as f:
+                        f.write(content)
+                    os.chmod(host, 0o644)
+                    sources.append(host)
+                self.buildah.copy(state.container, sources, step.dest, chown=step.chown, chmod=step.chmod)
+            elif step.from_stage is not None or step.from_image:
+                source = results[step.from_stage].image if step.from_stage is not None else step.from_image
+                self.buildah.copy(
+                    state.container,
+                    list(step.sources),
+                    step.dest,
+                    add=step.add,
+                    from_=source,
+                    chown=step.chown,
+                    chmod=step.chmod,
+                )
+            else:
+                self.buildah.copy(
+                    state.container,
+                    list(step.sources),
+                    step.dest,
+                    add=step.add,
+                    chown=step.chown,
+                    chmod=step.chmod,
+                    contextdir=self.context.root,
+                    ignorefile=self.context.ignore_file,
+                    cwd=self.context.root,
+                )
+        except CommandFailed as err:
+            raise BuildError(
+                f"{step.text[:60]}: failed", step.location.path, step.location.line, _tail(err.result.output)
+            ) from None
+
+    def _mkdir(self, state: _State, path: str | None) -> None:
+        if not path:
+            return
+        rootfs = self._rootfs(state)
+        target = _inside(rootfs, path)
+        if not os.path.lexists(target):
+            os.makedirs(target, 0o755, exist_ok=True)
+
+
+def _onbuild(info: dict | None) -> list[str]:
+    if not info:
+        return []
+    docker = info.get("Docker") or {}
+    config = docker.get("config") or {}
+    return list(config.get("OnBuild") or [])
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _inside(rootfs: str, path: str) -> str:
+    """``path`` inside the container's root, resolving symlinks against that root, never escaping it."""
+    current = rootfs
+    for part in [p for p in path.split("/") if p and p != "."]:
+        if part == "..":
+            current = os.path.dirname(current) if current != rootfs else rootfs
+            continue
+        candidate = os.path.join(current, part)
+        hops = 0
+        while os.path.islink(candidate) and hops < 40:
+            link = os.readlink(candidate)
+            candidate = (
+                os.path.join(rootfs, link.lstrip("/"))
+                if link.startswith("/")
+                else os.path.join(current, link)
+            )
+            candidate = os.path.normpath(candidate)
+            if not candidate.startswith(rootfs):
+                candidate = rootfs
+            hops += 1
+        current = candidate
+    return current
+
+
+def _missing_ancestors(rootfs: str, targets: list[str]) -> list[str]:
+    """For each mount target, the first path component that does not exist yet (buildah will create it)."""
+    created = []
+    for target in targets:
+        current = "/"
+        for part in [p for p in target.split("/") if p]:
+            current = os.path.join(current, part)
+            if not os.path.lexists(_inside(rootfs, current)):
+                created.append(_inside(rootfs, current))
+                break
+    return created
+
+
+def _remove_mountpoints(rootfs: str, created: list[str]) -> None:
+    """Delete the empty files/dirs buildah made as mount points, so they never reach a layer."""
+    for path in created:
+        if os.path.isdir(path) and not os.path.islink(path):
+            for dirpath, _dirnames, filenames in os.walk(path, topdown=False):
+                for name in filenames:
+                    p = os.path.join(dirpath, name)
+                    with contextlib.suppress(OSError):
+                        if os.path.getsize(p) == 0:
+                            os.unlink(p)
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)
+        else:
+            with contextlib.suppress(OSError):
+                if os.path.getsize(path) == 0:
+                    os.unlink(path)
+
+
+def _tail(output: str, lines: int = 25) -> str:
+    return "\n".join(output.rstrip().splitlines()[-lines:])
+
+
+def _fetched(output: str) -> int | None:
+    total = None
+    for amount, unit in FETCHED.findall(output):
+        total = (total or 0) + int(float(amount.replace(",", "")) * UNITS.get(unit, 1))
+    return total
+
+
+def _offline_missing(output: str) -> list[str]:
+    found = re.findall(r"No matching distribution found for (\S+)", output)
+    found += re.findall(r"Unable to locate package (\S+)", output)
+    found += re.findall(r"Failed to fetch \S+/([^/\s]+\.deb)", output)
+    found += re.findall(r"E: Unable to fetch some archives", output) and ["apt archives"] or []
+    found += re.findall(r"ENOTCACHED.*?request to \S+/([^/\s]+) failed", output)
+    return sorted(set(found))
+
+
+def default_ca_bundle() -> str | None:
+    for path in (
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ):
+        if Path(path).is_file():
+            return path
+    return None
+
+
+def proxy_env() -> tuple[tuple[str, str], ...]:
+    """Proxy variables from our environment, passed to every RUN like buildah bud does (never in the key)."""
+    out = []
+    for name in PROXY_ENV:
+        for variant in (name, name.upper()):
+            if os.environ.get(variant):
+                out.append((variant, os.environ[variant]))
+    return tuple(out)

@@ -1,0 +1,53 @@
+"""Per-step cache keys: a sha256 chain over the parent key and the step's own inputs.
+
+A step's inputs are named (``instruction``, ``env``, ``context``, ``from``, ``files``) so that on a miss
+``--explain`` can say *which* one differs from the last build at the same place in the file. What only
+serves caching (host cache mounts, CA bundle, proxy variables, cache settings) is never an input: it must
+not turn a hit into a miss, and it never reaches the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+#: bump when the executor's semantics change in a way that makes old layers wrong
+KEY_VERSION = "shlax-front-layer-v1"
+
+
+def step_key(parent: str, inputs: dict) -> str:
+    payload = json.dumps(
+        {"v": KEY_VERSION, "parent": parent, **inputs}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def root_key(base: str, fmt: str) -> str:
+    """Key of a stage's starting point: the base image id (or an earlier stage's key) and the image format."""
+    return step_key("", {"base": base, "format": fmt})
+
+
+def explain_miss(previous: dict | None, current: dict) -> str:
+    """One phrase saying why a step missed, comparing with the inputs last seen at the same place."""
+    if previous is None:
+        return "not built before"
+    if previous.get("parent") != current.get("parent"):
+        return "an earlier step changed"
+    changed = [
+        name for name in sorted(set(previous) | set(current)) if previous.get(name) != current.get(name)
+    ]
+    if not changed:
+        return "cached layer was removed"
+    parts = []
+    for name in changed:
+        if name == "env":
+            before, after = dict(previous.get("env") or []), dict(current.get("env") or [])
+            diff = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            parts.append(f"build args/env changed: {', '.join(diff)}")
+        elif name == "context":
+            parts.append("context files changed")
+        elif name == "instruction":
+            parts.append("instruction text changed")
+        else:
+            parts.append(f"{name} changed")
+    return "; ".join(parts)

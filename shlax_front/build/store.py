@@ -1,0 +1,138 @@
+"""The cache root on the host: where package caches and the layer index live, and how they are locked.
+
+Layout under the root (``--cache-dir``, else ``$XDG_CACHE_HOME/shlax-front``, else ``~/.cache/shlax-front``)::
+
+    layers/index.json    cache key -> committed image id (plus the inputs, for --explain)
+    layers/index.lock    fcntl lock for read-modify-write of the index
+    apt/<cache>/<ID>-<VERSION_ID>-<arch>/   apt archives and lists, per distribution release and architecture
+    pip-wheelhouse/      distributions pip downloaded, served back offline-first
+    locks/<cache>.lock   one lock per package cache, so concurrent builds both succeed
+
+Writes are atomic (temporary file + rename) so an interrupted build never leaves a half-written entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def invoking_user() -> tuple[int, int, str]:
+    """(uid, gid, home) of the person who ran us: SUDO_UID's account under sudo, else ourselves."""
+    uid = int(os.environ.get("SUDO_UID", os.getuid()))
+    try:
+        entry = pwd.getpwuid(uid)
+        gid = int(os.environ.get("SUDO_GID", entry.pw_gid)) if "SUDO_UID" in os.environ else os.getgid()
+        home = entry.pw_dir if "SUDO_UID" in os.environ else os.path.expanduser("~")
+    except KeyError:
+        gid, home = os.getgid(), os.path.expanduser("~")
+    return uid, gid, home
+
+
+def default_root() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and "SUDO_UID" not in os.environ:
+        return Path(xdg) / "shlax-front"
+    return Path(invoking_user()[2]) / ".cache" / "shlax-front"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, exclusive: bool = True):
+    """Hold an fcntl lock on ``path`` (created if missing) for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class LayerIndex:
+    """cache key -> image id, stored as one small JSON file; read once per build, merged on write.
+
+    ``slots`` remember the inputs last used at a given place in a given Containerfile, so a miss can be
+    explained ("context changed: app.py") without scanning images.
+    """
+
+    root: Path
+    entries: dict[str, dict] = field(default_factory=dict)
+    slots: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "layers" / "index.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "layers" / "index.lock"
+
+    def load(self) -> LayerIndex:
+        data = self._read()
+        self.entries = data.get("entries", {})
+        self.slots = data.get("slots", {})
+        return self
+
+    def _read(self) -> dict:
+        try:
+            with open(self.path) as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def lookup(self, key: str) -> str | None:
+        entry = self.entries.get(key)
+        return entry["image"] if entry else None
+
+    def record(self, key: str, image: str, text: str, slot: str | None, inputs: dict) -> None:
+        """Add one entry and merge it into the file under the lock (other builds may have written too)."""
+        entry = {"image": image, "step": text, "created": time.time()}
+        self.entries[key] = entry
+        if slot:
+            self.slots[slot] = inputs
+        with file_lock(self.lock_path):
+            data = self._read()
+            data.setdefault("entries", {})[key] = entry
+            if slot:
+                data.setdefault("slots", {})[slot] = inputs
+            write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
+
+    def remember_slot(self, slot: str, inputs: dict) -> None:
+        """Record a slot's inputs on a hit too, so the next miss compares with the latest build."""
+        if self.slots.get(slot) == inputs:
+            return
+        self.slots[slot] = inputs
+        with file_lock(self.lock_path):
+            data = self._read()
+            data.setdefault("slots", {})[slot] = inputs
+            write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
+
+    def forget(self, keys: set[str]) -> None:
+        with file_lock(self.lock_path):
+            data = self._read()
+            for key in keys:
+                data.get("entries", {}).pop(key, None)
+                self.entries.pop(key, None)
+            write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
