@@ -1,25 +1,51 @@
 """Typed instructions: one frozen dataclass per Containerfile instruction, built from a syntax ``Node``.
 
-Each class's docstring gives its syntax. Values are *unexpanded* (``$VAR`` kept) here; ``stages.py`` expands
-them with the ARG/ENV values in scope (``Stage.expand``). ``from_node`` dispatches on ``PARSERS``.
+Each class's docstring gives its syntax. Values are *unexpanded* (``$VAR`` kept, ENV/LABEL quotes kept) here;
+``stages.py`` expands them with the ARG/ENV values in scope, the way BuildKit's dispatcher does.
+``from_node`` dispatches on ``PARSERS`` and validates flags against ``FLAGS`` (BuildKit's ``BFlags``): an unknown,
+duplicated or value-less flag is a located ``ParseError`` just as ``docker build`` would reject it.
 
-OWNER NOTE (skeleton): the field layout below is the contract other modules code against; the parsing
-functions are filled in by the front-end work (issue 2).
+The field layout of the classes is a contract other modules code against: add, never rename or remove.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
+from shlax_front.errors import ParseError
+from shlax_front.expand import ExpansionError, expand, process_word
 from shlax_front.syntax import Heredoc, Node
 
 
 @dataclass(frozen=True)
 class Mount:
-    """``RUN --mount=type=cache,target=/x,...``: the parsed key/value options, in source order."""
+    """``RUN --mount=[type=bind|cache|tmpfs|secret|ssh,]target=<path>[,source=..][,from=..][,id=..]...``.
+
+    ``options`` are the CSV fields in source order, keys lower-cased, values unexpanded (a bare option such as
+    ``ro`` has the value ``""``). The typed fields are BuildKit's reading of them. Values may hold ``$VAR``:
+    BuildKit expands them with the ARG/ENV values in scope when the RUN runs, so a mount written with a ``$``
+    is ``resolved=False`` until ``stages`` expands it (only ``type``, ``raw`` and ``options`` are meaningful).
+    """
 
     type: str  # bind (default), cache, tmpfs, secret, ssh
     options: tuple[tuple[str, str], ...] = ()
+    raw: str = ""
+    resolved: bool = True
+    target: str | None = None
+    source: str | None = None
+    from_: str | None = None
+    id: str | None = None
+    sharing: str | None = None
+    readonly: bool = False
+    required: bool = False
+    size: str | None = None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    env: str | None = None
 
     def get(self, key: str, default: str | None = None) -> str | None:
         for k, v in self.options:
@@ -59,6 +85,7 @@ class Run(Instruction):
     network: str | None = None
     security: str | None = None
     heredocs: tuple[Heredoc, ...] = ()
+    devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,7 @@ class Add(Copy):
 
     checksum: str | None = None
     keep_git_dir: bool = False
+    unpack: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +192,22 @@ class Healthcheck(Instruction):
     start_interval: str | None = None
     retries: int | None = None
 
+    def config(self) -> dict[str, object]:
+        """The image config ``Healthcheck`` object (docker format): durations in nanoseconds, zeros left out."""
+        out: dict[str, object] = {"Test": list(self.test)}
+        for key, value in (
+            ("Interval", self.interval),
+            ("Timeout", self.timeout),
+            ("StartPeriod", self.start_period),
+            ("StartInterval", self.start_interval),
+        ):
+            nanoseconds = go_duration_ns(value) if value else 0
+            if nanoseconds:
+                out[key] = nanoseconds
+        if self.retries:
+            out["Retries"] = self.retries
+        return out
+
 
 @dataclass(frozen=True)
 class Stopsignal(Instruction):
@@ -185,3 +229,728 @@ class Maintainer(Instruction):
     """``MAINTAINER <name>`` (deprecated; sets the image author)."""
 
     name: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Error messages (BuildKit's wording; shared by the code and the tests)
+
+
+def at_least_one_argument(command: str) -> str:
+    return f"{command} requires at least one argument"
+
+
+def exactly_one_argument(command: str) -> str:
+    return f"{command} requires exactly one argument"
+
+
+def no_destination(command: str) -> str:
+    return f"{command} requires at least two arguments, but only one was provided. Destination could not be determined"
+
+
+def bad_heredoc(command: str, option: str) -> str:
+    return f"{command} cannot accept a heredoc as {option}"
+
+
+def blank_names(command: str) -> str:
+    return f"{command} names can not be blank"
+
+
+def too_many_arguments(command: str) -> str:
+    return f"Bad input to {command}, too many arguments"
+
+
+def not_json(command: str) -> str:
+    return f"{command} requires the arguments to be in JSON form"
+
+
+def unknown_flag(flag: str) -> str:
+    return f"unknown flag: {flag}"
+
+
+def duplicate_flag(flag: str) -> str:
+    return f"duplicate flag specified: {flag}"
+
+
+def missing_flag_value(flag: str) -> str:
+    return f"missing a value on flag: {flag}"
+
+
+def not_a_flag(word: str) -> str:
+    return f"arg should start with -- : {word}"
+
+
+def bad_boolean(flag: str, value: str) -> str:
+    return f"expecting boolean value for flag {flag}, not: {value}"
+
+
+def unknown_instruction(keyword: str) -> str:
+    return f"unknown instruction: {keyword}"
+
+
+def from_arguments() -> str:
+    return "FROM requires either one or three arguments"
+
+
+def invalid_stage_name(name: str) -> str:
+    return f'invalid name for build stage: "{name}", name can\'t start with a number or contain symbols'
+
+
+def onbuild_chained() -> str:
+    return "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+
+
+def onbuild_forbidden(keyword: str) -> str:
+    return f"{keyword} isn't allowed as an ONBUILD trigger"
+
+
+def invalid_network(value: str) -> str:
+    return f'invalid network mode "{value}"'
+
+
+def invalid_security(value: str) -> str:
+    return f'security "{value}" is not valid'
+
+
+def empty_volume() -> str:
+    return "VOLUME specified can not be an empty string"
+
+
+def healthcheck_none_arguments() -> str:
+    return "HEALTHCHECK NONE takes no arguments"
+
+
+def healthcheck_missing_command() -> str:
+    return "Missing command after HEALTHCHECK CMD"
+
+
+def healthcheck_unknown_type(kind: str) -> str:
+    return f'Unknown type "{kind}" in HEALTHCHECK (try CMD)'
+
+
+def interval_too_short(flag: str) -> str:
+    return f'Interval "{flag}" cannot be less than 1ms'
+
+
+def invalid_duration(value: str) -> str:
+    return f'time: invalid duration "{value}"'
+
+
+def negative_retries(value: int) -> str:
+    return f"--retries cannot be negative ({value})"
+
+
+def invalid_retries(value: str) -> str:
+    return f'strconv.ParseInt: parsing "{value}": invalid syntax'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Flags
+
+
+class FlagKind(Enum):
+    """How a flag takes its value (BuildKit's ``BFlags`` types)."""
+
+    BOOL = "bool"  # --link, --link=true, --link=false
+    STRING = "string"  # --from=x, given at most once
+    STRINGS = "strings"  # --mount=..., repeatable
+
+
+_S, _B, _M = FlagKind.STRING, FlagKind.BOOL, FlagKind.STRINGS
+_HEALTHCHECK_FLAGS = {"interval": _S, "timeout": _S, "start-period": _S, "start-interval": _S, "retries": _S}
+
+FLAGS: dict[str, dict[str, FlagKind] | None] = {
+    "run": {"mount": _M, "network": _S, "security": _S, "device": _M},
+    "copy": {"chown": _S, "from": _S, "chmod": _S, "link": _B, "exclude": _M, "parents": _B},
+    "add": {
+        "chown": _S,
+        "chmod": _S,
+        "link": _B,
+        "keep-git-dir": _B,
+        "checksum": _S,
+        "unpack": _B,
+        "exclude": _M,
+    },
+    "from": {"platform": _S},
+    "healthcheck": _HEALTHCHECK_FLAGS,
+    # BuildKit never validates the flags of these two: it accepts and ignores any.
+    "arg": None,
+    "stopsignal": None,
+}
+"""Allowed flags per instruction; instructions not listed take none. ``None``: flags are ignored (BuildKit)."""
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The parsed flags of one instruction: name -> value (``str``), ``bool`` or repeated values (tuple)."""
+
+    values: tuple[tuple[str, str | bool | tuple[str, ...]], ...] = ()
+
+    def string(self, name: str) -> str | None:
+        for key, value in self.values:
+            if key == name:
+                return value if isinstance(value, str) else None
+        return None
+
+    def boolean(self, name: str) -> bool | None:
+        for key, value in self.values:
+            if key == name and isinstance(value, bool):
+                return value
+        return None
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        for key, value in self.values:
+            if key == name and isinstance(value, tuple):
+                return value
+        return ()
+
+
+def parse_flags(words: list[str], allowed: dict[str, FlagKind]) -> Flags:
+    """Read ``--name[=value]`` words like BuildKit's ``BFlags.Parse``; raises ``ValueError(message)``.
+
+    ``--`` ends the flags. A bool flag takes no value or ``true``/``false`` (any case); a string flag needs
+    ``=value`` and may appear once; a strings flag needs ``=value`` and may repeat.
+    """
+    found: dict[str, str | bool | list[str]] = {}
+    for word in words:
+        if word == "--":
+            break
+        if not word.startswith("--"):
+            raise ValueError(not_a_flag(word))
+        flag, has_value, value = word.partition("=")
+        name = flag[2:]
+        kind = allowed.get(name)
+        if kind is None:
+            raise ValueError(unknown_flag(flag))
+        if name in found and kind is not FlagKind.STRINGS:
+            raise ValueError(duplicate_flag(flag))
+        if kind is FlagKind.BOOL:
+            if has_value and value == "":
+                raise ValueError(missing_flag_value(flag))
+            lowered = value.lower()
+            if lowered not in ("", "true", "false"):
+                raise ValueError(bad_boolean(flag, value))
+            found[name] = lowered != "false"
+        elif not has_value:
+            raise ValueError(missing_flag_value(flag))
+        elif kind is FlagKind.STRING:
+            found[name] = value
+        else:
+            found.setdefault(name, [])
+            found[name].append(value)  # type: ignore[union-attr]
+    return Flags(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in found.items()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RUN --mount
+
+
+MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
+SHARING_MODES = ("shared", "private", "locked")
+_MOUNT_KEYS = (
+    "type", "from", "source", "target", "readonly", "id", "sharing", "required", "size", "mode", "uid", "gid",
+    "src", "dst", "destination", "ro", "rw", "readwrite", "env",
+)  # fmt: skip
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def csv_fields(text: str) -> list[str]:
+    """One CSV record (``encoding/csv`` rules: ``"..."`` quoting with ``""`` for a quote, no bare quotes)."""
+    if text == "":
+        return []
+    fields: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        if i < n and text[i] == '"':
+            i += 1
+            value: list[str] = []
+            while True:
+                j = text.find('"', i)
+                if j < 0:
+                    raise ValueError('failed to parse csv mounts: extraneous or missing " in quoted-field')
+                value.append(text[i:j])
+                if j + 1 < n and text[j + 1] == '"':
+                    value.append('"')
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            if i < n and text[i] != ",":
+                raise ValueError('failed to parse csv mounts: extraneous or missing " in quoted-field')
+            fields.append("".join(value))
+        else:
+            j = text.find(",", i)
+            j = n if j < 0 else j
+            value_text = text[i:j]
+            if '"' in value_text:
+                raise ValueError('failed to parse csv mounts: bare " in non-quoted-field')
+            fields.append(value_text)
+            i = j
+        if i >= n:
+            return fields
+        i += 1  # the comma
+
+
+def _go_bool(key: str, value: str) -> bool:
+    if value in _GO_TRUE:
+        return True
+    if value in _GO_FALSE:
+        return False
+    raise ValueError(f"invalid value for {key}: {value}")
+
+
+def _go_uint(key: str, value: str, base: int) -> int:
+    digits = "01234567" if base == 8 else "0123456789"
+    if not value or any(c not in digits for c in value) or int(value, base) >= 2**32:
+        raise ValueError(f"invalid value {value} for {key}")
+    return int(value, base)
+
+
+def parse_mount(text: str, expander: Callable[[str], str] | None = None) -> Mount:
+    """Parse one ``--mount=`` value the way BuildKit does; raises ``ValueError(message)``.
+
+    Without ``expander`` (parse time) a mount whose text holds ``$`` is left unresolved, as BuildKit defers it
+    to dispatch; ``from=`` never allows variables. With ``expander`` every value is expanded first.
+    """
+    fields = csv_fields(text)
+    options = []
+    for item in fields:
+        key, has_value, value = item.partition("=")
+        options.append((key.lower(), value if has_value else ""))
+    if expander is None:
+        for key, value in options:
+            if key == "from" and "$" in value[:-1]:
+                raise ValueError(f"'{key}' doesn't support variable expansion, define alias stage instead")
+        if "$" in text:
+            raw_type = next((v for k, v in options if k == "type"), "bind").lower()
+            kind = raw_type if raw_type in MOUNT_TYPES and "$" not in raw_type else "bind"
+            return Mount(type=kind, options=tuple(options), raw=text, resolved=False)
+        expander = _expand_nothing
+
+    typed: dict[str, object] = {"type": "bind"}
+    readonly_auto = True
+    for item, (key, value) in zip(fields, options, strict=True):
+        if "=" not in item:
+            if key in ("readonly", "ro"):
+                typed["readonly"], readonly_auto = True, False
+            elif key in ("readwrite", "rw"):
+                typed["readonly"], readonly_auto = False, False
+            elif key == "required" and typed["type"] in ("secret", "ssh"):
+                typed["required"] = True
+            elif key == "required":
+                raise ValueError(f"unexpected key '{key}' for mount type '{typed['type']}'")
+            else:
+                raise ValueError(f"invalid field '{item}' must be a key=value pair")
+            continue
+        value = expander(value)
+        if key == "type":
+            if value.lower() not in MOUNT_TYPES:
+                raise ValueError(f'unsupported mount type "{value}"')
+            typed["type"] = value.lower()
+        elif key == "from":
+            typed["from_"] = value
+        elif key in ("source", "src"):
+            typed["source"] = value
+        elif key in ("target", "dst", "destination"):
+            typed["target"] = value
+        elif key in ("readonly", "ro"):
+            typed["readonly"], readonly_auto = _go_bool(key, value), False
+        elif key in ("readwrite", "rw"):
+            typed["readonly"], readonly_auto = not _go_bool(key, value), False
+        elif key == "required":
+            if typed["type"] not in ("secret", "ssh"):
+                raise ValueError(f"unexpected key '{key}' for mount type '{typed['type']}'")
+            typed["required"] = _go_bool(key, value)
+        elif key == "size":
+            if typed["type"] != "tmpfs":
+                raise ValueError(f"unexpected key '{key}' for mount type '{typed['type']}'")
+            typed["size"] = value
+        elif key == "id":
+            typed["id"] = value
+        elif key == "sharing":
+            if value.lower() not in SHARING_MODES:
+                raise ValueError(f'unsupported sharing value "{value}"')
+            typed["sharing"] = value.lower()
+        elif key == "mode":
+            typed["mode"] = _go_uint(key, value, 8)
+        elif key in ("uid", "gid"):
+            typed[key] = _go_uint(key, value, 10)
+        elif key == "env":
+            typed["env"] = value
+        else:
+            raise ValueError(f"unexpected key '{key}' in '{item}'")
+
+    kind = str(typed["type"])
+    if kind not in ("secret", "ssh", "cache"):
+        for key in ("mode", "uid", "gid"):
+            if typed.get(key) is not None:
+                raise ValueError(f'{key} not allowed for "{kind}" type mounts')
+    if readonly_auto:
+        typed["readonly"] = kind not in ("cache", "tmpfs")
+    if kind == "secret":
+        if typed.get("from_"):
+            raise ValueError("secret mount should not have a from")
+        if typed.get("sharing"):
+            raise ValueError("secret mount should not define sharing")
+        if not (typed.get("source") or typed.get("target") or typed.get("id")):
+            raise ValueError("invalid secret mount. one of source, target required")
+        if typed.get("source") and typed.get("id"):
+            raise ValueError("both source and id can't be set")
+    if typed.get("sharing") and kind != "cache":
+        raise ValueError(f"invalid cache sharing set for {kind} mount")
+    return Mount(options=tuple(options), raw=text, **typed)  # type: ignore[arg-type]
+
+
+def _expand_nothing(value: str) -> str:
+    # A value without "$" expands the same in any environment: quotes and escapes are still processed.
+    return process_word(value, {})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Durations (HEALTHCHECK)
+
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def go_duration_ns(text: str) -> int:
+    """Go's ``time.ParseDuration`` (``1h30m``, ``1.5s``, ``300ms``) in nanoseconds; raises ``ValueError``."""
+    sign, body = (text[0], text[1:]) if text[:1] in ("+", "-") else ("", text)
+    if body == "0":
+        return 0
+    pos, total = 0, 0.0
+    while pos < len(body):
+        m = _DURATION_PART.match(body, pos)
+        if not m:
+            raise ValueError(invalid_duration(text))
+        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
+        pos = m.end()
+    if not body:
+        raise ValueError(invalid_duration(text))
+    return -int(total) if sign == "-" else int(total)
+
+
+def _interval(flag: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    nanoseconds = go_duration_ns(value)
+    if nanoseconds == 0:
+        return None
+    if nanoseconds < 1_000_000:
+        raise ValueError(interval_too_short(flag))
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Node -> Instruction
+
+
+_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.DOTALL)
+
+
+def heredoc_word_name(word: str) -> str | None:
+    """The heredoc name a word such as ``<<EOF``, ``<<-"EOF"`` or ``3<<x`` introduces, or None (BuildKit)."""
+    m = _HEREDOC_WORD.match(word)
+    if not m or not m.group(3):
+        return None
+    try:
+        words = expand(m.group(3), {}, skip_unset=True).words
+    except ExpansionError:
+        return None
+    return words[0] if len(words) == 1 else None
+
+
+def node_text(node: Node) -> str:
+    """The instruction as one line, for error messages."""
+    if node.line:
+        return node.line
+    keyword = node.original or node.keyword.upper()
+    return " ".join([keyword, *node.flags, node.value]).rstrip()
+
+
+@dataclass(frozen=True)
+class _Request:
+    node: Node
+    flags: Flags
+    name: str  # the upper-case instruction name used in messages
+
+
+def _shell_or_exec(node: Node) -> tuple[str | tuple[str, ...], bool]:
+    if node.json:
+        return tuple(node.args), True
+    return " ".join(node.args), False
+
+
+def _pairs(req: _Request) -> tuple[tuple[str, str], ...]:
+    args = req.node.args
+    if not args:
+        raise ValueError(at_least_one_argument(req.name))
+    if len(args) % 3:
+        raise ValueError(too_many_arguments(req.name))
+    pairs = []
+    for i in range(0, len(args), 3):
+        if not args[i]:
+            raise ValueError(blank_names(req.name))
+        pairs.append((args[i], args[i + 1]))
+    return tuple(pairs)
+
+
+def _one(req: _Request) -> str:
+    if len(req.node.args) != 1:
+        raise ValueError(exactly_one_argument(req.name))
+    return req.node.args[0]
+
+
+def _parse_from(req: _Request) -> From:
+    args = req.node.args
+    name = None
+    if len(args) == 3 and args[1].lower() == "as":
+        name = args[2].lower()
+        if not re.fullmatch(r"[a-z][a-z0-9\-_.]*", name):
+            raise ValueError(invalid_stage_name(args[2]))
+    elif len(args) != 1:
+        raise ValueError(from_arguments())
+    return From(req.node, image=args[0], name=name, platform=req.flags.string("platform") or None)
+
+
+def _parse_run(req: _Request) -> Run:
+    mounts = tuple(parse_mount(text) for text in req.flags.strings("mount"))
+    network = req.flags.string("network")
+    if network is not None and network not in ("default", "none", "host"):
+        raise ValueError(invalid_network(network))
+    security = req.flags.string("security")
+    if security is not None and security not in ("sandbox", "insecure"):
+        raise ValueError(invalid_security(security))
+    command, exec_form = _shell_or_exec(req.node)
+    return Run(
+        req.node,
+        command=command,
+        exec_form=exec_form,
+        mounts=mounts,
+        network=network,
+        security=security,
+        heredocs=tuple(req.node.heredocs),
+        devices=req.flags.strings("device"),
+    )
+
+
+def _sources_and_dest(req: _Request) -> dict[str, object]:
+    args = req.node.args
+    if len(args) < 2:
+        raise ValueError(no_destination(req.name))
+    if heredoc_word_name(args[-1]) is not None:
+        raise ValueError(bad_heredoc(req.name, "a destination"))
+    by_name = {doc.name: doc for doc in req.node.heredocs}
+    sources, docs = [], []
+    for word in args[:-1]:
+        name = heredoc_word_name(word)
+        if name is None:
+            sources.append(word)
+        else:
+            docs.append(by_name.get(name, Heredoc(name=name, content="")))
+    return {
+        "sources": tuple(sources),
+        "dest": args[-1],
+        "heredocs": tuple(docs),
+        "chown": req.flags.string("chown") or None,
+        "chmod": req.flags.string("chmod") or None,
+        "link": bool(req.flags.boolean("link")),
+        "exclude": req.flags.strings("exclude"),
+    }
+
+
+def _parse_copy(req: _Request) -> Copy:
+    return Copy(
+        req.node,
+        from_=req.flags.string("from") or None,
+        parents=bool(req.flags.boolean("parents")),
+        **_sources_and_dest(req),  # type: ignore[arg-type]
+    )
+
+
+def _parse_add(req: _Request) -> Add:
+    return Add(
+        req.node,
+        checksum=req.flags.string("checksum") or None,
+        keep_git_dir=bool(req.flags.boolean("keep-git-dir")),
+        unpack=req.flags.boolean("unpack"),
+        **_sources_and_dest(req),  # type: ignore[arg-type]
+    )
+
+
+def _parse_env(req: _Request) -> Env:
+    return Env(req.node, pairs=_pairs(req))
+
+
+def _parse_label(req: _Request) -> Label:
+    return Label(req.node, pairs=_pairs(req))
+
+
+def _parse_arg(req: _Request) -> Arg:
+    if not req.node.args:
+        raise ValueError(at_least_one_argument(req.name))
+    pairs: list[tuple[str, str | None]] = []
+    for word in req.node.args:
+        if "=" in word:
+            key, _, value = word.partition("=")
+            if not key:
+                raise ValueError(blank_names(req.name))
+            pairs.append((key, value))
+        else:
+            pairs.append((word, None))
+    return Arg(req.node, pairs=tuple(pairs))
+
+
+def _parse_workdir(req: _Request) -> Workdir:
+    return Workdir(req.node, path=_one(req))
+
+
+def _parse_user(req: _Request) -> User:
+    return User(req.node, user=_one(req))
+
+
+def _parse_expose(req: _Request) -> Expose:
+    if not req.node.args:
+        raise ValueError(at_least_one_argument(req.name))
+    return Expose(req.node, ports=tuple(req.node.args))
+
+
+def _parse_volume(req: _Request) -> Volume:
+    if not req.node.args:
+        raise ValueError(at_least_one_argument(req.name))
+    paths = tuple(path.strip() for path in req.node.args)
+    if "" in paths:
+        raise ValueError(empty_volume())
+    return Volume(req.node, paths=paths)
+
+
+def _parse_cmd(req: _Request) -> Cmd:
+    command, exec_form = _shell_or_exec(req.node)
+    return Cmd(req.node, command=command, exec_form=exec_form)
+
+
+def _parse_entrypoint(req: _Request) -> Entrypoint:
+    command, exec_form = _shell_or_exec(req.node)
+    return Entrypoint(req.node, command=command, exec_form=exec_form)
+
+
+def _parse_shell(req: _Request) -> Shell:
+    if not req.node.args:
+        raise ValueError(at_least_one_argument(req.name))
+    if not req.node.json:
+        raise ValueError(not_json(req.name))
+    return Shell(req.node, argv=tuple(req.node.args))
+
+
+def _parse_healthcheck(req: _Request) -> Healthcheck:
+    args = req.node.args
+    if not args:
+        raise ValueError(at_least_one_argument(req.name))
+    kind, rest = args[0].upper(), args[1:]
+    if kind == "NONE":
+        if rest:
+            raise ValueError(healthcheck_none_arguments())
+        return Healthcheck(req.node, test=("NONE",))
+    flags = parse_flags(req.node.flags, _HEALTHCHECK_FLAGS)
+    if kind != "CMD":
+        raise ValueError(healthcheck_unknown_type(kind))
+    command = list(rest) if req.node.json else ([" ".join(rest)] if rest else [])
+    if not command or (not req.node.json and not command[0]):
+        raise ValueError(healthcheck_missing_command())
+    test = ("CMD", *command) if req.node.json else ("CMD-SHELL", *command)
+    retries_text = flags.string("retries")
+    retries = None
+    if retries_text:
+        if not re.fullmatch(r"[+-]?[0-9]+", retries_text) or abs(int(retries_text)) >= 2**31:
+            raise ValueError(invalid_retries(retries_text))
+        retries = int(retries_text)
+        if retries < 0:
+            raise ValueError(negative_retries(retries))
+    return Healthcheck(
+        req.node,
+        test=test,
+        interval=_interval("interval", flags.string("interval")),
+        timeout=_interval("timeout", flags.string("timeout")),
+        start_period=_interval("start-period", flags.string("start-period")),
+        start_interval=_interval("start-interval", flags.string("start-interval")),
+        retries=retries,
+    )
+
+
+def _parse_stopsignal(req: _Request) -> Stopsignal:
+    return Stopsignal(req.node, signal=_one(req))
+
+
+def _parse_maintainer(req: _Request) -> Maintainer:
+    return Maintainer(req.node, name=_one(req))
+
+
+def _parse_onbuild(req: _Request, path: str) -> Onbuild:
+    nested = req.node.next
+    if nested is None:
+        raise ValueError(at_least_one_argument(req.name))
+    keyword = nested.keyword.upper()
+    if keyword == "ONBUILD":
+        raise ValueError(onbuild_chained())
+    if keyword in ("MAINTAINER", "FROM"):
+        raise ValueError(onbuild_forbidden(keyword))
+    instruction = from_node(nested, path)
+    trigger = req.node.value.strip() or node_text(nested)
+    for doc in nested.heredocs or req.node.heredocs:
+        trigger += "\n" + doc.content + doc.name
+    return Onbuild(req.node, trigger=trigger, instruction=instruction)
+
+
+PARSERS: dict[str, Callable[[_Request], Instruction]] = {
+    "from": _parse_from,
+    "run": _parse_run,
+    "copy": _parse_copy,
+    "add": _parse_add,
+    "env": _parse_env,
+    "arg": _parse_arg,
+    "label": _parse_label,
+    "workdir": _parse_workdir,
+    "user": _parse_user,
+    "expose": _parse_expose,
+    "volume": _parse_volume,
+    "cmd": _parse_cmd,
+    "entrypoint": _parse_entrypoint,
+    "shell": _parse_shell,
+    "healthcheck": _parse_healthcheck,
+    "stopsignal": _parse_stopsignal,
+    "maintainer": _parse_maintainer,
+    "onbuild": _parse_onbuild,  # type: ignore[dict-item]  # also takes the path, for its nested instruction
+}
+"""keyword (lower case) -> parser of that instruction's node."""
+
+
+def from_node(node: Node, path: str = "Containerfile") -> Instruction:
+    """The typed instruction of ``node``; a bad instruction raises ``ParseError`` located at its first line."""
+    keyword = node.keyword.lower()
+    parser = PARSERS.get(keyword)
+    if parser is None:
+        raise ParseError(
+            unknown_instruction(node.original or node.keyword), path, node.start_line, node_text(node)
+        )
+    try:
+        allowed = FLAGS.get(keyword, {})
+        flags = (
+            parse_flags(node.flags, allowed) if allowed is not None and keyword != "healthcheck" else Flags()
+        )
+        request = _Request(node, flags, keyword.upper())
+        if keyword == "onbuild":
+            return _parse_onbuild(request, path)
+        return parser(request)
+    except ParseError:
+        raise
+    except ValueError as err:
+        raise ParseError(str(err), path, node.start_line, node_text(node)) from None
