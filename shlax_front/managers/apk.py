@@ -1,0 +1,40 @@
+"""Alpine apk.
+
+``apk add --no-cache`` fetches fresh indexes and keeps nothing; with a cache directory mounted at
+/etc/apk/cache the same install becomes ``apk add --update-cache``: same packages, same image, but the
+downloads stay in the cache. ``--virtual NAME`` groups are kept as written.
+"""
+
+from __future__ import annotations
+
+from shlax_front.managers.base import CacheDir, Manager
+
+
+class Apk(Manager):
+    name = "apk"
+    family = "system"
+    executables = frozenset({"apk"})
+    install_verbs = frozenset({"add", "upgrade", "fix"})
+    update_verbs = frozenset({"update"})
+    clean_verbs = frozenset({"cache"})  # only ``apk cache clean``/``purge``: see is_cleanup
+    value_options = frozenset({"-X", "--repository", "-t", "--virtual", "-p", "--root", "--arch", "--cache-dir",
+                               "--keys-dir", "--repositories-file", "--cache-max-age"})
+    caches = (CacheDir("apk-cache", "/etc/apk/cache", "locked", partition="os-release"),)
+    replaced_flags = {"--no-cache": "--update-cache"}
+    description = "downloaded .apk files and indexes"
+
+    @classmethod
+    def make(cls, command, role, verb, verb_word, options, operands, variables, **extra):
+        values = [w.value for w in options]
+        virtual = None
+        for i, v in enumerate(values):
+            if v in ("-t", "--virtual") and i + 1 < len(values):
+                virtual = values[i + 1]
+            elif v.startswith("--virtual="):
+                virtual = v.split("=", 1)[1]
+        if verb == "cache" and not (operands and operands[0].value in ("clean", "purge")):
+            role = "other"
+        return super().make(command, role, verb, verb_word, options, operands, variables, virtual=virtual)
+
+
+MANAGERS = (Apk,)

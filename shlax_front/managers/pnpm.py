@@ -1,0 +1,30 @@
+"""pnpm: ``install``/``i``/``add``/``fetch``, store in ``$HOME/.local/share/pnpm/store``
+(``npm_config_store_dir``); ``pnpm store prune`` only empties it."""
+
+from __future__ import annotations
+
+from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Manager
+
+
+class Pnpm(Manager):
+    name = "pnpm"
+    family = "node"
+    executables = frozenset({"pnpm"})
+    value_options = frozenset({"--filter", "-F", "--store-dir", "--registry", "-C", "--dir", "--reporter",
+                               "--network-concurrency", "--child-concurrency", "--loglevel"})
+    caches = (CacheDir("pnpm", "{home}/.local/share/pnpm/store", "locked", env="npm_config_store_dir"),)
+    description = "the content-addressed package store"
+
+    @classmethod
+    def invocation(cls, command, variables):
+        options, operands, verb_word = cls.split(command.args[1:])
+        verb = verb_word.value if verb_word is not None else ""
+        role, rest = OTHER, operands
+        if verb in ("install", "i", "add", "fetch", "update", "up", "upgrade"):
+            role = INSTALL
+        elif verb == "store" and operands and operands[0].value == "prune":
+            role, rest = CLEAN, []
+        return cls.make(command, role, verb, verb_word, options, rest, variables)
+
+
+MANAGERS = (Pnpm,)

@@ -1,0 +1,459 @@
+"""Parse a RUN body into the simple commands it runs, with their source positions.
+
+Recognising a package install means knowing, for each command the shell will run, its argv and whether it
+runs unconditionally. bashlex gives us a real POSIX/bash parse; this module flattens it into ``Command``s
+and marks the ones whose execution we cannot predict (inside ``if``/loops/functions/subshells, after ``||``,
+inside ``$(...)``). Anything bashlex rejects makes the whole script ``opaque`` with the reason, so callers
+never guess. Positions are kept so that a rewrite can change one command's text and leave the rest as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import bashlex
+import bashlex.ast
+import bashlex.errors
+
+#: Programs that run the command given in their arguments with the same effect on the image.
+WRAPPERS = frozenset({"exec", "sudo", "nohup", "eatmydata", "command", "builtin", "nice", "stdbuf", "chronic"})
+#: Shells whose ``-c STRING`` argument is itself a script we can look into.
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "/bin/sh", "/bin/bash", "/bin/dash", "/bin/ash", "/usr/bin/bash",
+                    "/usr/bin/env bash", "busybox sh"})
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SIMPLE_PARAM = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One shell word: ``value`` after quote removal, ``text`` as written, ``start``/``end`` in the script."""
+
+    value: str
+    text: str
+    start: int
+    end: int
+    #: True when the word's value depends on the run time (``$VAR``, ``$(...)``, backquotes).
+    dynamic: bool = False
+
+    def variable(self) -> str | None:
+        """The variable name when the whole word is ``$NAME`` or ``${NAME}`` (unquoted), else None."""
+        m = _SIMPLE_PARAM.match(self.text)
+        return (m.group(1) or m.group(2)) if m else None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A simple command the script runs.
+
+    ``words`` is the full argv as written (wrappers such as ``sudo``/``env`` included); ``argv_index`` is where
+    the real program starts after them. ``env`` holds ``NAME=value`` prefixes (and ``env NAME=value``).
+    ``conditional`` tells why we cannot be sure the command runs (None: it runs whenever the commands before
+    it in the top-level ``&&``/``;`` chain succeeded). ``removable`` is True when it sits in a plain ``&&``/``;``
+    chain and can be deleted together with one adjacent operator without changing the rest.
+    """
+
+    words: tuple[Word, ...]
+    env: tuple[Word, ...]
+    start: int
+    end: int
+    argv_index: int = 0
+    conditional: str | None = None
+    in_pipeline: bool = False
+    redirects: bool = False
+    removable: bool = False
+    #: source span to delete to remove this command with one neighbouring operator (when ``removable``).
+    removal: tuple[int, int] | None = None
+    #: 0 for the RUN body itself, 1 inside ``sh -c '...'`` and so on.
+    depth: int = 0
+
+    @property
+    def argv(self) -> list[str]:
+        return [w.value for w in self.words[self.argv_index :]]
+
+    @property
+    def args(self) -> tuple[Word, ...]:
+        return self.words[self.argv_index :]
+
+    @property
+    def program(self) -> str:
+        return self.words[self.argv_index].value if len(self.words) > self.argv_index else ""
+
+    @property
+    def name(self) -> str:
+        """The program's base name (``/usr/bin/pip3`` -> ``pip3``)."""
+        return self.program.rsplit("/", 1)[-1]
+
+    def env_value(self, name: str) -> str | None:
+        for w in self.env:
+            key, _, value = w.value.partition("=")
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Script:
+    """A parsed script: its commands in execution order, or ``opaque`` with the reason it could not be parsed."""
+
+    text: str
+    commands: tuple[Command, ...] = ()
+    opaque: str | None = None
+    #: Whole-script facts a rewrite must respect (``set -e`` seen, ``trap`` used...).
+    notes: tuple[str, ...] = field(default=())
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def parse(text: str) -> Script:
+    """Parse ``text`` (a RUN body or heredoc script) into a ``Script``; never raises for bad shell."""
+    if not text.strip():
+        return Script(text, ())
+    try:
+        parts = bashlex.parse(text)
+    except (bashlex.errors.ParsingError, NotImplementedError, IndexError, AttributeError, TypeError,
+            ValueError, AssertionError, KeyError) as err:
+        return Script(text, (), opaque=f"shell syntax the parser does not support ({_short(err)})")
+    except RecursionError:
+        return Script(text, (), opaque="script too deeply nested")
+    walker = _Walker(text)
+    try:
+        for part in parts:
+            walker.top(part)
+    except _Unsupported as err:
+        return Script(text, tuple(walker.commands), opaque=str(err))
+    return Script(text, tuple(walker.commands), notes=tuple(walker.notes))
+
+
+def _short(err: BaseException) -> str:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return msg[:80]
+
+
+class _Walker:
+    """Flattens bashlex's tree; one instance per script."""
+
+    def __init__(self, text: str, offset: int = 0, depth: int = 0, base_conditional: str | None = None):
+        self.text = text
+        self.offset = offset
+        self.depth = depth
+        self.base_conditional = base_conditional
+        self.commands: list[Command] = []
+        self.notes: list[str] = []
+
+    # -- structure -------------------------------------------------------------------------------------------
+    def top(self, node) -> None:
+        """A top-level part: a list, pipeline, command or compound; newline-separated parts run in sequence."""
+        if node.kind == "list":
+            self.list(node, self.base_conditional, top=True)
+        else:
+            self.item(node, self.base_conditional, removal=(node.pos[0], node.pos[1]) if self.depth == 0 else None)
+
+    def list(self, node, conditional: str | None, top: bool) -> None:
+        parts = node.parts
+        items = [p for p in parts if p.kind != "operator"]
+        before: list[str | None] = []
+        after: list[str | None] = []
+        pending: str | None = None
+        for p in parts:
+            if p.kind == "operator":
+                if after:
+                    after[-1] = p.op
+                pending = p.op
+                continue
+            before.append(pending if after else None)
+            after.append(None)
+            pending = None
+        # segments separated by ; newline &: a segment is "plain" when it only uses &&
+        segment_of: list[int] = []
+        seg = 0
+        for i in range(len(items)):
+            if i and before[i] in (";", "\n", "&"):
+                seg += 1
+            segment_of.append(seg)
+        seg_has_or = {segment_of[i] for i in range(len(items)) if before[i] == "||" or after[i] == "||"}
+        seen_or = False
+        for i, item in enumerate(items):
+            if before[i] in (";", "\n", "&", None):
+                seen_or = False
+            if before[i] == "||":
+                seen_or = True
+            cond = conditional
+            if seen_or:
+                cond = cond or "after ||"
+            if after[i] == "&":
+                cond = cond or "run in the background"
+            removal = None
+            if top and self.depth == 0 and cond is None and segment_of[i] not in seg_has_or:
+                removal = self._removal_span(parts, item)
+            self.item(item, cond, removal)
+
+    def _removal_span(self, parts, item) -> tuple[int, int] | None:
+        """Span covering ``item`` and one adjacent operator, chosen so the remaining chain keeps its meaning."""
+        idx = parts.index(item)
+        has_prev = idx >= 2 and parts[idx - 1].kind == "operator"
+        has_next = idx + 2 < len(parts) and parts[idx + 1].kind == "operator"
+        op_before = parts[idx - 1].op if has_prev else None
+        op_after = parts[idx + 1].op if idx + 1 < len(parts) and parts[idx + 1].kind == "operator" else None
+        if has_prev and (not has_next or (op_before == "&&" and op_after != "&&")):
+            return (parts[idx - 2].pos[1], item.pos[1])
+        if has_next:
+            return (item.pos[0], parts[idx + 2].pos[0])
+        if op_after is not None:  # trailing ``;`` or ``&``
+            return (item.pos[0], parts[idx + 1].pos[1]) if not has_prev else (parts[idx - 2].pos[1], parts[idx + 1].pos[1])
+        return None
+
+    def item(self, node, conditional: str | None, removal: tuple[int, int] | None) -> None:
+        kind = node.kind
+        if kind == "command":
+            self.command(node, conditional, in_pipeline=False, removal=removal)
+        elif kind == "pipeline":
+            cmds = [p for p in node.parts if p.kind != "pipe"]
+            for p in cmds:
+                if p.kind == "command":
+                    self.command(p, conditional, in_pipeline=True, removal=None)
+                else:
+                    self.item(p, conditional or "inside a pipeline", None)
+        elif kind == "list":
+            self.list(node, conditional, top=False)
+        elif kind == "compound":
+            inner = [p for p in node.list if p.kind not in ("reservedword",)]
+            first = node.list[0] if node.list else None
+            what = "inside a subshell" if first is not None and getattr(first, "word", "") == "(" else "inside a { } group"
+            for p in inner:
+                if p.kind in ("if", "for", "while", "until", "case", "function"):
+                    self.item(p, conditional, None)
+                else:
+                    self.item(p, conditional or what, None)
+        elif kind in ("if", "for", "while", "until", "case"):
+            for p in node.parts:
+                if p.kind in ("reservedword", "word", "operator", "pipe"):
+                    continue
+                self.item(p, conditional or f"inside {kind}", None)
+        elif kind == "function":
+            for p in node.parts:
+                if p.kind == "compound":
+                    self.item(p, conditional or "inside a function", None)
+        elif kind in ("reservedword", "operator", "pipe", "redirect"):
+            return
+        else:
+            raise _Unsupported(f"shell construct '{kind}' not understood")
+
+    # -- simple commands -------------------------------------------------------------------------------------
+    def command(self, node, conditional: str | None, in_pipeline: bool, removal) -> None:
+        env: list[Word] = []
+        words: list[Word] = []
+        redirects = False
+        for p in node.parts:
+            if p.kind == "assignment":
+                w = self.word(p)
+                (env if not words else words).append(w)
+            elif p.kind == "word":
+                words.append(self.word(p))
+            elif p.kind == "redirect":
+                redirects = True
+                self.substitutions_in(p, conditional)
+            else:
+                raise _Unsupported(f"shell construct '{p.kind}' in a command not understood")
+        for w_node in node.parts:
+            if w_node.kind in ("word", "assignment"):
+                self.substitutions_in(w_node, conditional)
+        index = _skip_wrappers(words, env)
+        cmd = Command(
+            words=tuple(words),
+            env=tuple(env),
+            start=self.offset + node.pos[0],
+            end=self.offset + node.pos[1],
+            argv_index=index,
+            conditional=conditional,
+            in_pipeline=in_pipeline,
+            redirects=redirects,
+            removable=removal is not None and not in_pipeline and not redirects,
+            removal=(self.offset + removal[0], self.offset + removal[1]) if removal else None,
+            depth=self.depth,
+        )
+        self.commands.append(cmd)
+        argv = cmd.argv
+        if argv and argv[0] in ("set",) and self.depth == 0:
+            self.notes.append("set " + " ".join(argv[1:]))
+        if argv and argv[0] == "trap":
+            self.notes.append("trap")
+        self.nested_shell(cmd)
+
+    def substitutions_in(self, node, conditional: str | None) -> None:
+        """Commands inside ``$(...)``/backquotes run, but as part of computing a word: never rewritten."""
+        for sub in _walk(node):
+            if sub.kind in ("commandsubstitution", "processsubstitution"):
+                inner = _Walker(self.text, self.offset, self.depth + 1, "inside $(...)")
+                inner.item(sub.command, "inside $(...)", None)
+                self.commands.extend(inner.commands)
+
+    def word(self, node) -> Word:
+        text = self.text[node.pos[0] : node.pos[1]]
+        dynamic = any(p.kind in ("parameter", "commandsubstitution", "processsubstitution", "tilde")
+                      for p in _walk(node) if p is not node)
+        if "`" in text:
+            dynamic = True
+        return Word(value=node.word, text=text, start=self.offset + node.pos[0], end=self.offset + node.pos[1],
+                    dynamic=dynamic)
+
+    def nested_shell(self, cmd: Command) -> None:
+        """``sh -c 'script'``: parse the string as a script when its quoting maps 1:1 onto the source."""
+        argv = cmd.args
+        if not argv or argv[0].value not in SHELLS and argv[0].value.rsplit("/", 1)[-1] not in ("sh", "bash", "dash", "ash"):
+            return
+        i = 1
+        script_word = None
+        while i < len(argv):
+            v = argv[i].value
+            if v == "-c" or (v.startswith("-") and not v.startswith("--") and v.endswith("c") and len(v) > 2):
+                if i + 1 < len(argv):
+                    script_word = argv[i + 1]
+                break
+            if v.startswith("-") or v.startswith("+"):
+                i += 1
+                continue
+            return  # sh script.sh: a file we cannot see
+        if script_word is None:
+            return
+        if script_word.dynamic:
+            self.commands.append(_marker(cmd, "shell -c with a computed script"))
+            return
+        offset = _inner_offset(script_word)
+        inner_text = script_word.value
+        try:
+            parts = bashlex.parse(inner_text) if inner_text.strip() else []
+        except Exception as err:  # bashlex raises many types on odd input
+            raise _Unsupported(f"sh -c script not understood ({_short(err)})") from None
+        inner = _Walker(inner_text, 0, self.depth + 1, cmd.conditional)
+        for part in parts:
+            inner.top(part)
+        for c in inner.commands:
+            if offset is None:
+                c = _replace(c, removable=False, removal=None, start=-1, end=-1, words=tuple(
+                    Word(w.value, w.text, -1, -1, w.dynamic) for w in c.words), env=tuple(
+                    Word(w.value, w.text, -1, -1, w.dynamic) for w in c.env))
+            else:
+                c = _shift(c, offset)
+            self.commands.append(c)
+
+
+def _marker(cmd: Command, reason: str) -> Command:
+    return _replace(cmd, conditional=reason)
+
+
+def _replace(cmd: Command, **changes) -> Command:
+    from dataclasses import replace
+
+    return replace(cmd, **changes)
+
+
+def _shift(cmd: Command, offset: int) -> Command:
+    def sw(w: Word) -> Word:
+        return Word(w.value, w.text, w.start + offset, w.end + offset, w.dynamic)
+
+    return _replace(
+        cmd,
+        words=tuple(sw(w) for w in cmd.words),
+        env=tuple(sw(w) for w in cmd.env),
+        start=cmd.start + offset,
+        end=cmd.end + offset,
+        removal=(cmd.removal[0] + offset, cmd.removal[1] + offset) if cmd.removal else None,
+        removable=False,  # deleting inside a quoted string is possible but not worth the risk
+    )
+
+
+def _inner_offset(word: Word) -> int | None:
+    """Where the ``-c`` string's value starts in the source, when the value is the source text minus quotes."""
+    t = word.text
+    if len(t) >= 2 and t[0] == "'" and t[-1] == "'" and t[1:-1] == word.value:
+        return word.start + 1
+    if len(t) >= 2 and t[0] == '"' and t[-1] == '"' and t[1:-1] == word.value and not re.search(r'[\\$`"]', word.value):
+        return word.start + 1
+    if t == word.value:
+        return word.start
+    return None
+
+
+def _walk(node):
+    yield node
+    for attr in ("parts", "list"):
+        for child in getattr(node, attr, None) or ():
+            yield from _walk(child)
+    for attr in ("output", "command", "heredoc"):
+        child = getattr(node, attr, None)
+        if isinstance(child, bashlex.ast.node):
+            yield from _walk(child)
+
+
+def _skip_wrappers(words: list[Word], env: list[Word]) -> int:
+    """Index of the real program after ``sudo``, ``env A=b``, ``exec``..., moving ``env``'s assignments to ``env``."""
+    i = 0
+    while i < len(words):
+        v = words[i].value
+        base = v.rsplit("/", 1)[-1]
+        if base == "env":
+            i += 1
+            while i < len(words):
+                w = words[i].value
+                if "=" in w and _NAME.match(w.split("=", 1)[0]):
+                    env.append(words[i])
+                    i += 1
+                elif w.startswith("-") and w not in ("-", "--"):
+                    if w in ("-u", "--unset", "-C", "--chdir", "-S"):
+                        i += 1
+                    i += 1
+                else:
+                    break
+            continue
+        if base in WRAPPERS:
+            i += 1
+            while i < len(words) and words[i].value.startswith("-"):
+                if base == "sudo" and words[i].value in ("-u", "-g", "-C", "-D", "-h", "-p", "-U", "-r", "-t"):
+                    i += 1
+                if base == "nice" and words[i].value == "-n":
+                    i += 1
+                i += 1
+            continue
+        if "=" in v and _NAME.match(v.split("=", 1)[0]) and i == 0:
+            env.append(words[i])
+            i += 1
+            continue
+        break
+    return i
+
+
+def expand_words(words: tuple[Word, ...] | list[Word], variables: Mapping[str, str]) -> list[str] | None:
+    """Values of ``words`` with whole-word ``$VAR`` replaced by the known value split on whitespace.
+
+    None when any word depends on something not known here (unknown variable, ``$(...)``, partial expansion).
+    """
+    out: list[str] = []
+    for w in words:
+        if not w.dynamic:
+            out.append(w.value)
+            continue
+        name = w.variable()
+        if name is None or name not in variables:
+            return None
+        out.extend(variables[name].split())
+    return out
+
+
+def heredoc_script(value: str, heredocs) -> str | None:
+    """The script a ``RUN <<EOF`` runs: the heredoc body, when the command is only the heredoc marker."""
+    if len(heredocs) != 1:
+        return None
+    if not re.fullmatch(r"\s*<<-?\s*(['\"]?)[A-Za-z0-9_.-]+\1\s*", value):
+        return None
+    body = heredocs[0].content
+    if body.startswith("#!"):
+        first = body.split("\n", 1)[0]
+        interp = first[2:].strip().split()
+        name = interp[-1].rsplit("/", 1)[-1] if interp else ""
+        if name not in ("sh", "bash", "dash", "ash"):
+            return None
+    return body
