@@ -42,9 +42,12 @@ _REGEX_META = frozenset("[]{}.+()|^$")
 class ExpansionError(ValueError):
     """A word cannot be expanded. ``reason`` is BuildKit's wording; ``str()`` also names the word."""
 
-    def __init__(self, word: str, reason: str):
+    def __init__(self, word: str, reason: str, variable: str | None = None):
         self.word = word
         self.reason = reason
+        #: for ``${v?msg}``/``${v:?msg}`` failures, the variable found unset or empty (else None): whether that
+        #: is an error can depend on an environment the caller does not know yet (a base image's ENV).
+        self.variable = variable
         super().__init__(expansion_error_message(word, reason))
 
 
@@ -151,6 +154,7 @@ class _Lexer:
         raw_quotes: bool = False,
         raw_escapes: bool = False,
         skip_unset: bool = False,
+        skip_quotes: bool = False,
     ):
         if word.startswith("\ufeff"):  # Go's text/scanner ignores a leading byte order mark
             word = word[1:]
@@ -161,6 +165,7 @@ class _Lexer:
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
+        self.skip_quotes = skip_quotes
         self.used: set[str] = set()
         self.unset: set[str] = set()
 
@@ -205,11 +210,11 @@ class _Lexer:
                 text = self.process_dollar()
                 result.append(text)
                 words.add_string(text)
-            elif ch == "'":
+            elif ch == "'" and not self.skip_quotes:
                 text = self.process_single_quote()
                 result.append(text)
                 words.add_raw_string(text)
-            elif ch == '"':
+            elif ch == '"' and not self.skip_quotes:
                 text = self.process_double_quote()
                 result.append(text)
                 words.add_raw_string(text)
@@ -334,9 +339,9 @@ class _Lexer:
             return "" if empty else word
         if ch == "?":
             if not is_set:
-                raise _Fail(not_allowed(name, word or "is not allowed to be unset"))
+                raise _Fail(not_allowed(name, word or "is not allowed to be unset"), name)
             if null_is_unset and value == "":
-                raise _Fail(not_allowed(name, word or "is not allowed to be empty"))
+                raise _Fail(not_allowed(name, word or "is not allowed to be empty"), name)
             return value
         greedy = word[:1] == ch
         if greedy:
@@ -392,8 +397,9 @@ class _Lexer:
 class _Fail(Exception):
     """Internal: an expansion failure before it is tied to its word."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, variable: str | None = None):
         self.reason = reason
+        self.variable = variable
         super().__init__(reason)
 
 
@@ -484,24 +490,26 @@ def expand(
     raw_quotes: bool = False,
     raw_escapes: bool = False,
     skip_unset: bool = False,
+    skip_quotes: bool = False,
 ) -> Expansion:
     """Expand ``word`` with the variables in ``env``; raises :class:`ExpansionError`.
 
     The keyword options are BuildKit's lexer switches, used by its parser (not by instructions): ``raw_quotes``
     keeps the quote characters, ``raw_escapes`` keeps escape characters, ``skip_unset`` leaves references to
     unset variables as written (``$x``, ``${x:-y}``). The parser uses them to find heredoc words (``<<"EOF"``).
+    ``skip_quotes`` makes quotes ordinary characters: how BuildKit expands heredoc bodies (``COPY <<EOF``).
     """
-    lexer = _Lexer(word, env, escape, raw_quotes, raw_escapes, skip_unset)
+    lexer = _Lexer(word, env, escape, raw_quotes, raw_escapes, skip_unset, skip_quotes)
     try:
         value, words = lexer.process_until(_EOF, raw_escapes)
     except _Fail as fail:
-        raise ExpansionError(word, fail.reason) from None
+        raise ExpansionError(word, fail.reason, fail.variable) from None
     return Expansion(value, words, frozenset(lexer.used), frozenset(lexer.unset))
 
 
-def process_word(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
+def process_word(word: str, env: Mapping[str, str], escape: str = "\\", *, skip_quotes: bool = False) -> str:
     """``word`` expanded as one string (quotes removed, spaces kept): BuildKit's ``ProcessWord``."""
-    return expand(word, env, escape).value
+    return expand(word, env, escape, skip_quotes=skip_quotes).value
 
 
 def process_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:

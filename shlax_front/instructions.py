@@ -524,7 +524,8 @@ def parse_mount(text: str, expander: Callable[[str], str] | None = None) -> Moun
         if "$" in text:
             raw_type = next((v for k, v in options if k == "type"), "bind").lower()
             kind = raw_type if raw_type in MOUNT_TYPES and "$" not in raw_type else "bind"
-            return Mount(type=kind, options=tuple(options), raw=text, resolved=False)
+            from_ = next((v for k, v in options if k == "from"), None) or None
+            return Mount(type=kind, options=tuple(options), raw=text, resolved=False, from_=from_)
         expander = _expand_nothing
 
     typed: dict[str, object] = {"type": "bind"}

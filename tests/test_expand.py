@@ -108,3 +108,16 @@ def test_parser_switches() -> None:
     assert process_word("$a ${b} ${c:-d} ${e/f/g}", {}) == "  d "
     assert expand("$a ${b} ${c:-d} ${e/f/g}", {}, skip_unset=True).value == "$a ${b} ${c:-d} ${e/f/g}"
     assert expand("a\\ b", {}, raw_escapes=True).words == ("a\\ b",)
+
+
+def test_skip_quotes_for_heredoc_bodies() -> None:
+    assert process_word("echo '$v' \"$e\"\n", ENV, skip_quotes=True) == "echo 'foo/bar/baz.tar.gz' \"\"\n"
+
+
+def test_required_variable_is_named() -> None:
+    with pytest.raises(ExpansionError) as caught:
+        process_word("${e:?}", ENV)
+    assert caught.value.variable == "e"
+    with pytest.raises(ExpansionError) as caught:
+        process_word("${}", ENV)
+    assert caught.value.variable is None
