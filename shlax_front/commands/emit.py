@@ -1,0 +1,38 @@
+"""``shlax-front emit``: parse a Containerfile and write it back through the identity emitter.
+
+With no rewrites the output is byte for byte the input; this is the round-trip every rewrite builds on,
+exposed so users (and CI) can check it on their own files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+@click.command("emit")
+@click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
+@click.option("-o", "--output", "out", metavar="OUT", help="Write here instead of stdout.")
+def emit_command(path: str | None, out: str | None) -> None:
+    """Parse FILE and emit it again (identity: the same bytes)."""
+    from shlax_front.commands.parse import default_file
+    from shlax_front.emit import emit
+    from shlax_front.parser import encode, parse_file
+
+    doc = parse_file(path or default_file())
+    data = encode(emit(doc))
+    if out is None or out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    tmp = f"{out}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, out)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise click.FileError(out, hint=err.strerror) from None
