@@ -44,7 +44,7 @@ def test_parse_dump_is_parser_level_only():
 
 
 def test_parse_stdin_and_json(tmp_path):
-    text = b"FROM alpine AS base\nRUN --mount=type=cache,target=/root/.cache pip install x\nCOPY --from=base a b\n"
+    text = b"FROM alpine AS base\nRUN --mount=type=cache,target=/root/.cache pip install x\nFROM base\nCOPY --from=base a b\n"
     result = run("parse", "-f", "-", "--json", stdin=text)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
