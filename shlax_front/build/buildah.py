@@ -30,7 +30,7 @@ class Buildah:
         """Create a working container named ``name`` from ``image`` (an id, a reference or ``scratch``)."""
         args = ["from", "--quiet", "--name", name]
         if image != "scratch":
-            args += ["--pull", pull]
+            args.append(f"--pull={pull}")
         return self._run(*args, image).stdout.strip().splitlines()[-1]
 
     def run(

@@ -102,6 +102,10 @@ class Executor:
         try:
             for stage in plan.stages:
                 results[stage.index] = self._build_stage(stage, results, plan.path)
+        except CommandFailed as err:  # a buildah verb the executor did not expect to fail
+            raise BuildError(
+                f"buildah failed: {' '.join(err.result.argv[:4])}", plan.path, None, _tail(err.result.output)
+            ) from None
         finally:
             self.cleanup()
         final = results[plan.stages[-1].index]
@@ -232,7 +236,7 @@ class Executor:
     def _inputs(self, step: Step, state: _State, results: dict[int, StageResult]) -> dict:
         inputs: dict = {"instruction": step.text}
         if isinstance(step, RunStep):
-            inputs["argv"] = list(step.argv)
+            inputs["argv"] = list(step.original_argv or step.argv)
             inputs["env"] = sorted(list(kv) for kv in step.env)
             if step.files:
                 inputs["files"] = sorted(list(f) for f in step.files)
@@ -348,6 +352,11 @@ class Executor:
                 volumes.append(f"{host}:{APT_CONFIG_TARGET}:ro")
                 targets.append(APT_CONFIG_TARGET)
                 env.append(("APT_CONFIG", APT_CONFIG_TARGET))
+        for n, mask in enumerate(step.masks):
+            if os.path.lexists(_inside(rootfs, mask)):
+                host = os.path.join(scratch, f"mask{n}")
+                open(host, "w").close()
+                volumes.append(f"{host}:{mask}:ro")
         mounts = [self._mount_arg(m, results) for m in step.mounts]
         with self.caches.mounted(step.cache_mounts, partition) as prepared:
             for directory, cache in prepared:
@@ -421,7 +430,10 @@ class Executor:
             else:
                 self.buildah.copy(
                     state.container,
-                    list(step.sources),
+                    [
+                        s if _is_url(s) else os.path.join(self.context.root, s.lstrip("/"))
+                        for s in step.sources
+                    ],
                     step.dest,
                     add=step.add,
                     chown=step.chown,

@@ -96,8 +96,10 @@ class RunStep(Step):
     cache_env: tuple[tuple[str, str], ...] = ()
     #: which package manager's downloads this run does (``apt``, ``pip``, ``npm``) for the report, if known
     manager: str | None = None
-    #: pip requirement arguments when this is a pip install the wheelhouse can serve (see hostcache.py)
-    pip: bool = False
+    #: files in the image hidden (empty file mounted over them) for this run only, e.g. apt's docker-clean
+    masks: tuple[str, ...] = ()
+    #: the argv as written when ``argv`` is a cache-friendly rewrite: the cache key hashes this one
+    original_argv: tuple[str, ...] = ()
 
 
 @dataclass

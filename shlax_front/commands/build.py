@@ -1,0 +1,102 @@
+"""``shlax-front build``: buildah's flags, our caches. Prints the image id on stdout at the end."""
+
+from __future__ import annotations
+
+import click
+
+from shlax_front.errors import ShlaxError
+
+
+def _build_arg(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep:
+        import os
+
+        if key not in os.environ:
+            raise ShlaxError(f"--build-arg {value}: expected KEY=VALUE")
+        val = os.environ[key]
+    return key, val
+
+
+@click.command("build")
+@click.option(
+    "-f", "--file", "containerfile", help="Containerfile/Dockerfile (default: CONTEXT/Containerfile)."
+)
+@click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
+@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for an ARG (repeatable).")
+@click.option("--target", help="Build up to this stage.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached layers (package caches still used).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "docker"]),
+    default=None,
+    help="Image format (default oci, docker when HEALTHCHECK/SHELL/ONBUILD/STOPSIGNAL need it).",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["chroot", "oci", "rootless"]),
+    default=None,
+    help="buildah run isolation (default: $BUILDAH_ISOLATION).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Host cache root (default $XDG_CACHE_HOME/shlax-front).",
+)
+@click.option(
+    "--offline", is_flag=True, help="No network in RUN steps: everything must come from the host caches."
+)
+@click.option(
+    "--ca-bundle", default="default", help="CA bundle mounted into every RUN (default: the host's)."
+)
+@click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout (image id included).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the output of RUN steps.")
+@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False))
+def build_command(
+    containerfile,
+    tags,
+    build_args,
+    target,
+    no_cache,
+    fmt,
+    isolation,
+    cache_dir,
+    offline,
+    ca_bundle,
+    explain,
+    quiet,
+    as_json,
+    verbose,
+    context,
+):
+    """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
+    from shlax_front.build.api import BuildRequest, build
+    from shlax_front.errors import BuildError
+
+    request = BuildRequest(
+        containerfile=containerfile,
+        context=context,
+        tags=tags,
+        build_args=dict(_build_arg(a) for a in build_args),
+        target=target,
+        no_cache=no_cache,
+        format=fmt,
+        isolation=isolation,
+        cache_dir=cache_dir,
+        offline=offline,
+        ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
+        explain=explain,
+        output="json" if as_json else "quiet" if quiet else "text",
+        verbose=verbose,
+    )
+    try:
+        image = build(request)
+    except BuildError as err:
+        if err.output_tail:
+            click.echo(err.output_tail, err=True)
+        raise
+    if not as_json:
+        click.echo(image)
