@@ -75,6 +75,8 @@ class Caching:
       way a plain ``RUN`` can express, so an executor that mounts them does no harm either.
     - ``script``: the rewritten shell script (only flags/clean-ups that defeat caching removed, cache-keeping
       command-line settings added).
+    - ``edits``: the same rewrite as (start, end, replacement) spans of the original script (the RUN body
+      after continuation joining, or the heredoc body), so an emitter can change only those characters.
     - ``changes``: one human sentence per rewrite, for ``explain`` and ``--explain``.
     - ``wheelhouse``: for pip installs, what a host wheelhouse needs.
     """
@@ -83,6 +85,7 @@ class Caching:
     env: tuple[tuple[str, str], ...] = ()
     mask: tuple[str, ...] = ()
     script: str = ""
+    edits: tuple[tuple[int, int, str], ...] = ()
     changes: tuple[str, ...] = ()
     wheelhouse: tuple[Wheelhouse, ...] = ()
 
@@ -94,9 +97,11 @@ class Caching:
 
 @dataclass(frozen=True)
 class Action:
-    """Base of every action. ``line`` is where it came from (0 for recipes); not part of equality."""
+    """Base of every action. ``line`` is where it came from (0 for recipes) and ``node`` the index of its
+    instruction in the parsed ``Document`` (-1 for recipes); neither is part of equality."""
 
     line: int = field(default=0, kw_only=True, compare=False, repr=False)
+    node: int = field(default=-1, kw_only=True, compare=False, repr=False)
 
     def evolve(self, **changes) -> Action:
         return replace(self, **changes)
@@ -156,7 +161,7 @@ class Packages(Install):
     virtual: str | None = None
 
     def __init__(self, *packages: str, **kw):
-        _init(self, Packages, packages=tuple(packages), **kw)
+        _init(self, Packages, **({'packages': tuple(packages)} | kw))
 
 
 @dataclass(frozen=True, init=False)
@@ -177,7 +182,7 @@ class Pip(Install):
     executable: str = "pip"
 
     def __init__(self, *packages: str, **kw):
-        _init(self, Pip, packages=tuple(packages), **kw)
+        _init(self, Pip, **({'packages': tuple(packages)} | kw))
 
 
 @dataclass(frozen=True, init=False)
@@ -195,7 +200,7 @@ class Npm(Install):
     cwd: str | None = None
 
     def __init__(self, *packages: str, **kw):
-        _init(self, Npm, packages=tuple(packages), **kw)
+        _init(self, Npm, **({'packages': tuple(packages)} | kw))
 
 
 @dataclass(frozen=True, init=False)

@@ -198,7 +198,9 @@ class _Walker:
         has_next = idx + 2 < len(parts) and parts[idx + 1].kind == "operator"
         op_before = parts[idx - 1].op if has_prev else None
         op_after = parts[idx + 1].op if idx + 1 < len(parts) and parts[idx + 1].kind == "operator" else None
-        if has_prev and (not has_next or (op_before == "&&" and op_after != "&&")):
+        # prefer deleting "<op> item" so that neighbouring removals never overlap, except where it would
+        # attach the next command to the previous one with && (``a; rm x && b`` -> ``a; b``)
+        if has_prev and not (has_next and op_before != "&&" and op_after == "&&"):
             return (parts[idx - 2].pos[1], item.pos[1])
         if has_next:
             return (item.pos[0], parts[idx + 2].pos[0])

@@ -1,0 +1,240 @@
+"""Instructions -> actions: each RUN's script is parsed (``shell.py``) and its package-manager commands
+recognised (``managers/``); every other instruction becomes its config/COPY action.
+
+The rule is *never guess*: a RUN becomes an install action only when every install command in it runs
+unconditionally in a script we parsed completely. Otherwise it stays a ``Run`` and ``notes`` says why;
+``explain`` shows those notes. Lowering never changes what runs: the rewrite decisions are the passes'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shlax_front import actions as A
+from shlax_front import instructions as I
+from shlax_front import managers, shell
+from shlax_front.expand import ExpansionError, process_word
+from shlax_front.managers.base import INSTALL, UPDATE, Invocation
+from shlax_front.syntax import Document
+
+#: SHELL argv prefixes whose ``-c`` script is POSIX/bash enough for our parser.
+POSIX_SHELLS = ("sh", "bash", "dash", "ash")
+
+
+@dataclass
+class Recognition:
+    """What lowering found in one RUN: the invocations, the parsed script and why it was left alone."""
+
+    script: shell.Script | None
+    invocations: list[Invocation] = field(default_factory=list)
+    reason: str | None = None
+    heredoc: bool = False
+
+
+def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A.Stage, ...]:
+    """The stages of ``doc`` as actions (before any rewrite pass)."""
+    build_args = dict(build_args or {})
+    stages: list[A.Stage] = []
+    global_args: dict[str, str] = {}
+    current: list[A.Action] | None = None
+    header: dict = {}
+    scope: dict[str, str] = {}
+    shell_argv: tuple[str, ...] = ("/bin/sh", "-c")
+
+    def close() -> None:
+        if current is not None:
+            stages.append(A.Stage(actions=tuple(current), **header))
+
+    for index, node in enumerate(doc.nodes):
+        instr = I.from_node(node, doc.path)
+        line = node.start_line
+        if isinstance(instr, I.From):
+            close()
+            current = []
+            header = {"base": _expand(instr.image, global_args), "name": instr.name,
+                      "platform": instr.platform, "line": line}
+            scope = {}
+            shell_argv = ("/bin/sh", "-c")
+            continue
+        if current is None:  # global ARGs before the first FROM
+            if isinstance(instr, I.Arg):
+                for name, default in instr.pairs:
+                    value = build_args.get(name, _expand(default, global_args) if default is not None else None)
+                    if value is not None:
+                        global_args[name] = value
+            continue
+        common = {"line": line, "node": index}
+        if isinstance(instr, I.Run):
+            current.append(lower_run(instr, scope, shell_argv, common))
+        elif isinstance(instr, I.Copy):
+            current.append(A.Copy(
+                sources=tuple(instr.sources), dest=instr.dest, from_=instr.from_, chown=instr.chown,
+                chmod=instr.chmod, link=instr.link, parents=instr.parents, exclude=tuple(instr.exclude),
+                add=isinstance(instr, I.Add), checksum=getattr(instr, "checksum", None),
+                keep_git_dir=getattr(instr, "keep_git_dir", False), heredocs=tuple(instr.heredocs), **common))
+        elif isinstance(instr, I.Env):
+            pairs = []
+            for name, value in instr.pairs:
+                expanded = _expand(value, scope)
+                scope[name] = expanded
+                pairs.append((name, expanded))
+            current.append(A.Env(pairs=tuple(pairs), **common))
+        elif isinstance(instr, I.Arg):
+            pairs = []
+            for name, default in instr.pairs:
+                if name in build_args:
+                    value: str | None = build_args[name]
+                elif default is not None:
+                    value = _expand(default, scope)
+                else:
+                    value = global_args.get(name)
+                if value is not None and name not in _env_names(current):
+                    scope[name] = value
+                pairs.append((name, default))
+            current.append(A.Arg(pairs=tuple(pairs), **common))
+        elif isinstance(instr, I.Label):
+            current.append(A.Label(pairs=tuple((k, _expand(v, scope)) for k, v in instr.pairs), **common))
+        elif isinstance(instr, I.Workdir):
+            current.append(A.Workdir(path=_expand(instr.path, scope), **common))
+        elif isinstance(instr, I.User):
+            current.append(A.User(user=_expand(instr.user, scope), **common))
+        elif isinstance(instr, I.Expose):
+            current.append(A.Expose(ports=tuple(instr.ports), **common))
+        elif isinstance(instr, I.Volume):
+            current.append(A.Volume(paths=tuple(instr.paths), **common))
+        elif isinstance(instr, I.Entrypoint):
+            current.append(A.Entrypoint(command=instr.command, **common))
+        elif isinstance(instr, I.Cmd):
+            current.append(A.Cmd(command=instr.command, **common))
+        elif isinstance(instr, I.Shell):
+            shell_argv = tuple(instr.argv)
+            current.append(A.Shell(argv=tuple(instr.argv), **common))
+        elif isinstance(instr, I.Healthcheck):
+            current.append(A.Healthcheck(test=tuple(instr.test), interval=instr.interval, timeout=instr.timeout,
+                                         start_period=instr.start_period, start_interval=instr.start_interval,
+                                         retries=instr.retries, **common))
+        elif isinstance(instr, I.Stopsignal):
+            current.append(A.Stopsignal(signal=instr.signal, **common))
+        elif isinstance(instr, I.Onbuild):
+            current.append(A.Onbuild(trigger=instr.trigger, **common))
+        elif isinstance(instr, I.Maintainer):
+            current.append(A.Maintainer(name=instr.name, **common))
+    close()
+    return tuple(stages)
+
+
+def _env_names(actions: list[A.Action]) -> set[str]:
+    """ENV wins over ARG of the same name (BuildKit)."""
+    return {k for a in actions if isinstance(a, A.Env) for k, _ in a.pairs}
+
+
+def _expand(word: str, scope: Mapping[str, str]) -> str:
+    try:
+        return process_word(word, scope)
+    except ExpansionError:
+        return word
+
+
+def run_script(instr_command: str, heredocs) -> tuple[str | None, bool, str | None]:
+    """(script, is_heredoc, reason) for a shell-form RUN."""
+    if heredocs:
+        body = shell.heredoc_script(instr_command, heredocs)
+        if body is None:
+            return None, True, "heredoc used as the input of a command (not as the script)"
+        return body, True, None
+    return instr_command, False, None
+
+
+def recognise(command: str, heredocs, scope: Mapping[str, str], shell_argv=("/bin/sh", "-c")) -> Recognition:
+    """Parse a shell-form RUN body and find the package-manager commands in it."""
+    name = shell_argv[0].rsplit("/", 1)[-1] if shell_argv else "sh"
+    if name not in POSIX_SHELLS or "-c" not in shell_argv[1:]:
+        return Recognition(None, reason=f"SHELL {list(shell_argv)} is not a POSIX shell")
+    script_text, is_heredoc, reason = run_script(command, heredocs)
+    if script_text is None:
+        return Recognition(None, reason=reason, heredoc=is_heredoc)
+    script = shell.parse(script_text)
+    rec = Recognition(script, heredoc=is_heredoc)
+    if script.opaque:
+        rec.reason = script.opaque
+        # still report install-looking words for explain/statistics
+        return rec
+    for cmd in script.commands:
+        manager = managers.find(cmd)
+        if manager is None:
+            continue
+        inv = manager.invocation(cmd, scope)
+        rec.invocations.append(inv)
+        if inv.role in (INSTALL, UPDATE) and cmd.conditional:
+            rec.reason = rec.reason or f"`{_show(cmd)}` runs {cmd.conditional}: not rewritten"
+    return rec
+
+
+def _show(cmd: shell.Command) -> str:
+    text = " ".join(w.value for w in cmd.args[:3])
+    return text if len(cmd.args) <= 3 else text + " ..."
+
+
+def lower_run(instr: I.Run, scope: Mapping[str, str], shell_argv, common: dict) -> A.Action:
+    flags = {
+        "mounts": tuple(m.raw if getattr(m, "raw", None) else _mount_text(m) for m in instr.mounts),
+        "network": instr.network,
+        "security": instr.security,
+        "heredocs": tuple(instr.heredocs),
+    }
+    if instr.exec_form:
+        return A.Run(tuple(instr.command), notes=("exec form: run as written",), **flags, **common)
+    command = instr.command
+    rec = recognise(command, instr.heredocs, scope, shell_argv)
+    if rec.reason:
+        return A.Run(command, notes=(rec.reason,), **flags, **common)
+    installs = installs_of(rec.invocations, rec.script)
+    if len(installs) == 1:
+        return installs[0].evolve(run=command, **flags, **common)
+    return A.Run(command, installs=tuple(installs), **flags, **common)
+
+
+def _mount_text(mount) -> str:
+    return ",".join(f"{k}={v}" for k, v in mount.options)
+
+
+def installs_of(invocations: list[Invocation], script: shell.Script | None) -> list[A.Install]:
+    """One install action per install command, with ``update`` set when an index update precedes it."""
+    out: list[A.Install] = []
+    updated: set[str] = set()
+    cwd: str | None = None
+    for inv in invocations:
+        if inv.role == UPDATE:
+            updated.add(inv.name)
+        if inv.role != INSTALL:
+            continue
+        if inv.manager.family == "system":
+            update = inv.name in updated or bool(inv.extra.get("update")) or (
+                inv.name == "apk" and any(o in ("-U", "--update", "--update-cache", "--no-cache") for o in inv.options))
+            out.append(A.Packages(*inv.packages, manager=inv.name, update=update, options=inv.options,
+                                  virtual=inv.extra.get("virtual")))
+        elif inv.manager.family == "python":
+            out.append(A.Pip(*inv.packages, requirements=inv.extra.get("requirements", ()),
+                             constraints=inv.extra.get("constraints", ()), editable=inv.extra.get("editable", ()),
+                             options=inv.options, user=bool(inv.extra.get("user")), tool=inv.name,
+                             executable=" ".join(inv.command.argv[: inv.manager.program_words(inv.command)])))
+        else:
+            out.append(A.Npm(*inv.packages, tool=inv.name, verb=inv.verb, options=inv.options,
+                             cwd=_cwd_before(inv, script)))
+    del cwd
+    return out
+
+
+def _cwd_before(inv: Invocation, script: shell.Script | None) -> str | None:
+    """The directory a top-level ``cd`` moved to before ``inv`` (None when none, or not knowable)."""
+    if script is None:
+        return None
+    cwd = None
+    for cmd in script.commands:
+        if cmd is inv.command:
+            break
+        if cmd.argv[:1] == ["cd"] and not cmd.conditional and cmd.depth == inv.command.depth:
+            args = cmd.args[1:]
+            cwd = args[0].value if len(args) == 1 and not args[0].dynamic else None
+    return cwd
