@@ -649,18 +649,19 @@ EXPANDERS: dict[type, Callable[[ins.Instruction, _Expander], ins.Instruction]] =
 # JSON
 
 
-def _plain(value: object) -> object:
+def ir_to_json(value: object) -> object:
+    """A typed IR value (instruction, mount, heredoc, tuple...) as JSON data; instructions carry their lines."""
     if isinstance(value, ins.Instruction):
         data: dict[str, object] = {"instruction": type(value).__name__.upper(), "line": value.line}
         data["end_line"] = value.node.end_line
         for f in dataclasses.fields(value):
             if f.name != "node":
-                data[f.name.rstrip("_")] = _plain(getattr(value, f.name))
+                data[f.name.rstrip("_")] = ir_to_json(getattr(value, f.name))
         return data
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name.rstrip("_"): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name.rstrip("_"): ir_to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [ir_to_json(v) for v in value]
     return value
 
 
@@ -677,10 +678,10 @@ def plan_to_json(result: BuildPlan | Document) -> dict[str, object]:
             steps = list(_walk(result, stage, _initial_scope(result, stage, (), False), False))
         expanded = {id(s.instruction): s.expanded for s in steps}
         for instruction in stage.instructions:
-            entry = _plain(instruction)
+            entry = ir_to_json(instruction)
             done = expanded.get(id(instruction))
             if done is not None and done != instruction:
-                entry["expanded"] = _plain(done)  # type: ignore[index]
+                entry["expanded"] = ir_to_json(done)  # type: ignore[index]
             entries.append(entry)
         stages.append(
             {
@@ -694,7 +695,7 @@ def plan_to_json(result: BuildPlan | Document) -> dict[str, object]:
                 "dependencies": list(stage.dependencies),
                 "images": list(stage.images),
                 "needed": stage.index in needed,
-                "from": _plain(stage.from_),
+                "from": ir_to_json(stage.from_),
                 "instructions": entries,
             }
         )
@@ -702,7 +703,7 @@ def plan_to_json(result: BuildPlan | Document) -> dict[str, object]:
         "target": result.target.label,
         "order": [s.index for s in result.stages],
         "global_args": dict(result.global_args),
-        "meta_args": [_plain(a) for a in result.meta_args],
+        "meta_args": [ir_to_json(a) for a in result.meta_args],
         "stages": stages,
     }
 

@@ -4,6 +4,8 @@ splitting, the backtick escape, the names a word uses, and the error messages.""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shlax_front.expand import (
     BAD_SUBSTITUTION,
@@ -121,3 +123,18 @@ def test_required_variable_is_named() -> None:
     with pytest.raises(ExpansionError) as caught:
         process_word("${}", ENV)
     assert caught.value.variable is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab $\\{}:-+?#%/*'\"`\t\n19@é", max_size=24), st.sampled_from(["\\", "`"]))
+def test_expansion_fails_only_with_expansion_error(word: str, escape: str) -> None:
+    try:
+        result = expand(word, ENV, escape)
+    except ExpansionError as err:
+        assert err.word == word
+        return
+    assert result.used <= set(ENV) and not (result.used & result.unset)
+    if not any(ch in word for ch in ("$", "'", '"', escape)):
+        # Nothing to expand: the text comes back as is, split on white space.
+        assert result.value == word
+        assert result.words == tuple(word.split())

@@ -280,7 +280,7 @@ def test_golden(containerfile: Path) -> None:
             entry = {"line": step.line, "instruction": type(step.expanded).__name__.upper()}
             entry["scope"] = step.scope.variables()
             if step.expanded != step.instruction:
-                entry["expanded"] = st._plain(step.expanded)
+                entry["expanded"] = st.ir_to_json(step.expanded)
                 for key in ("instruction", "line", "end_line"):
                     entry["expanded"].pop(key)
             walked.append(entry)
