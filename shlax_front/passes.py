@@ -331,8 +331,12 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
                     if not manager.env_empty_disables:
                         plan.notes.append(f"{manager.name}: {var} set on the command: cache left off")
                         return False
-                    env_edits.append(delete_word(text, w) if w.start > 0 else (w.start, w.end + 1, ""))
-                    plan.changes.append(f"{manager.name}: dropped `{w.value}` (only disables the cache)")
+                    if in_scope:  # the ENV value would apply again: switch it off explicitly
+                        env_edits.append((w.start, w.end, f"{var}="))
+                        plan.changes.append(f"{manager.name}: `{w.value}` -> `{var}=` (only disables the cache)")
+                    else:
+                        env_edits.append(delete_word(text, w) if w.start > 0 else (w.start, w.end + 1, ""))
+                        plan.changes.append(f"{manager.name}: dropped `{w.value}` (only disables the cache)")
             if in_scope and inv.role in (INSTALL, UPDATE) and inv.command.env_value(var) is None:
                 if not manager.env_empty_disables:
                     plan.notes.append(f"{manager.name}: {var} set by ENV/ARG: cache left off")
