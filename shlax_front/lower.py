@@ -53,7 +53,7 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
             close()
             current = []
             header = {"base": _expand(instr.image, global_args), "name": instr.name,
-                      "platform": instr.platform, "line": line}
+                      "platform": instr.platform, "line": line, "node": index}
             scope = {}
             shell_argv = ("/bin/sh", "-c")
             continue
