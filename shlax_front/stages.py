@@ -98,7 +98,8 @@ def instruction_before_from(keyword: str) -> str:
 
 @dataclass(frozen=True)
 class Platform:
-    """``os/arch[/variant]`` as BuildKit formats it."""
+    """``os/arch[/variant]``, normalised the way BuildKit (containerd's ``platforms``) does: ``aarch64`` is
+    ``arm64`` and its ``v8`` variant is implied, ``x86_64`` is ``amd64``, a bare ``arm`` is ``arm/v7``."""
 
     os: str
     arch: str
@@ -106,15 +107,51 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        parts = text.split("/")
+        parts = text.lower().split("/")
         if not 1 <= len(parts) <= 3 or not all(parts):
             raise ValueError(f"invalid platform {text!r}: expected os/arch[/variant]")
         if len(parts) == 1:
-            return cls(parts[0], host_platform().arch)
-        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+            if parts[0] in _KNOWN_OS:
+                return cls(parts[0], host_platform().arch, host_platform().variant).normalized()
+            return cls("linux", parts[0]).normalized()
+        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "").normalized()
+
+    def normalized(self) -> Platform:
+        os_name = "darwin" if self.os == "macos" else self.os
+        arch, variant = _ARCH_ALIASES.get(self.arch, (self.arch, None))
+        variant = self.variant if variant is None or self.variant else variant
+        if arch == "arm64" and variant in ("8", "v8", "v8.0"):
+            variant = ""
+        elif arch == "arm64" and variant in ("9", "9.0", "v9.0"):
+            variant = "v9"
+        elif arch == "arm" and variant in ("", "7"):
+            variant = "v7"
+        elif arch == "arm" and variant in ("5", "6", "8"):
+            variant = "v" + variant
+        elif arch == "amd64" and variant == "v1":
+            variant = ""
+        return Platform(os_name, arch, variant)
 
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.arch, self.variant) if p)
+
+
+_KNOWN_OS = (
+    "linux",
+    "windows",
+    "darwin",
+    "macos",
+    "freebsd",
+    "netbsd",
+    "openbsd",
+    "solaris",
+    "illumos",
+    "aix",
+)
+_ARCH_ALIASES = {
+    "i386": ("386", None), "x86_64": ("amd64", None), "x86-64": ("amd64", None), "aarch64": ("arm64", None),
+    "armhf": ("arm", "v7"), "armel": ("arm", "v6"),
+}  # fmt: skip
 
 
 def host_platform() -> Platform:

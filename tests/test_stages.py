@@ -21,7 +21,7 @@ def make_plan(text: str, build_args: dict[str, str] | None = None, target: str |
         parse(text, "Containerfile"),
         build_args,
         target,
-        platform="linux/arm64/v8",
+        platform="linux/arm/v6",
         build_platform="linux/amd64",
     )
 
@@ -42,7 +42,7 @@ def failure(text: str, build_args: dict[str, str] | None = None, target: str | N
 def test_global_args_in_from_and_bare_arg_inheritance() -> None:
     text = "ARG BASE=debian\nARG TAG=12\nFROM --platform=$TARGETPLATFORM ${BASE}:$TAG AS app\nARG TAG\nARG BASE=x\nRUN true\n"
     result = make_plan(text)
-    assert (result.target.image, result.target.platform) == ("debian:12", "linux/arm64/v8")
+    assert (result.target.image, result.target.platform) == ("debian:12", "linux/arm/v6")
     arg_tag, arg_base, run = result.steps(result.target)
     assert arg_tag.expanded.pairs == (("TAG", "12"),)  # bare ARG inherits the global value
     assert arg_base.expanded.pairs == (("BASE", "x"),)  # a default wins over the global value
@@ -66,7 +66,7 @@ def test_predefined_platform_args() -> None:
     result = make_plan(text)
     assert result.target.platform == "linux/amd64"
     env = result.steps(result.target)[-1].expanded
-    assert env.pairs == (("T", "linux/arm64/v8"), ("B", "amd64"))
+    assert env.pairs == (("T", "linux/arm/v6"), ("B", "amd64"))
     assert dict(result.global_args)["TARGETSTAGE"] == "build"
 
 
@@ -291,3 +291,25 @@ def test_golden(containerfile: Path) -> None:
 
 def test_golden_cases_exist() -> None:
     assert len(golden_cases()) >= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("linux/arm64/v8", "linux/arm64"),
+        ("linux/aarch64", "linux/arm64"),
+        ("linux/arm", "linux/arm/v7"),
+        ("linux/armhf", "linux/arm/v7"),
+        ("Linux/x86_64", "linux/amd64"),
+        ("linux/arm/6", "linux/arm/v6"),
+        ("riscv64", "linux/riscv64"),
+    ],
+)
+def test_platform_normalisation(text: str, expected: str) -> None:
+    assert str(st.Platform.parse(text)) == expected
+
+
+def test_platform_errors_are_located() -> None:
+    with pytest.raises(ParseError) as caught:
+        st.plan(parse("FROM a\n"), platform="linux//x")
+    assert caught.value.line == 1
