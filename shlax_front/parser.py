@@ -603,6 +603,14 @@ def parse_heredoc_word(word: str) -> tuple[str, bool, bool, int] | None:
     return name, expand, dash == "-", int(fd_text) if fd_text and len(fd_text) < 19 else 0
 
 
+def must_parse_heredoc(word: str) -> tuple[str, bool, bool, int] | None:
+    """``parse_heredoc_word`` with errors read as "not a heredoc" (BuildKit's MustParseHeredoc)."""
+    try:
+        return parse_heredoc_word(word)
+    except _LineError:
+        return None
+
+
 class _LexError(Exception):
     pass
 
@@ -913,7 +921,7 @@ def _check(node: Node) -> str | None:
     elif keyword in ("add", "copy"):
         if len(args) < 2:
             return f"{name} requires at least two arguments, but only one was provided. Destination could not be determined"
-        if parse_heredoc_word(args[-1]) is not None:
+        if must_parse_heredoc(args[-1]) is not None:
             return f"{name} cannot accept a heredoc as a destination"
     elif keyword == "from":
         if len(args) == 3 and args[1].lower() == "as":

@@ -242,3 +242,9 @@ def test_agrees_with_dockerfile_parse_on_simple_files(path):
     ]
     for s, node in zip(theirs, ours.nodes, strict=True):
         assert s["content"] == ours.source_of(node)
+
+
+def test_bad_heredoc_word_as_copy_destination_is_not_a_crash():
+    """Found by fuzzing: BuildKit reads an unparsable heredoc-looking destination as a plain path."""
+    parse("FROM a\nCOPY x <<'E'\udcff${\n")
+    parse('FROM a\nCOPY x 3<<$"\n')
