@@ -133,9 +133,9 @@ class RunLike(Action):
 @dataclass(frozen=True, init=False)
 class Run(RunLike):
     """A RUN: executed exactly as written unless ``caching`` says otherwise. ``installs`` lists the installs
-    recognised inside it when it does more than one install (or installs plus other work)."""
+    recognised inside it when it does more than one install (derived from ``run``, so not compared)."""
 
-    installs: tuple[Install, ...] = field(default=(), kw_only=True)
+    installs: tuple[Install, ...] = field(default=(), kw_only=True, compare=False)
 
     def __init__(self, run: str | tuple[str, ...] = "", **kw):
         _init(self, Run, run=run if isinstance(run, str) else tuple(run), **kw)
@@ -310,6 +310,8 @@ class Stage(Action):
     base: str = "scratch"
     name: str | None = None
     platform: str | None = None
+    #: image name to commit this stage as (recipes); not part of equality
+    commit: str | None = field(default=None, compare=False)
 
 
 CONFIG_ACTIONS = (Env, Arg, Label, Workdir, User, Expose, Volume, Cmd, Entrypoint, Shell, Healthcheck,

@@ -1,0 +1,37 @@
+"""``shlax-front migrate``: write a Python recipe (``shlaxfile.py``) equivalent to a Containerfile."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+@click.command("migrate")
+@click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
+@click.option("-o", "--output", "out", metavar="OUT", help="Write the recipe here (default: stdout).")
+@click.option("-t", "--tag", "commit", metavar="NAME", help="Image name the recipe commits to.")
+@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values used while lowering.")
+def migrate_command(path, out, commit, build_args) -> None:
+    """Turn a Containerfile into a Python recipe: Container(build=Buildah(Packages(...), Copy(...), ...))."""
+    from shlax_front.commands.parse import default_file
+    from shlax_front.migrate import migrate_document
+    from shlax_front.parser import parse_file
+
+    path = path or default_file()
+    doc = parse_file(path)
+    args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in build_args)
+    text = migrate_document(doc, args, output=out or "shlaxfile.py", commit=commit)
+    if out is None or out == "-":
+        sys.stdout.write(text)
+        return
+    tmp = f"{out}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, out)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise click.FileError(out, hint=err.strerror) from None
