@@ -31,7 +31,9 @@ os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
 def base_images() -> dict[str, str]:
     """Make sure the local base images exist; returns {"debian": ref, "busybox": ref}."""
     if shutil.which("buildah") is None:
-        pytest.fail("buildah is not installed: real-buildah tests must run (apt-get install buildah debootstrap)")
+        pytest.fail(
+            "buildah is not installed: real-buildah tests must run (apt-get install buildah debootstrap)"
+        )
     subprocess.run(["sh", str(MAKE_BASE_IMAGES)], check=True)
     return {"debian": DEBIAN, "busybox": BUSYBOX}
 

@@ -33,6 +33,7 @@ from shlax_front.build.store import LayerIndex
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
+ALWAYS_CREATED = ("/run", "/dev", "/proc", "/sys")
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
 PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
@@ -499,6 +500,8 @@ def _missing_ancestors(rootfs: str, targets: list[str]) -> list[str]:
         current = "/"
         for part in [p for p in target.split("/") if p]:
             current = os.path.join(current, part)
+            if current in ALWAYS_CREATED:  # buildah run makes these itself; bud's images have them too
+                continue
             if not os.path.lexists(_inside(rootfs, current)):
                 created.append(_inside(rootfs, current))
                 break

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -250,6 +251,7 @@ class Planner:
             return [ConfigStep(loc, f"USER {scope.user}", options=("--user", scope.user))]
         if isinstance(i, ins.Expose):
             ports = [p for word in i.ports for p in process_words(word, env, self.escape)]
+            ports = [p if "/" in p else f"{p}/tcp" for p in ports]  # what buildah bud stores
             options = [x for p in ports for x in ("--port", p)]
             return [ConfigStep(loc, "EXPOSE " + " ".join(ports), options=tuple(options))]
         if isinstance(i, ins.Volume):
@@ -257,21 +259,23 @@ class Planner:
             options = [x for p in paths for x in ("--volume", p)]
             return [ConfigStep(loc, "VOLUME " + json.dumps(paths), options=tuple(options))]
         if isinstance(i, ins.Entrypoint):
-            argv = list(i.command) if i.exec_form else [*scope.shell, i.command]
+            argv = (
+                list(i.command) if i.exec_form else [*DEFAULT_SHELL, i.command]
+            )  # bud 1.28: /bin/sh -c, whatever SHELL says
             options = ["--entrypoint", json.dumps(argv)]
             if not scope.cmd_set:
                 options += ["--cmd", "[]"]
             return [ConfigStep(loc, "ENTRYPOINT " + json.dumps(argv), options=tuple(options))]
         if isinstance(i, ins.Cmd):
-            argv = list(i.command) if i.exec_form else [*scope.shell, i.command]
+            argv = (
+                list(i.command) if i.exec_form else [*DEFAULT_SHELL, i.command]
+            )  # bud 1.28: /bin/sh -c, whatever SHELL says
             scope.cmd_set = True
             return [ConfigStep(loc, "CMD " + json.dumps(argv), options=("--cmd", json.dumps(argv)))]
         if isinstance(i, ins.Shell):
             scope.shell = tuple(i.argv)
             return [
-                ConfigStep(
-                    loc, "SHELL " + json.dumps(list(i.argv)), options=("--shell", json.dumps(list(i.argv)))
-                )
+                ConfigStep(loc, "SHELL " + json.dumps(list(i.argv)), options=("--shell", shlex.join(i.argv)))
             ]
         if isinstance(i, ins.Stopsignal):
             signal = w(i.signal)
@@ -409,24 +413,18 @@ def _heredoc_run(script: str, heredocs, shell: tuple[str, ...], line: int):
 
 
 def _healthcheck(i: ins.Healthcheck) -> tuple[str, ...]:
+    """``buildah config`` splits ``--healthcheck`` with shell-word rules: quote every element."""
     test = list(i.test)
     if not test or test[0] == "NONE":
         return ("--healthcheck", "NONE")
-    if test[0] == "CMD-SHELL":
-        command = "CMD-SHELL " + " ".join(test[1:])
-        command = test[1] if len(test) == 2 else command
-        options = ["--healthcheck", f"CMD-SHELL {test[1]}" if len(test) == 2 else command]
-    else:
-        options = ["--healthcheck", "CMD " + json.dumps(test[1:])]
+    options = ["--healthcheck", shlex.join(test)]
     for flag, value in (
         ("--healthcheck-interval", i.interval),
         ("--healthcheck-timeout", i.timeout),
         ("--healthcheck-start-period", i.start_period),
     ):
-        if value:
-            options += [flag, value]
-    if i.retries:
-        options += ["--healthcheck-retries", str(i.retries)]
+        options += [flag, value or "0s"]  # buildah config would otherwise fill in its own defaults
+    options += ["--healthcheck-retries", str(i.retries or 0)]
     return tuple(options)
 
 

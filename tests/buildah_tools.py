@@ -1,0 +1,157 @@
+"""Helpers for the real-buildah tests: run the CLI, read an image's file tree and config, build with bud."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "build"
+
+#: image config fields both builds must agree on (docker format names)
+CONFIG_FIELDS = (
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "User",
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+    "StopSignal",
+    "Healthcheck",
+    "Shell",
+    "OnBuild",
+)
+
+
+def shlax(*args: str, cache_dir: str | os.PathLike, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    """Run ``python -m shlax_front build ...`` for real; stdout is the image id."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "shlax_front", *args[:1], "--cache-dir", str(cache_dir), *args[1:]],
+        capture_output=True,
+        text=True,
+        env=env,
+        **kw,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"shlax-front {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def bud(containerfile: Path, context: Path, tag: str, *extra: str) -> str:
+    result = subprocess.run(
+        [
+            "buildah",
+            "bud",
+            "--layers",
+            "--format",
+            "docker",
+            "-q",
+            "-f",
+            str(containerfile),
+            "-t",
+            tag,
+            *extra,
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def image_config(ref: str) -> dict:
+    info = json.loads(
+        subprocess.run(
+            ["buildah", "inspect", "--type", "image", ref], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    config = (info.get("Docker") or {}).get("config") or {}
+    return {name: config.get(name) or None for name in CONFIG_FIELDS}
+
+
+def file_tree(ref: str) -> dict[str, tuple]:
+    """path -> (type, mode, uid, gid, sha256 or link target) for every file in the image; mtimes ignored."""
+    ctr = subprocess.run(
+        ["buildah", "from", "--pull=never", "--quiet", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        root = subprocess.run(
+            ["buildah", "mount", ctr], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        tree = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                rel = "/" + os.path.relpath(path, root)
+                if stat.S_ISLNK(st.st_mode):
+                    body = os.readlink(path)
+                elif stat.S_ISREG(st.st_mode):
+                    with open(path, "rb") as f:
+                        body = hashlib.sha256(f.read()).hexdigest()
+                else:
+                    body = ""
+                tree[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, body)
+        return tree
+    finally:
+        subprocess.run(["buildah", "umount", ctr], capture_output=True)
+        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+
+
+def read_file(ref: str, path: str) -> str:
+    ctr = subprocess.run(
+        ["buildah", "from", "--pull=never", "--quiet", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        root = subprocess.run(
+            ["buildah", "mount", ctr], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        with open(os.path.join(root, path.lstrip("/"))) as f:
+            return f.read()
+    finally:
+        subprocess.run(["buildah", "umount", ctr], capture_output=True)
+        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+
+
+def forget_layers(cache_dir: Path) -> None:
+    """Remove the intermediate images a test's private cache index points at (and only those)."""
+    index = Path(cache_dir) / "layers" / "index.json"
+    if not index.exists():
+        return
+    images = {entry["image"] for entry in json.loads(index.read_text()).get("entries", {}).values()}
+    if images:
+        subprocess.run(["buildah", "rmi", "-f", *images], capture_output=True)
+
+
+def statuses(stderr: str) -> list[str]:
+    """The status word of each step line in the text report."""
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith("["):
+            parts = line.split()
+            for word in ("from", "cached", "built", "config"):
+                if word in parts:
+                    out.append(word)
+                    break
+    return out
+
+
+def diff_trees(a: dict, b: dict) -> list[str]:
+    problems = []
+    for path in sorted(set(a) | set(b)):
+        if a.get(path) != b.get(path):
+            problems.append(f"{path}: {a.get(path)} != {b.get(path)}")
+    return problems
