@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from shlax_front import instructions as ins
 from shlax_front import stages as st
@@ -313,3 +315,50 @@ def test_platform_errors_are_located() -> None:
     with pytest.raises(ParseError) as caught:
         st.plan(parse("FROM a\n"), platform="linux//x")
     assert caught.value.line == 1
+
+
+_WORDS = ["a", "$A", "${B:-x}", "${C:?}", '"q $A"', "'s'", "${", "/p", "build", "0", "1", "X"]
+_LINES = [
+    "FROM {w} AS {n}",
+    "FROM {w}",
+    "ARG {n}={w}",
+    "ARG {n}",
+    "ENV {n}={w}",
+    "COPY --from={n} {w} /d",
+    "COPY --from={w} /s /d",
+    "RUN --mount=type=cache,target={w},from={n} true",
+    "WORKDIR {w}",
+    "EXPOSE {w}",
+    "LABEL {n}={w}",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hs.lists(
+        hs.tuples(
+            hs.sampled_from(_LINES), hs.sampled_from(_WORDS), hs.sampled_from(["a", "b", "build", "x1"])
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    hs.sampled_from([None, None, "s0", "a", "build", "zz"]),
+)
+def test_planning_fails_only_with_located_parse_errors(
+    lines: list[tuple[str, str, str]], target: str | None
+) -> None:
+    text = "FROM base AS s0\n" + "".join(
+        template.format(w=word, n=name) + "\n" for template, word, name in lines
+    )
+    try:
+        result = st.plan(parse(text, "Containerfile", strict=False), {"A": "1"}, target)
+    except ParseError as err:
+        assert 0 <= err.line <= len(lines) + 1
+        return
+    assert result.stages[-1] == result.target
+    for stage in result.stages:
+        assert all(dep in {s.index for s in result.stages} for dep in stage.dependencies)
+        try:
+            result.steps(stage, ["C=set"])
+        except ParseError as err:
+            assert 1 <= err.line <= len(lines) + 1
