@@ -54,6 +54,7 @@ HEREDOC_INSTRUCTIONS = frozenset(("add", "copy", "run"))
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 _GO_SPACE_SET = frozenset(GO_SPACE)
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # BuildKit's reWhitespace
 _ASCII_WORDS = re.compile(r"[^\t\n\v\f\r ]+")
 _DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*")
@@ -431,6 +432,8 @@ def parse_words(rest: str, escape: str = "\\") -> list[str]:
             ch = rest[pos]
         buf.append(ch)
         pos += 1
+    if not rest.isascii() and _SURROGATE.search(rest):
+        words = [_SURROGATE.sub("\ufffd", w) for w in words]  # Go decodes runes: a bad byte becomes U+FFFD
     return words
 
 
@@ -439,7 +442,6 @@ def _no_constant(name: str):
 
 
 _json_decoder = json.JSONDecoder(parse_constant=_no_constant)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_json_array(rest: str) -> list[str] | None:

@@ -108,3 +108,12 @@ def test_emit_rejects_invalid_input(tmp_path):
     result = run("emit", "-f", str(src))
     assert result.returncode == 2
     assert result.stderr.decode().strip().startswith(f"{src}:2: COPY requires at least two arguments")
+
+
+def test_parse_reports_stage_errors(tmp_path):
+    path = tmp_path / "Containerfile"
+    path.write_text("FROM alpine AS app\nRUN true\nFROM debian AS app\n")
+    result = run("parse", "-f", str(path))
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith(f"{path}:3: duplicate stage name")
+    assert run("parse", "-f", str(path), "--dump").returncode == 0

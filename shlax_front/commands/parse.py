@@ -1,7 +1,8 @@
 """``shlax-front parse``: read a Containerfile and print what we understood.
 
-- default: check it the way BuildKit does when it builds (instruction rules included) and print BuildKit's
-  ``Node.Dump()`` lines;
+- default: check it the way BuildKit does when it builds (instruction rules, and the stage graph's rules such
+  as duplicate stage names when ``shlax_front.stages`` provides ``plan``) and print BuildKit's ``Node.Dump()``
+  lines;
 - ``--dump``: BuildKit's *parser* only, exactly like BuildKit's dumper (so it can be diffed against it;
   unknown instructions or flags are not errors at that level);
 - ``--json``: the typed IR as JSON.
@@ -69,6 +70,13 @@ def _plain(value):
     return value
 
 
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def document_to_json(doc: Document) -> dict:
     """The typed IR of ``doc`` as JSON data.
 
@@ -76,10 +84,7 @@ def document_to_json(doc: Document) -> dict:
     else the typed instructions (``shlax_front.instructions.from_node``), else the raw nodes.
     """
     base = {"path": doc.path, "escape": doc.escape, "directives": doc.directives}
-    try:
-        stages = importlib.import_module("shlax_front.stages")
-    except ImportError:
-        stages = None
+    stages = _optional_module("shlax_front.stages")
     for name in ("to_json", "plan_to_json"):
         helper = getattr(stages, name, None)
         if callable(helper):
@@ -105,5 +110,9 @@ def parse_command(path: str | None, output: str | None) -> None:
     doc = parse_file(path or default_file(), strict=output != "dump")
     if output == "json":
         click.echo(json.dumps(document_to_json(doc), indent=2, ensure_ascii=False))
-    else:
-        click.echo(dump(doc), nl=False)
+        return
+    if output is None:
+        plan = getattr(_optional_module("shlax_front.stages"), "plan", None)
+        if callable(plan):
+            plan(doc)  # stage-level errors (duplicate names, bad stage references) are located ParseErrors
+    click.echo(dump(doc), nl=False)
