@@ -1,7 +1,8 @@
 """``shlax-front optimize``: write the Containerfile with cache mounts on its package installs.
 
-``--check`` exits 1 when the file would change (CI, pre-commit), ``--diff`` prints a unified diff instead
-of the file, ``-o`` writes it (``-o`` equal to ``-f`` rewrites in place, atomically).
+``--check`` exits 1 when a file would change (CI, pre-commit), ``--diff`` prints a unified diff instead
+of the file, ``-o`` writes the result, ``-i`` rewrites the files in place (atomically). Files may also be
+given as arguments (that is how pre-commit passes them).
 """
 
 from __future__ import annotations
@@ -12,44 +13,7 @@ import sys
 import click
 
 
-@click.command("optimize")
-@click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
-@click.option("-o", "--output", "out", metavar="OUT", help="Write the result here instead of stdout.")
-@click.option("--diff", is_flag=True, help="Print a unified diff instead of the file.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the file would change.")
-@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists).")
-@click.option("--syntax/--no-syntax", default=False,
-              help="Add '# syntax=docker/dockerfile:1' when rewriting (only needed for docker older than 20.10).")
-@click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
-def optimize_command(path, out, diff, check, build_args, syntax, quiet) -> None:
-    """Add BuildKit cache mounts to the RUN lines that install packages; nothing else changes."""
-    from shlax_front.commands.parse import default_file
-    from shlax_front.optimize import optimize_document
-    from shlax_front.parser import encode, parse_file
-
-    path = path or default_file()
-    doc = parse_file(path)
-    args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in build_args)
-    result = optimize_document(doc, args, syntax=syntax)
-    if not quiet:
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-    shown = "Containerfile" if path == "-" else path
-    if check:
-        if result.changes:
-            if diff:
-                sys.stdout.write(result.diff(shown))
-            click.echo(f"{shown}: would be optimised ({len(result.changed)} RUN instruction(s))", err=True)
-            sys.exit(1)
-        return
-    if diff:
-        sys.stdout.write(result.diff(shown))
-        return
-    data = encode(result.text)
-    if out is None or out == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
+def _write(out: str, data: bytes) -> None:
     tmp = f"{out}.tmp.{os.getpid()}"
     try:
         with open(tmp, "wb") as handle:
@@ -59,3 +23,61 @@ def optimize_command(path, out, diff, check, build_args, syntax, quiet) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise click.FileError(out, hint=err.strerror) from None
+
+
+@click.command("optimize")
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
+@click.option("-o", "--output", "out", metavar="OUT", help="Write the result here instead of stdout.")
+@click.option("-i", "--in-place", is_flag=True, help="Rewrite the files themselves.")
+@click.option("--diff", is_flag=True, help="Print a unified diff instead of the file.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file would change.")
+@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists).")
+@click.option("--syntax/--no-syntax", default=False,
+              help="Add '# syntax=docker/dockerfile:1' when rewriting (only needed for docker older than 20.10).")
+@click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
+def optimize_command(files, path, out, in_place, diff, check, build_args, syntax, quiet) -> None:
+    """Add BuildKit cache mounts to the RUN lines that install packages; nothing else changes."""
+    from shlax_front.commands.parse import default_file
+    from shlax_front.optimize import optimize_document
+    from shlax_front.parser import encode, parse_file
+
+    paths = list(files) + ([path] if path else [])
+    if not paths:
+        paths = [default_file()]
+    if len(paths) > 1 and not (check or diff or in_place):
+        raise click.UsageError("several files need --check, --diff or --in-place")
+    if out and len(paths) > 1:
+        raise click.UsageError("-o takes one input file")
+    args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in build_args)
+    would_change = []
+    for one in paths:
+        doc = parse_file(one)
+        result = optimize_document(doc, args, syntax=syntax)
+        if not quiet:
+            for warning in result.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        shown = "Containerfile" if one == "-" else one
+        if diff:
+            sys.stdout.write(result.diff(shown))
+        if check:
+            if result.changes:
+                would_change.append(shown)
+                click.echo(f"{shown}: would be optimised ({len(result.changed)} RUN instruction(s))", err=True)
+            continue
+        if diff:
+            continue
+        data = encode(result.text)
+        if in_place:
+            if one == "-":
+                raise click.UsageError("--in-place needs a file, not stdin")
+            if result.changes:
+                _write(one, data)
+                click.echo(f"{shown}: optimised ({len(result.changed)} RUN instruction(s))", err=True)
+        elif out is None or out == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            _write(out, data)
+    if would_change:
+        sys.exit(1)
