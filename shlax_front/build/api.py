@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shlax_front.build.buildah import Buildah, default_isolation
+from shlax_front.build.caching import caching_lookup
 from shlax_front.build.context import BuildContext
 from shlax_front.build.executor import Executor, Options, default_ca_bundle, proxy_env
 from shlax_front.build.hostcache import HostCaches
@@ -84,15 +85,6 @@ def image_config_reader(buildah: Buildah):
     return read
 
 
-def caching_hook():
-    """The action passes' decision for a RUN, when the rewrite modules are available (issue 3)."""
-    try:
-        from shlax_front.build.caching import caching_for
-    except ImportError:
-        return None
-    return caching_for
-
-
 def build(request: BuildRequest) -> str:
     """Build and return the image id."""
     from shlax_front.parser import parse
@@ -106,7 +98,13 @@ def build(request: BuildRequest) -> str:
 
     runner = SubprocessRunner()
     buildah = Buildah(runner, isolation=request.isolation or default_isolation())
-    planner = Planner(doc, request.build_args, request.target, image_config_reader(buildah), caching_hook())
+    planner = Planner(
+        doc,
+        request.build_args,
+        request.target,
+        image_config_reader(buildah),
+        caching_lookup(doc, request.build_args),
+    )
     plan = planner.plan()
 
     root = Path(request.cache_dir) if request.cache_dir else default_root()

@@ -12,6 +12,7 @@ created are unmounted and removed, and files it wrote for a single run are delet
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -28,12 +29,22 @@ from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_na
 from shlax_front.build.keys import explain_miss, root_key, step_key
 from shlax_front.build.report import Reporter, StepReport
 from shlax_front.build.runner import CommandFailed
-from shlax_front.build.steps import BuildSteps, ConfigStep, CopyStep, FromStep, RunStep, Stage, Step
+from shlax_front.build.steps import (
+    BuildSteps,
+    ConfigStep,
+    CopyStep,
+    FromStep,
+    HostCache,
+    RunStep,
+    Stage,
+    Step,
+)
 from shlax_front.build.store import LayerIndex
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
 ALWAYS_CREATED = ("/run", "/dev", "/proc", "/sys")
+WHEELHOUSE_TARGET = "/run/shlax-front/wheelhouse"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
 PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
@@ -359,22 +370,36 @@ class Executor:
                 open(host, "w").close()
                 volumes.append(f"{host}:{mask}:ro")
         mounts = [self._mount_arg(m, results) for m in step.mounts]
-        with self.caches.mounted(step.cache_mounts, partition) as prepared:
+        caches = tuple(_resolve_owner(c, rootfs) for c in step.cache_mounts)
+        wheelhouse = [(exe, wh) for exe, wh in step.wheelhouse if not wh.no_index]
+        if wheelhouse:
+            owner = next((c for c in caches if c.host == "pip"), None)
+            caches += (
+                HostCache(
+                    "pip-wheelhouse",
+                    WHEELHOUSE_TARGET,
+                    uid=owner.uid if owner else 0,
+                    gid=owner.gid if owner else 0,
+                ),
+            )
+        network = "none" if self.options.offline else step.network
+        fetched = None
+        with self.caches.mounted(caches, partition) as prepared:
             for directory, cache in prepared:
                 volumes.append(f"{directory}:{cache.target}")
                 targets.append(cache.target)
+            sizes = {str(d): _du(d) for d, c in prepared}
             created = _missing_ancestors(rootfs, targets)
             try:
+                if wheelhouse:
+                    env += self._fill_wheelhouse(state, step, wheelhouse, env, volumes, network)
                 result = self.buildah.run(
-                    state.container,
-                    step.argv,
-                    env=env,
-                    volumes=volumes,
-                    mounts=mounts,
-                    network="none" if self.options.offline else step.network,
+                    state.container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
                 )
             finally:
                 _remove_mountpoints(rootfs, created)
+            grown = sum(max(0, _du(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
+            fetched = grown or None
         if result.returncode != 0:
             message = f"{step.text[:60]}: exited with status {result.returncode}"
             missing = _offline_missing(result.output) if self.options.offline else []
@@ -382,7 +407,58 @@ class Executor:
                 message += f" (--offline: not in the host caches: {', '.join(missing)})"
             raise BuildError(message, step.location.path, step.location.line, _tail(result.output))
         self.reporter.output(result.output)
-        return _fetched(result.output)
+        return _fetched(result.output) or fetched
+
+    def _fill_wheelhouse(self, state, step, wheelhouse, env, volumes, network) -> list[tuple[str, str]]:
+        """Get every distribution the pip installs need into the host wheelhouse, offline first.
+
+        pip's own HTTP cache keeps nothing behind proxies that strip caching headers, so the tool keeps the
+        files itself: ``pip download --no-index`` from the wheelhouse first; only when something is missing
+        ``pip download`` with the index (files already present are not downloaded again). The install then
+        runs with ``PIP_FIND_LINKS`` (and ``PIP_NO_INDEX`` when the wheelhouse has everything).
+        """
+        complete = True
+        for executable, wh in wheelhouse:
+            base = [
+                *executable.split(),
+                "download",
+                "--dest",
+                WHEELHOUSE_TARGET,
+                "--find-links",
+                WHEELHOUSE_TARGET,
+            ]
+            spec = []
+            if wh.pre:
+                spec.append("--pre")
+            for link in wh.find_links:
+                spec += ["--find-links", link]
+            for req in wh.requirements:
+                spec += ["-r", req]
+            for con in wh.constraints:
+                spec += ["-c", con]
+            spec += list(wh.packages)
+            index = []
+            if wh.index_url:
+                index += ["--index-url", wh.index_url]
+            for url in wh.extra_index_urls:
+                index += ["--extra-index-url", url]
+            offline = self.buildah.run(
+                state.container, [*base, "--no-index", *spec], env=env, volumes=volumes, network="none"
+            )
+            if offline.returncode == 0:
+                continue
+            if network == "none":
+                complete = False
+                continue
+            online = self.buildah.run(
+                state.container, [*base, *index, *spec], env=env, volumes=volumes, network=network
+            )
+            if online.returncode != 0:
+                complete = False
+        extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
+        if complete and not any(wh.find_links for _, wh in wheelhouse):
+            extra.append(("PIP_NO_INDEX", "1"))
+        return extra
 
     def _mount_arg(self, mount, results: dict[int, StageResult]) -> str:
         """A RUN --mount as written, with ``from=<stage>`` turned into that stage's image id."""
@@ -565,3 +641,48 @@ def proxy_env() -> tuple[tuple[str, str], ...]:
             if os.environ.get(variant):
                 out.append((variant, os.environ[variant]))
     return tuple(out)
+
+
+def _du(path) -> int:
+    total = 0
+    for dirpath, _dirnames, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def _resolve_owner(cache: HostCache, rootfs: str) -> HostCache:
+    """A cache for a USER given by name: its uid/gid from the container's /etc/passwd (root if unknown)."""
+    if cache.uid is not None and cache.gid is not None:
+        return cache
+    uid = gid = 0
+    name = cache.user or ""
+    user, _, group = name.partition(":")
+    for line in _read_lines(_inside(rootfs, "/etc/passwd")):
+        fields = line.split(":")
+        if len(fields) > 3 and (fields[0] == user or fields[2] == user):
+            uid, gid = int(fields[2]), int(fields[3])
+            break
+    else:
+        if user.isdigit():
+            uid = gid = int(user)
+    if group:
+        for line in _read_lines(_inside(rootfs, "/etc/group")):
+            fields = line.split(":")
+            if len(fields) > 2 and (fields[0] == group or fields[2] == group):
+                gid = int(fields[2])
+                break
+    return dataclasses.replace(
+        cache,
+        uid=cache.uid if cache.uid is not None else uid,
+        gid=cache.gid if cache.gid is not None else gid,
+    )
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []

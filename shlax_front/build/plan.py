@@ -372,10 +372,10 @@ class Planner:
         step = RunStep(
             loc, text, argv=argv, env=run_env, mounts=tuple(mounts), network=i.network, files=tuple(files)
         )
-        if self.caching_for is not None and not i.exec_form and not i.heredocs:
-            caching = self.caching_for(i, scope.user, env)
-            if caching is not None and getattr(caching, "mounts", None):
-                step = _apply_caching(step, caching, scope.shell)
+        if self.caching_for is not None and not i.exec_form:
+            action = self.caching_for(i)
+            if action is not None and action.caching.mounts:
+                step = _apply_caching(step, action, scope.shell)
         return step
 
     # -- expansion ------------------------------------------------------------------------------------------
@@ -428,40 +428,44 @@ def _healthcheck(i: ins.Healthcheck) -> tuple[str, ...]:
     return tuple(options)
 
 
-def _apply_caching(step: RunStep, caching, shell: tuple[str, ...]) -> RunStep:
+def _apply_caching(step: RunStep, action, shell: tuple[str, ...]) -> RunStep:
     """Turn an action's ``Caching`` into host cache mounts, run-only env and the rewritten script."""
+    caching = action.caching
     caches = []
     for m in caching.mounts:
         caches.append(
             HostCache(
                 id=m.id,
                 target=m.target,
-                partition=bool(getattr(m, "partition", None)),
-                host=_host_name(getattr(m, "host", None)),
-                uid=m.uid or 0,
-                gid=m.gid or 0,
+                partition=bool(m.partition),
+                host=_host_name(m.host),
+                uid=m.uid,
+                gid=m.gid,
+                user=m.user,
                 sharing=m.sharing or "locked",
             )
         )
-    script = getattr(caching, "script", "") or step.argv[-1]
-    manager = None
     ids = " ".join(c.id for c in caches)
-    for name in ("apt", "pip", "npm"):
-        if name in ids:
-            manager = name
+    manager = next((name for name in ("apt", "pip", "npm", "yarn", "pnpm", "uv") if name in ids), None)
+    installs = getattr(action, "installs", ()) or (action,)
+    pips = [
+        inst for inst in installs if type(inst).__name__ == "Pip" and getattr(inst, "tool", "pip") == "pip"
+    ]
+    wheelhouse = tuple(zip((p.executable for p in pips), caching.wheelhouse, strict=False))
     return RunStep(
         step.location,
         step.text,
-        argv=(*shell, script),
+        argv=(*shell, caching.script or step.argv[-1]),
         env=step.env,
         mounts=step.mounts,
         network=step.network,
         files=step.files,
         cache_mounts=tuple(caches),
-        cache_env=tuple(getattr(caching, "env", ()) or ()),
+        cache_env=tuple(caching.env or ()),
         manager=manager,
-        masks=tuple(getattr(caching, "mask", ()) or ()),
+        masks=tuple(caching.mask or ()),
         original_argv=step.argv,
+        wheelhouse=wheelhouse,
     )
 
 

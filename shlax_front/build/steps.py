@@ -40,8 +40,10 @@ class HostCache:
     target: str
     partition: bool = False
     host: str | None = None
-    uid: int = 0
-    gid: int = 0
+    uid: int | None = 0
+    gid: int | None = 0
+    #: a user name the front end could not resolve to a uid: resolved from the container's /etc/passwd
+    user: str | None = None
     sharing: str = "locked"
 
 
@@ -100,6 +102,8 @@ class RunStep(Step):
     masks: tuple[str, ...] = ()
     #: the argv as written when ``argv`` is a cache-friendly rewrite: the cache key hashes this one
     original_argv: tuple[str, ...] = ()
+    #: (pip executable, actions.Wheelhouse) per pip install: served from the host wheelhouse offline-first
+    wheelhouse: tuple = ()
 
 
 @dataclass
