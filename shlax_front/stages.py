@@ -232,6 +232,16 @@ class Step:
     def line(self) -> int:
         return self.instruction.line
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The ENV values in scope (base image's and the stage's), what the image config holds before it."""
+        return dict(self.scope.env)
+
+    @property
+    def args(self) -> dict[str, str | None]:
+        """The ARGs declared in the stage so far and their values (``None``: declared without a value)."""
+        return dict(self.scope.args)
+
     def run_env(self, build_args: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment a RUN gets: the ENV and ARG values in scope, plus proxy ``--build-arg`` values."""
         values = {k: v for k, v in (build_args or {}).items() if k in PROXY_ARGS}

@@ -362,3 +362,10 @@ def test_planning_fails_only_with_located_parse_errors(
             result.steps(stage, ["C=set"])
         except ParseError as err:
             assert 1 <= err.line <= len(lines) + 1
+
+
+def test_step_views_of_its_scope() -> None:
+    *_, run = steps("FROM scratch\nARG A=1 B\nENV E=2\nRUN x\n", base_env=["PATH=/bin"])
+    assert run.env == {"PATH": "/bin", "E": "2"}
+    assert run.args == {"A": "1", "B": None}
+    assert run.run_env() == {"A": "1", "PATH": "/bin", "E": "2"}
