@@ -1,0 +1,146 @@
+"""Layer reuse on real buildah (busybox base, fast): what hits, what misses, and why.
+
+The key of a step covers its parent, its normalised instruction, the ARG/ENV values it sees and the
+content/mode/type of what it reads from the context - never mtimes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from buildah_tools import forget_layers, read_file, shlax, statuses
+
+pytestmark = pytest.mark.buildah
+
+CONTAINERFILE = """\
+FROM busybox
+ARG FLAVOUR=plain
+ENV MODE=prod
+WORKDIR /app
+COPY app.txt ./
+RUN echo "$FLAVOUR $MODE" > /app/flavour.txt && cat app.txt > /app/copy.txt
+RUN ls -l /app/app.txt | cut -c1-10 > /app/mode.txt
+"""
+
+
+@pytest.fixture
+def project(tmp_path, buildah_cleanup):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(CONTAINERFILE)
+    (ctx / "app.txt").write_text("version 1\n")
+    (ctx / "app.txt").chmod(0o644)
+    cache = tmp_path / "cache"
+    yield ctx, cache, buildah_cleanup
+    forget_layers(cache)
+
+
+def build(ctx, cache, *args):
+    result = shlax("build", "--explain", *args, str(ctx), cache_dir=cache)
+    return result.stdout.strip(), statuses(result.stderr), result.stderr
+
+
+def test_second_build_is_fully_cached(project, base_images):
+    ctx, cache, cleanup = project
+    tag = cleanup.tag()
+    first, steps1, _ = build(ctx, cache, "-t", tag)
+    assert steps1.count("built") == 4  # WORKDIR, COPY, two RUNs
+    second, steps2, err = build(ctx, cache, "-t", tag)
+    assert "built" not in steps2, err
+    assert steps2.count("cached") == 4
+    assert first == second
+    assert read_file(tag, "/app/flavour.txt") == "plain prod\n"
+
+
+def test_copy_content_change_misses_but_mtime_does_not(project, base_images):
+    ctx, cache, cleanup = project
+    build(ctx, cache)
+    past = time.time() - 3600
+    os.utime(ctx / "app.txt", (past, past))  # mtime only
+    _, steps, err = build(ctx, cache)
+    assert "built" not in steps, err
+    (ctx / "app.txt").write_text("version 2\n")
+    tag = cleanup.tag()
+    _, steps, err = build(ctx, cache, "-t", tag)
+    assert steps == ["from", "config", "cached", "built", "built", "built"], err
+    assert "context files changed" in err
+    assert read_file(tag, "/app/copy.txt") == "version 2\n"
+
+
+def test_mode_change_misses(project, base_images):
+    ctx, cache, cleanup = project
+    build(ctx, cache)
+    (ctx / "app.txt").chmod(0o755)
+    tag = cleanup.tag()
+    _, steps, err = build(ctx, cache, "-t", tag)
+    assert steps.count("built") == 3, err
+    assert read_file(tag, "/app/mode.txt") == "-rwxr-xr-x\n"
+
+
+def test_build_arg_and_env_changes(project, base_images):
+    ctx, cache, cleanup = project
+    build(ctx, cache)
+    tag = cleanup.tag()
+    _, steps, err = build(ctx, cache, "--build-arg", "FLAVOUR=spicy", "-t", tag)
+    # WORKDIR and COPY do not see FLAVOUR's value change... but they do sit after ARG: only RUNs read it
+    assert steps.count("built") == 2, err
+    assert "build args/env changed: FLAVOUR" in err
+    assert read_file(tag, "/app/flavour.txt") == "spicy prod\n"
+    (ctx / "Containerfile").write_text(CONTAINERFILE.replace("MODE=prod", "MODE=dev"))
+    tag2 = cleanup.tag()
+    _, steps, err = build(ctx, cache, "--build-arg", "FLAVOUR=spicy", "-t", tag2)
+    assert steps.count("built") == 4, err
+    assert read_file(tag2, "/app/flavour.txt") == "spicy dev\n"
+
+
+def test_no_cache_rebuilds_everything(project, base_images):
+    ctx, cache, _ = project
+    build(ctx, cache)
+    _, steps, _ = build(ctx, cache, "--no-cache")
+    assert steps.count("built") == 4
+
+
+def test_dockerignore_excluded_files_do_not_invalidate(project, base_images):
+    ctx, cache, _ = project
+    (ctx / "Containerfile").write_text("FROM busybox\nCOPY . /ctx/\n")
+    (ctx / ".dockerignore").write_text("*.log\n")
+    (ctx / "noise.log").write_text("1")
+    build(ctx, cache)
+    (ctx / "noise.log").write_text("2")
+    _, steps, err = build(ctx, cache)
+    assert "built" not in steps, err
+
+
+def test_json_report_and_quiet(project, base_images):
+    ctx, cache, _ = project
+    result = shlax("build", "--json", str(ctx), cache_dir=cache)
+    report = json.loads(result.stdout)
+    assert report["image"] and report["built"] == 4
+    assert [s["status"] for s in report["steps"]][:2] == ["from", "config"]
+    quiet = shlax("build", "-q", str(ctx), cache_dir=cache)
+    assert quiet.stdout.strip() == report["image"] and quiet.stderr == ""
+
+
+def test_failure_names_the_line_and_leaves_nothing_behind(tmp_path, base_images):
+    (tmp_path / "Containerfile").write_text("FROM busybox\nRUN echo fine\nRUN echo boom-output && exit 3\n")
+    before = _containers()
+    result = shlax("build", str(tmp_path), cache_dir=tmp_path / "cache", check=False)
+    assert result.returncode == 1
+    assert "Containerfile:3:" in result.stderr and "boom-output" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _containers() == before
+    forget_layers(tmp_path / "cache")
+
+
+def _containers() -> set[str]:
+    out = subprocess.run(
+        ["buildah", "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {name for name in out if name.startswith("shlax-front-")}
