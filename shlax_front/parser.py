@@ -44,6 +44,9 @@ INSTRUCTIONS = (
     "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
 )  # fmt: skip
 
+#: BuildKit's line buffer (bufio.MaxScanTokenSize): a line longer than this, newline included, is an error.
+MAX_LINE_BYTES = 64 * 1024
+
 #: Parser directives BuildKit recognises in the leading comment block.
 DIRECTIVES = ("syntax", "escape", "check")
 
@@ -132,7 +135,10 @@ class _Scanner:
         count = len(lines)
         if lines[-1] == "":
             count -= 1  # text ends with a newline: no extra line after it
+        if len(text) > MAX_LINE_BYTES // 4:
+            self._check_line_lengths(lines, count)
         nodes: list[Node] = []
+        warnings: list[tuple[int, str]] = []
         offset = 0
         bom = 1 if text.startswith("\ufeff") else 0
         if bom:
@@ -153,6 +159,7 @@ class _Scanner:
                 continue
             start_line = i
             stripped = line.rstrip(" \t")
+            empty_continuation = False
             if stripped[-1] == escape and (len(stripped) == 1 or stripped[-2] != escape):
                 parts = [stripped[:-1]]
                 while i < count:
@@ -162,6 +169,8 @@ class _Scanner:
                     cont = raw.rstrip("\r\n")
                     lead = cont.lstrip(GO_SPACE)
                     if not lead or lead[0] == "#":
+                        if not lead:
+                            empty_continuation = True
                         continue  # comment and blank lines inside a continuation are dropped
                     stripped = cont.rstrip(" \t")
                     if stripped[-1] == escape and (len(stripped) == 1 or stripped[-2] != escape):
@@ -210,6 +219,8 @@ class _Scanner:
                     target.heredocs = heredocs
                     if target is not node:
                         node.heredocs = heredocs
+            if empty_continuation:
+                warnings.append((start_line, f"Empty continuation line found in: {logical}"))
             node.start_line = start_line
             node.end_line = i
             node.start = start
@@ -221,7 +232,17 @@ class _Scanner:
             nodes.append(node)
         if not nodes:
             raise self.error("file with no instructions", max(count, 1))
-        return Document(self.path, text, nodes, escape=self.escape, directives=self.directives)
+        return Document(
+            self.path, text, nodes, escape=self.escape, directives=self.directives, warnings=warnings
+        )
+
+    def _check_line_lengths(self, lines: list[str], count: int) -> None:
+        """BuildKit reads lines with a 64 KiB buffer and rejects a longer line (newline included)."""
+        for number, line in enumerate(lines[:count], 1):
+            if len(line) >= MAX_LINE_BYTES // 4 and len(encode(line)) + 1 > MAX_LINE_BYTES:
+                raise self.error(
+                    f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES - 1}", number
+                )
 
     def _directive(self, line: str, lineno: int) -> None:
         """BuildKit's DirectiveParser: only a leading run of ``# key=value`` comment lines counts."""

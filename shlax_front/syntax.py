@@ -74,6 +74,8 @@ class Document:
     nodes: list[Node]
     escape: str = "\\"
     directives: dict[str, str] = field(default_factory=dict)
+    #: (line, message) notes BuildKit prints as warnings, e.g. empty continuation lines (not errors yet).
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
     def source_of(self, node: Node) -> str:
         """The exact original text of ``node`` (continuations, comments inside it and heredoc bodies included)."""

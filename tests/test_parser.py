@@ -248,3 +248,22 @@ def test_bad_heredoc_word_as_copy_destination_is_not_a_crash():
     """Found by fuzzing: BuildKit reads an unparsable heredoc-looking destination as a plain path."""
     parse("FROM a\nCOPY x <<'E'\udcff${\n")
     parse('FROM a\nCOPY x 3<<$"\n')
+
+
+def test_empty_continuation_lines_are_warnings():
+    doc = parse("FROM a\nRUN a \\\n\n  b\nRUN c \\\n# only a comment\n  d\n")
+    assert doc.warnings == [(2, "Empty continuation line found in: RUN a   b")]
+
+
+def test_line_longer_than_buildkit_buffer_is_rejected():
+    longest = "FROM a\nLABEL x=" + "a" * (65535 - len("LABEL x=")) + "\n"
+    parse(longest)
+    with pytest.raises(
+        ParseError, match="Containerfile:2: dockerfile line greater than max allowed size of 65535"
+    ):
+        parse(longest.replace("x=", "x=a"))
+
+
+def test_line_numbers_over_comments_blanks_and_continuations():
+    text = "# c\n\n\nFROM a\n\n# x\n\nRUN a \\\n  b\n\n\n# y\nRUN c \\\n\n# z\n  d \\\n  \\\n  e\n"
+    assert [(n.start_line, n.end_line) for n in parse(text).nodes] == [(4, 4), (8, 9), (13, 18)]
