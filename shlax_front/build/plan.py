@@ -135,9 +135,10 @@ class Planner:
         """Steps for the base image's ONBUILD triggers (parsed as if written right after FROM)."""
         from shlax_front.parser import parse
 
-        text = "\n".join(triggers) + "\n"
+        # parsed behind a placeholder FROM: a trigger is an instruction of the stage that uses the image
+        text = "FROM scratch\n" + "\n".join(triggers) + "\n"
         doc = parse(text, path=f"{self.doc.path}:{step.location.line}(ONBUILD)")
-        instructions = [ins.from_node(n, doc.path) for n in doc.nodes]
+        instructions = [ins.from_node(n, doc.path) for n in doc.nodes[1:]]
         scope = self._initial_scope(step.image if step.stage is None else None, None)
         steps = []
         for instruction in instructions:
@@ -317,12 +318,12 @@ class Planner:
                 from_stage = int(ref)
             else:
                 from_image = ref
+        # BuildKit: a heredoc source is a file named after its delimiter with the (expanded) body
         heredocs = tuple(
-            (h.name, self._word(h.content, env, i) if h.expand else h.content)
-            for h in i.heredocs
-            if h.name in words or f"<<{h.name}" in " ".join(i.sources)
+            (h.name, self._word(h.content, env, i) if h.expand else h.content) for h in i.heredocs
         )
-        sources = tuple(s for s in words if not s.startswith("<<")) if heredocs else tuple(words)
+        names = {f"<<{h.name}" for h in i.heredocs} | {f"<<-{h.name}" for h in i.heredocs}
+        sources = tuple(s for s in words if s not in names)
         chown = self._word(i.chown, env, i) if i.chown else None
         chmod = self._word(i.chmod, env, i) if i.chmod else None
         flags = []
