@@ -57,6 +57,7 @@ HEREDOC_INSTRUCTIONS = frozenset(("add", "copy", "run"))
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 _GO_SPACE_SET = frozenset(GO_SPACE)
 
+_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)  # after "\n" only, like Go's (?m)^
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # BuildKit's reWhitespace
 _ASCII_WORDS = re.compile(r"[^\t\n\v\f\r ]+")
@@ -266,7 +267,7 @@ class _Scanner:
 
 def _chomp(body: str) -> str:
     """``<<-``: strip leading tabs from every line of the body."""
-    return "".join(part.lstrip("\t") for part in body.splitlines(keepends=True)) if "\t" in body else body
+    return _LEADING_TABS.sub("", body) if "\t" in body else body
 
 
 def _can_contain_heredoc(node: Node) -> bool:

@@ -267,3 +267,8 @@ def test_line_longer_than_buildkit_buffer_is_rejected():
 def test_line_numbers_over_comments_blanks_and_continuations():
     text = "# c\n\n\nFROM a\n\n# x\n\nRUN a \\\n  b\n\n\n# y\nRUN c \\\n\n# z\n  d \\\n  \\\n  e\n"
     assert [(n.start_line, n.end_line) for n in parse(text).nodes] == [(4, 4), (8, 9), (13, 18)]
+
+
+def test_chomp_strips_tabs_after_newlines_only():
+    doc = parse("FROM a\nRUN <<-EOF\n\ta\r\tb\n\t\tc\x85\td\n\tEOF\n")
+    assert doc.nodes[1].heredocs[0].content == "a\r\tb\nc\x85\td\n"
