@@ -1,0 +1,113 @@
+"""shell.py: simple commands with positions, conditions, removability; opaque when unsure."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shlax_front import shell
+
+
+def commands(text):
+    return [(c.argv, c.conditional) for c in shell.parse(text).commands]
+
+
+def test_lists_env_prefixes_and_positions():
+    text = "set -eux; DEBIAN_FRONTEND=noninteractive apt-get install -y a && rm -rf /x"
+    script = shell.parse(text)
+    assert [c.argv for c in script.commands] == [["set", "-eux"], ["apt-get", "install", "-y", "a"],
+                                                 ["rm", "-rf", "/x"]]
+    apt = script.commands[1]
+    assert apt.env_value("DEBIAN_FRONTEND") == "noninteractive"
+    assert text[apt.args[0].start:apt.args[0].end] == "apt-get"
+    assert script.notes == ("set -eux",)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("if a; then apt-get install x; fi", "inside if"),
+    ("for p in a; do apt-get install $p; done", "inside for"),
+    ("f() { apt-get install x; }", "inside a function"),
+    ("a || apt-get install x", "after ||"),
+    ("(apt-get install x)", "inside a subshell"),
+    ("echo $(apt-get install x)", "inside $(...)"),
+    ("apt-get install x &", "run in the background"),
+])
+def test_conditional_contexts(text, reason):
+    found = [c for c in shell.parse(text).commands if c.argv[:1] == ["apt-get"]]
+    assert found and found[0].conditional == reason
+
+
+def test_or_does_not_leak_past_semicolon():
+    assert commands("a || true; apt-get install x")[-1] == (["apt-get", "install", "x"], None)
+
+
+def test_wrappers_and_env_command():
+    cmd = shell.parse("sudo -E env A=1 B=2 nice -n 5 pip install x").commands[0]
+    assert cmd.argv == ["pip", "install", "x"]
+    assert cmd.env_value("A") == "1" and cmd.env_value("B") == "2"
+
+
+def test_sh_c_string_is_parsed_with_mapped_positions():
+    text = "sh -c 'apt-get update && apt-get install -y curl'"
+    script = shell.parse(text)
+    inner = [c for c in script.commands if c.depth == 1]
+    assert [c.argv[:2] for c in inner] == [["apt-get", "update"], ["apt-get", "install"]]
+    assert text[inner[1].start:inner[1].end] == "apt-get install -y curl"
+
+
+def test_sh_c_with_escapes_has_no_positions():
+    script = shell.parse('bash -c "apt-get install -y \\"x\\""')
+    inner = [c for c in script.commands if c.depth == 1]
+    assert inner and inner[0].start == -1
+
+
+@pytest.mark.parametrize("text", ["[[ -f x ]] && apt-get install y", "case a in b) x;; esac", "time apt-get install x",
+                                  "echo 'unterminated"])
+def test_unsupported_shell_is_opaque_with_reason(text):
+    script = shell.parse(text)
+    assert script.opaque and script.commands == ()
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("a && rm x && b", "a && b"),
+    ("a && rm x", "a"),
+    ("rm x && a", "a"),
+    ("a; rm x && b", "a; b"),
+    ("a && rm x; b", "a; b"),
+])
+def test_removal_spans_keep_the_chain_meaning(text, kept):
+    rm = [c for c in shell.parse(text).commands if c.argv[0] == "rm"][0]
+    assert rm.removable
+    assert text[: rm.removal[0]] + text[rm.removal[1]:] == kept
+
+
+def test_not_removable_in_or_chain_or_pipeline():
+    for text in ("a && rm x || true", "rm x | cat"):
+        rm = [c for c in shell.parse(text).commands if c.argv[0] == "rm"][0]
+        assert not rm.removable
+
+
+def test_expand_words_known_unknown():
+    words = shell.parse("x $A ${B} c").commands[0].args[1:]
+    assert shell.expand_words(words, {"A": "1 2", "B": "3"}) == ["1", "2", "3", "c"]
+    assert shell.expand_words(words, {"A": "1"}) is None
+
+
+def test_heredoc_script_only_for_plain_marker():
+    from shlax_front.syntax import Heredoc
+
+    body = [Heredoc("EOF", "apt-get install x\n")]
+    assert shell.heredoc_script("<<EOF", body) == "apt-get install x\n"
+    assert shell.heredoc_script("<<-'EOF'", body) == "apt-get install x\n"
+    assert shell.heredoc_script("python3 <<EOF", body) is None
+    assert shell.heredoc_script("<<EOF", [Heredoc("EOF", "#!/usr/bin/python3\nprint(1)\n")]) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab $;&|()'\"\\{}<>#\n=-*`", max_size=40))
+def test_never_raises(text):
+    script = shell.parse(text)
+    for c in script.commands:
+        for w in c.words:
+            assert w.start == -1 or 0 <= w.start <= w.end <= len(text)
