@@ -230,6 +230,7 @@ class _Scanner:
             if node.next is not None:
                 child = node.next
                 child.start_line, child.end_line, child.start, child.end = start_line, i, start, node.end
+                child.line = node.value  # BuildKit's Original of the nested instruction
             nodes.append(node)
         if not nodes:
             raise self.error("file with no instructions", max(count, 1))
