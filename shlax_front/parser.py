@@ -464,7 +464,15 @@ def _no_constant(name: str):
     raise ValueError(name)
 
 
-_json_decoder = json.JSONDecoder(parse_constant=_no_constant)
+def _go_number(text: str) -> float:
+    """Go decodes JSON numbers into float64 and fails (so: shell form) when one does not fit."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+_json_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_go_number, parse_int=_go_number)
 
 
 def parse_json_array(rest: str) -> list[str] | None:

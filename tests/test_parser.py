@@ -272,3 +272,8 @@ def test_line_numbers_over_comments_blanks_and_continuations():
 def test_chomp_strips_tabs_after_newlines_only():
     doc = parse("FROM a\nRUN <<-EOF\n\ta\r\tb\n\t\tc\x85\td\n\tEOF\n")
     assert doc.nodes[1].heredocs[0].content == "a\r\tb\nc\x85\td\n"
+
+
+def test_json_number_too_big_for_go_is_shell_form():
+    doc = parse("FROM a\nCMD [1e999]\n")
+    assert doc.nodes[1].args == ["[1e999]"] and not doc.nodes[1].json
