@@ -1044,6 +1044,8 @@ def _check_healthcheck(node: Node) -> str | None:
         if flag_name == "--retries":
             if not _INTEGER.fullmatch(value):
                 return f"invalid value for --retries: {go_quote(value)}"
+            if not -(2**31) <= int(value) < 2**31:
+                return f"invalid value for --retries: {go_quote(value)}: value out of range"
             if int(value) < 0:
                 return f"--retries cannot be negative ({int(value)})"
         elif value and flag_name != "--":
