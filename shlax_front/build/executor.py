@@ -382,7 +382,8 @@ class Executor:
                     gid=owner.gid if owner else 0,
                 ),
             )
-        network = "none" if self.options.offline else step.network
+        network, offline_env = self._network(step)
+        env += offline_env
         fetched = None
         with self.caches.mounted(caches, partition) as prepared:
             for directory, cache in prepared:
@@ -408,6 +409,21 @@ class Executor:
             raise BuildError(message, step.location.path, step.location.line, _tail(result.output))
         self.reporter.output(result.output)
         return _fetched(result.output) or fetched
+
+    def _network(self, step: RunStep) -> tuple[str | None, list[tuple[str, str]]]:
+        """(--network, extra env) for a RUN. ``--offline``: no network namespace with oci isolation; chroot
+        isolation shares the host network, so there every proxy variable points at a closed port (apt, pip,
+        npm, curl all honour them) and pip/npm are told to stay offline."""
+        if not self.options.offline:
+            return step.network, []
+        if (self.buildah.isolation or "chroot") != "chroot":
+            return "none", []
+        dead = "http://127.0.0.1:9"
+        env = [
+            (name, dead) for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ftp_proxy")
+        ]
+        env += [("no_proxy", ""), ("NO_PROXY", ""), ("npm_config_offline", "true"), ("PIP_NO_INDEX", "1")]
+        return step.network, env
 
     def _fill_wheelhouse(self, state, step, wheelhouse, env, volumes, network) -> list[tuple[str, str]]:
         """Get every distribution the pip installs need into the host wheelhouse, offline first.
@@ -443,16 +459,18 @@ class Executor:
             for url in wh.extra_index_urls:
                 index += ["--extra-index-url", url]
             offline = self.buildah.run(
-                state.container, [*base, "--no-index", *spec], env=env, volumes=volumes, network="none"
+                state.container, [*base, "--no-index", *spec], env=env, volumes=volumes
             )
+            self.reporter.output(offline.output)
             if offline.returncode == 0:
                 continue
-            if network == "none":
+            if self.options.offline:
                 complete = False
                 continue
             online = self.buildah.run(
                 state.container, [*base, *index, *spec], env=env, volumes=volumes, network=network
             )
+            self.reporter.output(online.output)
             if online.returncode != 0:
                 complete = False
         extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]

@@ -80,7 +80,7 @@ class Reporter:
             cached = sum(1 for s in self.steps if s.status == "cached")
             fetched = sum(s.fetched or 0 for s in self.steps)
             print(
-                f"{cached} steps reused, {built} built, {human(fetched)} fetched from the network (apt), "
+                f"{cached} steps reused, {built} built, {human(fetched)} downloaded into the host caches, "
                 f"{seconds:.1f}s",
                 file=self.stream,
             )
