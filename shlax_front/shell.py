@@ -112,20 +112,137 @@ def parse(text: str) -> Script:
     """Parse ``text`` (a RUN body or heredoc script) into a ``Script``; never raises for bad shell."""
     if not text.strip():
         return Script(text, ())
+    hidden: list[tuple[int, int]] = []
     try:
         parts = bashlex.parse(text)
-    except (bashlex.errors.ParsingError, NotImplementedError, IndexError, AttributeError, TypeError,
-            ValueError, AssertionError, KeyError) as err:
-        return Script(text, (), opaque=f"shell syntax the parser does not support ({_short(err)})")
+    except _BASHLEX_ERRORS as err:
+        # bashlex rejects some valid command substitutions (``$(a && b)``): parse them on their own
+        masked, hidden = _mask_substitutions(text)
+        masked, cases = _mask_cases(masked)
+        for start, end in cases:
+            body = text[start:end]
+            if _RISKY_WORDS.search(body):
+                return Script(text, (), opaque="a `case` statement runs package-manager or rm commands")
+        hidden = [h for h in hidden if not any(s <= h[0] < e for s, e in cases)]
+        try:
+            parts = bashlex.parse(masked) if hidden or cases else None
+        except _BASHLEX_ERRORS:
+            parts = None
+        if parts is None:
+            return Script(text, (), opaque=f"shell syntax the parser does not support ({_short(err)})")
     except RecursionError:
         return Script(text, (), opaque="script too deeply nested")
     walker = _Walker(text)
     try:
         for part in parts:
             walker.top(part)
+        # drop the placeholders' own ``:`` commands, then add what the hidden substitutions really run
+        walker.commands = [c for c in walker.commands if not any(s <= c.start < e for s, e in hidden)]
+        for start, end in hidden:
+            inner = _Walker(text[start:end], 0, 1, "inside $(...)")
+            for part in bashlex.parse(text[start:end]):
+                inner.item(part, "inside $(...)", None)
+            walker.commands.extend(_replace(_shift(c, start), depth=c.depth, removable=False, removal=None)
+                                   for c in inner.commands)
     except _Unsupported as err:
         return Script(text, tuple(walker.commands), opaque=str(err))
+    except _BASHLEX_ERRORS as err:
+        return Script(text, (), opaque=f"shell syntax the parser does not support ({_short(err)})")
+    walker.commands.sort(key=lambda c: c.start)
     return Script(text, tuple(walker.commands), notes=tuple(walker.notes))
+
+
+_BASHLEX_ERRORS = (bashlex.errors.ParsingError, NotImplementedError, IndexError, AttributeError, TypeError,
+                   ValueError, AssertionError, KeyError)
+
+
+def _mask_substitutions(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with the inside of each top-level ``$(...)`` replaced by ``:`` and spaces (same length),
+    and the spans that were hidden. Quotes are respected; ``$((`` arithmetic is left alone."""
+    out = list(text)
+    spans: list[tuple[int, int]] = []
+    i, n = 0, len(text)
+    quote = None
+    while i < n:
+        ch = text[i]
+        if quote == "'":
+            if ch == "'":
+                quote = None
+        elif ch == "\\":
+            i += 2
+            continue
+        elif ch == "'" and quote is None:
+            quote = "'"
+        elif ch == '"':
+            quote = None if quote == '"' else '"'
+        elif ch == "$" and text.startswith("$(", i) and not text.startswith("$((", i):
+            end = _closing_paren(text, i + 2)
+            if end is None:
+                return text, []
+            start = i + 2
+            if end > start:
+                out[start:end] = ":" + " " * (end - start - 1)
+                spans.append((start, end))
+            i = end + 1
+            continue
+        i += 1
+    return "".join(out), spans
+
+
+#: words that make a ``case`` statement we cannot parse matter (installs, clean-ups)
+_RISKY_WORDS = re.compile(
+    r"(?<![\w.-])(apt-get|apt|aptitude|apk|dnf|dnf5|yum|microdnf|tdnf|zypper|pacman|pip[\d.]*|python[\d.]*|uv|"
+    r"npm|yarn|pnpm|rm)(?![\w.-])"
+)
+_CASE = re.compile(r"(?<![\w$.-])(case|esac)(?![\w.-])")
+
+
+def _mask_cases(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``case ... esac`` blocks (bashlex cannot parse them) replaced by ``:`` and spaces, and their spans."""
+    spans: list[tuple[int, int]] = []
+    depth = 0
+    start = 0
+    for m in _CASE.finditer(text):
+        if m.group(1) == "case":
+            if depth == 0:
+                start = m.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                spans.append((start, m.end()))
+    if depth or not spans:
+        return text, spans if not depth else []
+    out = list(text)
+    for a, b in spans:
+        out[a:b] = ":" + "".join("\n" if c == "\n" else " " for c in text[a + 1 : b])
+    return "".join(out), spans
+
+
+def _closing_paren(text: str, i: int) -> int | None:
+    depth = 1
+    quote = None
+    while i < len(text):
+        ch = text[i]
+        if quote == "'":
+            if ch == "'":
+                quote = None
+        elif ch == "\\":
+            i += 2
+            continue
+        elif quote == '"':
+            if ch == '"':
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
 
 
 def _short(err: BaseException) -> str:
