@@ -15,17 +15,23 @@ _KNOWN = frozenset(INSTRUCTIONS)
 
 def dump_node(node: Node) -> str:
     """One instruction as BuildKit dumps it, without the surrounding parentheses."""
-    parts = [node.keyword]
-    if node.flags:
-        parts.append("[" + " ".join(go_quote(flag) for flag in node.flags) + "]")
-    if node.keyword == "onbuild":
-        if node.next is not None:
-            parts.append("(" + dump_node(node.next) + ")")
-    elif node.keyword not in _KNOWN:
-        parts.append('""')  # BuildKit keeps an empty argument node for instructions it does not know
-    else:
-        parts.extend(go_quote(arg) for arg in node.args)
-    return " ".join(parts).strip(GO_SPACE)
+    chain = [node]
+    while chain[-1].keyword == "onbuild" and chain[-1].next is not None:
+        chain.append(chain[-1].next)
+    text = ""
+    for item in reversed(chain):  # innermost first, so ONBUILD nesting needs no recursion
+        parts = [item.keyword]
+        if item.flags:
+            parts.append("[" + " ".join(go_quote(flag) for flag in item.flags) + "]")
+        if item.keyword == "onbuild":
+            if item.next is not None:
+                parts.append("(" + text + ")")
+        elif item.keyword not in _KNOWN:
+            parts.append('""')  # BuildKit keeps an empty argument node for instructions it does not know
+        else:
+            parts.extend(go_quote(arg) for arg in item.args)
+        text = " ".join(parts).strip(GO_SPACE)
+    return text
 
 
 def dump(doc: Document) -> str:

@@ -227,10 +227,11 @@ class _Scanner:
             node.start = start
             node.end = min(offset, len(text))
             node.line = logical
-            if node.next is not None:
-                child = node.next
+            parent, child = node, node.next
+            while child is not None:  # ONBUILD: the nested instruction shares the lines
                 child.start_line, child.end_line, child.start, child.end = start_line, i, start, node.end
-                child.line = node.value  # BuildKit's Original of the nested instruction
+                child.line = parent.value  # BuildKit's Original of the nested instruction
+                parent, child = child, child.next
             nodes.append(node)
         if not nodes:
             raise self.error("file with no instructions", max(count, 1))
@@ -288,7 +289,24 @@ class _LineError(Exception):
 
 
 def node_from_line(line: str, escape: str = "\\") -> Node:
-    """Split ``line`` (continuations already joined) into keyword, flags and arguments."""
+    """Split ``line`` (continuations already joined) into keyword, flags and arguments.
+
+    ``ONBUILD <instruction>`` nests the instruction in ``next``; nesting is followed in a loop, not by
+    recursion, so even absurd ``ONBUILD ONBUILD ...`` chains parse (the strict check rejects them).
+    """
+    head = parent = None
+    while True:
+        node = _split_line(line, escape)
+        if parent is None:
+            head = node
+        else:
+            parent.next = node
+        if node.keyword != "onbuild" or not node.value:
+            return head
+        parent, line = node, node.value
+
+
+def _split_line(line: str, escape: str) -> Node:
     trimmed = line.strip(GO_SPACE)
     split = _WS_SPLIT.split(trimmed, 1)
     original = split[0]
@@ -569,11 +587,6 @@ def _healthcheck(node: Node, rest: str, escape: str) -> None:
     node.args = [kind, *node.args]
 
 
-def _sub_command(node: Node, rest: str, escape: str) -> None:
-    if rest:
-        node.next = node_from_line(rest, escape)
-
-
 _LINE_PARSERS = {
     "add": _maybe_json_list,
     "arg": _name_or_name_value,
@@ -586,7 +599,6 @@ _LINE_PARSERS = {
     "healthcheck": _healthcheck,
     "label": _name_value,
     "maintainer": _string,
-    "onbuild": _sub_command,
     "run": _maybe_json,
     "shell": _maybe_json,
     "stopsignal": _string,

@@ -277,3 +277,11 @@ def test_chomp_strips_tabs_after_newlines_only():
 def test_json_number_too_big_for_go_is_shell_form():
     doc = parse("FROM a\nCMD [1e999]\n")
     assert doc.nodes[1].args == ["[1e999]"] and not doc.nodes[1].json
+
+
+def test_deep_onbuild_chain_does_not_recurse():
+    text = "FROM a\n" + "ONBUILD " * 3000 + "RUN x\n"
+    doc = parse(text, strict=False)
+    assert dump(doc).endswith('(run "x")' + ")" * 3000 + "\n")
+    with pytest.raises(ParseError, match="Chaining ONBUILD"):
+        parse(text)
