@@ -38,6 +38,23 @@ def test_conditional_contexts(text, reason):
     assert found and found[0].conditional == reason
 
 
+def test_case_blocks_without_installs_are_skipped_over():
+    script = shell.parse('case "$(uname -m)" in x86_64) a=1 ;; *) a=2 ;; esac; apt-get install -y y')
+    assert script.opaque is None
+    assert script.commands[-1].argv == ["apt-get", "install", "-y", "y"]
+    assert script.commands[-1].conditional is None
+
+
+def test_substitution_with_and_list_is_parsed_separately():
+    text = 'x="$(test -n "$a" && echo b)" && apt-get install -y c'
+    script = shell.parse(text)
+    assert script.opaque is None
+    assert [(c.argv[0], c.conditional) for c in script.commands if c.argv] == [
+        ("test", "inside $(...)"), ("echo", "inside $(...)"), ("apt-get", None)]
+    echo = [c for c in script.commands if c.argv[:1] == ["echo"]][0]
+    assert text[echo.start:echo.end] == "echo b"
+
+
 def test_or_does_not_leak_past_semicolon():
     assert commands("a || true; apt-get install x")[-1] == (["apt-get", "install", "x"], None)
 
@@ -62,8 +79,8 @@ def test_sh_c_with_escapes_has_no_positions():
     assert inner and inner[0].start == -1
 
 
-@pytest.mark.parametrize("text", ["[[ -f x ]] && apt-get install y", "case a in b) x;; esac", "time apt-get install x",
-                                  "echo 'unterminated"])
+@pytest.mark.parametrize("text", ["[[ -f x ]] && apt-get install y", "case a in b) apt-get install x;; esac",
+                                  "time apt-get install x", "echo 'unterminated", "n=$(( 1 + 2 )); apt-get install x"])
 def test_unsupported_shell_is_opaque_with_reason(text):
     script = shell.parse(text)
     assert script.opaque and script.commands == ()
