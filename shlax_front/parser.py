@@ -61,12 +61,13 @@ _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)  # after "\n" only, like Go's 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # BuildKit's reWhitespace
 _ASCII_WORDS = re.compile(r"[^\t\n\v\f\r ]+")
-_DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*")
-_HEREDOC = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)")
+_DIRECTIVE_KEY = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=")
+_RE2_SPACE = "\t\n\f\r "  # \s in Go's regexp
+_HEREDOC_HEAD = re.compile(r"([0-9]*)<<(-?)")
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
-_DURATION = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|[-+]?0")
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = re.compile(r"[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+|[-+]?0")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_NS = {"ns": 1, "us": 1e3, "µs": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 
@@ -252,19 +253,32 @@ class _Scanner:
         if not line.startswith("#"):
             self.directives_done = True
             return
-        match = _DIRECTIVE.fullmatch(line[1:].lstrip(GO_SPACE))
+        body = line[1:].lstrip(GO_SPACE)
+        match = _DIRECTIVE_KEY.match(body)
         key = match.group(1).lower() if match else None
         if key not in DIRECTIVES:
             self.directives_done = True
             return
+        value = _directive_value(body[match.end() :])
+        if value is None:
+            self.directives_done = True
+            return
         if key in self.directives:
             raise self.error(f"only one {key} parser directive can be used", lineno, line)
-        value = match.group(2)
         if key == "escape":
             if value not in ("`", "\\"):
                 raise self.error(f"invalid escape token '{value}' does not match ` or \\", lineno, line)
             self.escape = value
         self.directives[key] = value
+
+
+def _directive_value(rest: str) -> str | None:
+    """What BuildKit's ``=\\s*(.+?)\\s*$`` captures after the ``=`` (written out: the regex backtracks
+    quadratically on long runs of blanks). Blanks around the value go; a value of only blanks keeps its last one."""
+    value = rest.strip(_RE2_SPACE)
+    if value:
+        return value
+    return rest[-1] if rest else None
 
 
 def _chomp(body: str) -> str:
@@ -616,7 +630,7 @@ def heredocs_from_line(line: str) -> list[tuple[str, bool, bool, int]]:
     """The heredocs a line starts, as (name, expand, chomp, fd) in order. Unbalanced quotes: none."""
     try:
         _, words = _ShellWords(line, raw_quotes=True, raw_escapes=True).process()
-    except _LexError:
+    except (_LexError, RecursionError):
         return []
     found = []
     for word in words:
@@ -628,10 +642,14 @@ def heredocs_from_line(line: str) -> list[tuple[str, bool, bool, int]]:
 
 def parse_heredoc_word(word: str) -> tuple[str, bool, bool, int] | None:
     """``<<EOF``, ``<<-'EOF'``, ``3<<"EO"F`` ... -> (name, expand, chomp, fd); None if not a heredoc word."""
-    match = _HEREDOC.fullmatch(word)
+    match = _HEREDOC_HEAD.match(word)
     if match is None:
         return None
-    fd_text, dash, rest = match.groups()
+    fd_text, dash = match.groups()
+    rest = word[match.end() :]
+    if "<" in rest:
+        return None
+    rest = rest.lstrip(_RE2_SPACE)
     if not rest:
         return None
     try:
@@ -641,6 +659,8 @@ def parse_heredoc_word(word: str) -> tuple[str, bool, bool, int] | None:
         _, raw_words = _ShellWords(rest, raw_quotes=True, raw_escapes=False).process()
     except _LexError as err:
         raise _LineError(f"invalid heredoc {word!r}: {err}") from None
+    except RecursionError:
+        return None
     if len(raw_words) != 1:
         raise _LineError(f"internal lexing of heredoc produced inconsistent results: {rest}")
     name, raw = words[0], raw_words[0]

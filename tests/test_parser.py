@@ -285,3 +285,22 @@ def test_deep_onbuild_chain_does_not_recurse():
     assert dump(doc).endswith('(run "x")' + ")" * 3000 + "\n")
     with pytest.raises(ParseError, match="Chaining ONBUILD"):
         parse(text)
+
+
+def test_no_quadratic_regex_on_long_blank_runs():
+    """Long runs of blanks in a directive, a heredoc word or a duration used to be regex-backtracking traps."""
+    parse("# syntax=x" + " " * 60000 + "y\nFROM a\n")
+    parse("FROM a\nRUN cat <<" + " " * 60000 + "<x\n")
+    with pytest.raises(ParseError, match="invalid duration"):
+        parse("FROM a\nHEALTHCHECK --interval=" + "1" * 60000 + " CMD true\n")
+
+
+def test_directive_value_of_only_blanks_keeps_the_last_one():
+    with pytest.raises(ParseError, match="invalid escape token ' '"):
+        parse("# escape=  \nFROM a\n")
+
+
+def test_deeply_nested_variables_in_a_heredoc_line_are_not_a_crash():
+    # Unclosed ${ make BuildKit's lexer fail, so it sees no heredoc: EOF is an (unknown) instruction.
+    doc = parse("FROM a\nRUN <<EOF " + "${a:-" * 3000 + "\nEOF\n", strict=False)
+    assert [n.keyword for n in doc.nodes] == ["from", "run", "eof"]
