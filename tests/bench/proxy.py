@@ -19,7 +19,7 @@ Two switches, changeable between runs while the proxy keeps listening:
   or degrades visibly instead of silently using a direct route).
 
 Usable as a library (``with CountingProxy(rate_mbit=20) as proxy: ... proxy.snapshot()``) and as a command:
-``python3 tests/bench/proxy.py --port 3128 --rate-mbit 20`` prints the counters on Ctrl-C.
+``python3 tests/bench/proxy.py --port 3128 --rate-mbit 20`` prints the counters on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -500,19 +501,21 @@ def main() -> None:
     args = parser.parse_args()
     proxy = CountingProxy(args.host, args.port, args.rate_mbit, args.refuse).start()
     print(
-        f"proxy on {proxy.url}; export http_proxy={proxy.url} https_proxy={proxy.url}; Ctrl-C prints counters"
+        f"proxy on {proxy.url}; export http_proxy={proxy.url} https_proxy={proxy.url}; Ctrl-C or SIGTERM prints counters"
     )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        counters = proxy.snapshot()
-        proxy.stop()
-        print(
-            f"received {counters.bytes_received} B, sent {counters.bytes_sent} B, {counters.requests} requests, "
-            f"{counters.tunnels} tunnels, {counters.refused} refused, {counters.failed} failed"
-        )
-        for host, n in sorted(counters.per_host.items(), key=lambda item: -item[1]):
-            print(f"  {n:>12} B  {host}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    counters = proxy.snapshot()
+    proxy.stop()
+    print(
+        f"received {counters.bytes_received} B, sent {counters.bytes_sent} B, {counters.requests} requests, "
+        f"{counters.tunnels} tunnels, {counters.refused} refused, {counters.failed} failed"
+    )
+    for host, n in sorted(counters.per_host.items(), key=lambda item: -item[1]):
+        print(f"  {n:>12} B  {host}")
 
 
 if __name__ == "__main__":
