@@ -1,0 +1,148 @@
+"""Host package caches on real buildah with the debian base: apt, pip (non-root USER), offline, concurrency.
+
+These assert from the package managers' own output what crossed the network, never timings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+
+import pytest
+from buildah_tools import file_tree, forget_layers, read_file, shlax
+
+pytestmark = pytest.mark.buildah
+
+APT = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends {packages} && rm -rf /var/lib/apt/lists/*
+"""
+
+PIP = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/*
+RUN useradd -m -u 1234 app
+USER app
+WORKDIR /home/app
+RUN python3 -m venv venv
+COPY requirements.txt .
+RUN venv/bin/pip install --no-cache-dir -r requirements.txt
+"""
+
+PACKAGE_GET = re.compile(r"^Get:\d+ \S+ \S+ \S+ (\S+) \S+ \S+ \[", re.M)
+
+
+@pytest.fixture(scope="module")
+def pip_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("pip-cache")
+    yield cache
+    forget_layers(cache)
+
+
+def _write(ctx, text, **files):
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Containerfile").write_text(text)
+    for name, content in files.items():
+        (ctx / name.replace("_", ".")).write_text(content)
+
+
+def test_added_apt_package_downloads_only_itself(tmp_path, base_images, buildah_cleanup):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    try:
+        _write(ctx, APT.format(packages="tree"))
+        first = shlax("build", "-v", str(ctx), cache_dir=cache)
+        assert PACKAGE_GET.findall(first.stderr) == ["tree"]
+        _write(ctx, APT.format(packages="tree less"))
+        tag = buildah_cleanup.tag()
+        second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=cache)
+        assert PACKAGE_GET.findall(second.stderr) == ["less"], second.stderr
+        # the image is as if no cache had been used: no downloaded debs, no lists, docker-clean still there
+        tree = file_tree(tag)
+        assert not [p for p in tree if p.startswith("/var/cache/apt/archives/") and p.endswith(".deb")]
+        assert not [p for p in tree if p.startswith("/var/lib/apt/lists/") and "Packages" in p]
+        assert "/etc/apt/apt.conf.d/docker-clean" in tree
+        assert "/usr/bin/less" in tree and "/usr/bin/tree" in tree
+        assert not [p for p in tree if p.startswith("/run/shlax-front")]
+        # the downloaded debs are in the host cache, partitioned by release and architecture
+        archives = list(cache.glob("caches/*/debian-12-*/archives/*.deb"))
+        assert {p.name.split("_")[0] for p in archives} >= {"tree", "less"}
+    finally:
+        forget_layers(cache)
+
+
+def test_offline_cold_cache_names_what_is_missing(tmp_path, base_images):
+    ctx = tmp_path / "ctx"
+    _write(ctx, APT.format(packages="tree"))
+    result = shlax("build", "--offline", str(ctx), cache_dir=tmp_path / "cache", check=False)
+    assert result.returncode == 1
+    assert "Containerfile:2:" in result.stderr and "--offline" in result.stderr and "tree" in result.stderr
+    forget_layers(tmp_path / "cache")
+
+
+def test_non_root_pip_uses_the_wheelhouse(tmp_path, base_images, buildah_cleanup, pip_cache):
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six==1.16.0\n")
+    first = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    assert "Successfully installed six-1.16.0" in first.stderr
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    assert [p.name for p in wheelhouse.iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]
+    six_inode = (wheelhouse / "six-1.16.0-py2.py3-none-any.whl").stat().st_ino
+
+    _write(ctx, PIP, requirements_txt="six==1.16.0\nidna==3.7\n")
+    tag = buildah_cleanup.tag()
+    second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=pip_cache)
+    assert "Downloading idna" in second.stderr or "idna-3.7" in second.stderr
+    assert "Downloading six" not in second.stderr  # served from the wheelhouse, not the network
+    assert (wheelhouse / "six-1.16.0-py2.py3-none-any.whl").stat().st_ino == six_inode
+    assert "Processing /run/shlax-front/wheelhouse/idna-3.7-py3-none-any.whl" in second.stderr
+    assert "apt-get update" in second.stderr and "cached" in second.stderr  # the apt layer was reused
+    # image: installed for the non-root user, no caches or wheelhouse inside
+    tree = file_tree(tag)
+    assert any(p.startswith("/home/app/venv/lib/python3.11/site-packages/idna/") for p in tree)
+    assert tree["/home/app/venv"][2] == 1234
+    assert not [p for p in tree if p.startswith("/home/app/.cache/pip/")]
+    assert not [p for p in tree if "wheelhouse" in p or p.startswith("/run/shlax-front")]
+    # the host caches are handed back to their owner (the invoking user), never left to uid 1234
+    for root in (wheelhouse, pip_cache / "caches"):
+        for dirpath, _, filenames in os.walk(root):
+            for name in filenames:
+                assert os.lstat(os.path.join(dirpath, name)).st_uid == os.getuid()
+
+
+def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_cleanup, pip_cache):
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six==1.16.0\n")
+    shlax("build", str(ctx), cache_dir=pip_cache)  # warm (usually already is)
+    tag = buildah_cleanup.tag()
+    result = shlax("build", "-v", "--offline", "--no-cache", "-t", tag, str(ctx), cache_dir=pip_cache)
+    assert "Successfully installed six-1.16.0" in result.stderr
+    assert "Downloading" not in result.stderr
+    assert read_file(tag, "/home/app/venv/lib/python3.11/site-packages/six.py")
+
+
+def test_two_concurrent_apt_builds_both_succeed(tmp_path, base_images, buildah_cleanup):
+    cache = tmp_path / "cache"
+    results, tags = {}, []
+    for n, package in enumerate(("tree", "less")):
+        _write(tmp_path / f"ctx{n}", APT.format(packages=package))
+        tags.append(buildah_cleanup.tag())
+
+    def run(n):
+        results[n] = shlax("build", "-t", tags[n], str(tmp_path / f"ctx{n}"), cache_dir=cache, check=False)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        for n in range(2):
+            assert results[n].returncode == 0, results[n].stderr
+        out = subprocess.run(
+            ["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"], capture_output=True, text=True
+        ).stdout
+        assert all(tag in out for tag in tags)
+    finally:
+        forget_layers(cache)
