@@ -1,0 +1,152 @@
+"""``shlax-front cache ls|du|prune``: the host package caches and the cached layers, under one root."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import click
+
+from shlax_front.errors import ShlaxError
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``2w`` (or plain seconds) -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise ShlaxError(f"--older-than {text}: expected a number with s, m, h, d or w (e.g. 30d)")
+    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+
+
+def _root(cache_dir: str | None) -> Path:
+    from shlax_front.build.store import default_root
+
+    return Path(cache_dir) if cache_dir else default_root()
+
+
+def _caches(root: Path) -> list[Path]:
+    """Every package cache directory (partitions included) under the root."""
+    out = []
+    base = root / "caches"
+    if base.is_dir():
+        for cache in sorted(base.iterdir()):
+            parts = [
+                p
+                for p in sorted(cache.iterdir())
+                if p.is_dir() and re.fullmatch(r"[\w.]+-[\w.]+-\w+", p.name)
+            ]
+            out += parts or [cache]
+    return out
+
+
+def _size(path: Path) -> tuple[int, int, float]:
+    """(bytes, files, newest mtime) under path."""
+    total = files = 0
+    newest = 0.0
+    for p in path.rglob("*"):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if p.is_file():
+            total += st.st_size
+            files += 1
+        newest = max(newest, st.st_mtime)
+    return total, files, newest
+
+
+@click.group("cache")
+def cache_command() -> None:
+    """Inspect and prune the host package caches and cached layers."""
+
+
+@cache_command.command("ls")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def ls_command(cache_dir, as_json):
+    """List package caches and cached layers."""
+    from shlax_front.build.store import LayerIndex
+
+    root = _root(cache_dir)
+    caches = [{"path": str(p), "name": str(p.relative_to(root / "caches"))} for p in _caches(root)]
+    index = LayerIndex(root).load()
+    layers = [
+        {"key": key, "image": e["image"], "step": e.get("step", ""), "created": e.get("created")}
+        for key, e in sorted(index.entries.items(), key=lambda kv: kv[1].get("created", 0))
+    ]
+    if as_json:
+        click.echo(json.dumps({"root": str(root), "caches": caches, "layers": layers}, indent=2))
+        return
+    click.echo(f"cache root: {root}")
+    for c in caches:
+        click.echo(f"  cache  {c['name']}")
+    for layer in layers:
+        click.echo(f"  layer  {layer['image'][:12]}  {layer['step'][:70]}")
+
+
+@cache_command.command("du")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def du_command(cache_dir, as_json):
+    """Disk use of each package cache."""
+    from shlax_front.build.report import human
+
+    root = _root(cache_dir)
+    rows = []
+    for p in _caches(root):
+        size, files, _ = _size(p)
+        rows.append({"name": str(p.relative_to(root / "caches")), "bytes": size, "files": files})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{human(row['bytes']):>10}  {row['files']:>6} files  {row['name']}")
+    click.echo(f"{human(sum(r['bytes'] for r in rows)):>10}  total  {root}")
+
+
+@cache_command.command("prune")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+@click.option(
+    "--older-than", "older_than", default=None, help="Only what was not used for this long (e.g. 30d)."
+)
+def prune_command(cache_dir, older_than):
+    """Remove package caches and cached layers (all, or those unused for --older-than)."""
+    from shlax_front.build.buildah import Buildah
+    from shlax_front.build.runner import SubprocessRunner
+    from shlax_front.build.store import LayerIndex, file_lock
+
+    root = _root(cache_dir)
+    cutoff = time.time() - parse_age(older_than) if older_than else None
+    removed_caches = 0
+    for p in _caches(root):
+        lock = root / "locks" / f"{p.relative_to(root / 'caches').as_posix().replace('/', '-')}.lock"
+        with file_lock(lock):
+            if cutoff is None or _size(p)[2] < cutoff:
+                shutil.rmtree(p, ignore_errors=True)
+                removed_caches += 1
+    index = LayerIndex(root).load()
+    stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
+    named = _named_images()
+    images = sorted({index.entries[k]["image"] for k in stale if index.entries[k]["image"][:12] not in named})
+    if images:  # cached layers only; an image someone tagged stays (its tag is theirs)
+        Buildah(SubprocessRunner()).rmi(images, force=False)
+    index.forget(stale)
+    click.echo(
+        f"removed {removed_caches} package caches and {len(stale)} cached layers from {root}", err=True
+    )
+
+
+def _named_images() -> set[str]:
+    import subprocess
+
+    out = subprocess.run(["buildah", "images", "--all", "--json"], capture_output=True, text=True)
+    try:
+        listed = json.loads(out.stdout or "[]")
+    except json.JSONDecodeError:
+        return set()
+    return {image["id"][:12] for image in listed if image.get("names")}
