@@ -1,0 +1,177 @@
+"""Unit tests of the build backend with a fake buildah runner: keys, ignore rules, what a cached step costs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from shlax_front.build.buildah import Buildah
+from shlax_front.build.context import BuildContext, IgnoreRules
+from shlax_front.build.executor import Executor, Options, _missing_ancestors, _remove_mountpoints
+from shlax_front.build.hostcache import HostCaches, partition_name
+from shlax_front.build.keys import explain_miss, step_key
+from shlax_front.build.plan import Planner
+from shlax_front.build.report import Reporter
+from shlax_front.build.runner import Result
+from shlax_front.build.store import LayerIndex
+from shlax_front.parser import parse
+
+
+class FakeRunner:
+    """Answers buildah verbs like buildah would, records every argv."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.images = {"busybox-id"}
+        self.counter = 0
+
+    def run(self, argv, check=True, stream=False, cwd=None, input=None, tail_lines=400):
+        argv = [str(a) for a in argv]
+        self.calls.append(argv)
+        verb = argv[1]
+        out = ""
+        if verb == "inspect":
+            ref = argv[-1]
+            if ref in ("busybox", "busybox-id") or ref in self.images:
+                out = json.dumps(
+                    {"FromImageID": "busybox-id", "Docker": {"config": {}}, "OCIv1": {"config": {}}}
+                )
+            else:
+                return Result(argv, 125, "", "not found")
+        elif verb == "commit":
+            self.counter += 1
+            out = f"image{self.counter}\n"
+            self.images.add(f"image{self.counter}")
+        elif verb == "images":
+            out = "\n".join(self.images)
+        elif verb == "from":
+            out = argv[argv.index("--name") + 1]
+        elif verb == "mount":
+            out = "/nonexistent-rootfs"
+        return Result(argv, 0, out, "")
+
+    def verbs(self):
+        return [c[1] for c in self.calls]
+
+
+def plan_of(text, **kw):
+    return Planner(parse(text), **kw).plan()
+
+
+def make_executor(tmp_path, runner, index=None):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    return Executor(
+        Buildah(runner),
+        index or LayerIndex(tmp_path / "cache").load(),
+        HostCaches(tmp_path / "cache"),
+        BuildContext(str(ctx)),
+        Options(ca_bundle=None),
+        Reporter(mode="quiet"),
+    )
+
+
+TEXT = "FROM busybox\nENV A=1\nRUN echo $A > /a\nLABEL k=v\n"
+
+
+def test_second_build_makes_no_container_and_no_run(tmp_path):
+    runner = FakeRunner()
+    first = make_executor(tmp_path, runner).build(plan_of(TEXT))
+    assert "run" in runner.verbs() and "commit" in runner.verbs()
+    runner.calls.clear()
+    second = make_executor(tmp_path, runner).build(plan_of(TEXT))
+    assert second == first
+    # only: inspect the base image, one listing of image ids - no from/run/commit
+    assert sorted(set(runner.verbs())) == ["images", "inspect"]
+
+
+def test_run_gets_args_in_scope_but_not_in_the_key_of_others(tmp_path):
+    text = "FROM busybox\nARG V=1\nRUN echo $V\n"
+    plan = plan_of(text, build_args={"V": "2"})
+    run = plan.stages[0].steps[1]
+    assert run.env == (("V", "2"),)
+    assert run.argv == ("/bin/sh", "-c", "echo $V")
+
+
+def test_target_prunes_unused_stages():
+    text = "FROM busybox AS a\nRUN a\nFROM busybox AS b\nRUN b\nFROM busybox AS c\nCOPY --from=a /x /x\n"
+    plan = plan_of(text, target="c")
+    assert [s.name for s in plan.stages] == ["a", "c"]
+    assert plan.stages[1].steps[1].from_stage == 0
+
+
+def test_heredoc_run_lowering():
+    plan = plan_of("FROM busybox\nRUN <<EOF\necho hi\nEOF\nRUN cat <<X > /f\nbody\nX\n")
+    first, second = plan.stages[0].steps[1:]
+    assert first.argv == ("/bin/sh", "-c", "echo hi\n")
+    assert second.argv == ("/bin/sh", "-c", "cat <<X > /f\nbody\nX")
+
+
+def test_docker_format_needed_for_healthcheck():
+    assert plan_of("FROM busybox\nHEALTHCHECK CMD true\n").needs_docker_format
+    assert not plan_of("FROM busybox\nCMD true\n").needs_docker_format
+
+
+def test_ignore_rules():
+    rules = IgnoreRules.parse("*.log\n!keep.log\nbuild/\n**/tmp\n# comment\n")
+    assert rules.ignored("a.log") and not rules.ignored("keep.log")
+    assert rules.ignored("build/x/y.c")
+    assert rules.ignored("deep/er/tmp") and rules.ignored("tmp")
+    assert not rules.ignored("src/main.c")
+
+
+def test_context_digest_ignores_mtime_but_not_mode_or_content(tmp_path):
+    (tmp_path / "a").write_text("1")
+    ctx = BuildContext(str(tmp_path))
+    d1 = ctx.digest(("a",))
+    os.utime(tmp_path / "a", (1, 1))
+    assert BuildContext(str(tmp_path)).digest(("a",)) == d1
+    os.chmod(tmp_path / "a", 0o700)
+    d2 = BuildContext(str(tmp_path)).digest(("a",))
+    assert d2 != d1
+    (tmp_path / "a").write_text("2")
+    assert BuildContext(str(tmp_path)).digest(("a",)) not in (d1, d2)
+    os.symlink("a", tmp_path / "l")
+    d3 = BuildContext(str(tmp_path)).digest(("l",))
+    os.unlink(tmp_path / "l")
+    os.symlink("b", tmp_path / "l")
+    assert BuildContext(str(tmp_path)).digest(("l",)) != d3
+
+
+def test_keys_chain_and_explain():
+    a = step_key("p", {"instruction": "RUN x", "env": [["V", "1"]]})
+    assert a == step_key("p", {"instruction": "RUN x", "env": [["V", "1"]]})
+    assert a != step_key("q", {"instruction": "RUN x", "env": [["V", "1"]]})
+    prev = {"parent": "p", "instruction": "RUN x", "env": [["V", "1"]]}
+    assert explain_miss(prev, {**prev, "env": [["V", "2"]]}) == "build args/env changed: V"
+    assert explain_miss(prev, {**prev, "parent": "q"}) == "an earlier step changed"
+    assert explain_miss(None, prev) == "not built before"
+
+
+def test_partition_name():
+    assert partition_name({"ID": "debian", "VERSION_ID": "12"}, "amd64") == "debian-12-amd64"
+    assert partition_name({"ID": "arch"}, "arm64") == "arch-rolling-arm64"
+
+
+def test_mountpoints_buildah_creates_are_removed(tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    created = _missing_ancestors(str(root), ["/run/shlax-front/ca.crt", "/etc/x/y", "/etc"])
+    assert created == [str(root / "run" / "shlax-front"), str(root / "etc" / "x")]
+    (root / "run" / "shlax-front").mkdir(parents=True)
+    (root / "run" / "shlax-front" / "ca.crt").write_text("")
+    (root / "etc" / "x" / "y").mkdir(parents=True)
+    _remove_mountpoints(str(root), created)
+    assert not (root / "run" / "shlax-front").exists() and not (root / "etc" / "x").exists()
+
+
+@pytest.mark.parametrize("bad", ["FROM busybox\nCOPY missing.txt /\n"])
+def test_missing_copy_source_is_a_located_error(tmp_path, bad):
+    from shlax_front.errors import BuildError
+
+    runner = FakeRunner()
+    with pytest.raises(BuildError) as err:
+        make_executor(tmp_path, runner).build(plan_of(bad))
+    assert str(err.value).startswith("Containerfile:2: missing.txt")
