@@ -111,9 +111,9 @@ def render_run(doc: Document, node: Node, action: A.RunLike) -> str:
         # fallback: one line, same flags as written, rewritten script
         written = " ".join(node.flags)
         return f"{src[:keyword_end]}{flags}{written + ' ' if written else ''}{caching.script}"
-    body = apply_edits(src, mapped)
     if not action.heredocs:
-        body = _drop_empty_continuations(body, doc.escape)
+        mapped = [_whole_line(src, edit, doc.escape) for edit in mapped]
+    body = apply_edits(src, mapped)
     return body[:keyword_end] + flags + body[keyword_end:]
 
 
@@ -173,10 +173,15 @@ def _shell_edits(src: str, value: str, edits, escape: str) -> list[tuple[int, in
     return out
 
 
-def _drop_empty_continuations(text: str, escape: str) -> str:
-    """Lines left with only a continuation escape after a word was removed add nothing: drop them."""
-    pattern = re.compile(r"^[ \t]*" + re.escape(escape) + r"[ \t]*\r?\n", re.M)
-    first_nl = text.find("\n")
-    if first_nl < 0:
-        return text
-    return text[: first_nl + 1] + pattern.sub("", text[first_nl + 1 :])
+def _whole_line(src: str, edit: tuple[int, int, str], escape: str) -> tuple[int, int, str]:
+    """A deletion that would leave a line holding only its continuation escape takes the whole line."""
+    start, end, repl = edit
+    if repl or end <= start:
+        return edit
+    line_start = src.rfind("\n", 0, start) + 1
+    line_end = src.find("\n", end)
+    if line_start == 0 or line_end < 0:
+        return edit
+    if src[line_start:start].strip() == "" and src[end:line_end].strip() == escape:
+        return (line_start, line_end + 1, "")
+    return edit

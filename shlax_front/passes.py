@@ -386,6 +386,8 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
         if inv.role == CLEAN and manager.is_cleanup(inv):
             if manager.name == "apt" and "/var/cache/apt" not in kept_targets:
                 continue
+            if inv.verb in getattr(manager, "lists_clean_verbs", ()) and "/var/lib/apt/lists" not in kept_targets:
+                continue  # it also deletes the lists, which are in the image: keep it
             clean_edits.append(neutralise_command(inv.command))
             plan.changes.append(f"{manager.name}: dropped `{' '.join(inv.command.argv)}` (would only empty the mounted cache)")
     # flags
@@ -449,6 +451,8 @@ def _apt_lists_blocker(invs: list[Invocation], script: shell.Script, ctx: Contex
     if ctx.apt_lists_in_image:
         return "an earlier RUN left apt lists in the image"
     last_install = max(i.command.start for i in invs if i.role == INSTALL)
+    if any(i.verb in ("dist-clean",) and i.command.start > last_install and not i.command.conditional for i in invs):
+        return None
     for cmd, paths in rm_paths(script, ctx.env, None):
         if cmd.start > last_install and any(p and relation(p, target) == "inside" for _, p in paths):
             return None

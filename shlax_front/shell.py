@@ -22,6 +22,9 @@ WRAPPERS = frozenset({"exec", "sudo", "nohup", "eatmydata", "command", "builtin"
 #: Shells whose ``-c STRING`` argument is itself a script we can look into.
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "/bin/sh", "/bin/bash", "/bin/dash", "/bin/ash", "/usr/bin/bash",
                     "/usr/bin/env bash", "busybox sh"})
+#: xargs options that take a separate value
+_XARGS_VALUE_OPTIONS = frozenset({"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s", "--arg-file", "--delimiter",
+                                  "--max-args", "--max-procs", "--max-chars", "--max-lines", "--process-slot-var"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIMPLE_PARAM = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$")
 
@@ -67,6 +70,8 @@ class Command:
     removal: tuple[int, int] | None = None
     #: 0 for the RUN body itself, 1 inside ``sh -c '...'`` and so on.
     depth: int = 0
+    #: more arguments come from stdin (``xargs apt-get install -y < list``)
+    more_args: bool = False
 
     @property
     def argv(self) -> list[str]:
@@ -381,7 +386,9 @@ class _Walker:
             if w_node.kind in ("word", "assignment"):
                 self.substitutions_in(w_node, conditional)
         index = _skip_wrappers(words, env)
+        more_args = any(w.value.rsplit("/", 1)[-1] == "xargs" for w in words[:index])
         cmd = Command(
+            more_args=more_args,
             words=tuple(words),
             env=tuple(env),
             start=self.offset + node.pos[0],
@@ -527,6 +534,13 @@ def _skip_wrappers(words: list[Word], env: list[Word]) -> int:
                     i += 1
                 else:
                     break
+            continue
+        if base == "xargs":
+            i += 1
+            while i < len(words) and words[i].value.startswith("-"):
+                if words[i].value in _XARGS_VALUE_OPTIONS:
+                    i += 1
+                i += 1
             continue
         if base in WRAPPERS:
             i += 1

@@ -19,7 +19,9 @@ class Apt(Manager):
     install_verbs = frozenset({"install", "reinstall", "upgrade", "dist-upgrade", "full-upgrade", "build-dep",
                                "satisfy"})
     update_verbs = frozenset({"update"})
-    clean_verbs = frozenset({"clean", "autoclean", "auto-clean"})
+    clean_verbs = frozenset({"clean", "autoclean", "auto-clean", "dist-clean"})
+    #: clean-up verbs that also delete the package lists (apt >= 2.7)
+    lists_clean_verbs = frozenset({"dist-clean"})
     value_options = frozenset({"-o", "--option", "-c", "--config-file", "-t", "--target-release",
                                "--default-release", "-a", "--host-architecture", "--solver"})
     caches = (

@@ -149,8 +149,8 @@ class Manager:
     @classmethod
     def make(cls, command, role, verb, verb_word, options, operands, variables, **extra) -> Invocation:
         values = expand_words(operands, variables)
-        dynamic = values is None
-        packages = tuple(w.value if not w.dynamic else w.text for w in operands) if dynamic else tuple(values)
+        dynamic = values is None or command.more_args
+        packages = tuple(w.value if not w.dynamic else w.text for w in operands) if values is None else tuple(values)
         return Invocation(
             manager=cls,
             command=command,
