@@ -34,9 +34,11 @@ class Node:
     """One instruction.
 
     - ``keyword``: lower-case instruction name (``"run"``).
-    - ``flags``: leading ``--flag[=value]`` words in source order, exactly as written (``"--mount=type=cache,target=/x"``).
+    - ``flags``: leading ``--flag[=value]`` words in source order as BuildKit extracts them (quotes around a value
+      removed, escapes applied: ``--chown="a b"`` gives ``"--chown=a b"``); ``--`` ends them and is not kept.
     - ``args``: the arguments as BuildKit's ``Node.Dump()`` prints them (for ENV/LABEL: key, value, separator triples;
-      for JSON form: the decoded array elements; for shell-form RUN/CMD/ENTRYPOINT/SHELL: one string).
+      for JSON form: the decoded array elements; for shell-form RUN/CMD/ENTRYPOINT/SHELL: one string; HEALTHCHECK:
+      the type word then the command as for CMD). Empty for ONBUILD (see ``next``) and unknown instructions.
     - ``json``: True when the arguments came from a valid JSON array (exec form).
     - ``value``: the text after the keyword and flags, with continuations joined the BuildKit way (comment and blank
       lines dropped, the escape+newline removed, next line's leading whitespace kept). Heredoc bodies excluded.
@@ -44,7 +46,8 @@ class Node:
     - ``next``: for ONBUILD, the nested instruction.
     - ``start_line``/``end_line``: 1-based, inclusive, covering continuation lines and heredoc bodies.
     - ``start``/``end``: character offsets into ``Document.text`` of the instruction's original text, from the first
-      character of the keyword line (its leading whitespace included) to the end of its last line, line ending included.
+      character of the keyword line (its leading whitespace included; a UTF-8 BOM excluded) to the end of its last line,
+      line ending included. Consecutive nodes never overlap; what lies between them is comments, blank lines, directives.
     - ``original``: the keyword as written (case kept), for error messages.
     - ``line``: the whole logical line as BuildKit sees it (keyword, flags, arguments; continuations joined,
       heredoc bodies excluded): BuildKit's ``Node.Original``, used for error messages and ONBUILD triggers.
