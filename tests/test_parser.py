@@ -304,3 +304,22 @@ def test_deeply_nested_variables_in_a_heredoc_line_are_not_a_crash():
     # Unclosed ${ make BuildKit's lexer fail, so it sees no heredoc: EOF is an (unknown) instruction.
     doc = parse("FROM a\nRUN <<EOF " + "${a:-" * 3000 + "\nEOF\n", strict=False)
     assert [n.keyword for n in doc.nodes] == ["from", "run", "eof"]
+
+
+def test_heredoc_edge_bodies():
+    text = (
+        "FROM a\n"
+        "RUN <<NOTHING\nNOTHING\n"  # empty body
+        "RUN 3<<FD cat /dev/fd/3\nx\nFD\n"
+        "RUN <<-'TABS'\n\t$keep\n\t\tTABS\n"  # <<- terminator may be tab-indented
+        "COPY <<X <<Y /dest\nY\nX\nX\nY\n"  # terminators looked for in order
+        "RUN <<a.txt\nfile-like name\na.txt\n"
+    )
+    heredocs = [n.heredocs for n in parse(text).nodes[1:]]
+    assert heredocs == [
+        [Heredoc("NOTHING", "", raw="")],
+        [Heredoc("FD", "x\n", raw="x\n", fd=3)],
+        [Heredoc("TABS", "$keep\n", expand=False, chomp=True, raw="\t$keep\n")],
+        [Heredoc("X", "Y\n", raw="Y\n"), Heredoc("Y", "X\n", raw="X\n")],
+        [Heredoc("a.txt", "file-like name\n", raw="file-like name\n")],
+    ]
