@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
-APT_INSTALL = re.compile(r"apt-get\s+install\b(?P<args>.*?)(?:&&|$)", re.S)
+APT_INSTALL = re.compile(r"apt-get\s+install\b(?P<args>[^\n]*?)(?:&&|;|\n|$)")
 
 
 @dataclass
