@@ -461,8 +461,8 @@ class Executor:
             offline = self.buildah.run(
                 state.container, [*base, "--no-index", *spec], env=env, volumes=volumes
             )
-            self.reporter.output(offline.output)
-            if offline.returncode == 0:
+            if offline.returncode == 0:  # a miss is expected and not news: its output is not shown
+                self.reporter.output(offline.output)
                 continue
             if self.options.offline:
                 complete = False
