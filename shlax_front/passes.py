@@ -29,8 +29,9 @@ from shlax_front import actions as A
 from shlax_front import managers, shell
 from shlax_front.managers.base import CLEAN, INSTALL, UPDATE, Invocation, Manager
 
-#: Where a non-root user's caches go when its home directory is not known (relocated by env variable).
-RELOCATED_ROOT = "/tmp/.shlax-front-cache"
+#: Where the language package managers' caches are mounted (their env variable points them there): a
+#: directory directly under /tmp, so no parent directory is ever created in the image for the mount point.
+RELOCATED_PREFIX = "/tmp/.shlax-front-"
 #: The apt hook of the official images that deletes downloaded .debs, and where it is parked during a RUN.
 APT_CLEAN_HOOK = "/etc/apt/apt.conf.d/docker-clean"
 APT_CLEAN_PARKED = "/etc/apt/docker-clean.shlax-front"
@@ -186,11 +187,24 @@ def relation(path: str, target: str) -> str | None:
         ancestors.append(parent)
     glob = any(c in p for c in "*?[")
     for a in ancestors:
-        if (fnmatch.fnmatchcase(a, p) if glob else a == p):
+        if (_glob_match(a, p) if glob else a == p):
             return "covers"
     if p.startswith(t + "/"):
         return "inside"
     return None
+
+
+def _glob_match(path: str, pattern: str) -> bool:
+    """Shell pathname matching: per component, and a leading ``*``/``?`` never matches a leading dot."""
+    parts, pats = path.split("/"), pattern.split("/")
+    if len(parts) != len(pats):
+        return False
+    for part, pat in zip(parts, pats, strict=True):
+        if part.startswith(".") and not pat.startswith("."):
+            return False
+        if not fnmatch.fnmatchcase(part, pat):
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -277,16 +291,15 @@ def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: lis
             target = ctx.env[cache.env]
         elif len(prefix_values) == 1:
             target = prefix_values.pop()
-        elif owner.root and getattr(manager, "root_target", None):
-            target = manager.root_target  # type: ignore[attr-defined]
+        elif "{home}" in cache.target and cache.env:
+            # A user's cache directory is relocated to a directory directly under /tmp: its parents may not
+            # exist in the image, and buildah 1.28 leaves the parents it creates for a mount point behind.
+            target = f"{RELOCATED_PREFIX}{cache.id}"
+            relocate = cache.env
         elif "{home}" in cache.target:
-            if owner.home:
-                target = cache.target.format(home=owner.home.rstrip("/") or "")
-            elif cache.env:
-                target = f"{RELOCATED_ROOT}/{cache.id}"
-                relocate = cache.env
-            else:
+            if not owner.home:
                 continue
+            target = cache.target.format(home=owner.home.rstrip("/") or "")
         else:
             target = cache.target
         out.append((cache, target, relocate))

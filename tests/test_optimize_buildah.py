@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from buildah_tools import file_tree, image_config
+from buildah_tools import file_tree, image_config, read_file
 
 from shlax_front.optimize import optimize
 
@@ -97,3 +97,27 @@ def test_second_optimised_build_downloads_nothing(base_images, buildah_cleanup, 
     fetched = [line for line in again.stdout.splitlines() if re.match(r"Get:\d+ \S+ \S+ \S+ \S+ hello ", line)]
     assert fetched == [], fetched
     assert "Setting up hello" in again.stdout
+
+
+NON_ROOT = """\
+FROM docker.io/library/busybox:latest
+RUN printf '#!/bin/sh\\nset -e\\nls "${npm_config_cache:?}" > /tmp/seen\\nid -u > "$npm_config_cache/by-$(id -u)"\\n' > /bin/npm \\
+ && chmod 755 /bin/npm
+USER 1000:1000
+RUN npm ci && npm cache clean --force
+"""
+
+
+def test_non_root_cache_is_writable_persists_and_leaves_no_mount_point(base_images, buildah_cleanup, tmp_path):
+    """USER 1000 gets a cache it owns under /tmp (relocated by npm_config_cache); a second build sees what
+    the first one stored; buildah leaves no mount-point directory behind in the image."""
+    optimised = optimize(NON_ROOT).text
+    assert "uid=1000,gid=1000" in optimised and "npm cache clean" not in optimised
+    path = tmp_path / "Containerfile"
+    path.write_text(optimised)
+    first, second = buildah_cleanup.tag("shlax-opt-npm1"), buildah_cleanup.tag("shlax-opt-npm2")
+    build(path, first)
+    build(path, second)
+    tree = file_tree(second)
+    assert not [p for p in tree if p.startswith("/tmp/.shlax-front")]
+    assert "by-1000" in read_file(second, "/tmp/seen").split()

@@ -1,5 +1,5 @@
-"""yarn (classic v1 layout): ``yarn``/``yarn install``/``yarn add``/``yarn global add``. Root's cache is
-/usr/local/share/.cache/yarn, other users' ``$HOME/.cache/yarn`` (``YARN_CACHE_FOLDER``)."""
+"""yarn (classic v1 layout): ``yarn``/``yarn install``/``yarn add``/``yarn global add``. Its cache
+(root: /usr/local/share/.cache/yarn, others: ``$HOME/.cache/yarn``) is relocated with ``YARN_CACHE_FOLDER``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ class Yarn(Manager):
     value_options = frozenset({"--cache-folder", "--modules-folder", "--registry", "--network-timeout",
                                "--mutex", "--cwd", "--network-concurrency", "--global-folder", "--link-folder"})
     caches = (CacheDir("yarn", "{home}/.cache/yarn", "locked", env="YARN_CACHE_FOLDER"),)
-    #: yarn v1 uses this instead of ``$HOME`` when run as root
-    root_target = "/usr/local/share/.cache/yarn"
     description = "downloaded package tarballs"
 
     @classmethod
