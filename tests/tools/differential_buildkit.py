@@ -81,7 +81,8 @@ _TEXT_AFTER_BRACKET = re.compile(r"\][^\n]*?\S")
 def expected_difference(text: str) -> bool:
     """True when ``text`` touches one of the documented old-BuildKit differences."""
     return (
-        "\x00" in text or "\\u0000" in text
+        "\x00" in text
+        or "\\u0000" in text
         or _TEXT_AFTER_BRACKET.search(text) is not None
         or "<< " in text
         or "<<\t" in text
