@@ -164,7 +164,7 @@ class Executor:
                 continue
             parent_key = state.key
             state.key = key
-            fetched = None
+            fetched = served = None
             if isinstance(step, ConfigStep) and not step.mkdir:
                 # config-only: folded into the next commit, costs nothing, so it is neither built nor cached
                 if state.container:
@@ -179,7 +179,7 @@ class Executor:
                     reason = "--no-cache"
                 self._ensure_container(state)
                 if isinstance(step, RunStep):
-                    fetched = self._run(step, state, results)
+                    fetched, served = self._run(step, state, results)
                 elif isinstance(step, CopyStep):
                     self._copy(step, state, results)
                 elif isinstance(step, ConfigStep):
@@ -188,7 +188,13 @@ class Executor:
                 self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
                 self.reporter.step(
                     StepReport(
-                        stage.label, step, "built", time.monotonic() - t0, reason=reason, fetched=fetched
+                        stage.label,
+                        step,
+                        "built",
+                        time.monotonic() - t0,
+                        reason=reason,
+                        fetched=fetched,
+                        served=served,
                     )
                 )
             i += 1
@@ -333,7 +339,10 @@ class Executor:
         state.image, state.key, state.uncommitted = image, key, False
 
     # -- RUN ----------------------------------------------------------------------------------------------
-    def _run(self, step: RunStep, state: _State, results: dict[int, StageResult]) -> int | None:
+    def _run(
+        self, step: RunStep, state: _State, results: dict[int, StageResult]
+    ) -> tuple[int | None, int | None]:
+        """Run one RUN; returns (bytes downloaded, bytes served from the host caches) when known."""
         rootfs = self._rootfs(state)
         scratch = tempfile.mkdtemp(prefix="shlax-front-run-")
         self.tempdirs.append(scratch)
@@ -390,6 +399,12 @@ class Executor:
                 volumes.append(f"{directory}:{cache.target}")
                 targets.append(cache.target)
             sizes = {str(d): _du(d) for d, c in prepared}
+            wheelhouse_before = {
+                f.name: f.stat().st_size
+                for d, c in prepared
+                if c.id == "pip-wheelhouse"
+                for f in Path(d).iterdir()
+            }
             created = _missing_ancestors(rootfs, targets)
             try:
                 if wheelhouse:
@@ -408,7 +423,7 @@ class Executor:
                 message += f" (--offline: not in the host caches: {', '.join(missing)})"
             raise BuildError(message, step.location.path, step.location.line, _tail(result.output))
         self.reporter.output(result.output)
-        return _fetched(result.output) or fetched
+        return _fetched(result.output) or fetched, _served(result.output, wheelhouse_before)
 
     def _network(self, step: RunStep) -> tuple[str | None, list[tuple[str, str]]]:
         """(--network, extra env) for a RUN. ``--offline``: no network namespace with oci isolation; chroot
@@ -622,6 +637,26 @@ def _remove_mountpoints(rootfs: str, created: list[str]) -> None:
 
 def _tail(output: str, lines: int = 25) -> str:
     return "\n".join(output.rstrip().splitlines()[-lines:])
+
+
+NEED_TO_GET = re.compile(r"^Need to get ([\d.,]+) ([kMG]?B)/([\d.,]+) ([kMG]?B) of archives", re.M)
+FROM_WHEELHOUSE = re.compile(r"^Processing /run/shlax-front/wheelhouse/(\S+)", re.M)
+
+
+def _served(output: str, wheelhouse_before: dict[str, int]) -> int | None:
+    """Bytes the package managers took from the host caches: apt's "Need to get A/B" (B - A), and the
+    wheelhouse files pip installed that were there before this step."""
+    total = None
+    for need, need_unit, whole, whole_unit in NEED_TO_GET.findall(output):
+        total = (total or 0) + max(0, _bytes(whole, whole_unit) - _bytes(need, need_unit))
+    for name in FROM_WHEELHOUSE.findall(output):
+        if name in wheelhouse_before:
+            total = (total or 0) + wheelhouse_before[name]
+    return total
+
+
+def _bytes(amount: str, unit: str) -> int:
+    return int(float(amount.replace(",", "")) * UNITS.get(unit, 1))
 
 
 def _fetched(output: str) -> int | None:

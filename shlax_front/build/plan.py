@@ -300,6 +300,21 @@ class Planner:
         )
 
     def _copy(self, i: ins.Copy, scope: _Scope, names, loc: Location) -> CopyStep:
+        if i.parents or i.exclude:
+            flag = "--parents" if i.parents else "--exclude"
+            raise ParseError(
+                f"COPY {flag} is not supported by the buildah backend (buildah 1.28 lacks it)",
+                self.doc.path,
+                i.line,
+                self.doc.source_of(i.node),
+            )
+        if getattr(i, "checksum", None) or getattr(i, "keep_git_dir", False):
+            raise ParseError(
+                "ADD --checksum/--keep-git-dir are not supported by the buildah backend",
+                self.doc.path,
+                i.line,
+                self.doc.source_of(i.node),
+            )
         env = scope.expansion_env()
         add = isinstance(i, ins.Add)
         words = [x for s in i.sources for x in self._words(s, env, i)]

@@ -23,6 +23,7 @@ class StepReport:
     seconds: float
     reason: str | None = None
     fetched: int | None = None
+    served: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -33,6 +34,7 @@ class StepReport:
             "seconds": round(self.seconds, 3),
             "reason": self.reason,
             "fetched_bytes": self.fetched,
+            "from_host_cache_bytes": self.served,
         }
 
 
@@ -63,6 +65,8 @@ class Reporter:
         line = f"[{report.stage}] {text:<70} {self._paint(report.status, report.status):>6} {report.seconds:6.2f}s"
         if report.fetched:
             line += f"  fetched {human(report.fetched)}"
+        if report.served:
+            line += f", {human(report.served)} from host cache"
         if self.explain and report.reason:
             line += f"  ({report.reason})"
         print(line, file=self.stream, flush=True)
@@ -79,8 +83,10 @@ class Reporter:
             built = sum(1 for s in self.steps if s.status == "built")
             cached = sum(1 for s in self.steps if s.status == "cached")
             fetched = sum(s.fetched or 0 for s in self.steps)
+            served = sum(s.served or 0 for s in self.steps)
             print(
-                f"{cached} steps reused, {built} built, {human(fetched)} downloaded into the host caches, "
+                f"{cached} steps reused, {built} built, {human(fetched)} downloaded, "
+                f"{human(served)} served from the host caches, "
                 f"{seconds:.1f}s",
                 file=self.stream,
             )
