@@ -101,3 +101,41 @@ def test_named_user_left_alone_with_reason():
     result = optimize(text)
     assert result.text == text
     assert "node" in result.skipped[2]
+
+
+# --- property: any mix of real-world RUN idioms optimises to a file with the same instruction sequence ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SNIPPETS = [
+    "RUN apt-get update && apt-get install -y --no-install-recommends curl \\\n    && rm -rf /var/lib/apt/lists/*",
+    "RUN apt-get install -y x && apt-get clean",
+    "RUN apk add --no-cache --virtual .d gcc && apk del .d",
+    "RUN yum install -y x && yum clean all",
+    "RUN pip install --no-cache-dir -r r.txt",
+    "RUN npm ci && npm cache clean --force",
+    "RUN echo apt-get install x",
+    "RUN if a; then apt-get install -y b; fi",
+    "RUN set -eux; \\\n\tapt-get update; \\\n\tapt-get install -y a; \\\n\trm -rf /var/lib/apt/lists/*",
+    "USER 1000",
+    "USER app",
+    "ENV PIP_NO_CACHE_DIR=1",
+    "WORKDIR /app",
+    "COPY . /app",
+    "RUN <<EOF\napt-get update\napt-get install -y jq\nEOF",
+    "RUN [\"pip\", \"install\", \"x\"]",
+    "# a comment",
+    "",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(SNIPPETS), min_size=1, max_size=8), st.sampled_from(["\n", "\r\n"]))
+def test_property_sequence_kept_and_idempotent(lines, newline):
+    text = newline.join(["FROM debian:bookworm", *lines]) + newline
+    text = text.replace("\n", newline) if newline == "\r\n" else text
+    text = text.replace("\r\r\n", "\r\n")
+    out = optimize(text).text
+    assert [n.keyword for n in parse(out).nodes] == [n.keyword for n in parse(text).nodes]
+    assert optimize(out).text == out

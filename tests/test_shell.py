@@ -119,6 +119,7 @@ def test_heredoc_script_only_for_plain_marker():
     assert shell.heredoc_script("<<-'EOF'", body) == "apt-get install x\n"
     assert shell.heredoc_script("python3 <<EOF", body) is None
     assert shell.heredoc_script("<<EOF", [Heredoc("EOF", "#!/usr/bin/python3\nprint(1)\n")]) is None
+    assert shell.heredoc_script("<<EOF", [Heredoc("EOF", "#!/bin/bash\napt-get install x\n")]) is None
 
 
 @settings(max_examples=200, deadline=None)
