@@ -371,6 +371,8 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
                     break
             if conflict:
                 break
+        if not conflict:
+            conflict = _reads_cache(script, target, owner.home)
         if conflict:
             plan.notes.append(f"{manager.name} cache {target} not mounted: {conflict}")
             if cache.id == "apt-lists":
@@ -448,11 +450,27 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             user=owner.name if manager.family != "system" else None,
             partition=cache.partition, host=cache.host,
         ))
-        plan.changes.append(f"{manager.name}: cache {target} mounted ({manager.description})")
+        plan.changes.append(f"{manager.name}: cache {target} mounted ({cache.what or manager.description})")
     if manager.family == "python":
         for inv in installs:
             plan.wheelhouse.append(_wheelhouse(inv))
     return lists
+
+
+def _reads_cache(script: shell.Script, target: str, home: str | None) -> str | None:
+    """A command other than a package manager or ``rm`` that names a path in the cache directory would see
+    other builds' files there (``cp /var/cache/apt/archives/*.deb /debs``): then the cache is not mounted."""
+    for cmd in script.commands:
+        if not cmd.args or cmd.name == "rm" or managers.find(cmd) is not None:
+            continue
+        for w in cmd.words[cmd.argv_index + 1 :]:
+            value = w.value
+            if w.text.startswith("~/") and home:
+                value = home + w.text[1:]
+            for candidate in (value, value.split("=", 1)[-1]):
+                if candidate == target or candidate.startswith(target.rstrip("/") + "/"):
+                    return f"`{cmd.name} {w.text}` uses the cache directory itself"
+    return None
 
 
 def _apt_lists_blocker(invs: list[Invocation], script: shell.Script, ctx: Context, target: str) -> str | None:

@@ -25,8 +25,8 @@ class Apt(Manager):
     value_options = frozenset({"-o", "--option", "-c", "--config-file", "-t", "--target-release",
                                "--default-release", "-a", "--host-architecture", "--solver"})
     caches = (
-        CacheDir("apt-cache", "/var/cache/apt", "locked", partition="os-release"),
-        CacheDir("apt-lists", "/var/lib/apt/lists", "locked", partition="os-release"),
+        CacheDir("apt-cache", "/var/cache/apt", "locked", partition="os-release", what="downloaded .deb files"),
+        CacheDir("apt-lists", "/var/lib/apt/lists", "locked", partition="os-release", what="package lists"),
     )
     description = "downloaded .deb files and package lists"
     #: a hook of the official images that deletes every downloaded .deb after dpkg runs

@@ -32,8 +32,10 @@ class CacheDir:
     sharing: str = "locked"
     partition: str | None = None
     host: str | None = None
-    #: environment variable that relocates this cache (used when the home directory is not known).
+    #: environment variable that points the manager at this cache (it is then mounted under /tmp).
     env: str | None = None
+    #: what the directory holds, for explain (default: the manager's ``description``)
+    what: str | None = None
 
 
 @dataclass(frozen=True)
