@@ -54,8 +54,10 @@ def optimize(text: str, path: str = "Containerfile", build_args: Mapping[str, st
     return optimize_document(parse(text, path), build_args, syntax)
 
 
-def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None, syntax: bool = False) -> Result:
-    """``optimize`` for an already parsed document."""
+def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None, syntax: bool = False,
+                      lower_heredocs: bool = False) -> Result:
+    """``optimize`` for an already parsed document; ``lower_heredocs`` rewrites every ``RUN <<EOF`` script
+    into a one-line RUN so that buildah before 1.33 can build the result."""
     text, path = doc.text, doc.path
     stages = run_passes(lower(doc, build_args))
     result = Result(text, text, doc, stages)
@@ -72,14 +74,57 @@ def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None
             node = doc.nodes[action.node]
             replacements[action.node] = render_run(doc, node, action)
             result.changed[action.node] = action
-    if any(n.heredocs for n in doc.nodes):
-        result.warnings.append(f"{path}: uses heredocs, which buildah before 1.33 cannot parse "
-                               "(`shlax-front build` lowers them itself)")
+    if lower_heredocs:
+        for stage in stages:
+            for action in stage.actions:
+                if isinstance(action, A.RunLike) and action.heredocs and action.node >= 0:
+                    text = lower_heredoc_run(doc, doc.nodes[action.node], action,
+                                             action.node in replacements)
+                    if text is not None:
+                        replacements[action.node] = text
+                        result.changed.setdefault(action.node, action)
+    left = [n.start_line for i, n in enumerate(doc.nodes) if n.heredocs and i not in replacements or
+            n.heredocs and i in replacements and "<<" in replacements[i].split("\n", 1)[0] and lower_heredocs]
+    if left:
+        result.warnings.append(f"{path}:{left[0]}: uses heredocs, which buildah before 1.33 cannot parse "
+                               "(`shlax-front build` lowers them itself"
+                               + (")" if lower_heredocs else "; `optimize --lower-heredocs` rewrites RUN ones)"))
     out = emit(doc, replacements)
     if syntax and replacements and "syntax" not in doc.directives:
         out = SYNTAX_DIRECTIVE + out
     result.text = out
     return result
+
+
+def _single_quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def lower_heredoc_run(doc: Document, node: Node, action: A.RunLike, rewritten: bool) -> str | None:
+    """``RUN <<EOF`` (a sh script) as one line, ``RUN eval "$(printf '%s\\n' 'line' ...)"``: the same
+    script run by the same shell, in a form every builder parses. None when it is not a plain script."""
+    from shlax_front.shell import heredoc_script
+
+    if action.exec_form or not isinstance(action.run, str):
+        return None
+    body = heredoc_script(action.run, action.heredocs)
+    if body is None or not body.strip() or action.heredocs[0].chomp:
+        return None
+    if rewritten and action.caching is not None:
+        body = action.caching.script
+        flags = [mount_flag(m) for m in action.caching.mounts]
+    else:
+        flags = []
+    lines = body[:-1].split("\n") if body.endswith("\n") else body.split("\n")
+    if any("\r" in line for line in lines):
+        return None
+    src = doc.source_of(node)
+    m = re.match(r"[ \t]*\S+[ \t]+", src)
+    if m is None:
+        return None
+    words = " ".join([*flags, *node.flags])
+    quoted = " ".join(_single_quoted(line) for line in lines)
+    return f"{src[: m.end()]}{words + ' ' if words else ''}eval \"$(printf '%s\\n' {quoted})\""
 
 
 def mount_flag(mount: A.CacheMount) -> str:

@@ -139,3 +139,20 @@ def test_property_sequence_kept_and_idempotent(lines, newline):
     out = optimize(text).text
     assert [n.keyword for n in parse(out).nodes] == [n.keyword for n in parse(text).nodes]
     assert optimize(out).text == out
+
+
+def test_lower_heredocs_reproduces_the_script_exactly(tmp_path):
+    import subprocess
+
+    from shlax_front.optimize import optimize_document
+
+    body = "set -e\necho 'it'\\''s' \\\n  \"$HOME\" 100% \\\\n >/tmp/out\n\nexit 0\n"
+    text = f"FROM busybox\nRUN <<EOF\n{body}EOF\nCOPY <<EOF /x\nhi\nEOF\n"
+    result = optimize_document(parse(text), lower_heredocs=True)
+    run = parse(result.text).nodes[1]
+    assert run.heredocs == [] and run.value.startswith("eval ")
+    printed = subprocess.run(["sh", "-c", run.value.replace("eval ", "printf %s ", 1)], capture_output=True,
+                             text=True).stdout
+    assert printed == body.rstrip("\n")
+    copy_line = parse(text).nodes[2].start_line
+    assert [w for w in result.warnings if f":{copy_line}: uses heredocs" in w]  # COPY <<EOF remains, said so

@@ -121,3 +121,31 @@ def test_non_root_cache_is_writable_persists_and_leaves_no_mount_point(base_imag
     tree = file_tree(second)
     assert not [p for p in tree if p.startswith("/tmp/.shlax-front")]
     assert "by-1000" in read_file(second, "/tmp/seen").split()
+
+
+HEREDOC = """\
+FROM docker.io/library/busybox:latest
+ENV GREETING=hello
+RUN <<EOF
+set -e
+printf '%s\\n' "$GREETING 'quoted' \\\\n 100%" > /out
+if [ -n "$GREETING" ]; then echo yes >> /out; fi
+EOF
+"""
+
+
+def test_lowered_heredocs_build_on_buildah_128(base_images, buildah_cleanup, tmp_path):
+    """buildah 1.28 cannot parse heredocs; ``--lower-heredocs`` output builds and runs the same script."""
+    from shlax_front.optimize import optimize_document
+    from shlax_front.parser import parse
+
+    lowered = optimize_document(parse(HEREDOC), lower_heredocs=True).text
+    assert "<<" not in lowered
+    path = tmp_path / "Containerfile"
+    path.write_text(lowered)
+    tag = buildah_cleanup.tag("shlax-opt-heredoc")
+    build(path, tag)
+    expected = subprocess.run(["sh", "-c", HEREDOC.split("<<EOF\n", 1)[1].rsplit("EOF\n", 1)[0].replace(
+        "/out", str(tmp_path / "out"))], env={"GREETING": "hello", "PATH": "/usr/bin:/bin"}, check=True)
+    assert expected.returncode == 0
+    assert read_file(tag, "/out") == (tmp_path / "out").read_text()

@@ -35,8 +35,10 @@ def _write(out: str, data: bytes) -> None:
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists).")
 @click.option("--syntax/--no-syntax", default=False,
               help="Add '# syntax=docker/dockerfile:1' when rewriting (only needed for docker older than 20.10).")
+@click.option("--lower-heredocs", is_flag=True,
+              help="Rewrite RUN <<EOF scripts as one-line RUNs (for buildah before 1.33, which cannot parse heredocs).")
 @click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
-def optimize_command(files, path, out, in_place, diff, check, build_args, syntax, quiet) -> None:
+def optimize_command(files, path, out, in_place, diff, check, build_args, syntax, lower_heredocs, quiet) -> None:
     """Add BuildKit cache mounts to the RUN lines that install packages; nothing else changes."""
     from shlax_front.commands.parse import default_file
     from shlax_front.optimize import optimize_document
@@ -53,7 +55,7 @@ def optimize_command(files, path, out, in_place, diff, check, build_args, syntax
     would_change = []
     for one in paths:
         doc = parse_file(one)
-        result = optimize_document(doc, args, syntax=syntax)
+        result = optimize_document(doc, args, syntax=syntax, lower_heredocs=lower_heredocs)
         if not quiet:
             for warning in result.warnings:
                 click.echo(f"warning: {warning}", err=True)
