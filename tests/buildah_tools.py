@@ -33,7 +33,7 @@ CONFIG_FIELDS = (
 def shlax(*args: str, cache_dir: str | os.PathLike, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """Run ``python -m shlax_front build ...`` for real; stdout is the image id."""
     env = {
-        **os.environ,
+        **kw.pop("env", os.environ),
         "PYTHONPATH": str(ROOT),
         "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot"),
     }

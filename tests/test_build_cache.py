@@ -144,3 +144,42 @@ def _containers() -> set[str]:
         check=True,
     ).stdout.split()
     return {name for name in out if name.startswith("shlax-front-")}
+
+
+def test_ca_bundle_and_proxy_reach_run_only(tmp_path, base_images, buildah_cleanup):
+    """The CA bundle is mounted into each RUN with the usual variables; neither it nor they reach the image."""
+    (tmp_path / "Containerfile").write_text(
+        "FROM busybox\n"
+        'RUN test -s "$SSL_CERT_FILE" && test "$PIP_CERT" = "$SSL_CERT_FILE" && test -n "$NODE_EXTRA_CA_CERTS"'
+        ' && echo "$https_proxy" > /proxy.txt\n'
+    )
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
+    tag = buildah_cleanup.tag()
+    env = {**os.environ, "https_proxy": "http://proxy.example:3128"}
+    try:
+        shlax(
+            "build",
+            "--ca-bundle",
+            str(bundle),
+            "-t",
+            tag,
+            str(tmp_path),
+            cache_dir=tmp_path / "cache",
+            env=env,
+        )
+        assert read_file(tag, "/proxy.txt") == "http://proxy.example:3128\n"
+        config = json.loads(
+            subprocess.run(
+                ["buildah", "inspect", "--type", "image", tag], capture_output=True, text=True
+            ).stdout
+        )["Docker"]["config"]
+        assert not [e for e in config["Env"] if "CERT" in e or "proxy" in e.lower()]
+        from buildah_tools import file_tree
+
+        assert not [p for p in file_tree(tag) if "shlax-front" in p]
+        # a different proxy or bundle is not a different build
+        again = shlax("build", "--ca-bundle", "none", str(tmp_path), cache_dir=tmp_path / "cache")
+        assert "built" not in statuses(again.stderr)
+    finally:
+        forget_layers(tmp_path / "cache")
