@@ -83,8 +83,8 @@ def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None
                     if text is not None:
                         replacements[action.node] = text
                         result.changed.setdefault(action.node, action)
-    left = [n.start_line for i, n in enumerate(doc.nodes) if n.heredocs and i not in replacements or
-            n.heredocs and i in replacements and "<<" in replacements[i].split("\n", 1)[0] and lower_heredocs]
+    left = [n.start_line for i, n in enumerate(doc.nodes)
+            if n.heredocs and (i not in replacements or "<<" in replacements[i].split("\n", 1)[0])]
     if left:
         result.warnings.append(f"{path}:{left[0]}: uses heredocs, which buildah before 1.33 cannot parse "
                                "(`shlax-front build` lowers them itself"
