@@ -93,6 +93,21 @@ def explain(text: str, path: str = "Containerfile", build_args: Mapping[str, str
     return explain_document(parse(text, path), build_args)
 
 
+def summary(entries: list[Entry]) -> dict:
+    """Counts for the whole file: RUN instructions, installs recognised per manager, RUNs rewritten."""
+    managers: dict[str, int] = {}
+    runs = rewritten = 0
+    for e in entries:
+        if e.action in ("-",) or e.status == "config":
+            continue
+        runs += 1
+        rewritten += e.status == "rewritten"
+        for inst in e.installs:
+            name = str(inst.get("manager"))
+            managers[name] = managers.get(name, 0) + 1
+    return {"runs": runs, "rewritten": rewritten, "installs": managers}
+
+
 def format_entries(entries: list[Entry], path: str) -> str:
     lines: list[str] = []
     for e in entries:
@@ -112,4 +127,7 @@ def format_entries(entries: list[Entry], path: str) -> str:
             lines.append(f"  + {change}")
         for reason in e.reasons:
             lines.append(f"  - {reason}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    total = summary(entries)
+    installs = ", ".join(f"{k} {v}" for k, v in sorted(total["installs"].items())) or "none"
+    lines.append(f"{path}: {total['runs']} RUN instruction(s), {total['rewritten']} rewritten; installs: {installs}")
+    return "\n".join(lines) + "\n"

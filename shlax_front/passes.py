@@ -294,7 +294,9 @@ def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: lis
         elif "{home}" in cache.target and cache.env:
             # A user's cache directory is relocated to a directory directly under /tmp: its parents may not
             # exist in the image, and buildah 1.28 leaves the parents it creates for a mount point behind.
-            target = f"{RELOCATED_PREFIX}{cache.id}"
+            # one directory per user: a cache created for one uid is not writable by another
+            suffix = f"-{owner.uid}" if owner.uid else (f"-{owner.name}" if owner.name else "")
+            target = f"{RELOCATED_PREFIX}{cache.id}{suffix}"
             relocate = cache.env
         elif "{home}" in cache.target:
             if not owner.home:

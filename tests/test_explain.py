@@ -56,3 +56,12 @@ def test_text_format_has_locations():
     out = format_entries(explain(TEXT, "Dockerfile"), "Dockerfile")
     assert "Dockerfile:2: RUN apt-get update" in out
     assert "Dockerfile:3:" in out
+
+
+def test_summary_counts():
+    from shlax_front.explain import summary
+
+    total = summary(explain(TEXT))
+    assert total == {"runs": 5, "rewritten": 1, "installs": {"apt": 1, "yum": 1, "npm": 1}}
+    assert format_entries(explain(TEXT), "F").splitlines()[-1] == (
+        "F: 5 RUN instruction(s), 1 rewritten; installs: apt 1, npm 1, yum 1")

@@ -15,7 +15,7 @@ import click
 def explain_command(path, as_json, build_args) -> None:
     """Explain, per instruction, what was recognised and rewritten, and what was left alone and why."""
     from shlax_front.commands.parse import default_file
-    from shlax_front.explain import explain_document, format_entries
+    from shlax_front.explain import explain_document, format_entries, summary
     from shlax_front.parser import parse_file
 
     path = path or default_file()
@@ -23,6 +23,7 @@ def explain_command(path, as_json, build_args) -> None:
     args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in build_args)
     entries = explain_document(doc, args)
     if as_json:
-        click.echo(json.dumps({"path": doc.path, "instructions": [e.to_json() for e in entries]}, indent=2))
+        click.echo(json.dumps({"path": doc.path, "summary": summary(entries),
+                               "instructions": [e.to_json() for e in entries]}, indent=2))
     else:
         click.echo(format_entries(entries, doc.path), nl=False)
