@@ -67,7 +67,7 @@ def test_copy_content_change_misses_but_mtime_does_not(project, base_images):
     tag = cleanup.tag()
     _, steps, err = build(ctx, cache, "-t", tag)
     assert steps == ["from", "config", "cached", "built", "built", "built"], err
-    assert "context files changed" in err
+    assert "context files changed: app.txt" in err
     assert read_file(tag, "/app/copy.txt") == "version 2\n"
 
 

@@ -103,6 +103,7 @@ class BuildContext:
     root: str
     containerfile: str | None = None
     _digests: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _manifests: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
 
     @cached_property
     def ignore_file(self) -> str | None:
@@ -139,13 +140,22 @@ class BuildContext:
         if sources in self._digests:
             return self._digests[sources]
         h = hashlib.sha256()
+        manifest: dict[str, str] = {}
         for source in sources:
             h.update(b"source\0" + source.encode() + b"\0")
             for rel in self.expand(source):
                 for entry in self._walk(rel):
                     h.update(entry)
+                    name = entry.split(b"\0", 1)[0].decode(errors="replace")
+                    manifest[name] = hashlib.sha256(entry).hexdigest()[:16]
         self._digests[sources] = h.hexdigest()
+        self._manifests[sources] = manifest
         return self._digests[sources]
+
+    def manifest(self, sources: tuple[str, ...]) -> dict[str, str]:
+        """path -> short digest of each file ``digest`` covered (for ``--explain``: which file changed)."""
+        self.digest(sources)
+        return self._manifests[sources]
 
     def _walk(self, rel: str):
         path = os.path.join(self.root, rel)

@@ -154,6 +154,7 @@ class Executor:
             assert state is not None, "a stage starts with FROM"
             inputs = self._inputs(step, state, results)
             key = step_key(state.key, inputs)
+            inputs = self._with_manifest(step, inputs)  # for --explain only: not part of the key
             cached = None if self.options.no_cache else self._lookup(key)
             if cached is not None:
                 self._drop_container(state)
@@ -280,6 +281,15 @@ class Executor:
         elif isinstance(step, ConfigStep):
             inputs["options"] = list(step.options)
         return inputs
+
+    def _with_manifest(self, step: Step, inputs: dict) -> dict:
+        if "context" not in inputs or not isinstance(step, CopyStep):
+            return inputs
+        local = tuple(s for s in step.sources if not _is_url(s))
+        manifest = self.context.manifest(local)
+        if len(manifest) > 5000:  # keep the index small: big trees are explained as "context files changed"
+            return inputs
+        return {**inputs, "context_files": manifest}
 
     def _digest(self, step: Step, sources: tuple[str, ...]) -> str:
         try:

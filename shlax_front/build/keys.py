@@ -33,9 +33,8 @@ def explain_miss(previous: dict | None, current: dict) -> str:
         return "not built before"
     if previous.get("parent") != current.get("parent"):
         return "an earlier step changed"
-    changed = [
-        name for name in sorted(set(previous) | set(current)) if previous.get(name) != current.get(name)
-    ]
+    names = sorted((set(previous) | set(current)) - {"context_files"})
+    changed = [name for name in names if previous.get(name) != current.get(name)]
     if not changed:
         return "cached layer was removed"
     parts = []
@@ -45,9 +44,20 @@ def explain_miss(previous: dict | None, current: dict) -> str:
             diff = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             parts.append(f"build args/env changed: {', '.join(diff)}")
         elif name == "context":
-            parts.append("context files changed")
+            parts.append("context files changed" + _files_changed(previous, current))
         elif name == "instruction":
             parts.append("instruction text changed")
         else:
             parts.append(f"{name} changed")
     return "; ".join(parts)
+
+
+def _files_changed(previous: dict, current: dict) -> str:
+    before, after = previous.get("context_files"), current.get("context_files")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ""
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    if not changed:
+        return ""
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return f": {shown}"
