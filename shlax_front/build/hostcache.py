@@ -87,8 +87,12 @@ class HostCaches:
                 directory.mkdir(parents=True, exist_ok=True)
                 if cache.host:
                     _chown_tree(directory, *owner)
-                stack.enter_context(file_lock(self.lock_path(cache, partition), cache.sharing != "shared"))
-                if (cache.uid, cache.gid) != owner:
+                # handing the directory to another uid for the run is only safe with nobody else inside
+                handover = (cache.uid, cache.gid) != owner
+                stack.enter_context(
+                    file_lock(self.lock_path(cache, partition), cache.sharing != "shared" or handover)
+                )
+                if handover:
                     _chown_tree(directory, cache.uid, cache.gid)
                 stack.callback(_chown_tree, directory, *owner)
                 prepared.append((directory, cache))
