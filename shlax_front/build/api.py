@@ -90,10 +90,18 @@ def build(request: BuildRequest) -> str:
     from shlax_front.parser import parse
 
     path = find_containerfile(request.context, request.containerfile)
+    tags = tuple(request.tags)
     if path.endswith(".py"):
-        raise ShlaxError(f"{path}: building Python recipes is not supported yet; build the Containerfile")
-    with open(path, "rb") as f:
-        text = f.read().decode("utf-8", errors="surrogateescape")
+        from shlax_front.build.recipe_file import render
+        from shlax_front.recipe import load
+
+        container = load(path)
+        text = render(container.stages)
+        if not tags and container.commit:
+            tags = (container.commit,)
+    else:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", errors="surrogateescape")
     doc = parse(text, path=path)
 
     runner = SubprocessRunner()
@@ -112,7 +120,7 @@ def build(request: BuildRequest) -> str:
     if ca and not os.path.isfile(ca):
         raise ShlaxError(f"--ca-bundle {ca}: no such file")
     options = Options(
-        tags=tuple(request.tags),
+        tags=tags,
         no_cache=request.no_cache,
         format=request.format,
         offline=request.offline,

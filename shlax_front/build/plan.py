@@ -236,7 +236,7 @@ class Planner:
             for name, value in i.pairs:
                 value = self._word(value, scope.expansion_env(), i)
                 scope.env[name] = value
-                options += ["--env", f"{name}={value}"]
+                options += ["--env", f"{name}={value.replace('$', '$$')}"]  # buildah config expands $
             return [ConfigStep(loc, "ENV " + " ".join(options[1::2]), options=tuple(options))]
         if isinstance(i, ins.Label):
             options = []
