@@ -158,8 +158,29 @@ def render_run(doc: Document, node: Node, action: A.RunLike) -> str:
         return f"{src[:keyword_end]}{flags}{written + ' ' if written else ''}{caching.script}"
     if not action.heredocs:
         mapped = [_whole_line(src, edit, doc.escape) for edit in mapped]
+        indent = _continuation_indent(src, doc.escape)
+        if indent is not None:  # a multi-line RUN: one mount per line, the script starts on its own line
+            newline = "\r\n" if "\r\n" in src else "\n"
+            sep = f" {doc.escape}{newline}{indent}"
+            flags = sep.join(mount_flag(m) for m in caching.mounts) + sep
+            start = keyword_end + (len(src) - keyword_end - len(src[keyword_end:].lstrip(" \t")))
+            mapped = [(a, b, r.rstrip() + sep) if a == b == start and r.endswith("; ") else (a, b, r)
+                      for a, b, r in mapped]
     body = apply_edits(src, mapped)
     return body[:keyword_end] + flags + body[keyword_end:]
+
+
+def _continuation_indent(src: str, escape: str) -> str | None:
+    """The indentation of a RUN's continuation lines (None for a one-line RUN)."""
+    lines = src.split("\n")
+    if len(lines) < 2 or not lines[0].rstrip("\r").rstrip().endswith(escape):
+        return None
+    for line in lines[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            indent = line[: len(line) - len(stripped)]
+            return indent if indent else "    "
+    return "    "
 
 
 def _heredoc_edits(src: str, action: A.RunLike, edits) -> list[tuple[int, int, str]] | None:
