@@ -1,0 +1,104 @@
+"""Run ``optimize`` and ``explain`` over a folder of real-world Dockerfiles and report what the reviewer
+checks: no crash, every output re-parses with the same instruction sequence and is idempotent, and the
+share of apt/apk/dnf-family/pip/npm installs recognised (an install is "seen" when its text matches a
+loose regex, "recognised" when lowering produced the matching install action).
+
+    PYTHONPATH=. python tests/corpus_rewrite.py DIR [--show-missed N]
+
+Not a pytest module: the corpus is not part of the repository (any clone of Dockerfile-heavy repositories
+will do). Files our parser rejects are counted and skipped: they are not Dockerfiles BuildKit accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import traceback
+from collections import Counter, defaultdict
+
+from shlax_front import actions as A
+from shlax_front.errors import ShlaxError
+from shlax_front.explain import explain_document
+from shlax_front.lower import lower
+from shlax_front.optimize import optimize_document
+from shlax_front.parser import decode, parse
+
+SEEN = {
+    "apt": re.compile(r"\bapt(-get)?\s+(-\S+\s+)*(install|dist-upgrade|upgrade)\b"),
+    "apk": re.compile(r"\bapk\s+(-\S+\s+)*add\b"),
+    "dnf": re.compile(r"\b(dnf|yum|microdnf|tdnf)\s+(-\S+\s+)*install\b"),
+    "pip": re.compile(r"\bpip[0-9.]*\s+(-\S+\s+)*install\b|\b-m\s+pip\s+install\b"),
+    "npm": re.compile(r"\bnpm\s+(-\S+\s+)*(install|i|ci)\b"),
+}
+FAMILY = {"yum": "dnf", "microdnf": "dnf", "tdnf": "dnf", "uv": "pip", "yarn": "npm", "pnpm": "npm"}
+
+
+def check_file(path: str, stats: Counter, problems: list, missed: dict) -> None:
+    with open(path, "rb") as handle:
+        text = decode(handle.read())
+    try:
+        doc = parse(text, path)
+    except ShlaxError:
+        stats["rejected by the parser"] += 1
+        return
+    stats["files"] += 1
+    result = optimize_document(doc)
+    explain_document(doc)
+    after = parse(result.text, path)
+    if [n.keyword for n in after.nodes] != [n.keyword for n in doc.nodes]:
+        problems.append((path, "instruction sequence changed"))
+    if result.changes:
+        stats["files rewritten"] += 1
+        stats["RUNs rewritten"] += len(result.changed)
+        if optimize_document(after).text != result.text:
+            problems.append((path, "not idempotent"))
+    for stage in lower(doc):
+        for action in stage.actions:
+            if not isinstance(action, A.RunLike):
+                continue
+            body = action.run if isinstance(action.run, str) else " ".join(action.run)
+            body += "".join(h.content for h in action.heredocs)
+            installs = list(action.installs) if isinstance(action, A.Run) else [action]
+            got = {FAMILY.get(n, n) for n in (getattr(i, "manager", None) or getattr(i, "tool", None)
+                                              for i in installs)}
+            for family, pattern in SEEN.items():
+                if pattern.search(body):
+                    stats[f"{family} seen"] += 1
+                    if family in got:
+                        stats[f"{family} recognised"] += 1
+                    else:
+                        missed[family].append((path, action.line, (action.notes or ("",))[0]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder")
+    parser.add_argument("--show-missed", type=int, default=0, metavar="N")
+    args = parser.parse_args(argv)
+    stats: Counter = Counter()
+    problems: list = []
+    missed: dict = defaultdict(list)
+    for root, _, names in os.walk(args.folder):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            try:
+                check_file(path, stats, problems, missed)
+            except Exception:  # the point of the tool is to find these
+                problems.append((path, traceback.format_exc(limit=3)))
+    for key in sorted(k for k in stats if " " not in k or not k.endswith(("seen", "recognised"))):
+        print(f"{key}: {stats[key]}")
+    for family in SEEN:
+        seen, ok = stats[f"{family} seen"], stats[f"{family} recognised"]
+        print(f"{family}: {ok}/{seen} RUN instructions with installs recognised ({100 * ok / max(seen, 1):.1f}%)")
+        for path, line, note in missed[family][: args.show_missed]:
+            print(f"    {path}:{line}: {note or 'not recognised'}")
+    print(f"problems: {len(problems)}")
+    for path, what in problems[:20]:
+        print(f"  {path}: {what}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
