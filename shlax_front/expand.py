@@ -29,14 +29,37 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _EOF = ""
-# Go's unicode.IsSpace; Python's str.isspace() also accepts the ASCII separators \x1c-\x1f.
-_NOT_GO_SPACE = frozenset("\x1c\x1d\x1e\x1f")
+#: Go's ``unicode.IsSpace``, which BuildKit uses to split words. Python's ``str.isspace()`` also accepts the ASCII
+#: separators ``\x1c``-``\x1f``, so the set is spelled out (the parser trims and splits lines with it too).
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+_GO_SPACE_SET = frozenset(GO_SPACE)
+_GO_SPACES = re.compile(f"[{GO_SPACE}]+")
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 # Characters that are regular-expression syntax once a shell pattern is turned into a regex.
 _REGEX_META = frozenset("[]{}.+()|^$")
+#: The blanks BuildKit keeps in the word after ``<<`` (its ``isWhitespace``: heredoc words such as ``<< EOF``).
+_HEREDOC_BLANKS = re.compile(r"[ \t\r]*")
+#: A word none of whose characters means anything to the lexer expands to itself (split on white space): no
+#: ``$``, quote, escape character (either kind), ``<`` nor leading byte order mark.
+_PLAIN_WORD = re.compile("[^$'\"\\\\`<\ufeff]*")
+
+
+def _special_chars(chars: str) -> re.Pattern[str]:
+    """A character class of ``chars``: the characters a lexer loop must look at one by one (runs of any others
+    are copied in one slice)."""
+    pattern = _SPECIALS.get(chars)
+    if pattern is None:
+        pattern = _SPECIALS[chars] = re.compile("[" + re.escape(chars) + "]")
+    return pattern
+
+
+_SPECIALS: dict[str, re.Pattern[str]] = {}
 
 
 class ExpansionError(ValueError):
@@ -78,13 +101,14 @@ def invalid_pattern(pattern: str, reason: str) -> str:
     return f"invalid pattern ({pattern}) in substitution: {reason}"
 
 
-@dataclass(frozen=True)
-class Expansion:
+class Expansion(NamedTuple):
     """The outcome of expanding one word.
 
     ``value`` is the whole expanded text (``process_word``), ``words`` the same text split into words
     (``process_words``). ``used`` are the variable names the word looked up and found; ``unset`` the names it
     looked up and did not find. A build cache key only needs the values of ``used`` (and the absence of ``unset``).
+    A named tuple rather than a frozen dataclass: one is made for every word of every instruction, and a
+    frozen dataclass costs several times more to build.
     """
 
     value: str
@@ -95,7 +119,7 @@ class Expansion:
 
 def is_space(ch: str) -> bool:
     """White space as BuildKit's word splitter sees it (Go's ``unicode.IsSpace``)."""
-    return ch.isspace() and ch not in _NOT_GO_SPACE
+    return ch in _GO_SPACE_SET
 
 
 def _is_letter(ch: str) -> bool:
@@ -107,44 +131,47 @@ def _is_digit(ch: str) -> bool:
 
 
 class _Words:
-    """Accumulates words: characters from expansions and unquoted text split on space, quoted text does not."""
+    """Accumulates words: characters from expansions and unquoted text split on space, quoted text does not.
+
+    An empty word is never produced (BuildKit's ``wordsStruct`` only ends a word that has characters), so
+    ``""`` alone gives no word and the state is just the word being built.
+    """
 
     def __init__(self) -> None:
         self.words: list[str] = []
         self.word = ""
-        self.in_word = False
-
-    def add_char(self, ch: str) -> None:
-        if is_space(ch):
-            if self.in_word and self.word:
-                self.words.append(self.word)
-                self.word = ""
-                self.in_word = False
-        else:
-            self.add_raw_char(ch)
 
     def add_raw_char(self, ch: str) -> None:
         self.word += ch
-        self.in_word = True
+
+    add_raw_string = add_raw_char
 
     def add_string(self, text: str) -> None:
-        for ch in text:
-            self.add_char(ch)
-
-    def add_raw_string(self, text: str) -> None:
-        self.word += text
-        self.in_word = True
+        """Text whose white space separates words (unquoted text, results of ``$`` expansions)."""
+        pieces = _GO_SPACES.split(text)
+        if len(pieces) == 1:
+            self.word += text
+            return
+        first = self.word + pieces[0]
+        if first:
+            self.words.append(first)
+        self.words.extend(p for p in pieces[1:-1] if p)
+        self.word = pieces[-1]
 
     def finish(self) -> tuple[str, ...]:
         if self.word:
             self.words.append(self.word)
             self.word = ""
-            self.in_word = False
         return tuple(self.words)
 
 
 class _Lexer:
-    """One pass over one word. Mirrors BuildKit's scanner: ``peek``/``next`` one character at a time."""
+    """One pass over one word, following BuildKit's scanner (``processStopOn`` and friends).
+
+    BuildKit reads one character at a time; here runs of characters that mean nothing to the lexer are copied
+    in one slice (found with a precompiled character class), which is what makes expansion cheap enough to run
+    on every instruction of every stage. ``pos`` is the index of the next character to read.
+    """
 
     def __init__(
         self,
@@ -201,79 +228,108 @@ class _Lexer:
     def _process_until(self, stop: str) -> tuple[str, tuple[str, ...]]:
         result: list[str] = []
         words = _Words()
-        while self.peek() != _EOF:
-            ch = self.peek()
-            if stop != _EOF and ch == stop:
-                self.next()
+        text = self.text
+        n = len(text)
+        escape = self.escape
+        special = _special_chars("$<" + escape + stop + ("" if self.skip_quotes else "'\""))
+        while self.pos < n:
+            pos = self.pos
+            m = special.search(text, pos)
+            end = m.start() if m else n
+            if end > pos:  # a run of ordinary characters
+                chunk = text[pos:end]
+                result.append(chunk)
+                words.add_string(chunk)
+                self.pos = end
+                if m is None:
+                    break
+            ch = text[end]
+            if ch == stop:
+                self.pos = end + 1
                 return "".join(result), words.finish()
             if ch == "$":
-                text = self.process_dollar()
-                result.append(text)
-                words.add_string(text)
-            elif ch == "'" and not self.skip_quotes:
-                text = self.process_single_quote()
-                result.append(text)
-                words.add_raw_string(text)
-            elif ch == '"' and not self.skip_quotes:
-                text = self.process_double_quote()
-                result.append(text)
-                words.add_raw_string(text)
-            else:
-                ch = self.next()
-                if ch == self.escape:
-                    if self.raw_escapes:
-                        words.add_raw_char(ch)
-                        result.append(ch)
-                    ch = self.next()
-                    if ch == _EOF:  # a trailing escape character is dropped
-                        break
+                piece = self.process_dollar()
+                result.append(piece)
+                words.add_string(piece)
+            elif ch == "<":
+                piece = self.process_possible_heredoc()
+                result.append(piece)
+                words.add_raw_string(piece)
+            elif ch == escape:
+                self.pos = end + 1
+                if self.raw_escapes:
                     words.add_raw_char(ch)
-                else:
-                    words.add_char(ch)
+                    result.append(ch)
+                if self.pos >= n:  # a trailing escape character is dropped
+                    break
+                ch = text[self.pos]
+                self.pos += 1
+                words.add_raw_char(ch)
                 result.append(ch)
+            else:  # a quote
+                piece = self.process_single_quote() if ch == "'" else self.process_double_quote()
+                result.append(piece)
+                words.add_raw_string(piece)
         if stop != _EOF:
             raise _Fail(unterminated(stop))
         return "".join(result), words.finish()
 
+    def process_possible_heredoc(self) -> str:
+        """``<<`` takes the blanks after it into its word (``RUN <<  EOF`` names heredoc ``EOF``, BuildKit)."""
+        self.pos += 1
+        if self.peek() != "<":
+            return "<"
+        m = _HEREDOC_BLANKS.match(self.text, self.pos + 1)
+        self.pos = m.end()
+        return "<<" + m.group()
+
     def process_single_quote(self) -> str:
-        opening = self.next()
-        out: list[str] = [opening] if self.raw_quotes else []
-        while True:
-            ch = self.next()
-            if ch == _EOF:
-                raise _Fail(unterminated("single-quote"))
-            if ch == "'":
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
+        start = self.pos + 1
+        close = self.text.find("'", start)
+        if close < 0:
+            self.pos = len(self.text)
+            raise _Fail(unterminated("single-quote"))
+        self.pos = close + 1
+        if self.raw_quotes:
+            return self.text[start - 1 : close + 1]
+        return self.text[start:close]
 
     def process_double_quote(self) -> str:
-        out: list[str] = []
-        opening = self.next()
-        if self.raw_quotes:
-            out.append(opening)
+        text = self.text
+        n = len(text)
+        escape = self.escape
+        special = _special_chars('$"' + escape)
+        out: list[str] = ['"'] if self.raw_quotes else []
+        self.pos += 1
         while True:
-            ch = self.peek()
-            if ch == _EOF:
+            pos = self.pos
+            m = special.search(text, pos)
+            if m is None:
+                self.pos = n
                 raise _Fail(unterminated("double-quote"))
+            end = m.start()
+            if end > pos:
+                out.append(text[pos:end])
+            ch = text[end]
             if ch == '"':
-                self.next()
+                self.pos = end + 1
                 if self.raw_quotes:
                     out.append(ch)
                 return "".join(out)
             if ch == "$":
+                self.pos = end
                 out.append(self.process_dollar())
                 continue
-            ch = self.next()
-            if ch == self.escape:
-                if self.raw_escapes:
-                    out.append(ch)
-                following = self.peek()
-                if following == _EOF:
-                    continue  # the unterminated quote is reported on the next turn
-                if following in ('"', "$", self.escape):
-                    ch = self.next()
+            # the escape character
+            self.pos = end + 1
+            if self.raw_escapes:
+                out.append(ch)
+            following = self.peek()
+            if following == _EOF:
+                continue  # the unterminated quote is reported on the next turn
+            if following in ('"', "$", escape):
+                ch = following
+                self.pos += 1
             out.append(ch)
 
     def process_name(self) -> str:
@@ -323,12 +379,14 @@ class _Lexer:
             null_is_unset = True
             ch = self.next()
             modifier += ch
-        if ch not in ("+", "-", "?", "#", "%"):
-            if modifier.startswith(":"):
-                # BuildKit still reads the word up to "}" before rejecting the modifier.
-                self._word_until_brace(raw=False)
+            if ch in ("#", "%"):
+                # ``${v:#p}``/``${v:%p}`` mean nothing in sh; BuildKit rejects them before reading the pattern.
+                raise _Fail(unsupported_modifier(modifier))
+        elif ch not in ("+", "-", "?", "#", "%"):
             raise _Fail(unsupported_modifier(modifier or "\ufffd"))
-        word = self._word_until_brace(raw=ch in "#%")
+        # Any other character after ":" falls through to reading the word up to "}" (BuildKit's ``fallthrough``):
+        # the modifier is rejected only after that, unless the variable is unset and left as written.
+        word = self._word_until_brace(raw=ch in ("#", "%"))
         value, is_set = self.lookup(name)
         if not is_set and self.skip_unset:
             return "${" + name + modifier + word + "}"
@@ -343,6 +401,8 @@ class _Lexer:
             if null_is_unset and value == "":
                 raise _Fail(not_allowed(name, word or "is not allowed to be empty"), name)
             return value
+        if ch not in ("#", "%"):
+            raise _Fail(unsupported_modifier(modifier))
         greedy = word[:1] == ch
         if greedy:
             word = word[1:]
@@ -499,12 +559,26 @@ def expand(
     unset variables as written (``$x``, ``${x:-y}``). The parser uses them to find heredoc words (``<<"EOF"``).
     ``skip_quotes`` makes quotes ordinary characters: how BuildKit expands heredoc bodies (``COPY <<EOF``).
     """
+    if _PLAIN_WORD.fullmatch(word):
+        # Nothing to expand, unquote or unescape: the word itself, split on white space. Most words in real
+        # files are like this, and this path costs a regex match instead of a lexer pass.
+        stripped = word.strip(GO_SPACE)
+        return Expansion(word, tuple(_GO_SPACES.split(stripped)) if stripped else (), _NONE, _NONE)
     lexer = _Lexer(word, env, escape, raw_quotes, raw_escapes, skip_unset, skip_quotes)
     try:
         value, words = lexer.process_until(_EOF, raw_escapes)
     except _Fail as fail:
         raise ExpansionError(word, fail.reason, fail.variable) from None
     return Expansion(value, words, frozenset(lexer.used), frozenset(lexer.unset))
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def is_literal(text: str) -> bool:
+    """True when ``text`` holds nothing the lexer acts on (no ``$``, quote, escape character of either kind,
+    ``<`` or byte order mark): expanding it in any environment gives ``text`` back, split only on white space."""
+    return _PLAIN_WORD.fullmatch(text) is not None
 
 
 def process_word(word: str, env: Mapping[str, str], escape: str = "\\", *, skip_quotes: bool = False) -> str:

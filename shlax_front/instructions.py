@@ -410,6 +410,8 @@ def parse_flags(words: list[str], allowed: dict[str, FlagKind]) -> Flags:
     ``--`` ends the flags. A bool flag takes no value or ``true``/``false`` (any case); a string flag needs
     ``=value`` and may appear once; a strings flag needs ``=value`` and may repeat.
     """
+    if not words:
+        return _NO_FLAGS
     found: dict[str, str | bool | list[str]] = {}
     for word in words:
         if word == "--":
@@ -438,6 +440,9 @@ def parse_flags(words: list[str], allowed: dict[str, FlagKind]) -> Flags:
             found.setdefault(name, [])
             found[name].append(value)  # type: ignore[union-attr]
     return Flags(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in found.items()))
+
+
+_NO_FLAGS = Flags()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -678,11 +683,15 @@ def node_text(node: Node) -> str:
     return " ".join([keyword, *node.flags, node.value]).rstrip()
 
 
-@dataclass(frozen=True)
 class _Request:
-    node: Node
-    flags: Flags
-    name: str  # the upper-case instruction name used in messages
+    """What an instruction parser gets: the node, its parsed flags, the upper-case name used in messages."""
+
+    __slots__ = ("node", "flags", "name")
+
+    def __init__(self, node: Node, flags: Flags, name: str):
+        self.node = node
+        self.flags = flags
+        self.name = name
 
 
 def _shell_or_exec(node: Node) -> tuple[str | tuple[str, ...], bool]:
@@ -945,7 +954,9 @@ def from_node(node: Node, path: str = "Containerfile") -> Instruction:
     try:
         allowed = FLAGS.get(keyword, {})
         flags = (
-            parse_flags(node.flags, allowed) if allowed is not None and keyword != "healthcheck" else Flags()
+            parse_flags(node.flags, allowed)
+            if allowed is not None and keyword != "healthcheck"
+            else _NO_FLAGS
         )
         request = _Request(node, flags, keyword.upper())
         if keyword == "onbuild":

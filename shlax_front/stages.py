@@ -23,13 +23,14 @@ gives, for every instruction, its expanded form and the scope it runs in (what t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform as host
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from shlax_front import instructions as ins
 from shlax_front.errors import ParseError
-from shlax_front.expand import Expansion, ExpansionError, expand
+from shlax_front.expand import Expansion, ExpansionError, expand, is_literal
 from shlax_front.syntax import Document, Heredoc
 
 #: Build args every RUN receives when given with ``--build-arg``, even if no ARG declares them (not in the image).
@@ -154,8 +155,10 @@ _ARCH_ALIASES = {
 }  # fmt: skip
 
 
+@functools.cache
 def host_platform() -> Platform:
-    """The platform of this machine (what BuildKit and buildah build for by default)."""
+    """The platform of this machine (what BuildKit and buildah build for by default; it does not change while
+    we run, so it is worked out once)."""
     arch, variant = _MACHINE_ARCH.get(host.machine().lower(), (host.machine().lower(), ""))
     return Platform("linux", arch, variant)
 
@@ -190,18 +193,26 @@ class Scope:
     args: tuple[tuple[str, str | None], ...] = ()
 
     def variables(self) -> dict[str, str]:
-        """What ``$NAME`` expands to: ARG values overlaid by ENV values (ENV wins)."""
-        values = {name: value for name, value in self.args if value is not None}
-        values.update(self.env)
+        """What ``$NAME`` expands to: ARG values overlaid by ENV values (ENV wins). A new dict, yours to change."""
+        return dict(self._lookup())
+
+    def _lookup(self) -> dict[str, str]:
+        """``variables()`` computed once per scope (a scope is immutable); expansions read it, never change it.
+        Kept in the instance dict by hand: ``functools.cached_property`` takes a lock on every read (3.11)."""
+        values = self.__dict__.get("_variables")
+        if values is None:
+            values = {name: value for name, value in self.args if value is not None}
+            values.update(self.env)
+            self.__dict__["_variables"] = values
         return values
 
     def with_env(self, pairs: Iterable[tuple[str, str]]) -> Scope:
-        return replace(self, env=tuple(_merge(self.env, pairs)))
+        return Scope(tuple(_merge(self.env, pairs)), self.args)
 
     def with_arg(self, name: str, value: str | None) -> Scope:
         args = [(k, v) for k, v in self.args if k != name]
         args.append((name, value))
-        return replace(self, args=tuple(args))
+        return Scope(self.env, tuple(args))
 
 
 def _merge(env: tuple[tuple[str, str], ...], pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -396,8 +407,9 @@ def plan(
         global_args=tuple(global_values.items()),
         build_args=tuple(build_args.items()),
     )
+    finals: dict[int, Scope] = {}  # each stage is walked once, even when several stages build on it
     for stage in result.stages:  # surface expansion errors now, located, as BuildKit would when building
-        _final_scope(result, stage, (), False)
+        _final_scope(result, stage, (), False, finals)
     return result
 
 
@@ -542,21 +554,34 @@ def _env_pairs(base_env: Iterable[tuple[str, str]] | Iterable[str] | None) -> tu
 
 
 def _initial_scope(
-    result: BuildPlan, stage: Stage, base_env: tuple[tuple[str, str], ...], strict: bool
+    result: BuildPlan,
+    stage: Stage,
+    base_env: tuple[tuple[str, str], ...],
+    strict: bool,
+    finals: dict[int, Scope] | None = None,
 ) -> Scope:
     """A stage starts with its base image's ENV, or the ENV an earlier stage ended with (never its ARGs)."""
     if stage.base_stage is None:
         return Scope(env=base_env)
     parent = result.all_stages[stage.base_stage]
-    return Scope(env=_final_scope(result, parent, base_env, strict).env)
+    return Scope(env=_final_scope(result, parent, base_env, strict, finals).env)
 
 
 def _final_scope(
-    result: BuildPlan, stage: Stage, base_env: tuple[tuple[str, str], ...], strict: bool
+    result: BuildPlan,
+    stage: Stage,
+    base_env: tuple[tuple[str, str], ...],
+    strict: bool,
+    finals: dict[int, Scope] | None = None,
 ) -> Scope:
-    scope = _initial_scope(result, stage, base_env, strict)
+    """The scope after ``stage``; ``finals`` (stage index -> scope, same ``base_env``/``strict``) memoises it."""
+    if finals is not None and stage.index in finals:
+        return finals[stage.index]
+    scope = _initial_scope(result, stage, base_env, strict, finals)
     for step in _walk(result, stage, scope, strict):
         scope = _after(step, scope)
+    if finals is not None:
+        finals[stage.index] = scope
     return scope
 
 
@@ -636,8 +661,8 @@ def _step(
     build_args: Mapping[str, str],
     escape: str,
 ) -> Step:
-    ex = _Expander(scope.variables(), escape)
     if isinstance(instruction, ins.Arg):
+        ex = _Expander(scope._lookup(), escape)
         # Sequential: each default sees the ARGs to its left (BuildKit updates its state per name).
         pairs = []
         local = scope
@@ -645,20 +670,42 @@ def _step(
             if name in build_args:
                 value: str | None = build_args[name]
             elif default is not None:
-                ex.variables = local.variables()
+                ex.variables = local._lookup()
                 value = ex.word(default)
             else:
                 value = global_values.get(name)
             pairs.append((name, value))
             local = local.with_arg(name, value)
-        expanded: ins.Instruction = replace(instruction, pairs=tuple(pairs))
-    else:
-        expander = EXPANDERS.get(type(instruction))
-        expanded = expander(instruction, ex) if expander else instruction
-    return Step(instruction, expanded, scope, frozenset(ex.used))
+        pairs_tuple = tuple(pairs)
+        expanded: ins.Instruction = (
+            instruction if pairs_tuple == instruction.pairs else replace(instruction, pairs=pairs_tuple)
+        )
+        return Step(instruction, expanded, scope, frozenset(ex.used))
+    expander = EXPANDERS.get(type(instruction))
+    if expander is None or _literal(instruction):  # nothing to expand (RUN, CMD, ..., or no $ in the line)
+        return Step(instruction, instruction, scope)
+    ex = _Expander(scope._lookup(), escape)
+    return Step(instruction, expander(instruction, ex), scope, frozenset(ex.used))
 
 
-def _expand_copy(c: ins.Copy, ex: _Expander) -> ins.Copy:
+def _literal(instruction: ins.Instruction) -> bool:
+    """Whether the instruction's whole line (keyword, flags, arguments) is literal text, so that expanding
+    its values changes nothing and reads no variable: most instructions of real files. Heredoc bodies are not
+    on the line, so an instruction with heredocs is never taken as literal."""
+    node = instruction.node
+    return bool(node.line) and not node.heredocs and is_literal(node.line)
+
+
+def _changed(instruction: ins.Instruction, **values: object) -> ins.Instruction:
+    """``instruction`` with ``values`` set, or the instruction itself when every value is already what it holds
+    (the common case: nothing to expand), which spares building a copy."""
+    for name, value in values.items():
+        if getattr(instruction, name) != value:
+            return replace(instruction, **values)
+    return instruction
+
+
+def _expand_copy(c: ins.Copy, ex: _Expander) -> ins.Instruction:
     changes: dict[str, object] = {
         "sources": tuple(ex.word(s) for s in c.sources),
         "dest": ex.word(c.dest),
@@ -668,7 +715,7 @@ def _expand_copy(c: ins.Copy, ex: _Expander) -> ins.Copy:
     }
     if isinstance(c, ins.Add):
         changes["checksum"] = ex.optional(c.checksum)
-    return replace(c, **changes)  # type: ignore[arg-type]
+    return _changed(c, **changes)
 
 
 def _expand_run(r: ins.Run, ex: _Expander) -> ins.Run:
@@ -681,13 +728,13 @@ EXPANDERS: dict[type, Callable[[ins.Instruction, _Expander], ins.Instruction]] =
     ins.Copy: _expand_copy,  # type: ignore[dict-item]
     ins.Add: _expand_copy,  # type: ignore[dict-item]
     ins.Run: _expand_run,  # type: ignore[dict-item]
-    ins.Env: lambda e, ex: replace(e, pairs=tuple((ex.word(k), ex.word(v)) for k, v in e.pairs)),
-    ins.Label: lambda e, ex: replace(e, pairs=tuple((ex.word(k), ex.word(v)) for k, v in e.pairs)),
-    ins.Workdir: lambda e, ex: replace(e, path=ex.word(e.path)),
-    ins.User: lambda e, ex: replace(e, user=ex.word(e.user)),
-    ins.Stopsignal: lambda e, ex: replace(e, signal=ex.word(e.signal)),
-    ins.Volume: lambda e, ex: replace(e, paths=tuple(ex.word(p) for p in e.paths)),
-    ins.Expose: lambda e, ex: replace(e, ports=tuple(w for p in e.ports for w in ex.words(p))),
+    ins.Env: lambda e, ex: _changed(e, pairs=tuple((ex.word(k), ex.word(v)) for k, v in e.pairs)),
+    ins.Label: lambda e, ex: _changed(e, pairs=tuple((ex.word(k), ex.word(v)) for k, v in e.pairs)),
+    ins.Workdir: lambda e, ex: _changed(e, path=ex.word(e.path)),
+    ins.User: lambda e, ex: _changed(e, user=ex.word(e.user)),
+    ins.Stopsignal: lambda e, ex: _changed(e, signal=ex.word(e.signal)),
+    ins.Volume: lambda e, ex: _changed(e, paths=tuple(ex.word(p) for p in e.paths)),
+    ins.Expose: lambda e, ex: _changed(e, ports=tuple(w for p in e.ports for w in ex.words(p))),
 }
 """Instruction class -> how BuildKit expands it (classes not listed are not expanded by the front end)."""
 
