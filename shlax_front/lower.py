@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from shlax_front import actions as A
 from shlax_front import instructions as I
 from shlax_front import managers, shell
-from shlax_front.expand import ExpansionError, process_word
+from shlax_front.expand import ExpansionError, expand
 from shlax_front.managers.base import INSTALL, UPDATE, Invocation
 from shlax_front.syntax import Document
 
@@ -130,8 +130,10 @@ def _env_names(actions: list[A.Action]) -> set[str]:
 
 
 def _expand(word: str, scope: Mapping[str, str]) -> str:
+    """``word`` with quotes removed and the variables this Containerfile defines expanded. References to
+    anything else (``$PATH`` from the base image's ENV) are kept as written: only the builder knows them."""
     try:
-        return process_word(word, scope)
+        return expand(word, scope, skip_unset=True).value
     except ExpansionError:
         return word
 

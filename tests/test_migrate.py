@@ -73,3 +73,12 @@ def test_hand_written_recipe_api():
     assert app.stages[0].actions[0] == Packages("curl", manager="apt")
     with pytest.raises(TypeError):
         Buildah("not an action")
+
+
+def test_base_image_variables_stay_references():
+    """Values the Containerfile cannot know (the base image's PATH, HOME) are kept as references, so a
+    recipe does not bake in a wrong literal."""
+    stages = lower(parse('FROM x\nENV A=1 PATH=/app/bin:$PATH B="$A $HOME"\nWORKDIR $HOME/app\n'))
+    env, workdir = stages[0].actions
+    assert env.pairs == (("A", "1"), ("PATH", "/app/bin:$PATH"), ("B", "1 $HOME"))
+    assert workdir.path == "$HOME/app"
