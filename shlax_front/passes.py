@@ -436,6 +436,8 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
     if manager.name == "apt" and "/var/cache/apt" in kept_targets:
         if "trap" in script.notes or any(c.words and c.words[0].value == "exec" for c in script.commands):
             plan.notes.append("apt: the script uses trap/exec, docker-clean hook left in place (debs not kept)")
+        elif "docker-clean" in text:
+            plan.notes.append("apt: the script touches docker-clean itself, hook left in place (debs not kept)")
         else:
             at = 0
             if text.startswith("#!"):
