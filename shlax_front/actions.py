@@ -74,7 +74,9 @@ class Caching:
       executor bind-mounts an empty file over each one that exists. ``script`` already neutralises them in a
       way a plain ``RUN`` can express, so an executor that mounts them does no harm either.
     - ``script``: the rewritten shell script (only flags/clean-ups that defeat caching removed, cache-keeping
-      command-line settings added).
+      command-line settings added), to run as ``SHELL + [script]``. For ``RUN <<EOF bash`` (a heredoc fed to
+      a shell) it is the whole text BuildKit hands to SHELL: the command line, the rewritten body, the
+      terminator.
     - ``edits``: the same rewrite as (start, end, replacement) spans of the original script (the RUN body
       after continuation joining, or the heredoc body), so an emitter can change only those characters.
     - ``changes``: one human sentence per rewrite, for ``explain`` and ``--explain``.

@@ -143,6 +143,8 @@ def run_script(instr_command: str, heredocs) -> tuple[str | None, bool, str | No
     if heredocs:
         body = shell.heredoc_script(instr_command, heredocs)
         if body is None:
+            body = shell.stdin_heredoc_script(instr_command, heredocs)
+        if body is None:
             return None, True, "heredoc used as the input of a command (not as the script)"
         return body, True, None
     return instr_command, False, None

@@ -226,7 +226,8 @@ def script_of(action: A.RunLike) -> str | None:
     if action.exec_form:
         return None
     if action.heredocs:
-        return shell.heredoc_script(action.run, action.heredocs)
+        body = shell.heredoc_script(action.run, action.heredocs)
+        return body if body is not None else shell.stdin_heredoc_script(action.run, action.heredocs)
     return action.run
 
 
@@ -264,6 +265,9 @@ def plan_caching(action: A.RunLike, ctx: Context) -> tuple[A.Caching | None, lis
     new_script = apply_edits(text, edits)
     if not new_script.strip():
         new_script = "true"
+    if action.heredocs and shell.heredoc_script(action.run, action.heredocs) is None:
+        # ``RUN <<EOF bash``: the shell still reads the (rewritten) body on stdin
+        new_script = shell.full_heredoc_command(action.run, action.heredocs, apply_edits(text, edits))
     caching = A.Caching(
         mounts=tuple(plan.mounts), mask=tuple(plan.mask), script=new_script, edits=edits,
         changes=tuple(plan.changes), wheelhouse=tuple(plan.wheelhouse),
@@ -442,6 +446,7 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             at = 0
             if text.startswith("#!"):
                 at = text.find("\n") + 1 if "\n" in text else len(text)
+            at += len(text[at:]) - len(text[at:].lstrip(" \t"))  # after the first line's indentation
             flag_edits.append((at, at, APT_PARK_PREFIX))
             plan.mask.append(APT_CLEAN_HOOK)
             plan.changes.append("apt: docker-clean hook parked for this run only (it deletes downloaded debs)")

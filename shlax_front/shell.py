@@ -576,6 +576,27 @@ def expand_words(words: tuple[Word, ...] | list[Word], variables: Mapping[str, s
     return out
 
 
+_STDIN_SHELL = re.compile(
+    r"\s*(?:<<(?P<d1>['\"]?)(?P<n1>[A-Za-z0-9_.-]+)(?P=d1)\s+(?:/usr)?(?:/bin/)?(?:sh|bash)(?:\s+-[a-z]+)*"
+    r"|(?:/usr)?(?:/bin/)?(?:sh|bash)(?:\s+-[a-z]+)*\s+<<(?P<d2>['\"]?)(?P<n2>[A-Za-z0-9_.-]+)(?P=d2))\s*"
+)
+
+
+def stdin_heredoc_script(value: str, heredocs) -> str | None:
+    """``RUN <<EOF bash`` / ``RUN sh <<EOF``: the body is a script the shell reads on stdin (no ``<<-``)."""
+    if len(heredocs) != 1 or heredocs[0].chomp:
+        return None
+    m = _STDIN_SHELL.fullmatch(value)
+    if not m or (m.group("n1") or m.group("n2")) != heredocs[0].name:
+        return None
+    return heredocs[0].content
+
+
+def full_heredoc_command(value: str, heredocs, body: str) -> str:
+    """The text BuildKit gives SHELL for a RUN whose heredoc feeds a command: line, body, terminator."""
+    return f"{value}\n{body}{heredocs[0].name}"
+
+
 def heredoc_script(value: str, heredocs) -> str | None:
     """The script a ``RUN <<EOF`` runs: the heredoc body, when the command is only the heredoc marker."""
     if len(heredocs) != 1:

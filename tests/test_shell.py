@@ -129,3 +129,14 @@ def test_never_raises(text):
     for c in script.commands:
         for w in c.words:
             assert w.start == -1 or 0 <= w.start <= w.end <= len(text)
+
+
+def test_heredoc_fed_to_a_shell_is_a_script():
+    from shlax_front.syntax import Heredoc
+
+    body = [Heredoc("EOT", "apt-get install -y x\n")]
+    for value in ("<<EOT bash", "bash <<EOT", "sh -e <<'EOT'", "/bin/sh <<EOT"):
+        assert shell.stdin_heredoc_script(value, body) == "apt-get install -y x\n", value
+    for value in ("python3 <<EOT", "<<EOT cat > /x", "bash <<OTHER"):
+        assert shell.stdin_heredoc_script(value, body) is None, value
+    assert shell.full_heredoc_command("<<EOT bash", body, "y\n") == "<<EOT bash\ny\nEOT"
