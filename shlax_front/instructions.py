@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from shlax_front.errors import ParseError
-from shlax_front.expand import ExpansionError, expand, process_word
+from shlax_front.expand import process_word
+from shlax_front.parser import must_parse_heredoc
 from shlax_front.syntax import Heredoc, Node
 
 
@@ -660,19 +661,11 @@ def _interval(flag: str, value: str | None) -> str | None:
 # Node -> Instruction
 
 
-_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.DOTALL)
-
-
 def heredoc_word_name(word: str) -> str | None:
-    """The heredoc name a word such as ``<<EOF``, ``<<-"EOF"`` or ``3<<x`` introduces, or None (BuildKit)."""
-    m = _HEREDOC_WORD.match(word)
-    if not m or not m.group(3):
-        return None
-    try:
-        words = expand(m.group(3), {}, skip_unset=True).words
-    except ExpansionError:
-        return None
-    return words[0] if len(words) == 1 else None
+    """The heredoc name a word such as ``<<EOF``, ``<<-"EOF"`` or ``3<<x`` introduces, or None: BuildKit's
+    ``MustParseHeredoc``, the same reading the parser uses to find heredocs (one piece of code for both)."""
+    found = must_parse_heredoc(word)
+    return None if found is None else found[0]
 
 
 def node_text(node: Node) -> str:
@@ -916,7 +909,8 @@ def _parse_onbuild(req: _Request, path: str) -> Onbuild:
     instruction = from_node(nested, path)
     trigger = req.node.value.strip() or node_text(nested)
     for doc in nested.heredocs or req.node.heredocs:
-        trigger += "\n" + doc.content + doc.name
+        # BuildKit stores the body as written: a ``<<-`` body keeps its tabs (they go when the trigger runs).
+        trigger += "\n" + doc.raw + doc.name
     return Onbuild(req.node, trigger=trigger, instruction=instruction)
 
 

@@ -36,6 +36,7 @@ import re
 import sys
 
 from shlax_front.errors import ParseError
+from shlax_front.expand import ExpansionError, expand
 from shlax_front.syntax import Document, Heredoc, Node
 
 #: The 18 instructions BuildKit knows, lower-case.
@@ -194,7 +195,7 @@ class _Scanner:
                     raise self.error(err.message, start_line, logical) from None
                 if found:
                     heredocs = []
-                    for name, expand, chomp, fd in found:
+                    for name, expand_body, chomp, fd in found:
                         body_start = min(offset, len(text))
                         terminated = False
                         while i < count:
@@ -216,7 +217,7 @@ class _Scanner:
                                 logical,
                             )
                         content = _chomp(body) if chomp else body
-                        heredocs.append(Heredoc(name, content, expand, chomp, raw=body, fd=fd))
+                        heredocs.append(Heredoc(name, content, expand_body, chomp, raw=body, fd=fd))
                     target = node.next if node.keyword == "onbuild" and node.next is not None else node
                     target.heredocs = heredocs
                     if target is not node:
@@ -627,10 +628,17 @@ _LINE_PARSERS = {
 
 
 def heredocs_from_line(line: str) -> list[tuple[str, bool, bool, int]]:
-    """The heredocs a line starts, as (name, expand, chomp, fd) in order. Unbalanced quotes: none."""
+    """The heredocs a line starts, as (name, expand, chomp, fd) in order. Unbalanced quotes: none.
+
+    BuildKit splits the whole line into shell words with its expansion lexer (quotes and escapes kept, unset
+    variables left as written, escape character always backslash) and looks for ``<<WORD`` words; so do we,
+    with the same lexer as ``ENV``/``COPY`` expansion (``expand.py``). Two of its details matter here: ``<<``
+    keeps the blanks after it in its word (``RUN <<  EOF`` starts heredoc ``EOF``), and a word it cannot
+    lex (``${x:%}``) makes the whole line start no heredoc.
+    """
     try:
-        _, words = _ShellWords(line, raw_quotes=True, raw_escapes=True).process()
-    except (_LexError, RecursionError):
+        words = expand(line, _NO_VARIABLES, "\\", raw_quotes=True, raw_escapes=True, skip_unset=True).words
+    except (ExpansionError, RecursionError):
         return []
     found = []
     for word in words:
@@ -640,8 +648,16 @@ def heredocs_from_line(line: str) -> list[tuple[str, bool, bool, int]]:
     return found
 
 
+_NO_VARIABLES: dict[str, str] = {}
+
+
 def parse_heredoc_word(word: str) -> tuple[str, bool, bool, int] | None:
-    """``<<EOF``, ``<<-'EOF'``, ``3<<"EO"F`` ... -> (name, expand, chomp, fd); None if not a heredoc word."""
+    """``<<EOF``, ``<<-'EOF'``, ``3<<"EO"F`` ... -> (name, expand, chomp, fd); None if not a heredoc word.
+
+    BuildKit's ``^(\\d*)<<(-?)\\s*([^<]*)$``, written out (as a regex it backtracks quadratically on long
+    runs of blanks). The name is lexed twice, without and with quotes kept: if quotes disappear, part of the
+    name was quoted and the body is not expanded.
+    """
     match = _HEREDOC_HEAD.match(word)
     if match is None:
         return None
@@ -653,19 +669,19 @@ def parse_heredoc_word(word: str) -> tuple[str, bool, bool, int] | None:
     if not rest:
         return None
     try:
-        _, words = _ShellWords(rest, raw_quotes=False, raw_escapes=False).process()
+        words = expand(rest, _NO_VARIABLES, "\\", skip_unset=True).words
         if len(words) != 1:
             return None
-        _, raw_words = _ShellWords(rest, raw_quotes=True, raw_escapes=False).process()
-    except _LexError as err:
-        raise _LineError(f"invalid heredoc {word!r}: {err}") from None
+        raw_words = expand(rest, _NO_VARIABLES, "\\", raw_quotes=True, skip_unset=True).words
+    except ExpansionError as err:
+        raise _LineError(f"invalid heredoc {word!r}: {err.reason}") from None
     except RecursionError:
         return None
     if len(raw_words) != 1:
         raise _LineError(f"internal lexing of heredoc produced inconsistent results: {rest}")
     name, raw = words[0], raw_words[0]
-    expand = name.count("'") + name.count('"') == raw.count("'") + raw.count('"')
-    return name, expand, dash == "-", int(fd_text) if fd_text and len(fd_text) < 19 else 0
+    expand_body = name.count("'") + name.count('"') == raw.count("'") + raw.count('"')
+    return name, expand_body, dash == "-", int(fd_text) if fd_text and len(fd_text) < 19 else 0
 
 
 def must_parse_heredoc(word: str) -> tuple[str, bool, bool, int] | None:
@@ -674,218 +690,6 @@ def must_parse_heredoc(word: str) -> tuple[str, bool, bool, int] | None:
         return parse_heredoc_word(word)
     except _LineError:
         return None
-
-
-class _LexError(Exception):
-    pass
-
-
-class _ShellWords:
-    """BuildKit's shell word splitter in the mode the heredoc detector uses: no variables are set, unset ones
-    are kept as written (``SkipUnsetEnv``), the escape character is always backslash.
-
-    Why not ``expand.expand(..., skip_unset=True)``: heredoc detection depends on two lexer details the
-    expansion engine does not need and (checked by a differential fuzz) does not reproduce: ``<<`` keeps the
-    blanks after it inside the same word (``RUN <<  EOF`` starts heredoc ``EOF``), and ``${x:%}``/``${x:#}``
-    fail, which makes BuildKit see no heredoc at all on that line. It is also on the hot path of every RUN,
-    COPY and ADD line containing ``<<``, so it stays small and allocation-light.
-    """
-
-    def __init__(self, text: str, raw_quotes: bool, raw_escapes: bool):
-        self.text = text
-        self.pos = 0
-        self.raw_quotes = raw_quotes
-        self.raw_escapes = raw_escapes
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def next(self) -> str:
-        if self.pos < len(self.text):
-            self.pos += 1
-            return self.text[self.pos - 1]
-        return ""
-
-    def process(self) -> tuple[str, list[str]]:
-        return self.stop_on("", self.raw_escapes)
-
-    def stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
-        saved = self.raw_escapes
-        self.raw_escapes = raw_escapes
-        try:
-            return self._stop_on(stop)
-        finally:
-            self.raw_escapes = saved
-
-    def _stop_on(self, stop: str) -> tuple[str, list[str]]:
-        result: list[str] = []
-        words: list[str] = []
-        buf = ""  # the word being built; Go only ends a word when this is non-empty
-        in_word = False
-        text = self.text
-        while self.pos < len(text):
-            ch = text[self.pos]
-            if stop and ch == stop:
-                self.pos += 1
-                if buf:
-                    words.append(buf)
-                return "".join(result), words
-            if ch in "$<'\"":
-                if ch == "$":
-                    tmp = self.dollar()
-                elif ch == "<":
-                    tmp = self.possible_heredoc()
-                elif ch == "'":
-                    tmp = self.single_quote()
-                else:
-                    tmp = self.double_quote()
-                result.append(tmp)
-                if ch == "$":
-                    for c in tmp:
-                        if c in _GO_SPACE_SET:
-                            if in_word and buf:
-                                words.append(buf)
-                                buf = ""
-                                in_word = False
-                        else:
-                            buf += c
-                            in_word = True
-                else:
-                    buf += tmp
-                    in_word = True
-                continue
-            ch = self.next()
-            if ch == "\\":
-                if self.raw_escapes:
-                    buf += ch
-                    in_word = True
-                    result.append(ch)
-                ch = self.next()
-                if ch == "":
-                    break
-                buf += ch
-                in_word = True
-            elif ch in _GO_SPACE_SET:
-                if in_word and buf:
-                    words.append(buf)
-                    buf = ""
-                    in_word = False
-            else:
-                buf += ch
-                in_word = True
-            result.append(ch)
-        if stop:
-            raise _LexError(f"unexpected end of statement while looking for matching {stop}")
-        if buf:
-            words.append(buf)
-        return "".join(result), words
-
-    def single_quote(self) -> str:
-        out = []
-        ch = self.next()
-        if self.raw_quotes:
-            out.append(ch)
-        while True:
-            ch = self.next()
-            if ch == "":
-                raise _LexError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
-
-    def double_quote(self) -> str:
-        out = []
-        ch = self.next()
-        if self.raw_quotes:
-            out.append(ch)
-        while True:
-            peek = self.peek()
-            if peek == "":
-                raise _LexError("unexpected end of statement while looking for matching double-quote")
-            if peek == '"':
-                ch = self.next()
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            if peek == "$":
-                out.append(self.dollar())
-                continue
-            ch = self.next()
-            if ch == "\\":
-                if self.raw_escapes:
-                    out.append(ch)
-                after = self.peek()
-                if after == "":
-                    continue
-                if after in '"$\\':
-                    ch = self.next()
-            out.append(ch)
-
-    def name(self) -> str:
-        out = []
-        while self.pos < len(self.text):
-            ch = self.text[self.pos]
-            if not out and ch.isdecimal():
-                while self.pos < len(self.text) and self.text[self.pos].isdecimal():
-                    out.append(self.next())
-                return "".join(out)
-            if not out and ch in "@*#?-$!0":
-                return self.next()
-            if not (ch.isalpha() or ch.isdecimal() or ch == "_"):
-                break
-            out.append(self.next())
-        return "".join(out)
-
-    def dollar(self) -> str:
-        self.next()
-        if self.peek() != "{":
-            name = self.name()
-            return "$" + name if name else "$"
-        self.next()
-        peek = self.peek()
-        if peek == "":
-            raise _LexError("syntax error: missing '}'")
-        if peek in "{}:":
-            raise _LexError("syntax error: bad substitution")
-        name = self.name()
-        ch = self.next()
-        chs = ch
-        if ch == "}":
-            return "${" + name + "}"
-        if ch == ":" or (ch and ch in "+-?#%"):
-            null_is_unset = ch == ":"
-            if null_is_unset:
-                ch = self.next()
-                chs += ch
-            raw = ch in ("#", "%")
-            if null_is_unset and raw:
-                raise _LexError(f"unsupported modifier ({chs}) in substitution")
-            try:
-                word, _ = self.stop_on("}", raw)
-            except _LexError:
-                if self.peek() == "":
-                    raise _LexError("syntax error: missing '}'") from None
-                raise
-            return "${" + name + chs + word + "}"
-        if ch == "/":
-            if self.peek() == "/":
-                self.next()
-            pattern, _ = self.stop_on("/", True)
-            replacement, _ = self.stop_on("}", True)
-            return "${" + name + "/" + pattern + "/" + replacement + "}"
-        raise _LexError(f"unsupported modifier ({chs}) in substitution")
-
-    def possible_heredoc(self) -> str:
-        self.next()
-        if self.peek() != "<":
-            return "<"
-        self.next()
-        space = []
-        while self.peek() in (" ", "\t", "\r") and self.peek() != "":
-            space.append(self.next())
-        return "<<" + "".join(space)
 
 
 # --------------------------------------------------------------------------------------------------------------

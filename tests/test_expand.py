@@ -95,6 +95,13 @@ def test_used_and_unset_names() -> None:
         ("${nope?}", not_allowed("nope", "is not allowed to be unset")),
         ("${e:?}", not_allowed("e", "is not allowed to be empty")),
         ("${v#a\\b}", invalid_pattern("a\\b", "invalid escape '\\b'")),
+        # ":" before "#"/"%" means nothing in sh; BuildKit rejects it before reading the pattern (no "}" needed).
+        ("${v:%.*}", unsupported_modifier(":%")),
+        ("${v:#}", unsupported_modifier(":#")),
+        ("${v:#*/", unsupported_modifier(":#")),
+        # Any other character after ":" is read up to "}" first, then rejected.
+        ("${v:x}", unsupported_modifier(":x")),
+        ("${v:x", MISSING_BRACE),
     ],
 )
 def test_errors(word: str, reason: str) -> None:
@@ -110,6 +117,25 @@ def test_parser_switches() -> None:
     assert process_word("$a ${b} ${c:-d} ${e/f/g}", {}) == "  d "
     assert expand("$a ${b} ${c:-d} ${e/f/g}", {}, skip_unset=True).value == "$a ${b} ${c:-d} ${e/f/g}"
     assert expand("a\\ b", {}, raw_escapes=True).words == ("a\\ b",)
+
+
+def test_heredoc_operator_keeps_its_blanks() -> None:
+    # BuildKit's lexer reads "<<" with the blanks (space, tab, CR) after it as one piece of a word: that is how
+    # "RUN << EOF" names heredoc EOF. Only word splitting sees it; the expanded text is unchanged.
+    assert process_words("cat << EOF", {}) == ["cat", "<< EOF"]
+    assert process_words("a <<\t\r x <y", {}) == ["a", "<<\t\r x", "<y"]
+    assert process_words("a < b <<", {}) == ["a", "<", "b", "<<"]
+    assert process_words('"<< x" <<\n y', {}) == ["<< x", "<<", "y"]  # not in quotes; a newline is no blank
+    assert process_word("cat << EOF", {}) == "cat << EOF"
+    assert expand("<< $v", ENV).words == ("<< foo/bar/baz.tar.gz",)
+
+
+def test_unsupported_modifier_on_unset_variable_is_kept_when_skipping_unset() -> None:
+    # BuildKit reads the word of "${v:x...}" and returns the reference as written when v is unset and unset
+    # references are kept (its parser's heredoc detection), before it would reject the modifier.
+    assert expand("${nope:xy}", {}, skip_unset=True).value == "${nope:xy}"
+    with pytest.raises(ExpansionError):
+        expand("${v:xy}", ENV, skip_unset=True)
 
 
 def test_skip_quotes_for_heredoc_bodies() -> None:

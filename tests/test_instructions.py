@@ -167,6 +167,10 @@ def test_copy_heredoc_sources() -> None:
     assert copy.sources == ("plain",)
     assert [(h.name, h.content) for h in copy.heredocs] == [("a.txt", "A\n"), ("b.txt", "B\n")]
     assert failure("COPY a <<EOF\nx\nEOF\n").message == ins.bad_heredoc("COPY", "a destination")
+    # Heredoc words are read by the parser's reading (BuildKit's MustParseHeredoc), in linear time.
+    assert ins.heredoc_word_name("<<-'EOF'") == "EOF" and ins.heredoc_word_name("3<< x") == "x"
+    assert ins.heredoc_word_name("<<" + " " * 50_000 + "<x") is None
+    assert ins.heredoc_word_name("<<" + "\t" * 50_000) is None
 
 
 def test_env_label_arg_keep_raw_values() -> None:
@@ -235,6 +239,10 @@ def test_onbuild() -> None:
     assert trigger.trigger == "RUN --mount=type=cache,target=/x make"
     assert isinstance(trigger.instruction, ins.Run) and trigger.instruction.mounts[0].target == "/x"
     assert one("onbuild COPY <<EOF /x\nhi\nEOF\n").trigger == "COPY <<EOF /x\nhi\nEOF"
+    # The trigger keeps the body as written: "<<-" tabs are stripped when the trigger runs, not before.
+    tabbed = one("ONBUILD RUN <<-EOF\n\techo hi\n\tEOF\n")
+    assert tabbed.trigger == "RUN <<-EOF\n\techo hi\nEOF"
+    assert tabbed.instruction.heredocs[0].content == "echo hi\n"
     assert failure("ONBUILD ONBUILD RUN x").message == ins.onbuild_chained()
     assert failure("ONBUILD FROM x").message == ins.onbuild_forbidden("FROM")
 

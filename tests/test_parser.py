@@ -114,6 +114,15 @@ def test_heredoc_names_like_buildkit():
     assert names("RUN '<<EOF'") == []
     assert names('RUN "<<EOF"') == []
     assert names("RUN <<EOF sh -c 'unbalanced") == []
+    # A word BuildKit's lexer rejects (``${x:%}``, ``${x:#p}``) makes the whole line start no heredoc.
+    assert names("RUN <<EOF echo ${x:%}") == []
+    assert names("COPY <<EOF ${x:#a} /dst") == []
+    assert names("RUN <<EOF echo ${x:-%}") == [("EOF", True)]
+    # A byte order mark at the start of the name is skipped, like Go's text/scanner does at the start of input.
+    assert names("RUN <<\ufeffEOF") == [("EOF", True)]
+    # Long blank runs cost linear time (BuildKit's heredoc regex, written as a regex, backtracks on them).
+    assert names("RUN <<" + " " * 50_000 + "<x") == []
+    assert names("RUN <<" + " " * 50_000 + "EOF") == [("EOF", True)]
 
 
 def test_heredoc_only_where_allowed():
