@@ -107,7 +107,7 @@ class Contender:
             TMPDIR=str(self.tmp),
             HOME=str(self.user_home),
             XDG_CACHE_HOME=str(self.user_home / ".cache"),
-            PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+            PYTHONPATH=str(self.home.parent / "src") + os.pathsep + env.get("PYTHONPATH", ""),
         )
         return env
 
@@ -241,8 +241,8 @@ class ShlaxFront(Contender):
             return reason
         probe = subprocess.run(
             [sys.executable, "-m", "shlax_front", "build", "--help"],
-            cwd=ROOT, capture_output=True, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=self.home.parent, capture_output=True, text=True,
+            env={**os.environ, "PYTHONPATH": str(self.home.parent / "src")},
         )  # fmt: skip
         if probe.returncode != 0:
             last = (probe.stderr or probe.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -267,6 +267,24 @@ def export_base_image(workdir: Path) -> Path:
             check=True, capture_output=True, env=env,
         )  # fmt: skip
     return archive
+
+
+def export_source(workdir: Path) -> str:
+    """shlax-front as committed (HEAD), so colleagues' uncommitted edits in the shared tree cannot change a run
+    halfway; returns the commit. Contenders import it through PYTHONPATH."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    src = workdir / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "HEAD", "shlax_front", "templates"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    return commit
 
 
 def _unmount_under(path: Path) -> None:

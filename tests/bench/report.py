@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 
 MIB = 2**20
+SHORT_LABEL = {
+    "buildah": "buildah bud",
+    "cachemounts": "buildah bud + hand-written cache mounts",
+    "shlax-front": "shlax-front build",
+}
 SCENARIO_TEXT = {
     "cold": "cold build",
     "noop": "no-op rebuild (median)",
@@ -260,7 +265,7 @@ def chart(results: dict, path: Path) -> None:
                     xs.append(j + (i - (len(contenders) - 1) / 2) * width)
                     ys.append(value)
                     failed.append(not run["ok"])
-                name = label if key not in results["missing"] else f"{label} (missing)"
+                name = SHORT_LABEL.get(key, label) + (" (missing)" if key in results["missing"] else "")
                 bars = ax.bar(xs, ys, width, label=name, color=colours.get(key, "#777777"))
                 for bar, value, bad in zip(bars, ys, failed, strict=True):
                     if bad:
@@ -282,12 +287,14 @@ def chart(results: dict, path: Path) -> None:
             ax.set_ylabel(unit)
             ax.set_title(f"{unit}, {pass_label}")
             ax.margins(y=0.25)
-            if row == 0 and column == 0:
-                ax.legend(fontsize=7, loc="upper right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="upper center", ncol=len(contenders), fontsize=8, bbox_to_anchor=(0.5, 0.955)
+    )
     fig.suptitle(
         "Example app (Debian + apt + pip + npm): lower is better; hatched = build failed", fontsize=11
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import APP, CONTENDERS, TAG, VARIANT, Run, export_base_image  # noqa: E402
+from harness import APP, CONTENDERS, TAG, VARIANT, Run, export_base_image, export_source  # noqa: E402
 from proxy import CountingProxy  # noqa: E402
 from report import write_reports  # noqa: E402
 from sizes import AddedPackages, measure_added  # noqa: E402
@@ -88,7 +88,6 @@ def environment() -> dict:
         "kernel": platform.release(),
         "buildah": out(["buildah", "--version"]),
         "python": platform.python_version(),
-        "commit": out(["git", "-C", str(APP), "rev-parse", "--short", "HEAD"]),
     }
 
 
@@ -116,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="shlax-bench-", dir="/var/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
 
+    commit = export_source(workdir)
     contenders = [CONTENDERS[key](workdir) for key in keys]
     missing = {c.key: reason for c in contenders if (reason := c.missing())}
     for key, reason in missing.items():
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs += run_contender(contender, proxy, base_archive, pass_name, args.noop_runs, added_holder)
 
     results = {
-        "environment": environment(),
+        "environment": {**environment(), "commit": commit},
         "contenders": {c.key: c.label for c in contenders},
         "missing": missing,
         "passes": {
