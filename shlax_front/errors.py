@@ -1,7 +1,8 @@
 """Errors a user can cause, each with a place.
 
 Every user error carries the file and the 1-based line it is about, so the CLI can print it as one
-line (``Containerfile:12: COPY needs a source and a destination``) and exit with status 2.
+line (``Containerfile:12: COPY needs a source and a destination``) and exit with status 2. An error about
+the whole file (unreadable, no such ``--target``) names the file alone (``Containerfile: ...``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,21 @@ class ShlaxError(Exception):
 
 
 class ParseError(ShlaxError):
-    """The Containerfile (or recipe) cannot be read. ``str(err)`` starts with ``PATH:LINE:``."""
+    """The Containerfile (or recipe) cannot be read. ``str(err)`` starts with ``PATH:LINE:``.
 
-    def __init__(self, message: str, path: str = "Containerfile", line: int = 1, text: str | None = None):
+    Some errors are about the file as a whole and have no line: it cannot be read, or ``--target`` names no stage
+    in it. Those have ``line=None`` and read ``PATH: message``: a line number is never made up (lines count
+    from 1, so a ``line`` of 0 is taken as "no line" too).
+    """
+
+    def __init__(
+        self, message: str, path: str = "Containerfile", line: int | None = 1, text: str | None = None
+    ):
         self.message = message
         self.path = path
-        self.line = line
+        self.line = line or None
         self.text = text
-        where = f"{path}:{line}: {message}"
+        where = f"{path}: {message}" if self.line is None else f"{path}:{self.line}: {message}"
         if text is not None:
             snippet = text.strip().splitlines()[0] if text.strip() else text
             if len(snippet) > 80:

@@ -100,9 +100,15 @@ def parse_file(path: str, strict: bool = True) -> Document:
             with open(path, "rb") as handle:
                 data = handle.read()
         except OSError as err:
-            raise ParseError(f"cannot read file: {err.strerror}", path, 0) from None
+            raise ParseError(_os_reason(err), path, None) from None
         display = path
     return parse(decode(data), display, strict=strict)
+
+
+def _os_reason(err: OSError) -> str:
+    """Why a file cannot be read, lower case as in the rest of our messages (``no such file or directory``)."""
+    reason = err.strerror or str(err)
+    return reason[:1].lower() + reason[1:]
 
 
 def decode(data: bytes) -> str:

@@ -51,7 +51,7 @@ _MACHINE_ARCH = {
 
 
 def unknown_target(name: str) -> str:
-    return f'target stage "{name}" could not be found'
+    return f'target stage "{name}" could not be found (--target)'
 
 
 def duplicate_stage(name: str) -> str:
@@ -392,8 +392,8 @@ def plan(
     if target is not None:
         chosen = names.get(target.lower())
         if chosen is None:
-            # Not in the file: the location is the file itself (line 0), as for an unreadable file.
-            raise ParseError(unknown_target(target), path, 0)
+            # Not in the file: the error is about the file as a whole (no line), as for an unreadable file.
+            raise ParseError(unknown_target(target), path, None)
     else:
         chosen = len(stages) - 1
     needed = _needed(stages, chosen)

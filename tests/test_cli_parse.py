@@ -83,9 +83,21 @@ def test_parse_unterminated_heredoc_from_stdin():
 
 
 def test_parse_missing_file(tmp_path):
+    # An error about the whole file names the file and no line (never a made-up line 0).
     result = run("parse", "-f", str(tmp_path / "nope"))
     assert result.returncode == 2
-    assert b"Traceback" not in result.stderr and b"nope" in result.stderr
+    assert result.stderr.decode() == f"{tmp_path / 'nope'}: no such file or directory\n"
+    result = run("emit", "-f", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.decode() == f"{tmp_path}: is a directory\n"
+
+
+def test_parse_without_a_file_in_the_directory(tmp_path):
+    result = run("parse", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.decode() == (
+        "Containerfile: no Containerfile or Dockerfile in the current directory (use -f FILE)\n"
+    )
 
 
 def test_emit_is_byte_identical(tmp_path):

@@ -203,7 +203,7 @@ def test_from_earlier_stage_and_numeric_copy() -> None:
         ("ARG S=x\nFROM a AS x\nFROM b\nCOPY --from=$S /a /b\n", None, st.from_variables(), 4),
         ("ARG B\nFROM $B\n", None, st.blank_base("$B"), 2),
         ("FROM --platform=$NOPE a\n", None, st.empty_platform("$NOPE"), 1),
-        ("FROM a\nFROM b\n", "nope", st.unknown_target("nope"), 0),
+        ("FROM a\nFROM b\n", "nope", st.unknown_target("nope"), None),  # about the file, not a line
         (
             "FROM scratch\nENV A=${B:?unset}\n",
             None,
@@ -225,9 +225,16 @@ def test_from_earlier_stage_and_numeric_copy() -> None:
         ),
     ],
 )
-def test_errors_are_located(text: str, target: str | None, message: str, line: int) -> None:
+def test_errors_are_located(text: str, target: str | None, message: str, line: int | None) -> None:
     err = failure(text, target=target)
     assert (err.message, err.line, err.path) == (message, line, "Containerfile")
+    where = "Containerfile: " if line is None else f"Containerfile:{line}: "
+    assert str(err).startswith(where + message)
+
+
+def test_unknown_target_names_the_file_and_the_option() -> None:
+    err = failure("FROM a AS x\nFROM b\n", target="y")
+    assert str(err) == 'Containerfile: target stage "y" could not be found (--target)'
 
 
 def test_required_variable_from_unknown_base_image_is_checked_when_walking() -> None:
@@ -353,7 +360,10 @@ def test_planning_fails_only_with_located_parse_errors(
     try:
         result = st.plan(parse(text, "Containerfile", strict=False), {"A": "1"}, target)
     except ParseError as err:
-        assert 0 <= err.line <= len(lines) + 1
+        if err.line is None:  # only an error about the whole file has no line
+            assert err.message == st.unknown_target(target)
+        else:
+            assert 1 <= err.line <= len(lines) + 1
         return
     assert result.stages[-1] == result.target
     for stage in result.stages:

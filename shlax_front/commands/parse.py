@@ -29,7 +29,7 @@ def default_file() -> str:
         if os.path.exists(name):
             return name
     raise ParseError(
-        "no Containerfile or Dockerfile in the current directory (use -f FILE)", "Containerfile", 0
+        "no Containerfile or Dockerfile in the current directory (use -f FILE)", "Containerfile", None
     )
 
 
