@@ -16,9 +16,13 @@ CASES = sorted(
 VOLATILE = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/run/.containerenv")
 
 
+#: files whose content records when and how a tool ran (timestamps, command lines): compared without content
+LOGS = ("/var/log/",)
+
+
 def _trees(ref: str) -> dict:
     tree = file_tree(ref)
-    return {k: v for k, v in tree.items() if k not in VOLATILE}
+    return {k: (v[:4] if k.startswith(LOGS) else v) for k, v in tree.items() if k not in VOLATILE}
 
 
 @pytest.mark.buildah

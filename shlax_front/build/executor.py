@@ -424,6 +424,8 @@ class Executor:
                 )
             finally:
                 _remove_mountpoints(rootfs, created)
+            if result.returncode == 0:
+                _replay_apt_layout(rootfs, caches)
             grown = sum(max(0, _du(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
             fetched = grown or None
         if result.returncode != 0:
@@ -749,3 +751,48 @@ def _read_lines(path: str) -> list[str]:
             return f.read().splitlines()
     except OSError:
         return []
+
+
+def _replay_apt_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
+    """Leave in the layer what apt leaves under a directory that was a host cache during the run.
+
+    Without the mount, ``buildah bud``'s image has apt's own bookkeeping there: ``archives/lock`` and an
+    ``archives/partial`` owned by ``_apt`` (mode 0700), and - because the passes only mount the lists when
+    the RUN deletes them - an empty ``/var/lib/apt/lists``. The mount hid all that from the layer, so it is
+    replayed here; the downloaded files themselves stay in the host cache.
+    """
+    targets = {c.target.rstrip("/") for c in caches}
+    archives = None
+    if "/var/cache/apt" in targets:
+        archives = "/var/cache/apt/archives"
+    elif "/var/cache/apt/archives" in targets:
+        archives = "/var/cache/apt/archives"
+    if archives:
+        base = _inside(rootfs, archives)
+        os.makedirs(base, 0o755, exist_ok=True)
+        lock = os.path.join(base, "lock")
+        if not os.path.lexists(lock):
+            os.close(os.open(lock, os.O_CREAT | os.O_WRONLY, 0o640))
+            os.chmod(lock, 0o640)
+        partial = os.path.join(base, "partial")
+        os.makedirs(partial, 0o700, exist_ok=True)
+        apt_uid = next(
+            (
+                int(f[2])
+                for f in (line.split(":") for line in _read_lines(_inside(rootfs, "/etc/passwd")))
+                if len(f) > 2 and f[0] == "_apt"
+            ),
+            0,
+        )
+        os.chown(partial, apt_uid, 0)
+        os.chmod(partial, 0o700)
+    if "/var/lib/apt/lists" in targets:
+        lists = _inside(rootfs, "/var/lib/apt/lists")
+        if os.path.isdir(lists):
+            for name in os.listdir(lists):
+                path = os.path.join(lists, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
