@@ -116,7 +116,7 @@ def format_entries(entries: list[Entry], path: str) -> str:
         lines.append(f"{path}:{e.line}: {e.instruction}")
         lines.append(f"  {e.status}")
         for inst in e.installs:
-            pk = " ".join(inst["packages"]) or "-"
+            pk = " ".join(inst["packages"]) or ("(the project's dependencies)" if inst["kind"] == "Npm" else "-")
             extra = ""
             if inst.get("requirements"):
                 extra += " requirements: " + " ".join(inst["requirements"])
