@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,9 @@ def build(request: BuildRequest) -> str:
         text = render(container.stages)
         if not tags and container.commit:
             tags = (container.commit,)
+    elif path == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
+        path = "Containerfile"
     else:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", errors="surrogateescape")
