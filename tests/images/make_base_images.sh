@@ -23,6 +23,10 @@ fi
 mkdir -p "$WORK"
 exec 9>"$WORK/lock"
 flock 9
+# someone else may have made them while we waited for the lock
+if [ "${SHLAX_REBUILD_IMAGES:-}" != 1 ] && have_image "$DEBIAN_IMAGE" && have_image "$BUSYBOX_IMAGE"; then
+    exit 0
+fi
 
 # import ROOTFS_DIR IMAGE CMD: one layer from a directory, with the official images' PATH and CMD.
 import_rootfs() {
