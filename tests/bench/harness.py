@@ -160,12 +160,13 @@ class Contender:
         proxy.reset()
         load_before = os.getloadavg()[0]
         started = time.monotonic()
+        command = self.command(offline, no_cache)
+        if offline:
+            command = cut_network(command)
         with log.open("ab") as out:
-            out.write(f"$ {' '.join(self.command(offline, no_cache))}\n".encode())
+            out.write(f"$ {' '.join(command)}\n".encode())
             out.flush()
-            result = subprocess.run(
-                self.command(offline, no_cache), cwd=self.context, env=self.env(proxy), stdout=out, stderr=out
-            )
+            result = subprocess.run(command, cwd=self.context, env=self.env(proxy), stdout=out, stderr=out)
         seconds = time.monotonic() - started
         time.sleep(0.2)  # let the proxy finish counting connections the build just closed
         counters = proxy.reset()
@@ -267,6 +268,18 @@ def export_base_image(workdir: Path) -> Path:
             check=True, capture_output=True, env=env,
         )  # fmt: skip
     return archive
+
+
+def cut_network(command: list[str]) -> list[str]:
+    """Run the whole build in a new, empty network namespace: no interface but a down loopback.
+
+    chroot isolation runs RUN in the network namespace of buildah itself, so this cuts every route -- direct
+    connections included, not only the ones that honour proxy variables. (The proxy is told to refuse as well,
+    should ``unshare`` be unavailable; then only proxied traffic is cut, and the report says so.)
+    """
+    if shutil.which("unshare") and os.geteuid() == 0:
+        return ["unshare", "--net", "--", *command]
+    return command
 
 
 def export_source(workdir: Path) -> str:

@@ -188,9 +188,10 @@ def markdown(results: dict) -> str:
     parts += [f"- `{key}`: {text}" for key, text in SCENARIO_TEXT.items()]
     parts += [
         "",
-        f"No-op is the median of {results['noop_runs']} runs (all runs listed in brackets). Offline: the proxy "
-        "refuses every request (502) and the build must not reuse layers (`--no-cache`), so the package steps run "
-        "again from the download caches alone; shlax-front also gets `--offline`.",
+        f"No-op is the median of {results['noop_runs']} runs (all runs listed in brackets). Offline: the network "
+        f"is cut ({results.get('network_cut', 'proxy refusing')}) and the build must not reuse layers "
+        "(`--no-cache`), so the package steps run again from the download caches alone; shlax-front also gets "
+        "`--offline`.",
         "",
     ]
     if added:

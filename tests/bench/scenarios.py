@@ -10,8 +10,9 @@ Scenarios, in this order for each contender:
   noop      the same build again, nothing changed (median of --noop-runs)
   edit      application source copied last edited (fixtures/app/src/static/app.js)
   added     one apt, one pip and one npm package added (fixtures/app/variants/added)
-  offline   the network cut (the proxy refuses everything) and the layer cache bypassed (``--no-cache``), so the
-            package steps must run again from whatever the download caches hold; shlax-front gets ``--offline``
+  offline   the network cut (``unshare --net``, and the proxy refuses) and the layer cache bypassed
+            (``--no-cache``), so the package steps must run again from whatever the download caches hold;
+            shlax-front gets ``--offline``
 
 Every pass runs all of it; by default twice: unthrottled, and through the proxy limited to 20 Mbit/s.
 Bytes are counted by the proxy (deterministic); seconds are wall-clock on a shared machine (noisy).
@@ -31,7 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import APP, CONTENDERS, TAG, VARIANT, Run, export_base_image, export_source  # noqa: E402
+from harness import (  # noqa: E402
+    APP,
+    CONTENDERS,
+    TAG,
+    VARIANT,
+    Run,
+    cut_network,
+    export_base_image,
+    export_source,
+)
 from proxy import CountingProxy  # noqa: E402
 from report import write_reports  # noqa: E402
 from sizes import AddedPackages, measure_added  # noqa: E402
@@ -141,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             for name in passes
         },
         "rate_mbit": args.rate_mbit,
+        "network_cut": (
+            "`unshare --net`: the build runs in an empty network namespace, no route at all"
+            if cut_network(["true"]) != ["true"]
+            else "the proxy refuses every request; direct connections were NOT cut"
+        ),
         "noop_runs": args.noop_runs,
         "added": None if added_holder["added"] is None else vars(added_holder["added"]),
         "runs": [run.as_dict() for run in runs],
