@@ -149,6 +149,41 @@ def _target(pass_name: str, name: str, measured, limit) -> list[str]:
     return [pass_name, name, measured[1], limit[1], f"{verdict} ({ratio:.2f} of the limit)"]
 
 
+HOST_ROLE = {
+    "deb.debian.org": "apt: indexes and .debs",
+    "pypi.org": "pip: index pages",
+    "files.pythonhosted.org": "pip: wheels",
+    "registry.npmjs.org": "npm: metadata and tarballs",
+}
+
+
+def _where_bytes_go(results: dict) -> list[str]:
+    """Per-host bytes of the `added` rebuild: the profile of what a package change costs on the wire."""
+    index = _index(results)
+    first_pass = next(iter(results["passes"]), None)
+    keys = [key for key in results["contenders"] if (first_pass, key, "added") in index]
+    if not keys:
+        return []
+    hosts = sorted({host for key in keys for host in index[(first_pass, key, "added")]["per_host"]})
+    added = results.get("added") or {}
+    need = {
+        "deb.debian.org": sum(added.get("apt", {}).values()),
+        "files.pythonhosted.org": sum(added.get("pip", {}).values()),
+        "registry.npmjs.org": sum(added.get("npm", {}).values()),
+    }
+    rows = []
+    for host in hosts:
+        row = [host, HOST_ROLE.get(host, ""), f"{need[host] / 1024:.0f}" if host in need else "-"]
+        row += [f"{index[(first_pass, key, 'added')]['per_host'].get(host, 0) / 1024:.0f}" for key in keys]
+        rows.append(row)
+    return [
+        f"## Where the bytes of the `added` rebuild go ({results['passes'][first_pass]}, KiB)",
+        "",
+        _md_table(["host", "what", "new packages need", *keys], rows),
+        "",
+    ]
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
@@ -212,6 +247,7 @@ def markdown(results: dict) -> str:
     for pass_name, label in results["passes"].items():
         rows = [row[1:] for row in table_rows(results) if row[0] == pass_name]
         parts += [f"## Results: {label}", "", _md_table(HEADER[1:], rows), ""]
+    parts += _where_bytes_go(results)
     parts += [
         "## Targets (shlax-front, ratios within the same pass)",
         "",
