@@ -63,9 +63,12 @@ class Run:
     exit_code: int = 0
     tail: str = ""
     log: str = ""
-    samples: list[float] = field(
-        default_factory=list
-    )  # no-op: every run's seconds (this Run holds the median)
+    #: no-op: every run's seconds (this Run holds the median)
+    samples: list[float] = field(default_factory=list)
+    #: plain http .deb downloads: [files, bytes]
+    debs: list[int] = field(default_factory=lambda: [0, 0])
+    #: other plain http requests (apt indexes...): (url, status, bytes)
+    http_other: list[tuple[str, int, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -189,6 +192,11 @@ class Contender:
             exit_code=result.returncode,
             tail="\n".join(lines[-15:]),
             log=str(log),
+            debs=[
+                sum(1 for url, _, _ in counters.urls if url.endswith(".deb")),
+                sum(n for url, _, n in counters.urls if url.endswith(".deb")),
+            ],
+            http_other=[entry for entry in counters.urls if not entry[0].endswith(".deb")],
         )
 
     def build_median(self, proxy: CountingProxy, pass_name: str, scenario: str, runs: int) -> Run:

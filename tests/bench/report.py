@@ -164,7 +164,7 @@ def _where_bytes_go(results: dict) -> list[str]:
     keys = [key for key in results["contenders"] if (first_pass, key, "added") in index]
     if not keys:
         return []
-    hosts = sorted({host for key in keys for host in index[(first_pass, key, "added")]["per_host"]})
+    hosts = sorted({host for key in keys for host in index[(first_pass, key, "added")].get("per_host", {})})
     added = results.get("added") or {}
     need = {
         "deb.debian.org": sum(added.get("apt", {}).values()),
@@ -174,7 +174,9 @@ def _where_bytes_go(results: dict) -> list[str]:
     rows = []
     for host in hosts:
         row = [host, HOST_ROLE.get(host, ""), f"{need[host] / 1024:.0f}" if host in need else "-"]
-        row += [f"{index[(first_pass, key, 'added')]['per_host'].get(host, 0) / 1024:.0f}" for key in keys]
+        row += [
+            f"{index[(first_pass, key, 'added')].get('per_host', {}).get(host, 0) / 1024:.0f}" for key in keys
+        ]
         rows.append(row)
     return [
         f"## Where the bytes of the `added` rebuild go ({results['passes'][first_pass]}, KiB)",
