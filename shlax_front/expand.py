@@ -411,11 +411,16 @@ class _Lexer:
         return _trim_prefix(word, value, greedy)
 
     def _word_until_brace(self, raw: bool) -> str:
+        return self._word_until("}", raw, MISSING_BRACE)
+
+    def _word_until(self, stop: str, raw: bool, missing: str) -> str:
+        """The word up to ``stop``; running out of text is reported as ``missing`` (BuildKit's wording for the
+        ``}`` or ``/`` it was looking for), any other failure as itself."""
         try:
-            word, _ = self.process_until("}", raw)
+            word, _ = self.process_until(stop, raw)
         except _Fail:
             if self.peek() == _EOF:
-                raise _Fail(MISSING_BRACE) from None
+                raise _Fail(missing) from None
             raise
         return word
 
@@ -423,12 +428,7 @@ class _Lexer:
         replace_all = self.peek() == "/"
         if replace_all:
             self.next()
-        try:
-            pattern, _ = self.process_until("/", True)
-        except _Fail:
-            if self.peek() == _EOF:
-                raise _Fail(MISSING_SLASH) from None
-            raise
+        pattern = self._word_until("/", True, MISSING_SLASH)
         replacement = self._word_until_brace(raw=True)
         value, is_set = self.lookup(name)
         if not is_set and self.skip_unset:

@@ -10,14 +10,50 @@ The field layout of the classes is a contract other modules code against: add, n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 
 from shlax_front.errors import ParseError
 from shlax_front.expand import process_word
-from shlax_front.parser import must_parse_heredoc
+
+# Error messages are worded once, in the parser (its strict check and read_flags use them); they are re-exported
+# here, where the typed instructions raise them and where callers and tests have always found them.
+from shlax_front.parser import (
+    ALLOWED_FLAGS,
+    STAGE_NAME,
+    FlagKind,
+    go_duration_ns,
+    go_int32,
+    must_parse_heredoc,
+    read_flags,
+)
+from shlax_front.parser import at_least_one_argument as at_least_one_argument
+from shlax_front.parser import bad_boolean as bad_boolean
+from shlax_front.parser import bad_heredoc as bad_heredoc
+from shlax_front.parser import blank_names as blank_names
+from shlax_front.parser import duplicate_flag as duplicate_flag
+from shlax_front.parser import empty_volume as empty_volume
+from shlax_front.parser import exactly_one_argument as exactly_one_argument
+from shlax_front.parser import from_arguments as from_arguments
+from shlax_front.parser import healthcheck_missing_command as healthcheck_missing_command
+from shlax_front.parser import healthcheck_none_arguments as healthcheck_none_arguments
+from shlax_front.parser import healthcheck_unknown_type as healthcheck_unknown_type
+from shlax_front.parser import interval_too_short as interval_too_short
+from shlax_front.parser import invalid_duration as invalid_duration
+from shlax_front.parser import invalid_network as invalid_network
+from shlax_front.parser import invalid_retries as invalid_retries
+from shlax_front.parser import invalid_security as invalid_security
+from shlax_front.parser import invalid_stage_name as invalid_stage_name
+from shlax_front.parser import missing_flag_value as missing_flag_value
+from shlax_front.parser import negative_retries as negative_retries
+from shlax_front.parser import no_destination as no_destination
+from shlax_front.parser import not_a_flag as not_a_flag
+from shlax_front.parser import not_json as not_json
+from shlax_front.parser import onbuild_chained as onbuild_chained
+from shlax_front.parser import onbuild_forbidden as onbuild_forbidden
+from shlax_front.parser import too_many_arguments as too_many_arguments
+from shlax_front.parser import unknown_flag as unknown_flag
+from shlax_front.parser import unknown_instruction as unknown_instruction
 from shlax_front.syntax import Heredoc, Node
 
 
@@ -233,151 +269,12 @@ class Maintainer(Instruction):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Error messages (BuildKit's wording; shared by the code and the tests)
-
-
-def at_least_one_argument(command: str) -> str:
-    return f"{command} requires at least one argument"
-
-
-def exactly_one_argument(command: str) -> str:
-    return f"{command} requires exactly one argument"
-
-
-def no_destination(command: str) -> str:
-    return f"{command} requires at least two arguments, but only one was provided. Destination could not be determined"
-
-
-def bad_heredoc(command: str, option: str) -> str:
-    return f"{command} cannot accept a heredoc as {option}"
-
-
-def blank_names(command: str) -> str:
-    return f"{command} names can not be blank"
-
-
-def too_many_arguments(command: str) -> str:
-    return f"Bad input to {command}, too many arguments"
-
-
-def not_json(command: str) -> str:
-    return f"{command} requires the arguments to be in JSON form"
-
-
-def unknown_flag(flag: str) -> str:
-    return f"unknown flag: {flag}"
-
-
-def duplicate_flag(flag: str) -> str:
-    return f"duplicate flag specified: {flag}"
-
-
-def missing_flag_value(flag: str) -> str:
-    return f"missing a value on flag: {flag}"
-
-
-def not_a_flag(word: str) -> str:
-    return f"arg should start with -- : {word}"
-
-
-def bad_boolean(flag: str, value: str) -> str:
-    return f"expecting boolean value for flag {flag}, not: {value}"
-
-
-def unknown_instruction(keyword: str) -> str:
-    return f"unknown instruction: {keyword}"
-
-
-def from_arguments() -> str:
-    return "FROM requires either one or three arguments"
-
-
-def invalid_stage_name(name: str) -> str:
-    return f'invalid name for build stage: "{name}", name can\'t start with a number or contain symbols'
-
-
-def onbuild_chained() -> str:
-    return "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
-
-
-def onbuild_forbidden(keyword: str) -> str:
-    return f"{keyword} isn't allowed as an ONBUILD trigger"
-
-
-def invalid_network(value: str) -> str:
-    return f'invalid network mode "{value}"'
-
-
-def invalid_security(value: str) -> str:
-    return f'security "{value}" is not valid'
-
-
-def empty_volume() -> str:
-    return "VOLUME specified can not be an empty string"
-
-
-def healthcheck_none_arguments() -> str:
-    return "HEALTHCHECK NONE takes no arguments"
-
-
-def healthcheck_missing_command() -> str:
-    return "Missing command after HEALTHCHECK CMD"
-
-
-def healthcheck_unknown_type(kind: str) -> str:
-    return f'Unknown type "{kind}" in HEALTHCHECK (try CMD)'
-
-
-def interval_too_short(flag: str) -> str:
-    return f'Interval "{flag}" cannot be less than 1ms'
-
-
-def invalid_duration(value: str) -> str:
-    return f'time: invalid duration "{value}"'
-
-
-def negative_retries(value: int) -> str:
-    return f"--retries cannot be negative ({value})"
-
-
-def invalid_retries(value: str) -> str:
-    return f'strconv.ParseInt: parsing "{value}": invalid syntax'
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Flags
 
 
-class FlagKind(Enum):
-    """How a flag takes its value (BuildKit's ``BFlags`` types)."""
-
-    BOOL = "bool"  # --link, --link=true, --link=false
-    STRING = "string"  # --from=x, given at most once
-    STRINGS = "strings"  # --mount=..., repeatable
-
-
-_S, _B, _M = FlagKind.STRING, FlagKind.BOOL, FlagKind.STRINGS
-_HEALTHCHECK_FLAGS = {"interval": _S, "timeout": _S, "start-period": _S, "start-interval": _S, "retries": _S}
-
-FLAGS: dict[str, dict[str, FlagKind] | None] = {
-    "run": {"mount": _M, "network": _S, "security": _S, "device": _M},
-    "copy": {"chown": _S, "from": _S, "chmod": _S, "link": _B, "exclude": _M, "parents": _B},
-    "add": {
-        "chown": _S,
-        "chmod": _S,
-        "link": _B,
-        "keep-git-dir": _B,
-        "checksum": _S,
-        "unpack": _B,
-        "exclude": _M,
-    },
-    "from": {"platform": _S},
-    "healthcheck": _HEALTHCHECK_FLAGS,
-    # BuildKit never validates the flags of these two: it accepts and ignores any.
-    "arg": None,
-    "stopsignal": None,
-}
-"""Allowed flags per instruction; instructions not listed take none. ``None``: flags are ignored (BuildKit)."""
+FLAGS = ALLOWED_FLAGS
+"""Allowed flags per instruction (the parser's table: one table for the strict check and the typed
+instructions); instructions not listed take none. ``None``: flags are ignored (BuildKit)."""
 
 
 @dataclass(frozen=True)
@@ -408,38 +305,11 @@ class Flags:
 def parse_flags(words: list[str], allowed: dict[str, FlagKind]) -> Flags:
     """Read ``--name[=value]`` words like BuildKit's ``BFlags.Parse``; raises ``ValueError(message)``.
 
-    ``--`` ends the flags. A bool flag takes no value or ``true``/``false`` (any case); a string flag needs
-    ``=value`` and may appear once; a strings flag needs ``=value`` and may repeat.
+    The reading is the parser's ``read_flags`` (the strict check uses it too); this wraps the result.
     """
     if not words:
         return _NO_FLAGS
-    found: dict[str, str | bool | list[str]] = {}
-    for word in words:
-        if word == "--":
-            break
-        if not word.startswith("--"):
-            raise ValueError(not_a_flag(word))
-        flag, has_value, value = word.partition("=")
-        name = flag[2:]
-        kind = allowed.get(name)
-        if kind is None:
-            raise ValueError(unknown_flag(flag))
-        if name in found and kind is not FlagKind.STRINGS:
-            raise ValueError(duplicate_flag(flag))
-        if kind is FlagKind.BOOL:
-            if has_value and value == "":
-                raise ValueError(missing_flag_value(flag))
-            lowered = value.lower()
-            if lowered not in ("", "true", "false"):
-                raise ValueError(bad_boolean(flag, value))
-            found[name] = lowered != "false"
-        elif not has_value:
-            raise ValueError(missing_flag_value(flag))
-        elif kind is FlagKind.STRING:
-            found[name] = value
-        else:
-            found.setdefault(name, [])
-            found[name].append(value)  # type: ignore[union-attr]
+    found = read_flags(words, allowed)
     return Flags(tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in found.items()))
 
 
@@ -616,35 +486,6 @@ def _expand_nothing(value: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # Durations (HEALTHCHECK)
 
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def go_duration_ns(text: str) -> int:
-    """Go's ``time.ParseDuration`` (``1h30m``, ``1.5s``, ``300ms``) in nanoseconds; raises ``ValueError``."""
-    sign, body = (text[0], text[1:]) if text[:1] in ("+", "-") else ("", text)
-    if body == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(body):
-        m = _DURATION_PART.match(body, pos)
-        if not m:
-            raise ValueError(invalid_duration(text))
-        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
-        pos = m.end()
-    if not body:
-        raise ValueError(invalid_duration(text))
-    return -int(total) if sign == "-" else int(total)
-
 
 def _interval(flag: str, value: str | None) -> str | None:
     if not value:
@@ -718,7 +559,7 @@ def _parse_from(req: _Request) -> From:
     name = None
     if len(args) == 3 and args[1].lower() == "as":
         name = args[2].lower()
-        if not re.fullmatch(r"[a-z][a-z0-9\-_.]*", name):
+        if not STAGE_NAME.fullmatch(name):
             raise ValueError(invalid_stage_name(args[2]))
     elif len(args) != 1:
         raise ValueError(from_arguments())
@@ -863,7 +704,7 @@ def _parse_healthcheck(req: _Request) -> Healthcheck:
         if rest:
             raise ValueError(healthcheck_none_arguments())
         return Healthcheck(req.node, test=("NONE",))
-    flags = parse_flags(req.node.flags, _HEALTHCHECK_FLAGS)
+    flags = parse_flags(req.node.flags, FLAGS["healthcheck"])  # type: ignore[arg-type]
     if kind != "CMD":
         raise ValueError(healthcheck_unknown_type(kind))
     command = list(rest) if req.node.json else ([" ".join(rest)] if rest else [])
@@ -873,9 +714,7 @@ def _parse_healthcheck(req: _Request) -> Healthcheck:
     retries_text = flags.string("retries")
     retries = None
     if retries_text:
-        if not re.fullmatch(r"[+-]?[0-9]+", retries_text) or abs(int(retries_text)) >= 2**31:
-            raise ValueError(invalid_retries(retries_text))
-        retries = int(retries_text)
+        retries = go_int32(retries_text)
         if retries < 0:
             raise ValueError(negative_retries(retries))
     return Healthcheck(

@@ -34,9 +34,10 @@ import difflib
 import json
 import re
 import sys
+from enum import Enum
 
 from shlax_front.errors import ParseError
-from shlax_front.expand import ExpansionError, expand
+from shlax_front.expand import GO_SPACE, ExpansionError, expand
 from shlax_front.syntax import Document, Heredoc, Node
 
 #: The 18 instructions BuildKit knows, lower-case.
@@ -54,8 +55,8 @@ DIRECTIVES = ("syntax", "escape", "check")
 #: Instructions whose text may start heredocs (ONBUILD looks at its nested instruction).
 HEREDOC_INSTRUCTIONS = frozenset(("add", "copy", "run"))
 
-#: Go's unicode.IsSpace, which BuildKit uses for trimming and word splitting (Python's isspace differs).
-GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+#: Go's unicode.IsSpace, which BuildKit uses for trimming and word splitting (Python's isspace differs); one
+#: definition, shared with the expansion lexer.
 _GO_SPACE_SET = frozenset(GO_SPACE)
 
 _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)  # after "\n" only, like Go's (?m)^
@@ -66,7 +67,8 @@ _DIRECTIVE_KEY = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=")
 _RE2_SPACE = "\t\n\f\r "  # \s in Go's regexp
 _HEREDOC_HEAD = re.compile(r"([0-9]*)<<(-?)")
 _INTEGER = re.compile(r"[-+]?[0-9]+")
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
+#: A valid ``FROM ... AS name`` (BuildKit's stage name rule, on the lower-cased name).
+STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
 _DURATION = re.compile(r"[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+|[-+]?0")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_NS = {"ns": 1, "us": 1e3, "µs": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
@@ -435,7 +437,11 @@ def extract_flags(line: str, escape: str = "\\") -> tuple[str, list[str]]:
 
 
 def parse_words(rest: str, escape: str = "\\") -> list[str]:
-    """Whitespace-separated words with quotes (and escapes) kept, as BuildKit's parseWords (ENV/LABEL/ARG)."""
+    """Whitespace-separated words with quotes (and escapes) kept, as BuildKit's parseWords (ENV/LABEL/ARG).
+
+    It looks like ``extract_flags`` but is not the same logic, as in BuildKit: here quotes and escapes stay in
+    the word and an escape does not count inside single quotes; there both are consumed.
+    """
     if rest.isascii() and "'" not in rest and '"' not in rest and escape not in rest:
         return _ASCII_WORDS.findall(rest)
     words: list[str] = []
@@ -741,13 +747,118 @@ def go_quote(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# BuildKit's wording of instruction errors: worded here once, for the strict check below and the typed
+# instructions (``instructions.py`` re-exports them; tests build expected messages with them)
+
+
+def at_least_one_argument(command: str) -> str:
+    return f"{command} requires at least one argument"
+
+
+def exactly_one_argument(command: str) -> str:
+    return f"{command} requires exactly one argument"
+
+
+def no_destination(command: str) -> str:
+    return f"{command} requires at least two arguments, but only one was provided. Destination could not be determined"
+
+
+def bad_heredoc(command: str, option: str) -> str:
+    return f"{command} cannot accept a heredoc as {option}"
+
+
+def blank_names(command: str) -> str:
+    return f"{command} names can not be blank"
+
+
+def too_many_arguments(command: str) -> str:
+    return f"Bad input to {command}, too many arguments"
+
+
+def not_json(command: str) -> str:
+    return f"{command} requires the arguments to be in JSON form"
+
+
+def unknown_instruction(keyword: str) -> str:
+    return f"unknown instruction: {keyword}"
+
+
+def from_arguments() -> str:
+    return "FROM requires either one or three arguments"
+
+
+def invalid_stage_name(name: str) -> str:
+    return (
+        f"invalid name for build stage: {go_quote(name)}, name can't start with a number or contain symbols"
+    )
+
+
+def onbuild_chained() -> str:
+    return "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+
+
+def onbuild_forbidden(keyword: str) -> str:
+    return f"{keyword} isn't allowed as an ONBUILD trigger"
+
+
+def invalid_network(value: str) -> str:
+    return f'invalid network mode "{value}"'
+
+
+def invalid_security(value: str) -> str:
+    return f'security "{value}" is not valid'
+
+
+def empty_volume() -> str:
+    return "VOLUME specified can not be an empty string"
+
+
+def healthcheck_none_arguments() -> str:
+    return "HEALTHCHECK NONE takes no arguments"
+
+
+def healthcheck_missing_command() -> str:
+    return "Missing command after HEALTHCHECK CMD"
+
+
+def healthcheck_unknown_type(kind: str) -> str:
+    return f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)"
+
+
+def interval_too_short(flag: str) -> str:
+    return f'Interval "{flag}" cannot be less than 1ms'
+
+
+def invalid_duration(value: str) -> str:
+    return f"time: invalid duration {go_quote(value)}"
+
+
+def negative_retries(value: int) -> str:
+    return f"--retries cannot be negative ({value})"
+
+
+def invalid_retries(value: str) -> str:
+    return str(GoIntError(value, "invalid syntax"))
+
+
+# --------------------------------------------------------------------------------------------------------------
 # strict checks: BuildKit's instructions package rules (argument counts, flags, FROM/ONBUILD/HEALTHCHECK syntax)
 
-_STRING, _BOOL, _STRINGS = "string", "bool", "strings"
 
-#: Flags each instruction accepts (BuildKit's BFlags definitions). None: flags are not looked at (BuildKit
-#: never parses them for ARG and STOPSIGNAL); an empty dict: any flag is an error.
-ALLOWED_FLAGS: dict[str, dict[str, str] | None] = {
+class FlagKind(Enum):
+    """How a flag takes its value (BuildKit's ``BFlags`` types)."""
+
+    BOOL = "bool"  # --link, --link=true, --link=false
+    STRING = "string"  # --from=x, given at most once
+    STRINGS = "strings"  # --mount=..., repeatable
+
+
+_STRING, _BOOL, _STRINGS = FlagKind.STRING, FlagKind.BOOL, FlagKind.STRINGS
+
+#: Flags each instruction accepts (BuildKit's BFlags definitions), the one table both the strict check and the
+#: typed instructions read. None: flags are not looked at (BuildKit never parses them for ARG and STOPSIGNAL);
+#: an empty dict: any flag is an error.
+ALLOWED_FLAGS: dict[str, dict[str, FlagKind] | None] = {
     "add": {"chown": _STRING, "chmod": _STRING, "link": _BOOL, "keep-git-dir": _BOOL, "checksum": _STRING,
             "unpack": _BOOL, "exclude": _STRINGS},
     "copy": {"chown": _STRING, "from": _STRING, "chmod": _STRING, "link": _BOOL, "exclude": _STRINGS,
@@ -761,6 +872,98 @@ ALLOWED_FLAGS: dict[str, dict[str, str] | None] = {
     **{name: {} for name in ("env", "label", "maintainer", "onbuild", "workdir", "cmd", "entrypoint", "expose",
                              "user", "volume", "shell")},
 }  # fmt: skip
+
+
+def unknown_flag(flag: str) -> str:
+    return f"unknown flag: {flag}"
+
+
+def duplicate_flag(flag: str) -> str:
+    return f"duplicate flag specified: {flag}"
+
+
+def missing_flag_value(flag: str) -> str:
+    return f"missing a value on flag: {flag}"
+
+
+def not_a_flag(word: str) -> str:
+    return f"arg should start with -- : {word}"
+
+
+def bad_boolean(flag: str, value: str) -> str:
+    return f"expecting boolean value for flag {flag}, not: {value}"
+
+
+class FlagError(ValueError):
+    """A flag word BuildKit's ``BFlags.Parse`` rejects (its wording); ``unknown`` names a flag the instruction
+    does not take (without ``--``), so callers can add a suggestion."""
+
+    def __init__(self, message: str, unknown: str | None = None):
+        super().__init__(message)
+        self.unknown = unknown
+
+
+def read_flags(words: list[str], allowed: dict[str, FlagKind]) -> dict[str, str | bool | list[str]]:
+    """Read ``--name[=value]`` words like BuildKit's ``BFlags.Parse``: name -> value; raises ``FlagError``.
+
+    ``--`` ends the flags. A bool flag takes no value or ``true``/``false`` (any case); a string flag needs
+    ``=value`` and may appear once; a strings flag needs ``=value`` and may repeat (values in order).
+    """
+    found: dict[str, str | bool | list[str]] = {}
+    for word in words:
+        if word == "--":
+            break
+        if not word.startswith("--"):
+            raise FlagError(not_a_flag(word))
+        flag, has_value, value = word.partition("=")
+        name = flag[2:]
+        kind = allowed.get(name)
+        if kind is None:
+            raise FlagError(unknown_flag(flag), unknown=name)
+        if name in found and kind is not FlagKind.STRINGS:
+            raise FlagError(duplicate_flag(flag))
+        if kind is FlagKind.BOOL:
+            if has_value and value == "":
+                raise FlagError(missing_flag_value(flag))
+            lowered = value.lower()
+            if lowered not in ("", "true", "false"):
+                raise FlagError(bad_boolean(flag, value))
+            found[name] = lowered != "false"
+        elif not has_value:
+            raise FlagError(missing_flag_value(flag))
+        elif kind is FlagKind.STRING:
+            found[name] = value
+        else:
+            found.setdefault(name, [])
+            found[name].append(value)  # type: ignore[union-attr]
+    return found
+
+
+def go_duration_ns(text: str) -> int:
+    """Go's ``time.ParseDuration`` (``1h30m``, ``1.5s``, ``300ms``, ``-2s``, ``0``) in nanoseconds (ASCII digits
+    only, as in Go); raises ``ValueError`` with Go's message."""
+    if not _DURATION.fullmatch(text):
+        raise ValueError(invalid_duration(text))
+    total = int(sum(float(num) * _DURATION_NS[unit] for num, unit in _DURATION_PART.findall(text)))
+    return -total if text.startswith("-") else total
+
+
+class GoIntError(ValueError):
+    """``strconv.ParseInt`` failed; ``reason`` is ``invalid syntax`` or ``value out of range`` (Go's words)."""
+
+    def __init__(self, text: str, reason: str):
+        super().__init__(f"strconv.ParseInt: parsing {go_quote(text)}: {reason}")
+        self.reason = reason
+
+
+def go_int32(text: str) -> int:
+    """Go's ``strconv.ParseInt(text, 10, 32)`` (HEALTHCHECK ``--retries``); raises ``GoIntError``."""
+    if not _INTEGER.fullmatch(text):
+        raise GoIntError(text, "invalid syntax")
+    value = int(text)
+    if not -(2**31) <= value < 2**31:
+        raise GoIntError(text, "value out of range")
+    return value
 
 
 def check(doc: Document) -> None:
@@ -789,113 +992,98 @@ def _check(node: Node) -> str | None:
     name = keyword.upper()
     args = node.args
     if keyword not in ALLOWED_FLAGS:
-        message = f"unknown instruction: {node.original}"
+        message = unknown_instruction(node.original)
         close = difflib.get_close_matches(keyword, INSTRUCTIONS, n=1, cutoff=0.7)
         return message + f" (did you mean {close[0].upper()}?)" if close else message
     if keyword in ("env", "label"):
         if not args:
-            return f"{name} requires at least one argument"
+            return at_least_one_argument(name)
         if any(args[i] == "" for i in range(0, len(args), 3)):
-            return f"{name} names can not be blank"
+            return blank_names(name)
     elif keyword in ("maintainer", "workdir", "user", "stopsignal"):
         if len(args) != 1:
-            return f"{name} requires exactly one argument"
+            return exactly_one_argument(name)
     elif keyword in ("add", "copy"):
         if len(args) < 2:
-            return f"{name} requires at least two arguments, but only one was provided. Destination could not be determined"
+            return no_destination(name)
         if must_parse_heredoc(args[-1]) is not None:
-            return f"{name} cannot accept a heredoc as a destination"
+            return bad_heredoc(name, "a destination")
     elif keyword == "from":
         if len(args) == 3 and args[1].lower() == "as":
-            if not _STAGE_NAME.fullmatch(args[2].lower()):
-                return f"invalid name for build stage: {go_quote(args[2])}, name can't start with a number or contain symbols"
+            if not STAGE_NAME.fullmatch(args[2].lower()):
+                return invalid_stage_name(args[2])
         elif len(args) != 1:
-            return "FROM requires either one or three arguments"
+            return from_arguments()
     elif keyword == "onbuild":
         if node.next is None:
-            return "ONBUILD requires at least one argument"
+            return at_least_one_argument(name)
         trigger = node.next.keyword.upper()
         if trigger == "ONBUILD":
-            return "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+            return onbuild_chained()
         if trigger in ("MAINTAINER", "FROM"):
-            return f"{trigger} isn't allowed as an ONBUILD trigger"
+            return onbuild_forbidden(trigger)
     elif keyword == "healthcheck":
         return _check_healthcheck(node)
     elif keyword in ("expose", "volume", "arg"):
         if not args:
-            return f"{name} requires at least one argument"
+            return at_least_one_argument(name)
         if keyword == "volume" and any(not a.strip(GO_SPACE) for a in args):
-            return "VOLUME specified can not be an empty string"
+            return empty_volume()
         if keyword == "arg" and any(a.startswith("=") for a in args):
-            return "ARG names can not be blank"
+            return blank_names(name)
     elif keyword == "shell":
         if not args:
-            return "SHELL requires at least one argument"
+            return at_least_one_argument(name)
         if not node.json:
-            return "SHELL requires the arguments to be in JSON form"
+            return not_json(name)
     return _check_flags(node, ALLOWED_FLAGS[keyword])
 
 
-def _check_flags(node: Node, allowed: dict[str, str] | None) -> str | None:
+def _check_flags(node: Node, allowed: dict[str, FlagKind] | None) -> str | None:
     if allowed is None:
         return None
-    used: set[str] = set()
-    for flag in node.flags:
-        if flag == "--":
-            return None
-        if not flag.startswith("--"):
-            return f"arg should start with -- : {flag}"
-        flag_name, has_value, value = flag.partition("=")
-        key = flag_name[2:]
-        kind = allowed.get(key)
-        if kind is None:
-            message = f"unknown flag: {flag_name} for {node.keyword.upper()}"
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            return message + f" (did you mean --{close[0]}?)" if close else message
-        if key in used and kind != _STRINGS:
-            return f"duplicate flag specified: {flag_name}"
-        used.add(key)
-        if kind == _BOOL:
-            if has_value and value == "":
-                return f"missing a value on flag: {flag_name}"
-            if value.lower() not in ("true", "false", ""):
-                return f"expecting boolean value for flag {flag_name}, not: {value}"
-        elif not has_value:
-            return f"missing a value on flag: {flag_name}"
+    try:
+        read_flags(node.flags, allowed)
+    except FlagError as err:
+        if err.unknown is None:
+            return str(err)
+        message = f"{err} for {node.keyword.upper()}"
+        close = difflib.get_close_matches(err.unknown, allowed, n=1, cutoff=0.6)
+        return message + f" (did you mean --{close[0]}?)" if close else message
     return None
 
 
 def _check_healthcheck(node: Node) -> str | None:
     args = node.args
     if not args:
-        return "HEALTHCHECK requires at least one argument"
+        return at_least_one_argument("HEALTHCHECK")
     kind = args[0].upper()
     if kind == "NONE":
         if len(args) > 1:
-            return "HEALTHCHECK NONE takes no arguments"
+            return healthcheck_none_arguments()
         return None
     problem = _check_flags(node, ALLOWED_FLAGS["healthcheck"])
     if problem:
         return problem
     if kind != "CMD":
-        return f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)"
+        return healthcheck_unknown_type(kind)
     if len(args) == 1:
-        return "Missing command after HEALTHCHECK CMD"
+        return healthcheck_missing_command()
     for flag in node.flags:
         flag_name, _, value = flag.partition("=")
         if flag_name == "--retries":
-            if not _INTEGER.fullmatch(value):
-                return f"invalid value for --retries: {go_quote(value)}"
-            if not -(2**31) <= int(value) < 2**31:
-                return f"invalid value for --retries: {go_quote(value)}: value out of range"
-            if int(value) < 0:
-                return f"--retries cannot be negative ({int(value)})"
+            try:
+                retries = go_int32(value)
+            except GoIntError as err:
+                out_of_range = ": value out of range" if err.reason == "value out of range" else ""
+                return f"invalid value for --retries: {go_quote(value)}{out_of_range}"
+            if retries < 0:
+                return negative_retries(retries)
         elif value and flag_name != "--":
-            if not _DURATION.fullmatch(value):
-                return f"time: invalid duration {go_quote(value)} for {flag_name}"
-            total = sum(float(num) * _DURATION_NS[unit] for num, unit in _DURATION_PART.findall(value))
-            if 0 < total < 1e6 and not value.startswith("-"):
-                return f"Interval {go_quote(flag_name[2:])} cannot be less than 1ms"
-            if value.startswith("-") and total > 0:
-                return f"Interval {go_quote(flag_name[2:])} cannot be less than 1ms"
+            try:
+                nanoseconds = go_duration_ns(value)
+            except ValueError as err:
+                return f"{err} for {flag_name}"
+            if nanoseconds != 0 and nanoseconds < 1_000_000:  # BuildKit: non-zero and under a millisecond
+                return interval_too_short(flag_name[2:])
     return None

@@ -27,6 +27,12 @@ def emit_command(path: str | None, out: str | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
+    write_atomically(out, data)
+
+
+def write_atomically(out: str, data: bytes) -> None:
+    """Write ``out`` through a temporary file renamed over it, so that a failed write never leaves a half-written
+    Containerfile behind; errors are click's one-line ``FileError``. (Any command writing a ``-o`` file can use it.)"""
     tmp = f"{out}.tmp.{os.getpid()}"
     try:
         with open(tmp, "wb") as handle:
