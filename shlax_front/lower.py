@@ -8,6 +8,7 @@ unconditionally in a script we parsed completely. Otherwise it stays a ``Run`` a
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -188,7 +189,13 @@ def lower_run(instr: I.Run, scope: Mapping[str, str], shell_argv, common: dict) 
         "heredocs": tuple(instr.heredocs),
     }
     if instr.exec_form:
-        return A.Run(tuple(instr.command), notes=("exec form: run as written",), **flags, **common)
+        argv = tuple(instr.command)
+        note = ("exec form: run as written (no shell to carry cache settings)",)
+        rec = recognise(shlex.join(argv), (), scope) if argv else Recognition(None)
+        installs = installs_of(rec.invocations, rec.script) if not rec.reason else []
+        if len(installs) == 1:
+            return installs[0].evolve(run=argv, notes=note, **flags, **common)
+        return A.Run(argv, notes=note, **flags, **common)
     command = instr.command
     rec = recognise(command, instr.heredocs, scope, shell_argv)
     if rec.reason:
