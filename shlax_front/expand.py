@@ -45,6 +45,7 @@ _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 _REGEX_META = frozenset("[]{}.+()|^$")
 #: The blanks BuildKit keeps in the word after ``<<`` (its ``isWhitespace``: heredoc words such as ``<< EOF``).
 _HEREDOC_BLANKS = re.compile(r"[ \t\r]*")
+_ASCII_NAME = re.compile(r"[A-Za-z0-9_]*")
 #: A word none of whose characters means anything to the lexer expands to itself (split on white space): no
 #: ``$``, quote, escape character (either kind), ``<`` nor leading byte order mark.
 _PLAIN_WORD = re.compile("[^$'\"\\\\`<\ufeff]*")
@@ -334,6 +335,14 @@ class _Lexer:
 
     def process_name(self) -> str:
         """A variable name: letters, digits and ``_``; or a run of digits; or one special parameter."""
+        text, pos = self.text, self.pos
+        if pos < len(text) and text[pos] not in _SPECIAL_PARAMS and not text[pos].isdigit():
+            # Usual case, an ASCII name: one regex match. Past a non-ASCII character, Go's unicode classes
+            # (letters, decimal digits) decide, one character at a time below.
+            end = _ASCII_NAME.match(text, pos).end()  # type: ignore[union-attr]
+            if end == len(text) or text[end].isascii():
+                self.pos = end
+                return text[pos:end]
         name: list[str] = []
         while self.peek() != _EOF:
             ch = self.peek()

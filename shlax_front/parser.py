@@ -65,6 +65,9 @@ _WS_SPLIT = re.compile(r"[\t\v\f\r ]+")  # BuildKit's reWhitespace
 _ASCII_WORDS = re.compile(r"[^\t\n\v\f\r ]+")
 _DIRECTIVE_KEY = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=")
 _RE2_SPACE = "\t\n\f\r "  # \s in Go's regexp
+_ASCII_BLANK_SET = frozenset("\t\n\v\f\r ")
+_ASCII_BLANKS = re.compile(r"[\t\n\v\f\r ]*")
+_PLAIN_FLAG = re.compile(r"[^\t\n\v\f\r '\"\\`]*")
 _HEREDOC_HEAD = re.compile(r"([0-9]*)<<(-?)")
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 #: A valid ``FROM ... AS name`` (BuildKit's stage name rule, on the lower-cased name).
@@ -364,9 +367,27 @@ def extract_flags(line: str, escape: str = "\\") -> tuple[str, list[str]]:
     as in BuildKit. Like BuildKit we walk bytes, so non-ASCII text in a flag comes out the way it does.
     """
     ascii_only = line.isascii()
+    if ascii_only:
+        # Usual case: ASCII flags without quotes or escapes (``--mount=type=cache,target=/x``), one regex
+        # match each. Anything else is read character by character below, from the start.
+        words: list[str] = []
+        pos, n = 0, len(line)
+        while True:
+            pos = _ASCII_BLANKS.match(line, pos).end()  # type: ignore[union-attr]
+            if pos == n:
+                return "", words
+            if not line.startswith("--", pos):
+                return line[pos:], words
+            end = _PLAIN_FLAG.match(line, pos).end()  # type: ignore[union-attr]
+            if end < n and line[end] not in _ASCII_BLANK_SET:
+                break
+            if end - pos == 2:  # "--" ends the flags
+                return line[end:], words
+            words.append(line[pos:end])
+            pos = end
     if not ascii_only:
         line = _go_bytes(line)
-    words: list[str] = []
+    words = []
     n = len(line)
     pos = 0
     phase = 0  # 0 spaces, 1 word, 2 quote

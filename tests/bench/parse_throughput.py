@@ -13,7 +13,8 @@ Prints files/s over every fixture Containerfile and every BuildKit conformance D
 Files a stage of the pipeline rejects (the negative fixtures, some conformance files at the strict level)
 count as processed: rejecting is work too. Rates are per second of CPU time; each row is timed in several
 rounds and the best round is printed (other processes on the machine only ever slow a round down). Run:
-``python tests/bench/parse_throughput.py [--seconds N] [--rounds R]``.
+``python tests/bench/parse_throughput.py [--seconds N] [--rounds R] [FOLDER...]`` (folders: a real-world corpus
+instead of the fixtures).
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ from shlax_front.errors import ShlaxError  # noqa: E402
 from shlax_front.parser import decode, parse  # noqa: E402
 
 
-def corpus() -> list[Path]:
+def corpus(extra: list[Path] | None = None) -> list[Path]:
+    """The fixtures and the conformance files, or, when ``extra`` folders are given, every file under them whose
+    name contains ``Dockerfile`` or ``Containerfile`` (any case): a real-world corpus."""
+    if extra:
+        return sorted(
+            p
+            for folder in extra
+            for p in folder.rglob("*")
+            if p.is_file() and ("dockerfile" in p.name.lower() or "containerfile" in p.name.lower())
+        )
     files = sorted(ROOT.glob("fixtures/**/Containerfile")) + sorted(ROOT.glob("fixtures/**/Dockerfile"))
     conformance = ROOT.parent / "shared" / "conformance" / "buildkit" / "parser"
     files += sorted(conformance.glob("testfiles*/*/Dockerfile"))
@@ -68,9 +78,12 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--seconds", type=float, default=2.0, help="minimum time per row (default 2)")
     options.add_argument("--rounds", type=int, default=4, help="rounds per row, best one printed (default 4)")
+    options.add_argument(
+        "corpus", nargs="*", type=Path, help="folders of real-world files to use instead of the fixtures"
+    )
     args = options.parse_args()
 
-    paths = corpus()
+    paths = corpus(args.corpus)
     data = [p.read_bytes() for p in paths]
     texts = [decode(d) for d in data]
     lines = sum(t.count("\n") + 1 for t in texts)
