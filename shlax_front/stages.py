@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import platform as host
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -578,8 +579,9 @@ def _final_scope(
     if finals is not None and stage.index in finals:
         return finals[stage.index]
     scope = _initial_scope(result, stage, base_env, strict, finals)
-    for step in _walk(result, stage, scope, strict):
-        scope = _after(step, scope)
+    last = deque(_walk(result, stage, scope, strict), maxlen=1)
+    if last:  # the walk computed every scope but the one after its last step
+        scope = _after(last[0], last[0].scope)
     if finals is not None:
         finals[stage.index] = scope
     return scope
