@@ -18,10 +18,12 @@ backtick, per the ``# escape=`` directive):
   trailing escape character is dropped.
 
 Word splitting (``process_words``) splits only unquoted text *and the results of ``$`` expansions* on white
-space: ``ENV x="a b"`` then ``COPY $x /d`` copies two sources, ``"$x"`` one.
+space: ``ENV x="a b"`` then ``COPY $x /d`` copies two sources, ``"$x"`` one. An unquoted ``<<`` keeps the
+blanks after it in its word (``<< EOF`` is one word): BuildKit's lexer does this for its heredoc detection,
+which uses this same lexer (``parser.heredocs_from_line``).
 
-Anything else (``${v:=w}``, ``${}``, ``${v``, an unterminated quote) is an :class:`ExpansionError`; callers
-turn it into a located ``ParseError``.
+Anything else (``${v:=w}``, ``${v:#p}``, ``${v:%p}``, ``${}``, ``${v``, an unterminated quote) is an
+:class:`ExpansionError`; callers turn it into a located ``ParseError``.
 """
 
 from __future__ import annotations

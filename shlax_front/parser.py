@@ -23,9 +23,13 @@ Two levels, like BuildKit:
 
 Every error is a ``ParseError`` whose text starts with ``PATH:LINE:``.
 
-Hot path notes: lines are cut with one ``str.split``; character loops only run for flags, ENV/LABEL/ARG
-words with quotes or escapes, and heredoc detection; everything else uses precompiled regexes or
-``str`` methods.
+Hot path notes: lines are cut with one ``str.split``; character loops only run for flags with quotes,
+escapes or non-ASCII text, ENV/LABEL/ARG words with quotes or escapes, and heredoc detection (the expansion
+lexer of ``expand.py``, which copies runs of ordinary characters in one slice); everything else uses
+precompiled regexes or ``str`` methods.
+
+The strict check and the typed instructions (``instructions.py``) share one flag table (``ALLOWED_FLAGS``),
+one flag reader (``read_flags``) and BuildKit's wording of instruction errors, all defined here.
 """
 
 from __future__ import annotations
