@@ -175,3 +175,24 @@ def test_missing_copy_source_is_a_located_error(tmp_path, bad):
     with pytest.raises(BuildError) as err:
         make_executor(tmp_path, runner).build(plan_of(bad))
     assert str(err.value).startswith("Containerfile:2: missing.txt")
+
+
+@pytest.mark.skipif(
+    os.getuid() != 0, reason="handing files to another uid needs root (the build runs as root)"
+)
+def test_host_shared_cache_is_handed_back_to_the_invoking_user(tmp_path, monkeypatch):
+    """Under sudo, files a root container wrote into ~/.cache/pip end up owned by SUDO_UID, not root."""
+    from shlax_front.build import hostcache
+    from shlax_front.build.steps import HostCache
+
+    monkeypatch.setattr(hostcache, "invoking_user", lambda: (4321, 4321, str(tmp_path / "home")))
+    caches = HostCaches(tmp_path / "root")
+    pip = HostCache("pip", "/root/.cache/pip", host="pip", uid=0, gid=0, sharing="shared")
+    with caches.mounted((pip,), None) as prepared:
+        [(directory, _)] = prepared
+        assert directory == tmp_path / "home" / ".cache" / "pip"
+        assert directory.stat().st_uid == 0  # handed to the container's user for the run
+        (directory / "http").mkdir()
+        (directory / "http" / "blob").write_text("x")
+    for path in (directory, directory / "http", directory / "http" / "blob"):
+        assert path.stat().st_uid == 4321
