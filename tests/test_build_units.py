@@ -177,9 +177,6 @@ def test_missing_copy_source_is_a_located_error(tmp_path, bad):
     assert str(err.value).startswith("Containerfile:2: missing.txt")
 
 
-@pytest.mark.skipif(
-    os.getuid() != 0, reason="handing files to another uid needs root (the build runs as root)"
-)
 def test_host_shared_cache_is_handed_back_to_the_invoking_user(tmp_path, monkeypatch):
     """Under sudo, files a root container wrote into ~/.cache/pip end up owned by SUDO_UID, not root."""
     from shlax_front.build import hostcache
