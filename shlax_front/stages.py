@@ -166,19 +166,28 @@ def host_platform() -> Platform:
 
 def platform_args(build: Platform, target: Platform, target_stage: str) -> dict[str, str]:
     """The ARGs every build predefines (usable in FROM; inside a stage after a bare ``ARG NAME``)."""
-    return {
-        "BUILDPLATFORM": str(build),
-        "BUILDOS": build.os,
-        "BUILDOSVERSION": "",
-        "BUILDARCH": build.arch,
-        "BUILDVARIANT": build.variant,
-        "TARGETPLATFORM": str(target),
-        "TARGETOS": target.os,
-        "TARGETOSVERSION": "",
-        "TARGETARCH": target.arch,
-        "TARGETVARIANT": target.variant,
-        "TARGETSTAGE": target_stage or "default",
-    }
+    values = dict(_platform_values(build, target))
+    values["TARGETSTAGE"] = target_stage or "default"
+    return values
+
+
+@functools.lru_cache(maxsize=32)
+def _platform_values(build: Platform, target: Platform) -> tuple[tuple[str, str], ...]:
+    """The platform part of ``platform_args``, worked out once per pair of platforms (every plan needs it)."""
+    return tuple(
+        {
+            "BUILDPLATFORM": str(build),
+            "BUILDOS": build.os,
+            "BUILDOSVERSION": "",
+            "BUILDARCH": build.arch,
+            "BUILDVARIANT": build.variant,
+            "TARGETPLATFORM": str(target),
+            "TARGETOS": target.os,
+            "TARGETOSVERSION": "",
+            "TARGETARCH": target.arch,
+            "TARGETVARIANT": target.variant,
+        }.items()
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -684,10 +693,17 @@ def _step(
         )
         return Step(instruction, expanded, scope, frozenset(ex.used))
     expander = EXPANDERS.get(type(instruction))
-    if expander is None or _literal(instruction):  # nothing to expand (RUN, CMD, ..., or no $ in the line)
+    if expander is None or _nothing_to_expand(instruction):
         return Step(instruction, instruction, scope)
     ex = _Expander(scope._lookup(), escape)
     return Step(instruction, expander(instruction, ex), scope, frozenset(ex.used))
+
+
+def _nothing_to_expand(instruction: ins.Instruction) -> bool:
+    """True when expanding ``instruction`` would give it back unchanged and read no variable."""
+    if isinstance(instruction, ins.Run):  # only its unresolved mounts are expanded: no need to scan its line
+        return all(m.resolved for m in instruction.mounts)
+    return _literal(instruction)
 
 
 def _literal(instruction: ins.Instruction) -> bool:
