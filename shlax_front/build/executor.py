@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -43,6 +45,7 @@ from shlax_front.build.store import LayerIndex
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
+GLOBS = re.compile(r"[*?\[]")
 ALWAYS_CREATED = ("/run", "/dev", "/proc", "/sys")
 WHEELHOUSE_TARGET = "/run/shlax-front/wheelhouse"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
@@ -104,6 +107,7 @@ class Executor:
         self._image_ids: set[str] | None = None
         self._inspected: dict[str, dict] = {}
         self._partitions: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
         self.format = "oci"
 
     # -- the whole build ----------------------------------------------------------------------------------
@@ -127,6 +131,7 @@ class Executor:
         return final.image
 
     def cleanup(self) -> None:
+        self._sources.clear()
         for name in reversed(self.containers):
             self.buildah.umount(name)
             self.buildah.rm(name)
@@ -185,7 +190,7 @@ class Executor:
                     self._copy(step, state, results)
                 elif isinstance(step, ConfigStep):
                     self.buildah.config(state.container, step.options)
-                    self._mkdir(state, step.mkdir)
+                    self._mkdir(state, step.mkdir, step.mkdir_user)
                 self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
                 self.reporter.step(
                     StepReport(
@@ -257,6 +262,8 @@ class Executor:
         if isinstance(step, RunStep):
             inputs["argv"] = list(step.original_argv or step.argv)
             inputs["env"] = sorted(list(kv) for kv in step.env)
+            if step.mounts:
+                inputs["mounts"] = [[m.type, [list(o) for o in m.options]] for m in step.mounts]
             if step.files:
                 inputs["files"] = sorted(list(f) for f in step.files)
             binds = [m for m in step.mounts if m.type == "bind"]
@@ -280,6 +287,8 @@ class Executor:
                     inputs["context"] = self._digest(step, local)
         elif isinstance(step, ConfigStep):
             inputs["options"] = list(step.options)
+            if step.mkdir:
+                inputs["mkdir"] = [step.mkdir, step.mkdir_user]
         return inputs
 
     def _with_manifest(self, step: Step, inputs: dict) -> dict:
@@ -416,6 +425,11 @@ class Executor:
                 for f in Path(d).iterdir()
             }
             created = _missing_ancestors(rootfs, targets)
+            # RUN --mount targets as written: like buildah bud, remove the mount point, keep parents it made
+            for m in step.mounts:
+                target = m.get("target") or m.get("dst") or m.get("destination")
+                if target and not os.path.lexists(_inside(rootfs, target)):
+                    created.append(_inside(rootfs, target))
             try:
                 if wheelhouse:
                     env += self._fill_wheelhouse(state, step, wheelhouse, env, volumes, network)
@@ -508,7 +522,10 @@ class Executor:
     def _mount_arg(self, mount, results: dict[int, StageResult]) -> str:
         """A RUN --mount as written, with ``from=<stage>`` turned into that stage's image id."""
         parts = [f"type={mount.type}"]
+        local_bind = mount.type == "bind" and not mount.get("from")
         for k, v in mount.options:
+            if local_bind and k in ("source", "src"):
+                v = os.path.join(self.context.root, v.lstrip("/"))
             if k == "from":
                 for index, result in results.items():
                     if v == str(index) or v == getattr(result, "name", None):
@@ -538,6 +555,9 @@ class Executor:
                     os.chmod(host, 0o644)
                     sources.append(host)
                 self.buildah.copy(state.container, sources, step.dest, chown=step.chown, chmod=step.chmod)
+            elif (step.from_stage is not None or step.from_image) and not step.chown and not step.add:
+                source = results[step.from_stage].image if step.from_stage is not None else step.from_image
+                self._copy_preserving_owners(state, self._source_rootfs(source), step)
             elif step.from_stage is not None or step.from_image:
                 source = results[step.from_stage].image if step.from_stage is not None else step.from_image
                 self.buildah.copy(
@@ -569,13 +589,81 @@ class Executor:
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, _tail(err.result.output)
             ) from None
 
-    def _mkdir(self, state: _State, path: str | None) -> None:
+    def _source_rootfs(self, image: str) -> str:
+        """The mounted root of ``image`` (one read-only-use container per image per build)."""
+        if image not in self._sources:
+            name = f"shlax-front-{uuid.uuid4().hex[:12]}"
+            self.containers.append(name)
+            self.buildah.from_(image, name, pull="never")
+            self._sources[image] = self.buildah.mount(name)
+        return self._sources[image]
+
+    def _copy_preserving_owners(self, state: _State, source_root: str, step: CopyStep) -> None:
+        """``COPY --from`` without ``--chown``: buildah bud keeps the files' owners, ``buildah copy`` cannot.
+
+        Same placement rules as COPY: a directory's contents go into the destination, files go into it when
+        it is a directory (or several sources / a trailing slash make it one), else become it.
+        """
+        rootfs = self._rootfs(state)
+        matches: list[str] = []
+        for source in step.sources:
+            found = (
+                sorted(glob.glob(os.path.join(source_root, source.lstrip("/"))))
+                if GLOBS.search(source)
+                else [_inside(source_root, source)]
+            )
+            found = [f for f in found if os.path.lexists(f)]
+            if not found:
+                raise BuildError(
+                    f"{step.text[:60]}: {source}: no such file or directory in the source image",
+                    step.location.path,
+                    step.location.line,
+                )
+            matches += found
+        dest = step.dest
+        into_dir = dest.endswith("/") or len(matches) > 1
+        target = _inside(rootfs, dest)
+        for match in matches:
+            if os.path.isdir(match) and not os.path.islink(match):
+                _ensure_dirs(rootfs, dest)
+                shutil.copytree(match, target, symlinks=True, dirs_exist_ok=True, copy_function=shutil.copy2)
+                _copy_owners(match, target)
+                copied = [os.path.join(dp, n) for dp, dns, fns in os.walk(target) for n in dns + fns]
+            else:
+                if into_dir or os.path.isdir(target):
+                    _ensure_dirs(rootfs, dest)
+                    out = os.path.join(target, os.path.basename(match))
+                else:
+                    _ensure_dirs(rootfs, posixpath.dirname(dest) or "/")
+                    out = target
+                if os.path.lexists(out) and not os.path.isdir(out):
+                    os.unlink(out)
+                shutil.copy2(match, out, follow_symlinks=False)
+                st = os.lstat(match)
+                os.lchown(out, st.st_uid, st.st_gid)
+                copied = [out]
+            if step.chmod:
+                mode = int(step.chmod, 8)
+                for path in copied if os.path.isdir(match) else [copied[0]]:
+                    if not os.path.islink(path):
+                        os.chmod(path, mode)
+
+    def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:
             return
         rootfs = self._rootfs(state)
-        target = _inside(rootfs, path)
-        if not os.path.lexists(target):
-            os.makedirs(target, 0o755, exist_ok=True)
+        missing = []
+        current = "/"
+        for part in [p for p in path.split("/") if p]:
+            current = posixpath.join(current, part)
+            if not os.path.lexists(_inside(rootfs, current)):
+                missing.append(current)
+        for directory in missing:
+            os.makedirs(_inside(rootfs, directory), 0o755, exist_ok=True)
+        if user and missing:
+            owner = _resolve_owner(HostCache("workdir", path, uid=None, gid=None, user=user), rootfs)
+            for directory in missing:
+                os.lchown(_inside(rootfs, directory), owner.uid or 0, owner.gid or 0)
 
 
 def _onbuild(info: dict | None) -> list[str]:
@@ -796,3 +884,23 @@ def _replay_apt_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
+
+
+def _ensure_dirs(rootfs: str, path: str) -> None:
+    """Create ``path`` inside the container (root-owned, 0755, as buildah does for a COPY destination)."""
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        current = posixpath.join(current, part)
+        inside = _inside(rootfs, current)
+        if not os.path.lexists(inside):
+            os.mkdir(inside, 0o755)
+            os.chmod(inside, 0o755)
+
+
+def _copy_owners(source: str, target: str) -> None:
+    """Give every entry under ``target`` the owner of its namesake under ``source``."""
+    for dirpath, dirnames, filenames in os.walk(source):
+        for name in dirnames + filenames:
+            src = os.path.join(dirpath, name)
+            st = os.lstat(src)
+            os.lchown(os.path.join(target, os.path.relpath(src, source)), st.st_uid, st.st_gid)

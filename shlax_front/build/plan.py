@@ -212,6 +212,12 @@ class Planner:
             scope = self._initial_scope(image, None)
             first = FromStep(location, f"FROM {image}", image=image, platform=stage.from_.platform)
         steps: list[Step] = [first]
+        if from_stage is None and image.lower() == "scratch":
+            # buildah bud gives a scratch stage the default PATH in its config
+            scope.env["PATH"] = DEFAULT_PATH
+            steps.append(
+                ConfigStep(location, f"ENV PATH={DEFAULT_PATH}", options=("--env", f"PATH={DEFAULT_PATH}"))
+            )
         for instruction in stage.body:
             steps.extend(self._steps(instruction, scope, names, globals_, None))
         return Stage(stage.index, stage.name, steps), scope
@@ -233,8 +239,9 @@ class Planner:
             return []
         if isinstance(i, ins.Env):
             options = []
+            before = scope.expansion_env()  # every pair expands with the values from before this ENV
             for name, value in i.pairs:
-                value = self._word(value, scope.expansion_env(), i)
+                value = self._word(value, before, i)
                 scope.env[name] = value
                 options += ["--env", f"{name}={value.replace('$', '$$')}"]  # buildah config expands $
             return [ConfigStep(loc, "ENV " + " ".join(options[1::2]), options=tuple(options))]
@@ -246,7 +253,15 @@ class Planner:
         if isinstance(i, ins.Workdir):
             path = posixpath.normpath(posixpath.join(scope.workdir, w(i.path)))
             scope.workdir = path
-            return [ConfigStep(loc, f"WORKDIR {path}", options=("--workingdir", path), mkdir=path)]
+            return [
+                ConfigStep(
+                    loc,
+                    f"WORKDIR {path}",
+                    options=("--workingdir", path),
+                    mkdir=path,
+                    mkdir_user=scope.user or None,
+                )
+            ]
         if isinstance(i, ins.User):
             scope.user = w(i.user)
             return [ConfigStep(loc, f"USER {scope.user}", options=("--user", scope.user))]
@@ -379,6 +394,10 @@ class Planner:
         mounts = []
         for m in i.mounts:
             options = tuple((k, self._word(v, env, i) if v else v) for k, v in m.options if k != "type")
+            # from=<stage name> becomes the stage's index: the executor knows stages by index
+            options = tuple(
+                (k, str(names[v.lower()]) if k == "from" and v.lower() in names else v) for k, v in options
+            )
             mounts.append(RunMount(m.type, options))
         # ARGs in scope reach RUN as environment (ENV of the same name wins, it is already in the config)
         run_env = tuple(sorted((k, v) for k, v in scope.args.items() if k not in scope.env))
