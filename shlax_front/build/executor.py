@@ -427,6 +427,8 @@ class Executor:
             created = _missing_ancestors(rootfs, targets)
             # RUN --mount targets as written: like buildah bud, remove the mount point, keep parents it made
             for m in step.mounts:
+                if m.type == "cache":  # bud keeps a cache mount's mount point in the layer
+                    continue
                 target = m.get("target") or m.get("dst") or m.get("destination")
                 if target and not os.path.lexists(_inside(rootfs, target)):
                     created.append(_inside(rootfs, target))

@@ -251,17 +251,11 @@ class Planner:
                 options += ["--label", f"{w(name)}={w(value)}"]
             return [ConfigStep(loc, "LABEL " + " ".join(options[1::2]), options=tuple(options))]
         if isinstance(i, ins.Workdir):
+            # buildah bud (1.28) only records it: the next RUN creates the directory (as the USER), a COPY
+            # into it creates it with the --chown owner; an unused WORKDIR leaves no directory at all
             path = posixpath.normpath(posixpath.join(scope.workdir, w(i.path)))
             scope.workdir = path
-            return [
-                ConfigStep(
-                    loc,
-                    f"WORKDIR {path}",
-                    options=("--workingdir", path),
-                    mkdir=path,
-                    mkdir_user=scope.user or None,
-                )
-            ]
+            return [ConfigStep(loc, f"WORKDIR {path}", options=("--workingdir", path))]
         if isinstance(i, ins.User):
             scope.user = w(i.user)
             return [ConfigStep(loc, f"USER {scope.user}", options=("--user", scope.user))]
@@ -332,7 +326,10 @@ class Planner:
             )
         env = scope.expansion_env()
         add = isinstance(i, ins.Add)
-        words = [x for s in i.sources for x in self._words(s, env, i)]
+        if i.node.json:  # JSON form: each element is one word (expanded, never split)
+            words = [self._word(s, env, i) for s in i.sources]
+        else:
+            words = [x for s in i.sources for x in self._words(s, env, i)]
         dest = self._word(i.dest, env, i)
         if not dest.startswith("/"):
             slash = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
