@@ -610,9 +610,7 @@ class Executor:
         matches: list[str] = []
         for source in step.sources:
             found = (
-                sorted(glob.glob(os.path.join(source_root, source.lstrip("/"))))
-                if GLOBS.search(source)
-                else [_inside(source_root, source)]
+                _glob_inside(source_root, source) if GLOBS.search(source) else [_inside(source_root, source)]
             )
             found = [f for f in found if os.path.lexists(f)]
             if not found:
@@ -906,3 +904,17 @@ def _copy_owners(source: str, target: str) -> None:
             src = os.path.join(dirpath, name)
             st = os.lstat(src)
             os.lchown(os.path.join(target, os.path.relpath(src, source)), st.st_uid, st.st_gid)
+
+
+def _glob_inside(rootfs: str, pattern: str) -> list[str]:
+    """Glob ``pattern`` inside a container root: the fixed leading directories are resolved against that
+    root (an absolute symlink in the image must not lead to the host's files), then the rest is matched."""
+    parts = [p for p in pattern.split("/") if p]
+    fixed = []
+    for part in parts:
+        if GLOBS.search(part):
+            break
+        fixed.append(part)
+    base = _inside(rootfs, "/" + "/".join(fixed))
+    rest = "/".join(parts[len(fixed) :])
+    return sorted(os.path.join(base, m) for m in glob.glob(rest, root_dir=base, include_hidden=False))
