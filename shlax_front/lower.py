@@ -2,8 +2,12 @@
 recognised (``managers/``); every other instruction becomes its config/COPY action.
 
 The rule is *never guess*: a RUN becomes an install action only when every install command in it runs
-unconditionally in a script we parsed completely. Otherwise it stays a ``Run`` and ``notes`` says why;
-``explain`` shows those notes. Lowering never changes what runs: the rewrite decisions are the passes'.
+unconditionally in a script we parsed completely. An install inside an ``if``/loop body, a subshell or a
+``{ }`` group, or to the right of ``||`` is still recognised (a cache mount and the removal of cache-defeating
+flags do not depend on whether the branch runs), but the RUN stays a ``Run`` listing it in ``installs``: the
+RUN may not install anything. Installs whose place we cannot reason about (a function body, ``$(...)``, the
+background) leave the RUN a plain ``Run`` and ``notes`` says why; ``explain`` shows those notes. Lowering
+never changes what runs: the rewrite decisions are the passes'.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from shlax_front.syntax import Document
 
 #: SHELL argv prefixes whose ``-c`` script is POSIX/bash enough for our parser.
 POSIX_SHELLS = ("sh", "bash", "dash", "ash")
+#: Where an install may sit and still be cached (``shell.Command.conditional`` values, by prefix): the
+#: command runs zero or more times, but whenever it runs, it runs as written in this RUN's own process tree.
+CACHEABLE_CONDITIONS = ("inside if", "inside for", "inside while", "inside until", "after ||",
+                        "inside a subshell", "inside a { } group", "inside a pipeline")
 
 
 @dataclass
@@ -31,6 +39,8 @@ class Recognition:
     invocations: list[Invocation] = field(default_factory=list)
     reason: str | None = None
     heredoc: bool = False
+    #: an install runs only under a condition (if/loop/``||``...): the RUN stays a ``Run`` listing it
+    conditional: bool = False
 
 
 def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A.Stage, ...]:
@@ -172,7 +182,10 @@ def recognise(command: str, heredocs, scope: Mapping[str, str], shell_argv=("/bi
         inv = manager.invocation(cmd, scope)
         rec.invocations.append(inv)
         if inv.role in (INSTALL, UPDATE) and cmd.conditional:
-            rec.reason = rec.reason or f"`{_show(cmd)}` runs {cmd.conditional}: not rewritten"
+            if cmd.conditional.startswith(CACHEABLE_CONDITIONS):
+                rec.conditional = True
+            else:
+                rec.reason = rec.reason or f"`{_show(cmd)}` runs {cmd.conditional}: not rewritten"
     return rec
 
 
@@ -193,7 +206,7 @@ def lower_run(instr: I.Run, scope: Mapping[str, str], shell_argv, common: dict) 
         note = ("exec form: run as written (no shell to carry cache settings)",)
         rec = recognise(shlex.join(argv), (), scope) if argv else Recognition(None)
         installs = installs_of(rec.invocations, rec.script) if not rec.reason else []
-        if len(installs) == 1:
+        if len(installs) == 1 and not rec.conditional:
             return installs[0].evolve(run=argv, notes=note, **flags, **common)
         return A.Run(argv, notes=note, **flags, **common)
     command = instr.command
@@ -201,7 +214,7 @@ def lower_run(instr: I.Run, scope: Mapping[str, str], shell_argv, common: dict) 
     if rec.reason:
         return A.Run(command, notes=(rec.reason,), **flags, **common)
     installs = installs_of(rec.invocations, rec.script)
-    if len(installs) == 1:
+    if len(installs) == 1 and not rec.conditional:
         return installs[0].evolve(run=command, **flags, **common)
     return A.Run(command, installs=tuple(installs), **flags, **common)
 
@@ -214,7 +227,6 @@ def installs_of(invocations: list[Invocation], script: shell.Script | None) -> l
     """One install action per install command, with ``update`` set when an index update precedes it."""
     out: list[A.Install] = []
     updated: set[str] = set()
-    cwd: str | None = None
     for inv in invocations:
         if inv.role == UPDATE:
             updated.add(inv.name)
@@ -233,19 +245,19 @@ def installs_of(invocations: list[Invocation], script: shell.Script | None) -> l
         else:
             out.append(A.Npm(*inv.packages, tool=inv.name, verb=inv.verb, options=inv.options,
                              cwd=_cwd_before(inv, script)))
-    del cwd
     return out
 
 
 def _cwd_before(inv: Invocation, script: shell.Script | None) -> str | None:
-    """The directory a top-level ``cd`` moved to before ``inv`` (None when none, or not knowable)."""
+    """The directory a ``cd`` in the same region (or an enclosing one) moved to before ``inv`` (None when
+    none, or not knowable)."""
     if script is None:
         return None
     cwd = None
     for cmd in script.commands:
         if cmd is inv.command:
             break
-        if cmd.argv[:1] == ["cd"] and not cmd.conditional and cmd.depth == inv.command.depth:
+        if cmd.argv[:1] == ["cd"] and cmd.encloses(inv.command) and cmd.depth == inv.command.depth:
             args = cmd.args[1:]
             cwd = args[0].value if len(args) == 1 and not args[0].dynamic else None
     return cwd

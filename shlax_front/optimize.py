@@ -68,7 +68,7 @@ def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None
                 continue
             unresolved = [m for m in action.caching.mounts if m.user is not None and m.uid is None]
             if unresolved:
-                result.skipped[action.node] = (f"USER {unresolved[0].user} has no numeric uid here: "
+                result.skipped[action.node] = (f"user {unresolved[0].user} (USER, su, gosu...) has no numeric uid here: "
                                                "`shlax-front build` resolves it, optimize leaves the RUN alone")
                 continue
             node = doc.nodes[action.node]

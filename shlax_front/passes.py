@@ -76,6 +76,23 @@ def owner_of(ctx: Context) -> Owner:
     return Owner(None, None, spec, ctx.env.get("HOME"))
 
 
+def switched_owner(spec: str, ctx: Context) -> Owner | None:
+    """The owner of a command run through ``su``/``gosu``/``runuser``/``sudo -u`` as ``spec`` (None: the user
+    is computed at run time). A name is left to the executor, which reads the container's /etc/passwd; so is
+    a bare uid (its group comes from /etc/passwd too). HOME is that user's, so it is never known here."""
+    user, _, group = spec.partition(":")
+    if "$" in spec:
+        resolved = _expand_simple(user, ctx.env) if user.startswith("$") else None
+        if resolved is None or "$" in group:
+            return None
+        user = resolved
+    if user in ("root", "0") and not group:
+        return Owner(0, 0, None, "/root")
+    if user.isdigit() and group.isdigit():
+        return Owner(int(user), int(group), None, None)
+    return Owner(None, None, f"{user}:{group}" if group else user, None)
+
+
 def _int(text: str, default):
     return int(text) if text.isdigit() else default
 
@@ -299,7 +316,8 @@ def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: lis
             # A user's cache directory is relocated to a directory directly under /tmp: its parents may not
             # exist in the image, and buildah 1.28 leaves the parents it creates for a mount point behind.
             # one directory per user: a cache created for one uid is not writable by another
-            suffix = f"-{owner.uid}" if owner.uid else (f"-{owner.name}" if owner.name else "")
+            suffix = f"-{owner.uid}" if owner.uid else (f"-{re.sub(r'[^A-Za-z0-9_.-]', '-', owner.name)}"
+                                                        if owner.name else "")
             target = f"{RELOCATED_PREFIX}{cache.id}{suffix}"
             relocate = cache.env
         elif "{home}" in cache.target:
@@ -320,6 +338,20 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
     if manager.family != "system" and owner.uid is None and owner.name is None:
         plan.notes.append(f"{manager.name}: USER {ctx.user!r} not understood")
         return False
+    switched = {i.command.run_as for i in invs if i.role in (INSTALL, UPDATE, CLEAN)}
+    if len(switched) > 1:
+        plan.notes.append(f"{manager.name}: runs as several users in this RUN ({_users(switched)}): not cached")
+        return False
+    spec = switched.pop() if switched else None
+    if spec is not None:
+        as_user = switched_owner(spec, ctx)
+        if as_user is None:
+            plan.notes.append(f"{manager.name}: runs as `{spec}`, a user computed at run time: not cached")
+            return False
+        if manager.family == "system" and not as_user.root:
+            plan.notes.append(f"{manager.name}: runs as `{spec}`, not root: not cached")
+            return False
+        owner = as_user if manager.family != "system" else owner
     targets = _cache_targets(manager, owner, ctx, invs)
     installs = [i for i in invs if i.role == INSTALL]
     chosen: list[tuple] = []
@@ -435,7 +467,7 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             plan.changes.append("apt: `" + opt + "` (the apt binary deletes downloaded packages otherwise)")
         for _cache, target, relocate in keep:
             if relocate:
-                flag_edits.append((inv.command.start, inv.command.start, f"{relocate}={target} "))
+                flag_edits.append(_set_env_for(inv.command, relocate, target))
     # apt: park the docker-clean hook for the run
     if manager.name == "apt" and "/var/cache/apt" in kept_targets:
         if "trap" in script.notes or any(c.words and c.words[0].value == "exec" for c in script.commands):
@@ -459,11 +491,30 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             user=owner.name if manager.family != "system" else None,
             partition=cache.partition, host=cache.host,
         ))
-        plan.changes.append(f"{manager.name}: cache {target} mounted ({cache.what or manager.description})")
+        owned = f", owned by `{spec}` (the user the command switches to)" if spec is not None else ""
+        plan.changes.append(f"{manager.name}: cache {target} mounted ({cache.what or manager.description}){owned}")
+    for inv in installs:
+        if inv.command.conditional:
+            plan.notes.append(f"{manager.name}: `{' '.join(inv.command.argv[:3])}` runs {inv.command.conditional}: "
+                              "cached all the same (the mount does not depend on whether it runs)")
     if manager.family == "python":
         for inv in installs:
             plan.wheelhouse.append(_wheelhouse(inv))
     return lists
+
+
+def _users(specs) -> str:
+    return ", ".join(sorted(s if s is not None else "the RUN's user" for s in specs))
+
+
+def _set_env_for(cmd: shell.Command, name: str, value: str) -> tuple[int, int, str]:
+    """The edit that sets ``name=value`` for ``cmd``'s program: a prefix assignment, or ``env NAME=value``
+    right before the program when a wrapper (``sudo`` resets the environment, ``gosu``, ``xargs``...) stands
+    between the start of the command and the program."""
+    if cmd.argv_index == 0:
+        return (cmd.start, cmd.start, f"{name}={value} ")
+    program = cmd.args[0]
+    return (program.start, program.start, f"env {name}={value} ")
 
 
 def _reads_cache(script: shell.Script, target: str, home: str | None) -> str | None:
@@ -484,17 +535,22 @@ def _reads_cache(script: shell.Script, target: str, home: str | None) -> str | N
 
 def _apt_lists_blocker(invs: list[Invocation], script: shell.Script, ctx: Context, target: str) -> str | None:
     """Why /var/lib/apt/lists must not be mounted for this RUN (None: it may)."""
-    first_install = next((i for i in invs if i.role == INSTALL), None)
-    update = next((i for i in invs if i.role == UPDATE), None)
-    if update is None or first_install is None or update.command.start > first_install.command.start:
+    installs = [i.command for i in invs if i.role == INSTALL]
+    updates = [i.command for i in invs if i.role == UPDATE]
+    # every install must follow an update that ran whenever the install's region ran (not one in a branch)
+    if not installs or not all(any(u.start < c.start and u.encloses(c) for u in updates) for c in installs):
         return "no `apt-get update` before the install in this RUN (it uses the lists in the image)"
     if ctx.apt_lists_in_image:
         return "an earlier RUN left apt lists in the image"
-    last_install = max(i.command.start for i in invs if i.role == INSTALL)
-    if any(i.verb in ("dist-clean",) and i.command.start > last_install and not i.command.conditional for i in invs):
+    last = max(c.start for c in installs + updates)
+
+    def removes_after_every_update(cmd: shell.Command) -> bool:
+        return cmd.start > last and not cmd.conditional == "inside $(...)" and all(cmd.encloses(u) for u in updates)
+
+    if any(i.verb in ("dist-clean",) and removes_after_every_update(i.command) for i in invs):
         return None
     for cmd, paths in rm_paths(script, ctx.env, None):
-        if cmd.start > last_install and any(p and relation(p, target) == "inside" for _, p in paths):
+        if removes_after_every_update(cmd) and any(p and relation(p, target) == "inside" for _, p in paths):
             return None
     return "the RUN keeps the lists in the image (no `rm -rf /var/lib/apt/lists/*` after the install)"
 

@@ -9,8 +9,9 @@ never guess. Positions are kept so that a rewrite can change one command's text 
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import bashlex
@@ -72,6 +73,16 @@ class Command:
     depth: int = 0
     #: more arguments come from stdin (``xargs apt-get install -y < list``)
     more_args: bool = False
+    #: the regions (if branch, loop body, right of ``||``, subshell...) the command sits in, outermost
+    #: first; a command whose ``block`` is a prefix of another's runs whenever that other one's region runs.
+    block: tuple[int, ...] = ()
+    #: the user the command runs as when ``su``/``gosu``/``runuser``/``sudo`` switched to another one
+    #: (``user`` or ``user:group`` as written; ``?`` when it cannot be told), None when unchanged.
+    run_as: str | None = None
+
+    def encloses(self, other: Command) -> bool:
+        """True when this command's region contains ``other``'s (it runs whenever ``other``'s region does)."""
+        return other.block[: len(self.block)] == self.block
 
     @property
     def argv(self) -> list[str]:
@@ -258,23 +269,40 @@ def _short(err: BaseException) -> str:
 class _Walker:
     """Flattens bashlex's tree; one instance per script."""
 
-    def __init__(self, text: str, offset: int = 0, depth: int = 0, base_conditional: str | None = None):
+    def __init__(self, text: str, offset: int = 0, depth: int = 0, base_conditional: str | None = None,
+                 base_block: tuple[int, ...] = (), counter: Iterator[int] | None = None,
+                 run_as: str | None = None):
         self.text = text
         self.offset = offset
         self.depth = depth
         self.base_conditional = base_conditional
+        self.base_block = base_block
+        #: one numbering of regions for the whole script, nested ``sh -c`` strings included
+        self.counter = counter if counter is not None else itertools.count(1)
+        self.run_as = run_as
         self.commands: list[Command] = []
         self.notes: list[str] = []
+
+    def fresh(self, block: tuple[int, ...]) -> tuple[int, ...]:
+        """``block`` with a new region inside it."""
+        return (*block, next(self.counter))
+
+    def inner(self, text: str, offset: int, conditional: str | None, block: tuple[int, ...],
+              run_as: str | None = None) -> _Walker:
+        """A walker for a script nested in this one (``$(...)``, ``sh -c '...'``) sharing its numbering."""
+        return _Walker(text, offset, self.depth + 1, conditional, block, self.counter,
+                       run_as if run_as is not None else self.run_as)
 
     # -- structure -------------------------------------------------------------------------------------------
     def top(self, node) -> None:
         """A top-level part: a list, pipeline, command or compound; newline-separated parts run in sequence."""
         if node.kind == "list":
-            self.list(node, self.base_conditional, top=True)
+            self.list(node, self.base_conditional, top=True, block=self.base_block)
         else:
-            self.item(node, self.base_conditional, removal=(node.pos[0], node.pos[1]) if self.depth == 0 else None)
+            self.item(node, self.base_conditional, removal=(node.pos[0], node.pos[1]) if self.depth == 0 else None,
+                      block=self.base_block)
 
-    def list(self, node, conditional: str | None, top: bool) -> None:
+    def list(self, node, conditional: str | None, top: bool, block: tuple[int, ...]) -> None:
         parts = node.parts
         items = [p for p in parts if p.kind != "operator"]
         before: list[str | None] = []
@@ -304,14 +332,17 @@ class _Walker:
             if before[i] == "||":
                 seen_or = True
             cond = conditional
+            where = block
             if seen_or:
                 cond = cond or "after ||"
+                where = self.fresh(block)
             if after[i] == "&":
                 cond = cond or "run in the background"
+                where = self.fresh(block)
             removal = None
             if top and self.depth == 0 and cond is None and segment_of[i] not in seg_has_or:
                 removal = self._removal_span(parts, item)
-            self.item(item, cond, removal)
+            self.item(item, cond, removal, where)
 
     def _removal_span(self, parts, item) -> tuple[int, int] | None:
         """Span covering ``item`` and one adjacent operator, chosen so the remaining chain keeps its meaning."""
@@ -330,44 +361,47 @@ class _Walker:
             return (item.pos[0], parts[idx + 1].pos[1]) if not has_prev else (parts[idx - 2].pos[1], parts[idx + 1].pos[1])
         return None
 
-    def item(self, node, conditional: str | None, removal: tuple[int, int] | None) -> None:
+    def item(self, node, conditional: str | None, removal: tuple[int, int] | None,
+             block: tuple[int, ...] = ()) -> None:
         kind = node.kind
         if kind == "command":
-            self.command(node, conditional, in_pipeline=False, removal=removal)
+            self.command(node, conditional, in_pipeline=False, removal=removal, block=block)
         elif kind == "pipeline":
             cmds = [p for p in node.parts if p.kind != "pipe"]
             for p in cmds:
                 if p.kind == "command":
-                    self.command(p, conditional, in_pipeline=True, removal=None)
+                    self.command(p, conditional, in_pipeline=True, removal=None, block=block)
                 else:
-                    self.item(p, conditional or "inside a pipeline", None)
+                    self.item(p, conditional or "inside a pipeline", None, self.fresh(block))
         elif kind == "list":
-            self.list(node, conditional, top=False)
+            self.list(node, conditional, top=False, block=block)
         elif kind == "compound":
             inner = [p for p in node.list if p.kind not in ("reservedword",)]
             first = node.list[0] if node.list else None
             what = "inside a subshell" if first is not None and getattr(first, "word", "") == "(" else "inside a { } group"
+            region = self.fresh(block)
             for p in inner:
                 if p.kind in ("if", "for", "while", "until", "case", "function"):
-                    self.item(p, conditional, None)
+                    self.item(p, conditional, None, region)
                 else:
-                    self.item(p, conditional or what, None)
+                    self.item(p, conditional or what, None, region)
         elif kind in ("if", "for", "while", "until", "case"):
+            # each part (condition, then-branch, else-branch, loop body) is a region of its own
             for p in node.parts:
                 if p.kind in ("reservedword", "word", "operator", "pipe"):
                     continue
-                self.item(p, conditional or f"inside {kind}", None)
+                self.item(p, conditional or f"inside {kind}", None, self.fresh(block))
         elif kind == "function":
             for p in node.parts:
                 if p.kind == "compound":
-                    self.item(p, conditional or "inside a function", None)
+                    self.item(p, conditional or "inside a function", None, self.fresh(block))
         elif kind in ("reservedword", "operator", "pipe", "redirect"):
             return
         else:
             raise _Unsupported(f"shell construct '{kind}' not understood")
 
     # -- simple commands -------------------------------------------------------------------------------------
-    def command(self, node, conditional: str | None, in_pipeline: bool, removal) -> None:
+    def command(self, node, conditional: str | None, in_pipeline: bool, removal, block: tuple[int, ...] = ()) -> None:
         env: list[Word] = []
         words: list[Word] = []
         redirects = False
@@ -379,13 +413,13 @@ class _Walker:
                 words.append(self.word(p))
             elif p.kind == "redirect":
                 redirects = True
-                self.substitutions_in(p, conditional)
+                self.substitutions_in(p, block)
             else:
                 raise _Unsupported(f"shell construct '{p.kind}' in a command not understood")
         for w_node in node.parts:
             if w_node.kind in ("word", "assignment"):
-                self.substitutions_in(w_node, conditional)
-        index = _skip_wrappers(words, env)
+                self.substitutions_in(w_node, block)
+        index, run_as = _skip_wrappers(words, env)
         more_args = any(w.value.rsplit("/", 1)[-1] == "xargs" for w in words[:index])
         cmd = Command(
             more_args=more_args,
@@ -400,6 +434,8 @@ class _Walker:
             removable=removal is not None and not in_pipeline and not redirects,
             removal=(self.offset + removal[0], self.offset + removal[1]) if removal else None,
             depth=self.depth,
+            block=block,
+            run_as=run_as if run_as is not None else self.run_as,
         )
         self.commands.append(cmd)
         argv = cmd.argv
@@ -409,12 +445,13 @@ class _Walker:
             self.notes.append("trap")
         self.nested_shell(cmd)
 
-    def substitutions_in(self, node, conditional: str | None) -> None:
+    def substitutions_in(self, node, block: tuple[int, ...]) -> None:
         """Commands inside ``$(...)``/backquotes run, but as part of computing a word: never rewritten."""
         for sub in _walk(node):
             if sub.kind in ("commandsubstitution", "processsubstitution"):
-                inner = _Walker(self.text, self.offset, self.depth + 1, "inside $(...)")
-                inner.item(sub.command, "inside $(...)", None)
+                region = self.fresh(block)
+                inner = self.inner(self.text, self.offset, "inside $(...)", region)
+                inner.item(sub.command, "inside $(...)", None, region)
                 self.commands.extend(inner.commands)
 
     def word(self, node) -> Word:
@@ -427,22 +464,19 @@ class _Walker:
                     dynamic=dynamic)
 
     def nested_shell(self, cmd: Command) -> None:
-        """``sh -c 'script'``: parse the string as a script when its quoting maps 1:1 onto the source."""
+        """``sh -c 'script'`` and ``su USER -c 'script'``: parse the string as a script when its quoting maps
+        1:1 onto the source; the commands in it run as ``su``'s user."""
         argv = cmd.args
-        if not argv or argv[0].value not in SHELLS and argv[0].value.rsplit("/", 1)[-1] not in ("sh", "bash", "dash", "ash"):
+        if not argv:
             return
-        i = 1
-        script_word = None
-        while i < len(argv):
-            v = argv[i].value
-            if v == "-c" or (v.startswith("-") and not v.startswith("--") and v.endswith("c") and len(v) > 2):
-                if i + 1 < len(argv):
-                    script_word = argv[i + 1]
-                break
-            if v.startswith("-") or v.startswith("+"):
-                i += 1
-                continue
-            return  # sh script.sh: a file we cannot see
+        run_as = None
+        if argv[0].value.rsplit("/", 1)[-1] in SWITCH_USER_SHELLS:
+            found = _su_script(argv)
+            if found is None:
+                return
+            script_word, run_as = found
+        else:
+            script_word = _shell_script(argv)
         if script_word is None:
             return
         if script_word.dynamic:
@@ -454,7 +488,7 @@ class _Walker:
             parts = bashlex.parse(inner_text) if inner_text.strip() else []
         except Exception as err:  # bashlex raises many types on odd input
             raise _Unsupported(f"sh -c script not understood ({_short(err)})") from None
-        inner = _Walker(inner_text, 0, self.depth + 1, cmd.conditional)
+        inner = self.inner(inner_text, 0, cmd.conditional, cmd.block, run_as if run_as is not None else cmd.run_as)
         for part in parts:
             inner.top(part)
         for c in inner.commands:
@@ -465,6 +499,87 @@ class _Walker:
             else:
                 c = _shift(c, offset)
             self.commands.append(c)
+
+
+def _shell_script(argv: tuple[Word, ...]) -> Word | None:
+    """The ``-c`` string of ``sh -c STRING`` (None when the shell runs a file or reads stdin)."""
+    if argv[0].value not in SHELLS and argv[0].value.rsplit("/", 1)[-1] not in ("sh", "bash", "dash", "ash"):
+        return None
+    i = 1
+    while i < len(argv):
+        v = argv[i].value
+        if v == "-c" or (v.startswith("-") and not v.startswith("--") and v.endswith("c") and len(v) > 2):
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if v.startswith("-") or v.startswith("+"):
+            i += 1
+            continue
+        return None  # sh script.sh: a file we cannot see
+    return None
+
+
+#: ``su``-style programs: ``su [-] [USER] -c STRING`` runs STRING with USER's login shell as that user.
+SWITCH_USER_SHELLS = frozenset({"su", "runuser"})
+#: su options that take a value, short and long
+_SU_VALUE_OPTIONS = {"-c": "command", "--command": "command", "-s": "shell", "--shell": "shell",
+                     "-g": "group", "--group": "group", "-G": "", "--supp-group": "", "-w": "",
+                     "--whitelist-environment": "", "-u": "user", "--user": "user"}
+
+
+def _su_script(argv: tuple[Word, ...]) -> tuple[Word, str] | None:
+    """(script word, user spec) of ``su [-] [USER] -c STRING`` / ``runuser -l USER -c STRING``; None when
+    there is no ``-c`` string or the shell is set to something other than a POSIX shell."""
+    values: dict[str, Word] = {}
+    user: Word | None = None
+    i = 1
+    while i < len(argv):
+        w = argv[i]
+        v = w.value
+        if v in ("-", "--") or not v.startswith("-"):
+            if v not in ("-", "--") and user is None:
+                user = w
+            i += 1
+            continue
+        name, eq, attached = v.partition("=")
+        if v.startswith("--"):
+            key = _SU_VALUE_OPTIONS.get(name)
+            if key is None and name in _SU_VALUE_OPTIONS:
+                key = ""
+        else:  # a cluster of short options: the first one that takes a value takes the rest or the next word
+            key = None
+            for pos, ch in enumerate(v[1:], 1):
+                if f"-{ch}" in _SU_VALUE_OPTIONS:
+                    key = _SU_VALUE_OPTIONS[f"-{ch}"]
+                    attached, eq = v[pos + 1 :], "=" if v[pos + 1 :] else ""
+                    break
+        if key is None:
+            i += 1
+            continue
+        if eq:
+            if key and w.text == w.value:
+                values[key] = Word(attached, attached, w.end - len(attached), w.end, w.dynamic)
+            elif key:  # quoted: no 1:1 mapping onto the source, so its commands are never edited
+                values[key] = Word(attached, "", -1, -1, w.dynamic)
+            i += 1
+        else:
+            if key and i + 1 < len(argv):
+                values[key] = argv[i + 1]
+            i += 2
+    script = values.get("command")
+    if script is None or "user" in values:  # runuser -u USER CMD is a plain wrapper
+        return None
+    shell_word = values.get("shell")
+    if shell_word is not None and (shell_word.dynamic or shell_word.value.rsplit("/", 1)[-1]
+                                   not in ("sh", "bash", "dash", "ash")):
+        return None
+    spec = _user_text(user) if user is not None else "root"
+    if "group" in values:
+        spec += ":" + _user_text(values["group"])
+    return script, spec
+
+
+def _user_text(word: Word) -> str:
+    """A user or group word as a spec: its value, or its text when it depends on a variable."""
+    return word.text if word.dynamic else word.value
 
 
 def _marker(cmd: Command, reason: str) -> Command:
@@ -515,12 +630,24 @@ def _walk(node):
             yield from _walk(child)
 
 
-def _skip_wrappers(words: list[Word], env: list[Word]) -> int:
-    """Index of the real program after ``sudo``, ``env A=b``, ``exec``..., moving ``env``'s assignments to ``env``."""
+def _skip_wrappers(words: list[Word], env: list[Word]) -> tuple[int, str | None]:
+    """(index of the real program after ``sudo``, ``env A=b``, ``exec``..., the user ``sudo``/``gosu``/
+    ``runuser -u`` switch to or None), moving ``env``'s assignments to ``env``."""
     i = 0
+    run_as: str | None = None
     while i < len(words):
         v = words[i].value
         base = v.rsplit("/", 1)[-1]
+        if base in ("gosu", "su-exec") and i + 2 < len(words):
+            run_as = _user_text(words[i + 1])
+            i += 2
+            continue
+        if base in ("sudo", "runuser"):
+            switched = _switch_user_options(words, i + 1, base)
+            if switched is None:
+                break  # runuser without -u is su-like: ``nested_shell`` reads its -c string
+            i, run_as = switched
+            continue
         if base == "env":
             i += 1
             while i < len(words):
@@ -545,8 +672,6 @@ def _skip_wrappers(words: list[Word], env: list[Word]) -> int:
         if base in WRAPPERS:
             i += 1
             while i < len(words) and words[i].value.startswith("-"):
-                if base == "sudo" and words[i].value in ("-u", "-g", "-C", "-D", "-h", "-p", "-U", "-r", "-t"):
-                    i += 1
                 if base == "nice" and words[i].value == "-n":
                     i += 1
                 i += 1
@@ -556,7 +681,50 @@ def _skip_wrappers(words: list[Word], env: list[Word]) -> int:
             i += 1
             continue
         break
-    return i
+    return i, run_as
+
+
+#: sudo/runuser options that take a value (the user and group ones are read)
+_SUDO_VALUE_OPTIONS = frozenset({"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h",
+                                 "--host", "-p", "--prompt", "-U", "--other-user", "-r", "--role", "-t", "--type",
+                                 "-T", "--command-timeout", "-w", "--whitelist-environment", "-G", "--supp-group"})
+
+
+def _switch_user_options(words: list[Word], i: int, base: str) -> tuple[int, str] | None:
+    """(index after the options, user spec) of ``sudo [-u USER] [-g GROUP] CMD`` / ``runuser -u USER CMD``;
+    None for ``runuser`` without ``-u`` (it then takes ``-c STRING`` like su)."""
+    user: str | None = None
+    group: str | None = None
+    while i < len(words):
+        v = words[i].value
+        if v == "--":
+            i += 1
+            break
+        if not v.startswith("-") or v == "-":
+            break
+        name, eq, attached = v.partition("=")
+        if not v.startswith("--") and len(v) > 2 and v[:2] in _SUDO_VALUE_OPTIONS:
+            name, eq, attached = v[:2], "=", v[2:]
+        value = None
+        if name in _SUDO_VALUE_OPTIONS:
+            if eq:
+                value = attached if not words[i].dynamic else "$?"
+            elif i + 1 < len(words):
+                i += 1
+                value = _user_text(words[i])
+        if name in ("-u", "--user"):
+            user = value
+        elif name in ("-g", "--group"):
+            group = value
+        i += 1
+    if base == "runuser" and user is None:
+        return None
+    spec = user if user is not None else "root"
+    if spec.startswith("#") and spec[1:].isdigit():  # sudo's #uid form
+        spec = spec[1:]
+    if group is not None:
+        spec += ":" + (group[1:] if group.startswith("#") and group[1:].isdigit() else group)
+    return i, spec
 
 
 def expand_words(words: tuple[Word, ...] | list[Word], variables: Mapping[str, str]) -> list[str] | None:

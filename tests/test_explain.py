@@ -8,7 +8,7 @@ TEXT = """\
 FROM debian:bookworm
 RUN apt-get update && apt-get install -y curl=7.88.1 git && rm -rf /var/lib/apt/lists/*
 RUN echo apt-get install -y nope
-RUN if true; then apt-get install -y maybe; fi
+RUN f() { apt-get install -y maybe; }; f
 RUN yum install -y x && rm -rf /var/cache/yum
 USER node
 RUN npm ci
@@ -34,10 +34,17 @@ def test_lookalike_left_alone():
     assert e.reasons == ["no package install recognised"]
 
 
-def test_conditional_install_not_rewritten_with_reason():
+def test_install_in_a_function_not_rewritten_with_reason():
     e = by_line(explain(TEXT))[4]
     assert e.status == "left alone"
-    assert "inside if" in e.reasons[0]
+    assert "inside a function" in e.reasons[0]
+
+
+def test_install_inside_if_is_recognised_and_cached_with_a_note():
+    e = by_line(explain("FROM debian\nRUN if true; then apt-get install -y maybe; fi\n"))[2]
+    assert e.status == "rewritten"
+    assert e.installs == [{"kind": "Packages", "packages": ["maybe"], "manager": "apt", "update": False}]
+    assert any("runs inside if: cached all the same" in r for r in e.reasons)
 
 
 def test_recognised_but_not_cached_says_why():

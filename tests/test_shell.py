@@ -140,3 +140,41 @@ def test_heredoc_fed_to_a_shell_is_a_script():
     for value in ("python3 <<EOT", "<<EOT cat > /x", "bash <<OTHER"):
         assert shell.stdin_heredoc_script(value, body) is None, value
     assert shell.full_heredoc_command("<<EOT bash", body, "y\n") == "<<EOT bash\ny\nEOT"
+
+
+@pytest.mark.parametrize("text, program, run_as", [
+    ("su node -c 'npm install -g x'", "npm", "node"),
+    ("su - app -c \"pip install x\"", "pip", "app"),
+    ("su -c 'pip install y' node", "pip", "node"),
+    ("su -c 'apt-get install -y z'", "apt-get", "root"),
+    ("su -g staff node -c 'npm ci'", "npm", "node:staff"),
+    ("runuser -l app -c 'pip install q'", "pip", "app"),
+    ("runuser -u app -- pip install z", "pip", "app"),
+    ("gosu node npm ci", "npm", "node"),
+    ("su-exec 1000:1000 npm ci", "npm", "1000:1000"),
+    ("gosu node sh -c 'npm ci'", "npm", "node"),
+    ("sudo -u app pip install w", "pip", "app"),
+    ("sudo -u '#1000' pip install w", "pip", "1000"),
+    ("sudo pip install v", "pip", "root"),
+    ("gosu $APP_USER npm ci", "npm", "$APP_USER"),
+    ("npm ci", "npm", None),
+])
+def test_commands_run_as_the_user_su_gosu_sudo_switch_to(text, program, run_as):
+    found = [c for c in shell.parse(text).commands if c.name == program]
+    assert len(found) == 1 and found[0].run_as == run_as
+    cmd = found[0]
+    assert text[cmd.args[0].start:cmd.args[0].end] == program  # positions map onto the source
+
+
+def test_su_with_another_shell_or_a_computed_script_is_not_looked_into():
+    assert {c.name for c in shell.parse("su -s /bin/zsh node -c 'npm ci'").commands} == {"su"}
+    assert {c.name for c in shell.parse('su node -c "$CMD"').commands} == {"su"}
+
+
+def test_regions_tell_which_commands_run_whenever_another_does():
+    text = "apt-get update; if a; then apt-get install x && rm -f y; fi; b || apt-get install z"
+    cmds = {c.argv[-1]: c for c in shell.parse(text).commands}
+    update, x, y, z = cmds["update"], cmds["x"], cmds["y"], cmds["z"]
+    assert update.encloses(x) and update.encloses(z)
+    assert x.encloses(y) and y.encloses(x)  # same branch
+    assert not x.encloses(update) and not x.encloses(z) and not z.encloses(x)
