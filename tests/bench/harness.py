@@ -278,29 +278,35 @@ def export_base_image(workdir: Path) -> Path:
     return archive
 
 
-def cut_network(command: list[str]) -> list[str]:
-    """Run the whole build in a new, empty network namespace: no interface but a down loopback.
+def cut_network(command: list[str], loopback: bool = True) -> list[str]:
+    """Run the whole build in a new network namespace with no interface but loopback: a machine offline.
 
     chroot isolation runs RUN in the network namespace of buildah itself, so this cuts every route -- direct
-    connections included, not only the ones that honour proxy variables. (The proxy is told to refuse as well,
-    should ``unshare`` be unavailable; then only proxied traffic is cut, and the report says so.)
+    connections included, not only the ones that honour proxy variables; the proxy variables now point at a
+    port nobody listens on (connection refused), the outside world is unreachable, DNS fails. Loopback is
+    brought up because an offline laptop has it up, and tools react differently to "connection refused" and
+    "network unreachable" (apt-get update turns the latter into a hard error). ``loopback=False`` keeps it down.
+    (The proxy is told to refuse as well, should ``unshare`` be unavailable; then only proxied traffic is cut,
+    and the report says so.)
     """
-    if shutil.which("unshare") and os.geteuid() == 0:
-        return ["unshare", "--net", "--", *command]
-    return command
+    if not (shutil.which("unshare") and os.geteuid() == 0):
+        return command
+    if loopback and shutil.which("ip"):
+        return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *command]
+    return ["unshare", "--net", "--", *command]
 
 
-def export_source(workdir: Path) -> str:
+def export_source(workdir: Path, rev: str = "HEAD") -> str:
     """shlax-front as committed (HEAD), so colleagues' uncommitted edits in the shared tree cannot change a run
     halfway; returns the commit. Contenders import it through PYTHONPATH."""
     commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True, capture_output=True, text=True
     ).stdout.strip()
     src = workdir / "src"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "HEAD", "shlax_front", "templates"],
+        ["git", "-C", str(ROOT), "archive", rev, "shlax_front", "templates"],
         check=True,
         capture_output=True,
     ).stdout

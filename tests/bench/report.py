@@ -207,6 +207,7 @@ def markdown(results: dict) -> str:
         "",
         "![benchmark chart](bench.png)",
         "",
+        *[f"> **Note:** {note}\n" for note in results.get("notes", [])],
         "## Contenders",
         "",
     ]

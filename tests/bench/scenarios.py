@@ -50,7 +50,7 @@ SCENARIOS = ("cold", "noop", "edit", "added", "offline")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_contender(contender, proxy, base_archive, pass_name, noop_runs, added_holder) -> list[Run]:
+def run_contender(contender, proxy, base_archive, pass_name, noop_runs, added_holder, scenarios) -> list[Run]:
     """All scenarios for one contender in one pass, from a cold state; stops after a failed cold build."""
     runs: list[Run] = []
     print(f"[{pass_name}] {contender.label}: resetting to the cold state", flush=True)
@@ -64,6 +64,8 @@ def run_contender(contender, proxy, base_archive, pass_name, noop_runs, added_ho
             ("offline", lambda: contender.build(proxy, pass_name, "offline", offline=True, no_cache=True)),
         ]
         for scenario, step in steps:
+            if scenario not in scenarios:
+                continue
             run = step()
             runs.append(run)
             status = "ok" if run.ok else f"FAILED (exit {run.exit_code})"
@@ -113,19 +115,27 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, default=None, help="scratch space (default: a fresh /var/tmp dir)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="subset, in the fixed order; cold always runs first"
+    )
+    parser.add_argument("--note", action="append", default=[], help="a remark printed with the results")
+    parser.add_argument("--shlax-commit", default="HEAD", help="the shlax-front commit to benchmark")
     args = parser.parse_args(argv)
 
     keys = [key.strip() for key in args.contenders.split(",") if key.strip()]
     unknown = [key for key in keys if key not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contenders {unknown}; choose from {list(CONTENDERS)}")
+    scenarios = {"cold"} | {name.strip() for name in args.scenarios.split(",") if name.strip()}
+    if not scenarios <= set(SCENARIOS):
+        parser.error(f"--scenarios takes some of {', '.join(SCENARIOS)}")
     passes = [name.strip() for name in args.passes.split(",") if name.strip()]
     if not set(passes) <= {"unthrottled", "throttled"}:
         parser.error("--passes takes unthrottled, throttled or both")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="shlax-bench-", dir="/var/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
 
-    commit = export_source(workdir)
+    commit = export_source(workdir, args.shlax_commit)
     contenders = [CONTENDERS[key](workdir) for key in keys]
     missing = {c.key: reason for c in contenders if (reason := c.missing())}
     for key, reason in missing.items():
@@ -140,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             for contender in contenders:
                 if contender.key in missing:
                     continue
-                runs += run_contender(contender, proxy, base_archive, pass_name, args.noop_runs, added_holder)
+                runs += run_contender(
+                    contender, proxy, base_archive, pass_name, args.noop_runs, added_holder, scenarios
+                )
 
     results = {
         "environment": {**environment(), "commit": commit},
@@ -152,11 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "rate_mbit": args.rate_mbit,
         "network_cut": (
-            "`unshare --net`: the build runs in an empty network namespace, no route at all"
+            "`unshare --net`: the build runs in a network namespace with only loopback, no route out"
             if cut_network(["true"]) != ["true"]
             else "the proxy refuses every request; direct connections were NOT cut"
         ),
         "noop_runs": args.noop_runs,
+        "notes": args.note,
         "added": None if added_holder["added"] is None else vars(added_holder["added"]),
         "runs": [run.as_dict() for run in runs],
     }
