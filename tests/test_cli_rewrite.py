@@ -91,3 +91,12 @@ def test_pre_commit_hooks_file_names_real_commands():
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "entry: shlax-front optimize --check" in text
     assert "entry: shlax-front optimize --in-place" in text
+
+
+@pytest.mark.parametrize("verb", ["optimize", "migrate"])
+def test_unwritable_output_is_one_line_error_and_leaves_nothing(verb: str, containerfile: Path, tmp_path: Path):
+    out = tmp_path / "missing-dir" / "result"
+    r = cli(verb, "-f", str(containerfile), "-o", str(out))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and str(out) in r.stderr
+    assert not (tmp_path / "missing-dir").exists()

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from shlax_front.commands.emit import write_atomically
+
 
 @click.command("migrate")
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
@@ -26,12 +28,4 @@ def migrate_command(path, out, commit, build_args) -> None:
     if out is None or out == "-":
         sys.stdout.write(text)
         return
-    tmp = f"{out}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
-    except OSError as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise click.FileError(out, hint=err.strerror) from None
+    write_atomically(out, text.encode("utf-8"))

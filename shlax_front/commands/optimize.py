@@ -12,17 +12,7 @@ import sys
 
 import click
 
-
-def _write(out: str, data: bytes) -> None:
-    tmp = f"{out}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, out)
-    except OSError as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise click.FileError(out, hint=err.strerror) from None
+from shlax_front.commands.emit import write_atomically
 
 
 @click.command("optimize")
@@ -74,12 +64,12 @@ def optimize_command(files, path, out, in_place, diff, check, build_args, syntax
             if one == "-":
                 raise click.UsageError("--in-place needs a file, not stdin")
             if result.changes:
-                _write(one, data)
+                write_atomically(one, data)
                 click.echo(f"{shown}: optimised ({len(result.changed)} RUN instruction(s))", err=True)
         elif out is None or out == "-":
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            _write(out, data)
+            write_atomically(out, data)
     if would_change:
         sys.exit(1)
