@@ -35,6 +35,11 @@ class CacheMount:
       (the executor keeps one host directory per ``/etc/os-release`` ID+VERSION_ID and arch).
     - ``host``: ``pip-user`` / ``npm-user``: the executor may back it with the invoking user's own cache
       (``~/.cache/pip``, ``~/.npm``) instead of a private directory.
+
+    Not ``instructions.Mount``: that is BuildKit's reading of a ``--mount`` flag someone wrote (its CSV
+    options, source text, every mount type). This is a decision of the passes, with the host-side policy
+    (``partition``, ``host``, a ``user`` still to resolve) that no ``--mount`` flag can say; the optimize
+    emitter renders it as a flag, the executor as a host directory.
     """
 
     id: str

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from shlax_front import actions as A
+from shlax_front import instructions as I
 from shlax_front import managers, shell
 from shlax_front.managers.base import CLEAN, INSTALL, UPDATE, Invocation, Manager
 
@@ -266,7 +267,7 @@ def plan_caching(action: A.RunLike, ctx: Context) -> tuple[A.Caching | None, lis
         by_manager.setdefault(inv.manager, []).append(inv)
     plan = Plan()
     lists_mounted = False
-    if any(m.target for m in _written_cache_mounts(action)):
+    if _has_own_cache_mount(action):
         plan.notes.append("the RUN already has its own --mount=type=cache: left as written")
         return None, plan.notes, False
     for manager, invs in by_manager.items():
@@ -292,13 +293,16 @@ def plan_caching(action: A.RunLike, ctx: Context) -> tuple[A.Caching | None, lis
     return caching, plan.notes, lists_mounted
 
 
-def _written_cache_mounts(action: A.RunLike):
-    out = []
+def _has_own_cache_mount(action: A.RunLike) -> bool:
+    """True when the RUN's own ``--mount`` flags (read as BuildKit reads them) include a cache mount, or one
+    that cannot be read (a recipe's hand-written string): either way the RUN is left as written."""
     for raw in action.mounts:
-        opts = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in raw.split(","))
-        if opts.get("type") == "cache":
-            out.append(type("M", (), {"target": opts.get("target") or opts.get("dst") or opts.get("destination")}))
-    return out
+        try:
+            if I.parse_mount(raw).type == "cache":
+                return True
+        except ValueError:
+            return True
+    return False
 
 
 def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: list[Invocation]):

@@ -177,8 +177,27 @@ def _mask_substitutions(text: str) -> tuple[str, list[tuple[int, int]]]:
     and the spans that were hidden. Quotes are respected; ``$((`` arithmetic is left alone."""
     out = list(text)
     spans: list[tuple[int, int]] = []
-    i, n = 0, len(text)
+    resume = 0
+    for i, ch, _quoted in _shell_chars(text):
+        if i < resume:  # inside a substitution already hidden (its quotes balance, so the state is the same after)
+            continue
+        if ch == "$" and text.startswith("$(", i) and not text.startswith("$((", i):
+            end = _closing_paren(text, i + 2)
+            if end is None:
+                return text, []
+            start = i + 2
+            if end > start:
+                out[start:end] = ":" + " " * (end - start - 1)
+                spans.append((start, end))
+            resume = end + 1
+    return "".join(out), spans
+
+
+def _shell_chars(text: str, i: int = 0):
+    """(position, character, inside double quotes) for each character the shell reads as syntax: not a quote
+    character, not inside single quotes, not escaped by a backslash. The one quote-aware scanner here."""
     quote = None
+    n = len(text)
     while i < n:
         ch = text[i]
         if quote == "'":
@@ -191,18 +210,9 @@ def _mask_substitutions(text: str) -> tuple[str, list[tuple[int, int]]]:
             quote = "'"
         elif ch == '"':
             quote = None if quote == '"' else '"'
-        elif ch == "$" and text.startswith("$(", i) and not text.startswith("$((", i):
-            end = _closing_paren(text, i + 2)
-            if end is None:
-                return text, []
-            start = i + 2
-            if end > start:
-                out[start:end] = ":" + " " * (end - start - 1)
-                spans.append((start, end))
-            i = end + 1
-            continue
+        else:
+            yield i, ch, quote == '"'
         i += 1
-    return "".join(out), spans
 
 
 #: words that make a ``case`` statement we cannot parse matter (installs, clean-ups)
@@ -236,28 +246,17 @@ def _mask_cases(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 
 def _closing_paren(text: str, i: int) -> int | None:
+    """Where the ``)`` closing the parenthesis opened just before ``i`` is (None: never closed)."""
     depth = 1
-    quote = None
-    while i < len(text):
-        ch = text[i]
-        if quote == "'":
-            if ch == "'":
-                quote = None
-        elif ch == "\\":
-            i += 2
+    for pos, ch, quoted in _shell_chars(text, i):
+        if quoted:
             continue
-        elif quote == '"':
-            if ch == '"':
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
+        if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
             if depth == 0:
-                return i
-        i += 1
+                return pos
     return None
 
 
