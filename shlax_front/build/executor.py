@@ -449,6 +449,8 @@ class Executor:
             missing = _offline_missing(result.output) if self.options.offline else []
             if missing:
                 message += f" (--offline: not in the host caches: {', '.join(missing)})"
+            elif self.options.offline:
+                message += " (--offline: it needed something the host caches do not have, see the output)"
             raise BuildError(message, step.location.path, step.location.line, _tail(result.output))
         self.reporter.output(result.output)
         return _fetched(result.output) or fetched, _served(result.output, wheelhouse_before)
@@ -769,7 +771,12 @@ def _fetched(output: str) -> int | None:
 def _offline_missing(output: str) -> list[str]:
     found = re.findall(r"No matching distribution found for (\S+)", output)
     found += re.findall(r"Unable to locate package (\S+)", output)
-    found += re.findall(r"Failed to fetch \S+/([^/\s]+\.deb)", output)
+    found += re.findall(r"Failed to fetch \S+/([^/\s]+_[^/\s]+\.deb)", output)
+    if re.search(
+        r"Failed to fetch \S+(InRelease|Release|Packages)|Some index files failed to download", output
+    ):
+        if not re.search(r"Unable to locate package|Reading package lists", output.split("index files")[-1]):
+            found.append("apt package lists")
     found += re.findall(r"E: Unable to fetch some archives", output) and ["apt archives"] or []
     found += re.findall(r"ENOTCACHED.*?request to \S+/([^/\s]+) failed", output)
     return sorted(set(found))
