@@ -186,6 +186,8 @@ def recognise(command: str, heredocs, scope: Mapping[str, str], shell_argv=("/bi
                 rec.conditional = True
             else:
                 rec.reason = rec.reason or f"`{_show(cmd)}` runs {cmd.conditional}: not rewritten"
+    if not rec.invocations and any(c.conditional == shell.COMPUTED_SCRIPT for c in script.commands):
+        rec.reason = "a `sh -c`/`su -c` script computed at run time (from variables): not looked into"
     return rec
 
 

@@ -479,7 +479,7 @@ class _Walker:
         if script_word is None:
             return
         if script_word.dynamic:
-            self.commands.append(_marker(cmd, "shell -c with a computed script"))
+            self.commands.append(_marker(cmd, COMPUTED_SCRIPT))
             return
         offset = _inner_offset(script_word)
         inner_text = script_word.value
@@ -516,6 +516,8 @@ def _shell_script(argv: tuple[Word, ...]) -> Word | None:
     return None
 
 
+#: why a ``sh -c``/``su -c`` string is not looked into (``Command.conditional`` of its marker command)
+COMPUTED_SCRIPT = "shell -c with a computed script"
 #: ``su``-style programs: ``su [-] [USER] -c STRING`` runs STRING with USER's login shell as that user.
 SWITCH_USER_SHELLS = frozenset({"su", "runuser"})
 #: su options that take a value, short and long

@@ -72,3 +72,10 @@ def test_summary_counts():
     assert total == {"runs": 5, "rewritten": 1, "installs": {"apt": 1, "yum": 1, "npm": 1}}
     assert format_entries(explain(TEXT), "F").splitlines()[-1] == (
         "F: 5 RUN instruction(s), 1 rewritten; installs: apt 1, npm 1, yum 1")
+
+
+def test_computed_su_or_sh_script_is_said_to_be_not_looked_into():
+    e = by_line(explain('FROM debian\nRUN su node -c "$CMD"\nRUN sh -c "apt-get install -y $PKGS"\n'))
+    for line in (2, 3):
+        assert e[line].status == "left alone" and e[line].installs == []
+        assert "computed at run time" in e[line].reasons[0]
