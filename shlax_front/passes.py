@@ -490,8 +490,15 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
     for cache, target, _relocate in keep:
         uid = owner.uid if manager.family != "system" and owner.uid else None
         gid = owner.gid if manager.family != "system" and owner.gid else None
+        sharing = cache.sharing
+        if cache.id == "apt-lists" and "/var/cache/apt" in kept_targets:
+            # buildah before 1.29 keeps a locked cache's lock file inside the cache directory; `apt-get update`
+            # deletes unknown files in the lists directory, and the next RUN of the same build locking that
+            # cache then waits forever (buildah#4342). The archives cache, locked in the same RUN, already
+            # serialises every RUN that mounts the lists, so they need no lock of their own.
+            sharing = "shared"
         plan.mounts.append(A.CacheMount(
-            id=cache.id, target=target, sharing=cache.sharing, uid=uid, gid=gid,
+            id=cache.id, target=target, sharing=sharing, uid=uid, gid=gid,
             user=owner.name if manager.family != "system" else None,
             partition=cache.partition, host=cache.host,
         ))

@@ -45,6 +45,15 @@ FROM {BASE}
 RUN apt update && apt install -y hello
 RUN apt-get install -y --no-install-recommends cowsay && rm -rf /var/lib/apt/lists/*
 """,
+    # installs inside an if branch and inside su -c: cached all the same, clean-ups neutralised in place
+    "apt-inside-if-and-su": f"""\
+FROM {BASE}
+RUN if [ -e /etc/debian_version ]; then \\
+      apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*; \\
+    fi
+RUN su -c "apt-get update && apt-get install -y --no-install-recommends cowsay && rm -rf /var/lib/apt/lists/*" \\
+    || echo never
+""",
 }
 
 
