@@ -287,10 +287,19 @@ def plan_caching(action: A.RunLike, ctx: Context) -> tuple[A.Caching | None, lis
         # ``RUN <<EOF bash``: the shell still reads the (rewritten) body on stdin
         new_script = shell.full_heredoc_command(action.run, action.heredocs, apply_edits(text, edits))
     caching = A.Caching(
-        mounts=tuple(plan.mounts), mask=tuple(plan.mask), script=new_script, edits=edits,
+        mounts=_buildah_128_lock_order(plan.mounts), mask=tuple(plan.mask), script=new_script, edits=edits,
         changes=tuple(plan.changes), wheelhouse=tuple(plan.wheelhouse),
     )
     return caching, plan.notes, lists_mounted
+
+
+def _buildah_128_lock_order(mounts: list[A.CacheMount]) -> tuple[A.CacheMount, ...]:
+    """The mounts with the locked ones last. buildah 1.28 only releases the lock of the *last* cache mount of a
+    RUN, and keeps the lock file inside the cache directory (buildah#4342: ``apt-get update`` deletes it from
+    the lists directory): a locked mount anywhere else, or a second one, makes the next RUN of the same build
+    that locks that cache wait forever. So each manager locks only its first cache (apt archives, dnf's cache),
+    which serialises every RUN using the manager's other caches too, and that mount goes last."""
+    return tuple(sorted(mounts, key=lambda m: m.sharing == "locked"))
 
 
 def _has_own_cache_mount(action: A.RunLike) -> bool:
@@ -487,16 +496,13 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             plan.mask.append(APT_CLEAN_HOOK)
             plan.changes.append("apt: docker-clean hook parked for this run only (it deletes downloaded debs)")
     plan.edits.extend(env_edits + rm_edits + clean_edits + flag_edits)
+    first_mount = len(plan.mounts)
     for cache, target, _relocate in keep:
         uid = owner.uid if manager.family != "system" and owner.uid else None
         gid = owner.gid if manager.family != "system" and owner.gid else None
         sharing = cache.sharing
-        if cache.id == "apt-lists" and "/var/cache/apt" in kept_targets:
-            # buildah before 1.29 keeps a locked cache's lock file inside the cache directory; `apt-get update`
-            # deletes unknown files in the lists directory, and the next RUN of the same build locking that
-            # cache then waits forever (buildah#4342). The archives cache, locked in the same RUN, already
-            # serialises every RUN that mounts the lists, so they need no lock of their own.
-            sharing = "shared"
+        if sharing == "locked" and any(m.sharing == "locked" for m in plan.mounts[first_mount:]):
+            sharing = "shared"  # one lock per manager and RUN: see ``_buildah_128_lock_order``
         plan.mounts.append(A.CacheMount(
             id=cache.id, target=target, sharing=sharing, uid=uid, gid=gid,
             user=owner.name if manager.family != "system" else None,
