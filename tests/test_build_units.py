@@ -16,7 +16,9 @@ from shlax_front.build.plan import Planner
 from shlax_front.build.report import Reporter
 from shlax_front.build.runner import Result
 from shlax_front.build.store import LayerIndex
+from shlax_front.build.wheelhouse import fetch_missing, pinned_names
 from shlax_front.parser import parse
+from shlax_front.stages import host_platform
 
 
 class FakeRunner:
@@ -93,6 +95,24 @@ def test_run_gets_args_in_scope_but_not_in_the_key_of_others(tmp_path):
     run = plan.stages[0].steps[1]
     assert run.env == (("V", "2"),)
     assert run.argv == ("/bin/sh", "-c", "echo $V")
+
+
+def test_bare_arg_takes_buds_predefined_platform_value():
+    """bud 1.28: a bare ARG TARGETARCH is the target's arch; undeclared or BuildKit-only names stay unset."""
+    arch = host_platform().arch
+    text = (
+        "ARG D=x$TARGETOS\nFROM busybox\nARG TARGETARCH\nARG BUILDPLATFORM\nARG TARGETSTAGE\nARG D\n"
+        "ARG TARGETOS=mine\nRUN env\n"
+    )
+    run = plan_of(text).stages[0].steps[1]
+    assert dict(run.env) == {
+        "TARGETARCH": arch,
+        "BUILDPLATFORM": f"linux/{arch}",
+        "D": "x",
+        "TARGETOS": "mine",
+    }
+    given = plan_of(text, build_args={"TARGETARCH": "arm64"}).stages[0].steps[1]
+    assert dict(given.env)["TARGETARCH"] == "arm64"
 
 
 def test_target_prunes_unused_stages():
@@ -193,3 +213,74 @@ def test_host_shared_cache_is_handed_back_to_the_invoking_user(tmp_path, monkeyp
         (directory / "http" / "blob").write_text("x")
     for path in (directory, directory / "http", directory / "http" / "blob"):
         assert path.stat().st_uid == 4321
+
+
+# -- pip wheelhouse: only what is missing crosses the network, and only when it cannot change the versions
+
+
+class FakePip:
+    """A ``pip download`` over a wheelhouse and an index, both {name: version}; records (argv, network)."""
+
+    def __init__(self, wheelhouse, index, deps=None):
+        self.wheelhouse, self.index, self.deps = dict(wheelhouse), index, deps or {}
+        self.calls = []
+
+    def __call__(self, argv, network):
+        self.calls.append((list(argv), network))
+        if "--no-index" in argv:
+            lines = []
+            todo = [a for a in argv if a.split("==")[0] in self.index]
+            while todo:
+                name = todo.pop(0).split("==")[0]
+                if name not in self.wheelhouse:
+                    lines.append(f"ERROR: No matching distribution found for {name}==1")
+                    return Result(argv, 1, "\n".join(lines), "")
+                lines.append(
+                    f"File was already downloaded /wh/{name}-{self.wheelhouse[name]}-py3-none-any.whl"
+                )
+                todo += self.deps.get(name, [])
+            return Result(argv, 0, "\n".join(lines), "")
+        name = argv[-1].split("==")[0]
+        self.wheelhouse[name] = self.index[name]
+        return Result(argv, 0, f"Saved /wh/{name}-{self.index[name]}-py3-none-any.whl", "")
+
+
+def _fill(pip, packages):
+    offline = ["pip", "download", "--no-index", *packages]
+    first = pip(offline, False)
+    pins = pinned_names(packages)
+    return fetch_missing(pip, offline, ["pip", "download"], pins, first.output)
+
+
+def test_added_pinned_package_fetches_only_itself():
+    pip = FakePip({"six": "1"}, {"six": "1", "idna": "1"})
+    done, outputs = _fill(pip, ["six==1", "idna==1"])
+    assert done and "Saved /wh/idna-1-py3-none-any.whl" in outputs[0]
+    online = [argv for argv, network in pip.calls if network]
+    assert online == [["pip", "download", "--no-deps", "idna==1"]]  # six's index page is never read
+
+
+def test_unpinned_requirements_fall_back_to_the_index():
+    # the index may hold a newer six than the wheelhouse: only a resolution against the index is faithful
+    pip = FakePip({"six": "1"}, {"six": "2", "idna": "1"})
+    assert _fill(pip, ["six", "idna==1"]) == (False, [])
+    assert not [argv for argv, network in pip.calls if network]
+    # a pinned package whose unpinned dependency sits in the wheelhouse: found once the package is there
+    pip = FakePip({"dep": "1"}, {"app": "1", "dep": "2"}, deps={"app": ["dep"]})
+    done, _ = _fill(pip, ["app==1"])
+    assert not done
+
+
+@pytest.mark.parametrize(
+    "lines, expected",
+    [
+        (["six==1.16.0", "Idna[all] == 3.7 ; python_version>'3'  # why"], {"six", "idna"}),
+        (["charset_normalizer==3.3.2 \\\n    --hash=sha256:abc"], {"charset-normalizer"}),
+        (["six>=1.16"], None),
+        (["six==1.*"], None),
+        (["-r other.txt"], None),
+        (["https://example.org/six.whl"], None),
+    ],
+)
+def test_pinned_names(lines, expected):
+    assert pinned_names(lines) == expected

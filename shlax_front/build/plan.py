@@ -34,11 +34,30 @@ from shlax_front.build.steps import (
 )
 from shlax_front.errors import ParseError
 from shlax_front.expand import ExpansionError, process_word, process_words
+from shlax_front.stages import host_platform, platform_args
 from shlax_front.syntax import Document
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKER_ONLY = (ins.Healthcheck, ins.Shell, ins.Onbuild, ins.Stopsignal)
+#: Which of the predefined platform ARGs (values: ``stages.platform_args``) buildah bud 1.28 knows; it lacks
+#: BuildKit's TARGETSTAGE and *OSVERSION, which stay unset there (checked with a real bud run)
+BUD_PREDEFINED_ARGS = (
+    "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
+    "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
+)  # fmt: skip
+
+
+def bud_predefined_args() -> dict[str, str]:
+    """bud 1.28's predefined platform ARGs for a build on this machine.
+
+    Unlike BuildKit, bud does not put them in scope by themselves (not in FROM, not in global ARG
+    defaults): one is only the value a bare ``ARG NAME`` (global or in a stage) takes when no
+    ``--build-arg`` nor global ARG gives one.
+    """
+    values = platform_args(host_platform(), host_platform(), "")
+    return {name: values[name] for name in BUD_PREDEFINED_ARGS}
+
 
 #: image reference -> {"env": {..}, "shell": (...), "user": str, "workdir": str} or None when unknown
 ImageConfig = Callable[[str], dict | None]
@@ -107,6 +126,7 @@ class Planner:
         self.caching_for = caching_for
         self.escape = doc.escape
         self.used_args: set[str] = set()
+        self.predefined = bud_predefined_args()
 
     # -- public ---------------------------------------------------------------------------------------------
     def plan(self) -> BuildSteps:
@@ -154,6 +174,8 @@ class Planner:
                     values[name] = self.build_args[name]
                 elif default is not None:
                     values[name] = self._word(default, values, arg)
+                elif name in self.predefined:
+                    values[name] = self.predefined[name]
         return values
 
     def _from_image(self, stage: _RawStage, globals_: dict[str, str]) -> str:
@@ -236,6 +258,8 @@ class Planner:
                     scope.args[name] = self._word(default, scope.expansion_env(), i)
                 elif name in globals_:
                     scope.args[name] = globals_[name]
+                elif name in self.predefined:
+                    scope.args[name] = self.predefined[name]
             return []
         if isinstance(i, ins.Env):
             options = []
