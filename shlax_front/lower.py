@@ -12,6 +12,7 @@ never changes what runs: the rewrite decisions are the passes'.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,10 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
                 keep_git_dir=getattr(instr, "keep_git_dir", False), heredocs=tuple(instr.heredocs), **common))
         elif isinstance(instr, I.Env):
             pairs = []
+            before = dict(scope)  # every value of one ENV sees the scope from before it
             for name, value in instr.pairs:
-                expanded = _expand(value, scope)
-                scope[name] = expanded
-                pairs.append((name, expanded))
+                _bind(scope, name, value, before)
+                pairs.append((name, config_value(value, before)))
             current.append(A.Env(pairs=tuple(pairs), **common))
         elif isinstance(instr, I.Arg):
             pairs = []
@@ -102,14 +103,14 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
                     value = global_args.get(name)
                 if value is not None and name not in _env_names(current):
                     scope[name] = value
-                pairs.append((name, default))
+                pairs.append((name, None if default is None else config_value(default, scope)))
             current.append(A.Arg(pairs=tuple(pairs), **common))
         elif isinstance(instr, I.Label):
-            current.append(A.Label(pairs=tuple((k, _expand(v, scope)) for k, v in instr.pairs), **common))
+            current.append(A.Label(pairs=tuple((config_value(k, scope), config_value(v, scope)) for k, v in instr.pairs), **common))
         elif isinstance(instr, I.Workdir):
-            current.append(A.Workdir(path=_expand(instr.path, scope), **common))
+            current.append(A.Workdir(path=config_value(instr.path, scope), **common))
         elif isinstance(instr, I.User):
-            current.append(A.User(user=_expand(instr.user, scope), **common))
+            current.append(A.User(user=config_value(instr.user, scope), **common))
         elif isinstance(instr, I.Expose):
             current.append(A.Expose(ports=tuple(instr.ports), **common))
         elif isinstance(instr, I.Volume):
@@ -147,6 +148,50 @@ def _expand(word: str, scope: Mapping[str, str]) -> str:
         return expand(word, scope, skip_unset=True).value
     except ExpansionError:
         return word
+
+
+def config_value(word: str, scope: Mapping[str, str]) -> str:
+    """``word`` in the IR's convention for config values (ENV, ARG defaults, LABEL, WORKDIR, USER): the value with
+    quotes removed and this Containerfile's own variables expanded, in which ``\\$`` and ``\\\\`` stand for a
+    literal dollar and backslash and ``${NAME}`` is a reference the builder resolves (a variable of the base image,
+    such as ``$PATH``). Without that escape ``ENV PATH=/x:$PATH`` and ``ENV PRICE=\\$5`` would both lower to a bare
+    ``$`` and a recipe could not be built back into the same image.
+
+    A word that gives an unknown variable a default or pattern (``${NAME:-x}``) keeps its text as written
+    after expansion of the known ones: only the builder can evaluate it."""
+    try:
+        known = expand(word, scope, skip_unset=True)
+    except ExpansionError:
+        return word
+    if not known.unset:
+        return _escape_literal(known.value)
+    if any(re.search(r"\$\{" + re.escape(name) + r"[^}A-Za-z0-9_]", word) for name in known.unset):
+        return known.value
+    marks = {name: f"\x00{name}\x00" for name in known.unset}
+    try:
+        marked = expand(word, {**scope, **marks}).value
+    except ExpansionError:
+        return known.value
+    return re.sub(r"\x00(\w+)\x00", r"${\1}", _escape_literal(marked))
+
+
+def _bind(scope: dict[str, str], name: str, word: str, before: Mapping[str, str]) -> None:
+    """Set ``name`` in ``scope`` to the value of ``word``, or forget it when that value depends on a variable only
+    the builder knows (``ENV PATH=/x:$PATH``): later words then keep ``${PATH}`` as a reference instead of
+    expanding a half-known value."""
+    try:
+        known = expand(word, before, skip_unset=True)
+    except ExpansionError:
+        scope.pop(name, None)
+        return
+    if known.unset:
+        scope.pop(name, None)
+    else:
+        scope[name] = known.value
+
+
+def _escape_literal(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("$", "\\$")
 
 
 def run_script(instr_command: str, heredocs) -> tuple[str | None, bool, str | None]:

@@ -14,6 +14,10 @@
 
 A recipe evaluates to the same action IR a Containerfile lowers to (``shlax_front.actions``), so the build
 backend runs both the same way and ``migrate`` can prove its output right by comparing IRs.
+
+Config values (``Env``, ``Label``, ``Workdir``, ``User``, ``Arg`` defaults) read like Containerfile words:
+``Env(pairs=(('PATH', '/venv/bin:${PATH}'),))`` extends the base image's PATH at build time, and a literal dollar
+or backslash is escaped (``'costs \\$5'``), see ``lower.config_value``.
 """
 
 from __future__ import annotations

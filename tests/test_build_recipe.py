@@ -17,7 +17,7 @@ from shlax_front import Buildah, Cmd, Container, Copy, Env, Run, Workdir
 
 app = Container(
     build=Buildah(
-        Env(pairs=(("GREETING", "costs $5"),)),
+        Env(pairs=(("GREETING", "costs \\\\$5"), ("PATH", "/app/bin:${PATH}"))),
         Workdir(path="/app"),
         Copy("hello.txt", "/app/"),
         Run(run="cat hello.txt > out.txt\\necho \\"$GREETING\\" >> out.txt"),
@@ -30,8 +30,10 @@ app = Container(
 
 
 def test_render_escapes_literals():
-    text = render((A.Stage(actions=(A.Env(pairs=(("A", 'x $y "z"'),)), A.Run(run="a\nb")), base="busybox"),))
-    assert text == 'FROM busybox\nENV A="x \\$y \\"z\\""\nRUN <<\'SHLAX_FRONT_EOF\'\na\nb\nSHLAX_FRONT_EOF\n'
+    # config values are in the IR's convention: \\$ a literal dollar, $y a reference the build resolves
+    env = A.Env(pairs=(("A", 'x \\$y "z"'), ("B", "${y}")))
+    text = render((A.Stage(actions=(env, A.Run(run="a\nb")), base="busybox"),))
+    assert text == 'FROM busybox\nENV A="x \\$y \\"z\\"" B="${y}"\nRUN <<\'SHLAX_FRONT_EOF\'\na\nb\nSHLAX_FRONT_EOF\n'
 
 
 @pytest.mark.buildah
@@ -44,6 +46,8 @@ def test_recipe_builds_and_tags_its_commit(tmp_path, base_images, buildah_cleanu
         assert read_file(tag, "/app/out.txt") == "hello\ncosts $5\n"
         config = image_config(tag)
         assert "GREETING=costs $5" in config["Env"] and config["Cmd"] == ["cat", "/app/out.txt"]
+        # ${PATH} is the base image's PATH, resolved by the build, as in a Containerfile
+        assert "PATH=/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in config["Env"]
         again = shlax("build", str(tmp_path), cache_dir=tmp_path / "cache")
         assert again.stdout.strip() == image and " built " not in again.stderr
     finally:
@@ -51,8 +55,9 @@ def test_recipe_builds_and_tags_its_commit(tmp_path, base_images, buildah_cleanu
 
 
 @pytest.mark.buildah
-def test_migrated_recipe_builds_the_same_image(tmp_path, base_images, buildah_cleanup):
-    folder = FIXTURES / "multistage"
+@pytest.mark.parametrize("case", ["multistage", "config-values"])
+def test_migrated_recipe_builds_the_same_image(case, tmp_path, base_images, buildah_cleanup):
+    folder = FIXTURES / case
     recipe = tmp_path / "shlaxfile.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(

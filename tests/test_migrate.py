@@ -77,8 +77,9 @@ def test_hand_written_recipe_api():
 
 def test_base_image_variables_stay_references():
     """Values the Containerfile cannot know (the base image's PATH, HOME) are kept as references, so a
-    recipe does not bake in a wrong literal."""
-    stages = lower(parse('FROM x\nENV A=1 PATH=/app/bin:$PATH B="$A $HOME"\nWORKDIR $HOME/app\n'))
+    recipe does not bake in a wrong literal. Every value of one ENV sees the variables from before it (B's $A is
+    not the A=1 beside it), and a literal dollar stays escaped so it cannot be taken for a reference."""
+    stages = lower(parse('FROM x\nENV A=1 PATH=/app/bin:$PATH B="$A $HOME" C=\\$A\nWORKDIR $HOME/app/$A\n'))
     env, workdir = stages[0].actions
-    assert env.pairs == (("A", "1"), ("PATH", "/app/bin:$PATH"), ("B", "1 $HOME"))
-    assert workdir.path == "$HOME/app"
+    assert env.pairs == (("A", "1"), ("PATH", "/app/bin:${PATH}"), ("B", "${A} ${HOME}"), ("C", "\\$A"))
+    assert workdir.path == "${HOME}/app/1"

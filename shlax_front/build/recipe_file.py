@@ -2,7 +2,8 @@
 
 A recipe evaluates to the same action IR a Containerfile lowers to, so the simplest faithful way to build
 one is to write that Containerfile and build it like any other (same planner, same caching passes, same
-keys). Values in the IR are literal, so ``$`` is escaped wherever the Containerfile would expand it.
+keys). Config values follow the IR's convention (``lower.config_value``): literal ``$`` and ``\\`` escaped,
+``${NAME}`` a reference to a variable of the base image, resolved by the build.
 Install actions written by hand (no ``run=``) get the plain command a person would write for them.
 """
 
@@ -25,8 +26,10 @@ INSTALL_COMMANDS = {
 
 
 def _lit(value: str) -> str:
-    """A word as a double-quoted Containerfile word with no expansion."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+    """A config value as a double-quoted Containerfile word. Values follow the IR's convention
+    (``lower.config_value``): ``\\$`` and ``\\\\`` are already escaped literals and ``${NAME}`` is a reference
+    the build resolves, so only double quotes need escaping here."""
+    return '"' + value.replace('"', '\\"') + '"'
 
 
 def _json(values) -> str:
