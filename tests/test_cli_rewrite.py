@@ -52,6 +52,16 @@ def test_optimize_diff_and_in_place(containerfile: Path):
     assert containerfile.read_text() == EXPECTED
 
 
+def test_in_place_keeps_the_files_mode_and_symlink(containerfile: Path, tmp_path: Path):
+    containerfile.chmod(0o640)
+    link = tmp_path / "Dockerfile"
+    link.symlink_to(containerfile.name)
+    r = cli("optimize", "-i", str(link))
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and containerfile.read_text() == EXPECTED
+    assert containerfile.stat().st_mode & 0o777 == 0o640
+
+
 def test_optimize_stdin_and_default_file(containerfile: Path):
     assert cli("optimize", "-f", "-", stdin=SOURCE).stdout == EXPECTED
     assert cli("optimize", cwd=containerfile.parent).stdout == EXPECTED

@@ -7,6 +7,7 @@ exposed so users (and CI) can check it on their own files.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 import click
@@ -32,11 +33,20 @@ def emit_command(path: str | None, out: str | None) -> None:
 
 def write_atomically(out: str, data: bytes) -> None:
     """Write ``out`` through a temporary file renamed over it, so that a failed write never leaves a half-written
-    Containerfile behind; errors are click's one-line ``FileError``. (Any command writing a ``-o`` file can use it.)"""
+    Containerfile behind; errors are click's one-line ``FileError``. (Any command writing a ``-o`` file can use it.)
+    Rewriting a file in place keeps what the user set on it: its permission bits, and the symlink pointing at it
+    (the target is what gets replaced)."""
+    out = os.path.realpath(out)
     tmp = f"{out}.tmp.{os.getpid()}"
     try:
+        try:
+            mode = stat.S_IMODE(os.stat(out).st_mode)
+        except FileNotFoundError:
+            mode = None
         with open(tmp, "wb") as handle:
             handle.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, out)
     except OSError as err:
         if os.path.exists(tmp):
