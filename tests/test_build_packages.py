@@ -98,6 +98,9 @@ def test_non_root_pip_uses_the_wheelhouse(tmp_path, base_images, buildah_cleanup
     second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=pip_cache)
     assert "Downloading idna" in second.stderr or "idna-3.7" in second.stderr
     assert "Downloading six" not in second.stderr  # served from the wheelhouse, not the network
+    # both pinned: pip asked the index about idna alone (one requirement, no deps), never re-read six's page
+    assert re.search(r"^Collecting idna==3\.7$", second.stderr, re.M), second.stderr
+    assert "Collecting six" not in second.stderr
     assert (wheelhouse / "six-1.16.0-py2.py3-none-any.whl").stat().st_ino == six_inode
     assert "Processing /run/shlax-front/wheelhouse/idna-3.7-py3-none-any.whl" in second.stderr
     assert "apt-get update" in second.stderr and "cached" in second.stderr  # the apt layer was reused

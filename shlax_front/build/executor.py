@@ -42,6 +42,7 @@ from shlax_front.build.steps import (
     Step,
 )
 from shlax_front.build.store import LayerIndex
+from shlax_front.build.wheelhouse import fetch_missing, pinned_names
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
@@ -475,8 +476,10 @@ class Executor:
 
         pip's own HTTP cache keeps nothing behind proxies that strip caching headers, so the tool keeps the
         files itself: ``pip download --no-index`` from the wheelhouse first; only when something is missing
-        ``pip download`` with the index (files already present are not downloaded again). The install then
-        runs with ``PIP_FIND_LINKS`` (and ``PIP_NO_INDEX`` when the wheelhouse has everything).
+        ``pip download`` with the index (files already present are not downloaded again). That reads the index
+        page of every requirement, so when everything is pinned exactly only the missing distributions are
+        fetched (``wheelhouse.fetch_missing``). The install then runs with ``PIP_FIND_LINKS`` (and
+        ``PIP_NO_INDEX`` when the wheelhouse has everything).
         """
         complete = True
         for executable, wh in wheelhouse:
@@ -488,29 +491,46 @@ class Executor:
                 "--find-links",
                 WHEELHOUSE_TARGET,
             ]
-            spec = []
+            options = []  # what shapes the choice of one distribution as much as of all of them
             if wh.pre:
-                spec.append("--pre")
+                options.append("--pre")
             for link in wh.find_links:
-                spec += ["--find-links", link]
+                options += ["--find-links", link]
+            for con in wh.constraints:
+                options += ["-c", con]
+            spec = list(options)
             for req in wh.requirements:
                 spec += ["-r", req]
-            for con in wh.constraints:
-                spec += ["-c", con]
             spec += list(wh.packages)
             index = []
             if wh.index_url:
                 index += ["--index-url", wh.index_url]
             for url in wh.extra_index_urls:
                 index += ["--extra-index-url", url]
-            offline = self.buildah.run(
-                state.container, [*base, "--no-index", *spec], env=env, volumes=volumes
-            )
+            offline_argv = [*base, "--no-index", *spec]
+            offline = self.buildah.run(state.container, offline_argv, env=env, volumes=volumes)
             if offline.returncode == 0:  # a miss is expected and not news: its output is not shown
                 self.reporter.output(offline.output)
                 continue
             if self.options.offline:
                 complete = False
+                continue
+
+            def pip(argv, online, container=state.container):
+                return self.buildah.run(
+                    container, argv, env=env, volumes=volumes, network=network if online else None
+                )
+
+            done, outputs = fetch_missing(
+                pip,
+                offline_argv,
+                [*base, *index, *options],
+                self._pinned(state, wh, env, volumes),
+                offline.output,
+            )
+            for output in outputs:
+                self.reporter.output(output)
+            if done:  # only the missing distributions' index pages were read
                 continue
             online = self.buildah.run(
                 state.container, [*base, *index, *spec], env=env, volumes=volumes, network=network
@@ -522,6 +542,19 @@ class Executor:
         if complete and not any(wh.find_links for _, wh in wheelhouse):
             extra.append(("PIP_NO_INDEX", "1"))
         return extra
+
+    def _pinned(self, state, wh, env, volumes) -> set[str] | None:
+        """Names the install's own requirements (command line and ``-r`` files, read in the container) pin
+        exactly; ``None`` when one is not an exact pin or a file cannot be read."""
+        lines = list(wh.packages)
+        if wh.requirements:
+            read = self.buildah.run(
+                state.container, ["cat", "--", *wh.requirements], env=env, volumes=volumes
+            )
+            if read.returncode != 0:
+                return None
+            lines += read.stdout.splitlines()
+        return pinned_names(lines)
 
     def _mount_arg(self, mount, results: dict[int, StageResult]) -> str:
         """A RUN --mount as written, with ``from=<stage>`` turned into that stage's image id."""
