@@ -131,7 +131,8 @@ def forget_layers(cache_dir: Path) -> None:
     index = Path(cache_dir) / "layers" / "index.json"
     if not index.exists():
         return
-    images = {entry["image"] for entry in json.loads(index.read_text()).get("entries", {}).values()}
+    data = json.loads(index.read_text())
+    images = {entry["image"] for entry in data.get("entries", {}).values()} | set(data.get("superseded", {}))
     if images:
         subprocess.run(["buildah", "rmi", "-f", *images], capture_output=True)
 

@@ -62,3 +62,23 @@ def test_ls_du_prune(tmp_path, base_images):
         assert " built " in again.stderr
     finally:
         forget_layers(cache)
+
+
+@pytest.mark.buildah
+def test_prune_removes_layers_a_no_cache_rebuild_replaced(tmp_path, base_images):
+    """--no-cache commits a new layer under the same key; the one it replaced is reachable by no key, so it
+    must not be lost in the image store: prune removes it even when everything is fresh."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN date +%N > /stamp\n")
+    try:
+        first = shlax("build", str(ctx), cache_dir=cache).stdout.strip()
+        second = shlax("build", "--no-cache", str(ctx), cache_dir=cache).stdout.strip()
+        assert first != second
+        cache_cli("prune", "--cache-dir", str(cache), "--older-than", "1d")
+        gone = subprocess.run(["buildah", "inspect", "--type", "image", first], capture_output=True)
+        assert gone.returncode != 0
+        kept = subprocess.run(["buildah", "inspect", "--type", "image", second], capture_output=True)
+        assert kept.returncode == 0
+    finally:
+        forget_layers(cache)

@@ -80,6 +80,9 @@ class LayerIndex:
     root: Path
     entries: dict[str, dict] = field(default_factory=dict)
     slots: dict[str, dict] = field(default_factory=dict)
+    #: images an entry pointed at before a rebuild of the same key (``--no-cache``) replaced them: no key
+    #: reaches them any more, so they are kept here for ``cache prune`` instead of being lost in the store
+    superseded: dict[str, float] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -93,6 +96,7 @@ class LayerIndex:
         data = self._read()
         self.entries = data.get("entries", {})
         self.slots = data.get("slots", {})
+        self.superseded = data.get("superseded", {})
         return self
 
     def _read(self) -> dict:
@@ -114,7 +118,11 @@ class LayerIndex:
             self.slots[slot] = inputs
         with file_lock(self.lock_path):
             data = self._read()
-            data.setdefault("entries", {})[key] = entry
+            previous = data.setdefault("entries", {}).get(key)
+            if previous and previous["image"] != image:
+                data.setdefault("superseded", {})[previous["image"]] = previous.get("created", 0)
+                self.superseded[previous["image"]] = previous.get("created", 0)
+            data["entries"][key] = entry
             if slot:
                 data.setdefault("slots", {})[slot] = inputs
             write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
@@ -129,10 +137,19 @@ class LayerIndex:
             data.setdefault("slots", {})[slot] = inputs
             write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
 
-    def forget(self, keys: set[str]) -> None:
+    def forget(self, keys: set[str], superseded: set[str] = frozenset()) -> None:
+        """Drop entries (by key) and superseded images (by id) from the index."""
         with file_lock(self.lock_path):
             data = self._read()
             for key in keys:
                 data.get("entries", {}).pop(key, None)
                 self.entries.pop(key, None)
+            for image in superseded:
+                data.get("superseded", {}).pop(image, None)
+                self.superseded.pop(image, None)
             write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
+
+    def unreachable(self) -> set[str]:
+        """Superseded images that no entry points at any more."""
+        live = {entry["image"] for entry in self.entries.values()}
+        return set(self.superseded) - live

@@ -132,12 +132,15 @@ def prune_command(cache_dir, older_than):
     index = LayerIndex(root).load()
     stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
     named = _named_images()
-    images = sorted({index.entries[k]["image"] for k in stale if index.entries[k]["image"][:12] not in named})
+    unreachable = index.unreachable()  # replaced by a rebuild of the same key: never reusable, always pruned
+    candidates = {index.entries[k]["image"] for k in stale} | unreachable
+    images = sorted(image for image in candidates if image[:12] not in named)
     if images:  # cached layers only; an image someone tagged stays (its tag is theirs)
         Buildah(SubprocessRunner()).rmi(images, force=False)
-    index.forget(stale)
+    index.forget(stale, unreachable)
     click.echo(
-        f"removed {removed_caches} package caches and {len(stale)} cached layers from {root}", err=True
+        f"removed {removed_caches} package caches and {len(stale) + len(unreachable)} cached layers from {root}",
+        err=True,
     )
 
 
