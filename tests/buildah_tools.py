@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +157,29 @@ def diff_trees(a: dict, b: dict) -> list[str]:
         if a.get(path) != b.get(path):
             problems.append(f"{path}: {a.get(path)} != {b.get(path)}")
     return problems
+
+
+def working_containers() -> set[str]:
+    """Names of the working containers shlax-front builds have now (theirs start with ``shlax-front-``)."""
+    out = subprocess.run(
+        ["buildah", "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {name for name in out if name.startswith("shlax-front-")}
+
+
+def build_concurrently(contexts: list[Path], tags: list[str], cache_dir: Path) -> list[subprocess.CompletedProcess]:
+    """Run one ``shlax-front build`` per context at the same time, sharing ``cache_dir``; their results in order."""
+    results: dict[int, subprocess.CompletedProcess] = {}
+
+    def run(n: int) -> None:
+        results[n] = shlax("build", "-t", tags[n], str(contexts[n]), cache_dir=cache_dir, check=False)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(contexts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [results[n] for n in range(len(contexts))]

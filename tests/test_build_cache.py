@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from buildah_tools import forget_layers, read_file, shlax, statuses
+from buildah_tools import forget_layers, read_file, shlax, statuses, working_containers
 
 pytestmark = pytest.mark.buildah
 
@@ -127,23 +127,14 @@ def test_json_report_and_quiet(project, base_images):
 
 def test_failure_names_the_line_and_leaves_nothing_behind(tmp_path, base_images):
     (tmp_path / "Containerfile").write_text("FROM busybox\nRUN echo fine\nRUN echo boom-output && exit 3\n")
-    before = _containers()
+    before = working_containers()
     result = shlax("build", str(tmp_path), cache_dir=tmp_path / "cache", check=False)
     assert result.returncode == 1
     assert "Containerfile:3:" in result.stderr and "boom-output" in result.stderr
     assert "Traceback" not in result.stderr
-    assert _containers() == before
+    assert working_containers() == before
     forget_layers(tmp_path / "cache")
 
-
-def _containers() -> set[str]:
-    out = subprocess.run(
-        ["buildah", "containers", "--format", "{{.ContainerName}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return {name for name in out if name.startswith("shlax-front-")}
 
 
 def test_ca_bundle_and_proxy_reach_run_only(tmp_path, base_images, buildah_cleanup):

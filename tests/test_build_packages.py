@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 
 import pytest
-from buildah_tools import file_tree, forget_layers, read_file, shlax
+from buildah_tools import build_concurrently, file_tree, forget_layers, read_file, shlax
 
 pytestmark = pytest.mark.buildah
 
@@ -130,19 +129,12 @@ def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_clea
 
 def test_two_concurrent_apt_builds_both_succeed(tmp_path, base_images, buildah_cleanup):
     cache = tmp_path / "cache"
-    results, tags = {}, []
+    tags = []
     for n, package in enumerate(("tree", "less")):
         _write(tmp_path / f"ctx{n}", APT.format(packages=package))
         tags.append(buildah_cleanup.tag())
 
-    def run(n):
-        results[n] = shlax("build", "-t", tags[n], str(tmp_path / f"ctx{n}"), cache_dir=cache, check=False)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = build_concurrently([tmp_path / f"ctx{n}" for n in range(2)], tags, cache)
     try:
         for n in range(2):
             assert results[n].returncode == 0, results[n].stderr

@@ -6,28 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from buildah_tools import ROOT, forget_layers, read_file, shlax
+from buildah_tools import ROOT, build_concurrently, forget_layers, read_file, shlax, working_containers
 
 pytestmark = pytest.mark.buildah
 
 
-def _ours() -> set[str]:
-    out = subprocess.run(
-        ["buildah", "containers", "--format", "{{.ContainerName}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return {name for name in out if name.startswith("shlax-front-")}
-
-
 def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
     (tmp_path / "Containerfile").write_text("FROM busybox\nRUN echo started > /s && sleep 60\n")
-    before = _ours()
+    before = working_containers()
     tmp_before = {p for p in os.listdir("/tmp") if p.startswith("shlax-front-")}
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BUILDAH_ISOLATION": "chroot"}
     proc = subprocess.Popen(
@@ -39,9 +28,9 @@ def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
     )
     try:
         deadline = time.time() + 60
-        while not (_ours() - before) and time.time() < deadline:
+        while not (working_containers() - before) and time.time() < deadline:
             time.sleep(0.2)
-        assert _ours() - before, "the build never created its working container"
+        assert working_containers() - before, "the build never created its working container"
         time.sleep(2)  # let `buildah run` start
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -50,14 +39,14 @@ def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert _ours() - before == set()
+    assert working_containers() - before == set()
     assert {p for p in os.listdir("/tmp") if p.startswith("shlax-front-")} - tmp_before == set()
     forget_layers(tmp_path / "cache")
 
 
 def test_two_concurrent_builds_share_the_cache_root(tmp_path, base_images, buildah_cleanup):
     cache = tmp_path / "cache"
-    tags, results = [], {}
+    tags = []
     for n in range(2):
         ctx = tmp_path / f"ctx{n}"
         ctx.mkdir()
@@ -65,14 +54,7 @@ def test_two_concurrent_builds_share_the_cache_root(tmp_path, base_images, build
         (ctx / "f").write_text(str(n))
         tags.append(buildah_cleanup.tag())
 
-    def run(n):
-        results[n] = shlax("build", "-t", tags[n], str(tmp_path / f"ctx{n}"), cache_dir=cache, check=False)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = build_concurrently([tmp_path / f"ctx{n}" for n in range(2)], tags, cache)
     try:
         for n in range(2):
             assert results[n].returncode == 0, results[n].stderr
