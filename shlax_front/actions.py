@@ -168,7 +168,7 @@ class Packages(Install):
     virtual: str | None = None
 
     def __init__(self, *packages: str, **kw):
-        _init(self, Packages, **({'packages': tuple(packages)} | kw))
+        _init(self, Packages, **({"packages": tuple(packages)} | kw))
 
 
 @dataclass(frozen=True, init=False)
@@ -189,7 +189,7 @@ class Pip(Install):
     executable: str = "pip"
 
     def __init__(self, *packages: str, **kw):
-        _init(self, Pip, **({'packages': tuple(packages)} | kw))
+        _init(self, Pip, **({"packages": tuple(packages)} | kw))
 
 
 @dataclass(frozen=True, init=False)
@@ -207,7 +207,7 @@ class Npm(Install):
     cwd: str | None = None
 
     def __init__(self, *packages: str, **kw):
-        _init(self, Npm, **({'packages': tuple(packages)} | kw))
+        _init(self, Npm, **({"packages": tuple(packages)} | kw))
 
 
 @dataclass(frozen=True, init=False)
@@ -321,8 +321,22 @@ class Stage(Action):
     commit: str | None = field(default=None, compare=False)
 
 
-CONFIG_ACTIONS = (Env, Arg, Label, Workdir, User, Expose, Volume, Cmd, Entrypoint, Shell, Healthcheck,
-                  Stopsignal, Onbuild, Maintainer)
+CONFIG_ACTIONS = (
+    Env,
+    Arg,
+    Label,
+    Workdir,
+    User,
+    Expose,
+    Volume,
+    Cmd,
+    Entrypoint,
+    Shell,
+    Healthcheck,
+    Stopsignal,
+    Onbuild,
+    Maintainer,
+)
 
 
 def _init(obj, cls, **kw) -> None:
@@ -341,4 +355,3 @@ def _init(obj, cls, **kw) -> None:
         else:
             value = f.default
         object.__setattr__(obj, f.name, value)
-

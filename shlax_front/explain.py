@@ -40,8 +40,12 @@ def describe_install(install: A.Install) -> dict:
         if install.virtual:
             data["virtual"] = install.virtual
     elif isinstance(install, A.Pip):
-        data.update(manager=install.tool, requirements=list(install.requirements),
-                    editable=list(install.editable), user=install.user)
+        data.update(
+            manager=install.tool,
+            requirements=list(install.requirements),
+            editable=list(install.editable),
+            user=install.user,
+        )
     elif isinstance(install, A.Npm):
         data.update(manager=install.tool, verb=install.verb)
         if install.cwd:
@@ -65,8 +69,12 @@ def explain_document(doc: Document, build_args: Mapping[str, str] | None = None)
         if len(text) > 100:
             text = text[:97] + "..."
         action = by_node.get(index)
-        entry = Entry(line=node.start_line, instruction=text, action=type(action).__name__ if action else "-",
-                      status="config")
+        entry = Entry(
+            line=node.start_line,
+            instruction=text,
+            action=type(action).__name__ if action else "-",
+            status="config",
+        )
         if isinstance(action, A.RunLike):
             installs = list(action.installs) if isinstance(action, A.Run) else [action]
             entry.installs = [describe_install(i) for i in installs]
@@ -75,7 +83,9 @@ def explain_document(doc: Document, build_args: Mapping[str, str] | None = None)
                 entry.reasons.append(optimised.skipped[index])
             if action.caching is not None:
                 entry.changes = list(action.caching.changes)
-                entry.mounts = [{k: v for k, v in m.__dict__.items() if v is not None} for m in action.caching.mounts]
+                entry.mounts = [
+                    {k: v for k, v in m.__dict__.items() if v is not None} for m in action.caching.mounts
+                ]
                 entry.status = "rewritten" if index in optimised.changed else "recognised"
             elif installs:
                 entry.status = "recognised"
@@ -89,7 +99,9 @@ def explain_document(doc: Document, build_args: Mapping[str, str] | None = None)
     return entries
 
 
-def explain(text: str, path: str = "Containerfile", build_args: Mapping[str, str] | None = None) -> list[Entry]:
+def explain(
+    text: str, path: str = "Containerfile", build_args: Mapping[str, str] | None = None
+) -> list[Entry]:
     return explain_document(parse(text, path), build_args)
 
 
@@ -116,7 +128,9 @@ def format_entries(entries: list[Entry], path: str) -> str:
         lines.append(f"{path}:{e.line}: {e.instruction}")
         lines.append(f"  {e.status}")
         for inst in e.installs:
-            pk = " ".join(inst["packages"]) or ("(the project's dependencies)" if inst["kind"] == "Npm" else "-")
+            pk = " ".join(inst["packages"]) or (
+                "(the project's dependencies)" if inst["kind"] == "Npm" else "-"
+            )
             extra = ""
             if inst.get("requirements"):
                 extra += " requirements: " + " ".join(inst["requirements"])
@@ -129,5 +143,7 @@ def format_entries(entries: list[Entry], path: str) -> str:
             lines.append(f"  - {reason}")
     total = summary(entries)
     installs = ", ".join(f"{k} {v}" for k, v in sorted(total["installs"].items())) or "none"
-    lines.append(f"{path}: {total['runs']} RUN instruction(s), {total['rewritten']} rewritten; installs: {installs}")
+    lines.append(
+        f"{path}: {total['runs']} RUN instruction(s), {total['rewritten']} rewritten; installs: {installs}"
+    )
     return "\n".join(lines) + "\n"

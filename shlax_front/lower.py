@@ -28,8 +28,16 @@ from shlax_front.syntax import Document
 POSIX_SHELLS = ("sh", "bash", "dash", "ash")
 #: Where an install may sit and still be cached (``shell.Command.conditional`` values, by prefix): the
 #: command runs zero or more times, but whenever it runs, it runs as written in this RUN's own process tree.
-CACHEABLE_CONDITIONS = ("inside if", "inside for", "inside while", "inside until", "after ||",
-                        "inside a subshell", "inside a { } group", "inside a pipeline")
+CACHEABLE_CONDITIONS = (
+    "inside if",
+    "inside for",
+    "inside while",
+    "inside until",
+    "after ||",
+    "inside a subshell",
+    "inside a { } group",
+    "inside a pipeline",
+)
 
 
 @dataclass
@@ -64,15 +72,22 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
         if isinstance(instr, I.From):
             close()
             current = []
-            header = {"base": _expand(instr.image, global_args), "name": instr.name,
-                      "platform": instr.platform, "line": line, "node": index}
+            header = {
+                "base": _expand(instr.image, global_args),
+                "name": instr.name,
+                "platform": instr.platform,
+                "line": line,
+                "node": index,
+            }
             scope = {}
             shell_argv = ("/bin/sh", "-c")
             continue
         if current is None:  # global ARGs before the first FROM
             if isinstance(instr, I.Arg):
                 for name, default in instr.pairs:
-                    value = build_args.get(name, _expand(default, global_args) if default is not None else None)
+                    value = build_args.get(
+                        name, _expand(default, global_args) if default is not None else None
+                    )
                     if value is not None:
                         global_args[name] = value
             continue
@@ -80,11 +95,23 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
         if isinstance(instr, I.Run):
             current.append(lower_run(instr, scope, shell_argv, common))
         elif isinstance(instr, I.Copy):
-            current.append(A.Copy(
-                sources=tuple(instr.sources), dest=instr.dest, from_=instr.from_, chown=instr.chown,
-                chmod=instr.chmod, link=instr.link, parents=instr.parents, exclude=tuple(instr.exclude),
-                add=isinstance(instr, I.Add), checksum=getattr(instr, "checksum", None),
-                keep_git_dir=getattr(instr, "keep_git_dir", False), heredocs=tuple(instr.heredocs), **common))
+            current.append(
+                A.Copy(
+                    sources=tuple(instr.sources),
+                    dest=instr.dest,
+                    from_=instr.from_,
+                    chown=instr.chown,
+                    chmod=instr.chmod,
+                    link=instr.link,
+                    parents=instr.parents,
+                    exclude=tuple(instr.exclude),
+                    add=isinstance(instr, I.Add),
+                    checksum=getattr(instr, "checksum", None),
+                    keep_git_dir=getattr(instr, "keep_git_dir", False),
+                    heredocs=tuple(instr.heredocs),
+                    **common,
+                )
+            )
         elif isinstance(instr, I.Env):
             pairs = []
             before = dict(scope)  # every value of one ENV sees the scope from before it
@@ -106,7 +133,12 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
                 pairs.append((name, None if default is None else config_value(default, scope)))
             current.append(A.Arg(pairs=tuple(pairs), **common))
         elif isinstance(instr, I.Label):
-            current.append(A.Label(pairs=tuple((config_value(k, scope), config_value(v, scope)) for k, v in instr.pairs), **common))
+            current.append(
+                A.Label(
+                    pairs=tuple((config_value(k, scope), config_value(v, scope)) for k, v in instr.pairs),
+                    **common,
+                )
+            )
         elif isinstance(instr, I.Workdir):
             current.append(A.Workdir(path=config_value(instr.path, scope), **common))
         elif isinstance(instr, I.User):
@@ -123,9 +155,17 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
             shell_argv = tuple(instr.argv)
             current.append(A.Shell(argv=tuple(instr.argv), **common))
         elif isinstance(instr, I.Healthcheck):
-            current.append(A.Healthcheck(test=tuple(instr.test), interval=instr.interval, timeout=instr.timeout,
-                                         start_period=instr.start_period, start_interval=instr.start_interval,
-                                         retries=instr.retries, **common))
+            current.append(
+                A.Healthcheck(
+                    test=tuple(instr.test),
+                    interval=instr.interval,
+                    timeout=instr.timeout,
+                    start_period=instr.start_period,
+                    start_interval=instr.start_interval,
+                    retries=instr.retries,
+                    **common,
+                )
+            )
         elif isinstance(instr, I.Stopsignal):
             current.append(A.Stopsignal(signal=instr.signal, **common))
         elif isinstance(instr, I.Onbuild):
@@ -280,18 +320,46 @@ def installs_of(invocations: list[Invocation], script: shell.Script | None) -> l
         if inv.role != INSTALL:
             continue
         if inv.manager.family == "system":
-            update = inv.name in updated or bool(inv.extra.get("update")) or (
-                inv.name == "apk" and any(o in ("-U", "--update", "--update-cache", "--no-cache") for o in inv.options))
-            out.append(A.Packages(*inv.packages, manager=inv.name, update=update, options=inv.options,
-                                  virtual=inv.extra.get("virtual")))
+            update = (
+                inv.name in updated
+                or bool(inv.extra.get("update"))
+                or (
+                    inv.name == "apk"
+                    and any(o in ("-U", "--update", "--update-cache", "--no-cache") for o in inv.options)
+                )
+            )
+            out.append(
+                A.Packages(
+                    *inv.packages,
+                    manager=inv.name,
+                    update=update,
+                    options=inv.options,
+                    virtual=inv.extra.get("virtual"),
+                )
+            )
         elif inv.manager.family == "python":
-            out.append(A.Pip(*inv.packages, requirements=inv.extra.get("requirements", ()),
-                             constraints=inv.extra.get("constraints", ()), editable=inv.extra.get("editable", ()),
-                             options=inv.options, user=bool(inv.extra.get("user")), tool=inv.name,
-                             executable=" ".join(inv.command.argv[: inv.manager.program_words(inv.command)])))
+            out.append(
+                A.Pip(
+                    *inv.packages,
+                    requirements=inv.extra.get("requirements", ()),
+                    constraints=inv.extra.get("constraints", ()),
+                    editable=inv.extra.get("editable", ()),
+                    options=inv.options,
+                    user=bool(inv.extra.get("user")),
+                    tool=inv.name,
+                    executable=" ".join(inv.command.argv[: inv.manager.program_words(inv.command)]),
+                )
+            )
         else:
-            out.append(A.Npm(*inv.packages, tool=inv.name, verb=inv.verb, options=inv.options,
-                             cwd=_cwd_before(inv, script)))
+            out.append(
+                A.Npm(
+                    *inv.packages,
+                    tool=inv.name,
+                    verb=inv.verb,
+                    options=inv.options,
+                    cwd=_cwd_before(inv, script),
+                )
+            )
     return out
 
 

@@ -43,19 +43,29 @@ class Result:
         return self.text != self.original
 
     def diff(self, path: str = "Containerfile") -> str:
-        return "".join(difflib.unified_diff(
-            self.original.splitlines(keepends=True), self.text.splitlines(keepends=True),
-            fromfile=f"a/{path}", tofile=f"b/{path}"))
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.text.splitlines(keepends=True),
+                fromfile=f"a/{path}",
+                tofile=f"b/{path}",
+            )
+        )
 
 
-def optimize(text: str, path: str = "Containerfile", build_args: Mapping[str, str] | None = None,
-             syntax: bool = False) -> Result:
+def optimize(
+    text: str, path: str = "Containerfile", build_args: Mapping[str, str] | None = None, syntax: bool = False
+) -> Result:
     """Optimise Containerfile ``text``; ``syntax`` adds ``# syntax=docker/dockerfile:1`` when missing."""
     return optimize_document(parse(text, path), build_args, syntax)
 
 
-def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None, syntax: bool = False,
-                      lower_heredocs: bool = False) -> Result:
+def optimize_document(
+    doc: Document,
+    build_args: Mapping[str, str] | None = None,
+    syntax: bool = False,
+    lower_heredocs: bool = False,
+) -> Result:
     """``optimize`` for an already parsed document; ``lower_heredocs`` rewrites every ``RUN <<EOF`` script
     into a one-line RUN so that buildah before 1.33 can build the result."""
     text, path = doc.text, doc.path
@@ -68,8 +78,10 @@ def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None
                 continue
             unresolved = [m for m in action.caching.mounts if m.user is not None and m.uid is None]
             if unresolved:
-                result.skipped[action.node] = (f"user {unresolved[0].user} (USER, su, gosu...) has no numeric uid here: "
-                                               "`shlax-front build` resolves it, optimize leaves the RUN alone")
+                result.skipped[action.node] = (
+                    f"user {unresolved[0].user} (USER, su, gosu...) has no numeric uid here: "
+                    "`shlax-front build` resolves it, optimize leaves the RUN alone"
+                )
                 continue
             node = doc.nodes[action.node]
             replacements[action.node] = render_run(doc, node, action)
@@ -78,17 +90,21 @@ def optimize_document(doc: Document, build_args: Mapping[str, str] | None = None
         for stage in stages:
             for action in stage.actions:
                 if isinstance(action, A.RunLike) and action.heredocs and action.node >= 0:
-                    text = lower_heredoc_run(doc, doc.nodes[action.node], action,
-                                             action.node in replacements)
+                    text = lower_heredoc_run(doc, doc.nodes[action.node], action, action.node in replacements)
                     if text is not None:
                         replacements[action.node] = text
                         result.changed.setdefault(action.node, action)
-    left = [n.start_line for i, n in enumerate(doc.nodes)
-            if n.heredocs and (i not in replacements or "<<" in replacements[i].split("\n", 1)[0])]
+    left = [
+        n.start_line
+        for i, n in enumerate(doc.nodes)
+        if n.heredocs and (i not in replacements or "<<" in replacements[i].split("\n", 1)[0])
+    ]
     if left:
-        result.warnings.append(f"{path}:{left[0]}: uses heredocs, which buildah before 1.33 cannot parse "
-                               "(`shlax-front build` lowers them itself"
-                               + (")" if lower_heredocs else "; `optimize --lower-heredocs` rewrites RUN ones)"))
+        result.warnings.append(
+            f"{path}:{left[0]}: uses heredocs, which buildah before 1.33 cannot parse "
+            "(`shlax-front build` lowers them itself"
+            + (")" if lower_heredocs else "; `optimize --lower-heredocs` rewrites RUN ones)")
+        )
     out = emit(doc, replacements)
     if syntax and replacements and "syntax" not in doc.directives:
         out = SYNTAX_DIRECTIVE + out
@@ -164,8 +180,10 @@ def render_run(doc: Document, node: Node, action: A.RunLike) -> str:
             sep = f" {doc.escape}{newline}{indent}"
             flags = sep.join(mount_flag(m) for m in caching.mounts) + sep
             start = keyword_end + (len(src) - keyword_end - len(src[keyword_end:].lstrip(" \t")))
-            mapped = [(a, b, r.rstrip() + sep) if a == b == start and r.endswith("; ") else (a, b, r)
-                      for a, b, r in mapped]
+            mapped = [
+                (a, b, r.rstrip() + sep) if a == b == start and r.endswith("; ") else (a, b, r)
+                for a, b, r in mapped
+            ]
     body = apply_edits(src, mapped)
     return body[:keyword_end] + flags + body[keyword_end:]
 

@@ -36,8 +36,10 @@ RELOCATED_PREFIX = "/tmp/.shlax-front-"
 #: The apt hook of the official images that deletes downloaded .debs, and where it is parked during a RUN.
 APT_CLEAN_HOOK = "/etc/apt/apt.conf.d/docker-clean"
 APT_CLEAN_PARKED = "/etc/apt/docker-clean.shlax-front"
-APT_PARK_PREFIX = (f"mv {APT_CLEAN_HOOK} {APT_CLEAN_PARKED} 2>/dev/null "
-                   f"&& trap 'mv {APT_CLEAN_PARKED} {APT_CLEAN_HOOK}' EXIT; ")
+APT_PARK_PREFIX = (
+    f"mv {APT_CLEAN_HOOK} {APT_CLEAN_PARKED} 2>/dev/null "
+    f"&& trap 'mv {APT_CLEAN_PARKED} {APT_CLEAN_HOOK}' EXIT; "
+)
 
 
 @dataclass
@@ -72,8 +74,9 @@ def owner_of(ctx: Context) -> Owner:
         return Owner(0, _int(group, 0), None, ctx.env.get("HOME", "/root"))
     if user.isdigit():
         gid = _int(group, None) if group else None
-        return Owner(int(user), gid if gid is not None else int(user) if not group else None, None,
-                     ctx.env.get("HOME"))
+        return Owner(
+            int(user), gid if gid is not None else int(user) if not group else None, None, ctx.env.get("HOME")
+        )
     return Owner(None, None, spec, ctx.env.get("HOME"))
 
 
@@ -146,7 +149,11 @@ def neutralise_command(cmd: shell.Command) -> tuple[int, int, str]:
         return (cmd.removal[0], cmd.removal[1], "")
     first = cmd.words[0] if cmd.words else None
     last = cmd.words[-1]
-    start = cmd.env[0].start if cmd.env and cmd.env[0].start < (first.start if first else 1 << 30) else first.start
+    start = (
+        cmd.env[0].start
+        if cmd.env and cmd.env[0].start < (first.start if first else 1 << 30)
+        else first.start
+    )
     return (start, last.end, "true")
 
 
@@ -205,7 +212,7 @@ def relation(path: str, target: str) -> str | None:
         ancestors.append(parent)
     glob = any(c in p for c in "*?[")
     for a in ancestors:
-        if (_glob_match(a, p) if glob else a == p):
+        if _glob_match(a, p) if glob else a == p:
             return "covers"
     if p.startswith(t + "/"):
         return "inside"
@@ -287,8 +294,12 @@ def plan_caching(action: A.RunLike, ctx: Context) -> tuple[A.Caching | None, lis
         # ``RUN <<EOF bash``: the shell still reads the (rewritten) body on stdin
         new_script = shell.full_heredoc_command(action.run, action.heredocs, apply_edits(text, edits))
     caching = A.Caching(
-        mounts=_buildah_128_lock_order(plan.mounts), mask=tuple(plan.mask), script=new_script, edits=edits,
-        changes=tuple(plan.changes), wheelhouse=tuple(plan.wheelhouse),
+        mounts=_buildah_128_lock_order(plan.mounts),
+        mask=tuple(plan.mask),
+        script=new_script,
+        edits=edits,
+        changes=tuple(plan.changes),
+        wheelhouse=tuple(plan.wheelhouse),
     )
     return caching, plan.notes, lists_mounted
 
@@ -320,7 +331,9 @@ def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: lis
     out = []
     for cache in manager.caches:
         relocate = None
-        prefix_values = {i.command.env_value(cache.env) for i in invs if cache.env and i.command.env_value(cache.env)}
+        prefix_values = {
+            i.command.env_value(cache.env) for i in invs if cache.env and i.command.env_value(cache.env)
+        }
         if cache.env and cache.env in ctx.env:
             target = ctx.env[cache.env]
         elif len(prefix_values) == 1:
@@ -329,8 +342,11 @@ def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: lis
             # A user's cache directory is relocated to a directory directly under /tmp: its parents may not
             # exist in the image, and buildah 1.28 leaves the parents it creates for a mount point behind.
             # one directory per user: a cache created for one uid is not writable by another
-            suffix = f"-{owner.uid}" if owner.uid else (f"-{re.sub(r'[^A-Za-z0-9_.-]', '-', owner.name)}"
-                                                        if owner.name else "")
+            suffix = (
+                f"-{owner.uid}"
+                if owner.uid
+                else (f"-{re.sub(r'[^A-Za-z0-9_.-]', '-', owner.name)}" if owner.name else "")
+            )
             target = f"{RELOCATED_PREFIX}{cache.id}{suffix}"
             relocate = cache.env
         elif "{home}" in cache.target:
@@ -343,8 +359,9 @@ def _cache_targets(manager: type[Manager], owner: Owner, ctx: Context, invs: lis
     return out
 
 
-def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.Script, ctx: Context,
-                 plan: Plan) -> bool:
+def plan_manager(
+    manager: type[Manager], invs: list[Invocation], script: shell.Script, ctx: Context, plan: Plan
+) -> bool:
     """Add ``manager``'s mounts and edits to ``plan``; returns True when apt lists got mounted."""
     text = script.text
     owner = owner_of(ctx) if manager.family != "system" else Owner(0, 0, None, "/root")
@@ -353,7 +370,9 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
         return False
     switched = {i.command.run_as for i in invs if i.role in (INSTALL, UPDATE, CLEAN)}
     if len(switched) > 1:
-        plan.notes.append(f"{manager.name}: runs as several users in this RUN ({_users(switched)}): not cached")
+        plan.notes.append(
+            f"{manager.name}: runs as several users in this RUN ({_users(switched)}): not cached"
+        )
         return False
     spec = switched.pop() if switched else None
     if spec is not None:
@@ -376,8 +395,11 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
                 plan.notes.append(f"apt lists not cached: {why}")
                 continue
             lists = True
-        if manager.name == "dnf" and cache.id == "libdnf5-cache" and not any(
-                i.command.name == "dnf5" or i.command.name == "dnf" for i in installs):
+        if (
+            manager.name == "dnf"
+            and cache.id == "libdnf5-cache"
+            and not any(i.command.name == "dnf5" or i.command.name == "dnf" for i in installs)
+        ):
             continue
         chosen.append((cache, target, relocate))
     if manager.name == "apk":
@@ -397,7 +419,9 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
                         return False
                     if in_scope:  # the ENV value would apply again: switch it off explicitly
                         env_edits.append((w.start, w.end, f"{var}="))
-                        plan.changes.append(f"{manager.name}: `{w.value}` -> `{var}=` (only disables the cache)")
+                        plan.changes.append(
+                            f"{manager.name}: `{w.value}` -> `{var}=` (only disables the cache)"
+                        )
                     else:
                         env_edits.append(delete_word(text, w) if w.start > 0 else (w.start, w.end + 1, ""))
                         plan.changes.append(f"{manager.name}: dropped `{w.value}` (only disables the cache)")
@@ -406,7 +430,9 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
                     plan.notes.append(f"{manager.name}: {var} set by ENV/ARG: cache left off")
                     return False
                 env_edits.append((inv.command.start, inv.command.start, f"{var}= "))
-                plan.changes.append(f"{manager.name}: `{var}=` for the command (ENV {var} only disables the cache)")
+                plan.changes.append(
+                    f"{manager.name}: `{var}=` for the command (ENV {var} only disables the cache)"
+                )
     # rm of cache paths
     rm_edits: list[tuple[int, int, str]] = []
     keep: list[tuple] = []
@@ -434,7 +460,11 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
         return False
     kept_targets = [t for _, t, _ in keep]
     for cmd, paths in rm_paths(script, ctx.env, owner.home):
-        inside = [(w, p) for w, p in paths if p is not None and any(relation(p, t) == "inside" for t in kept_targets)]
+        inside = [
+            (w, p)
+            for w, p in paths
+            if p is not None and any(relation(p, t) == "inside" for t in kept_targets)
+        ]
         if not inside:
             continue
         if cmd.start < 0:
@@ -444,18 +474,25 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             rm_edits.append(neutralise_command(cmd))
         else:
             rm_edits.extend(delete_word(text, w) for w, _ in inside)
-        plan.changes.append(f"{manager.name}: dropped `rm {' '.join(w.text for w, _ in inside)}` "
-                            "(would only empty the mounted cache)")
+        plan.changes.append(
+            f"{manager.name}: dropped `rm {' '.join(w.text for w, _ in inside)}` "
+            "(would only empty the mounted cache)"
+        )
     # clean-up verbs
     clean_edits = []
     for inv in invs:
         if inv.role == CLEAN and manager.is_cleanup(inv):
             if manager.name == "apt" and "/var/cache/apt" not in kept_targets:
                 continue
-            if inv.verb in getattr(manager, "lists_clean_verbs", ()) and "/var/lib/apt/lists" not in kept_targets:
+            if (
+                inv.verb in getattr(manager, "lists_clean_verbs", ())
+                and "/var/lib/apt/lists" not in kept_targets
+            ):
                 continue  # it also deletes the lists, which are in the image: keep it
             clean_edits.append(neutralise_command(inv.command))
-            plan.changes.append(f"{manager.name}: dropped `{' '.join(inv.command.argv)}` (would only empty the mounted cache)")
+            plan.changes.append(
+                f"{manager.name}: dropped `{' '.join(inv.command.argv)}` (would only empty the mounted cache)"
+            )
     # flags
     flag_edits = []
     for inv in invs:
@@ -468,7 +505,9 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
                 plan.changes.append(f"{manager.name}: dropped `{v}` (only disables the cache)")
             elif v in manager.replaced_flags:
                 flag_edits.append((w.start, w.end, manager.replaced_flags[v]))
-                plan.changes.append(f"{manager.name}: `{v}` -> `{manager.replaced_flags[v]}` (same packages, cache kept)")
+                plan.changes.append(
+                    f"{manager.name}: `{v}` -> `{manager.replaced_flags[v]}` (same packages, cache kept)"
+                )
         if manager.keep_flags and inv.verb_word is not None and inv.role in manager.keep_flag_roles:
             flags = " ".join(manager.keep_flags)
             flag_edits.append((inv.verb_word.end, inv.verb_word.end, " " + flags))
@@ -484,9 +523,13 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
     # apt: park the docker-clean hook for the run
     if manager.name == "apt" and "/var/cache/apt" in kept_targets:
         if "trap" in script.notes or any(c.words and c.words[0].value == "exec" for c in script.commands):
-            plan.notes.append("apt: the script uses trap/exec, docker-clean hook left in place (debs not kept)")
+            plan.notes.append(
+                "apt: the script uses trap/exec, docker-clean hook left in place (debs not kept)"
+            )
         elif "docker-clean" in text:
-            plan.notes.append("apt: the script touches docker-clean itself, hook left in place (debs not kept)")
+            plan.notes.append(
+                "apt: the script touches docker-clean itself, hook left in place (debs not kept)"
+            )
         else:
             at = 0
             if text.startswith("#!"):
@@ -494,7 +537,9 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
             at += len(text[at:]) - len(text[at:].lstrip(" \t"))  # after the first line's indentation
             flag_edits.append((at, at, APT_PARK_PREFIX))
             plan.mask.append(APT_CLEAN_HOOK)
-            plan.changes.append("apt: docker-clean hook parked for this run only (it deletes downloaded debs)")
+            plan.changes.append(
+                "apt: docker-clean hook parked for this run only (it deletes downloaded debs)"
+            )
     plan.edits.extend(env_edits + rm_edits + clean_edits + flag_edits)
     first_mount = len(plan.mounts)
     for cache, target, _relocate in keep:
@@ -503,17 +548,28 @@ def plan_manager(manager: type[Manager], invs: list[Invocation], script: shell.S
         sharing = cache.sharing
         if sharing == "locked" and any(m.sharing == "locked" for m in plan.mounts[first_mount:]):
             sharing = "shared"  # one lock per manager and RUN: see ``_buildah_128_lock_order``
-        plan.mounts.append(A.CacheMount(
-            id=cache.id, target=target, sharing=sharing, uid=uid, gid=gid,
-            user=owner.name if manager.family != "system" else None,
-            partition=cache.partition, host=cache.host,
-        ))
+        plan.mounts.append(
+            A.CacheMount(
+                id=cache.id,
+                target=target,
+                sharing=sharing,
+                uid=uid,
+                gid=gid,
+                user=owner.name if manager.family != "system" else None,
+                partition=cache.partition,
+                host=cache.host,
+            )
+        )
         owned = f", owned by `{spec}` (the user the command switches to)" if spec is not None else ""
-        plan.changes.append(f"{manager.name}: cache {target} mounted ({cache.what or manager.description}){owned}")
+        plan.changes.append(
+            f"{manager.name}: cache {target} mounted ({cache.what or manager.description}){owned}"
+        )
     for inv in installs:
         if inv.command.conditional:
-            plan.notes.append(f"{manager.name}: `{' '.join(inv.command.argv[:3])}` runs {inv.command.conditional}: "
-                              "cached all the same (the mount does not depend on whether it runs)")
+            plan.notes.append(
+                f"{manager.name}: `{' '.join(inv.command.argv[:3])}` runs {inv.command.conditional}: "
+                "cached all the same (the mount does not depend on whether it runs)"
+            )
     if manager.family == "python":
         for inv in installs:
             plan.wheelhouse.append(_wheelhouse(inv))
@@ -562,7 +618,11 @@ def _apt_lists_blocker(invs: list[Invocation], script: shell.Script, ctx: Contex
     last = max(c.start for c in installs + updates)
 
     def removes_after_every_update(cmd: shell.Command) -> bool:
-        return cmd.start > last and not cmd.conditional == "inside $(...)" and all(cmd.encloses(u) for u in updates)
+        return (
+            cmd.start > last
+            and not cmd.conditional == "inside $(...)"
+            and all(cmd.encloses(u) for u in updates)
+        )
 
     if any(i.verb in ("dist-clean",) and removes_after_every_update(i.command) for i in invs):
         return None
@@ -594,10 +654,14 @@ def _wheelhouse(inv: Invocation) -> A.Wheelhouse:
 
     index = opt("-i", "--index-url")
     return A.Wheelhouse(
-        packages=tuple(inv.packages), requirements=tuple(inv.extra.get("requirements", ())),
-        constraints=tuple(inv.extra.get("constraints", ())), index_url=index[-1] if index else None,
-        extra_index_urls=tuple(opt("--extra-index-url")), find_links=tuple(opt("-f", "--find-links")),
-        no_index="--no-index" in values, pre="--pre" in values,
+        packages=tuple(inv.packages),
+        requirements=tuple(inv.extra.get("requirements", ())),
+        constraints=tuple(inv.extra.get("constraints", ())),
+        index_url=index[-1] if index else None,
+        extra_index_urls=tuple(opt("--extra-index-url")),
+        find_links=tuple(opt("-f", "--find-links")),
+        no_index="--no-index" in values,
+        pre="--pre" in values,
     )
 
 
@@ -653,8 +717,11 @@ def _removes_apt_lists(action: A.RunLike) -> bool:
     script = shell.parse(text)
     if script.opaque:
         return False
-    return any(p and relation(p, "/var/lib/apt/lists") == "inside" for _, paths in rm_paths(script, {}, None)
-               for _, p in paths)
+    return any(
+        p and relation(p, "/var/lib/apt/lists") == "inside"
+        for _, paths in rm_paths(script, {}, None)
+        for _, p in paths
+    )
 
 
 PASSES: tuple[Callable[[tuple[A.Stage, ...]], tuple[A.Stage, ...]], ...] = (attach_caches,)

@@ -52,8 +52,13 @@ from shlax_front.errors import ParseError
 from shlax_front.syntax import Heredoc  # noqa: F401
 
 
-def Buildah(*actions: Action, base: str = "scratch", name: str | None = None, platform: str | None = None,  # noqa: N802
-            commit: str | None = None) -> Stage:
+def Buildah(
+    *actions: Action,
+    base: str = "scratch",
+    name: str | None = None,
+    platform: str | None = None,  # noqa: N802
+    commit: str | None = None,
+) -> Stage:
     """One build stage: its actions in order, on ``base`` (an image, or an earlier stage's ``name``)."""
     for action in actions:
         if not isinstance(action, Action) or isinstance(action, Stage):

@@ -19,13 +19,45 @@ import bashlex.ast
 import bashlex.errors
 
 #: Programs that run the command given in their arguments with the same effect on the image.
-WRAPPERS = frozenset({"exec", "sudo", "nohup", "eatmydata", "command", "builtin", "nice", "stdbuf", "chronic"})
+WRAPPERS = frozenset(
+    {"exec", "sudo", "nohup", "eatmydata", "command", "builtin", "nice", "stdbuf", "chronic"}
+)
 #: Shells whose ``-c STRING`` argument is itself a script we can look into.
-SHELLS = frozenset({"sh", "bash", "dash", "ash", "/bin/sh", "/bin/bash", "/bin/dash", "/bin/ash", "/usr/bin/bash",
-                    "/usr/bin/env bash", "busybox sh"})
+SHELLS = frozenset(
+    {
+        "sh",
+        "bash",
+        "dash",
+        "ash",
+        "/bin/sh",
+        "/bin/bash",
+        "/bin/dash",
+        "/bin/ash",
+        "/usr/bin/bash",
+        "/usr/bin/env bash",
+        "busybox sh",
+    }
+)
 #: xargs options that take a separate value
-_XARGS_VALUE_OPTIONS = frozenset({"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s", "--arg-file", "--delimiter",
-                                  "--max-args", "--max-procs", "--max-chars", "--max-lines", "--process-slot-var"})
+_XARGS_VALUE_OPTIONS = frozenset(
+    {
+        "-a",
+        "-d",
+        "-E",
+        "-I",
+        "-L",
+        "-n",
+        "-P",
+        "-s",
+        "--arg-file",
+        "--delimiter",
+        "--max-args",
+        "--max-procs",
+        "--max-chars",
+        "--max-lines",
+        "--process-slot-var",
+    }
+)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIMPLE_PARAM = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$")
 
@@ -158,8 +190,10 @@ def parse(text: str) -> Script:
             inner = _Walker(text[start:end], 0, 1, "inside $(...)")
             for part in bashlex.parse(text[start:end]):
                 inner.item(part, "inside $(...)", None)
-            walker.commands.extend(_replace(_shift(c, start), depth=c.depth, removable=False, removal=None)
-                                   for c in inner.commands)
+            walker.commands.extend(
+                _replace(_shift(c, start), depth=c.depth, removable=False, removal=None)
+                for c in inner.commands
+            )
     except _Unsupported as err:
         return Script(text, tuple(walker.commands), opaque=str(err))
     except _BASHLEX_ERRORS as err:
@@ -168,8 +202,16 @@ def parse(text: str) -> Script:
     return Script(text, tuple(walker.commands), notes=tuple(walker.notes))
 
 
-_BASHLEX_ERRORS = (bashlex.errors.ParsingError, NotImplementedError, IndexError, AttributeError, TypeError,
-                   ValueError, AssertionError, KeyError)
+_BASHLEX_ERRORS = (
+    bashlex.errors.ParsingError,
+    NotImplementedError,
+    IndexError,
+    AttributeError,
+    TypeError,
+    ValueError,
+    AssertionError,
+    KeyError,
+)
 
 
 def _mask_substitutions(text: str) -> tuple[str, list[tuple[int, int]]]:
@@ -179,7 +221,9 @@ def _mask_substitutions(text: str) -> tuple[str, list[tuple[int, int]]]:
     spans: list[tuple[int, int]] = []
     resume = 0
     for i, ch, _quoted in _shell_chars(text):
-        if i < resume:  # inside a substitution already hidden (its quotes balance, so the state is the same after)
+        if (
+            i < resume
+        ):  # inside a substitution already hidden (its quotes balance, so the state is the same after)
             continue
         if ch == "$" and text.startswith("$(", i) and not text.startswith("$((", i):
             end = _closing_paren(text, i + 2)
@@ -268,9 +312,16 @@ def _short(err: BaseException) -> str:
 class _Walker:
     """Flattens bashlex's tree; one instance per script."""
 
-    def __init__(self, text: str, offset: int = 0, depth: int = 0, base_conditional: str | None = None,
-                 base_block: tuple[int, ...] = (), counter: Iterator[int] | None = None,
-                 run_as: str | None = None):
+    def __init__(
+        self,
+        text: str,
+        offset: int = 0,
+        depth: int = 0,
+        base_conditional: str | None = None,
+        base_block: tuple[int, ...] = (),
+        counter: Iterator[int] | None = None,
+        run_as: str | None = None,
+    ):
         self.text = text
         self.offset = offset
         self.depth = depth
@@ -286,11 +337,24 @@ class _Walker:
         """``block`` with a new region inside it."""
         return (*block, next(self.counter))
 
-    def inner(self, text: str, offset: int, conditional: str | None, block: tuple[int, ...],
-              run_as: str | None = None) -> _Walker:
+    def inner(
+        self,
+        text: str,
+        offset: int,
+        conditional: str | None,
+        block: tuple[int, ...],
+        run_as: str | None = None,
+    ) -> _Walker:
         """A walker for a script nested in this one (``$(...)``, ``sh -c '...'``) sharing its numbering."""
-        return _Walker(text, offset, self.depth + 1, conditional, block, self.counter,
-                       run_as if run_as is not None else self.run_as)
+        return _Walker(
+            text,
+            offset,
+            self.depth + 1,
+            conditional,
+            block,
+            self.counter,
+            run_as if run_as is not None else self.run_as,
+        )
 
     # -- structure -------------------------------------------------------------------------------------------
     def top(self, node) -> None:
@@ -298,8 +362,12 @@ class _Walker:
         if node.kind == "list":
             self.list(node, self.base_conditional, top=True, block=self.base_block)
         else:
-            self.item(node, self.base_conditional, removal=(node.pos[0], node.pos[1]) if self.depth == 0 else None,
-                      block=self.base_block)
+            self.item(
+                node,
+                self.base_conditional,
+                removal=(node.pos[0], node.pos[1]) if self.depth == 0 else None,
+                block=self.base_block,
+            )
 
     def list(self, node, conditional: str | None, top: bool, block: tuple[int, ...]) -> None:
         parts = node.parts
@@ -357,11 +425,16 @@ class _Walker:
         if has_next:
             return (item.pos[0], parts[idx + 2].pos[0])
         if op_after is not None:  # trailing ``;`` or ``&``
-            return (item.pos[0], parts[idx + 1].pos[1]) if not has_prev else (parts[idx - 2].pos[1], parts[idx + 1].pos[1])
+            return (
+                (item.pos[0], parts[idx + 1].pos[1])
+                if not has_prev
+                else (parts[idx - 2].pos[1], parts[idx + 1].pos[1])
+            )
         return None
 
-    def item(self, node, conditional: str | None, removal: tuple[int, int] | None,
-             block: tuple[int, ...] = ()) -> None:
+    def item(
+        self, node, conditional: str | None, removal: tuple[int, int] | None, block: tuple[int, ...] = ()
+    ) -> None:
         kind = node.kind
         if kind == "command":
             self.command(node, conditional, in_pipeline=False, removal=removal, block=block)
@@ -377,7 +450,11 @@ class _Walker:
         elif kind == "compound":
             inner = [p for p in node.list if p.kind not in ("reservedword",)]
             first = node.list[0] if node.list else None
-            what = "inside a subshell" if first is not None and getattr(first, "word", "") == "(" else "inside a { } group"
+            what = (
+                "inside a subshell"
+                if first is not None and getattr(first, "word", "") == "("
+                else "inside a { } group"
+            )
             region = self.fresh(block)
             for p in inner:
                 if p.kind in ("if", "for", "while", "until", "case", "function"):
@@ -400,7 +477,9 @@ class _Walker:
             raise _Unsupported(f"shell construct '{kind}' not understood")
 
     # -- simple commands -------------------------------------------------------------------------------------
-    def command(self, node, conditional: str | None, in_pipeline: bool, removal, block: tuple[int, ...] = ()) -> None:
+    def command(
+        self, node, conditional: str | None, in_pipeline: bool, removal, block: tuple[int, ...] = ()
+    ) -> None:
         env: list[Word] = []
         words: list[Word] = []
         redirects = False
@@ -455,12 +534,20 @@ class _Walker:
 
     def word(self, node) -> Word:
         text = self.text[node.pos[0] : node.pos[1]]
-        dynamic = any(p.kind in ("parameter", "commandsubstitution", "processsubstitution", "tilde")
-                      for p in _walk(node) if p is not node)
+        dynamic = any(
+            p.kind in ("parameter", "commandsubstitution", "processsubstitution", "tilde")
+            for p in _walk(node)
+            if p is not node
+        )
         if "`" in text:
             dynamic = True
-        return Word(value=node.word, text=text, start=self.offset + node.pos[0], end=self.offset + node.pos[1],
-                    dynamic=dynamic)
+        return Word(
+            value=node.word,
+            text=text,
+            start=self.offset + node.pos[0],
+            end=self.offset + node.pos[1],
+            dynamic=dynamic,
+        )
 
     def nested_shell(self, cmd: Command) -> None:
         """``sh -c 'script'`` and ``su USER -c 'script'``: parse the string as a script when its quoting maps
@@ -487,14 +574,22 @@ class _Walker:
             parts = bashlex.parse(inner_text) if inner_text.strip() else []
         except Exception as err:  # bashlex raises many types on odd input
             raise _Unsupported(f"sh -c script not understood ({_short(err)})") from None
-        inner = self.inner(inner_text, 0, cmd.conditional, cmd.block, run_as if run_as is not None else cmd.run_as)
+        inner = self.inner(
+            inner_text, 0, cmd.conditional, cmd.block, run_as if run_as is not None else cmd.run_as
+        )
         for part in parts:
             inner.top(part)
         for c in inner.commands:
             if offset is None:
-                c = _replace(c, removable=False, removal=None, start=-1, end=-1, words=tuple(
-                    Word(w.value, w.text, -1, -1, w.dynamic) for w in c.words), env=tuple(
-                    Word(w.value, w.text, -1, -1, w.dynamic) for w in c.env))
+                c = _replace(
+                    c,
+                    removable=False,
+                    removal=None,
+                    start=-1,
+                    end=-1,
+                    words=tuple(Word(w.value, w.text, -1, -1, w.dynamic) for w in c.words),
+                    env=tuple(Word(w.value, w.text, -1, -1, w.dynamic) for w in c.env),
+                )
             else:
                 c = _shift(c, offset)
             self.commands.append(c)
@@ -521,9 +616,20 @@ COMPUTED_SCRIPT = "shell -c with a computed script"
 #: ``su``-style programs: ``su [-] [USER] -c STRING`` runs STRING with USER's login shell as that user.
 SWITCH_USER_SHELLS = frozenset({"su", "runuser"})
 #: su options that take a value, short and long
-_SU_VALUE_OPTIONS = {"-c": "command", "--command": "command", "-s": "shell", "--shell": "shell",
-                     "-g": "group", "--group": "group", "-G": "", "--supp-group": "", "-w": "",
-                     "--whitelist-environment": "", "-u": "user", "--user": "user"}
+_SU_VALUE_OPTIONS = {
+    "-c": "command",
+    "--command": "command",
+    "-s": "shell",
+    "--shell": "shell",
+    "-g": "group",
+    "--group": "group",
+    "-G": "",
+    "--supp-group": "",
+    "-w": "",
+    "--whitelist-environment": "",
+    "-u": "user",
+    "--user": "user",
+}
 
 
 def _su_script(argv: tuple[Word, ...]) -> tuple[Word, str] | None:
@@ -569,8 +675,9 @@ def _su_script(argv: tuple[Word, ...]) -> tuple[Word, str] | None:
     if script is None or "user" in values:  # runuser -u USER CMD is a plain wrapper
         return None
     shell_word = values.get("shell")
-    if shell_word is not None and (shell_word.dynamic or shell_word.value.rsplit("/", 1)[-1]
-                                   not in ("sh", "bash", "dash", "ash")):
+    if shell_word is not None and (
+        shell_word.dynamic or shell_word.value.rsplit("/", 1)[-1] not in ("sh", "bash", "dash", "ash")
+    ):
         return None
     spec = _user_text(user) if user is not None else "root"
     if "group" in values:
@@ -613,7 +720,13 @@ def _inner_offset(word: Word) -> int | None:
     t = word.text
     if len(t) >= 2 and t[0] == "'" and t[-1] == "'" and t[1:-1] == word.value:
         return word.start + 1
-    if len(t) >= 2 and t[0] == '"' and t[-1] == '"' and t[1:-1] == word.value and not re.search(r'[\\$`"]', word.value):
+    if (
+        len(t) >= 2
+        and t[0] == '"'
+        and t[-1] == '"'
+        and t[1:-1] == word.value
+        and not re.search(r'[\\$`"]', word.value)
+    ):
         return word.start + 1
     if t == word.value:
         return word.start
@@ -686,9 +799,34 @@ def _skip_wrappers(words: list[Word], env: list[Word]) -> tuple[int, str | None]
 
 
 #: sudo/runuser options that take a value (the user and group ones are read)
-_SUDO_VALUE_OPTIONS = frozenset({"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h",
-                                 "--host", "-p", "--prompt", "-U", "--other-user", "-r", "--role", "-t", "--type",
-                                 "-T", "--command-timeout", "-w", "--whitelist-environment", "-G", "--supp-group"})
+_SUDO_VALUE_OPTIONS = frozenset(
+    {
+        "-u",
+        "--user",
+        "-g",
+        "--group",
+        "-C",
+        "--close-from",
+        "-D",
+        "--chdir",
+        "-h",
+        "--host",
+        "-p",
+        "--prompt",
+        "-U",
+        "--other-user",
+        "-r",
+        "--role",
+        "-t",
+        "--type",
+        "-T",
+        "--command-timeout",
+        "-w",
+        "--whitelist-environment",
+        "-G",
+        "--supp-group",
+    }
+)
 
 
 def _switch_user_options(words: list[Word], i: int, base: str) -> tuple[int, str] | None:

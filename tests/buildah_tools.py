@@ -170,7 +170,9 @@ def working_containers() -> set[str]:
     return {name for name in out if name.startswith("shlax-front-")}
 
 
-def build_concurrently(contexts: list[Path], tags: list[str], cache_dir: Path) -> list[subprocess.CompletedProcess]:
+def build_concurrently(
+    contexts: list[Path], tags: list[str], cache_dir: Path
+) -> list[subprocess.CompletedProcess]:
     """Run one ``shlax-front build`` per context at the same time, sharing ``cache_dir``; their results in order."""
     results: dict[int, subprocess.CompletedProcess] = {}
 

@@ -75,8 +75,10 @@ def check_file(path: str, stats: Counter, problems: list, missed: dict) -> None:
             body = action.run if isinstance(action.run, str) else " ".join(action.run)
             body += "".join(h.content for h in action.heredocs)
             installs = list(action.installs) if isinstance(action, A.Run) else [action]
-            got = {FAMILY.get(n, n) for n in (getattr(i, "manager", None) or getattr(i, "tool", None)
-                                              for i in installs)}
+            got = {
+                FAMILY.get(n, n)
+                for n in (getattr(i, "manager", None) or getattr(i, "tool", None) for i in installs)
+            }
             non_posix = any(NON_POSIX_SHELL in note for note in action.notes)
             for family, pattern in SEEN.items():
                 if pattern.search(body) and non_posix:
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {stats[key]}")
     for family in SEEN:
         seen, ok = stats[f"{family} seen"], stats[f"{family} recognised"]
-        print(f"{family}: {ok}/{seen} RUN instructions with installs recognised ({100 * ok / max(seen, 1):.1f}%)")
+        print(
+            f"{family}: {ok}/{seen} RUN instructions with installs recognised ({100 * ok / max(seen, 1):.1f}%)"
+        )
         for path, line, note in missed[family][: args.show_missed]:
             print(f"    {path}:{line}: {note or 'not recognised'}")
         apart = stats[f"{family} seen under a non-POSIX SHELL"]

@@ -136,7 +136,6 @@ def test_failure_names_the_line_and_leaves_nothing_behind(tmp_path, base_images)
     forget_layers(tmp_path / "cache")
 
 
-
 def test_ca_bundle_and_proxy_reach_run_only(tmp_path, base_images, buildah_cleanup):
     """The CA bundle is mounted into each RUN with the usual variables; neither it nor they reach the image."""
     (tmp_path / "Containerfile").write_text(

@@ -33,7 +33,10 @@ def test_render_escapes_literals():
     # config values are in the IR's convention: \\$ a literal dollar, $y a reference the build resolves
     env = A.Env(pairs=(("A", 'x \\$y "z"'), ("B", "${y}")))
     text = render((A.Stage(actions=(env, A.Run(run="a\nb")), base="busybox"),))
-    assert text == 'FROM busybox\nENV A="x \\$y \\"z\\"" B="${y}"\nRUN <<\'SHLAX_FRONT_EOF\'\na\nb\nSHLAX_FRONT_EOF\n'
+    assert (
+        text
+        == 'FROM busybox\nENV A="x \\$y \\"z\\"" B="${y}"\nRUN <<\'SHLAX_FRONT_EOF\'\na\nb\nSHLAX_FRONT_EOF\n'
+    )
 
 
 @pytest.mark.buildah

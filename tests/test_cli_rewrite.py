@@ -17,8 +17,14 @@ SOURCE, EXPECTED = CASE.read_text().split("# output\n", 1)
 
 def cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "shlax_front", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "shlax_front", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+    )
 
 
 @pytest.fixture
@@ -90,10 +96,16 @@ def test_migrate_writes_importable_recipe(containerfile: Path, tmp_path: Path):
     out = tmp_path / "shlaxfile.py"
     r = cli("migrate", "-f", str(containerfile), "-o", str(out), "-t", "app")
     assert r.returncode == 0, r.stderr
-    code = (f"from shlax_front.recipe import load; c = load({str(out)!r}); "
-            "print(c.commit, c.stages[0].actions[0].packages)")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    code = (
+        f"from shlax_front.recipe import load; c = load({str(out)!r}); "
+        "print(c.commit, c.stages[0].actions[0].packages)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert run.stdout.strip() == "app ('curl', 'ca-certificates')", run.stderr
 
 
@@ -104,7 +116,9 @@ def test_pre_commit_hooks_file_names_real_commands():
 
 
 @pytest.mark.parametrize("verb", ["optimize", "migrate"])
-def test_unwritable_output_is_one_line_error_and_leaves_nothing(verb: str, containerfile: Path, tmp_path: Path):
+def test_unwritable_output_is_one_line_error_and_leaves_nothing(
+    verb: str, containerfile: Path, tmp_path: Path
+):
     out = tmp_path / "missing-dir" / "result"
     r = cli(verb, "-f", str(containerfile), "-o", str(out))
     assert r.returncode != 0

@@ -22,7 +22,9 @@ def by_line(entries):
 def test_rewritten_install_lists_packages_and_changes():
     e = by_line(explain(TEXT))[2]
     assert e.status == "rewritten"
-    assert e.installs == [{"kind": "Packages", "packages": ["curl=7.88.1", "git"], "manager": "apt", "update": True}]
+    assert e.installs == [
+        {"kind": "Packages", "packages": ["curl=7.88.1", "git"], "manager": "apt", "update": True}
+    ]
     assert any("/var/cache/apt" in c for c in e.changes)
     assert any("rm /var/lib/apt/lists/*" in c for c in e.changes)
     assert {m["target"] for m in e.mounts} == {"/var/cache/apt", "/var/lib/apt/lists"}
@@ -71,7 +73,8 @@ def test_summary_counts():
     total = summary(explain(TEXT))
     assert total == {"runs": 5, "rewritten": 1, "installs": {"apt": 1, "yum": 1, "npm": 1}}
     assert format_entries(explain(TEXT), "F").splitlines()[-1] == (
-        "F: 5 RUN instruction(s), 1 rewritten; installs: apt 1, npm 1, yum 1")
+        "F: 5 RUN instruction(s), 1 rewritten; installs: apt 1, npm 1, yum 1"
+    )
 
 
 def test_computed_su_or_sh_script_is_said_to_be_not_looked_into():

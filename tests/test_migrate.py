@@ -68,7 +68,9 @@ def test_recipe_reads_like_shlax():
 def test_hand_written_recipe_api():
     from shlax_front import Copy, Packages, Pip
 
-    app = Container(build=Buildah(Packages("curl"), Copy("a", "/b"), Pip("flask"), base="debian:bookworm", commit="x"))
+    app = Container(
+        build=Buildah(Packages("curl"), Copy("a", "/b"), Pip("flask"), base="debian:bookworm", commit="x")
+    )
     assert app.commit == "x"
     assert app.stages[0].actions[0] == Packages("curl", manager="apt")
     with pytest.raises(TypeError):

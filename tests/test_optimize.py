@@ -69,7 +69,9 @@ def test_unchanged_file_is_identical_bytes():
 
 
 def test_crlf_file_keeps_crlf():
-    text = "FROM debian\r\nRUN apt-get update && apt-get install -y x \\\r\n && rm -rf /var/lib/apt/lists/*\r\n"
+    text = (
+        "FROM debian\r\nRUN apt-get update && apt-get install -y x \\\r\n && rm -rf /var/lib/apt/lists/*\r\n"
+    )
     out = optimize(text).text
     assert out.count("\r\n") == out.count("\n")
     assert "rm -rf" not in out
@@ -124,7 +126,7 @@ SNIPPETS = [
     "WORKDIR /app",
     "COPY . /app",
     "RUN <<EOF\napt-get update\napt-get install -y jq\nEOF",
-    "RUN [\"pip\", \"install\", \"x\"]",
+    'RUN ["pip", "install", "x"]',
     "# a comment",
     "",
 ]
@@ -151,8 +153,9 @@ def test_lower_heredocs_reproduces_the_script_exactly(tmp_path):
     result = optimize_document(parse(text), lower_heredocs=True)
     run = parse(result.text).nodes[1]
     assert run.heredocs == [] and run.value.startswith("eval ")
-    printed = subprocess.run(["sh", "-c", run.value.replace("eval ", "printf %s ", 1)], capture_output=True,
-                             text=True).stdout
+    printed = subprocess.run(
+        ["sh", "-c", run.value.replace("eval ", "printf %s ", 1)], capture_output=True, text=True
+    ).stdout
     assert printed == body.rstrip("\n")
     copy_line = parse(text).nodes[2].start_line
     assert [w for w in result.warnings if f":{copy_line}: uses heredocs" in w]  # COPY <<EOF remains, said so

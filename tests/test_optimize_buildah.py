@@ -59,9 +59,20 @@ RUN su -c "apt-get update && apt-get install -y --no-install-recommends cowsay &
 
 def build(containerfile: Path, tag: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        ["buildah", "bud", "--layers=false", "--format", "docker", "-f", str(containerfile), "-t", tag,
-         str(containerfile.parent)],
-        capture_output=True, text=True,
+        [
+            "buildah",
+            "bud",
+            "--layers=false",
+            "--format",
+            "docker",
+            "-f",
+            str(containerfile),
+            "-t",
+            tag,
+            str(containerfile.parent),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     return result
@@ -103,7 +114,9 @@ def test_second_optimised_build_downloads_nothing(base_images, buildah_cleanup, 
     path.write_text(optimised)
     build(path, buildah_cleanup.tag("shlax-opt-warm"))
     again = build(path, buildah_cleanup.tag("shlax-opt-warm2"))
-    fetched = [line for line in again.stdout.splitlines() if re.match(r"Get:\d+ \S+ \S+ \S+ \S+ hello ", line)]
+    fetched = [
+        line for line in again.stdout.splitlines() if re.match(r"Get:\d+ \S+ \S+ \S+ \S+ hello ", line)
+    ]
     assert fetched == [], fetched
     assert "Setting up hello" in again.stdout
 
@@ -117,7 +130,9 @@ RUN npm ci && npm cache clean --force
 """
 
 
-def test_non_root_cache_is_writable_persists_and_leaves_no_mount_point(base_images, buildah_cleanup, tmp_path):
+def test_non_root_cache_is_writable_persists_and_leaves_no_mount_point(
+    base_images, buildah_cleanup, tmp_path
+):
     """USER 1000 gets a cache it owns under /tmp (relocated by npm_config_cache); a second build sees what
     the first one stored; buildah leaves no mount-point directory behind in the image."""
     optimised = optimize(NON_ROOT).text
@@ -154,7 +169,14 @@ def test_lowered_heredocs_build_on_buildah_128(base_images, buildah_cleanup, tmp
     path.write_text(lowered)
     tag = buildah_cleanup.tag("shlax-opt-heredoc")
     build(path, tag)
-    expected = subprocess.run(["sh", "-c", HEREDOC.split("<<EOF\n", 1)[1].rsplit("EOF\n", 1)[0].replace(
-        "/out", str(tmp_path / "out"))], env={"GREETING": "hello", "PATH": "/usr/bin:/bin"}, check=True)
+    expected = subprocess.run(
+        [
+            "sh",
+            "-c",
+            HEREDOC.split("<<EOF\n", 1)[1].rsplit("EOF\n", 1)[0].replace("/out", str(tmp_path / "out")),
+        ],
+        env={"GREETING": "hello", "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     assert expected.returncode == 0
     assert read_file(tag, "/out") == (tmp_path / "out").read_text()

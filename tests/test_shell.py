@@ -16,23 +16,29 @@ def commands(text):
 def test_lists_env_prefixes_and_positions():
     text = "set -eux; DEBIAN_FRONTEND=noninteractive apt-get install -y a && rm -rf /x"
     script = shell.parse(text)
-    assert [c.argv for c in script.commands] == [["set", "-eux"], ["apt-get", "install", "-y", "a"],
-                                                 ["rm", "-rf", "/x"]]
+    assert [c.argv for c in script.commands] == [
+        ["set", "-eux"],
+        ["apt-get", "install", "-y", "a"],
+        ["rm", "-rf", "/x"],
+    ]
     apt = script.commands[1]
     assert apt.env_value("DEBIAN_FRONTEND") == "noninteractive"
-    assert text[apt.args[0].start:apt.args[0].end] == "apt-get"
+    assert text[apt.args[0].start : apt.args[0].end] == "apt-get"
     assert script.notes == ("set -eux",)
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("if a; then apt-get install x; fi", "inside if"),
-    ("for p in a; do apt-get install $p; done", "inside for"),
-    ("f() { apt-get install x; }", "inside a function"),
-    ("a || apt-get install x", "after ||"),
-    ("(apt-get install x)", "inside a subshell"),
-    ("echo $(apt-get install x)", "inside $(...)"),
-    ("apt-get install x &", "run in the background"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("if a; then apt-get install x; fi", "inside if"),
+        ("for p in a; do apt-get install $p; done", "inside for"),
+        ("f() { apt-get install x; }", "inside a function"),
+        ("a || apt-get install x", "after ||"),
+        ("(apt-get install x)", "inside a subshell"),
+        ("echo $(apt-get install x)", "inside $(...)"),
+        ("apt-get install x &", "run in the background"),
+    ],
+)
 def test_conditional_contexts(text, reason):
     found = [c for c in shell.parse(text).commands if c.argv[:1] == ["apt-get"]]
     assert found and found[0].conditional == reason
@@ -50,9 +56,12 @@ def test_substitution_with_and_list_is_parsed_separately():
     script = shell.parse(text)
     assert script.opaque is None
     assert [(c.argv[0], c.conditional) for c in script.commands if c.argv] == [
-        ("test", "inside $(...)"), ("echo", "inside $(...)"), ("apt-get", None)]
+        ("test", "inside $(...)"),
+        ("echo", "inside $(...)"),
+        ("apt-get", None),
+    ]
     echo = [c for c in script.commands if c.argv[:1] == ["echo"]][0]
-    assert text[echo.start:echo.end] == "echo b"
+    assert text[echo.start : echo.end] == "echo b"
 
 
 def test_or_does_not_leak_past_semicolon():
@@ -70,7 +79,7 @@ def test_sh_c_string_is_parsed_with_mapped_positions():
     script = shell.parse(text)
     inner = [c for c in script.commands if c.depth == 1]
     assert [c.argv[:2] for c in inner] == [["apt-get", "update"], ["apt-get", "install"]]
-    assert text[inner[1].start:inner[1].end] == "apt-get install -y curl"
+    assert text[inner[1].start : inner[1].end] == "apt-get install -y curl"
 
 
 def test_sh_c_with_escapes_has_no_positions():
@@ -79,24 +88,35 @@ def test_sh_c_with_escapes_has_no_positions():
     assert inner and inner[0].start == -1
 
 
-@pytest.mark.parametrize("text", ["[[ -f x ]] && apt-get install y", "case a in b) apt-get install x;; esac",
-                                  "time apt-get install x", "echo 'unterminated", "n=$(( 1 + 2 )); apt-get install x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[ -f x ]] && apt-get install y",
+        "case a in b) apt-get install x;; esac",
+        "time apt-get install x",
+        "echo 'unterminated",
+        "n=$(( 1 + 2 )); apt-get install x",
+    ],
+)
 def test_unsupported_shell_is_opaque_with_reason(text):
     script = shell.parse(text)
     assert script.opaque and script.commands == ()
 
 
-@pytest.mark.parametrize("text, kept", [
-    ("a && rm x && b", "a && b"),
-    ("a && rm x", "a"),
-    ("rm x && a", "a"),
-    ("a; rm x && b", "a; b"),
-    ("a && rm x; b", "a; b"),
-])
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("a && rm x && b", "a && b"),
+        ("a && rm x", "a"),
+        ("rm x && a", "a"),
+        ("a; rm x && b", "a; b"),
+        ("a && rm x; b", "a; b"),
+    ],
+)
 def test_removal_spans_keep_the_chain_meaning(text, kept):
     rm = [c for c in shell.parse(text).commands if c.argv[0] == "rm"][0]
     assert rm.removable
-    assert text[: rm.removal[0]] + text[rm.removal[1]:] == kept
+    assert text[: rm.removal[0]] + text[rm.removal[1] :] == kept
 
 
 def test_not_removable_in_or_chain_or_pipeline():
@@ -142,28 +162,31 @@ def test_heredoc_fed_to_a_shell_is_a_script():
     assert shell.full_heredoc_command("<<EOT bash", body, "y\n") == "<<EOT bash\ny\nEOT"
 
 
-@pytest.mark.parametrize("text, program, run_as", [
-    ("su node -c 'npm install -g x'", "npm", "node"),
-    ("su - app -c \"pip install x\"", "pip", "app"),
-    ("su -c 'pip install y' node", "pip", "node"),
-    ("su -c 'apt-get install -y z'", "apt-get", "root"),
-    ("su -g staff node -c 'npm ci'", "npm", "node:staff"),
-    ("runuser -l app -c 'pip install q'", "pip", "app"),
-    ("runuser -u app -- pip install z", "pip", "app"),
-    ("gosu node npm ci", "npm", "node"),
-    ("su-exec 1000:1000 npm ci", "npm", "1000:1000"),
-    ("gosu node sh -c 'npm ci'", "npm", "node"),
-    ("sudo -u app pip install w", "pip", "app"),
-    ("sudo -u '#1000' pip install w", "pip", "1000"),
-    ("sudo pip install v", "pip", "root"),
-    ("gosu $APP_USER npm ci", "npm", "$APP_USER"),
-    ("npm ci", "npm", None),
-])
+@pytest.mark.parametrize(
+    "text, program, run_as",
+    [
+        ("su node -c 'npm install -g x'", "npm", "node"),
+        ('su - app -c "pip install x"', "pip", "app"),
+        ("su -c 'pip install y' node", "pip", "node"),
+        ("su -c 'apt-get install -y z'", "apt-get", "root"),
+        ("su -g staff node -c 'npm ci'", "npm", "node:staff"),
+        ("runuser -l app -c 'pip install q'", "pip", "app"),
+        ("runuser -u app -- pip install z", "pip", "app"),
+        ("gosu node npm ci", "npm", "node"),
+        ("su-exec 1000:1000 npm ci", "npm", "1000:1000"),
+        ("gosu node sh -c 'npm ci'", "npm", "node"),
+        ("sudo -u app pip install w", "pip", "app"),
+        ("sudo -u '#1000' pip install w", "pip", "1000"),
+        ("sudo pip install v", "pip", "root"),
+        ("gosu $APP_USER npm ci", "npm", "$APP_USER"),
+        ("npm ci", "npm", None),
+    ],
+)
 def test_commands_run_as_the_user_su_gosu_sudo_switch_to(text, program, run_as):
     found = [c for c in shell.parse(text).commands if c.name == program]
     assert len(found) == 1 and found[0].run_as == run_as
     cmd = found[0]
-    assert text[cmd.args[0].start:cmd.args[0].end] == program  # positions map onto the source
+    assert text[cmd.args[0].start : cmd.args[0].end] == program  # positions map onto the source
 
 
 def test_su_with_another_shell_or_a_computed_script_is_not_looked_into():

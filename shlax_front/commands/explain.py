@@ -11,7 +11,9 @@ import click
 @click.command("explain")
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists).")
+@click.option(
+    "--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists)."
+)
 def explain_command(path, as_json, build_args) -> None:
     """Explain, per instruction, what was recognised and rewritten, and what was left alone and why."""
     from shlax_front.commands.parse import default_file
@@ -23,7 +25,15 @@ def explain_command(path, as_json, build_args) -> None:
     args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in build_args)
     entries = explain_document(doc, args)
     if as_json:
-        click.echo(json.dumps({"path": doc.path, "summary": summary(entries),
-                               "instructions": [e.to_json() for e in entries]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "path": doc.path,
+                    "summary": summary(entries),
+                    "instructions": [e.to_json() for e in entries],
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(format_entries(entries, doc.path), nl=False)

@@ -14,7 +14,9 @@ from shlax_front.commands.emit import write_atomically
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option("-o", "--output", "out", metavar="OUT", help="Write the recipe here (default: stdout).")
 @click.option("-t", "--tag", "commit", metavar="NAME", help="Image name the recipe commits to.")
-@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values used while lowering.")
+@click.option(
+    "--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values used while lowering."
+)
 def migrate_command(path, out, commit, build_args) -> None:
     """Turn a Containerfile into a Python recipe: Container(build=Buildah(Packages(...), Copy(...), ...))."""
     from shlax_front.commands.parse import default_file

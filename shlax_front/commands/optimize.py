@@ -22,13 +22,23 @@ from shlax_front.commands.emit import write_atomically
 @click.option("-i", "--in-place", is_flag=True, help="Rewrite the files themselves.")
 @click.option("--diff", is_flag=True, help="Print a unified diff instead of the file.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file would change.")
-@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists).")
-@click.option("--syntax/--no-syntax", default=False,
-              help="Add '# syntax=docker/dockerfile:1' when rewriting (only needed for docker older than 20.10).")
-@click.option("--lower-heredocs", is_flag=True,
-              help="Rewrite RUN <<EOF scripts as one-line RUNs (for buildah before 1.33, which cannot parse heredocs).")
+@click.option(
+    "--build-arg", "build_args", multiple=True, metavar="K=V", help="ARG values (for $VAR package lists)."
+)
+@click.option(
+    "--syntax/--no-syntax",
+    default=False,
+    help="Add '# syntax=docker/dockerfile:1' when rewriting (only needed for docker older than 20.10).",
+)
+@click.option(
+    "--lower-heredocs",
+    is_flag=True,
+    help="Rewrite RUN <<EOF scripts as one-line RUNs (for buildah before 1.33, which cannot parse heredocs).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
-def optimize_command(files, path, out, in_place, diff, check, build_args, syntax, lower_heredocs, quiet) -> None:
+def optimize_command(
+    files, path, out, in_place, diff, check, build_args, syntax, lower_heredocs, quiet
+) -> None:
     """Add BuildKit cache mounts to the RUN lines that install packages; nothing else changes."""
     from shlax_front.commands.parse import default_file
     from shlax_front.optimize import optimize_document
@@ -55,7 +65,9 @@ def optimize_command(files, path, out, in_place, diff, check, build_args, syntax
         if check:
             if result.changes:
                 would_change.append(shown)
-                click.echo(f"{shown}: would be optimised ({len(result.changed)} RUN instruction(s))", err=True)
+                click.echo(
+                    f"{shown}: would be optimised ({len(result.changed)} RUN instruction(s))", err=True
+                )
             continue
         if diff:
             continue

@@ -26,8 +26,12 @@ def template_dirs() -> list[str]:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(template_dirs()), keep_trailing_newline=True,
-                              autoescape=False, undefined=jinja2.StrictUndefined)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dirs()),
+        keep_trailing_newline=True,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+    )
 
 
 def py(value) -> str:
@@ -36,8 +40,11 @@ def py(value) -> str:
         inner = ", ".join(py(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        args = ", ".join(f"{f.name}={py(getattr(value, f.name))}" for f in dataclasses.fields(value)
-                         if getattr(value, f.name) != _default(f))
+        args = ", ".join(
+            f"{f.name}={py(getattr(value, f.name))}"
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) != _default(f)
+        )
         return f"{type(value).__name__}({args})"
     return repr(value)
 
@@ -82,8 +89,12 @@ def _var(stage: A.Stage, index: int, used: set[str]) -> str:
     return var
 
 
-def render(stages: tuple[A.Stage, ...], source: str = "Containerfile", output: str = "shlaxfile.py",
-           commit: str | None = None) -> str:
+def render(
+    stages: tuple[A.Stage, ...],
+    source: str = "Containerfile",
+    output: str = "shlaxfile.py",
+    commit: str | None = None,
+) -> str:
     used: set[str] = set()
     names = {"Container", "Buildah"}
     rendered = []
@@ -94,10 +105,22 @@ def render(stages: tuple[A.Stage, ...], source: str = "Containerfile", output: s
             if isinstance(action, A.RunLike | A.Copy) and action.heredocs:
                 names.add("Heredoc")
             actions.append(render_action(action))
-        rendered.append({"var": _var(stage, i, used), "actions": actions, "base": py(stage.base),
-                         "name": py(stage.name) if stage.name else None,
-                         "platform": py(stage.platform) if stage.platform else None})
+        rendered.append(
+            {
+                "var": _var(stage, i, used),
+                "actions": actions,
+                "base": py(stage.base),
+                "name": py(stage.name) if stage.name else None,
+                "platform": py(stage.platform) if stage.platform else None,
+            }
+        )
     build = rendered[-1]["var"] if len(rendered) == 1 else "(" + ", ".join(r["var"] for r in rendered) + ")"
     template = environment().get_template("recipe.py.j2")
-    return template.render(source=source, output=output, imports=sorted(names), stages=rendered, build=build,
-                           commit=py(commit) if commit else None)
+    return template.render(
+        source=source,
+        output=output,
+        imports=sorted(names),
+        stages=rendered,
+        build=build,
+        commit=py(commit) if commit else None,
+    )

@@ -36,4 +36,15 @@ def find(command: Command) -> type[Manager] | None:
     return None
 
 
-__all__ = ["CLEAN", "INSTALL", "OTHER", "UPDATE", "BY_NAME", "CacheDir", "Invocation", "MANAGERS", "Manager", "find"]
+__all__ = [
+    "CLEAN",
+    "INSTALL",
+    "OTHER",
+    "UPDATE",
+    "BY_NAME",
+    "CacheDir",
+    "Invocation",
+    "MANAGERS",
+    "Manager",
+    "find",
+]

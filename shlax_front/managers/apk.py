@@ -17,8 +17,21 @@ class Apk(Manager):
     install_verbs = frozenset({"add", "upgrade", "fix"})
     update_verbs = frozenset({"update"})
     clean_verbs = frozenset({"cache"})  # only ``apk cache clean``/``purge``: see is_cleanup
-    value_options = frozenset({"-X", "--repository", "-t", "--virtual", "-p", "--root", "--arch", "--cache-dir",
-                               "--keys-dir", "--repositories-file", "--cache-max-age"})
+    value_options = frozenset(
+        {
+            "-X",
+            "--repository",
+            "-t",
+            "--virtual",
+            "-p",
+            "--root",
+            "--arch",
+            "--cache-dir",
+            "--keys-dir",
+            "--repositories-file",
+            "--cache-max-age",
+        }
+    )
     caches = (CacheDir("apk-cache", "/etc/apk/cache", "locked", partition="os-release"),)
     replaced_flags = {"--no-cache": "--update-cache"}
     description = "downloaded .apk files and indexes"

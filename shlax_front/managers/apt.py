@@ -16,16 +16,31 @@ class Apt(Manager):
     name = "apt"
     family = "system"
     executables = frozenset({"apt-get", "apt"})
-    install_verbs = frozenset({"install", "reinstall", "upgrade", "dist-upgrade", "full-upgrade", "build-dep",
-                               "satisfy"})
+    install_verbs = frozenset(
+        {"install", "reinstall", "upgrade", "dist-upgrade", "full-upgrade", "build-dep", "satisfy"}
+    )
     update_verbs = frozenset({"update"})
     clean_verbs = frozenset({"clean", "autoclean", "auto-clean", "dist-clean"})
     #: clean-up verbs that also delete the package lists (apt >= 2.7)
     lists_clean_verbs = frozenset({"dist-clean"})
-    value_options = frozenset({"-o", "--option", "-c", "--config-file", "-t", "--target-release",
-                               "--default-release", "-a", "--host-architecture", "--solver"})
+    value_options = frozenset(
+        {
+            "-o",
+            "--option",
+            "-c",
+            "--config-file",
+            "-t",
+            "--target-release",
+            "--default-release",
+            "-a",
+            "--host-architecture",
+            "--solver",
+        }
+    )
     caches = (
-        CacheDir("apt-cache", "/var/cache/apt", "locked", partition="os-release", what="downloaded .deb files"),
+        CacheDir(
+            "apt-cache", "/var/cache/apt", "locked", partition="os-release", what="downloaded .deb files"
+        ),
         CacheDir("apt-lists", "/var/lib/apt/lists", "locked", partition="os-release", what="package lists"),
     )
     description = "downloaded .deb files and package lists"

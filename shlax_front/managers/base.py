@@ -133,7 +133,7 @@ class Manager:
     @classmethod
     def invocation(cls, command: Command, variables: Mapping[str, str]) -> Invocation:
         """Classify ``command`` (already known to run this manager's executable)."""
-        options, operands, verb_word = cls.split(command.args[cls.program_words(command):])
+        options, operands, verb_word = cls.split(command.args[cls.program_words(command) :])
         verb = verb_word.value if verb_word is not None else ""
         role = cls.role(verb, options, operands)
         return cls.make(command, role, verb, verb_word, options, operands, variables)
@@ -152,7 +152,9 @@ class Manager:
     def make(cls, command, role, verb, verb_word, options, operands, variables, **extra) -> Invocation:
         values = expand_words(operands, variables)
         dynamic = values is None or command.more_args
-        packages = tuple(w.value if not w.dynamic else w.text for w in operands) if values is None else tuple(values)
+        packages = (
+            tuple(w.value if not w.dynamic else w.text for w in operands) if values is None else tuple(values)
+        )
         return Invocation(
             manager=cls,
             command=command,

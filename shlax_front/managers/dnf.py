@@ -9,12 +9,54 @@ from __future__ import annotations
 
 from shlax_front.managers.base import CacheDir, Manager
 
-_VERBS = frozenset({"install", "in", "reinstall", "update", "upgrade", "up", "groupinstall", "localinstall",
-                    "distro-sync", "downgrade", "builddep", "group", "module", "makecache", "check-update"})
-_VALUE = frozenset({"--setopt", "--enablerepo", "--disablerepo", "--installroot", "--releasever", "-c",
-                    "--config", "-x", "--exclude", "--repo", "--repoid", "-d", "--debuglevel", "-e",
-                    "--errorlevel", "--repofrompath", "--forcearch", "--downloaddir", "--destdir",
-                    "--enableplugin", "--disableplugin", "--nobest", "--color", "--rpmverbosity"} - {"--nobest"})
+_VERBS = frozenset(
+    {
+        "install",
+        "in",
+        "reinstall",
+        "update",
+        "upgrade",
+        "up",
+        "groupinstall",
+        "localinstall",
+        "distro-sync",
+        "downgrade",
+        "builddep",
+        "group",
+        "module",
+        "makecache",
+        "check-update",
+    }
+)
+_VALUE = frozenset(
+    {
+        "--setopt",
+        "--enablerepo",
+        "--disablerepo",
+        "--installroot",
+        "--releasever",
+        "-c",
+        "--config",
+        "-x",
+        "--exclude",
+        "--repo",
+        "--repoid",
+        "-d",
+        "--debuglevel",
+        "-e",
+        "--errorlevel",
+        "--repofrompath",
+        "--forcearch",
+        "--downloaddir",
+        "--destdir",
+        "--enableplugin",
+        "--disableplugin",
+        "--nobest",
+        "--color",
+        "--rpmverbosity",
+    }
+    - {"--nobest"}
+)
 
 
 class Dnf(Manager):
@@ -51,7 +93,9 @@ class Yum(Dnf):
 class Microdnf(Dnf):
     name = "microdnf"
     executables = frozenset({"microdnf"})
-    install_verbs = frozenset({"install", "reinstall", "update", "upgrade", "module", "download"}) - {"download"}
+    install_verbs = frozenset({"install", "reinstall", "update", "upgrade", "module", "download"}) - {
+        "download"
+    }
     caches = (CacheDir("microdnf-cache", "/var/cache/yum", "locked", partition="os-release"),)
     keep_flags = ()
     description = "repository metadata (microdnf does not keep rpms)"

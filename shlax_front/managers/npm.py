@@ -10,14 +10,57 @@ class Npm(Manager):
     name = "npm"
     family = "node"
     executables = frozenset({"npm"})
-    install_verbs = frozenset({"install", "i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal",
-                               "isntall", "add", "ci", "clean-install", "ic", "install-clean", "isntall-clean",
-                               "install-ci-test", "cit", "install-test", "it", "update", "up", "upgrade",
-                               "udpate"})
+    install_verbs = frozenset(
+        {
+            "install",
+            "i",
+            "in",
+            "ins",
+            "inst",
+            "insta",
+            "instal",
+            "isnt",
+            "isnta",
+            "isntal",
+            "isntall",
+            "add",
+            "ci",
+            "clean-install",
+            "ic",
+            "install-clean",
+            "isntall-clean",
+            "install-ci-test",
+            "cit",
+            "install-test",
+            "it",
+            "update",
+            "up",
+            "upgrade",
+            "udpate",
+        }
+    )
     clean_verbs = frozenset({"cache"})
-    value_options = frozenset({"--prefix", "--registry", "--cache", "--tag", "--omit", "--include", "-w",
-                               "--workspace", "--loglevel", "--userconfig", "--globalconfig", "--only",
-                               "--install-strategy", "--before", "--cpu", "--os", "--libc"})
+    value_options = frozenset(
+        {
+            "--prefix",
+            "--registry",
+            "--cache",
+            "--tag",
+            "--omit",
+            "--include",
+            "-w",
+            "--workspace",
+            "--loglevel",
+            "--userconfig",
+            "--globalconfig",
+            "--only",
+            "--install-strategy",
+            "--before",
+            "--cpu",
+            "--os",
+            "--libc",
+        }
+    )
     caches = (CacheDir("npm", "{home}/.npm", "shared", host="npm-user", env="npm_config_cache"),)
     description = "downloaded package tarballs"
 

@@ -10,9 +10,24 @@ class Pacman(Manager):
     name = "pacman"
     family = "system"
     executables = frozenset({"pacman"})
-    value_options = frozenset({"--root", "-r", "--dbpath", "-b", "--cachedir", "--config", "--arch",
-                               "--gpgdir", "--hookdir", "--logfile", "--overwrite", "--ignore", "--ignoregroup",
-                               "--assume-installed"})
+    value_options = frozenset(
+        {
+            "--root",
+            "-r",
+            "--dbpath",
+            "-b",
+            "--cachedir",
+            "--config",
+            "--arch",
+            "--gpgdir",
+            "--hookdir",
+            "--logfile",
+            "--overwrite",
+            "--ignore",
+            "--ignoregroup",
+            "--assume-installed",
+        }
+    )
     caches = (CacheDir("pacman-pkg", "/var/cache/pacman/pkg", "locked", partition="os-release"),)
     description = "downloaded packages"
 
@@ -31,7 +46,9 @@ class Pacman(Manager):
             else:
                 operands.append(w)
             i += 1
-        letters = "".join(w.value[1:] for w in options if w.value.startswith("-") and not w.value.startswith("--"))
+        letters = "".join(
+            w.value[1:] for w in options if w.value.startswith("-") and not w.value.startswith("--")
+        )
         longs = {w.value for w in options if w.value.startswith("--")}
         sync = "S" in letters or "--sync" in longs
         upgrade_file = "U" in letters or "--upgrade" in longs
@@ -40,7 +57,13 @@ class Pacman(Manager):
         if sync:
             if "c" in letters or "--clean" in longs:
                 role = CLEAN
-            elif any(c in letters for c in "sigpl") or longs & {"--search", "--info", "--groups", "--print", "--list"}:
+            elif any(c in letters for c in "sigpl") or longs & {
+                "--search",
+                "--info",
+                "--groups",
+                "--print",
+                "--list",
+            }:
                 role = OTHER
             else:
                 role = INSTALL

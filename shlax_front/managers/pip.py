@@ -22,15 +22,56 @@ class Pip(Manager):
     executable_pattern = r"pip\d(\.\d+)?"
     install_verbs = frozenset({"install"})
     clean_verbs = frozenset({"cache"})
-    value_options = frozenset({
-        "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url",
-        "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root", "--src",
-        "--platform", "--python-version", "--implementation", "--abi", "--upgrade-strategy", "--progress-bar",
-        "--cache-dir", "--log", "--log-file", "--proxy", "--retries", "--timeout", "--exists-action",
-        "--trusted-host", "--cert", "--client-cert", "--global-option", "--install-option", "-C",
-        "--config-settings", "--no-binary", "--only-binary", "--python", "--report", "--root-user-action",
-        "--keyring-provider", "--use-feature", "--use-deprecated", "--config-file", "--dry-run=",
-    })
+    value_options = frozenset(
+        {
+            "-r",
+            "--requirement",
+            "-c",
+            "--constraint",
+            "-e",
+            "--editable",
+            "-i",
+            "--index-url",
+            "--extra-index-url",
+            "-f",
+            "--find-links",
+            "-t",
+            "--target",
+            "--prefix",
+            "--root",
+            "--src",
+            "--platform",
+            "--python-version",
+            "--implementation",
+            "--abi",
+            "--upgrade-strategy",
+            "--progress-bar",
+            "--cache-dir",
+            "--log",
+            "--log-file",
+            "--proxy",
+            "--retries",
+            "--timeout",
+            "--exists-action",
+            "--trusted-host",
+            "--cert",
+            "--client-cert",
+            "--global-option",
+            "--install-option",
+            "-C",
+            "--config-settings",
+            "--no-binary",
+            "--only-binary",
+            "--python",
+            "--report",
+            "--root-user-action",
+            "--keyring-provider",
+            "--use-feature",
+            "--use-deprecated",
+            "--config-file",
+            "--dry-run=",
+        }
+    )
     caches = (CacheDir("pip", "{home}/.cache/pip", "shared", host="pip-user", env="PIP_CACHE_DIR"),)
     defeating_flags = frozenset({"--no-cache-dir", "--no-cache"})
     defeating_env = frozenset({"PIP_NO_CACHE_DIR"})
@@ -44,8 +85,12 @@ class Pip(Manager):
     @classmethod
     def program_words(cls, command) -> int:
         argv = command.argv
-        if len(argv) >= 3 and _PYTHON.fullmatch(argv[0].rsplit("/", 1)[-1]) and argv[1] == "-m" and argv[2] in (
-                "pip", "pip3"):
+        if (
+            len(argv) >= 3
+            and _PYTHON.fullmatch(argv[0].rsplit("/", 1)[-1])
+            and argv[1] == "-m"
+            and argv[2] in ("pip", "pip3")
+        ):
             return 3
         return 1
 
@@ -60,8 +105,11 @@ class Pip(Manager):
         i = 0
         while i < len(values):
             v = values[i]
-            for short, longs, bucket in (("-r", "--requirement", requirements), ("-c", "--constraint", constraints),
-                                         ("-e", "--editable", editable)):
+            for short, longs, bucket in (
+                ("-r", "--requirement", requirements),
+                ("-c", "--constraint", constraints),
+                ("-e", "--editable", editable),
+            ):
                 if v in (short, longs) and i + 1 < len(values):
                     bucket.append(values[i + 1])
                 elif v.startswith(longs + "="):
@@ -72,9 +120,19 @@ class Pip(Manager):
         inv = super().make(command, role, verb, verb_word, options, operands, variables)
         if role == INSTALL and not inv.packages and not requirements and not editable:
             role = OTHER  # ``pip install`` with nothing to install (``pip install --upgrade`` alone)
-        return inv.__class__(**{**inv.__dict__, "role": role, "extra": {
-            "requirements": tuple(requirements), "constraints": tuple(constraints), "editable": tuple(editable),
-            "user": "--user" in values, "tool": "pip"}})
+        return inv.__class__(
+            **{
+                **inv.__dict__,
+                "role": role,
+                "extra": {
+                    "requirements": tuple(requirements),
+                    "constraints": tuple(constraints),
+                    "editable": tuple(editable),
+                    "user": "--user" in values,
+                    "tool": "pip",
+                },
+            }
+        )
 
 
 MANAGERS = (Pip,)

@@ -10,8 +10,20 @@ class Pnpm(Manager):
     name = "pnpm"
     family = "node"
     executables = frozenset({"pnpm"})
-    value_options = frozenset({"--filter", "-F", "--store-dir", "--registry", "-C", "--dir", "--reporter",
-                               "--network-concurrency", "--child-concurrency", "--loglevel"})
+    value_options = frozenset(
+        {
+            "--filter",
+            "-F",
+            "--store-dir",
+            "--registry",
+            "-C",
+            "--dir",
+            "--reporter",
+            "--network-concurrency",
+            "--child-concurrency",
+            "--loglevel",
+        }
+    )
     caches = (CacheDir("pnpm", "{home}/.local/share/pnpm/store", "locked", env="npm_config_store_dir"),)
     description = "the content-addressed package store"
 

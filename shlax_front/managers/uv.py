@@ -13,14 +13,53 @@ class Uv(Manager):
     name = "uv"
     family = "python"
     executables = frozenset({"uv"})
-    value_options = frozenset({"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i",
-                               "--index-url", "--extra-index-url", "--index", "--default-index", "-f",
-                               "--find-links", "-p", "--python", "--target", "--prefix", "--cache-dir",
-                               "--extra", "--group", "--only-group", "--no-group", "--package", "--directory",
-                               "--project", "--index-strategy", "--link-mode", "--config-file", "--with",
-                               "-w", "--override", "--resolution", "--prerelease", "--exclude-newer",
-                               "--keyring-provider", "-P", "--upgrade-package", "--reinstall-package",
-                               "--no-binary-package", "--no-build-package", "--color", "--compile"} - {"--compile"})
+    value_options = frozenset(
+        {
+            "-r",
+            "--requirement",
+            "-c",
+            "--constraint",
+            "-e",
+            "--editable",
+            "-i",
+            "--index-url",
+            "--extra-index-url",
+            "--index",
+            "--default-index",
+            "-f",
+            "--find-links",
+            "-p",
+            "--python",
+            "--target",
+            "--prefix",
+            "--cache-dir",
+            "--extra",
+            "--group",
+            "--only-group",
+            "--no-group",
+            "--package",
+            "--directory",
+            "--project",
+            "--index-strategy",
+            "--link-mode",
+            "--config-file",
+            "--with",
+            "-w",
+            "--override",
+            "--resolution",
+            "--prerelease",
+            "--exclude-newer",
+            "--keyring-provider",
+            "-P",
+            "--upgrade-package",
+            "--reinstall-package",
+            "--no-binary-package",
+            "--no-build-package",
+            "--color",
+            "--compile",
+        }
+        - {"--compile"}
+    )
     caches = (CacheDir("uv", "{home}/.cache/uv", "shared", env="UV_CACHE_DIR"),)
     defeating_flags = frozenset({"--no-cache", "-n"})
     defeating_env = frozenset({"UV_NO_CACHE"})
@@ -42,13 +81,25 @@ class Uv(Manager):
             role, rest = INSTALL, operands[1:]
         elif verb == "cache" and sub in ("clean", "prune"):
             role, rest = CLEAN, []
-        inv = cls.make(command, role, verb if verb != "pip" else f"pip {sub}", verb_word, options, rest, variables)
+        inv = cls.make(
+            command, role, verb if verb != "pip" else f"pip {sub}", verb_word, options, rest, variables
+        )
         values = [w.value for w in options]
         reqs = [values[i + 1] for i, v in enumerate(values[:-1]) if v in ("-r", "--requirement")]
         if verb == "pip" and sub == "sync":
             reqs += list(inv.packages)
-        return inv.__class__(**{**inv.__dict__, "extra": {"requirements": tuple(reqs), "tool": "uv",
-                                                          "user": False, "constraints": (), "editable": ()}})
+        return inv.__class__(
+            **{
+                **inv.__dict__,
+                "extra": {
+                    "requirements": tuple(reqs),
+                    "tool": "uv",
+                    "user": False,
+                    "constraints": (),
+                    "editable": (),
+                },
+            }
+        )
 
 
 MANAGERS = (Uv,)

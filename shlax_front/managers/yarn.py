@@ -10,8 +10,19 @@ class Yarn(Manager):
     name = "yarn"
     family = "node"
     executables = frozenset({"yarn", "yarnpkg"})
-    value_options = frozenset({"--cache-folder", "--modules-folder", "--registry", "--network-timeout",
-                               "--mutex", "--cwd", "--network-concurrency", "--global-folder", "--link-folder"})
+    value_options = frozenset(
+        {
+            "--cache-folder",
+            "--modules-folder",
+            "--registry",
+            "--network-timeout",
+            "--mutex",
+            "--cwd",
+            "--network-concurrency",
+            "--global-folder",
+            "--link-folder",
+        }
+    )
     caches = (CacheDir("yarn", "{home}/.cache/yarn", "locked", env="YARN_CACHE_FOLDER"),)
     description = "downloaded package tarballs"
 

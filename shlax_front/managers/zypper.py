@@ -10,13 +10,45 @@ class Zypper(Manager):
     name = "zypper"
     family = "system"
     executables = frozenset({"zypper"})
-    install_verbs = frozenset({"install", "in", "update", "up", "dist-upgrade", "dup", "patch",
-                               "source-install", "si", "install-new-recommends", "inr"})
+    install_verbs = frozenset(
+        {
+            "install",
+            "in",
+            "update",
+            "up",
+            "dist-upgrade",
+            "dup",
+            "patch",
+            "source-install",
+            "si",
+            "install-new-recommends",
+            "inr",
+        }
+    )
     update_verbs = frozenset({"refresh", "ref"})
     clean_verbs = frozenset({"clean", "cc"})
-    value_options = frozenset({"-r", "--repo", "--from", "-t", "--type", "-R", "--root", "--installroot",
-                               "-D", "--reposd-dir", "-C", "--cache-dir", "--raw-cache-dir", "--solv-cache-dir",
-                               "--pkg-cache-dir", "-c", "--config", "--releasever"})
+    value_options = frozenset(
+        {
+            "-r",
+            "--repo",
+            "--from",
+            "-t",
+            "--type",
+            "-R",
+            "--root",
+            "--installroot",
+            "-D",
+            "--reposd-dir",
+            "-C",
+            "--cache-dir",
+            "--raw-cache-dir",
+            "--solv-cache-dir",
+            "--pkg-cache-dir",
+            "-c",
+            "--config",
+            "--releasever",
+        }
+    )
     caches = (CacheDir("zypp-cache", "/var/cache/zypp", "locked", partition="os-release"),)
     description = "repository metadata"
 
