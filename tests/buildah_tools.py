@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -50,7 +51,9 @@ def shlax(*args: str, cache_dir: str | os.PathLike, check: bool = True, **kw) ->
     return result
 
 
-def bud(containerfile: Path, context: Path, tag: str, *extra: str) -> str:
+def bud(containerfile: Path, context: Path, tag: str, *extra: str, cleanup=None) -> str:
+    """``buildah bud --layers --format docker``; the image id. ``--layers`` leaves an image per step (and per
+    stage) behind: their ids, printed as ``--> ID``, are handed to ``cleanup.layers`` to be removed after the test."""
     result = subprocess.run(
         [
             "buildah",
@@ -58,7 +61,6 @@ def bud(containerfile: Path, context: Path, tag: str, *extra: str) -> str:
             "--layers",
             "--format",
             "docker",
-            "-q",
             "-f",
             str(containerfile),
             "-t",
@@ -70,6 +72,8 @@ def bud(containerfile: Path, context: Path, tag: str, *extra: str) -> str:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+    if cleanup is not None:
+        cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", result.stdout, re.M))
     return result.stdout.strip().splitlines()[-1]
 
 

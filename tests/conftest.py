@@ -49,6 +49,7 @@ class BuildahCleanup:
     def __init__(self) -> None:
         self.images: list[str] = []
         self.containers: list[str] = []
+        self.layer_ids: list[str] = []
 
     def image(self, ref: str) -> str:
         self.images.append(ref)
@@ -56,6 +57,10 @@ class BuildahCleanup:
 
     def tag(self, prefix: str = "shlax-test") -> str:
         return self.image(unique_tag(prefix))
+
+    def layers(self, ids: list[str]) -> None:
+        """Untagged step images a build left behind (``buildah bud --layers``), removed after the named images."""
+        self.layer_ids.extend(ids)
 
     def container(self, name: str) -> str:
         self.containers.append(name)
@@ -66,6 +71,8 @@ class BuildahCleanup:
             subprocess.run(["buildah", "rm", name], capture_output=True)
         for ref in reversed(self.images):
             subprocess.run(["buildah", "rmi", "-f", ref], capture_output=True)
+        for ref in reversed(self.layer_ids):  # children before parents; a tagged one (not ours) stays
+            subprocess.run(["buildah", "rmi", ref], capture_output=True)
 
 
 @pytest.fixture

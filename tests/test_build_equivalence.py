@@ -32,7 +32,7 @@ def test_same_image_as_buildah_bud(case, base_images, buildah_cleanup, tmp_path)
     ours, theirs = buildah_cleanup.tag("shlax-eq"), buildah_cleanup.tag("bud-eq")
     try:
         shlax("build", "-t", ours, "-f", str(folder / "Containerfile"), str(folder), cache_dir=tmp_path)
-        bud(folder / "Containerfile", folder, theirs)
+        bud(folder / "Containerfile", folder, theirs, cleanup=buildah_cleanup)
         assert image_config(ours) == image_config(theirs)
         assert diff_trees(_trees(ours), _trees(theirs)) == []
     finally:
@@ -56,7 +56,7 @@ def test_target_stage_same_as_bud(base_images, buildah_cleanup, tmp_path):
             cache_dir=tmp_path,
         )
         assert "never" not in result.stderr  # the unused stage is not built
-        bud(folder / "Containerfile", folder, theirs, "--target", "final")
+        bud(folder / "Containerfile", folder, theirs, "--target", "final", cleanup=buildah_cleanup)
         assert image_config(ours) == image_config(theirs)
         assert diff_trees(_trees(ours), _trees(theirs)) == []
     finally:
