@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from shlax_front import actions as A
 from shlax_front import instructions as I
 from shlax_front import managers, shell
-from shlax_front.expand import ExpansionError, expand
+from shlax_front.expand import Expansion, ExpansionError, expand
 from shlax_front.managers.base import INSTALL, UPDATE, Invocation
 from shlax_front.syntax import Document
 
@@ -116,8 +116,14 @@ def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A
             pairs = []
             before = dict(scope)  # every value of one ENV sees the scope from before it
             for name, value in instr.pairs:
-                _bind(scope, name, value, before)
-                pairs.append((name, config_value(value, before)))
+                known = _known(value, before)
+                # a value that depends on a variable only the builder knows (ENV PATH=/x:$PATH) is forgotten:
+                # later words then keep ${PATH} as a reference instead of expanding a half-known value
+                if known is None or known.unset:
+                    scope.pop(name, None)
+                else:
+                    scope[name] = known.value
+                pairs.append((name, _config_value(value, before, known)))
             current.append(A.Env(pairs=tuple(pairs), **common))
         elif isinstance(instr, I.Arg):
             pairs = []
@@ -184,10 +190,17 @@ def _env_names(actions: list[A.Action]) -> set[str]:
 def _expand(word: str, scope: Mapping[str, str]) -> str:
     """``word`` with quotes removed and the variables this Containerfile defines expanded. References to
     anything else (``$PATH`` from the base image's ENV) are kept as written: only the builder knows them."""
+    known = _known(word, scope)
+    return word if known is None else known.value
+
+
+def _known(word: str, scope: Mapping[str, str]) -> Expansion | None:
+    """``word`` expanded with the variables this Containerfile defines, others kept as written (``unset`` names
+    them); None when the word cannot be expanded at all."""
     try:
-        return expand(word, scope, skip_unset=True).value
+        return expand(word, scope, skip_unset=True)
     except ExpansionError:
-        return word
+        return None
 
 
 def config_value(word: str, scope: Mapping[str, str]) -> str:
@@ -199,9 +212,12 @@ def config_value(word: str, scope: Mapping[str, str]) -> str:
 
     A word that gives an unknown variable a default or pattern (``${NAME:-x}``) keeps its text as written
     after expansion of the known ones: only the builder can evaluate it."""
-    try:
-        known = expand(word, scope, skip_unset=True)
-    except ExpansionError:
+    return _config_value(word, scope, _known(word, scope))
+
+
+def _config_value(word: str, scope: Mapping[str, str], known: Expansion | None) -> str:
+    """``config_value`` given ``_known(word, scope)``, for callers that need that expansion too."""
+    if known is None:
         return word
     if not known.unset:
         return _escape_literal(known.value)
@@ -213,21 +229,6 @@ def config_value(word: str, scope: Mapping[str, str]) -> str:
     except ExpansionError:
         return known.value
     return re.sub(r"\x00(\w+)\x00", r"${\1}", _escape_literal(marked))
-
-
-def _bind(scope: dict[str, str], name: str, word: str, before: Mapping[str, str]) -> None:
-    """Set ``name`` in ``scope`` to the value of ``word``, or forget it when that value depends on a variable only
-    the builder knows (``ENV PATH=/x:$PATH``): later words then keep ``${PATH}`` as a reference instead of
-    expanding a half-known value."""
-    try:
-        known = expand(word, before, skip_unset=True)
-    except ExpansionError:
-        scope.pop(name, None)
-        return
-    if known.unset:
-        scope.pop(name, None)
-    else:
-        scope[name] = known.value
 
 
 def _escape_literal(value: str) -> str:
