@@ -18,6 +18,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -31,6 +32,7 @@ from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_na
 from shlax_front.build.keys import explain_miss, root_key, step_key
 from shlax_front.build.report import Reporter, StepReport
 from shlax_front.build.runner import CommandFailed
+from shlax_front.build.setid import clear_setid, setid_destinations
 from shlax_front.build.steps import (
     BuildSteps,
     ConfigStep,
@@ -607,6 +609,8 @@ class Executor:
                     chmod=step.chmod,
                 )
             else:
+                local = tuple(s for s in step.sources if not _is_url(s))
+                setid = [] if step.chmod else self._setid_destinations(state, step, local)
                 self.buildah.copy(
                     state.container,
                     [
@@ -621,10 +625,24 @@ class Executor:
                     ignorefile=self.context.ignore_file,
                     cwd=self.context.root,
                 )
+                clear_setid(lambda path: _inside(self._rootfs(state), path), setid)
         except CommandFailed as err:
             raise BuildError(
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, _tail(err.result.output)
             ) from None
+
+    def _setid_destinations(self, state: _State, step: CopyStep, local: tuple[str, ...]):
+        """Where the context's setuid/setgid entries land (bud strips those bits, ``buildah copy`` does not)."""
+        try:
+            return setid_destinations(
+                self.context,
+                local,
+                step.dest,
+                lambda: os.path.isdir(_inside(self._rootfs(state), step.dest)),
+                step.add,
+            )
+        except (ContextError, OSError):
+            return []  # buildah copy reports the missing source itself
 
     def _source_rootfs(self, image: str) -> str:
         """The mounted root of ``image`` (one read-only-use container per image per build)."""
@@ -674,8 +692,7 @@ class Executor:
                 if os.path.lexists(out) and not os.path.isdir(out):
                     os.unlink(out)
                 shutil.copy2(match, out, follow_symlinks=False)
-                st = os.lstat(match)
-                os.lchown(out, st.st_uid, st.st_gid)
+                _chown_like(out, os.lstat(match))
                 copied = [out]
             if step.chmod:
                 mode = int(step.chmod, 8)
@@ -942,8 +959,14 @@ def _copy_owners(source: str, target: str) -> None:
     for dirpath, dirnames, filenames in os.walk(source):
         for name in dirnames + filenames:
             src = os.path.join(dirpath, name)
-            st = os.lstat(src)
-            os.lchown(os.path.join(target, os.path.relpath(src, source)), st.st_uid, st.st_gid)
+            _chown_like(os.path.join(target, os.path.relpath(src, source)), os.lstat(src))
+
+
+def _chown_like(path: str, st: os.stat_result) -> None:
+    """Owner of ``st`` for ``path``, mode kept: chown clears setuid/setgid, which ``COPY --from`` keeps."""
+    os.lchown(path, st.st_uid, st.st_gid)
+    if not os.path.islink(path):
+        os.chmod(path, stat.S_IMODE(st.st_mode))
 
 
 def _glob_inside(rootfs: str, pattern: str) -> list[str]:
