@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -59,9 +60,19 @@ class Buildah:
             args += ["--user", user]
         if workdir:
             args += ["--workingdir", workdir]
+        if network == "none" and self.cuts_network_itself:  # chroot refuses --network: cut it ourselves
+            wrapper = [sys.executable, "-m", "shlax_front.build.netns", "--", self.binary]
+            return self.runner.run([*wrapper, *args, container, "--", *argv], check=check)
         if network:
             args += ["--network", network]
         return self._run(*args, container, "--", *argv, check=check)
+
+    @property
+    def cuts_network_itself(self) -> bool:
+        """True when ``--network none`` needs our help: under chroot isolation buildah 1.28 refuses it
+        when ``--isolation chroot`` is given and, from ``$BUILDAH_ISOLATION``, only hides resolv.conf (the
+        host network stays reachable). As root: a network namespace needs privileges."""
+        return self.isolation in (None, "chroot") and os.geteuid() == 0
 
     def copy(
         self,

@@ -15,11 +15,11 @@ from shlax_front.errors import ShlaxError
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_age(text: str) -> float:
+def parse_age(text: str, option: str = "--older-than") -> float:
     """``30d``, ``12h``, ``90m``, ``2w`` (or plain seconds) -> seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
     if not match:
-        raise ShlaxError(f"--older-than {text}: expected a number with s, m, h, d or w (e.g. 30d)")
+        raise ShlaxError(f"{option} {text}: expected a number with s, m, h, d or w (e.g. 30d)")
     return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
@@ -128,6 +128,7 @@ def prune_command(cache_dir, older_than):
         with file_lock(lock):
             if cutoff is None or _size(p)[2] < cutoff:
                 shutil.rmtree(p, ignore_errors=True)
+                shutil.rmtree(p.with_name(p.name + ".state"), ignore_errors=True)  # its freshness record
                 removed_caches += 1
     index = LayerIndex(root).load()
     stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}

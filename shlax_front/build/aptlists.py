@@ -1,0 +1,127 @@
+"""Offline first for apt: ``apt-get update`` is skipped while the host's package lists are fresh.
+
+Every ``RUN apt-get update && apt-get install ...`` fetches the release files again (about 240 kB for
+Debian 12, this mirror answers conditional requests in full) and costs a network round trip, even
+when the host cache got the very same lists a minute ago. With the lists on the host, the update can be
+skipped while they are younger than a TTL (``--lists-ttl``, default one hour) - the same trade
+``apt-get`` users make by hand, and what makes a warm ``--offline`` build quiet and quick.
+
+How, without touching the image or the script:
+
+- A small shell script named ``apt-get`` (and one named ``apt``) is mounted for the RUN only in a
+  directory put first on that RUN's ``PATH``. Replacing ``/usr/bin/apt-get`` itself is not an option: a
+  dist-upgrade that brings a new apt renames a file over it, which fails on a mount point.
+- The script only ever skips a plain ``update`` (``-q``/``-y`` allowed): any other verb, option or
+  command runs the real binary untouched, so a RUN that asks for something unusual is never second-guessed.
+- An update is skipped only when the lists were last refreshed under the same apt configuration: a
+  fingerprint of the sources, the apt configuration and dpkg's foreign architectures, computed in the
+  container at the moment of the update, must equal the one recorded then. A RUN that adds a repository
+  and updates gets a real update, because its fingerprint differs.
+- The record (``stamp``: time and fingerprint) is written by the script after a real update that ended
+  with status 0 and printed no ``W:``/``E:`` line (a failed fetch leaves old lists behind with status 0).
+  It lives in a state directory next to the lists partition, mounted read-write for the run, under the
+  lists' exclusive lock: apt's own clean-up would delete a stranger inside the lists directory.
+- Under ``--offline`` any recorded lists count as fresh: the update could only fail.
+
+Only RUNs whose lists are a host cache get the script (the passes mount the lists when the RUN deletes
+them, so the image has none either way); a RUN that keeps its lists in the image updates as written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SHIM_DIR = "/run/shlax-front/bin"
+STATE_TARGET = "/run/shlax-front/apt-lists-state"
+LISTS_TARGET = "/var/lib/apt/lists"
+DEFAULT_TTL = 3600
+#: the executables the script stands in for, and where apt puts them
+TOOLS = ("apt-get", "apt")
+TOOL_DIRS = ("/usr/bin", "/bin")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+SHIM = r"""#!/bin/sh
+# shlax-front: mounted for this RUN only (never in the image). A plain `{tool} update` is skipped while
+# the host cache's package lists are fresh; anything else runs {real} untouched.
+real={real}
+state={state}
+ttl={ttl}
+root={root}
+update=
+for arg in "$@"; do
+    case "$arg" in
+        update) if [ -n "$update" ]; then exec "$real" "$@"; fi; update=1 ;;
+        -q|-qq|-y|-qy|-yq|-qqy|-yqq|--quiet|--quiet=*|--yes|--assume-yes) ;;
+        *) exec "$real" "$@" ;;
+    esac
+done
+[ -n "$update" ] || exec "$real" "$@"
+fingerprint() {{
+    {{
+        echo "$root"/etc/apt/sources.list.d/* "$root"/etc/apt/apt.conf.d/*
+        cat "$root"/etc/apt/sources.list "$root"/etc/apt/sources.list.d/* "$root"/etc/apt/apt.conf \
+            "$root"/etc/apt/apt.conf.d/* "$root"/var/lib/dpkg/arch
+    }} 2>/dev/null | cksum
+}}
+now=$(date +%s)
+seen=$(fingerprint)
+if [ -r "$state/stamp" ] && ls "$root"{lists}/*Packages* >/dev/null 2>&1; then
+    read -r when recorded < "$state/stamp"
+    age=$((now - when))
+    if [ "$recorded" = "$seen" ] && {{ [ "$ttl" -lt 0 ] || [ "$age" -lt "$ttl" ]; }}; then
+        echo "shlax-front: package lists refreshed ${{age}}s ago, \`{tool} update\` skipped"
+        exit 0
+    fi
+fi
+"$real" "$@" 2>"$state/stderr.$$"
+status=$?
+cat "$state/stderr.$$" >&2
+if [ "$status" -eq 0 ] && ! grep -q '^[WE]:' "$state/stderr.$$"; then
+    echo "$now $seen" > "$state/stamp.$$" && mv -f "$state/stamp.$$" "$state/stamp"
+fi
+rm -f "$state/stderr.$$"
+exit "$status"
+"""
+
+
+def shim_script(tool: str, real: str, ttl: int, state: str = STATE_TARGET, root: str = "") -> str:
+    """The stand-in for ``tool``; ``ttl`` in seconds, negative for "any age" (``--offline``).
+    ``root`` prefixes the container paths it reads (empty in a RUN; a directory in tests)."""
+    return SHIM.format(
+        tool=tool, real=_quote(real), state=_quote(state), ttl=int(ttl), root=_quote(root), lists=LISTS_TARGET
+    )
+
+
+def real_tools(rootfs: str) -> dict[str, str]:
+    """{tool: its path in the container} for the apt executables the image has."""
+    found = {}
+    for tool in TOOLS:
+        for directory in TOOL_DIRS:
+            path = f"{directory}/{tool}"
+            if os.path.isfile(os.path.join(rootfs, path.lstrip("/"))):
+                found[tool] = path
+                break
+    return found
+
+
+def state_directory(lists_directory: Path) -> Path:
+    """Where the stamp of a lists partition lives: beside it, so ``cache prune`` finds both together."""
+    return lists_directory.with_name(lists_directory.name + ".state")
+
+
+def clear_leftovers(state: Path) -> None:
+    """Remove what an interrupted script left (its stderr copy, an unrenamed stamp): never a half-record."""
+    if state.is_dir():
+        for entry in state.iterdir():
+            if entry.name.startswith(("stderr.", "stamp.")):
+                entry.unlink(missing_ok=True)
+
+
+def shimmed_path(path: str | None) -> str:
+    """The RUN's ``PATH`` with the script directory first."""
+    return f"{SHIM_DIR}:{path or DEFAULT_PATH}"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
