@@ -290,7 +290,7 @@ class Planner:
             return [ConfigStep(loc, "EXPOSE " + " ".join(ports), options=tuple(options))]
         if isinstance(i, ins.Volume):
             paths = [w(p) for p in i.paths]
-            options = [x for p in paths for x in ("--volume", p)]
+            options = [x for p in paths for x in ("--volume", _slice_item(p))]
             return [ConfigStep(loc, "VOLUME " + json.dumps(paths), options=tuple(options))]
         if isinstance(i, ins.Entrypoint):
             argv = (
@@ -321,7 +321,7 @@ class Planner:
                 )
             ]
         if isinstance(i, ins.Onbuild):
-            return [ConfigStep(loc, f"ONBUILD {i.trigger}", options=("--onbuild", i.trigger))]
+            return [ConfigStep(loc, f"ONBUILD {i.trigger}", options=("--onbuild", _slice_item(i.trigger)))]
         if isinstance(i, ins.Maintainer):
             return [ConfigStep(loc, f"MAINTAINER {i.name}", options=("--author", i.name))]
         if isinstance(i, ins.Copy):
@@ -468,19 +468,26 @@ def _heredoc_run(script: str, heredocs, shell: tuple[str, ...], line: int):
     return (*shell, text), []
 
 
+def _slice_item(value: str) -> str:
+    """One item of a ``buildah config`` list flag (``--onbuild``, ``--volume``): those are read as CSV, so a
+    comma would split ``ONBUILD RUN echo a,b`` in two and a quote is an error; such values are CSV-quoted."""
+    if any(c in value for c in ',"\r\n') or value[:1].isspace():
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def _healthcheck(i: ins.Healthcheck) -> tuple[str, ...]:
     """``buildah config`` splits ``--healthcheck`` with shell-word rules: quote every element."""
     test = list(i.test)
-    if not test or test[0] == "NONE":
-        return ("--healthcheck", "NONE")
-    options = ["--healthcheck", shlex.join(test)]
+    none = not test or test[0] == "NONE"  # bud keeps only the test then: a base image's timings go too
+    options = ["--healthcheck", "NONE" if none else shlex.join(test)]
     for flag, value in (
         ("--healthcheck-interval", i.interval),
         ("--healthcheck-timeout", i.timeout),
         ("--healthcheck-start-period", i.start_period),
     ):
-        options += [flag, value or "0s"]  # buildah config would otherwise fill in its own defaults
-    options += ["--healthcheck-retries", str(i.retries or 0)]
+        options += [flag, (None if none else value) or "0s"]  # else buildah config fills in its defaults
+    options += ["--healthcheck-retries", "0" if none else str(i.retries or 0)]
     return tuple(options)
 
 
