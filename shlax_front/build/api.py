@@ -21,6 +21,7 @@ from shlax_front.build.hostcache import HostCaches
 from shlax_front.build.plan import Planner
 from shlax_front.build.report import Reporter
 from shlax_front.build.runner import SubprocessRunner
+from shlax_front.build.secrets import secrets_by_id
 from shlax_front.build.store import LayerIndex, default_root
 from shlax_front.errors import ShlaxError
 
@@ -41,6 +42,8 @@ class BuildRequest:
     explain: bool = False
     output: str = "text"  # text | quiet | json
     verbose: bool = False
+    #: ``--secret`` flags as buildah bud spells them (``id=ID,src=PATH``, ``id=ID,env=VAR``)
+    secrets: tuple[str, ...] = ()
 
 
 def find_containerfile(context: str, given: str | None) -> str:
@@ -107,6 +110,7 @@ def build(request: BuildRequest) -> str:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", errors="surrogateescape")
     doc = parse(text, path=path)
+    secrets = secrets_by_id(request.secrets)
 
     runner = SubprocessRunner()
     buildah = Buildah(runner, isolation=request.isolation or default_isolation())
@@ -131,6 +135,7 @@ def build(request: BuildRequest) -> str:
         ca_bundle=ca,
         explain=request.explain,
         proxy_env=proxy_env(),
+        secrets=secrets,
     )
     reporter = Reporter(mode=request.output, explain=request.explain, verbose=request.verbose)
     executor = Executor(

@@ -15,6 +15,8 @@ import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from shlax_front.build.copyopts import exclusion_lines
+
 IGNORE_FILES = (".containerignore", ".dockerignore")
 GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -102,8 +104,8 @@ class BuildContext:
 
     root: str
     containerfile: str | None = None
-    _digests: dict[tuple[str, ...], str] = field(default_factory=dict)
-    _manifests: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
+    _digests: dict[tuple, str] = field(default_factory=dict)
+    _manifests: dict[tuple, dict[str, str]] = field(default_factory=dict)
 
     @cached_property
     def ignore_file(self) -> str | None:
@@ -121,8 +123,16 @@ class BuildContext:
         with open(self.ignore_file, encoding="utf-8", errors="replace") as f:
             return IgnoreRules.parse(f.read(), self.ignore_file)
 
-    def expand(self, source: str) -> list[str]:
+    def rules_for(self, source: str, exclude: tuple[str, ...] = ()) -> IgnoreRules:
+        """The ignore rules for one source: the ignore file's, then its ``--exclude`` patterns (copyopts)."""
+        if not exclude:
+            return self.ignore
+        extra = IgnoreRules.parse("\n".join(exclusion_lines(self.root, source, exclude)))
+        return IgnoreRules(self.ignore.rules + extra.rules, self.ignore.path)
+
+    def expand(self, source: str, rules: IgnoreRules | None = None) -> list[str]:
         """Context-relative paths a COPY source names (globs expanded, ignored paths dropped)."""
+        rules = self.ignore if rules is None else rules
         rel = os.path.normpath(source.lstrip("/")) if source not in ("", ".", "/") else "."
         if rel.startswith(".."):
             raise ContextError(f"{source}: outside the build context")
@@ -130,34 +140,39 @@ class BuildContext:
             matches = sorted(glob.glob(rel, root_dir=self.root, include_hidden=True))
         else:
             matches = [rel] if os.path.lexists(os.path.join(self.root, rel)) else []
-        matches = [m for m in matches if m == "." or not self.ignore.ignored(m)]
-        if not matches:
+        kept = [m for m in matches if m == "." or not rules.ignored(m)]
+        if not kept and any(not self.ignore.ignored(m) for m in matches):
+            raise ContextError(f"{source}: excluded by --exclude (nothing left to copy)")
+        if not kept:
             raise ContextError(f"{source}: no such file or directory in the build context")
-        return matches
+        return kept
 
-    def digest(self, sources: tuple[str, ...]) -> str:
+    def digest(self, sources: tuple[str, ...], exclude: tuple[str, ...] = ()) -> str:
         """sha256 over every file the sources copy: path, type, mode, content or link target; never mtime."""
-        if sources in self._digests:
-            return self._digests[sources]
+        memo = (sources, exclude) if exclude else sources
+        if memo in self._digests:
+            return self._digests[memo]
         h = hashlib.sha256()
         manifest: dict[str, str] = {}
         for source in sources:
             h.update(b"source\0" + source.encode() + b"\0")
-            for rel in self.expand(source):
-                for entry in self._walk(rel):
+            rules = self.rules_for(source, exclude)
+            for rel in self.expand(source, rules):
+                for entry in self._walk(rel, rules):
                     h.update(entry)
                     name = entry.split(b"\0", 1)[0].decode(errors="replace")
                     manifest[name] = hashlib.sha256(entry).hexdigest()[:16]
-        self._digests[sources] = h.hexdigest()
-        self._manifests[sources] = manifest
-        return self._digests[sources]
+        self._digests[memo] = h.hexdigest()
+        self._manifests[memo] = manifest
+        return self._digests[memo]
 
-    def manifest(self, sources: tuple[str, ...]) -> dict[str, str]:
+    def manifest(self, sources: tuple[str, ...], exclude: tuple[str, ...] = ()) -> dict[str, str]:
         """path -> short digest of each file ``digest`` covered (for ``--explain``: which file changed)."""
-        self.digest(sources)
-        return self._manifests[sources]
+        self.digest(sources, exclude)
+        return self._manifests[(sources, exclude) if exclude else sources]
 
-    def _walk(self, rel: str):
+    def _walk(self, rel: str, rules: IgnoreRules | None = None):
+        rules = self.ignore if rules is None else rules
         path = os.path.join(self.root, rel)
         st = os.lstat(path)
         yield _entry(rel, path, st)
@@ -168,22 +183,22 @@ class BuildContext:
                 keep = []
                 for name in dirnames:
                     r = os.path.normpath(os.path.join(reldir, name))
-                    if self.ignore.ignored(r):
+                    if rules.ignored(r):
                         # an exception rule may still re-include something below; keep walking then
-                        if not any(neg for _, neg in self.ignore.rules):
+                        if not any(neg for _, neg in rules.rules):
                             continue
                     keep.append(name)
                 dirnames[:] = keep
                 for name in sorted(filenames) + [d for d in keep if os.path.islink(os.path.join(dirpath, d))]:
                     r = os.path.normpath(os.path.join(reldir, name))
-                    if self.ignore.ignored(r):
+                    if rules.ignored(r):
                         continue
                     p = os.path.join(dirpath, name)
                     yield _entry(r, p, os.lstat(p))
                 for name in keep:
                     p = os.path.join(dirpath, name)
                     r = os.path.normpath(os.path.join(reldir, name))
-                    if not os.path.islink(p) and not self.ignore.ignored(r):
+                    if not os.path.islink(p) and not rules.ignored(r):
                         yield _entry(r, p, os.lstat(p))
 
 

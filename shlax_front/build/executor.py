@@ -28,10 +28,12 @@ from pathlib import Path
 
 from shlax_front.build.buildah import Buildah
 from shlax_front.build.context import BuildContext, ContextError
+from shlax_front.build.copyopts import checksum_problem, downloaded_path, exclusion_lines
 from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.build.keys import explain_miss, root_key, step_key
 from shlax_front.build.report import Reporter, StepReport
 from shlax_front.build.runner import CommandFailed
+from shlax_front.build.secrets import Secret, SecretError, read_secret_mount, write_secret_file
 from shlax_front.build.setid import clear_setid, setid_destinations
 from shlax_front.build.steps import (
     BuildSteps,
@@ -67,6 +69,8 @@ class Options:
     ca_bundle: str | None = None
     explain: bool = False
     proxy_env: tuple[tuple[str, str], ...] = ()
+    #: ``--secret`` values by id, for ``RUN --mount=type=secret`` (never in the key nor the image)
+    secrets: dict[str, Secret] = field(default_factory=dict)
 
 
 @dataclass
@@ -287,7 +291,7 @@ class Executor:
             elif step.sources:
                 local = tuple(s for s in step.sources if not _is_url(s))
                 if local:
-                    inputs["context"] = self._digest(step, local)
+                    inputs["context"] = self._digest(step, local, step.exclude)
         elif isinstance(step, ConfigStep):
             inputs["options"] = list(step.options)
             if step.mkdir:
@@ -298,14 +302,14 @@ class Executor:
         if "context" not in inputs or not isinstance(step, CopyStep):
             return inputs
         local = tuple(s for s in step.sources if not _is_url(s))
-        manifest = self.context.manifest(local)
+        manifest = self.context.manifest(local, step.exclude)
         if len(manifest) > 5000:  # keep the index small: big trees are explained as "context files changed"
             return inputs
         return {**inputs, "context_files": manifest}
 
-    def _digest(self, step: Step, sources: tuple[str, ...]) -> str:
+    def _digest(self, step: Step, sources: tuple[str, ...], exclude: tuple[str, ...] = ()) -> str:
         try:
-            return self.context.digest(sources)
+            return self.context.digest(sources, exclude)
         except (ContextError, OSError) as err:
             raise BuildError(str(err), step.location.path, step.location.line) from None
 
@@ -400,7 +404,9 @@ class Executor:
                 host = os.path.join(scratch, f"mask{n}")
                 open(host, "w").close()
                 volumes.append(f"{host}:{mask}:ro")
-        mounts = [self._mount_arg(m, results) for m in step.mounts]
+        mounts = [self._mount_arg(m, results) for m in step.mounts if m.type != "secret"]
+        secret_volumes, secret_targets, secret_dir = self._secrets(step)
+        volumes += secret_volumes
         caches = tuple(_resolve_owner(c, rootfs) for c in step.cache_mounts)
         wheelhouse = [(exe, wh) for exe, wh in step.wheelhouse if not wh.no_index]
         if wheelhouse:
@@ -430,11 +436,12 @@ class Executor:
             created = _missing_ancestors(rootfs, targets)
             # RUN --mount targets as written: like buildah bud, remove the mount point, keep parents it made
             for m in step.mounts:
-                if m.type == "cache":  # bud keeps a cache mount's mount point in the layer
+                if m.type in ("cache", "secret"):  # bud keeps a cache's mount point; secrets: below
                     continue
                 target = m.get("target") or m.get("dst") or m.get("destination")
                 if target and not os.path.lexists(_inside(rootfs, target)):
                     created.append(_inside(rootfs, target))
+            created += [_inside(rootfs, t) for t in secret_targets if not os.path.lexists(_inside(rootfs, t))]
             try:
                 if wheelhouse:
                     env += self._fill_wheelhouse(state, step, wheelhouse, env, volumes, network)
@@ -442,6 +449,8 @@ class Executor:
                     state.container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
                 )
             finally:
+                if secret_dir:
+                    shutil.rmtree(secret_dir, ignore_errors=True)
                 _remove_mountpoints(rootfs, created)
             if result.returncode == 0:
                 _replay_apt_layout(rootfs, caches)
@@ -558,6 +567,40 @@ class Executor:
             lines += read.stdout.splitlines()
         return pinned_names(lines)
 
+    def _secrets(self, step: RunStep) -> tuple[list[str], list[str], str | None]:
+        """(volumes, targets, private directory) for the RUN's secret mounts given by ``--secret``.
+
+        buildah 1.28's ``run --mount`` knows no ``type=secret``: each secret is copied to a private file
+        (mode/uid/gid of the mount) bind-mounted read-only at its target; the caller deletes the directory
+        right after the run. An absent secret is skipped unless the mount says ``required``, as bud does.
+        """
+        volumes: list[str] = []
+        targets: list[str] = []
+        directory = None
+        for n, m in enumerate(m for m in step.mounts if m.type == "secret"):
+            try:
+                mount = read_secret_mount(m.options)
+            except ValueError as err:
+                raise SecretError(
+                    f"{step.text[:60]}: {err}", step.location.path, step.location.line
+                ) from None
+            secret = self.options.secrets.get(mount.id)
+            if secret is None:
+                if mount.required:
+                    raise SecretError(
+                        f"{step.text[:60]}: secret {mount.id!r} is required"
+                        f" (give it with --secret id={mount.id},src=PATH)",
+                        step.location.path,
+                        step.location.line,
+                    )
+                continue
+            if directory is None:
+                directory = tempfile.mkdtemp(prefix="shlax-front-secret-")
+                self.tempdirs.append(directory)
+            volumes.append(f"{write_secret_file(secret, mount, directory, n)}:{mount.target}:ro")
+            targets.append(mount.target)
+        return volumes, targets, directory
+
     def _mount_arg(self, mount, results: dict[int, StageResult]) -> str:
         """A RUN --mount as written, with ``from=<stage>`` turned into that stage's image id."""
         parts = [f"type={mount.type}"]
@@ -611,25 +654,59 @@ class Executor:
             else:
                 local = tuple(s for s in step.sources if not _is_url(s))
                 setid = [] if step.chmod else self._setid_destinations(state, step, local)
-                self.buildah.copy(
-                    state.container,
-                    [
-                        s if _is_url(s) else os.path.join(self.context.root, s.lstrip("/"))
-                        for s in step.sources
-                    ],
-                    step.dest,
-                    add=step.add,
-                    chown=step.chown,
-                    chmod=step.chmod,
-                    contextdir=self.context.root,
-                    ignorefile=self.context.ignore_file,
-                    cwd=self.context.root,
-                )
+                for sources, dest, ignorefile in self._copy_batches(step):
+                    self.buildah.copy(
+                        state.container,
+                        [
+                            s if _is_url(s) else os.path.join(self.context.root, s.lstrip("/"))
+                            for s in sources
+                        ],
+                        dest,
+                        add=step.add,
+                        chown=step.chown,
+                        chmod=step.chmod,
+                        contextdir=self.context.root,
+                        ignorefile=ignorefile,
+                        cwd=self.context.root,
+                    )
+                if step.checksum:
+                    self._verify_checksum(step, state)
                 clear_setid(lambda path: _inside(self._rootfs(state), path), setid)
         except CommandFailed as err:
             raise BuildError(
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, _tail(err.result.output)
             ) from None
+
+    def _copy_batches(self, step: CopyStep):
+        """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns
+        (relative to each source's directory, see copyopts) need an ignore file of their own per source."""
+        if not step.exclude:
+            yield step.sources, step.dest, self.context.ignore_file
+            return
+        scratch = tempfile.mkdtemp(prefix="shlax-front-exclude-")
+        self.tempdirs.append(scratch)
+        own = ""
+        if self.context.ignore_file:
+            with open(self.context.ignore_file, encoding="utf-8", errors="replace") as f:
+                own = f.read()
+        into_dir = len(step.sources) > 1 and not step.dest.endswith("/")
+        for n, source in enumerate(step.sources):
+            if _is_url(source):
+                yield (source,), step.dest + ("/" if into_dir else ""), self.context.ignore_file
+                continue
+            path = os.path.join(scratch, f"ignore{n}")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(
+                    own + "\n" + "\n".join(exclusion_lines(self.context.root, source, step.exclude)) + "\n"
+                )
+            yield (source,), step.dest + ("/" if into_dir else ""), path
+
+    def _verify_checksum(self, step: CopyStep, state: _State) -> None:
+        """ADD --checksum: the downloaded file, where it landed, must have the digest (else no commit)."""
+        landed = downloaded_path(_inside(self._rootfs(state), step.dest), step.sources[0])
+        problem = checksum_problem(landed, step.checksum)
+        if problem:
+            raise BuildError(f"ADD {step.sources[0]}: {problem}", step.location.path, step.location.line)
 
     def _setid_destinations(self, state: _State, step: CopyStep, local: tuple[str, ...]):
         """Where the context's setuid/setgid entries land (bud strips those bits, ``buildah copy`` does not)."""

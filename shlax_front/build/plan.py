@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shlax_front import instructions as ins
+from shlax_front.build.copyopts import copy_flags_problem
 from shlax_front.build.steps import (
     BuildSteps,
     ConfigStep,
@@ -333,17 +334,16 @@ class Planner:
         )
 
     def _copy(self, i: ins.Copy, scope: _Scope, names, loc: Location) -> CopyStep:
-        if i.parents or i.exclude:
-            flag = "--parents" if i.parents else "--exclude"
+        if i.parents:
             raise ParseError(
-                f"COPY {flag} is not supported by the buildah backend (buildah 1.28 lacks it)",
+                "COPY --parents is not supported by the buildah backend (buildah 1.28 lacks it)",
                 self.doc.path,
                 i.line,
                 self.doc.source_of(i.node),
             )
-        if getattr(i, "checksum", None) or getattr(i, "keep_git_dir", False):
+        if getattr(i, "keep_git_dir", False):
             raise ParseError(
-                "ADD --checksum/--keep-git-dir are not supported by the buildah backend",
+                "ADD --keep-git-dir is not supported by the buildah backend",
                 self.doc.path,
                 i.line,
                 self.doc.source_of(i.node),
@@ -377,6 +377,13 @@ class Planner:
         sources = tuple(s for s in words if s not in names)
         chown = self._word(i.chown, env, i) if i.chown else None
         chmod = self._word(i.chmod, env, i) if i.chmod else None
+        exclude = tuple(self._word(p, env, i) for p in i.exclude)
+        checksum = self._word(i.checksum, env, i) if getattr(i, "checksum", None) else None
+        problem = copy_flags_problem(
+            sources, heredocs, from_stage is not None or from_image, exclude, checksum
+        )
+        if problem:
+            raise ParseError(problem, self.doc.path, i.line, self.doc.source_of(i.node))
         flags = []
         if i.from_:
             flags.append(f"--from={i.from_}")
@@ -384,6 +391,9 @@ class Planner:
             flags.append(f"--chown={chown}")
         if chmod:
             flags.append(f"--chmod={chmod}")
+        flags += [f"--exclude={p}" for p in exclude]
+        if checksum:
+            flags.append(f"--checksum={checksum}")
         text = " ".join(
             ["ADD" if add else "COPY", *flags, *(sources or [f"<<{n}" for n, _ in heredocs]), dest]
         )
@@ -398,7 +408,8 @@ class Planner:
             chown=chown,
             chmod=chmod,
             heredocs=heredocs,
-            checksum=getattr(i, "checksum", None),
+            checksum=checksum,
+            exclude=exclude,
         )
 
     def _run(self, i: ins.Run, scope: _Scope, names, loc: Location) -> RunStep:

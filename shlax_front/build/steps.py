@@ -119,8 +119,10 @@ class CopyStep(Step):
     chmod: str | None = None
     #: heredoc files (name, content): COPY <<EOF /dest
     heredocs: tuple[tuple[str, str], ...] = ()
-    #: ADD --checksum
+    #: ADD --checksum (``sha256:<hex>``): the downloaded bytes must have this digest
     checksum: str | None = None
+    #: COPY/ADD --exclude patterns (dockerignore syntax, relative to each source's directory)
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass

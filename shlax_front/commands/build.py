@@ -25,6 +25,12 @@ def _build_arg(value: str) -> tuple[str, str]:
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for an ARG (repeatable).")
 @click.option("--target", help="Build up to this stage.")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    help="id=ID,src=PATH (or id=ID,env=VAR): a secret for RUN --mount=type=secret (repeatable).",
+)
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached layers (package caches still used).")
 @click.option(
     "--format",
@@ -60,6 +66,7 @@ def build_command(
     tags,
     build_args,
     target,
+    secrets,
     no_cache,
     fmt,
     isolation,
@@ -82,6 +89,7 @@ def build_command(
         tags=tags,
         build_args=dict(_build_arg(a) for a in build_args),
         target=target,
+        secrets=secrets,
         no_cache=no_cache,
         format=fmt,
         isolation=isolation,
