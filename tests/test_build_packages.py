@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 
 import pytest
@@ -30,6 +31,7 @@ COPY requirements.txt .
 RUN venv/bin/pip install --no-cache-dir -r requirements.txt
 """
 
+INDEX_GET = re.compile(r"^(?:Get|Hit|Ign|Err):\d+ \S+ \S+ InRelease", re.M)
 PACKAGE_GET = re.compile(r"^Get:\d+ \S+ \S+ \S+ (\S+) \S+ \S+ \[", re.M)
 
 
@@ -57,6 +59,9 @@ def test_added_apt_package_downloads_only_itself(tmp_path, base_images, buildah_
         tag = buildah_cleanup.tag()
         second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=cache)
         assert PACKAGE_GET.findall(second.stderr) == ["less"], second.stderr
+        # the lists the first build fetched are fresh: no index crossed the network this time
+        assert "`apt-get update` skipped" in second.stderr
+        assert not INDEX_GET.findall(second.stderr), second.stderr
         # the image is as if no cache had been used: no downloaded debs, no lists, docker-clean still there
         tree = file_tree(tag)
         assert not [p for p in tree if p.startswith("/var/cache/apt/archives/") and p.endswith(".deb")]
@@ -67,6 +72,51 @@ def test_added_apt_package_downloads_only_itself(tmp_path, base_images, buildah_
         # the downloaded debs are in the host cache, partitioned by release and architecture
         archives = list(cache.glob("caches/*/debian-12-*/archives/*.deb"))
         assert {p.name.split("_")[0] for p in archives} >= {"tree", "less"}
+    finally:
+        forget_layers(cache)
+
+
+def test_lists_ttl_zero_updates_as_written(tmp_path, base_images):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    try:
+        _write(ctx, APT.format(packages="tree"))
+        shlax("build", str(ctx), cache_dir=cache)
+        again = shlax("build", "-v", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=cache)
+        assert "skipped" not in again.stderr
+        assert INDEX_GET.findall(again.stderr), again.stderr
+        fresh = shlax("build", "-v", "--no-cache", "--lists-ttl", "2h", str(ctx), cache_dir=cache)
+        assert "`apt-get update` skipped" in fresh.stderr and not INDEX_GET.findall(fresh.stderr)
+        bad = shlax("build", "--lists-ttl", "soon", str(ctx), cache_dir=cache, check=False)
+        assert bad.returncode == 2
+        assert (
+            bad.stderr.strip()
+            .splitlines()[-1]
+            .endswith("--lists-ttl soon: expected a number with s, m, h, d or w (e.g. 30d)")
+        )
+    finally:
+        forget_layers(cache)
+
+
+OFFLINE_PROBE = """\
+FROM debian:bookworm
+RUN perl -MIO::Socket::INET -e '\\
+  my $out = IO::Socket::INET->new(PeerAddr => "{address}:80", Timeout => 5); \\
+  my $lo = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:5555") or die "no loopback: $!"; \\
+  print $out ? "REACHED THE NETWORK\\n" : "network unreachable\\n";'
+"""
+
+
+def test_offline_cuts_the_network_but_keeps_loopback(tmp_path, base_images):
+    """Under chroot isolation buildah's ``--network none`` leaves the host network reachable; ``--offline``
+    must not. Probed with an address (no DNS involved) that the same RUN reaches when online."""
+    address = socket.getaddrinfo("deb.debian.org", 80, socket.AF_INET)[0][4][0]
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    _write(ctx, OFFLINE_PROBE.format(address=address))
+    try:
+        online = shlax("build", "-v", str(ctx), cache_dir=cache)
+        assert "REACHED THE NETWORK" in online.stderr
+        offline = shlax("build", "-v", "--offline", "--no-cache", str(ctx), cache_dir=cache)
+        assert "network unreachable" in offline.stderr and "REACHED" not in offline.stderr
     finally:
         forget_layers(cache)
 
@@ -144,3 +194,26 @@ def test_two_concurrent_apt_builds_both_succeed(tmp_path, base_images, buildah_c
         assert all(tag in out for tag in tags)
     finally:
         forget_layers(cache)
+
+
+def test_unpinned_requirement_resolves_against_the_index_like_bud(tmp_path, base_images, pip_cache):
+    """A wheelhouse holding an old six must not decide what ``six`` (unpinned) means: the index is asked,
+    as a plain ``pip install`` would; within --lists-ttl of that, the wheelhouse's answer stands."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six==1.15.0\n")
+    shlax("build", str(ctx), cache_dir=pip_cache)
+    _write(ctx, PIP, requirements_txt="six\n")
+    unpinned = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    installed = re.findall(r"^Successfully installed six-(\S+)$", unpinned.stderr, re.M)
+    assert installed and installed[-1] != "1.15.0", unpinned.stderr  # the index's newest, not the old wheel
+    records = list((pip_cache / "caches" / "pip-wheelhouse.state").iterdir())
+    inodes = {p.name: p.stat().st_ino for p in records}
+
+    again = shlax("build", "-v", "--no-cache", str(ctx), cache_dir=pip_cache)
+    assert f"Successfully installed six-{installed[-1]}" in again.stderr
+    after = {p.name: p.stat().st_ino for p in (pip_cache / "caches" / "pip-wheelhouse.state").iterdir()}
+    assert after == inodes  # fresh: the index was not asked again
+
+    shlax("build", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=pip_cache)
+    renewed = {p.name: p.stat().st_ino for p in (pip_cache / "caches" / "pip-wheelhouse.state").iterdir()}
+    assert renewed.keys() == inodes.keys() and renewed != inodes  # asked again, same answer recorded anew

@@ -79,3 +79,33 @@ def test_onbuild_triggers_run_in_the_child(base_images, buildah_cleanup, tmp_pat
         assert image_config(child)["OnBuild"] is None
     finally:
         forget_layers(tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "platform, built",
+    [("linux/amd64", True), ("$BUILDPLATFORM", True), ("linux/arm64", False), ("linux/arm/v7", False)],
+)
+def test_from_platform_builds_only_for_this_machine(platform, built, base_images, buildah_cleanup, tmp_path):
+    """An image for another architecture would need emulation for its RUN steps: refused with the location,
+    instead of quietly building for this machine."""
+    import platform as host
+
+    if host.machine() != "x86_64":
+        raise AssertionError("these cases are written for an amd64 machine")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM --platform={platform} busybox\nRUN uname -m > /arch\n")
+    tag = buildah_cleanup.tag()
+    try:
+        result = shlax("build", "-t", tag, str(ctx), cache_dir=tmp_path / "cache", check=False)
+        if built:
+            assert result.returncode == 0, result.stderr
+            assert read_file(tag, "/arch") == "x86_64\n"
+        else:
+            assert result.returncode == 2
+            assert result.stderr.strip().splitlines() == [
+                f"{ctx}/Containerfile:1: FROM --platform={platform}: building for another platform is not"
+                f" supported (this machine builds linux/amd64): FROM --platform={platform} busybox"
+            ]
+    finally:
+        forget_layers(tmp_path / "cache")

@@ -284,3 +284,25 @@ def test_unpinned_requirements_fall_back_to_the_index():
 )
 def test_pinned_names(lines, expected):
     assert pinned_names(lines) == expected
+
+
+def test_resolution_records_are_keyed_by_command_and_files(tmp_path):
+    from shlax_front.build.wheelhouse import recently_resolved, record_resolution, resolution_key
+
+    took_old = "File was already downloaded /wh/six-1.15.0-py2.py3-none-any.whl\n"
+    took_new = "Saved /wh/six-1.17.0-py2.py3-none-any.whl\n"
+    argv = ["pip", "download", "six"]
+    assert resolution_key(argv, took_old) != resolution_key(argv, took_new)
+    assert resolution_key(argv, took_new) != resolution_key([*argv, "idna"], took_new)
+    # the same files, whether downloaded now or found already there, are the same resolution
+    assert resolution_key(argv, took_new) == resolution_key(
+        argv, took_new.replace("Saved", "File was already downloaded")
+    )
+    key = resolution_key(argv, took_new)
+    assert not recently_resolved(tmp_path, key, 3600)
+    record_resolution(tmp_path, key)
+    assert recently_resolved(tmp_path, key, 3600)
+    assert not recently_resolved(tmp_path, key, 0)
+    os.utime(tmp_path / key, (0, 0))
+    assert not recently_resolved(tmp_path, key, 3600)
+    assert [p.name for p in tmp_path.iterdir()] == [key]  # no partial record left

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shlax_front.build.aptlists import DEFAULT_TTL
 from shlax_front.build.buildah import Buildah, default_isolation
 from shlax_front.build.caching import caching_lookup
 from shlax_front.build.context import BuildContext
@@ -38,6 +39,7 @@ class BuildRequest:
     isolation: str | None = None
     cache_dir: str | None = None
     offline: bool = False
+    lists_ttl: float = DEFAULT_TTL
     ca_bundle: str | None = "default"
     explain: bool = False
     output: str = "text"  # text | quiet | json
@@ -132,6 +134,7 @@ def build(request: BuildRequest) -> str:
         no_cache=request.no_cache,
         format=request.format,
         offline=request.offline,
+        lists_ttl=int(request.lists_ttl),
         ca_bundle=ca,
         explain=request.explain,
         proxy_env=proxy_env(),

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shlax_front.build import aptlists
 from shlax_front.build.buildah import Buildah
 from shlax_front.build.context import BuildContext, ContextError
 from shlax_front.build.copyopts import checksum_problem, downloaded_path, exclusion_lines
@@ -46,7 +47,14 @@ from shlax_front.build.steps import (
     Step,
 )
 from shlax_front.build.store import LayerIndex
-from shlax_front.build.wheelhouse import fetch_missing, pinned_names
+from shlax_front.build.wheelhouse import (
+    fetch_missing,
+    pinned_names,
+    recently_resolved,
+    record_resolution,
+    resolution_key,
+    resolved_names,
+)
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
@@ -71,6 +79,7 @@ class Options:
     proxy_env: tuple[tuple[str, str], ...] = ()
     #: ``--secret`` values by id, for ``RUN --mount=type=secret`` (never in the key nor the image)
     secrets: dict[str, Secret] = field(default_factory=dict)
+    lists_ttl: int = aptlists.DEFAULT_TTL  # seconds; 0: always run the update as written
 
 
 @dataclass
@@ -426,6 +435,9 @@ class Executor:
             for directory, cache in prepared:
                 volumes.append(f"{directory}:{cache.target}")
                 targets.append(cache.target)
+            lists = next((d for d, c in prepared if c.target == aptlists.LISTS_TARGET), None)
+            if lists is not None:
+                env += self._skip_fresh_updates(state, rootfs, scratch, lists, env, volumes, targets)
             sizes = {str(d): _du(d) for d, c in prepared}
             wheelhouse_before = {
                 f.name: f.stat().st_size
@@ -467,20 +479,48 @@ class Executor:
         self.reporter.output(result.output)
         return _fetched(result.output) or fetched, _served(result.output, wheelhouse_before)
 
+    def _skip_fresh_updates(self, state, rootfs, scratch, lists, env, volumes, targets):
+        """Mount the ``apt-get update`` stand-ins (``aptlists``) for a RUN whose lists are a host cache;
+        returns the run-only environment they need (their directory first on ``PATH``)."""
+        ttl = -1 if self.options.offline else self.options.lists_ttl
+        tools = aptlists.real_tools(rootfs)
+        if ttl == 0 or not tools:
+            return []
+        shims = os.path.join(scratch, "bin")
+        os.mkdir(shims)
+        for tool, real in tools.items():
+            with open(os.path.join(shims, tool), "w") as f:
+                f.write(aptlists.shim_script(tool, real, ttl))
+            os.chmod(os.path.join(shims, tool), 0o755)
+        state_dir = aptlists.state_directory(lists)
+        state_dir.mkdir(exist_ok=True)
+        aptlists.clear_leftovers(state_dir)
+        volumes += [f"{shims}:{aptlists.SHIM_DIR}:ro", f"{state_dir}:{aptlists.STATE_TARGET}"]
+        targets += [aptlists.SHIM_DIR, aptlists.STATE_TARGET]
+        path = next((v for k, v in reversed(env) if k == "PATH"), None) or self._container_path(state)
+        return [("PATH", aptlists.shimmed_path(path))]
+
+    def _container_path(self, state: _State) -> str | None:
+        info = self.buildah.inspect_container(state.container) or {}
+        for entry in (info.get("OCIv1") or {}).get("config", {}).get("Env") or ():
+            if entry.startswith("PATH="):
+                return entry[len("PATH=") :]
+        return None
+
     def _network(self, step: RunStep) -> tuple[str | None, list[tuple[str, str]]]:
-        """(--network, extra env) for a RUN. ``--offline``: no network namespace with oci isolation; chroot
-        isolation shares the host network, so there every proxy variable points at a closed port (apt, pip,
-        npm, curl all honour them) and pip/npm are told to stay offline."""
+        """(--network, extra env) for a RUN. ``--offline``: ``--network none`` - a real cut, made by
+        ``Buildah.run`` itself under chroot isolation - and pip/npm told to stay offline, so a miss fails
+        at once naming the package instead of after network timeouts. Rootless chroot builds cannot
+        create a network namespace: there every proxy variable points at a closed port instead (apt,
+        pip, npm and curl all honour them)."""
         if not self.options.offline:
             return step.network, []
-        if (self.buildah.isolation or "chroot") != "chroot":
-            return "none", []
-        dead = "http://127.0.0.1:9"
-        env = [
-            (name, dead) for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ftp_proxy")
-        ]
-        env += [("no_proxy", ""), ("NO_PROXY", ""), ("npm_config_offline", "true"), ("PIP_NO_INDEX", "1")]
-        return step.network, env
+        env = [("npm_config_offline", "true"), ("PIP_NO_INDEX", "1")]
+        if self.buildah.isolation in (None, "chroot") and not self.buildah.cuts_network_itself:
+            dead = "http://127.0.0.1:9"
+            proxies = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ftp_proxy")
+            env += [(name, dead) for name in proxies] + [("no_proxy", ""), ("NO_PROXY", "")]
+        return "none", env
 
     def _fill_wheelhouse(self, state, step, wheelhouse, env, volumes, network) -> list[tuple[str, str]]:
         """Get every distribution the pip installs need into the host wheelhouse, offline first.
@@ -489,7 +529,9 @@ class Executor:
         files itself: ``pip download --no-index`` from the wheelhouse first; only when something is missing
         ``pip download`` with the index (files already present are not downloaded again). That reads the index
         page of every requirement, so when everything is pinned exactly only the missing distributions are
-        fetched (``wheelhouse.fetch_missing``). The install then runs with ``PIP_FIND_LINKS`` (and
+        fetched (``wheelhouse.fetch_missing``). A wheelhouse-only resolution that took an unpinned
+        distribution could be older than the index: it stands only while the index was asked about it less
+        than ``--lists-ttl`` ago (``_settled``). The install then runs with ``PIP_FIND_LINKS`` (and
         ``PIP_NO_INDEX`` when the wheelhouse has everything).
         """
         complete = True
@@ -519,40 +561,59 @@ class Executor:
             for url in wh.extra_index_urls:
                 index += ["--extra-index-url", url]
             offline_argv = [*base, "--no-index", *spec]
+            online_argv = [*base, *index, *spec]
             offline = self.buildah.run(state.container, offline_argv, env=env, volumes=volumes)
             if offline.returncode == 0:  # a miss is expected and not news: its output is not shown
                 self.reporter.output(offline.output)
-                continue
-            if self.options.offline:
+                if self.options.offline or self._settled(
+                    state, wh, env, volumes, online_argv, offline.output
+                ):
+                    continue
+            elif self.options.offline:
                 complete = False
                 continue
+            else:
 
-            def pip(argv, online, container=state.container):
-                return self.buildah.run(
-                    container, argv, env=env, volumes=volumes, network=network if online else None
+                def pip(argv, online, container=state.container):
+                    return self.buildah.run(
+                        container, argv, env=env, volumes=volumes, network=network if online else None
+                    )
+
+                done, outputs = fetch_missing(
+                    pip,
+                    offline_argv,
+                    [*base, *index, *options],
+                    self._pinned(state, wh, env, volumes),
+                    offline.output,
                 )
-
-            done, outputs = fetch_missing(
-                pip,
-                offline_argv,
-                [*base, *index, *options],
-                self._pinned(state, wh, env, volumes),
-                offline.output,
-            )
-            for output in outputs:
-                self.reporter.output(output)
-            if done:  # only the missing distributions' index pages were read
-                continue
-            online = self.buildah.run(
-                state.container, [*base, *index, *spec], env=env, volumes=volumes, network=network
-            )
+                for output in outputs:
+                    self.reporter.output(output)
+                if done:  # only the missing distributions' index pages were read
+                    continue
+            online = self.buildah.run(state.container, online_argv, env=env, volumes=volumes, network=network)
             self.reporter.output(online.output)
             if online.returncode != 0:
                 complete = False
+            else:
+                record_resolution(self._wheelhouse_state(), resolution_key(online_argv, online.output))
         extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
         if complete and not any(wh.find_links for _, wh in wheelhouse):
             extra.append(("PIP_NO_INDEX", "1"))
         return extra
+
+    def _settled(self, state, wh, env, volumes, online_argv, resolution: str) -> bool:
+        """May a wheelhouse-only resolution stand for what the index would pick? Yes when every distribution
+        it took is pinned exactly, or when the index was asked about this very resolution less than
+        ``--lists-ttl`` ago (``wheelhouse.recently_resolved``)."""
+        key = resolution_key(online_argv, resolution)
+        if recently_resolved(self._wheelhouse_state(), key, self.options.lists_ttl):
+            return True
+        pins = self._pinned(state, wh, env, volumes)
+        return pins is not None and resolved_names(resolution) <= pins
+
+    def _wheelhouse_state(self) -> Path:
+        wheelhouse = self.caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None)
+        return wheelhouse.with_name(wheelhouse.name + ".state")
 
     def _pinned(self, state, wh, env, volumes) -> set[str] | None:
         """Names the install's own requirements (command line and ``-r`` files, read in the container) pin

@@ -35,7 +35,7 @@ from shlax_front.build.steps import (
 )
 from shlax_front.errors import ParseError
 from shlax_front.expand import ExpansionError, process_word, process_words
-from shlax_front.stages import host_platform, platform_args
+from shlax_front.stages import Platform, host_platform, platform_args
 from shlax_front.syntax import Document
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -182,6 +182,32 @@ class Planner:
     def _from_image(self, stage: _RawStage, globals_: dict[str, str]) -> str:
         return self._word(stage.from_.image, globals_, stage.from_)
 
+    def _refuse_foreign_platform(self, stage: _RawStage, globals_: dict[str, str]) -> None:
+        """``FROM --platform``: this machine's platform (or nothing, as ``$BUILDPLATFORM`` is in FROM for bud
+        1.28) builds as usual; another one is refused. bud would look for that variant of the image and run
+        its RUN steps under emulation, which is not done here: an image for the wrong architecture, built
+        quietly, would be worse than an error."""
+        if not stage.from_.platform:
+            return
+        text = self._word(stage.from_.platform, globals_, stage.from_)
+        try:
+            wanted = Platform.parse(text) if text else host_platform()
+        except ValueError as err:
+            raise ParseError(
+                f"FROM --platform: {err}",
+                self.doc.path,
+                stage.from_.line,
+                self.doc.source_of(stage.from_.node),
+            ) from None
+        if wanted != host_platform():
+            raise ParseError(
+                f"FROM --platform={text}: building for another platform is not supported "
+                f"(this machine builds {host_platform()})",
+                self.doc.path,
+                stage.from_.line,
+                self.doc.source_of(stage.from_.node),
+            )
+
     def _needed(self, raw, names, globals_, target_index) -> set[int]:
         needed: set[int] = set()
         todo = [target_index]
@@ -233,7 +259,8 @@ class Planner:
             first: Step = FromStep(location, f"FROM {image}", image=image, stage=from_stage)
         else:
             scope = self._initial_scope(image, None)
-            first = FromStep(location, f"FROM {image}", image=image, platform=stage.from_.platform)
+            self._refuse_foreign_platform(stage, globals_)
+            first = FromStep(location, f"FROM {image}", image=image)
         steps: list[Step] = [first]
         if from_stage is None and image.lower() == "scratch":
             # buildah bud gives a scratch stage the default PATH in its config

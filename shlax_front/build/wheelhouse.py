@@ -15,8 +15,13 @@ the index as a plain ``pip install`` would.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 #: at most this many distributions fetched one by one before the full download is cheaper anyway
 MAX_SINGLE_FETCHES = 30
@@ -108,3 +113,32 @@ def fetch_missing(
             outputs.append(output)
             return True, outputs
     return False, outputs
+
+
+# -- how fresh an unpinned resolution is ---------------------------------------------------------------------
+# An offline resolution of an unpinned requirement (``flask``, ``requests>=2``) may pick an older version than
+# the index now has. It is trusted for as long as package lists are (``--lists-ttl``): a record of the last
+# time the index was asked about exactly this resolution - the command line and the files it took - is kept
+# beside the wheelhouse. Older, or never asked: ``pip download`` with the index again (it downloads only what
+# is new, then records).
+
+
+def resolution_key(argv: Sequence[str], output: str) -> str:
+    """What a record is about: the download's command line and the files its resolution took."""
+    files = sorted(path.rsplit("/", 1)[-1] for path in RESOLVED.findall(output))
+    return hashlib.sha256(json.dumps([list(argv), files]).encode()).hexdigest()
+
+
+def recently_resolved(state: Path, key: str, ttl: float) -> bool:
+    try:
+        age = time.time() - (state / key).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return ttl < 0 or age < ttl
+
+
+def record_resolution(state: Path, key: str) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    partial = state / f".{key}.{os.getpid()}"
+    partial.write_text(f"{time.time()}\n")
+    partial.replace(state / key)  # atomic: a record is whole or absent

@@ -54,6 +54,12 @@ def _build_arg(value: str) -> tuple[str, str]:
     "--offline", is_flag=True, help="No network in RUN steps: everything must come from the host caches."
 )
 @click.option(
+    "--lists-ttl",
+    default="1h",
+    show_default=True,
+    help="Skip `apt-get update` while the host's package lists are younger than this (0: always update).",
+)
+@click.option(
     "--ca-bundle", default="default", help="CA bundle mounted into every RUN (default: the host's)."
 )
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
@@ -72,6 +78,7 @@ def build_command(
     isolation,
     cache_dir,
     offline,
+    lists_ttl,
     ca_bundle,
     explain,
     quiet,
@@ -81,6 +88,7 @@ def build_command(
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
     from shlax_front.build.api import BuildRequest, build
+    from shlax_front.commands.cache import parse_age
     from shlax_front.errors import BuildError
 
     request = BuildRequest(
@@ -95,6 +103,7 @@ def build_command(
         isolation=isolation,
         cache_dir=cache_dir,
         offline=offline,
+        lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
         ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
         explain=explain,
         output="json" if as_json else "quiet" if quiet else "text",
