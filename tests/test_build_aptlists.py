@@ -142,3 +142,17 @@ def test_real_tools_and_path(tmp_path):
     assert aptlists.real_tools(str(tmp_path)) == {"apt-get": "/usr/bin/apt-get"}
     assert aptlists.shimmed_path("/opt/x:/usr/bin") == f"{aptlists.SHIM_DIR}:/opt/x:/usr/bin"
     assert aptlists.shimmed_path(None).startswith(aptlists.SHIM_DIR + ":/usr/local/sbin")
+
+
+def test_a_failed_update_under_other_sources_forgets_the_old_record(sandbox):
+    """Lists half-rewritten for other sources must not pass for the recorded ones afterwards."""
+    run, calls, root, state = sandbox
+    run("update")
+    sources = root / "etc/apt/sources.list.d/debian.sources"
+    original = sources.read_text()
+    sources.write_text(original + "Suites: bookworm-backports\n")
+    run("update", FAKE_WARNING="1")
+    assert not (state / "stamp").exists()
+    sources.write_text(original)
+    run("update")
+    assert calls() == ["update", "update", "update"]

@@ -17,8 +17,9 @@ How, without touching the image or the script:
   fingerprint of the sources, the apt configuration and dpkg's foreign architectures, computed in the
   container at the moment of the update, must equal the one recorded then. A RUN that adds a repository
   and updates gets a real update, because its fingerprint differs.
-- The record (``stamp``: time and fingerprint) is written by the script after a real update that ended
-  with status 0 and printed no ``W:``/``E:`` line (a failed fetch leaves old lists behind with status 0).
+- The record (``stamp``: time and fingerprint) is removed before a real update and written again after
+  one that ended with status 0 and printed no ``W:``/``E:`` line (a failed fetch leaves a mix of old and
+  new lists behind, with status 0).
   It lives in a state directory next to the lists partition, mounted read-write for the run, under the
   lists' exclusive lock: apt's own clean-up would delete a stranger inside the lists directory.
 - Under ``--offline`` any recorded lists count as fresh: the update could only fail.
@@ -74,6 +75,7 @@ if [ -r "$state/stamp" ] && ls "$root"{lists}/*Packages* >/dev/null 2>&1; then
         exit 0
     fi
 fi
+rm -f "$state/stamp"  # the update rewrites the lists: until it ends well, they match no record
 "$real" "$@" 2>"$state/stderr.$$"
 status=$?
 cat "$state/stderr.$$" >&2
