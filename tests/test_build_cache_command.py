@@ -82,3 +82,20 @@ def test_prune_removes_layers_a_no_cache_rebuild_replaced(tmp_path, base_images)
         assert kept.returncode == 0
     finally:
         forget_layers(cache)
+
+
+def test_freshness_records_are_listed_and_pruned_with_their_cache(tmp_path):
+    cache = tmp_path / "cache"
+    for path in (
+        "caches/apt-lists/debian-12-amd64/deb.debian.org_debian_dists_bookworm_InRelease",
+        "caches/apt-lists/debian-12-amd64.state/stamp",
+        "caches/pip-wheelhouse/six-1.17.0-py2.py3-none-any.whl",
+        "caches/pip-wheelhouse.state/0123abcd",
+    ):
+        (cache / path).parent.mkdir(parents=True, exist_ok=True)
+        (cache / path).write_text("x")
+    listed = json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)
+    assert [c["name"] for c in listed["caches"]] == ["apt-lists/debian-12-amd64", "pip-wheelhouse"]
+    cache_cli("prune", "--cache-dir", str(cache))
+    assert sorted(p.name for p in (cache / "caches").iterdir()) == ["apt-lists"]
+    assert list((cache / "caches" / "apt-lists").iterdir()) == []

@@ -35,6 +35,8 @@ def _caches(root: Path) -> list[Path]:
     base = root / "caches"
     if base.is_dir():
         for cache in sorted(base.iterdir()):
+            if cache.name.endswith(".state"):  # a cache's freshness records: listed and pruned with it
+                continue
             parts = [
                 p
                 for p in sorted(cache.iterdir())
