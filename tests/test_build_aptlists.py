@@ -139,7 +139,10 @@ def test_leftovers_of_an_interrupted_script_are_cleared(tmp_path):
 def test_real_tools_and_path(tmp_path):
     (tmp_path / "usr/bin").mkdir(parents=True)
     (tmp_path / "usr/bin/apt-get").write_text("")
-    assert aptlists.real_tools(str(tmp_path)) == {"apt-get": "/usr/bin/apt-get"}
+    assert aptlists.real_tools(str(tmp_path), None) == {"apt-get": "/usr/bin/apt-get"}
+    assert aptlists.real_tools(str(tmp_path), "/bin:/usr/bin") == {"apt-get": "/usr/bin/apt-get"}
+    # not on the RUN's PATH: `apt-get` would fail as written, and still must
+    assert aptlists.real_tools(str(tmp_path), "/opt/venv/bin") == {}
     assert aptlists.shimmed_path("/opt/x:/usr/bin") == f"{aptlists.SHIM_DIR}:/opt/x:/usr/bin"
     assert aptlists.shimmed_path(None).startswith(aptlists.SHIM_DIR + ":/usr/local/sbin")
 

@@ -95,11 +95,13 @@ def shim_script(tool: str, real: str, ttl: int, state: str = STATE_TARGET, root:
     )
 
 
-def real_tools(rootfs: str) -> dict[str, str]:
-    """{tool: its path in the container} for the apt executables the image has."""
+def real_tools(rootfs: str, path: str | None) -> dict[str, str]:
+    """{tool: its path in the container} for the apt executables the RUN would find on its ``PATH``
+    (a stand-in must never make a command work that would fail as written)."""
+    searched = (path or DEFAULT_PATH).split(":")
     found = {}
     for tool in TOOLS:
-        for directory in TOOL_DIRS:
+        for directory in (d for d in searched if d in TOOL_DIRS):
             path = f"{directory}/{tool}"
             if os.path.isfile(os.path.join(rootfs, path.lstrip("/"))):
                 found[tool] = path

@@ -483,8 +483,11 @@ class Executor:
         """Mount the ``apt-get update`` stand-ins (``aptlists``) for a RUN whose lists are a host cache;
         returns the run-only environment they need (their directory first on ``PATH``)."""
         ttl = -1 if self.options.offline else self.options.lists_ttl
-        tools = aptlists.real_tools(rootfs)
-        if ttl == 0 or not tools:
+        if ttl == 0:
+            return []
+        path = next((v for k, v in reversed(env) if k == "PATH"), None) or self._container_path(state)
+        tools = aptlists.real_tools(rootfs, path)
+        if not tools:
             return []
         shims = os.path.join(scratch, "bin")
         os.mkdir(shims)
@@ -497,7 +500,6 @@ class Executor:
         aptlists.clear_leftovers(state_dir)
         volumes += [f"{shims}:{aptlists.SHIM_DIR}:ro", f"{state_dir}:{aptlists.STATE_TARGET}"]
         targets += [aptlists.SHIM_DIR, aptlists.STATE_TARGET]
-        path = next((v for k, v in reversed(env) if k == "PATH"), None) or self._container_path(state)
         return [("PATH", aptlists.shimmed_path(path))]
 
     def _container_path(self, state: _State) -> str | None:
