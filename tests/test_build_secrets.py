@@ -514,3 +514,39 @@ def test_exclude_patterns_and_excluded_files_in_the_key(tmp_path, base_images, b
         assert "/mydir/home.txt" in tree and "/mydir/home.md" not in tree
     finally:
         forget_layers(cache)
+
+
+def test_exclude_patterns_are_anchored_at_each_source_directory(tmp_path):
+    from shlax_front.build.context import BuildContext
+    from shlax_front.build.copyopts import exclusion_lines
+
+    _write(tmp_path, {"app/a.txt": "", "app/sub/b.txt": "", "lit[1]/c.txt": "", "top.txt": ""})
+    assert exclusion_lines(str(tmp_path), "app/", ("*.txt", "!keep.txt")) == ["app/*.txt", "!app/keep.txt"]
+    assert exclusion_lines(str(tmp_path), "/app/a.txt", ("*.txt",)) == ["app/*.txt"]  # a file: its directory
+    assert exclusion_lines(str(tmp_path), "a*/sub", ("x",)) == ["a*/x"]  # a glob's directory stays a pattern
+    # a source with glob characters is a glob (as for buildah): its patterns are relative to its directory
+    assert exclusion_lines(str(tmp_path), "lit[1]", ("*.txt",)) == ["*.txt"]
+    assert exclusion_lines(str(tmp_path), "top.txt", ("/cache/",)) == ["cache/"]
+    context = BuildContext(str(tmp_path))
+    rules = context.rules_for("app", ("*.txt",))
+    assert rules.ignored("app/a.txt") and not rules.ignored("app/sub/b.txt") and not rules.ignored("top.txt")
+    # the digest follows the exclusions: an excluded file's edit does not change it, a copied one's does
+    before = context.digest(("app",), ("*.txt",))
+    (tmp_path / "app" / "a.txt").write_text("edited")
+    assert BuildContext(str(tmp_path)).digest(("app",), ("*.txt",)) == before
+    (tmp_path / "app" / "sub" / "b.txt").write_text("edited")
+    assert BuildContext(str(tmp_path)).digest(("app",), ("*.txt",)) != before
+
+
+def test_checksum_flag_checks():
+    from shlax_front.build.copyopts import checksum_problem, copy_flags_problem
+
+    url, sha = "https://example.invalid/f", "sha256:" + "a" * 64
+    assert copy_flags_problem((url,), (), False, (), sha) is None
+    assert copy_flags_problem((url,), (), False, (), "sha512:" + "b" * 128) is None
+    assert "invalid --checksum" in copy_flags_problem((url,), (), False, (), "sha256:ABC")
+    assert "invalid --checksum" in copy_flags_problem((url,), (), False, (), "sha1:" + "a" * 40)
+    assert "URL" in copy_flags_problem(("local",), (), False, (), sha)
+    assert "exactly one" in copy_flags_problem((url, url), (), False, (), sha)
+    assert "--from" in copy_flags_problem(("a",), (), True, ("*.txt",), None)
+    assert checksum_problem("/nonexistent/file", sha).startswith("cannot verify")
