@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import os
 import posixpath
 import re
 import shutil
-import stat
 import tempfile
 import time
 import uuid
@@ -33,6 +31,8 @@ from shlax_front.build.copyopts import checksum_problem, downloaded_path, exclus
 from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.build.keys import explain_miss, root_key, step_key
 from shlax_front.build.report import Reporter, StepReport
+from shlax_front.build.rootfs import MissingSource, copy_from_root
+from shlax_front.build.rootfs import inside as _inside
 from shlax_front.build.runner import CommandFailed
 from shlax_front.build.secrets import Secret, SecretError, read_secret_mount, write_secret_file
 from shlax_front.build.setid import clear_setid, setid_destinations
@@ -58,7 +58,6 @@ from shlax_front.build.wheelhouse import (
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
-GLOBS = re.compile(r"[*?\[]")
 ALWAYS_CREATED = ("/run", "/dev", "/proc", "/sys")
 WHEELHOUSE_TARGET = "/run/shlax-front/wheelhouse"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
@@ -796,49 +795,17 @@ class Executor:
     def _copy_preserving_owners(self, state: _State, source_root: str, step: CopyStep) -> None:
         """``COPY --from`` without ``--chown``: buildah bud keeps the files' owners, ``buildah copy`` cannot.
 
-        Same placement rules as COPY: a directory's contents go into the destination, files go into it when
-        it is a directory (or several sources / a trailing slash make it one), else become it.
+        What bud does there (symlinks followed at the top, the destination directory's own mode kept, ...)
+        is in ``rootfs.copy_from_root``.
         """
-        rootfs = self._rootfs(state)
-        matches: list[str] = []
-        for source in step.sources:
-            found = (
-                _glob_inside(source_root, source) if GLOBS.search(source) else [_inside(source_root, source)]
-            )
-            found = [f for f in found if os.path.lexists(f)]
-            if not found:
-                raise BuildError(
-                    f"{step.text[:60]}: {source}: no such file or directory in the source image",
-                    step.location.path,
-                    step.location.line,
-                )
-            matches += found
-        dest = step.dest
-        into_dir = dest.endswith("/") or len(matches) > 1
-        target = _inside(rootfs, dest)
-        for match in matches:
-            if os.path.isdir(match) and not os.path.islink(match):
-                _ensure_dirs(rootfs, dest)
-                shutil.copytree(match, target, symlinks=True, dirs_exist_ok=True, copy_function=shutil.copy2)
-                _copy_owners(match, target)
-                copied = [os.path.join(dp, n) for dp, dns, fns in os.walk(target) for n in dns + fns]
-            else:
-                if into_dir or os.path.isdir(target):
-                    _ensure_dirs(rootfs, dest)
-                    out = os.path.join(target, os.path.basename(match))
-                else:
-                    _ensure_dirs(rootfs, posixpath.dirname(dest) or "/")
-                    out = target
-                if os.path.lexists(out) and not os.path.isdir(out):
-                    os.unlink(out)
-                shutil.copy2(match, out, follow_symlinks=False)
-                _chown_like(out, os.lstat(match))
-                copied = [out]
-            if step.chmod:
-                mode = int(step.chmod, 8)
-                for path in copied if os.path.isdir(match) else [copied[0]]:
-                    if not os.path.islink(path):
-                        os.chmod(path, mode)
+        try:
+            copy_from_root(source_root, self._rootfs(state), step.sources, step.dest, step.chmod)
+        except MissingSource as err:
+            raise BuildError(
+                f"{step.text[:60]}: {err}: no such file or directory in the source image",
+                step.location.path,
+                step.location.line,
+            ) from None
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:
@@ -868,30 +835,6 @@ def _onbuild(info: dict | None) -> list[str]:
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
-
-
-def _inside(rootfs: str, path: str) -> str:
-    """``path`` inside the container's root, resolving symlinks against that root, never escaping it."""
-    current = rootfs
-    for part in [p for p in path.split("/") if p and p != "."]:
-        if part == "..":
-            current = os.path.dirname(current) if current != rootfs else rootfs
-            continue
-        candidate = os.path.join(current, part)
-        hops = 0
-        while os.path.islink(candidate) and hops < 40:
-            link = os.readlink(candidate)
-            candidate = (
-                os.path.join(rootfs, link.lstrip("/"))
-                if link.startswith("/")
-                else os.path.join(current, link)
-            )
-            candidate = os.path.normpath(candidate)
-            if not candidate.startswith(rootfs):
-                candidate = rootfs
-            hops += 1
-        current = candidate
-    return current
 
 
 def _missing_ancestors(rootfs: str, targets: list[str]) -> list[str]:
@@ -1081,43 +1024,3 @@ def _replay_apt_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
-
-
-def _ensure_dirs(rootfs: str, path: str) -> None:
-    """Create ``path`` inside the container (root-owned, 0755, as buildah does for a COPY destination)."""
-    current = "/"
-    for part in [p for p in path.split("/") if p]:
-        current = posixpath.join(current, part)
-        inside = _inside(rootfs, current)
-        if not os.path.lexists(inside):
-            os.mkdir(inside, 0o755)
-            os.chmod(inside, 0o755)
-
-
-def _copy_owners(source: str, target: str) -> None:
-    """Give every entry under ``target`` the owner of its namesake under ``source``."""
-    for dirpath, dirnames, filenames in os.walk(source):
-        for name in dirnames + filenames:
-            src = os.path.join(dirpath, name)
-            _chown_like(os.path.join(target, os.path.relpath(src, source)), os.lstat(src))
-
-
-def _chown_like(path: str, st: os.stat_result) -> None:
-    """Owner of ``st`` for ``path``, mode kept: chown clears setuid/setgid, which ``COPY --from`` keeps."""
-    os.lchown(path, st.st_uid, st.st_gid)
-    if not os.path.islink(path):
-        os.chmod(path, stat.S_IMODE(st.st_mode))
-
-
-def _glob_inside(rootfs: str, pattern: str) -> list[str]:
-    """Glob ``pattern`` inside a container root: the fixed leading directories are resolved against that
-    root (an absolute symlink in the image must not lead to the host's files), then the rest is matched."""
-    parts = [p for p in pattern.split("/") if p]
-    fixed = []
-    for part in parts:
-        if GLOBS.search(part):
-            break
-        fixed.append(part)
-    base = _inside(rootfs, "/" + "/".join(fixed))
-    rest = "/".join(parts[len(fixed) :])
-    return sorted(os.path.join(base, m) for m in glob.glob(rest, root_dir=base, include_hidden=False))

@@ -387,6 +387,8 @@ class Planner:
             dest = posixpath.normpath(posixpath.join(scope.workdir, dest))
             if slash and not dest.endswith("/"):
                 dest += "/"
+        if dest == scope.workdir and dest != "/":
+            dest += "/"  # bud: the WORKDIR is a directory even before it exists (files go in it)
         from_stage = from_image = None
         if i.from_:
             ref = self._word(i.from_, env, i).lower()
