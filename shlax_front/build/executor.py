@@ -447,10 +447,14 @@ class Executor:
             created = _missing_ancestors(rootfs, targets)
             # RUN --mount targets as written: like buildah bud, remove the mount point, keep parents it made
             for m in step.mounts:
-                if m.type in ("cache", "secret"):  # bud keeps a cache's mount point; secrets: below
+                if m.type == "secret":  # below
                     continue
                 target = m.get("target") or m.get("dst") or m.get("destination")
-                if target and not os.path.lexists(_inside(rootfs, target)):
+                if (
+                    target
+                    and not os.path.lexists(_inside(rootfs, target))
+                    and not _bud_keeps_mountpoint(target)
+                ):
                     created.append(_inside(rootfs, target))
             created += [_inside(rootfs, t) for t in secret_targets if not os.path.lexists(_inside(rootfs, t))]
             try:
@@ -850,6 +854,15 @@ def _missing_ancestors(rootfs: str, targets: list[str]) -> list[str]:
                 created.append(_inside(rootfs, current))
                 break
     return created
+
+
+def _bud_keeps_mountpoint(target: str) -> bool:
+    """Whether ``buildah bud`` 1.28 (chroot isolation) leaves the mount point of a written ``RUN --mount`` in
+    the layer when the RUN created it. Measured for cache, bind (file and directory) and tmpfs mounts alike:
+    kept below ``/var/`` (``/var/cache/x``, ``/var/new/x``), removed anywhere else (``/root/.cache/pip``,
+    ``/srv/x``, ``/varx/y``); parents the mount made stay in both cases. ``RUN --mount=type=cache,
+    target=/root/.cache/pip pip install ...`` is the common real case (bud's image has no ``pip`` there)."""
+    return ("/" + posixpath.normpath(target).lstrip("/")).startswith("/var/")
 
 
 def _remove_mountpoints(rootfs: str, created: list[str]) -> None:
