@@ -13,8 +13,10 @@ Package-install rewrites are not decided here: ``caching_for`` (from the action 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -471,7 +473,7 @@ class Planner:
         if self.caching_for is not None and not i.exec_form:
             action = self.caching_for(i)
             if action is not None and action.caching.mounts:
-                step = _apply_caching(step, action, scope.shell)
+                step = _apply_caching(step, action, scope.shell, env)
         return step
 
     # -- expansion ------------------------------------------------------------------------------------------
@@ -531,7 +533,9 @@ def _healthcheck(i: ins.Healthcheck) -> tuple[str, ...]:
     return tuple(options)
 
 
-def _apply_caching(step: RunStep, action, shell: tuple[str, ...]) -> RunStep:
+def _apply_caching(
+    step: RunStep, action, shell: tuple[str, ...], env: dict[str, str] | None = None
+) -> RunStep:
     """Turn an action's ``Caching`` into host cache mounts, run-only env and the rewritten script."""
     caching = action.caching
     caches = []
@@ -554,7 +558,12 @@ def _apply_caching(step: RunStep, action, shell: tuple[str, ...]) -> RunStep:
     pips = [
         inst for inst in installs if type(inst).__name__ == "Pip" and getattr(inst, "tool", "pip") == "pip"
     ]
-    wheelhouse = tuple(zip((p.executable for p in pips), caching.wheelhouse, strict=False))
+    script = "\n".join([step.argv[-1], *(content for _, content, _ in step.files)])  # heredoc bodies too
+    wheelhouse = []
+    for exe, wh in zip((p.executable for p in pips), caching.wheelhouse, strict=False):
+        expanded = _expanded_wheelhouse(wh, env or {}, script)
+        if expanded is not None:
+            wheelhouse.append((exe, expanded))
     return RunStep(
         step.location,
         step.text,
@@ -568,8 +577,39 @@ def _apply_caching(step: RunStep, action, shell: tuple[str, ...]) -> RunStep:
         manager=manager,
         masks=tuple(caching.mask or ()),
         original_argv=step.argv,
-        wheelhouse=wheelhouse,
+        wheelhouse=tuple(wheelhouse),
     )
+
+
+def _expanded_wheelhouse(wh, env: dict[str, str], script: str):
+    """The wheelhouse with the specs the RUN's shell will see, or None when they cannot be known here.
+
+    A spec the passes could not expand stays as written (``"beets == $BEETS_VERSION"``, quotes included):
+    ``pip download`` given that text refused it and the install fetched everything from the index, every
+    build. Each such spec is expanded like the shell will, with the ENV and ARG values in scope - unless it
+    runs a command (``$(...)``, backquotes) or names a variable the script itself sets (or none in scope):
+    then the RUN keeps its pip cache but gets no wheelhouse (never a guess about what it installs).
+    """
+    packages: list[str] = []
+    for spec in wh.packages:
+        if "$" not in spec:
+            packages.append(spec)
+            continue
+        names = set(_VARIABLE.findall(spec))
+        bare = _VARIABLE.sub("", script)
+        if "$(" in spec or "`" in spec or not names:
+            return None
+        if any(n not in env or re.search(rf"\b{re.escape(n)}\b", bare) for n in names):
+            return None
+        try:
+            packages += process_words(spec, env)
+        except ExpansionError:
+            return None
+    return dataclasses.replace(wh, packages=tuple(packages))
+
+
+#: ``$NAME`` / ``${NAME...}`` references (the name only)
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _host_name(host: str | None) -> str | None:
