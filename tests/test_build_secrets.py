@@ -199,25 +199,27 @@ def test_secret_value_is_not_in_the_cache_key(secret_project, base_images, build
     p = secret_project
     tag = buildah_cleanup.tag("shlax-secret")
     try:
-        first = shlax("build", *p["flags"], "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
-        assert statuses(first.stderr).count("built") == 4
-        again = shlax("build", *p["flags"], "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
-        assert "built" not in statuses(again.stderr)
+        first = shlax("build", *p["flags"], "--explain", "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
+        assert statuses(first.stderr).count("built") == 4, first.stderr
+        again = shlax("build", *p["flags"], "--explain", "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
+        assert "built" not in statuses(again.stderr), again.stderr
         assert again.stdout.strip() == first.stdout.strip()
 
         # rotated secrets: same key (the first RUN would fail on the new value if it ran: it is not run)
         rotated = tmp_path / "rotated"
         rotated.write_text("another value")
         flags = ("--secret", f"id=tok,src={rotated}", "--secret", f"id=cfg,src={rotated}")
-        third = shlax("build", *flags, "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
-        assert "built" not in statuses(third.stderr)
+        third = shlax("build", *flags, "--explain", "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
+        assert "built" not in statuses(third.stderr), third.stderr
         assert third.stdout.strip() == first.stdout.strip()
 
         # the mount options as written are part of the key: another target rebuilds that step
         text = (p["ctx"] / "Containerfile").read_text()
         (p["ctx"] / "Containerfile").write_text(text.replace("/etc/app/cfg.ini", "/etc/app/c2"))
         fourth = shlax("build", *p["flags"], "--explain", "-t", tag, str(p["ctx"]), cache_dir=p["cache"])
-        assert statuses(fourth.stderr) == ["from", "cached", "built", "built", "config", "built"]
+        assert statuses(fourth.stderr) == ["from", "cached", "built", "built", "config", "built"], (
+            fourth.stderr
+        )
     finally:
         forget_layers(p["cache"])
 
@@ -373,21 +375,21 @@ def test_add_checksum_verified_and_in_the_key(tmp_path, http_root, base_images, 
     ours, theirs = buildah_cleanup.tag("shlax-sum"), buildah_cleanup.tag("bud-sum")
     cache = tmp_path / "cache"
     try:
-        first = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+        first = shlax("build", "--explain", "-t", ours, str(ctx), cache_dir=cache)
         bud(plain / "Containerfile", plain, theirs, cleanup=buildah_cleanup)
         assert image_config(ours) == image_config(theirs)
         assert diff_trees(_tree(ours), _tree(theirs)) == []
         assert _tree(ours)["/dl/blob.bin"][4] == sha256
 
-        again = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
-        assert "built" not in statuses(again.stderr) and again.stdout == first.stdout
+        again = shlax("build", "--explain", "-t", ours, str(ctx), cache_dir=cache)
+        assert "built" not in statuses(again.stderr) and again.stdout == first.stdout, again.stderr
 
         # another --checksum (same bytes, sha512) is another key: the step is built again
         (ctx / "Containerfile").write_text(
             (ctx / "Containerfile").read_text().replace(f"sha256:{sha256}", f"sha512:{sha512}")
         )
-        third = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
-        assert statuses(third.stderr) == ["from", "built", "built"]
+        third = shlax("build", "--explain", "-t", ours, str(ctx), cache_dir=cache)
+        assert statuses(third.stderr) == ["from", "built", "built"], third.stderr
 
         # a wrong digest fails that step with its location; nothing is left behind
         wrong = hashlib.sha256(b"something else").hexdigest()
@@ -489,27 +491,28 @@ def test_exclude_patterns_and_excluded_files_in_the_key(tmp_path, base_images, b
     tag = buildah_cleanup.tag("shlax-exclude")
     cache = tmp_path / "cache"
     try:
-        first = shlax("build", "-t", tag, str(ctx), cache_dir=cache)
-        assert statuses(first.stderr) == ["from", "built", "built", "built", "built"]
-        again = shlax("build", "-t", tag, str(ctx), cache_dir=cache)
-        assert statuses(again.stderr) == ["from", "cached", "cached", "cached", "cached"]
+        first = shlax("build", "--explain", "-t", tag, str(ctx), cache_dir=cache)
+        assert statuses(first.stderr) == ["from", "built", "built", "built", "built"], first.stderr
+        again = shlax("build", "--explain", "-t", tag, str(ctx), cache_dir=cache)
+        assert statuses(again.stderr) == ["from", "cached", "cached", "cached", "cached"], again.stderr
 
         # an excluded file changes: nothing to rebuild
         (ctx / "app" / "notes.txt").write_text("edited, still excluded\n")
         (ctx / "app" / "cache" / "blob").write_text("edited too\n")
-        assert "built" not in statuses(shlax("build", "-t", tag, str(ctx), cache_dir=cache).stderr)
+        edited = shlax("build", "--explain", "-t", tag, str(ctx), cache_dir=cache)
+        assert "built" not in statuses(edited.stderr), edited.stderr
 
         # a copied file changes: that step (and the ones after it) is built again
         (ctx / "other" / "a.dat").write_text("changed\n")
-        assert statuses(shlax("build", "-t", tag, str(ctx), cache_dir=cache).stderr) == [
-            "from", "cached", "cached", "built", "built",
-        ]  # fmt: skip
+        changed = shlax("build", "--explain", "-t", tag, str(ctx), cache_dir=cache)
+        assert statuses(changed.stderr) == ["from", "cached", "cached", "built", "built"], changed.stderr
+        assert "other/a.dat" in changed.stderr  # --explain names the file
 
         # another pattern is another key
         text = (ctx / "Containerfile").read_text()
         (ctx / "Containerfile").write_text(text.replace("--exclude=*.txt hom*", "--exclude=*.md hom*"))
-        rebuilt = shlax("build", "-t", tag, str(ctx), cache_dir=cache)
-        assert statuses(rebuilt.stderr) == ["from", "cached", "built", "built", "built"]
+        rebuilt = shlax("build", "--explain", "-t", tag, str(ctx), cache_dir=cache)
+        assert statuses(rebuilt.stderr) == ["from", "cached", "built", "built", "built"], rebuilt.stderr
         tree = _tree(tag)
         assert "/mydir/home.txt" in tree and "/mydir/home.md" not in tree
     finally:
@@ -550,3 +553,30 @@ def test_checksum_flag_checks():
     assert "exactly one" in copy_flags_problem((url, url), (), False, (), sha)
     assert "--from" in copy_flags_problem(("a",), (), True, ("*.txt",), None)
     assert checksum_problem("/nonexistent/file", sha).startswith("cannot verify")
+
+
+# -- the layer lookup under concurrent builds ----------------------------------------------------------------
+
+
+def test_image_listing_is_asked_again_when_a_concurrent_removal_breaks_it(monkeypatch):
+    """``buildah images`` fails as a whole when another build removes an image meanwhile (seen here while the
+    key tests above ran next to other builds): taken as "no images", every cached step looked removed."""
+    from shlax_front.build import buildah as buildah_module
+    from shlax_front.build.buildah import Buildah
+    from shlax_front.build.runner import Result
+
+    answers = [
+        Result([], 125, "", 'Error: locating image with ID "ab12": image not known\n'),
+        Result([], 125, "", 'Error: locating image with ID "cd34": image not known\n'),
+        Result([], 0, "sha256:aaa\nbbb\n", ""),
+    ]
+    calls = []
+
+    class Runner:
+        def run(self, argv, **kw):
+            calls.append(argv)
+            return answers.pop(0)
+
+    monkeypatch.setattr(buildah_module.time, "sleep", lambda s: None)
+    assert Buildah(Runner()).image_ids() == {"aaa", "bbb"}
+    assert len(calls) == 3 and all(c[1:3] == ["images", "--all"] for c in calls)

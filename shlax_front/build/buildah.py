@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shlax_front.build.runner import Result, SubprocessRunner
+
+#: how often ``image_ids`` asks again when a concurrent removal made ``buildah images`` fail
+LISTING_ATTEMPTS = 8
 
 
 @dataclass
@@ -144,8 +148,17 @@ class Buildah:
         return json.loads(result.stdout)
 
     def image_ids(self) -> set[str]:
-        """Every image id in local storage (one call per build, so cached steps need no shell-out each)."""
-        result = self._run("images", "--all", "--no-trunc", "--quiet", check=False)
+        """Every image id in local storage (one call per build, so cached steps need no shell-out each).
+
+        ``buildah images`` fails as a whole ("locating image ...: image not known") when another process
+        removes an image while it lists them; an empty answer would make every cached layer look removed
+        (a full rebuild), so it is asked again a few times.
+        """
+        for attempt in range(LISTING_ATTEMPTS):
+            result = self._run("images", "--all", "--no-trunc", "--quiet", check=False)
+            if result.returncode == 0:
+                break
+            time.sleep(0.1 * (attempt + 1))
         return {line.strip().removeprefix("sha256:") for line in result.stdout.splitlines() if line.strip()}
 
     def pull(self, ref: str) -> None:
