@@ -415,7 +415,7 @@ def test_add_checksum_verified_and_in_the_key(tmp_path, http_root, base_images, 
         ("ADD --checksum=sha256:{sha} http://127.0.0.1:9/a http://127.0.0.1:9/b /x/", "exactly one source"),
         ("ADD --keep-git-dir=true https://example.invalid/r.git /x", "--keep-git-dir is not supported"),
         ("COPY --parents a/b /x/", "--parents is not supported"),
-        ("COPY --from=busybox --exclude=*.txt /etc /x/", "--exclude with --from is not supported"),
+        ("COPY --from=busybox --chown=1 --exclude=*.txt /etc /x/", "--exclude with --from and --chown"),
     ],
 )
 def test_unsupported_copy_flags_are_located_errors(tmp_path, base_images, line, message):
@@ -553,6 +553,45 @@ def test_checksum_flag_checks():
     assert "exactly one" in copy_flags_problem((url, url), (), False, (), sha)
     assert "--from" in copy_flags_problem(("a",), (), True, ("*.txt",), None)
     assert checksum_problem("/nonexistent/file", sha).startswith("cannot verify")
+
+
+FROM_STAGES = f"""FROM {BUSYBOX} AS build
+RUN mkdir -p /out/js /out/keep && echo a > /out/app.js && echo m > /out/app.js.map && echo n > /out/js/x.js.map \\
+ && echo k > /out/keep/k.txt && echo r > /out/README.md && chown -R 12:34 /out/keep
+"""
+
+
+@pytest.mark.buildah
+def test_exclude_with_from_same_image_as_bud_without_the_excluded_files(
+    tmp_path, base_images, buildah_cleanup
+):
+    """``COPY --from`` (copied by the executor, owners kept) with ``--exclude``: patterns are relative to the
+    source directory (``*.map`` leaves ``js/x.js.map``), or to the directory of the glob's matches."""
+    ctx, plain = tmp_path / "ctx", tmp_path / "plain"
+    ctx.mkdir()
+    plain.mkdir()
+    (ctx / "Containerfile").write_text(
+        FROM_STAGES + f"FROM {BUSYBOX}\n"
+        "COPY --from=build --exclude=*.map --exclude=README.md /out/ /srv/\n"
+        "COPY --from=build --exclude=*.md --exclude=keep /out/* /flat/\n"
+    )
+    (plain / "Containerfile").write_text(
+        FROM_STAGES
+        + "FROM build AS one\nRUN rm /out/app.js.map /out/README.md\n"
+        + "FROM build AS two\nRUN rm -r /out/README.md /out/keep\n"
+        + f"FROM {BUSYBOX}\nCOPY --from=one /out/ /srv/\nCOPY --from=two /out/* /flat/\n"
+    )
+    ours, theirs = buildah_cleanup.tag("shlax-exclude"), buildah_cleanup.tag("bud-exclude")
+    try:
+        shlax("build", "-t", ours, str(ctx), cache_dir=tmp_path / "cache")
+        bud(plain / "Containerfile", plain, theirs, cleanup=buildah_cleanup)
+        assert image_config(ours) == image_config(theirs)
+        tree = _tree(ours)
+        assert diff_trees(tree, _tree(theirs)) == []
+        assert "/srv/js/x.js.map" in tree and "/srv/app.js.map" not in tree and "/srv/keep/k.txt" in tree
+        assert tree["/srv/keep/k.txt"][2:4] == (12, 34)
+    finally:
+        forget_layers(tmp_path / "cache")
 
 
 # -- the layer lookup under concurrent builds ----------------------------------------------------------------

@@ -32,13 +32,13 @@ def is_url(source: str) -> bool:
 def copy_flags_problem(
     sources: tuple[str, ...],
     heredocs: tuple,
-    from_other: bool,
+    by_buildah_from: bool,
     exclude: tuple[str, ...],
     checksum: str | None,
 ) -> str | None:
     """Why these COPY/ADD flags cannot be built (the message of a located error), or None."""
-    if exclude and from_other:
-        return "COPY --exclude with --from is not supported by the buildah backend"
+    if exclude and by_buildah_from:  # COPY --from without --chown is the executor's copy: it excludes
+        return "--exclude with --from and --chown (or ADD --from) is not supported by the buildah backend"
     if any(not p.strip() for p in exclude):
         return "--exclude needs a pattern"
     if checksum is None:

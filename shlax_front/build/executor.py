@@ -26,7 +26,7 @@ from pathlib import Path
 
 from shlax_front.build import aptlists
 from shlax_front.build.buildah import Buildah
-from shlax_front.build.context import BuildContext, ContextError
+from shlax_front.build.context import BuildContext, ContextError, IgnoreRules
 from shlax_front.build.copyopts import checksum_problem, downloaded_path, exclusion_lines
 from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.build.keys import explain_miss, root_key, step_key
@@ -803,7 +803,14 @@ class Executor:
         is in ``rootfs.copy_from_root``.
         """
         try:
-            copy_from_root(source_root, self._rootfs(state), step.sources, step.dest, step.chmod)
+            copy_from_root(
+                source_root,
+                self._rootfs(state),
+                step.sources,
+                step.dest,
+                step.chmod,
+                IgnoreRules.parse("\n".join(step.exclude)).ignored if step.exclude else None,
+            )
         except MissingSource as err:
             raise BuildError(
                 f"{step.text[:60]}: {err}: no such file or directory in the source image",

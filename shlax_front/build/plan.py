@@ -410,9 +410,8 @@ class Planner:
         chmod = self._word(i.chmod, env, i) if i.chmod else None
         exclude = tuple(self._word(p, env, i) for p in i.exclude)
         checksum = self._word(i.checksum, env, i) if getattr(i, "checksum", None) else None
-        problem = copy_flags_problem(
-            sources, heredocs, from_stage is not None or from_image, exclude, checksum
-        )
+        by_buildah_from = (from_stage is not None or bool(from_image)) and bool(chown or add)
+        problem = copy_flags_problem(sources, heredocs, by_buildah_from, exclude, checksum)
         if problem:
             raise ParseError(problem, self.doc.path, i.line, self.doc.source_of(i.node))
         flags = []

@@ -21,6 +21,7 @@ import posixpath
 import re
 import shutil
 import stat
+from collections.abc import Callable
 
 GLOBS = re.compile(r"[*?\[]")
 
@@ -79,32 +80,52 @@ def ensure_dirs(rootfs: str, path: str) -> None:
 
 
 def copy_from_root(
-    source_root: str, rootfs: str, sources: tuple[str, ...] | list[str], dest: str, chmod: str | None
+    source_root: str,
+    rootfs: str,
+    sources: tuple[str, ...] | list[str],
+    dest: str,
+    chmod: str | None,
+    excluded: Callable[[str], bool] | None = None,
 ) -> None:
     """``COPY --from`` (no ``--chown``) of ``sources`` in ``source_root`` to ``dest`` in ``rootfs``.
 
     Placement as COPY: a directory's contents go into ``dest``; a file goes into it when it is a directory
     (an existing one, a trailing slash, several sources, a dangling symlink), else becomes it. (A ``dest``
     equal to the WORKDIR is a directory too: the planner gives it its trailing slash.)
+
+    ``excluded`` (``COPY --exclude``) tells whether a path relative to the source's directory - the source
+    itself when it names a directory, else the directory holding the file or the glob's matches - is left out.
     """
-    matches: list[tuple[str, str]] = []  # (name in the destination, followed path in the source root)
+    # (name in the destination, followed path in the source root, prefix of its paths for --exclude)
+    matches: list[tuple[str, str, str | None]] = []
     for source in sources:
         found = glob_inside(source_root, source) if GLOBS.search(source) else [_named(source_root, source)]
+        kept = 0
         for path in found:
             real = inside(source_root, "/" + os.path.relpath(path, source_root))
             if not os.path.exists(real):
                 raise MissingSource(source)
-            matches.append((os.path.basename(path), real))
+            own_dir = not GLOBS.search(source) and os.path.isdir(real)
+            prefix = "" if own_dir else os.path.basename(path)
+            if excluded is not None and prefix and excluded(prefix):
+                continue
+            matches.append((os.path.basename(path), real, prefix if excluded is not None else None))
+            kept += 1
         if not found:
             raise MissingSource(source)
+        if not kept:
+            raise MissingSource(f"{source} (every match excluded by --exclude)")
     mode = int(chmod, 8) if chmod else None
     # a dangling symlink: bud makes its target a directory (links resolve inside the root, not the host's)
     dangling = os.path.islink(_named(rootfs, dest)) and not os.path.lexists(inside(rootfs, dest))
     into_dir = dest.endswith("/") or len(matches) > 1 or dangling
-    for name, real in matches:
+    for name, real, prefix in matches:
         if os.path.isdir(real):
             ensure_dirs(rootfs, dest)
-            _copy_tree(real, inside(rootfs, dest), mode)
+            skip = None
+            if excluded is not None and prefix is not None:
+                skip = lambda rel, prefix=prefix: excluded(posixpath.join(prefix, rel))  # noqa: E731
+            _copy_tree(real, inside(rootfs, dest), mode, skip)
             continue
         target = inside(rootfs, dest)
         if into_dir or os.path.isdir(target):
@@ -125,13 +146,16 @@ def _named(root: str, source: str) -> str:
     return os.path.join(inside(root, posixpath.dirname(source) or "/"), name)
 
 
-def _copy_tree(src: str, dst: str, mode: int | None) -> None:
-    """The contents of directory ``src`` into directory ``dst`` (which keeps its own mode and owner)."""
+def _copy_tree(src: str, dst: str, mode: int | None, skip: Callable[[str], bool] | None = None) -> None:
+    """The contents of directory ``src`` into directory ``dst`` (which keeps its own mode and owner);
+    ``skip`` leaves out the entries whose path relative to ``src`` it is true for."""
     directories = []
     for dirpath, dirnames, filenames in os.walk(src):
         base = os.path.join(dst, os.path.relpath(dirpath, src))
         for name in dirnames + filenames:
             path, out = os.path.join(dirpath, name), os.path.join(base, name)
+            if skip is not None and skip(os.path.normpath(os.path.relpath(path, src))):
+                continue
             st = os.lstat(path)
             if stat.S_ISDIR(st.st_mode):
                 if os.path.lexists(out) and not (os.path.isdir(out) and not os.path.islink(out)):
