@@ -195,6 +195,33 @@ def test_secret_mounts_same_image_as_bud(secret_project, base_images, buildah_cl
 
 
 @pytest.mark.buildah
+def test_secret_mount_points_left_as_bud_leaves_them(tmp_path, base_images, buildah_cleanup):
+    """bud 1.28 keeps a secret's mount point below /var/ and removes it elsewhere, and deletes a target that was
+    already in the image outside /var/ (the same as for its other mounts: buildah#4927)."""
+    (tmp_path / "tok").write_text("value")
+    (tmp_path / "Containerfile").write_text(
+        f"FROM {BUSYBOX}\n"
+        "RUN mkdir -p /etc/pre /var/pre /run/secrets && echo old > /etc/pre/tok && echo old > /var/pre/tok"
+        " && echo old > /run/secrets/existing\n"
+        "RUN --mount=type=secret,id=s,target=/etc/pre/tok --mount=type=secret,id=s,target=/var/pre/tok"
+        " --mount=type=secret,id=s,target=/var/newdir/tok --mount=type=secret,id=s,target=/var/newfile"
+        " --mount=type=secret,id=s,target=/run/secrets/existing --mount=type=secret,id=s,target=/opt/new/tok"
+        " cat /etc/pre/tok /var/pre/tok /run/secrets/existing /var/newfile\n"
+    )
+    flags = ("--secret", f"id=s,src={tmp_path / 'tok'}")
+    ours, theirs = buildah_cleanup.tag("shlax-secret"), buildah_cleanup.tag("bud-secret")
+    try:
+        shlax("build", *flags, "-t", ours, str(tmp_path), cache_dir=tmp_path / "cache")
+        bud(tmp_path / "Containerfile", tmp_path, theirs, *flags, cleanup=buildah_cleanup)
+        tree = _tree(ours)
+        assert diff_trees(tree, _tree(theirs)) == []
+        assert "/var/newfile" in tree and "/var/pre/tok" in tree and "/opt/new" in tree
+        assert "/etc/pre/tok" not in tree and "/opt/new/tok" not in tree
+    finally:
+        forget_layers(tmp_path / "cache")
+
+
+@pytest.mark.buildah
 def test_secret_value_is_not_in_the_cache_key(secret_project, base_images, buildah_cleanup, tmp_path):
     p = secret_project
     tag = buildah_cleanup.tag("shlax-secret")

@@ -456,7 +456,11 @@ class Executor:
                     and not _bud_keeps_mountpoint(target)
                 ):
                     created.append(_inside(rootfs, target))
-            created += [_inside(rootfs, t) for t in secret_targets if not os.path.lexists(_inside(rootfs, t))]
+            # secret mount points as bud 1.28 leaves them: kept below /var/, else removed - and a target that
+            # was already in the image outside /var/ is deleted with them (bud's own loss, matched)
+            doomed = [_inside(rootfs, t) for t in secret_targets if not _bud_keeps_mountpoint(t)]
+            created += [p for p in doomed if not os.path.lexists(p)]
+            doomed = [p for p in doomed if os.path.lexists(p) and not os.path.isdir(p)]
             try:
                 if wheelhouse:
                     env += self._fill_wheelhouse(state, step, wheelhouse, env, volumes, network)
@@ -466,6 +470,9 @@ class Executor:
             finally:
                 if secret_dir:
                     shutil.rmtree(secret_dir, ignore_errors=True)
+                for path in doomed:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
                 _remove_mountpoints(rootfs, created)
             if result.returncode == 0:
                 _replay_apt_layout(rootfs, caches)
