@@ -445,6 +445,7 @@ class Executor:
                 for f in Path(d).iterdir()
             }
             created = _missing_ancestors(rootfs, targets)
+            replaced: list[str] = []  # written mount targets that were there before: bud deletes them too
             # RUN --mount targets as written: like buildah bud, remove the mount point, keep parents it made
             for m in step.mounts:
                 if m.type == "secret":  # below
@@ -456,6 +457,9 @@ class Executor:
                     and not _bud_keeps_mountpoint(target)
                 ):
                     created.append(_inside(rootfs, target))
+                elif target and not _bud_keeps_mountpoint(target):
+                    parent, name = posixpath.split(posixpath.normpath("/" + target.lstrip("/")))
+                    replaced.append(os.path.join(_inside(rootfs, parent), name))
             # secret mount points as bud 1.28 leaves them: kept below /var/, else removed - and a target that
             # was already in the image outside /var/ is deleted with them (bud's own loss, matched)
             doomed = [_inside(rootfs, t) for t in secret_targets if not _bud_keeps_mountpoint(t)]
@@ -474,6 +478,7 @@ class Executor:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
                 _remove_mountpoints(rootfs, created)
+                _delete_replaced(replaced)
             if result.returncode == 0:
                 _replay_apt_layout(rootfs, caches)
             grown = sum(max(0, _du(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
@@ -877,6 +882,19 @@ def _bud_keeps_mountpoint(target: str) -> bool:
     ``/srv/x``, ``/varx/y``); parents the mount made stay in both cases. ``RUN --mount=type=cache,
     target=/root/.cache/pip pip install ...`` is the common real case (bud's image has no ``pip`` there)."""
     return ("/" + posixpath.normpath(target).lstrip("/")).startswith("/var/")
+
+
+def _delete_replaced(paths: list[str]) -> None:
+    """Delete written ``RUN --mount`` targets that existed before the RUN, contents and all, as buildah bud
+    1.28 does outside ``/var/`` (buildah#4927, #4739: ``--mount=type=tmpfs,target=/tmp`` leaves an image
+    without ``/tmp``; a cache mount over an existing ``/root/.cache/pip`` deletes it). A bud bug that loses
+    files, matched because the image must be bud's; checked with real bud for bind, cache and tmpfs."""
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _remove_mountpoints(rootfs: str, created: list[str]) -> None:
