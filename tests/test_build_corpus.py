@@ -40,7 +40,8 @@ def test_run_mount_points_left_like_bud(base_images, buildah_cleanup, tmp_path):
     """docker/awesome-compose flask: ``RUN --mount=type=cache,target=/root/.cache/pip pip3 install ...``.
     bud removes a mount point the RUN created (``/root/.cache/pip``; the parent it made stays) except below
     /var, where it stays - for cache and bind mounts alike. shlax-front kept every cache mount point and
-    removed every bind one."""
+    removed every bind one. A bind without a source (moby/buildkit's ``--mount=type=bind,target=...``) is
+    the whole context, as in bud: ``buildah run`` refused it ("must set volume source")."""
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "f.txt").write_text("hi\n")
@@ -54,6 +55,7 @@ def test_run_mount_points_left_like_bud(base_images, buildah_cleanup, tmp_path):
             RUN --mount=type=cache,target=/var/new/c2 true
             RUN --mount=type=bind,source=f.txt,target=/var/bf1 cat /var/bf1
             RUN --mount=type=bind,source=f.txt,target=/srv/bf2 cat /srv/bf2
+            RUN --mount=type=bind,target=/ctx cat /ctx/f.txt > /copied.txt
             """
         )
     )
@@ -61,7 +63,8 @@ def test_run_mount_points_left_like_bud(base_images, buildah_cleanup, tmp_path):
     # what bud leaves, so the comparison above cannot pass by both sides missing the point
     assert "/root/.cache" in ours and "/root/.cache/pip" not in ours
     assert "/srv/new" in ours and "/srv/new/c4" not in ours and "/srv/bf2" not in ours
-    assert {"/var/cache/c1", "/var/new/c2", "/var/bf1"} <= set(ours)
+    assert {"/var/cache/c1", "/var/new/c2", "/var/bf1", "/copied.txt"} <= set(ours)
+    assert "/ctx" not in ours
 
 
 def _wheelhouse_of(text: str, **build_args: str) -> list[tuple[str, ...]]:

@@ -691,6 +691,10 @@ class Executor:
                     if v == str(index) or v == getattr(result, "name", None):
                         v = result.image
             parts.append(f"{k}={v}" if v != "" else k)
+        if mount.type == "bind" and not (mount.get("source") or mount.get("src")):
+            # BuildKit's and bud's default: the whole context (or the from= image's root); buildah run
+            # itself refuses a bind without one ("must set volume source")
+            parts.append(f"source={self.context.root if local_bind else '/'}")
         return ",".join(parts)
 
     def _partition(self, state: _State, rootfs: str) -> str:
