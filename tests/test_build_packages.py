@@ -217,3 +217,19 @@ def test_unpinned_requirement_resolves_against_the_index_like_bud(tmp_path, base
     shlax("build", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=pip_cache)
     renewed = {p.name: p.stat().st_ino for p in (pip_cache / "caches" / "pip-wheelhouse.state").iterdir()}
     assert renewed.keys() == inodes.keys() and renewed != inodes  # asked again, same answer recorded anew
+
+
+def test_added_pin_next_to_unpinned_dependencies_asks_the_index_about_itself_alone(
+    tmp_path, base_images, pip_cache
+):
+    """requests==2.32.3 pulls four unpinned dependencies: the first build asks the index about all of
+    them; adding packaging==24.1 then asks about packaging alone (the index's recent answer vouches for the
+    rest)."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="requests==2.32.3\n")
+    first = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    assert "Successfully installed" in first.stderr and "requests-2.32.3" in first.stderr
+    _write(ctx, PIP, requirements_txt="requests==2.32.3\npackaging==24.1\n")
+    second = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    assert re.findall(r"^Collecting (\S+)", second.stderr, re.M) == ["packaging==24.1"], second.stderr
+    assert re.search(r"^Successfully installed .*\bpackaging-24\.1\b", second.stderr, re.M)

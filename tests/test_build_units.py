@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,15 @@ from shlax_front.build.plan import Planner
 from shlax_front.build.report import Reporter
 from shlax_front.build.runner import Result
 from shlax_front.build.store import LayerIndex
-from shlax_front.build.wheelhouse import fetch_missing, pinned_names
+from shlax_front.build.wheelhouse import (
+    exact_pins,
+    fetch_missing,
+    fetchable_alone,
+    pinned_names,
+    record_resolution,
+    requirement_lines,
+    settled,
+)
 from shlax_front.parser import parse
 from shlax_front.stages import host_platform
 
@@ -245,11 +254,15 @@ class FakePip:
         return Result(argv, 0, f"Saved /wh/{name}-{self.index[name]}-py3-none-any.whl", "")
 
 
-def _fill(pip, packages):
+def _fill(pip, packages, history=None, ttl=3600):
     offline = ["pip", "download", "--no-index", *packages]
     first = pip(offline, False)
-    pins = pinned_names(packages)
-    return fetch_missing(pip, offline, ["pip", "download"], pins, first.output)
+
+    def stands(output):
+        return settled(history or Path("/nonexistent"), ["pip", "download"], packages, output, ttl)
+
+    fetchable = fetchable_alone(history or Path("/nonexistent"), ["pip", "download"], packages, ttl)
+    return fetch_missing(pip, offline, ["pip", "download"], fetchable, first.output, stands)
 
 
 def test_added_pinned_package_fetches_only_itself():
@@ -271,6 +284,60 @@ def test_unpinned_requirements_fall_back_to_the_index():
     assert not done
 
 
+def test_a_recent_answer_of_the_index_vouches_for_unpinned_dependencies(tmp_path):
+    """flask==1 pulls werkzeug (unpinned): once the index chose werkzeug 2 for ["flask==1"], adding a pinned
+    pygments reads pygments' page alone, as long as werkzeug's file is still the one the index chose."""
+    index = {"flask": "1", "werkzeug": "2", "pygments": "1"}
+    deps = {"flask": ["werkzeug"]}
+    chose = "\n".join(f"Saved /wh/{n}-{index[n]}-py3-none-any.whl" for n in ("flask", "werkzeug"))
+    record_resolution(tmp_path, ["pip", "download"], ["flask==1"], chose)
+
+    pip = FakePip({"flask": "1", "werkzeug": "2"}, index, deps)
+    done, _ = _fill(pip, ["flask==1", "pygments==1"], tmp_path)
+    assert done
+    assert [argv for argv, network in pip.calls if network] == [
+        ["pip", "download", "--no-deps", "pygments==1"]
+    ]
+
+    # the wheelhouse's werkzeug is not the one the index chose: ask the index
+    pip = FakePip({"flask": "1", "werkzeug": "1"}, index, deps)
+    assert not _fill(pip, ["flask==1", "pygments==1"], tmp_path)[0]
+    # the answer is too old
+    pip = FakePip({"flask": "1", "werkzeug": "2"}, index, deps)
+    assert not _fill(pip, ["flask==1", "pygments==1"], tmp_path, ttl=0)[0]
+
+
+@pytest.mark.parametrize(
+    "lines, took, expected",
+    [
+        (["flask==1"], {"flask": "1", "werkzeug": "2"}, True),  # the same question, the same answer
+        (["flask==1", "six==1"], {"flask": "1", "werkzeug": "2", "six": "1"}, True),  # extended by a pin
+        (["flask==1", "six"], {"flask": "1", "werkzeug": "2", "six": "1"}, False),  # extended, not pinned
+        (["flask==1", "six==1"], {"flask": "1", "werkzeug": "2", "six": "1", "dep": "1"}, False),  # new dep
+        (["flask==2"], {"flask": "2", "werkzeug": "2"}, False),  # a requirement changed
+        (["flask==1", "constraint: werkzeug<3"], {"flask": "1", "werkzeug": "2"}, False),  # not a pin
+        (["flask==1", "-r more.txt"], {"flask": "1", "werkzeug": "2"}, False),  # unseen requirements
+        (["six==1"], {"six": "1"}, True),  # everything pinned: no record needed
+        (None, {"six": "1"}, False),  # requirements unreadable
+    ],
+)
+def test_when_the_wheelhouse_answers_for_the_index(tmp_path, lines, took, expected):
+    answer = "\n".join(
+        f"Saved /wh/{n}-2-py3-none-any.whl" if n == "werkzeug" else f"Saved /wh/{n}-1-py3-none-any.whl"
+        for n in ("flask", "werkzeug")
+    )
+    record_resolution(tmp_path, ["pip", "download"], ["flask==1"], answer)
+    output = "\n".join(f"File was already downloaded /wh/{n}-{v}-py3-none-any.whl" for n, v in took.items())
+    assert settled(tmp_path, ["pip", "download"], lines, output, 3600) is expected
+    assert not settled(tmp_path, ["pip", "download", "--pre"], ["flask==1"], answer, 3600)  # other options
+
+
+def test_requirement_lines_as_pip_reads_them():
+    text = ["six==1.16.0  # why", "charset_normalizer==3.3.2 \\\n    --hash=sha256:abc", "", "  flask >= 2 "]
+    assert requirement_lines(text) == ["six==1.16.0", "charset_normalizer==3.3.2", "flask >= 2"]
+    assert exact_pins(text) == {"six", "charset-normalizer"}
+
+
 @pytest.mark.parametrize(
     "lines, expected",
     [
@@ -286,23 +353,9 @@ def test_pinned_names(lines, expected):
     assert pinned_names(lines) == expected
 
 
-def test_resolution_records_are_keyed_by_command_and_files(tmp_path):
-    from shlax_front.build.wheelhouse import recently_resolved, record_resolution, resolution_key
-
-    took_old = "File was already downloaded /wh/six-1.15.0-py2.py3-none-any.whl\n"
-    took_new = "Saved /wh/six-1.17.0-py2.py3-none-any.whl\n"
-    argv = ["pip", "download", "six"]
-    assert resolution_key(argv, took_old) != resolution_key(argv, took_new)
-    assert resolution_key(argv, took_new) != resolution_key([*argv, "idna"], took_new)
-    # the same files, whether downloaded now or found already there, are the same resolution
-    assert resolution_key(argv, took_new) == resolution_key(
-        argv, took_new.replace("Saved", "File was already downloaded")
-    )
-    key = resolution_key(argv, took_new)
-    assert not recently_resolved(tmp_path, key, 3600)
-    record_resolution(tmp_path, key)
-    assert recently_resolved(tmp_path, key, 3600)
-    assert not recently_resolved(tmp_path, key, 0)
-    os.utime(tmp_path / key, (0, 0))
-    assert not recently_resolved(tmp_path, key, 3600)
-    assert [p.name for p in tmp_path.iterdir()] == [key]  # no partial record left
+def test_a_record_is_written_whole(tmp_path):
+    record_resolution(tmp_path, ["pip", "download"], ["six==1"], "Saved /wh/six-1-py3-none-any.whl")
+    (record,) = tmp_path.iterdir()
+    assert json.loads(record.read_text())["files"] == {"six": "six-1-py3-none-any.whl"}
+    os.utime(record, (0, 0))  # an old record vouches for nothing
+    assert not settled(tmp_path, ["pip", "download"], ["six==1", "idna"], "Saved /wh/idna-1.whl\n", 3600)

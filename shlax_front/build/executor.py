@@ -49,11 +49,10 @@ from shlax_front.build.steps import (
 from shlax_front.build.store import LayerIndex
 from shlax_front.build.wheelhouse import (
     fetch_missing,
-    pinned_names,
-    recently_resolved,
+    fetchable_alone,
     record_resolution,
-    resolution_key,
-    resolved_names,
+    requirement_lines,
+    settled,
 )
 from shlax_front.errors import BuildError
 
@@ -547,11 +546,13 @@ class Executor:
         ``pip download`` with the index (files already present are not downloaded again). That reads the index
         page of every requirement, so when everything is pinned exactly only the missing distributions are
         fetched (``wheelhouse.fetch_missing``). A wheelhouse-only resolution that took an unpinned
-        distribution could be older than the index: it stands only while the index was asked about it less
-        than ``--lists-ttl`` ago (``_settled``). The install then runs with ``PIP_FIND_LINKS`` (and
+        distribution could be older than the index: it stands only as far as the index's own answer,
+        recorded less than ``--lists-ttl`` ago, vouches for it (``wheelhouse.settled``). The install then
+        runs with ``PIP_FIND_LINKS`` (and
         ``PIP_NO_INDEX`` when the wheelhouse has everything).
         """
         complete = True
+        history = self._wheelhouse_state()
         for executable, wh in wheelhouse:
             base = [
                 *executable.split(),
@@ -580,15 +581,19 @@ class Executor:
             offline_argv = [*base, "--no-index", *spec]
             online_argv = [*base, *index, *spec]
             offline = self.buildah.run(state.container, offline_argv, env=env, volumes=volumes)
+            if self.options.offline:
+                self.reporter.output(offline.output)
+                complete = complete and offline.returncode == 0
+                continue
+            lines = self._requirement_lines(state, wh, env, volumes)
+
+            def stands(output, lines=lines, argv=online_argv):
+                return settled(history, argv, lines, output, self.options.lists_ttl)
+
             if offline.returncode == 0:  # a miss is expected and not news: its output is not shown
                 self.reporter.output(offline.output)
-                if self.options.offline or self._settled(
-                    state, wh, env, volumes, online_argv, offline.output
-                ):
+                if stands(offline.output):
                     continue
-            elif self.options.offline:
-                complete = False
-                continue
             else:
 
                 def pip(argv, online, container=state.container):
@@ -600,8 +605,9 @@ class Executor:
                     pip,
                     offline_argv,
                     [*base, *index, *options],
-                    self._pinned(state, wh, env, volumes),
+                    fetchable_alone(history, online_argv, lines, self.options.lists_ttl),
                     offline.output,
+                    stands,
                 )
                 for output in outputs:
                     self.reporter.output(output)
@@ -611,39 +617,30 @@ class Executor:
             self.reporter.output(online.output)
             if online.returncode != 0:
                 complete = False
-            else:
-                record_resolution(self._wheelhouse_state(), resolution_key(online_argv, online.output))
+            elif lines is not None:
+                record_resolution(history, online_argv, lines, online.output)
         extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
         if complete and not any(wh.find_links for _, wh in wheelhouse):
             extra.append(("PIP_NO_INDEX", "1"))
         return extra
 
-    def _settled(self, state, wh, env, volumes, online_argv, resolution: str) -> bool:
-        """May a wheelhouse-only resolution stand for what the index would pick? Yes when every distribution
-        it took is pinned exactly, or when the index was asked about this very resolution less than
-        ``--lists-ttl`` ago (``wheelhouse.recently_resolved``)."""
-        key = resolution_key(online_argv, resolution)
-        if recently_resolved(self._wheelhouse_state(), key, self.options.lists_ttl):
-            return True
-        pins = self._pinned(state, wh, env, volumes)
-        return pins is not None and resolved_names(resolution) <= pins
-
     def _wheelhouse_state(self) -> Path:
+        """Where the records of what the index chose live (``wheelhouse.settled``), beside the wheelhouse."""
         wheelhouse = self.caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None)
         return wheelhouse.with_name(wheelhouse.name + ".state")
 
-    def _pinned(self, state, wh, env, volumes) -> set[str] | None:
-        """Names the install's own requirements (command line and ``-r`` files, read in the container) pin
-        exactly; ``None`` when one is not an exact pin or a file cannot be read."""
+    def _requirement_lines(self, state, wh, env, volumes) -> list[str] | None:
+        """The install's requirements as pip will read them: command line, ``-r`` files and ``-c`` files
+        (prefixed ``constraint:``), read in the container; ``None`` when a file cannot be read."""
         lines = list(wh.packages)
-        if wh.requirements:
-            read = self.buildah.run(
-                state.container, ["cat", "--", *wh.requirements], env=env, volumes=volumes
-            )
+        for prefix, paths in (("", wh.requirements), ("constraint: ", wh.constraints)):
+            if not paths:
+                continue
+            read = self.buildah.run(state.container, ["cat", "--", *paths], env=env, volumes=volumes)
             if read.returncode != 0:
                 return None
-            lines += read.stdout.splitlines()
-        return pinned_names(lines)
+            lines += [prefix + line for line in requirement_lines(read.stdout.splitlines())]
+        return requirement_lines(lines)
 
     def _secrets(self, step: RunStep) -> tuple[list[str], list[str], str | None]:
         """(volumes, targets, private directory) for the RUN's secret mounts given by ``--secret``.

@@ -6,11 +6,10 @@ measured 2.3 MiB of pages for a 1.2 MiB wheel). When the offline resolution (``-
 distribution, fetching just that one (``--no-deps``) and resolving offline again reads one page per missing
 distribution instead.
 
-That shortcut is only taken when it cannot change what gets installed: every distribution of the resolution
-must be pinned exactly (``name==version``) by the requirements as written, so the index would pick the same
-version. An unpinned requirement (a transitive dependency too) could have a newer version on the index than in
-the wheelhouse: then the caller falls back to the full ``pip download`` with the index, which resolves against
-the index as a plain ``pip install`` would.
+That shortcut is only taken when it cannot change what gets installed (``settled``): the wheelhouse's answer
+must be the one the index would give - because every distribution is pinned exactly, or because the index
+recently gave that answer to requirements these ones only extend with exact pins. Otherwise the caller falls
+back to the full ``pip download`` with the index, which resolves as a plain ``pip install`` would.
 """
 
 from __future__ import annotations
@@ -43,31 +42,43 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirement_lines(requirements: Iterable[str]) -> list[str]:
+    """The requirement lines as pip reads them: continuations joined, comments and ``--hash`` options gone."""
+    out = []
+    for line in "\n".join(requirements).replace("\\\n", " ").splitlines():
+        line = " ".join(HASH.sub(" ", re.sub(r"(?:^|\s)#.*", "", line)).split())
+        if line:
+            out.append(line)
+    return out
+
+
+def exact_pins(requirements: Iterable[str]) -> set[str]:
+    """Names of the lines that pin one exact version (other lines are ignored)."""
+    return {canonical(m["name"]) for line in requirement_lines(requirements) if (m := PIN.match(line))}
+
+
 def pinned_names(requirements: Iterable[str]) -> set[str] | None:
     """Names pinned exactly by these requirement lines, or ``None`` when any line is something else
     (a range, an URL, an option such as ``-r``/``-e``/``--index-url``): then nothing is known for sure."""
-    names: set[str] = set()
-    for line in "\n".join(requirements).replace("\\\n", " ").splitlines():
-        line = HASH.sub(" ", re.sub(r"(?:^|\s)#.*", "", line)).strip()
-        if not line:
-            continue
-        match = PIN.match(line)
-        if not match:
-            return None
-        names.add(canonical(match["name"]))
-    return names
+    lines = requirement_lines(requirements)
+    names = exact_pins(lines)
+    return names if all(PIN.match(line) for line in lines) else None
 
 
-def resolved_names(output: str) -> set[str]:
-    """Distributions a ``pip download`` resolution took (from its "Saved"/"already downloaded" lines)."""
-    names = set()
+def resolved_files(output: str) -> dict[str, str]:
+    """{distribution: file} a ``pip download`` resolution took (its "Saved"/"already downloaded" lines)."""
+    files = {}
     for path in RESOLVED.findall(output):
         filename = path.rsplit("/", 1)[-1]
         if filename.endswith(".whl"):
-            names.add(canonical(filename.split("-", 1)[0]))
+            files[canonical(filename.split("-", 1)[0])] = filename
         else:  # sdist: name-version.tar.gz / .zip
-            names.add(canonical(filename.rsplit("-", 1)[0]))
-    return names
+            files[canonical(filename.rsplit("-", 1)[0])] = filename
+    return files
+
+
+def resolved_names(output: str) -> set[str]:
+    return set(resolved_files(output))
 
 
 def missing_name(output: str) -> tuple[str, str] | None:
@@ -84,22 +95,23 @@ def fetch_missing(
     run: Run,
     offline_argv: Sequence[str],
     single_argv: Sequence[str],
-    pins: set[str] | None,
+    fetchable: set[str],
     first_output: str,
+    settled: Callable[[str], bool],
 ) -> tuple[bool, list[str]]:
-    """Fetch only what the wheelhouse lacks, one distribution at a time, when everything is pinned.
+    """Fetch only what the wheelhouse lacks, one distribution at a time.
 
     ``offline_argv`` is the ``--no-index`` resolution that failed with ``first_output``; ``single_argv`` the
-    ``pip download`` (with the index) that a single requirement is appended to. Returns (the offline resolution
-    now succeeds, outputs to show). ``False`` means: use the full download with the index.
+    ``pip download`` (with the index) that a single requirement is appended to. Only distributions the
+    requirements pin exactly (``fetchable``) are fetched alone, and the result counts only when ``settled``
+    says the wheelhouse's resolution is the one the index would give. Returns (the offline resolution now
+    succeeds and stands, outputs to show). ``False`` means: use the full download with the index.
     """
     outputs: list[str] = []
-    if pins is None:
-        return False, outputs
     output = first_output
     for _ in range(MAX_SINGLE_FETCHES):
         missing = missing_name(output)
-        if missing is None or missing[1] not in pins or not resolved_names(output) <= pins:
+        if missing is None or missing[1] not in fetchable:
             return False, outputs
         fetched = run([*single_argv, "--no-deps", missing[0]], True)
         outputs.append(fetched.output)
@@ -108,37 +120,87 @@ def fetch_missing(
         again = run(offline_argv, False)
         output = again.output
         if again.returncode == 0:
-            if not resolved_names(output) <= pins:
+            if not settled(output):
                 return False, outputs
             outputs.append(output)
             return True, outputs
     return False, outputs
 
 
-# -- how fresh an unpinned resolution is ---------------------------------------------------------------------
-# An offline resolution of an unpinned requirement (``flask``, ``requests>=2``) may pick an older version than
-# the index now has. It is trusted for as long as package lists are (``--lists-ttl``): a record of the last
-# time the index was asked about exactly this resolution - the command line and the files it took - is kept
-# beside the wheelhouse. Older, or never asked: ``pip download`` with the index again (it downloads only what
-# is new, then records).
+# -- when the wheelhouse may answer for the index -------------------------------------------------------------
+# A resolution from the wheelhouse alone (``--no-index``) is what the index would give when:
+# - every distribution it took is pinned exactly by the requirements; or
+# - the index was asked less than ``--lists-ttl`` ago (a record) about requirements S0 that these ones only
+#   extend with exact pins, it took the very same files for every distribution of that answer, and every
+#   other distribution is pinned exactly. Adding requirements only adds constraints, so a file the index
+#   chose under S0 that still fits is still its choice: adding ``pygments==2.18.0`` to a file whose
+#   ``flask==3.0.3`` pulls unpinned ``werkzeug`` reads no index page but pygments'.
+# Requirement lines include the constraint files' (prefixed ``-c``): a loosened constraint is a removed line.
 
 
-def resolution_key(argv: Sequence[str], output: str) -> str:
-    """What a record is about: the download's command line and the files its resolution took."""
-    files = sorted(path.rsplit("/", 1)[-1] for path in RESOLVED.findall(output))
-    return hashlib.sha256(json.dumps([list(argv), files]).encode()).hexdigest()
-
-
-def recently_resolved(state: Path, key: str, ttl: float) -> bool:
-    try:
-        age = time.time() - (state / key).stat().st_mtime
-    except FileNotFoundError:
+def settled(state: Path, argv: Sequence[str], lines: Sequence[str] | None, output: str, ttl: float) -> bool:
+    """May the wheelhouse-only resolution ``output`` of requirements ``lines`` stand for the index's?"""
+    if lines is None:  # the requirements could not be read: nothing is known
         return False
-    return ttl < 0 or age < ttl
+    files = resolved_files(output)
+    pins = exact_pins(lines)
+    if set(files) <= pins:
+        return True
+    if not all(_plain(line) for line in lines):  # a nested file, an index option, a URL: not all is seen
+        return False
+    for record in _fresh_records(state, argv, ttl):
+        before = set(record["lines"])
+        added = [line for line in lines if line not in before]
+        if not before <= set(lines) or pinned_names(added) is None:
+            continue
+        chosen = record["files"]
+        if all(files.get(name) == file for name, file in chosen.items()) and set(files) - set(chosen) <= pins:
+            return True
+    return False
 
 
-def record_resolution(state: Path, key: str) -> None:
+def fetchable_alone(state: Path, argv: Sequence[str], lines: Sequence[str] | None, ttl: float) -> set[str]:
+    """Distributions worth fetching one at a time: the exact pins, when the result can stand at all
+    (every line a pin, or a fresh record of requirements these extend). Otherwise each page would be read
+    twice: once alone, once by the full download that follows anyway."""
+    if lines is None:
+        return set()
+    if pinned_names(lines) is not None:
+        return exact_pins(lines)
+    if all(_plain(line) for line in lines):
+        for record in _fresh_records(state, argv, ttl):
+            if set(record["lines"]) <= set(lines):
+                return exact_pins(lines)
+    return set()
+
+
+def _plain(line: str) -> bool:
+    line = line.removeprefix("constraint: ")
+    return not line.startswith("-") and "://" not in line and " @ " not in line
+
+
+def record_resolution(state: Path, argv: Sequence[str], lines: Sequence[str], output: str) -> None:
+    """Remember what the index chose for these requirements, now (written whole or not at all)."""
+    record = {"argv": list(argv), "lines": sorted(set(lines)), "files": resolved_files(output)}
+    key = hashlib.sha256(json.dumps([record["argv"], record["lines"]]).encode()).hexdigest()
     state.mkdir(parents=True, exist_ok=True)
     partial = state / f".{key}.{os.getpid()}"
-    partial.write_text(f"{time.time()}\n")
-    partial.replace(state / key)  # atomic: a record is whole or absent
+    partial.write_text(json.dumps(record, sort_keys=True) + "\n")
+    partial.replace(state / key)
+
+
+def _fresh_records(state: Path, argv: Sequence[str], ttl: float) -> Iterable[dict]:
+    if not state.is_dir():
+        return
+    now = time.time()
+    for path in state.iterdir():
+        if path.name.startswith("."):
+            continue
+        try:
+            if not (ttl < 0 or now - path.stat().st_mtime < ttl):
+                continue
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("argv") == list(argv):
+            yield record
