@@ -646,3 +646,24 @@ def test_image_listing_is_asked_again_when_a_concurrent_removal_breaks_it(monkey
     monkeypatch.setattr(buildah_module.time, "sleep", lambda s: None)
     assert Buildah(Runner()).image_ids() == {"aaa", "bbb"}
     assert len(calls) == 3 and all(c[1:3] == ["images", "--all"] for c in calls)
+
+
+def test_a_layer_missing_from_the_listing_is_confirmed_before_it_counts_as_removed():
+    from shlax_front.build.executor import Executor
+
+    class Index:
+        def lookup(self, key):
+            return {"k1": "aaa", "k2": "gone"}.get(key)
+
+    class Store:
+        def image_ids(self):
+            return set()  # a listing that lost the race with another build's removal
+
+        def inspect_image(self, ref):
+            return {"FromImageID": ref} if ref == "aaa" else None
+
+    executor = Executor.__new__(Executor)
+    executor.index, executor.buildah, executor._image_ids = Index(), Store(), None
+    assert executor._lookup("k1") == "aaa"
+    assert executor._lookup("k2") is None
+    assert executor._lookup("unknown") is None

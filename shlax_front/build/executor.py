@@ -332,7 +332,13 @@ class Executor:
             return None
         if self._image_ids is None:
             self._image_ids = self.buildah.image_ids()
-        return image if image in self._image_ids else None
+        if image in self._image_ids:
+            return image
+        # not listed: confirmed one by one, as a listing raced by another build's removal can miss images
+        if self.buildah.inspect_image(image) is not None:
+            self._image_ids.add(image)
+            return image
+        return None
 
     # -- containers ---------------------------------------------------------------------------------------
     def _ensure_container(self, state: _State) -> None:
