@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -87,16 +88,25 @@ def image_config(ref: str) -> dict:
     return {name: config.get(name) or None for name in CONFIG_FIELDS}
 
 
-def file_tree(ref: str) -> dict[str, tuple]:
-    """path -> (type, mode, uid, gid, sha256 or link target) for every file in the image; mtimes ignored."""
+@contextlib.contextmanager
+def mounted_image(ref: str):
+    """The root directory of a throwaway container of ``ref``, removed on exit."""
     ctr = subprocess.run(
         ["buildah", "from", "--pull=never", "--quiet", ref], capture_output=True, text=True, check=True
     ).stdout.strip()
     try:
-        root = subprocess.run(
+        yield subprocess.run(
             ["buildah", "mount", ctr], capture_output=True, text=True, check=True
         ).stdout.strip()
-        tree = {}
+    finally:
+        subprocess.run(["buildah", "umount", ctr], capture_output=True)
+        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+
+
+def file_tree(ref: str) -> dict[str, tuple]:
+    """path -> (type, mode, uid, gid, sha256 or link target) for every file in the image; mtimes ignored."""
+    tree = {}
+    with mounted_image(ref) as root:
         for dirpath, dirnames, filenames in os.walk(root):
             for name in dirnames + filenames:
                 path = os.path.join(dirpath, name)
@@ -110,25 +120,12 @@ def file_tree(ref: str) -> dict[str, tuple]:
                 else:
                     body = ""
                 tree[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, body)
-        return tree
-    finally:
-        subprocess.run(["buildah", "umount", ctr], capture_output=True)
-        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+    return tree
 
 
 def read_file(ref: str, path: str) -> str:
-    ctr = subprocess.run(
-        ["buildah", "from", "--pull=never", "--quiet", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        root = subprocess.run(
-            ["buildah", "mount", ctr], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        with open(os.path.join(root, path.lstrip("/"))) as f:
-            return f.read()
-    finally:
-        subprocess.run(["buildah", "umount", ctr], capture_output=True)
-        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+    with mounted_image(ref) as root, open(os.path.join(root, path.lstrip("/"))) as f:
+        return f.read()
 
 
 def forget_layers(cache_dir: Path) -> None:

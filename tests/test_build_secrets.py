@@ -31,6 +31,7 @@ from buildah_tools import (
     file_tree,
     forget_layers,
     image_config,
+    mounted_image,
     read_file,
     shlax,
     statuses,
@@ -54,14 +55,8 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 def _image_holds(ref: str, needle: bytes) -> list[str]:
     """Files of the image whose bytes contain ``needle`` (the whole tree is read)."""
-    ctr = subprocess.run(
-        ["buildah", "from", "--pull=never", "--quiet", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        root = subprocess.run(
-            ["buildah", "mount", ctr], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        found = []
+    found = []
+    with mounted_image(ref) as root:
         for dirpath, _dirnames, filenames in os.walk(root):
             for name in filenames:
                 path = os.path.join(dirpath, name)
@@ -69,10 +64,7 @@ def _image_holds(ref: str, needle: bytes) -> list[str]:
                     with open(path, "rb") as f:
                         if needle in f.read():
                             found.append(os.path.relpath(path, root))
-        return found
-    finally:
-        subprocess.run(["buildah", "umount", ctr], capture_output=True)
-        subprocess.run(["buildah", "rm", ctr], capture_output=True)
+    return found
 
 
 def _tree_holds(root: Path, needle: bytes) -> list[str]:
