@@ -483,18 +483,25 @@ def _exclude_context(root: Path, with_flags: bool) -> None:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def _same_as_bud(ctx: Path, plain: Path, cache: Path, cleanup) -> dict:
+    """Build ``ctx`` with shlax-front and ``plain`` (the same without the excluded files) with bud; the two
+    images must have the same config and files. Returns our file tree."""
+    ours, theirs = cleanup.tag("shlax-exclude"), cleanup.tag("bud-exclude")
+    shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+    bud(plain / "Containerfile", plain, theirs, cleanup=cleanup)
+    assert image_config(ours) == image_config(theirs)
+    tree = _tree(ours)
+    assert diff_trees(tree, _tree(theirs)) == []
+    return tree
+
+
 @pytest.mark.buildah
 def test_exclude_same_image_as_bud_without_the_excluded_files(tmp_path, base_images, buildah_cleanup):
     ctx, plain = tmp_path / "ctx", tmp_path / "plain"
     _exclude_context(ctx, with_flags=True)
     _exclude_context(plain, with_flags=False)
-    ours, theirs = buildah_cleanup.tag("shlax-exclude"), buildah_cleanup.tag("bud-exclude")
     try:
-        shlax("build", "-t", ours, str(ctx), cache_dir=tmp_path / "cache")
-        bud(plain / "Containerfile", plain, theirs, cleanup=buildah_cleanup)
-        assert image_config(ours) == image_config(theirs)
-        tree = _tree(ours)
-        assert diff_trees(tree, _tree(theirs)) == []
+        tree = _same_as_bud(ctx, plain, tmp_path / "cache", buildah_cleanup)
         assert "/srv/app/deep/readme.txt" in tree and "/mydir/home.md" in tree and "/other/a.dat" in tree
         assert (
             "/srv/app/keep.txt" not in tree and "/srv/app/cache" not in tree and "/mydir/home.txt" not in tree
@@ -600,13 +607,8 @@ def test_exclude_with_from_same_image_as_bud_without_the_excluded_files(
         + "FROM build AS two\nRUN rm -r /out/README.md /out/keep\n"
         + f"FROM {BUSYBOX}\nCOPY --from=one /out/ /srv/\nCOPY --from=two /out/* /flat/\n"
     )
-    ours, theirs = buildah_cleanup.tag("shlax-exclude"), buildah_cleanup.tag("bud-exclude")
     try:
-        shlax("build", "-t", ours, str(ctx), cache_dir=tmp_path / "cache")
-        bud(plain / "Containerfile", plain, theirs, cleanup=buildah_cleanup)
-        assert image_config(ours) == image_config(theirs)
-        tree = _tree(ours)
-        assert diff_trees(tree, _tree(theirs)) == []
+        tree = _same_as_bud(ctx, plain, tmp_path / "cache", buildah_cleanup)
         assert "/srv/js/x.js.map" in tree and "/srv/app.js.map" not in tree and "/srv/keep/k.txt" in tree
         assert tree["/srv/keep/k.txt"][2:4] == (12, 34)
     finally:
