@@ -99,3 +99,11 @@ def test_freshness_records_are_listed_and_pruned_with_their_cache(tmp_path):
     cache_cli("prune", "--cache-dir", str(cache))
     assert sorted(p.name for p in (cache / "caches").iterdir()) == ["apt-lists"]
     assert list((cache / "caches" / "apt-lists").iterdir()) == []
+
+
+def test_an_empty_image_store_has_no_named_images(monkeypatch):
+    """``buildah images --json`` prints ``null``, not ``[]``, when the store is empty (prune crashed on it)."""
+    from shlax_front.commands import cache
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "null\n", ""))
+    assert cache._named_images() == set()

@@ -88,7 +88,7 @@ def _leftover_containers(cache: Path) -> set[str]:
     listing = subprocess.run(["buildah", "containers", "--json"], capture_output=True, text=True, check=True)
     return {
         c["containername"]
-        for c in json.loads(listing.stdout or "[]")
+        for c in json.loads(listing.stdout or "[]") or ()  # buildah prints "null" when there is none
         if c["containername"].startswith("shlax-front-") and c["imageid"] in images
     }
 

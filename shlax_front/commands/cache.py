@@ -152,7 +152,7 @@ def _named_images() -> set[str]:
 
     out = subprocess.run(["buildah", "images", "--all", "--json"], capture_output=True, text=True)
     try:
-        listed = json.loads(out.stdout or "[]")
+        listed = json.loads(out.stdout or "[]") or []  # an empty store lists as "null"
     except json.JSONDecodeError:
         return set()
     return {image["id"][:12] for image in listed if image.get("names")}
