@@ -33,6 +33,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from shlax_front.build.plan import DEFAULT_PATH
+
 SHIM_DIR = "/run/shlax-front/bin"
 STATE_TARGET = "/run/shlax-front/apt-lists-state"
 LISTS_TARGET = "/var/lib/apt/lists"
@@ -40,7 +42,6 @@ DEFAULT_TTL = 3600
 #: the executables the script stands in for, and where apt puts them
 TOOLS = ("apt-get", "apt")
 TOOL_DIRS = ("/usr/bin", "/bin")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 SHIM = r"""#!/bin/sh
 # shlax-front: mounted for this RUN only (never in the image). A plain `{tool} update` is skipped while
@@ -107,11 +108,6 @@ def real_tools(rootfs: str, path: str | None) -> dict[str, str]:
                 found[tool] = path
                 break
     return found
-
-
-def state_directory(lists_directory: Path) -> Path:
-    """Where the stamp of a lists partition lives: beside it, so ``cache prune`` finds both together."""
-    return lists_directory.with_name(lists_directory.name + ".state")
 
 
 def clear_leftovers(state: Path) -> None:

@@ -28,7 +28,13 @@ from shlax_front.build import aptlists
 from shlax_front.build.buildah import Buildah
 from shlax_front.build.context import BuildContext, ContextError, IgnoreRules
 from shlax_front.build.copyopts import checksum_problem, downloaded_path, exclusion_lines
-from shlax_front.build.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
+from shlax_front.build.hostcache import (
+    APT_RUN_CONFIG,
+    HostCaches,
+    partition_name,
+    read_os_release,
+    records_directory,
+)
 from shlax_front.build.keys import explain_miss, root_key, step_key
 from shlax_front.build.report import Reporter, StepReport
 from shlax_front.build.rootfs import MissingSource, copy_from_root
@@ -515,7 +521,7 @@ class Executor:
             with open(os.path.join(shims, tool), "w") as f:
                 f.write(aptlists.shim_script(tool, real, ttl))
             os.chmod(os.path.join(shims, tool), 0o755)
-        state_dir = aptlists.state_directory(lists)
+        state_dir = records_directory(lists)
         state_dir.mkdir(exist_ok=True)
         aptlists.clear_leftovers(state_dir)
         volumes += [f"{shims}:{aptlists.SHIM_DIR}:ro", f"{state_dir}:{aptlists.STATE_TARGET}"]
@@ -632,13 +638,12 @@ class Executor:
 
     def _wheelhouse_state(self) -> Path:
         """Where the records of what the index chose live (``wheelhouse.settled``), beside the wheelhouse."""
-        wheelhouse = self.caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None)
-        return wheelhouse.with_name(wheelhouse.name + ".state")
+        return records_directory(self.caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None))
 
     def _requirement_lines(self, state, wh, env, volumes) -> list[str] | None:
         """The install's requirements as pip will read them: command line, ``-r`` files and ``-c`` files
         (prefixed ``constraint:``), read in the container; ``None`` when a file cannot be read."""
-        lines = list(wh.packages)
+        lines = requirement_lines(wh.packages)
         for prefix, paths in (("", wh.requirements), ("constraint: ", wh.constraints)):
             if not paths:
                 continue
@@ -646,7 +651,7 @@ class Executor:
             if read.returncode != 0:
                 return None
             lines += [prefix + line for line in requirement_lines(read.stdout.splitlines())]
-        return requirement_lines(lines)
+        return lines
 
     def _secrets(self, step: RunStep) -> tuple[list[str], list[str], str | None]:
         """(volumes, targets, private directory) for the RUN's secret mounts given by ``--secret``.

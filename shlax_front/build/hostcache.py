@@ -33,6 +33,16 @@ Binary::apt::APT::Keep-Downloaded-Packages "true";
 """
 
 
+#: suffix of the directory beside a cache that holds its freshness records (apt lists, pip resolutions)
+RECORDS_SUFFIX = ".state"
+
+
+def records_directory(cache_directory: Path) -> Path:
+    """Where the freshness records of a cache directory live: beside it (never inside, where the package
+    manager's own clean-up would delete them), so ``cache prune`` removes both together."""
+    return cache_directory.with_name(cache_directory.name + RECORDS_SUFFIX)
+
+
 def read_os_release(rootfs: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for candidate in ("etc/os-release", "usr/lib/os-release"):

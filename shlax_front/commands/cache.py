@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from shlax_front.build.hostcache import RECORDS_SUFFIX, records_directory
 from shlax_front.errors import ShlaxError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -35,7 +36,7 @@ def _caches(root: Path) -> list[Path]:
     base = root / "caches"
     if base.is_dir():
         for cache in sorted(base.iterdir()):
-            if cache.name.endswith(".state"):  # a cache's freshness records: listed and pruned with it
+            if cache.name.endswith(RECORDS_SUFFIX):  # a cache's freshness records: listed and pruned with it
                 continue
             parts = [
                 p
@@ -130,7 +131,7 @@ def prune_command(cache_dir, older_than):
         with file_lock(lock):
             if cutoff is None or _size(p)[2] < cutoff:
                 shutil.rmtree(p, ignore_errors=True)
-                shutil.rmtree(p.with_name(p.name + ".state"), ignore_errors=True)  # its freshness record
+                shutil.rmtree(records_directory(p), ignore_errors=True)
                 removed_caches += 1
     index = LayerIndex(root).load()
     stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
