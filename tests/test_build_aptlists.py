@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from shlax_front.build import aptlists
+from shlax_front.backend import aptlists
 
 FAKE_APT = """#!/bin/sh
 echo "$@" >> "{log}"

@@ -13,8 +13,8 @@ import pytest
 from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax
 from test_build_equivalence import VOLATILE
 
-from shlax_front.build.caching import caching_lookup
-from shlax_front.build.plan import Planner
+from shlax_front.backend.caching import caching_lookup
+from shlax_front.backend.plan import Planner
 from shlax_front.parser import parse
 
 

@@ -10,7 +10,7 @@ import pytest
 from buildah_tools import FIXTURES, ROOT, diff_trees, file_tree, forget_layers, image_config, read_file, shlax
 
 from shlax_front import actions as A
-from shlax_front.build.recipe_file import render
+from shlax_front.backend.recipe_file import render
 
 RECIPE = """\
 from shlax_front import Buildah, Cmd, Container, Copy, Env, Run, Workdir

@@ -340,7 +340,7 @@ def test_bad_secret_flag_is_one_line_exit_2(tmp_path, flag, message):
 
 
 def test_secret_flag_parsing(tmp_path, monkeypatch):
-    from shlax_front.build.secrets import parse_secret_flag, read_secret_mount
+    from shlax_front.backend.secrets import parse_secret_flag, read_secret_mount
 
     (tmp_path / "tok").write_text("file value")
     monkeypatch.chdir(tmp_path)
@@ -546,8 +546,8 @@ def test_exclude_patterns_and_excluded_files_in_the_key(tmp_path, base_images, b
 
 
 def test_exclude_patterns_are_anchored_at_each_source_directory(tmp_path):
-    from shlax_front.build.context import BuildContext
-    from shlax_front.build.copyopts import exclusion_lines
+    from shlax_front.backend.context import BuildContext
+    from shlax_front.backend.copyopts import exclusion_lines
 
     _write(tmp_path, {"app/a.txt": "", "app/sub/b.txt": "", "lit[1]/c.txt": "", "top.txt": ""})
     assert exclusion_lines(str(tmp_path), "app/", ("*.txt", "!keep.txt")) == ["app/*.txt", "!app/keep.txt"]
@@ -568,7 +568,7 @@ def test_exclude_patterns_are_anchored_at_each_source_directory(tmp_path):
 
 
 def test_checksum_flag_checks():
-    from shlax_front.build.copyopts import checksum_problem, copy_flags_problem
+    from shlax_front.backend.copyopts import checksum_problem, copy_flags_problem
 
     url, sha = "https://example.invalid/f", "sha256:" + "a" * 64
     assert copy_flags_problem((url,), (), False, (), sha) is None
@@ -621,9 +621,9 @@ def test_exclude_with_from_same_image_as_bud_without_the_excluded_files(
 def test_image_listing_is_asked_again_when_a_concurrent_removal_breaks_it(monkeypatch):
     """``buildah images`` fails as a whole when another build removes an image meanwhile (seen here while the
     key tests above ran next to other builds): taken as "no images", every cached step looked removed."""
-    from shlax_front.build import buildah as buildah_module
-    from shlax_front.build.buildah import Buildah
-    from shlax_front.build.runner import Result
+    from shlax_front.backend import buildah as buildah_module
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.runner import Result
 
     answers = [
         Result([], 125, "", 'Error: locating image with ID "ab12": image not known\n'),
@@ -643,7 +643,7 @@ def test_image_listing_is_asked_again_when_a_concurrent_removal_breaks_it(monkey
 
 
 def test_a_layer_missing_from_the_listing_is_confirmed_before_it_counts_as_removed():
-    from shlax_front.build.executor import Executor
+    from shlax_front.backend.executor import Executor
 
     class Index:
         def lookup(self, key):

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from shlax_front.build.buildah import Buildah
-from shlax_front.build.context import BuildContext, IgnoreRules
-from shlax_front.build.executor import Executor, Options, _missing_ancestors, _remove_mountpoints
-from shlax_front.build.hostcache import HostCaches, partition_name
-from shlax_front.build.keys import explain_miss, step_key
-from shlax_front.build.plan import Planner
-from shlax_front.build.report import Reporter
-from shlax_front.build.runner import Result
-from shlax_front.build.store import LayerIndex
-from shlax_front.build.wheelhouse import (
+from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.context import BuildContext, IgnoreRules
+from shlax_front.backend.executor import Executor, Options, _missing_ancestors, _remove_mountpoints
+from shlax_front.backend.hostcache import HostCaches, partition_name
+from shlax_front.backend.keys import explain_miss, step_key
+from shlax_front.backend.plan import Planner
+from shlax_front.backend.report import Reporter
+from shlax_front.backend.runner import Result
+from shlax_front.backend.store import LayerIndex
+from shlax_front.backend.wheelhouse import (
     exact_pins,
     fetch_missing,
     fetchable_alone,
@@ -208,8 +208,8 @@ def test_missing_copy_source_is_a_located_error(tmp_path, bad):
 
 def test_host_shared_cache_is_handed_back_to_the_invoking_user(tmp_path, monkeypatch):
     """Under sudo, files a root container wrote into ~/.cache/pip end up owned by SUDO_UID, not root."""
-    from shlax_front.build import hostcache
-    from shlax_front.build.steps import HostCache
+    from shlax_front.backend import hostcache
+    from shlax_front.backend.steps import HostCache
 
     monkeypatch.setattr(hostcache, "invoking_user", lambda: (4321, 4321, str(tmp_path / "home")))
     caches = HostCaches(tmp_path / "root")

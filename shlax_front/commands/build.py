@@ -87,7 +87,7 @@ def build_command(
     context,
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
-    from shlax_front.build.api import BuildRequest, build
+    from shlax_front.backend.api import BuildRequest, build
     from shlax_front.commands.cache import parse_age
     from shlax_front.errors import BuildError
 

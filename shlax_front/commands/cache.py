@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from shlax_front.build.hostcache import RECORDS_SUFFIX, records_directory
+from shlax_front.backend.hostcache import RECORDS_SUFFIX, records_directory
 from shlax_front.errors import ShlaxError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -25,7 +25,7 @@ def parse_age(text: str, option: str = "--older-than") -> float:
 
 
 def _root(cache_dir: str | None) -> Path:
-    from shlax_front.build.store import default_root
+    from shlax_front.backend.store import default_root
 
     return Path(cache_dir) if cache_dir else default_root()
 
@@ -73,7 +73,7 @@ def cache_command() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def ls_command(cache_dir, as_json):
     """List package caches and cached layers."""
-    from shlax_front.build.store import LayerIndex
+    from shlax_front.backend.store import LayerIndex
 
     root = _root(cache_dir)
     caches = [{"path": str(p), "name": str(p.relative_to(root / "caches"))} for p in _caches(root)]
@@ -97,7 +97,7 @@ def ls_command(cache_dir, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def du_command(cache_dir, as_json):
     """Disk use of each package cache."""
-    from shlax_front.build.report import human
+    from shlax_front.backend.report import human
 
     root = _root(cache_dir)
     rows = []
@@ -119,9 +119,9 @@ def du_command(cache_dir, as_json):
 )
 def prune_command(cache_dir, older_than):
     """Remove package caches and cached layers (all, or those unused for --older-than)."""
-    from shlax_front.build.buildah import Buildah
-    from shlax_front.build.runner import SubprocessRunner
-    from shlax_front.build.store import LayerIndex, file_lock
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.runner import SubprocessRunner
+    from shlax_front.backend.store import LayerIndex, file_lock
 
     root = _root(cache_dir)
     cutoff = time.time() - parse_age(older_than) if older_than else None

@@ -13,17 +13,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shlax_front.build.aptlists import DEFAULT_TTL
-from shlax_front.build.buildah import Buildah, default_isolation
-from shlax_front.build.caching import caching_lookup
-from shlax_front.build.context import BuildContext
-from shlax_front.build.executor import Executor, Options, default_ca_bundle, proxy_env
-from shlax_front.build.hostcache import HostCaches
-from shlax_front.build.plan import Planner
-from shlax_front.build.report import Reporter
-from shlax_front.build.runner import SubprocessRunner
-from shlax_front.build.secrets import secrets_by_id
-from shlax_front.build.store import LayerIndex, default_root
+from shlax_front.backend.aptlists import DEFAULT_TTL
+from shlax_front.backend.buildah import Buildah, default_isolation
+from shlax_front.backend.caching import caching_lookup
+from shlax_front.backend.context import BuildContext
+from shlax_front.backend.executor import Executor, Options, default_ca_bundle, proxy_env
+from shlax_front.backend.hostcache import HostCaches
+from shlax_front.backend.plan import Planner
+from shlax_front.backend.report import Reporter
+from shlax_front.backend.runner import SubprocessRunner
+from shlax_front.backend.secrets import secrets_by_id
+from shlax_front.backend.store import LayerIndex, default_root
 from shlax_front.errors import ShlaxError
 
 
@@ -98,7 +98,7 @@ def build(request: BuildRequest) -> str:
     path = find_containerfile(request.context, request.containerfile)
     tags = tuple(request.tags)
     if path.endswith(".py"):
-        from shlax_front.build.recipe_file import render
+        from shlax_front.backend.recipe_file import render
         from shlax_front.recipe import load
 
         container = load(path)

@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from shlax_front.build.steps import HostCache
-from shlax_front.build.store import file_lock, invoking_user
+from shlax_front.backend.steps import HostCache
+from shlax_front.backend.store import file_lock, invoking_user
 
 #: the invoking user's own caches a HostCache may share (``host=``), relative to their home
 HOST_CACHES = {"pip": ".cache/pip", "npm": ".npm", "yarn": ".cache/yarn", "uv": ".cache/uv"}

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shlax_front.build.plan import DEFAULT_PATH
+from shlax_front.backend.plan import DEFAULT_PATH
 
 SHIM_DIR = "/run/shlax-front/bin"
 STATE_TARGET = "/run/shlax-front/apt-lists-state"

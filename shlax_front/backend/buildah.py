@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shlax_front.build.runner import Result, SubprocessRunner
+from shlax_front.backend.runner import Result, SubprocessRunner
 
 #: how often ``image_ids`` asks again when a concurrent removal made ``buildah images`` fail
 LISTING_ATTEMPTS = 8
@@ -65,7 +65,7 @@ class Buildah:
         if workdir:
             args += ["--workingdir", workdir]
         if network == "none" and self.cuts_network_itself:  # chroot refuses --network: cut it ourselves
-            wrapper = [sys.executable, "-m", "shlax_front.build.netns", "--", self.binary]
+            wrapper = [sys.executable, "-m", "shlax_front.backend.netns", "--", self.binary]
             return self.runner.run([*wrapper, *args, container, "--", *argv], check=check)
         if network:
             args += ["--network", network]

@@ -10,7 +10,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from shlax_front.build.steps import Step
+from shlax_front.backend.steps import Step
 
 COLOURS = {"cached": "32", "built": "33", "from": "36", "config": "2"}
 

@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shlax_front.build.copyopts import exclusion_lines
+from shlax_front.backend.copyopts import exclusion_lines
 
 IGNORE_FILES = (".containerignore", ".dockerignore")
 GLOB_CHARS = re.compile(r"[*?\[]")

@@ -24,25 +24,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shlax_front.build import aptlists
-from shlax_front.build.buildah import Buildah
-from shlax_front.build.context import BuildContext, ContextError, IgnoreRules
-from shlax_front.build.copyopts import checksum_problem, downloaded_path, exclusion_lines
-from shlax_front.build.hostcache import (
+from shlax_front.backend import aptlists
+from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
+from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
+from shlax_front.backend.hostcache import (
     APT_RUN_CONFIG,
     HostCaches,
     partition_name,
     read_os_release,
     records_directory,
 )
-from shlax_front.build.keys import explain_miss, root_key, step_key
-from shlax_front.build.report import Reporter, StepReport
-from shlax_front.build.rootfs import MissingSource, copy_from_root
-from shlax_front.build.rootfs import inside as _inside
-from shlax_front.build.runner import CommandFailed
-from shlax_front.build.secrets import Secret, SecretError, read_secret_mount, write_secret_file
-from shlax_front.build.setid import clear_setid, setid_destinations
-from shlax_front.build.steps import (
+from shlax_front.backend.keys import explain_miss, root_key, step_key
+from shlax_front.backend.report import Reporter, StepReport
+from shlax_front.backend.rootfs import MissingSource, copy_from_root
+from shlax_front.backend.rootfs import inside as _inside
+from shlax_front.backend.runner import CommandFailed
+from shlax_front.backend.secrets import Secret, SecretError, read_secret_mount, write_secret_file
+from shlax_front.backend.setid import clear_setid, setid_destinations
+from shlax_front.backend.steps import (
     BuildSteps,
     ConfigStep,
     CopyStep,
@@ -52,8 +52,8 @@ from shlax_front.build.steps import (
     Stage,
     Step,
 )
-from shlax_front.build.store import LayerIndex
-from shlax_front.build.wheelhouse import (
+from shlax_front.backend.store import LayerIndex
+from shlax_front.backend.wheelhouse import (
     fetch_missing,
     fetchable_alone,
     record_resolution,

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shlax_front import instructions as ins
-from shlax_front.build.copyopts import copy_flags_problem
-from shlax_front.build.steps import (
+from shlax_front.backend.copyopts import copy_flags_problem
+from shlax_front.backend.steps import (
     BuildSteps,
     ConfigStep,
     CopyStep,

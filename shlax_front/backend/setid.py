@@ -14,7 +14,7 @@ import stat
 import tarfile
 from collections.abc import Callable
 
-from shlax_front.build.context import BuildContext
+from shlax_front.backend.context import BuildContext
 
 SETID = stat.S_ISUID | stat.S_ISGID
 

@@ -1,4 +1,4 @@
-"""Run a command with no network but loopback: ``python -m shlax_front.build.netns -- CMD ARGS...``.
+"""Run a command with no network but loopback: ``python -m shlax_front.backend.netns -- CMD ARGS...``.
 
 Why it exists: under ``--isolation chroot`` buildah 1.28 takes ``--network none`` but only leaves
 ``/etc/resolv.conf`` out; the RUN still shares the host's network namespace and can reach any address.
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        print("usage: python -m shlax_front.build.netns -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python -m shlax_front.backend.netns -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     try:
         enter_empty_network_namespace()
