@@ -32,6 +32,18 @@ from dataclasses import dataclass, field, replace
 from shlax_front import instructions as ins
 from shlax_front.errors import ParseError
 from shlax_front.expand import Expansion, ExpansionError, expand, is_literal
+from shlax_front.messages import (  # the stage graph's messages, re-exported: tests spell them as st.*
+    blank_base,
+    copy_forward_reference,
+    duplicate_stage,
+    empty_platform,
+    from_variables,
+    instruction_before_from,
+    invalid_stage_index,
+    mount_forward_reference,
+    no_stage,
+    unknown_target,
+)
 from shlax_front.syntax import Document, Heredoc
 
 #: Build args every RUN receives when given with ``--build-arg``, even if no ARG declares them (not in the image).
@@ -45,53 +57,6 @@ _MACHINE_ARCH = {
     "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"), "i386": ("386", ""), "i686": ("386", ""),
     "ppc64le": ("ppc64le", ""), "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
 }  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Error messages (shared by the code and the tests)
-
-
-def unknown_target(name: str) -> str:
-    return f'target stage "{name}" could not be found (--target)'
-
-
-def duplicate_stage(name: str) -> str:
-    return f'duplicate stage name "{name}", stage names should be unique'
-
-
-def copy_forward_reference(reference: str, stage: str) -> str:
-    return f'cannot copy from stage "{reference}", it needs to be defined before current stage "{stage}"'
-
-
-def mount_forward_reference(reference: str, target: str | None) -> str:
-    return f'cannot mount from stage "{reference}" to "{target or ""}", stage needs to be defined before current command'
-
-
-def invalid_stage_index(index: int) -> str:
-    return f"invalid stage index {index}"
-
-
-def from_variables() -> str:
-    return (
-        "variable expansion is not supported for --from, "
-        "define a new stage with FROM using ARG from global scope as a workaround"
-    )
-
-
-def blank_base(expression: str) -> str:
-    return f"base name ({expression}) should not be blank"
-
-
-def empty_platform(expression: str) -> str:
-    return f"empty platform value from expression {expression}"
-
-
-def no_stage() -> str:
-    return "the file defines no build stage (no FROM instruction)"
-
-
-def instruction_before_from(keyword: str) -> str:
-    return f"no build stage in current context: {keyword} before the first FROM"
 
 
 # ---------------------------------------------------------------------------------------------------------------
