@@ -12,10 +12,8 @@ created are unmounted and removed, and files it wrote for a single run are delet
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import posixpath
-import re
 import shutil
 import tempfile
 import time
@@ -39,6 +37,13 @@ from shlax_front.backend.keys import explain_miss, root_key, step_key
 from shlax_front.backend.report import Reporter, StepReport
 from shlax_front.backend.rootfs import MissingSource, copy_from_root
 from shlax_front.backend.rootfs import inside as _inside
+from shlax_front.backend.run_output import (
+    fetched_bytes,
+    offline_missing,
+    served_bytes,
+    tail,
+    tree_size,
+)
 from shlax_front.backend.runner import CommandFailed
 from shlax_front.backend.secrets import Secret, SecretError, read_secret_mount, write_secret_file
 from shlax_front.backend.setid import clear_setid, setid_destinations
@@ -53,6 +58,7 @@ from shlax_front.backend.steps import (
     Step,
 )
 from shlax_front.backend.store import LayerIndex
+from shlax_front.backend.users import resolve_owner, user_id
 from shlax_front.backend.wheelhouse import (
     fetch_missing,
     fetchable_alone,
@@ -68,8 +74,6 @@ WHEELHOUSE_TARGET = "/run/shlax-front/wheelhouse"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
 PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
-FETCHED = re.compile(r"^Fetched ([\d.,]+) ([kMG]?B)\b", re.M)
-UNITS = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
 
 
 @dataclass
@@ -140,7 +144,7 @@ class Executor:
                 results[stage.index] = self._build_stage(stage, results, plan.path)
         except CommandFailed as err:  # a buildah verb the executor did not expect to fail
             raise BuildError(
-                f"buildah failed: {' '.join(err.result.argv[:4])}", plan.path, None, _tail(err.result.output)
+                f"buildah failed: {' '.join(err.result.argv[:4])}", plan.path, None, tail(err.result.output)
             ) from None
         finally:
             self.cleanup()
@@ -260,7 +264,7 @@ class Executor:
                     f"FROM {step.image}: cannot pull the image",
                     step.location.path,
                     step.location.line,
-                    _tail(err.result.output),
+                    tail(err.result.output),
                 ) from None
             self._inspected.pop(step.image, None)
             info = self._inspect(step.image)
@@ -426,7 +430,7 @@ class Executor:
         mounts = [self._mount_arg(m, results) for m in step.mounts if m.type != "secret"]
         secret_volumes, secret_targets, secret_dir = self._secrets(step)
         volumes += secret_volumes
-        caches = tuple(_resolve_owner(c, rootfs) for c in step.cache_mounts)
+        caches = tuple(resolve_owner(c, rootfs) for c in step.cache_mounts)
         wheelhouse = [(exe, wh) for exe, wh in step.wheelhouse if not wh.no_index]
         if wheelhouse:
             owner = next((c for c in caches if c.host == "pip"), None)
@@ -448,7 +452,7 @@ class Executor:
             lists = next((d for d, c in prepared if c.target == aptlists.LISTS_TARGET), None)
             if lists is not None:
                 env += self._skip_fresh_updates(state, rootfs, scratch, lists, env, volumes, targets)
-            sizes = {str(d): _du(d) for d, c in prepared}
+            sizes = {str(d): tree_size(d) for d, c in prepared}
             wheelhouse_before = {
                 f.name: f.stat().st_size
                 for d, c in prepared
@@ -492,18 +496,18 @@ class Executor:
                 _delete_replaced(replaced)
             if result.returncode == 0:
                 _replay_apt_layout(rootfs, caches)
-            grown = sum(max(0, _du(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
+            grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
             fetched = grown or None
         if result.returncode != 0:
             message = f"{step.text[:60]}: exited with status {result.returncode}"
-            missing = _offline_missing(result.output) if self.options.offline else []
+            missing = offline_missing(result.output) if self.options.offline else []
             if missing:
                 message += f" (--offline: not in the host caches: {', '.join(missing)})"
             elif self.options.offline:
                 message += " (--offline: it needed something the host caches do not have, see the output)"
-            raise BuildError(message, step.location.path, step.location.line, _tail(result.output))
+            raise BuildError(message, step.location.path, step.location.line, tail(result.output))
         self.reporter.output(result.output)
-        return _fetched(result.output) or fetched, _served(result.output, wheelhouse_before)
+        return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
 
     def _skip_fresh_updates(self, state, rootfs, scratch, lists, env, volumes, targets):
         """Mount the ``apt-get update`` stand-ins (``aptlists``) for a RUN whose lists are a host cache;
@@ -764,7 +768,7 @@ class Executor:
                 clear_setid(lambda path: _inside(self._rootfs(state), path), setid)
         except CommandFailed as err:
             raise BuildError(
-                f"{step.text[:60]}: failed", step.location.path, step.location.line, _tail(err.result.output)
+                f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
             ) from None
 
     def _copy_batches(self, step: CopyStep):
@@ -855,7 +859,7 @@ class Executor:
         for directory in missing:
             os.makedirs(_inside(rootfs, directory), 0o755, exist_ok=True)
         if user and missing:
-            owner = _resolve_owner(HostCache("workdir", path, uid=None, gid=None, user=user), rootfs)
+            owner = resolve_owner(HostCache("workdir", path, uid=None, gid=None, user=user), rootfs)
             for directory in missing:
                 os.lchown(_inside(rootfs, directory), owner.uid or 0, owner.gid or 0)
 
@@ -927,51 +931,6 @@ def _remove_mountpoints(rootfs: str, created: list[str]) -> None:
                     os.unlink(path)
 
 
-def _tail(output: str, lines: int = 25) -> str:
-    return "\n".join(output.rstrip().splitlines()[-lines:])
-
-
-NEED_TO_GET = re.compile(r"^Need to get ([\d.,]+) ([kMG]?B)/([\d.,]+) ([kMG]?B) of archives", re.M)
-FROM_WHEELHOUSE = re.compile(r"^Processing /run/shlax-front/wheelhouse/(\S+)", re.M)
-
-
-def _served(output: str, wheelhouse_before: dict[str, int]) -> int | None:
-    """Bytes the package managers took from the host caches: apt's "Need to get A/B" (B - A), and the
-    wheelhouse files pip installed that were there before this step."""
-    total = None
-    for need, need_unit, whole, whole_unit in NEED_TO_GET.findall(output):
-        total = (total or 0) + max(0, _bytes(whole, whole_unit) - _bytes(need, need_unit))
-    for name in FROM_WHEELHOUSE.findall(output):
-        if name in wheelhouse_before:
-            total = (total or 0) + wheelhouse_before[name]
-    return total
-
-
-def _bytes(amount: str, unit: str) -> int:
-    return int(float(amount.replace(",", "")) * UNITS.get(unit, 1))
-
-
-def _fetched(output: str) -> int | None:
-    total = None
-    for amount, unit in FETCHED.findall(output):
-        total = (total or 0) + int(float(amount.replace(",", "")) * UNITS.get(unit, 1))
-    return total
-
-
-def _offline_missing(output: str) -> list[str]:
-    found = re.findall(r"No matching distribution found for (\S+)", output)
-    found += re.findall(r"Unable to locate package (\S+)", output)
-    found += re.findall(r"Failed to fetch \S+/([^/\s]+_[^/\s]+\.deb)", output)
-    if re.search(
-        r"Failed to fetch \S+(InRelease|Release|Packages)|Some index files failed to download", output
-    ):
-        if not re.search(r"Unable to locate package|Reading package lists", output.split("index files")[-1]):
-            found.append("apt package lists")
-    found += re.findall(r"E: Unable to fetch some archives", output) and ["apt archives"] or []
-    found += re.findall(r"ENOTCACHED.*?request to \S+/([^/\s]+) failed", output)
-    return sorted(set(found))
-
-
 def default_ca_bundle() -> str | None:
     for path in (
         "/etc/ssl/certs/ca-certificates.crt",
@@ -991,51 +950,6 @@ def proxy_env() -> tuple[tuple[str, str], ...]:
             if os.environ.get(variant):
                 out.append((variant, os.environ[variant]))
     return tuple(out)
-
-
-def _du(path) -> int:
-    total = 0
-    for dirpath, _dirnames, filenames in os.walk(path):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
-
-
-def _resolve_owner(cache: HostCache, rootfs: str) -> HostCache:
-    """A cache for a USER given by name: its uid/gid from the container's /etc/passwd (root if unknown)."""
-    if cache.uid is not None and cache.gid is not None:
-        return cache
-    uid = gid = 0
-    name = cache.user or ""
-    user, _, group = name.partition(":")
-    for line in _read_lines(_inside(rootfs, "/etc/passwd")):
-        fields = line.split(":")
-        if len(fields) > 3 and (fields[0] == user or fields[2] == user):
-            uid, gid = int(fields[2]), int(fields[3])
-            break
-    else:
-        if user.isdigit():
-            uid = gid = int(user)
-    if group:
-        for line in _read_lines(_inside(rootfs, "/etc/group")):
-            fields = line.split(":")
-            if len(fields) > 2 and (fields[0] == group or fields[2] == group):
-                gid = int(fields[2])
-                break
-    return dataclasses.replace(
-        cache,
-        uid=cache.uid if cache.uid is not None else uid,
-        gid=cache.gid if cache.gid is not None else gid,
-    )
-
-
-def _read_lines(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().splitlines()
-    except OSError:
-        return []
 
 
 def _replay_apt_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
@@ -1061,14 +975,7 @@ def _replay_apt_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
             os.chmod(lock, 0o640)
         partial = os.path.join(base, "partial")
         os.makedirs(partial, 0o700, exist_ok=True)
-        apt_uid = next(
-            (
-                int(f[2])
-                for f in (line.split(":") for line in _read_lines(_inside(rootfs, "/etc/passwd")))
-                if len(f) > 2 and f[0] == "_apt"
-            ),
-            0,
-        )
+        apt_uid = user_id(rootfs, "_apt")
         os.chown(partial, apt_uid, 0)
         os.chmod(partial, 0o700)
     if "/var/lib/apt/lists" in targets:
