@@ -30,10 +30,17 @@ them, so the image has none either way); a RUN that keeps its lists in the image
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from shlax_front.backend.hostcache import records_directory
 from shlax_front.backend.plan import DEFAULT_PATH
+from shlax_front.backend.rootfs import inside
+from shlax_front.backend.steps import HostCache
+from shlax_front.backend.users import user_id
 
 SHIM_DIR = "/run/shlax-front/bin"
 STATE_TARGET = "/run/shlax-front/apt-lists-state"
@@ -86,6 +93,78 @@ fi
 rm -f "$state/stderr.$$"
 exit "$status"
 """
+
+
+def mount_stand_ins(
+    rootfs: str,
+    scratch: str,
+    lists: Path,
+    ttl: int,
+    env: Sequence[tuple[str, str]],
+    volumes: list[str],
+    targets: list[str],
+    container_path: Callable[[], str | None],
+) -> list[tuple[str, str]]:
+    """Mount the ``apt-get update`` stand-ins for a RUN whose lists are the host cache directory ``lists``
+    (``ttl``: 0 always updates, negative takes any recorded lists as fresh); appends to ``volumes`` and
+    ``targets`` and returns the run-only environment they need (their directory first on ``PATH``).
+    ``container_path`` gives the image's ``PATH`` when the RUN's environment has none."""
+    if ttl == 0:
+        return []
+    path = next((v for k, v in reversed(env) if k == "PATH"), None) or container_path()
+    tools = real_tools(rootfs, path)
+    if not tools:
+        return []
+    shims = os.path.join(scratch, "bin")
+    os.mkdir(shims)
+    for tool, real in tools.items():
+        with open(os.path.join(shims, tool), "w") as f:
+            f.write(shim_script(tool, real, ttl))
+        os.chmod(os.path.join(shims, tool), 0o755)
+    state_dir = records_directory(lists)
+    state_dir.mkdir(exist_ok=True)
+    clear_leftovers(state_dir)
+    volumes += [f"{shims}:{SHIM_DIR}:ro", f"{state_dir}:{STATE_TARGET}"]
+    targets += [SHIM_DIR, STATE_TARGET]
+    return [("PATH", shimmed_path(path))]
+
+
+def replay_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
+    """Leave in the layer what apt leaves under a directory that was a host cache during the run.
+
+    Without the mount, ``buildah bud``'s image has apt's own bookkeeping there: ``archives/lock`` and an
+    ``archives/partial`` owned by ``_apt`` (mode 0700), and - because the passes only mount the lists when
+    the RUN deletes them - an empty ``/var/lib/apt/lists``. The mount hid all that from the layer, so it is
+    replayed here; the downloaded files themselves stay in the host cache.
+    """
+    targets = {c.target.rstrip("/") for c in caches}
+    archives = None
+    if "/var/cache/apt" in targets:
+        archives = "/var/cache/apt/archives"
+    elif "/var/cache/apt/archives" in targets:
+        archives = "/var/cache/apt/archives"
+    if archives:
+        base = inside(rootfs, archives)
+        os.makedirs(base, 0o755, exist_ok=True)
+        lock = os.path.join(base, "lock")
+        if not os.path.lexists(lock):
+            os.close(os.open(lock, os.O_CREAT | os.O_WRONLY, 0o640))
+            os.chmod(lock, 0o640)
+        partial = os.path.join(base, "partial")
+        os.makedirs(partial, 0o700, exist_ok=True)
+        apt_uid = user_id(rootfs, "_apt")
+        os.chown(partial, apt_uid, 0)
+        os.chmod(partial, 0o700)
+    if LISTS_TARGET in targets:
+        lists = inside(rootfs, LISTS_TARGET)
+        if os.path.isdir(lists):
+            for name in os.listdir(lists):
+                path = os.path.join(lists, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
 
 def shim_script(tool: str, real: str, ttl: int, state: str = STATE_TARGET, root: str = "") -> str:

@@ -58,7 +58,7 @@ from shlax_front.backend.steps import (
     Step,
 )
 from shlax_front.backend.store import LayerIndex
-from shlax_front.backend.users import resolve_owner, user_id
+from shlax_front.backend.users import resolve_owner
 from shlax_front.backend.wheelhouse import (
     fetch_missing,
     fetchable_alone,
@@ -451,7 +451,10 @@ class Executor:
                 targets.append(cache.target)
             lists = next((d for d, c in prepared if c.target == aptlists.LISTS_TARGET), None)
             if lists is not None:
-                env += self._skip_fresh_updates(state, rootfs, scratch, lists, env, volumes, targets)
+                ttl = -1 if self.options.offline else self.options.lists_ttl
+                env += aptlists.mount_stand_ins(
+                    rootfs, scratch, lists, ttl, env, volumes, targets, lambda: self._container_path(state)
+                )
             sizes = {str(d): tree_size(d) for d, c in prepared}
             wheelhouse_before = {
                 f.name: f.stat().st_size
@@ -495,7 +498,7 @@ class Executor:
                 _remove_mountpoints(rootfs, created)
                 _delete_replaced(replaced)
             if result.returncode == 0:
-                _replay_apt_layout(rootfs, caches)
+                aptlists.replay_layout(rootfs, caches)
             grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
             fetched = grown or None
         if result.returncode != 0:
@@ -508,29 +511,6 @@ class Executor:
             raise BuildError(message, step.location.path, step.location.line, tail(result.output))
         self.reporter.output(result.output)
         return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
-
-    def _skip_fresh_updates(self, state, rootfs, scratch, lists, env, volumes, targets):
-        """Mount the ``apt-get update`` stand-ins (``aptlists``) for a RUN whose lists are a host cache;
-        returns the run-only environment they need (their directory first on ``PATH``)."""
-        ttl = -1 if self.options.offline else self.options.lists_ttl
-        if ttl == 0:
-            return []
-        path = next((v for k, v in reversed(env) if k == "PATH"), None) or self._container_path(state)
-        tools = aptlists.real_tools(rootfs, path)
-        if not tools:
-            return []
-        shims = os.path.join(scratch, "bin")
-        os.mkdir(shims)
-        for tool, real in tools.items():
-            with open(os.path.join(shims, tool), "w") as f:
-                f.write(aptlists.shim_script(tool, real, ttl))
-            os.chmod(os.path.join(shims, tool), 0o755)
-        state_dir = records_directory(lists)
-        state_dir.mkdir(exist_ok=True)
-        aptlists.clear_leftovers(state_dir)
-        volumes += [f"{shims}:{aptlists.SHIM_DIR}:ro", f"{state_dir}:{aptlists.STATE_TARGET}"]
-        targets += [aptlists.SHIM_DIR, aptlists.STATE_TARGET]
-        return [("PATH", aptlists.shimmed_path(path))]
 
     def _container_path(self, state: _State) -> str | None:
         info = self.buildah.inspect_container(state.container) or {}
@@ -950,41 +930,3 @@ def proxy_env() -> tuple[tuple[str, str], ...]:
             if os.environ.get(variant):
                 out.append((variant, os.environ[variant]))
     return tuple(out)
-
-
-def _replay_apt_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
-    """Leave in the layer what apt leaves under a directory that was a host cache during the run.
-
-    Without the mount, ``buildah bud``'s image has apt's own bookkeeping there: ``archives/lock`` and an
-    ``archives/partial`` owned by ``_apt`` (mode 0700), and - because the passes only mount the lists when
-    the RUN deletes them - an empty ``/var/lib/apt/lists``. The mount hid all that from the layer, so it is
-    replayed here; the downloaded files themselves stay in the host cache.
-    """
-    targets = {c.target.rstrip("/") for c in caches}
-    archives = None
-    if "/var/cache/apt" in targets:
-        archives = "/var/cache/apt/archives"
-    elif "/var/cache/apt/archives" in targets:
-        archives = "/var/cache/apt/archives"
-    if archives:
-        base = _inside(rootfs, archives)
-        os.makedirs(base, 0o755, exist_ok=True)
-        lock = os.path.join(base, "lock")
-        if not os.path.lexists(lock):
-            os.close(os.open(lock, os.O_CREAT | os.O_WRONLY, 0o640))
-            os.chmod(lock, 0o640)
-        partial = os.path.join(base, "partial")
-        os.makedirs(partial, 0o700, exist_ok=True)
-        apt_uid = user_id(rootfs, "_apt")
-        os.chown(partial, apt_uid, 0)
-        os.chmod(partial, 0o700)
-    if "/var/lib/apt/lists" in targets:
-        lists = _inside(rootfs, "/var/lib/apt/lists")
-        if os.path.isdir(lists):
-            for name in os.listdir(lists):
-                path = os.path.join(lists, name)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
