@@ -18,6 +18,7 @@ from shlax_front.backend.report import Reporter
 from shlax_front.backend.runner import Result
 from shlax_front.backend.store import LayerIndex
 from shlax_front.backend.wheelhouse import (
+    WHEELHOUSE_TARGET,
     exact_pins,
     fetch_missing,
     fetchable_alone,
@@ -26,6 +27,7 @@ from shlax_front.backend.wheelhouse import (
     requirement_lines,
     settled,
 )
+from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
 from shlax_front.parser import parse
 from shlax_front.stages import host_platform
 
@@ -305,6 +307,27 @@ def test_a_recent_answer_of_the_index_vouches_for_unpinned_dependencies(tmp_path
     # the answer is too old
     pip = FakePip({"flask": "1", "werkzeug": "2"}, index, deps)
     assert not _fill(pip, ["flask==1", "pygments==1"], tmp_path, ttl=0)[0]
+
+
+def test_filling_the_wheelhouse_reads_the_index_only_for_what_is_missing(tmp_path):
+    """The fill a RUN's pip installs get: offline first, the missing pinned distribution alone, then the
+    install is told the wheelhouse has everything; under --offline the network is never asked."""
+    from shlax_front.actions import Wheelhouse
+
+    shown = []
+    pip = FakePip({"six": "1"}, {"six": "1", "idna": "1"})
+    install = [("pip", Wheelhouse(packages=("six==1", "idna==1")))]
+    env = fill_wheelhouse(pip, install, tmp_path, False, 3600, shown.append)
+    assert env == [("PIP_FIND_LINKS", WHEELHOUSE_TARGET), ("PIP_NO_INDEX", "1")]
+    assert [argv[-2:] for argv, network in pip.calls if network] == [["--no-deps", "idna==1"]]
+    assert any("Saved /wh/idna-1" in output for output in shown)
+
+    pip = FakePip({}, {"six": "1"})
+    env = fill_wheelhouse(
+        pip, [("pip", Wheelhouse(packages=("six==1",)))], tmp_path, True, 3600, shown.append
+    )
+    assert env == [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
+    assert len(pip.calls) == 1 and not pip.calls[0][1]
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,6 @@ from shlax_front.backend.hostcache import (
     HostCaches,
     partition_name,
     read_os_release,
-    records_directory,
 )
 from shlax_front.backend.keys import explain_miss, root_key, step_key
 from shlax_front.backend.report import Reporter, StepReport
@@ -59,18 +58,13 @@ from shlax_front.backend.steps import (
 )
 from shlax_front.backend.store import LayerIndex
 from shlax_front.backend.users import resolve_owner
-from shlax_front.backend.wheelhouse import (
-    fetch_missing,
-    fetchable_alone,
-    record_resolution,
-    requirement_lines,
-    settled,
-)
+from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET
+from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
+from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
 from shlax_front.errors import BuildError
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
 ALWAYS_CREATED = ("/run", "/dev", "/proc", "/sys")
-WHEELHOUSE_TARGET = "/run/shlax-front/wheelhouse"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
 PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
@@ -485,7 +479,20 @@ class Executor:
             doomed = [p for p in doomed if os.path.lexists(p) and not os.path.isdir(p)]
             try:
                 if wheelhouse:
-                    env += self._fill_wheelhouse(state, step, wheelhouse, env, volumes, network)
+
+                    def in_container(argv, online, container=state.container):
+                        return self.buildah.run(
+                            container, argv, env=env, volumes=volumes, network=network if online else None
+                        )
+
+                    env += fill_wheelhouse(
+                        in_container,
+                        wheelhouse,
+                        wheelhouse_history(self.caches),
+                        self.options.offline,
+                        self.options.lists_ttl,
+                        self.reporter.output,
+                    )
                 result = self.buildah.run(
                     state.container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
                 )
@@ -533,109 +540,6 @@ class Executor:
             proxies = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ftp_proxy")
             env += [(name, dead) for name in proxies] + [("no_proxy", ""), ("NO_PROXY", "")]
         return "none", env
-
-    def _fill_wheelhouse(self, state, step, wheelhouse, env, volumes, network) -> list[tuple[str, str]]:
-        """Get every distribution the pip installs need into the host wheelhouse, offline first.
-
-        pip's own HTTP cache keeps nothing behind proxies that strip caching headers, so the tool keeps the
-        files itself: ``pip download --no-index`` from the wheelhouse first; only when something is missing
-        ``pip download`` with the index (files already present are not downloaded again). That reads the index
-        page of every requirement, so when everything is pinned exactly only the missing distributions are
-        fetched (``wheelhouse.fetch_missing``). A wheelhouse-only resolution that took an unpinned
-        distribution could be older than the index: it stands only as far as the index's own answer,
-        recorded less than ``--lists-ttl`` ago, vouches for it (``wheelhouse.settled``). The install then
-        runs with ``PIP_FIND_LINKS`` (and
-        ``PIP_NO_INDEX`` when the wheelhouse has everything).
-        """
-        complete = True
-        history = self._wheelhouse_state()
-        for executable, wh in wheelhouse:
-            base = [
-                *executable.split(),
-                "download",
-                "--dest",
-                WHEELHOUSE_TARGET,
-                "--find-links",
-                WHEELHOUSE_TARGET,
-            ]
-            options = []  # what shapes the choice of one distribution as much as of all of them
-            if wh.pre:
-                options.append("--pre")
-            for link in wh.find_links:
-                options += ["--find-links", link]
-            for con in wh.constraints:
-                options += ["-c", con]
-            spec = list(options)
-            for req in wh.requirements:
-                spec += ["-r", req]
-            spec += list(wh.packages)
-            index = []
-            if wh.index_url:
-                index += ["--index-url", wh.index_url]
-            for url in wh.extra_index_urls:
-                index += ["--extra-index-url", url]
-            offline_argv = [*base, "--no-index", *spec]
-            online_argv = [*base, *index, *spec]
-            offline = self.buildah.run(state.container, offline_argv, env=env, volumes=volumes)
-            if self.options.offline:
-                self.reporter.output(offline.output)
-                complete = complete and offline.returncode == 0
-                continue
-            lines = self._requirement_lines(state, wh, env, volumes)
-
-            def stands(output, lines=lines, argv=online_argv):
-                return settled(history, argv, lines, output, self.options.lists_ttl)
-
-            if offline.returncode == 0:  # a miss is expected and not news: its output is not shown
-                self.reporter.output(offline.output)
-                if stands(offline.output):
-                    continue
-            else:
-
-                def pip(argv, online, container=state.container):
-                    return self.buildah.run(
-                        container, argv, env=env, volumes=volumes, network=network if online else None
-                    )
-
-                done, outputs = fetch_missing(
-                    pip,
-                    offline_argv,
-                    [*base, *index, *options],
-                    fetchable_alone(history, online_argv, lines, self.options.lists_ttl),
-                    offline.output,
-                    stands,
-                )
-                for output in outputs:
-                    self.reporter.output(output)
-                if done:  # only the missing distributions' index pages were read
-                    continue
-            online = self.buildah.run(state.container, online_argv, env=env, volumes=volumes, network=network)
-            self.reporter.output(online.output)
-            if online.returncode != 0:
-                complete = False
-            elif lines is not None:
-                record_resolution(history, online_argv, lines, online.output)
-        extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
-        if complete and not any(wh.find_links for _, wh in wheelhouse):
-            extra.append(("PIP_NO_INDEX", "1"))
-        return extra
-
-    def _wheelhouse_state(self) -> Path:
-        """Where the records of what the index chose live (``wheelhouse.settled``), beside the wheelhouse."""
-        return records_directory(self.caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None))
-
-    def _requirement_lines(self, state, wh, env, volumes) -> list[str] | None:
-        """The install's requirements as pip will read them: command line, ``-r`` files and ``-c`` files
-        (prefixed ``constraint:``), read in the container; ``None`` when a file cannot be read."""
-        lines = requirement_lines(wh.packages)
-        for prefix, paths in (("", wh.requirements), ("constraint: ", wh.constraints)):
-            if not paths:
-                continue
-            read = self.buildah.run(state.container, ["cat", "--", *paths], env=env, volumes=volumes)
-            if read.returncode != 0:
-                return None
-            lines += [prefix + line for line in requirement_lines(read.stdout.splitlines())]
-        return lines
 
     def _secrets(self, step: RunStep) -> tuple[list[str], list[str], str | None]:
         """(volumes, targets, private directory) for the RUN's secret mounts given by ``--secret``.

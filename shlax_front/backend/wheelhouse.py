@@ -21,6 +21,17 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shlax_front.backend.hostcache import records_directory
+from shlax_front.backend.steps import HostCache
+
+if TYPE_CHECKING:
+    from shlax_front.actions import Wheelhouse
+    from shlax_front.backend.hostcache import HostCaches
+
+#: where the host wheelhouse appears in a RUN and in the ``pip download`` runs that fill it
+WHEELHOUSE_TARGET = "/run/shlax-front/wheelhouse"
 
 #: at most this many distributions fetched one by one before the full download is cheaper anyway
 MAX_SINGLE_FETCHES = 30
@@ -33,8 +44,116 @@ PIN = re.compile(
 )
 HASH = re.compile(r"(?:^|\s)--hash[=\s]\S+")
 
-#: (argv, with network) -> object with ``returncode`` and ``output``
+#: (argv, with network) -> object with ``returncode`` and ``output`` (and ``stdout``): a run in the RUN's
+#: container, with its environment and mounts
 Run = Callable[[Sequence[str], bool], object]
+
+
+def fill(
+    run: Run,
+    installs: Sequence[tuple[str, Wheelhouse]],
+    history: Path,
+    offline: bool,
+    lists_ttl: float,
+    show: Callable[[str], None],
+) -> list[tuple[str, str]]:
+    """Get every distribution the pip ``installs`` ((pip executable, wheelhouse) pairs) need into the host
+    wheelhouse, offline first; returns the environment the RUN's installs need to use it.
+
+    pip's own HTTP cache keeps nothing behind proxies that strip caching headers, so the tool keeps the
+    files itself: ``pip download --no-index`` from the wheelhouse first; only when something is missing
+    ``pip download`` with the index (files already present are not downloaded again). That reads the index
+    page of every requirement, so when everything is pinned exactly only the missing distributions are
+    fetched (``fetch_missing``). A wheelhouse-only resolution that took an unpinned distribution could be
+    older than the index: it stands only as far as the index's own answer, recorded in ``history`` less
+    than ``lists_ttl`` ago, vouches for it (``settled``). The install then runs with ``PIP_FIND_LINKS``
+    (and ``PIP_NO_INDEX`` when the wheelhouse has everything). ``show`` receives the pip outputs worth
+    showing (a miss of the offline attempt is expected and not news).
+    """
+    complete = True
+    for executable, wh in installs:
+        base = [
+            *executable.split(),
+            "download",
+            "--dest",
+            WHEELHOUSE_TARGET,
+            "--find-links",
+            WHEELHOUSE_TARGET,
+        ]
+        options = []  # what shapes the choice of one distribution as much as of all of them
+        if wh.pre:
+            options.append("--pre")
+        for link in wh.find_links:
+            options += ["--find-links", link]
+        for con in wh.constraints:
+            options += ["-c", con]
+        spec = list(options)
+        for req in wh.requirements:
+            spec += ["-r", req]
+        spec += list(wh.packages)
+        index = []
+        if wh.index_url:
+            index += ["--index-url", wh.index_url]
+        for url in wh.extra_index_urls:
+            index += ["--extra-index-url", url]
+        offline_argv = [*base, "--no-index", *spec]
+        online_argv = [*base, *index, *spec]
+        first = run(offline_argv, False)
+        if offline:
+            show(first.output)
+            complete = complete and first.returncode == 0
+            continue
+        lines = installed_lines(run, wh)
+
+        def stands(output, lines=lines, argv=online_argv):
+            return settled(history, argv, lines, output, lists_ttl)
+
+        if first.returncode == 0:
+            show(first.output)
+            if stands(first.output):
+                continue
+        else:
+            done, outputs = fetch_missing(
+                run,
+                offline_argv,
+                [*base, *index, *options],
+                fetchable_alone(history, online_argv, lines, lists_ttl),
+                first.output,
+                stands,
+            )
+            for output in outputs:
+                show(output)
+            if done:  # only the missing distributions' index pages were read
+                continue
+        online = run(online_argv, True)
+        show(online.output)
+        if online.returncode != 0:
+            complete = False
+        elif lines is not None:
+            record_resolution(history, online_argv, lines, online.output)
+    extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
+    if complete and not any(wh.find_links for _, wh in installs):
+        extra.append(("PIP_NO_INDEX", "1"))
+    return extra
+
+
+def history_directory(caches: HostCaches) -> Path:
+    """Where the records of what the index chose live (``settled``), beside the host wheelhouse."""
+    return records_directory(caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None))
+
+
+def installed_lines(run: Run, wh: Wheelhouse) -> list[str] | None:
+    """The install's requirements as pip will read them: command line, ``-r`` files and ``-c`` files
+    (prefixed ``constraint:``), read in the container; ``None`` when a file cannot be read."""
+    lines = requirement_lines(wh.packages)
+    for prefix, paths in (("", wh.requirements), ("constraint: ", wh.constraints)):
+        if not paths:
+            continue
+        read = run(["cat", "--", *paths], False)
+        if read.returncode != 0:
+            return None
+        lines += [prefix + line for line in requirement_lines(read.stdout.splitlines())]
+    return lines
 
 
 def canonical(name: str) -> str:
