@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from shlax_front import instructions as ins
+from shlax_front import messages
 from shlax_front.errors import ParseError
 from shlax_front.parser import parse
 from shlax_front.syntax import Node
@@ -39,9 +40,9 @@ def test_from() -> None:
         None, image="golang:1.22", name="build", platform="$BUILDPLATFORM"
     )
     assert one("from debian").name is None
-    assert failure("FROM a b").message == ins.from_arguments()
-    assert failure("FROM a AS 1x").message == ins.invalid_stage_name("1x")
-    assert failure("FROM --plat=x a").message == ins.unknown_flag("--plat")
+    assert failure("FROM a b").message == messages.from_arguments()
+    assert failure("FROM a AS 1x").message == messages.invalid_stage_name("1x")
+    assert failure("FROM --plat=x a").message == messages.unknown_flag("--plat")
 
 
 def test_run_shell_exec_and_flags() -> None:
@@ -51,11 +52,11 @@ def test_run_shell_exec_and_flags() -> None:
     assert (run.exec_form, run.network, run.security) == (False, "none", "insecure")
     exec_run = one('RUN ["/bin/sh", "-c", "echo hi"]')
     assert exec_run.command == ("/bin/sh", "-c", "echo hi") and exec_run.exec_form
-    assert failure("RUN --network=bridge true").message == ins.invalid_network("bridge")
-    assert failure("RUN --security=x true").message == ins.invalid_security("x")
-    assert failure("RUN --foo true").message == ins.unknown_flag("--foo")
-    assert failure("RUN --network=none --network=host true").message == ins.duplicate_flag("--network")
-    assert failure("RUN --network true").message == ins.missing_flag_value("--network")
+    assert failure("RUN --network=bridge true").message == messages.invalid_network("bridge")
+    assert failure("RUN --security=x true").message == messages.invalid_security("x")
+    assert failure("RUN --foo true").message == messages.unknown_flag("--foo")
+    assert failure("RUN --network=none --network=host true").message == messages.duplicate_flag("--network")
+    assert failure("RUN --network true").message == messages.missing_flag_value("--network")
 
 
 def test_run_heredoc() -> None:
@@ -156,17 +157,17 @@ def test_copy_and_add() -> None:
         False,
         ("https://x/y.tar",),
     )
-    assert failure("COPY a").message == ins.no_destination("COPY")
-    assert failure("ADD --from=x a b").message == ins.unknown_flag("--from")
-    assert failure("COPY --parents=maybe a b").message == ins.bad_boolean("--parents", "maybe")
-    assert failure("COPY --link= a b").message == ins.missing_flag_value("--link")
+    assert failure("COPY a").message == messages.no_destination("COPY")
+    assert failure("ADD --from=x a b").message == messages.unknown_flag("--from")
+    assert failure("COPY --parents=maybe a b").message == messages.bad_boolean("--parents", "maybe")
+    assert failure("COPY --link= a b").message == messages.missing_flag_value("--link")
 
 
 def test_copy_heredoc_sources() -> None:
     copy = one("COPY <<a.txt <<-b.txt plain /dst/\nA\na.txt\n\tB\nb.txt\n")
     assert copy.sources == ("plain",)
     assert [(h.name, h.content) for h in copy.heredocs] == [("a.txt", "A\n"), ("b.txt", "B\n")]
-    assert failure("COPY a <<EOF\nx\nEOF\n").message == ins.bad_heredoc("COPY", "a destination")
+    assert failure("COPY a <<EOF\nx\nEOF\n").message == messages.bad_heredoc("COPY", "a destination")
     # Heredoc words are read by the parser's reading (BuildKit's MustParseHeredoc), in linear time.
     assert ins.heredoc_word_name("<<-'EOF'") == "EOF" and ins.heredoc_word_name("3<< x") == "x"
     assert ins.heredoc_word_name("<<" + " " * 50_000 + "<x") is None
@@ -178,7 +179,7 @@ def test_env_label_arg_keep_raw_values() -> None:
     assert one("ENV LEGACY some value").pairs == (("LEGACY", "some value"),)
     assert one('LABEL "org.x"="1" b=2').pairs == (('"org.x"', '"1"'), ("b", "2"))
     assert one("ARG A B=1 C= D=a=b").pairs == (("A", None), ("B", "1"), ("C", ""), ("D", "a=b"))
-    assert failure("ARG =x").message == ins.blank_names("ARG")
+    assert failure("ARG =x").message == messages.blank_names("ARG")
 
 
 def test_single_argument_instructions() -> None:
@@ -189,8 +190,8 @@ def test_single_argument_instructions() -> None:
     assert one("EXPOSE 80/tcp 443").ports == ("80/tcp", "443")
     assert one('VOLUME ["/a", "/b"]').paths == ("/a", "/b")
     assert one("VOLUME /a /b").paths == ("/a", "/b")
-    assert failure('VOLUME [" "]').message == ins.empty_volume()
-    assert failure("WORKDIR --x=1 /a").message == ins.unknown_flag("--x")
+    assert failure('VOLUME [" "]').message == messages.empty_volume()
+    assert failure("WORKDIR --x=1 /a").message == messages.unknown_flag("--x")
 
 
 def test_cmd_entrypoint_shell() -> None:
@@ -200,7 +201,7 @@ def test_cmd_entrypoint_shell() -> None:
     assert one("ENTRYPOINT exec app --flag").command == "exec app --flag"
     assert isinstance(one("ENTRYPOINT []"), ins.Entrypoint)
     assert one('SHELL ["/bin/bash", "-eo", "pipefail", "-c"]').argv == ("/bin/bash", "-eo", "pipefail", "-c")
-    assert failure("SHELL /bin/bash -c").message == ins.not_json("SHELL")
+    assert failure("SHELL /bin/bash -c").message == messages.not_json("SHELL")
 
 
 def test_healthcheck() -> None:
@@ -215,13 +216,13 @@ def test_healthcheck() -> None:
     assert one('HEALTHCHECK CMD ["/bin/check", "-q"]').test == ("CMD", "/bin/check", "-q")
     assert one("HEALTHCHECK NONE").test == ("NONE",)
     assert one("HEALTHCHECK --start-period=1m30s CMD x").config()["StartPeriod"] == 90_000_000_000
-    assert failure("HEALTHCHECK NONE x").message == ins.healthcheck_none_arguments()
-    assert failure("HEALTHCHECK RUN x").message == ins.healthcheck_unknown_type("RUN")
-    assert failure("HEALTHCHECK --interval=1us CMD x").message == ins.interval_too_short("interval")
-    assert failure("HEALTHCHECK --interval=5 CMD x").message == ins.invalid_duration("5")
-    assert failure("HEALTHCHECK --retries=-1 CMD x").message == ins.negative_retries(-1)
-    assert failure("HEALTHCHECK --retries=x CMD x").message == ins.invalid_retries("x")
-    assert failure("HEALTHCHECK --color=x CMD x").message == ins.unknown_flag("--color")
+    assert failure("HEALTHCHECK NONE x").message == messages.healthcheck_none_arguments()
+    assert failure("HEALTHCHECK RUN x").message == messages.healthcheck_unknown_type("RUN")
+    assert failure("HEALTHCHECK --interval=1us CMD x").message == messages.interval_too_short("interval")
+    assert failure("HEALTHCHECK --interval=5 CMD x").message == messages.invalid_duration("5")
+    assert failure("HEALTHCHECK --retries=-1 CMD x").message == messages.negative_retries(-1)
+    assert failure("HEALTHCHECK --retries=x CMD x").message == messages.invalid_retries("x")
+    assert failure("HEALTHCHECK --color=x CMD x").message == messages.unknown_flag("--color")
 
 
 def test_go_durations() -> None:
@@ -243,8 +244,8 @@ def test_onbuild() -> None:
     tabbed = one("ONBUILD RUN <<-EOF\n\techo hi\n\tEOF\n")
     assert tabbed.trigger == "RUN <<-EOF\n\techo hi\nEOF"
     assert tabbed.instruction.heredocs[0].content == "echo hi\n"
-    assert failure("ONBUILD ONBUILD RUN x").message == ins.onbuild_chained()
-    assert failure("ONBUILD FROM x").message == ins.onbuild_forbidden("FROM")
+    assert failure("ONBUILD ONBUILD RUN x").message == messages.onbuild_chained()
+    assert failure("ONBUILD FROM x").message == messages.onbuild_forbidden("FROM")
 
 
 def test_arg_and_stopsignal_ignore_flags_like_buildkit() -> None:
@@ -259,4 +260,4 @@ def test_hand_built_nodes() -> None:
     bad = Node(keyword="frob", args=["x"], start_line=4, original="FROB")
     with pytest.raises(ParseError) as caught:
         ins.from_node(bad, "x/Containerfile")
-    assert str(caught.value).startswith("x/Containerfile:4: " + ins.unknown_instruction("FROB"))
+    assert str(caught.value).startswith("x/Containerfile:4: " + messages.unknown_instruction("FROB"))

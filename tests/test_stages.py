@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from shlax_front import instructions as ins
+from shlax_front import messages
 from shlax_front import stages as st
 from shlax_front.errors import ParseError
 from shlax_front.parser import parse
@@ -184,26 +185,26 @@ def test_from_earlier_stage_and_numeric_copy() -> None:
 @pytest.mark.parametrize(
     ("text", "target", "message", "line"),
     [
-        ("FROM a AS x\nFROM b AS X\n", None, st.duplicate_stage("x"), 2),
+        ("FROM a AS x\nFROM b AS X\n", None, messages.duplicate_stage("x"), 2),
         (
             "FROM a\nCOPY --from=later /a /b\nFROM b AS later\n",
             None,
-            st.copy_forward_reference("later", "stage-0"),
+            messages.copy_forward_reference("later", "stage-0"),
             2,
         ),
-        ("FROM a AS me\nCOPY --from=me /a /b\n", None, st.copy_forward_reference("me", "me"), 2),
-        ("FROM a\nCOPY --from=1 /a /b\nFROM b\n", None, st.copy_forward_reference("1", "stage-0"), 2),
-        ("FROM a\nCOPY --from=5 /a /b\n", None, st.invalid_stage_index(5), 2),
+        ("FROM a AS me\nCOPY --from=me /a /b\n", None, messages.copy_forward_reference("me", "me"), 2),
+        ("FROM a\nCOPY --from=1 /a /b\nFROM b\n", None, messages.copy_forward_reference("1", "stage-0"), 2),
+        ("FROM a\nCOPY --from=5 /a /b\n", None, messages.invalid_stage_index(5), 2),
         (
             "FROM a\nRUN --mount=from=b,target=/m x\nFROM c AS b\n",
             None,
-            st.mount_forward_reference("b", "/m"),
+            messages.mount_forward_reference("b", "/m"),
             2,
         ),
-        ("ARG S=x\nFROM a AS x\nFROM b\nCOPY --from=$S /a /b\n", None, st.from_variables(), 4),
-        ("ARG B\nFROM $B\n", None, st.blank_base("$B"), 2),
-        ("FROM --platform=$NOPE a\n", None, st.empty_platform("$NOPE"), 1),
-        ("FROM a\nFROM b\n", "nope", st.unknown_target("nope"), None),  # about the file, not a line
+        ("ARG S=x\nFROM a AS x\nFROM b\nCOPY --from=$S /a /b\n", None, messages.from_variables(), 4),
+        ("ARG B\nFROM $B\n", None, messages.blank_base("$B"), 2),
+        ("FROM --platform=$NOPE a\n", None, messages.empty_platform("$NOPE"), 1),
+        ("FROM a\nFROM b\n", "nope", messages.unknown_target("nope"), None),  # about the file, not a line
         (
             "FROM scratch\nENV A=${B:?unset}\n",
             None,
@@ -361,7 +362,7 @@ def test_planning_fails_only_with_located_parse_errors(
         result = st.plan(parse(text, "Containerfile", strict=False), {"A": "1"}, target)
     except ParseError as err:
         if err.line is None:  # only an error about the whole file has no line
-            assert err.message == st.unknown_target(target)
+            assert err.message == messages.unknown_target(target)
         else:
             assert 1 <= err.line <= len(lines) + 1
         return
