@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from dataclasses import MISSING as _MISSING_FACTORY
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 from shlax_front.syntax import Heredoc
+
+if TYPE_CHECKING:
+    from shlax_front.scope import Step
 
 # --------------------------------------------------------------------------------------------------------------
 # What a cached action needs at run time
@@ -109,6 +113,9 @@ class Action:
 
     line: int = field(default=0, kw_only=True, compare=False, repr=False)
     node: int = field(default=-1, kw_only=True, compare=False, repr=False)
+    #: the scope walker's record of the instruction it came from (``scope.Step``: its expansion under the
+    #: consumer's rules and the scope it runs in); None for recipes
+    step: Step | None = field(default=None, kw_only=True, compare=False, repr=False)
 
     def evolve(self, **changes) -> Action:
         return replace(self, **changes)
@@ -319,6 +326,9 @@ class Stage(Action):
     platform: str | None = None
     #: image name to commit this stage as (recipes); not part of equality
     commit: str | None = field(default=None, compare=False)
+    #: the stage's position in the file, and the earlier stage it is built on (None: an image)
+    index: int = field(default=-1, compare=False, repr=False)
+    base_stage: int | None = field(default=None, compare=False, repr=False)
 
 
 CONFIG_ACTIONS = (

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shlax_front import actions as A
 from shlax_front import instructions as I
-from shlax_front import managers, shell
+from shlax_front import managers, runbody, shell, stages
 from shlax_front.expand import Expansion, ExpansionError, expand
 from shlax_front.managers.base import INSTALL, UPDATE, Invocation
+from shlax_front.scope import LENIENT, Step
 from shlax_front.syntax import Document
 
 #: SHELL argv prefixes whose ``-c`` script is POSIX/bash enough for our parser.
@@ -53,145 +54,117 @@ class Recognition:
 
 
 def lower(doc: Document, build_args: Mapping[str, str] | None = None) -> tuple[A.Stage, ...]:
-    """The stages of ``doc`` as actions (before any rewrite pass)."""
-    build_args = dict(build_args or {})
-    stages: list[A.Stage] = []
-    global_args: dict[str, str] = {}
-    current: list[A.Action] | None = None
-    header: dict = {}
-    scope: dict[str, str] = {}
-    shell_argv: tuple[str, ...] = ("/bin/sh", "-c")
+    """The stages of ``doc`` as actions (before any rewrite pass), scoped by the lenient rules: what the
+    optimize, explain and migrate views need, without the base images' configs."""
+    return lower_plan(stages.plan(doc, build_args, rules=LENIENT))
 
-    def close() -> None:
-        if current is not None:
-            stages.append(A.Stage(actions=tuple(current), **header))
 
-    for index, node in enumerate(doc.nodes):
-        instr = I.from_node(node, doc.path)
-        line = node.start_line
-        if isinstance(instr, I.From):
-            close()
-            current = []
-            header = {
-                "base": _expand(instr.image, global_args),
-                "name": instr.name,
-                "platform": instr.platform,
-                "line": line,
-                "node": index,
-            }
-            scope = {}
-            shell_argv = ("/bin/sh", "-c")
-            continue
-        if current is None:  # global ARGs before the first FROM
-            if isinstance(instr, I.Arg):
-                for name, default in instr.pairs:
-                    value = build_args.get(
-                        name, _expand(default, global_args) if default is not None else None
-                    )
-                    if value is not None:
-                        global_args[name] = value
-            continue
-        common = {"line": line, "node": index}
-        if isinstance(instr, I.Run):
-            current.append(lower_run(instr, scope, shell_argv, common))
-        elif isinstance(instr, I.Copy):
-            current.append(
-                A.Copy(
-                    sources=tuple(instr.sources),
-                    dest=instr.dest,
-                    from_=instr.from_,
-                    chown=instr.chown,
-                    chmod=instr.chmod,
-                    link=instr.link,
-                    parents=instr.parents,
-                    exclude=tuple(instr.exclude),
-                    add=isinstance(instr, I.Add),
-                    checksum=getattr(instr, "checksum", None),
-                    keep_git_dir=getattr(instr, "keep_git_dir", False),
-                    heredocs=tuple(instr.heredocs),
-                    **common,
-                )
+def lower_plan(
+    graph: stages.BuildPlan,
+    roots: stages.RootScopes | None = None,
+    only: Iterable[stages.Stage] | None = None,
+) -> tuple[A.Stage, ...]:
+    """The stages of ``graph`` (all of them, or ``only`` those, in that order) as actions.
+
+    Each action carries the walker's ``Step`` (its expansion under ``graph.rules`` and the scope it runs in),
+    which is what the build backend reads; ``roots`` gives a root stage's scope (its base image's config).
+    """
+    walker = graph.walker(roots, strict=True)
+    first_node = {stage.index: len(graph.meta_args) + _nodes_before(graph, stage) for stage in graph.all_stages}
+    out: list[A.Stage] = []
+    for stage in graph.all_stages if only is None else only:
+        node = first_node[stage.index]
+        actions: list[A.Action] = []
+        for offset, step in enumerate(walker.walk(stage), start=1):
+            action = _action(step, {"line": step.line, "node": node + offset})
+            if action is not None:
+                actions.append(action.evolve(step=step))
+        out.append(
+            A.Stage(
+                actions=tuple(actions),
+                base=stage.image,
+                name=stage.name,
+                platform=stage.from_.platform,
+                line=stage.line,
+                node=node,
+                index=stage.index,
+                base_stage=stage.base_stage,
             )
-        elif isinstance(instr, I.Env):
-            pairs = []
-            before = dict(scope)  # every value of one ENV sees the scope from before it
-            for name, value in instr.pairs:
-                known = _known(value, before)
-                # a value that depends on a variable only the builder knows (ENV PATH=/x:$PATH) is forgotten:
-                # later words then keep ${PATH} as a reference instead of expanding a half-known value
-                if known is None or known.unset:
-                    scope.pop(name, None)
-                else:
-                    scope[name] = known.value
-                pairs.append((name, _config_value(value, before, known)))
-            current.append(A.Env(pairs=tuple(pairs), **common))
-        elif isinstance(instr, I.Arg):
-            pairs = []
-            for name, default in instr.pairs:
-                if name in build_args:
-                    value: str | None = build_args[name]
-                elif default is not None:
-                    value = _expand(default, scope)
-                else:
-                    value = global_args.get(name)
-                if value is not None and name not in _env_names(current):
-                    scope[name] = value
-                pairs.append((name, None if default is None else config_value(default, scope)))
-            current.append(A.Arg(pairs=tuple(pairs), **common))
-        elif isinstance(instr, I.Label):
-            current.append(
-                A.Label(
-                    pairs=tuple((config_value(k, scope), config_value(v, scope)) for k, v in instr.pairs),
-                    **common,
-                )
-            )
-        elif isinstance(instr, I.Workdir):
-            current.append(A.Workdir(path=config_value(instr.path, scope), **common))
-        elif isinstance(instr, I.User):
-            current.append(A.User(user=config_value(instr.user, scope), **common))
-        elif isinstance(instr, I.Expose):
-            current.append(A.Expose(ports=tuple(instr.ports), **common))
-        elif isinstance(instr, I.Volume):
-            current.append(A.Volume(paths=tuple(instr.paths), **common))
-        elif isinstance(instr, I.Entrypoint):
-            current.append(A.Entrypoint(command=instr.command, **common))
-        elif isinstance(instr, I.Cmd):
-            current.append(A.Cmd(command=instr.command, **common))
-        elif isinstance(instr, I.Shell):
-            shell_argv = tuple(instr.argv)
-            current.append(A.Shell(argv=tuple(instr.argv), **common))
-        elif isinstance(instr, I.Healthcheck):
-            current.append(
-                A.Healthcheck(
-                    test=tuple(instr.test),
-                    interval=instr.interval,
-                    timeout=instr.timeout,
-                    start_period=instr.start_period,
-                    start_interval=instr.start_interval,
-                    retries=instr.retries,
-                    **common,
-                )
-            )
-        elif isinstance(instr, I.Stopsignal):
-            current.append(A.Stopsignal(signal=instr.signal, **common))
-        elif isinstance(instr, I.Onbuild):
-            current.append(A.Onbuild(trigger=instr.trigger, **common))
-        elif isinstance(instr, I.Maintainer):
-            current.append(A.Maintainer(name=instr.name, **common))
-    close()
-    return tuple(stages)
+        )
+    return tuple(out)
 
 
-def _env_names(actions: list[A.Action]) -> set[str]:
-    """ENV wins over ARG of the same name (BuildKit)."""
-    return {k for a in actions if isinstance(a, A.Env) for k, _ in a.pairs}
+def _nodes_before(graph: stages.BuildPlan, stage: stages.Stage) -> int:
+    """How many instructions of the file come before ``stage``'s FROM (after the global ARGs)."""
+    return sum(1 + len(s.instructions) for s in graph.all_stages[: stage.index])
 
 
-def _expand(word: str, scope: Mapping[str, str]) -> str:
-    """``word`` with quotes removed and the variables this Containerfile defines expanded. References to
-    anything else (``$PATH`` from the base image's ENV) are kept as written: only the builder knows them."""
-    known = _known(word, scope)
-    return word if known is None else known.value
+def _action(step: Step, common: dict) -> A.Action | None:
+    """The action for one walked instruction. Config values follow the IR's convention (``config_value``)."""
+    instr = step.instruction
+    scope = step.scope.variables()
+    if isinstance(instr, I.Run):
+        return lower_run(instr, scope, step.scope.shell, common)
+    if isinstance(instr, I.Copy):
+        return A.Copy(
+            sources=tuple(instr.sources),
+            dest=instr.dest,
+            from_=instr.from_,
+            chown=instr.chown,
+            chmod=instr.chmod,
+            link=instr.link,
+            parents=instr.parents,
+            exclude=tuple(instr.exclude),
+            add=isinstance(instr, I.Add),
+            checksum=getattr(instr, "checksum", None),
+            keep_git_dir=getattr(instr, "keep_git_dir", False),
+            heredocs=tuple(instr.heredocs),
+            **common,
+        )
+    if isinstance(instr, I.Env):
+        return A.Env(pairs=tuple((name, config_value(value, scope)) for name, value in instr.pairs), **common)
+    if isinstance(instr, I.Arg):
+        pairs = []
+        local = dict(scope)
+        for (name, default), (_, value) in zip(instr.pairs, step.expanded.pairs, strict=True):
+            pairs.append((name, None if default is None else config_value(default, local)))
+            if value is not None and name not in dict(step.scope.env):
+                local[name] = value
+        return A.Arg(pairs=tuple(pairs), **common)
+    if isinstance(instr, I.Label):
+        pairs = tuple((config_value(k, scope), config_value(v, scope)) for k, v in instr.pairs)
+        return A.Label(pairs=pairs, **common)
+    if isinstance(instr, I.Workdir):
+        return A.Workdir(path=config_value(instr.path, scope), **common)
+    if isinstance(instr, I.User):
+        return A.User(user=config_value(instr.user, scope), **common)
+    if isinstance(instr, I.Expose):
+        return A.Expose(ports=tuple(instr.ports), **common)
+    if isinstance(instr, I.Volume):
+        return A.Volume(paths=tuple(instr.paths), **common)
+    if isinstance(instr, I.Entrypoint):
+        return A.Entrypoint(command=instr.command, **common)
+    if isinstance(instr, I.Cmd):
+        return A.Cmd(command=instr.command, **common)
+    if isinstance(instr, I.Shell):
+        return A.Shell(argv=tuple(instr.argv), **common)
+    if isinstance(instr, I.Healthcheck):
+        return A.Healthcheck(
+            test=tuple(instr.test),
+            interval=instr.interval,
+            timeout=instr.timeout,
+            start_period=instr.start_period,
+            start_interval=instr.start_interval,
+            retries=instr.retries,
+            **common,
+        )
+    if isinstance(instr, I.Stopsignal):
+        return A.Stopsignal(signal=instr.signal, **common)
+    if isinstance(instr, I.Onbuild):
+        return A.Onbuild(trigger=instr.trigger, **common)
+    if isinstance(instr, I.Maintainer):
+        return A.Maintainer(name=instr.name, **common)
+    return None
 
 
 def _known(word: str, scope: Mapping[str, str]) -> Expansion | None:
@@ -238,9 +211,7 @@ def _escape_literal(value: str) -> str:
 def run_script(instr_command: str, heredocs) -> tuple[str | None, bool, str | None]:
     """(script, is_heredoc, reason) for a shell-form RUN."""
     if heredocs:
-        body = shell.heredoc_script(instr_command, heredocs)
-        if body is None:
-            body = shell.stdin_heredoc_script(instr_command, heredocs)
+        body = runbody.read(instr_command, heredocs).script
         if body is None:
             return None, True, "heredoc used as the input of a command (not as the script)"
         return body, True, None

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shlax_front import actions as A
+from shlax_front import runbody
 from shlax_front.emit.containerfile import emit
 from shlax_front.lower import lower
 from shlax_front.parser import parse
@@ -119,11 +120,9 @@ def _single_quoted(text: str) -> str:
 def lower_heredoc_run(doc: Document, node: Node, action: A.RunLike, rewritten: bool) -> str | None:
     """``RUN <<EOF`` (a sh script) as one line, ``RUN eval "$(printf '%s\\n' 'line' ...)"``: the same
     script run by the same shell, in a form every builder parses. None when it is not a plain script."""
-    from shlax_front.shell import heredoc_script
-
     if action.exec_form or not isinstance(action.run, str):
         return None
-    body = heredoc_script(action.run, action.heredocs)
+    body = runbody.script_body(action.run, action.heredocs)
     if body is None or not body.strip() or action.heredocs[0].chomp:
         return None
     if rewritten and action.caching is not None:

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 from shlax_front import actions as A
 from shlax_front import instructions as I
-from shlax_front import managers, shell
+from shlax_front import managers, runbody, shell
 from shlax_front.managers.base import CLEAN, INSTALL, UPDATE, Invocation, Manager
+from shlax_front.scope import Scope
 
 #: Where the language package managers' caches are mounted (their env variable points them there): a
 #: directory directly under /tmp, so no parent directory is ever created in the image for the mount point.
@@ -251,8 +252,7 @@ def script_of(action: A.RunLike) -> str | None:
     if action.exec_form:
         return None
     if action.heredocs:
-        body = shell.heredoc_script(action.run, action.heredocs)
-        return body if body is not None else shell.stdin_heredoc_script(action.run, action.heredocs)
+        return runbody.read(action.run, action.heredocs).script
     return action.run
 
 
@@ -290,9 +290,9 @@ def plan_caching(action: A.RunLike, ctx: Context) -> tuple[A.Caching | None, lis
     new_script = apply_edits(text, edits)
     if not new_script.strip():
         new_script = "true"
-    if action.heredocs and shell.heredoc_script(action.run, action.heredocs) is None:
+    if action.heredocs and not runbody.is_script_form(action.run, action.heredocs):
         # ``RUN <<EOF bash``: the shell still reads the (rewritten) body on stdin
-        new_script = shell.full_heredoc_command(action.run, action.heredocs, apply_edits(text, edits))
+        new_script = runbody.full_command(action.run, action.heredocs, apply_edits(text, edits))
     caching = A.Caching(
         mounts=_buildah_128_lock_order(plan.mounts),
         mask=tuple(plan.mask),
@@ -671,37 +671,35 @@ def _wheelhouse(inv: Invocation) -> A.Wheelhouse:
 
 
 def attach_caches(stages: tuple[A.Stage, ...]) -> tuple[A.Stage, ...]:
-    """Give every recognised install its cache mounts and the script rewrites that keep the cache useful."""
+    """Give every recognised install its cache mounts and the script rewrites that keep the cache useful.
+
+    What a RUN sees (USER, ENV, ARG values) is the scope the walker recorded on its action; whether apt lists may
+    already be in the image is followed here, from the stage a stage is built on."""
     out: list[A.Stage] = []
-    end_state: dict[str, Context] = {}
-    for index, stage in enumerate(stages):
-        base_ctx = end_state.get(stage.base)
-        ctx = Context(apt_lists_in_image=base_ctx.apt_lists_in_image if base_ctx else False)
+    lists_at_end: dict[int, bool] = {}  # stage index -> an earlier RUN left apt lists in the image
+    for stage in stages:
+        lists_in_image = lists_at_end.get(stage.base_stage, False) if stage.base_stage is not None else False
         new_actions: list[A.Action] = []
         for action in stage.actions:
-            if isinstance(action, A.Env):
-                ctx.env.update(dict(action.pairs))
-            elif isinstance(action, A.Arg):
-                for k, v in action.pairs:
-                    if v is not None and k not in ctx.env:
-                        ctx.env[k] = v
-            elif isinstance(action, A.User):
-                ctx.user = action.user
-            elif isinstance(action, A.RunLike):
+            if isinstance(action, A.RunLike):
                 installs = action.installs if isinstance(action, A.Run) else (action,)
                 lists = False
                 if installs and not (isinstance(action, A.Run) and action.notes):
+                    ctx = context_of(action, lists_in_image)
                     caching, notes, lists = plan_caching(action, ctx)
                     action = action.evolve(caching=caching, notes=tuple(action.notes) + tuple(notes))
                 if _updates_apt_lists(action) and not lists:
-                    ctx.apt_lists_in_image = ctx.apt_lists_in_image or not _removes_apt_lists(action)
+                    lists_in_image = lists_in_image or not _removes_apt_lists(action)
             new_actions.append(action)
         out.append(stage.evolve(actions=tuple(new_actions)))
-        snapshot = ctx.copy()
-        end_state[str(index)] = snapshot
-        if stage.name:
-            end_state[stage.name] = snapshot
+        lists_at_end[stage.index] = lists_in_image
     return tuple(out)
+
+
+def context_of(action: A.Action, apt_lists_in_image: bool = False) -> Context:
+    """The ``Context`` of a RUN from the scope the walker recorded on its action (a root scope without one)."""
+    scope = action.step.scope if action.step is not None else Scope()
+    return Context(user=scope.user, env=scope.visible(), apt_lists_in_image=apt_lists_in_image)
 
 
 def _updates_apt_lists(action: A.RunLike) -> bool:

@@ -25,13 +25,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import platform as host
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from shlax_front import instructions as ins
 from shlax_front.errors import ParseError
-from shlax_front.expand import Expansion, ExpansionError, expand, is_literal
+from shlax_front.expand import ExpansionError, expand
 from shlax_front.messages import (  # the stage graph's messages, re-exported: tests spell them as st.*
     blank_base,
     copy_forward_reference,
@@ -44,13 +43,20 @@ from shlax_front.messages import (  # the stage graph's messages, re-exported: t
     no_stage,
     unknown_target,
 )
-from shlax_front.syntax import Document, Heredoc
-
-#: Build args every RUN receives when given with ``--build-arg``, even if no ARG declares them (not in the image).
-PROXY_ARGS = (
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
-)  # fmt: skip
+from shlax_front.scope import (  # Scope, Step and PROXY_ARGS re-exported: the walk's types, read through stages
+    BUILDKIT,
+    Rules,
+    Scope,
+    Step,
+    WalkContext,
+    final_scope,
+    merge_env,
+    walk,
+)
+from shlax_front.scope import (
+    PROXY_ARGS as PROXY_ARGS,
+)
+from shlax_front.syntax import Document
 
 _MACHINE_ARCH = {
     "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""), "arm64": ("arm64", ""),
@@ -156,83 +162,7 @@ def _platform_values(build: Platform, target: Platform) -> tuple[tuple[str, str]
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The IR
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The variables an instruction sees: ``env`` (the base image's ENV then the stage's, image-config order) and
-    ``args`` (ARGs declared in the stage so far; ``None`` when declared without a value)."""
-
-    env: tuple[tuple[str, str], ...] = ()
-    args: tuple[tuple[str, str | None], ...] = ()
-
-    def variables(self) -> dict[str, str]:
-        """What ``$NAME`` expands to: ARG values overlaid by ENV values (ENV wins). A new dict, yours to change."""
-        return dict(self._lookup())
-
-    def _lookup(self) -> dict[str, str]:
-        """``variables()`` computed once per scope (a scope is immutable); expansions read it, never change it.
-        Kept in the instance dict by hand: ``functools.cached_property`` takes a lock on every read (3.11)."""
-        values = self.__dict__.get("_variables")
-        if values is None:
-            values = {name: value for name, value in self.args if value is not None}
-            values.update(self.env)
-            self.__dict__["_variables"] = values
-        return values
-
-    def with_env(self, pairs: Iterable[tuple[str, str]]) -> Scope:
-        return Scope(tuple(_merge(self.env, pairs)), self.args)
-
-    def with_arg(self, name: str, value: str | None) -> Scope:
-        args = [(k, v) for k, v in self.args if k != name]
-        args.append((name, value))
-        return Scope(self.env, tuple(args))
-
-
-def _merge(env: tuple[tuple[str, str], ...], pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """ENV update as the image config does it: an existing name keeps its place, a new one is appended."""
-    merged = dict(env)
-    for name, value in pairs:
-        merged[name] = value
-    return list(merged.items())
-
-
-@dataclass(frozen=True)
-class Step:
-    """One instruction of a stage, ready to run.
-
-    - ``instruction``: as written (values unexpanded);
-    - ``expanded``: the same class with the values BuildKit expands replaced by their expansion (ARG: the values
-      the ARGs take; RUN: mounts resolved);
-    - ``scope``: the variables visible to it (values from before it);
-    - ``used``: the variable names its expansion read (part of what a build cache key depends on).
-    """
-
-    instruction: ins.Instruction
-    expanded: ins.Instruction
-    scope: Scope
-    used: frozenset[str] = frozenset()
-
-    @property
-    def line(self) -> int:
-        return self.instruction.line
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The ENV values in scope (base image's and the stage's), what the image config holds before it."""
-        return dict(self.scope.env)
-
-    @property
-    def args(self) -> dict[str, str | None]:
-        """The ARGs declared in the stage so far and their values (``None``: declared without a value)."""
-        return dict(self.scope.args)
-
-    def run_env(self, build_args: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The environment a RUN gets: the ENV and ARG values in scope, plus proxy ``--build-arg`` values."""
-        values = {k: v for k, v in (build_args or {}).items() if k in PROXY_ARGS}
-        values.update(self.scope.variables())
-        return values
+# The graph
 
 
 @dataclass(frozen=True)
@@ -265,10 +195,15 @@ class Stage:
         return self.from_.line
 
 
+#: stage -> the scope it starts with when it is built on an image (not on an earlier stage)
+RootScopes = Callable[[Stage], Scope]
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     """What to build: ``stages`` (only those the target needs, dependency order, target last), ``all_stages``
-    (file order), the global ARG values visible in ``FROM`` and the ``--build-arg`` values given."""
+    (file order), the global ARG values visible in ``FROM``, the ``--build-arg`` values given, and the
+    ``rules`` every walk of a stage follows (with the predefined ARG values those rules know)."""
 
     path: str
     escape: str
@@ -278,6 +213,8 @@ class BuildPlan:
     meta_args: tuple[ins.Arg, ...] = ()
     global_args: tuple[tuple[str, str], ...] = ()
     build_args: tuple[tuple[str, str], ...] = ()
+    rules: Rules = BUILDKIT
+    predefined: tuple[tuple[str, str], ...] = ()
 
     def stage(self, reference: str | int) -> Stage:
         """A stage by name (any case) or index; ``KeyError`` when there is none."""
@@ -286,23 +223,68 @@ class BuildPlan:
             raise KeyError(reference)
         return found
 
+    def walker(self, roots: RootScopes | None = None, strict: bool = True) -> StageWalker:
+        """Walks stages of this plan; ``roots`` gives a root stage's starting scope (its base image's config),
+        unknown (empty) when not given: then ``strict`` False tolerates what that image could define."""
+        return StageWalker(self, roots or (lambda stage: Scope()), strict)
+
     def steps(
         self, stage: Stage, base_env: Iterable[tuple[str, str]] | Iterable[str] | None = None
     ) -> list[Step]:
         """Walk ``stage``: each instruction with its expansion and scope.
 
         ``base_env`` is the base image's ENV (``"K=V"`` strings as in an image config, or pairs); it matters to
-        expansions such as ``ENV PATH=$PATH:/x``. A stage built on an earlier stage starts from that stage's ENV
-        (computed here, from ``base_env`` of its own root image). Expansion errors raise a located ``ParseError``.
+        expansions such as ``ENV PATH=$PATH:/x``. A stage built on an earlier stage starts from that stage's
+        final scope (computed here, from ``base_env`` of its own root image). Expansion errors raise a located
+        ``ParseError``.
         """
         env = _env_pairs(base_env)
-        return list(_walk(self, stage, _initial_scope(self, stage, env, True), True))
+        return list(self.walker(lambda stage: Scope(env=env)).walk(stage))
 
     def final_scope(
         self, stage: Stage, base_env: Iterable[tuple[str, str]] | Iterable[str] | None = None
     ) -> Scope:
-        """The scope after the last instruction of ``stage`` (its ENV is what a later ``FROM stage`` starts from)."""
-        return _final_scope(self, stage, _env_pairs(base_env), True)
+        """The scope after the last instruction of ``stage`` (what a later ``FROM stage`` starts from)."""
+        env = _env_pairs(base_env)
+        return self.walker(lambda stage: Scope(env=env)).final(stage)
+
+
+class StageWalker:
+    """``scope.walk`` over the stages of one plan: a stage built on an earlier one starts from that stage's final
+    scope, each stage's final scope computed once however many stages build on it."""
+
+    def __init__(self, plan: BuildPlan, roots: RootScopes, strict: bool):
+        self.plan = plan
+        self.roots = roots
+        self.strict = strict
+        self._finals: dict[int, Scope] = {}
+
+    def initial(self, stage: Stage) -> Scope:
+        if stage.base_stage is None:
+            return self.roots(stage)
+        return self.final(self.plan.all_stages[stage.base_stage]).child()
+
+    def walk(self, stage: Stage) -> Iterator[Step]:
+        yield from walk(stage.instructions, self.initial(stage), self.context(stage))
+
+    def final(self, stage: Stage) -> Scope:
+        if stage.index not in self._finals:
+            self._finals[stage.index] = final_scope(
+                stage.instructions, self.initial(stage), self.context(stage)
+            )
+        return self._finals[stage.index]
+
+    def context(self, stage: Stage) -> WalkContext:
+        plan = self.plan
+        return WalkContext(
+            rules=plan.rules,
+            path=plan.path,
+            escape=plan.escape,
+            global_values=dict(plan.global_args),
+            build_args=dict(plan.build_args),
+            predefined={} if plan.rules.predefined_global else dict(plan.predefined),
+            strict=self.strict or _root_image(plan, stage).lower() == "scratch",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -316,6 +298,7 @@ def plan(
     *,
     platform: str | None = None,
     build_platform: str | None = None,
+    rules: Rules = BUILDKIT,
 ) -> BuildPlan:
     """Group ``doc`` into stages, resolve references and global ARGs, prune to ``target``; validate expansions.
 
@@ -354,15 +337,14 @@ def plan(
         target_platform = Platform.parse(platform) if platform else build
     except ValueError as err:
         raise ParseError(str(err), path, groups[0][0].line) from None
-    global_values = platform_args(build, target_platform, target_name)
-    for key in global_values:
-        if key in build_args:
-            global_values[key] = build_args[key]
-    global_values = _meta_args(meta, global_values, build_args, path, doc.escape)
+    predefined = platform_args(build, target_platform, target_name)
+    if rules.predefined is not None:
+        predefined = {name: predefined[name] for name in rules.predefined}
+    global_values = _meta_args(meta, predefined, build_args, rules, path, doc.escape)
 
     stages: list[Stage] = []
     for index, (from_, body) in enumerate(groups):
-        stages.append(_stage(index, total, from_, body, names, global_values, path, doc.escape))
+        stages.append(_stage(index, total, from_, body, names, global_values, rules, path, doc.escape))
 
     if target is not None:
         chosen = names.get(target.lower())
@@ -381,32 +363,49 @@ def plan(
         meta_args=tuple(meta),
         global_args=tuple(global_values.items()),
         build_args=tuple(build_args.items()),
+        rules=rules,
+        predefined=tuple(predefined.items()),
     )
-    finals: dict[int, Scope] = {}  # each stage is walked once, even when several stages build on it
-    for stage in result.stages:  # surface expansion errors now, located, as BuildKit would when building
-        _final_scope(result, stage, (), False, finals)
+    if not rules.keep_unknown:  # surface expansion errors now, located, as BuildKit would when building
+        walker = result.walker(strict=False)
+        for stage in result.stages:
+            walker.final(stage)
     return result
 
 
 def _meta_args(
-    meta: list[ins.Arg], values: dict[str, str], build_args: Mapping[str, str], path: str, escape: str
+    meta: list[ins.Arg],
+    predefined: Mapping[str, str],
+    build_args: Mapping[str, str],
+    rules: Rules,
+    path: str,
+    escape: str,
 ) -> dict[str, str]:
-    values = dict(values)
+    """The global ARG values (what FROM lines see). BuildKit starts from every predefined platform ARG (a
+    ``--build-arg`` may override one); bud only gives one to a bare global ``ARG NAME``."""
+    values: dict[str, str] = {}
+    if rules.predefined_global:
+        values = {name: build_args.get(name, value) for name, value in predefined.items()}
     for arg in meta:
         for name, default in arg.pairs:
             if name in build_args:
                 values[name] = build_args[name]
             elif default is not None:
-                values[name] = _expand_one(default, values, arg, path, escape).value
+                values[name] = _expand_global(default, values, arg, rules, path, escape)
+            elif not rules.predefined_global and name in predefined:
+                values[name] = predefined[name]
     return values
 
 
-def _expand_one(
-    word: str, env: Mapping[str, str], where: ins.Instruction, path: str, escape: str
-) -> Expansion:
+def _expand_global(
+    word: str, env: Mapping[str, str], where: ins.Instruction, rules: Rules, path: str, escape: str
+) -> str:
+    """A word of a FROM line or a global ARG default; the lenient rules keep what they cannot expand."""
     try:
-        return expand(word, env, escape)
+        return expand(word, env, escape, skip_unset=rules.keep_unknown).value
     except ExpansionError as err:
+        if rules.keep_unknown:
+            return word
         raise ParseError(str(err), path, where.line, ins.node_text(where.node)) from None
 
 
@@ -432,21 +431,24 @@ def _stage(
     body: list[ins.Instruction],
     names: dict[str, int],
     global_values: Mapping[str, str],
+    rules: Rules,
     path: str,
     escape: str,
 ) -> Stage:
-    image = _expand_one(from_.image, global_values, from_, path, escape).value
+    image = _expand_global(from_.image, global_values, from_, rules, path, escape)
     if image == "":
         raise ParseError(blank_base(from_.image), path, from_.line, ins.node_text(from_.node))
     stage_platform = None
     if from_.platform:
-        stage_platform = _expand_one(from_.platform, global_values, from_, path, escape).value
-        if stage_platform == "":
+        stage_platform = _expand_global(from_.platform, global_values, from_, rules, path, escape)
+        if stage_platform == "" and rules.empty_platform_error:
             raise ParseError(empty_platform(from_.platform), path, from_.line, ins.node_text(from_.node))
     label = from_.name or f"stage-{index}"
     base_stage = names.get(image.lower())
     if base_stage is not None and base_stage >= index:
         base_stage = None  # a later (or its own) name in FROM is an image reference, as in BuildKit
+    if base_stage is None and rules.from_stage_index and _is_go_int(image) and 0 <= int(image) < index:
+        base_stage = int(image)  # FROM <index> of an earlier stage (buildah resolves it as BuildKit does)
     dependencies: list[int] = [] if base_stage is None else [base_stage]
     images: list[str] = []
 
@@ -513,10 +515,6 @@ def _needed(stages: list[Stage], target: int) -> set[int]:
     return needed
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Walking a stage
-
-
 def _env_pairs(base_env: Iterable[tuple[str, str]] | Iterable[str] | None) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for item in base_env or ():
@@ -525,201 +523,13 @@ def _env_pairs(base_env: Iterable[tuple[str, str]] | Iterable[str] | None) -> tu
             pairs.append((name, value))
         else:
             pairs.append((item[0], item[1]))
-    return tuple(_merge((), pairs))
-
-
-def _initial_scope(
-    result: BuildPlan,
-    stage: Stage,
-    base_env: tuple[tuple[str, str], ...],
-    strict: bool,
-    finals: dict[int, Scope] | None = None,
-) -> Scope:
-    """A stage starts with its base image's ENV, or the ENV an earlier stage ended with (never its ARGs)."""
-    if stage.base_stage is None:
-        return Scope(env=base_env)
-    parent = result.all_stages[stage.base_stage]
-    return Scope(env=_final_scope(result, parent, base_env, strict, finals).env)
-
-
-def _final_scope(
-    result: BuildPlan,
-    stage: Stage,
-    base_env: tuple[tuple[str, str], ...],
-    strict: bool,
-    finals: dict[int, Scope] | None = None,
-) -> Scope:
-    """The scope after ``stage``; ``finals`` (stage index -> scope, same ``base_env``/``strict``) memoises it."""
-    if finals is not None and stage.index in finals:
-        return finals[stage.index]
-    scope = _initial_scope(result, stage, base_env, strict, finals)
-    last = deque(_walk(result, stage, scope, strict), maxlen=1)
-    if last:  # the walk computed every scope but the one after its last step
-        scope = _after(last[0], last[0].scope)
-    if finals is not None:
-        finals[stage.index] = scope
-    return scope
+    return tuple(merge_env((), pairs))
 
 
 def _root_image(result: BuildPlan, stage: Stage) -> str:
     while stage.base_stage is not None:
         stage = result.all_stages[stage.base_stage]
     return stage.image
-
-
-def _walk(result: BuildPlan, stage: Stage, scope: Scope, strict: bool) -> Iterator[Step]:
-    """Yield the steps of ``stage`` from its initial ``scope``. Not ``strict`` (planning, JSON): the root base
-    image's ENV is unknown, so a ``${v:?}`` failure on a name that image could define is not an error yet."""
-    unknown_base = not strict and _root_image(result, stage).lower() != "scratch"
-    global_values = dict(result.global_args)
-    build_args = dict(result.build_args)
-    for instruction in stage.instructions:
-        try:
-            step = _step(instruction, scope, global_values, build_args, result.escape)
-        except ExpansionError as err:
-            if unknown_base and err.variable is not None and err.variable not in scope.variables():
-                step = Step(instruction, instruction, scope)
-            else:
-                raise ParseError(
-                    str(err), result.path, instruction.line, ins.node_text(instruction.node)
-                ) from None
-        except ValueError as err:  # a mount that becomes invalid once expanded
-            raise ParseError(
-                str(err), result.path, instruction.line, ins.node_text(instruction.node)
-            ) from None
-        yield step
-        scope = _after(step, scope)
-
-
-def _after(step: Step, scope: Scope) -> Scope:
-    expanded = step.expanded
-    if isinstance(expanded, ins.Env):
-        return scope.with_env(expanded.pairs)
-    if isinstance(expanded, ins.Arg):
-        for name, value in expanded.pairs:
-            scope = scope.with_arg(name, value)
-    return scope
-
-
-class _Expander:
-    """Expands words against one scope and remembers which names they read."""
-
-    def __init__(self, variables: Mapping[str, str], escape: str):
-        self.variables = variables
-        self.escape = escape
-        self.used: set[str] = set()
-
-    def word(self, text: str) -> str:
-        result = expand(text, self.variables, self.escape)
-        self.used |= result.used
-        return result.value
-
-    def words(self, text: str) -> list[str]:
-        result = expand(text, self.variables, self.escape)
-        self.used |= result.used
-        return list(result.words)
-
-    def optional(self, text: str | None) -> str | None:
-        return None if text is None else (self.word(text) or None)
-
-    def heredoc(self, doc: Heredoc) -> Heredoc:
-        if not doc.expand:
-            return doc
-        result = expand(doc.content, self.variables, "\\", skip_quotes=True)
-        self.used |= result.used
-        return replace(doc, content=result.value)
-
-
-def _step(
-    instruction: ins.Instruction,
-    scope: Scope,
-    global_values: Mapping[str, str],
-    build_args: Mapping[str, str],
-    escape: str,
-) -> Step:
-    if isinstance(instruction, ins.Arg):
-        ex = _Expander(scope._lookup(), escape)
-        # Sequential: each default sees the ARGs to its left (BuildKit updates its state per name).
-        pairs = []
-        local = scope
-        for name, default in instruction.pairs:
-            if name in build_args:
-                value: str | None = build_args[name]
-            elif default is not None:
-                ex.variables = local._lookup()
-                value = ex.word(default)
-            else:
-                value = global_values.get(name)
-            pairs.append((name, value))
-            local = local.with_arg(name, value)
-        pairs_tuple = tuple(pairs)
-        expanded: ins.Instruction = (
-            instruction if pairs_tuple == instruction.pairs else replace(instruction, pairs=pairs_tuple)
-        )
-        return Step(instruction, expanded, scope, frozenset(ex.used))
-    expander = EXPANDERS.get(type(instruction))
-    if expander is None or _nothing_to_expand(instruction):
-        return Step(instruction, instruction, scope)
-    ex = _Expander(scope._lookup(), escape)
-    return Step(instruction, expander(instruction, ex), scope, frozenset(ex.used))
-
-
-def _nothing_to_expand(instruction: ins.Instruction) -> bool:
-    """True when expanding ``instruction`` would give it back unchanged and read no variable."""
-    if isinstance(instruction, ins.Run):  # only its unresolved mounts are expanded: no need to scan its line
-        return all(m.resolved for m in instruction.mounts)
-    return _literal(instruction)
-
-
-def _literal(instruction: ins.Instruction) -> bool:
-    """Whether the instruction's whole line (keyword, flags, arguments) is literal text, so that expanding
-    its values changes nothing and reads no variable: most instructions of real files. Heredoc bodies are not
-    on the line, so an instruction with heredocs is never taken as literal."""
-    node = instruction.node
-    return bool(node.line) and not node.heredocs and is_literal(node.line)
-
-
-def _changed(instruction: ins.Instruction, **values: object) -> ins.Instruction:
-    """``instruction`` with ``values`` set, or the instruction itself when every value is already what it holds
-    (the common case: nothing to expand), which spares building a copy."""
-    for name, value in values.items():
-        if getattr(instruction, name) != value:
-            return replace(instruction, **values)
-    return instruction
-
-
-def _expand_copy(c: ins.Copy, ex: _Expander) -> ins.Instruction:
-    changes: dict[str, object] = {
-        "sources": tuple(ex.word(s) for s in c.sources),
-        "dest": ex.word(c.dest),
-        "chown": ex.optional(c.chown),
-        "chmod": ex.optional(c.chmod),
-        "heredocs": tuple(ex.heredoc(d) for d in c.heredocs),
-    }
-    if isinstance(c, ins.Add):
-        changes["checksum"] = ex.optional(c.checksum)
-    return _changed(c, **changes)
-
-
-def _expand_run(r: ins.Run, ex: _Expander) -> ins.Run:
-    if all(m.resolved for m in r.mounts):
-        return r
-    return replace(r, mounts=tuple(m if m.resolved else ins.parse_mount(m.raw, ex.word) for m in r.mounts))
-
-
-EXPANDERS: dict[type, Callable[[ins.Instruction, _Expander], ins.Instruction]] = {
-    ins.Copy: _expand_copy,  # type: ignore[dict-item]
-    ins.Add: _expand_copy,  # type: ignore[dict-item]
-    ins.Run: _expand_run,  # type: ignore[dict-item]
-    ins.Env: lambda e, ex: _changed(e, pairs=tuple((ex.word(k), ex.word(v)) for k, v in e.pairs)),
-    ins.Label: lambda e, ex: _changed(e, pairs=tuple((ex.word(k), ex.word(v)) for k, v in e.pairs)),
-    ins.Workdir: lambda e, ex: _changed(e, path=ex.word(e.path)),
-    ins.User: lambda e, ex: _changed(e, user=ex.word(e.user)),
-    ins.Stopsignal: lambda e, ex: _changed(e, signal=ex.word(e.signal)),
-    ins.Volume: lambda e, ex: _changed(e, paths=tuple(ex.word(p) for p in e.paths)),
-    ins.Expose: lambda e, ex: _changed(e, ports=tuple(w for p in e.ports for w in ex.words(p))),
-}
-"""Instruction class -> how BuildKit expands it (classes not listed are not expanded by the front end)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -747,12 +557,13 @@ def plan_to_json(result: BuildPlan | Document) -> dict[str, object]:
     if isinstance(result, Document):
         result = plan(result)
     needed = {s.index for s in result.stages}
+    walker = result.walker(strict=False)
     stages = []
     for stage in result.all_stages:
         entries = []
         steps = []
         if stage.index in needed:
-            steps = list(_walk(result, stage, _initial_scope(result, stage, (), False), False))
+            steps = list(walker.walk(stage))
         expanded = {id(s.instruction): s.expanded for s in steps}
         for instruction in stage.instructions:
             entry = ir_to_json(instruction)

@@ -13,7 +13,6 @@ import pytest
 from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax
 from test_build_equivalence import VOLATILE
 
-from shlax_front.backend.caching import caching_lookup
 from shlax_front.backend.plan import Planner
 from shlax_front.parser import parse
 
@@ -70,7 +69,7 @@ def test_run_mount_points_left_like_bud(base_images, buildah_cleanup, tmp_path):
 def _wheelhouse_of(text: str, **build_args: str) -> list[tuple[str, ...]]:
     """The pip specs each RUN's wheelhouse will ``pip download`` (the plan the executor gets)."""
     doc = parse(text)
-    plan = Planner(doc, build_args, None, lambda ref: None, caching_lookup(doc, build_args)).plan()
+    plan = Planner(doc, build_args, None, lambda ref: None).plan()
     steps = [s for stage in plan.stages for s in stage.steps if getattr(s, "wheelhouse", None) is not None]
     return [wh.packages for s in steps for _, wh in s.wheelhouse]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from shlax_front.backend.aptlists import DEFAULT_TTL
 from shlax_front.backend.buildah import Buildah, default_isolation
-from shlax_front.backend.caching import caching_lookup
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options, default_ca_bundle, proxy_env
 from shlax_front.backend.hostcache import HostCaches
@@ -121,7 +120,6 @@ def build(request: BuildRequest) -> str:
         request.build_args,
         request.target,
         image_config_reader(buildah),
-        caching_lookup(doc, request.build_args),
     )
     plan = planner.plan()
 

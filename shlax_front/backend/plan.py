@@ -1,14 +1,14 @@
-"""From a parsed Containerfile to executor steps: stages, ARG/ENV scope, expansion, ``--target`` pruning.
+"""The backend's one entry from the front end: passed actions in, executor steps out.
 
-This follows what ``buildah bud`` does with a Containerfile: global ARGs (before the first FROM) only expand
-FROM lines and must be redeclared to be seen in a stage; an ARG's value is the ``--build-arg`` or its
-default; ENV wins over ARG for expansion; RUN sees the ARGs in scope as environment variables (not
-persisted); expansion applies to ADD COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME WORKDIR and mount
-options, never to RUN/CMD/ENTRYPOINT (their shell does it). The base image's own ENV is in scope too, so
-``ENV PATH=$PATH:/x`` needs the image config: ``image_config`` provides it.
+``Planner.plan()`` runs the front end once, under buildah bud's rules (``scope.BUD``): the stage graph with
+``--target`` pruning (``stages.plan``), the one scope walk with each root stage starting from its base image's
+config (``ENV PATH=$PATH:/x`` needs it), lowering to actions and the rewrite passes. It then turns each action
+into a step, reading the expansion and the scope the walker recorded on it (``action.step``) and the cache
+decision the passes attached (``action.caching``): it walks nothing and decides nothing about packages itself.
 
-Package-install rewrites are not decided here: ``caching_for`` (from the action passes) returns the
-``Caching`` of a RUN, and this module only translates it into the executor's mounts and environment.
+What follows bud rather than BuildKit is in the rules (predefined platform ARGs only through a bare ``ARG``,
+shell-form COPY sources split after expansion, ``FROM <index>``) and in how values are stored: ``buildah
+config`` flags as bud stores them (``EXPOSE 80`` is ``80/tcp``; CMD/ENTRYPOINT shell form is ``/bin/sh -c``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import json
 import posixpath
 import re
 import shlex
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from shlax_front import actions as A
 from shlax_front import instructions as ins
+from shlax_front import stages as graph_of
 from shlax_front.backend.copyopts import copy_flags_problem
 from shlax_front.backend.steps import (
     BuildSteps,
@@ -36,354 +38,185 @@ from shlax_front.backend.steps import (
     Step,
 )
 from shlax_front.errors import ParseError
-from shlax_front.expand import ExpansionError, process_word, process_words
-from shlax_front.stages import Platform, host_platform, platform_args
+from shlax_front.expand import ExpansionError, process_words
+from shlax_front.lower import lower_plan
+from shlax_front.passes import run_passes
+from shlax_front.runbody import heredoc_run
+from shlax_front.scope import BUD, DEFAULT_PATH, DEFAULT_SHELL, Scope, image_scope
+from shlax_front.stages import Platform, host_platform
 from shlax_front.syntax import Document
 
-DEFAULT_SHELL = ("/bin/sh", "-c")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DOCKER_ONLY = (ins.Healthcheck, ins.Shell, ins.Onbuild, ins.Stopsignal)
-#: Which of the predefined platform ARGs (values: ``stages.platform_args``) buildah bud 1.28 knows; it lacks
-#: BuildKit's TARGETSTAGE and *OSVERSION, which stay unset there (checked with a real bud run)
-BUD_PREDEFINED_ARGS = (
-    "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
-    "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
-)  # fmt: skip
+__all__ = ["DEFAULT_PATH", "DEFAULT_SHELL", "ImageConfig", "Planner"]
 
-
-def bud_predefined_args() -> dict[str, str]:
-    """bud 1.28's predefined platform ARGs for a build on this machine.
-
-    Unlike BuildKit, bud does not put them in scope by themselves (not in FROM, not in global ARG
-    defaults): one is only the value a bare ``ARG NAME`` (global or in a stage) takes when no
-    ``--build-arg`` nor global ARG gives one.
-    """
-    values = platform_args(host_platform(), host_platform(), "")
-    return {name: values[name] for name in BUD_PREDEFINED_ARGS}
-
+DOCKER_ONLY = (A.Healthcheck, A.Shell, A.Onbuild, A.Stopsignal)
 
 #: image reference -> {"env": {..}, "shell": (...), "user": str, "workdir": str} or None when unknown
 ImageConfig = Callable[[str], dict | None]
-#: (Run instruction, user, env) -> Caching (actions.py) or None
-CachingFor = Callable[..., object]
-
-
-@dataclass
-class _Scope:
-    """What a stage can see at the current instruction."""
-
-    env: dict[str, str] = field(default_factory=dict)
-    args: dict[str, str] = field(default_factory=dict)
-    shell: tuple[str, ...] = DEFAULT_SHELL
-    workdir: str = "/"
-    user: str = ""
-    cmd_set: bool = False
-
-    def expansion_env(self) -> dict[str, str]:
-        return {**self.args, **self.env}
-
-
-@dataclass
-class _RawStage:
-    index: int
-    name: str | None
-    from_: ins.From
-    body: list[ins.Instruction]
-
-
-def split_stages(doc: Document) -> tuple[list[ins.Arg], list[_RawStage]]:
-    """Typed instructions grouped by stage; ARGs before the first FROM are the global ones."""
-    global_args: list[ins.Arg] = []
-    stages: list[_RawStage] = []
-    for node in doc.nodes:
-        instruction = ins.from_node(node, doc.path)
-        if isinstance(instruction, ins.From):
-            name = instruction.name.lower() if instruction.name else None
-            stages.append(_RawStage(len(stages), name, instruction, []))
-        elif not stages:
-            if not isinstance(instruction, ins.Arg):
-                raise ParseError(
-                    "no FROM before this instruction", doc.path, node.start_line, doc.source_of(node)
-                )
-            global_args.append(instruction)
-        else:
-            stages[-1].body.append(instruction)
-    if not stages:
-        raise ParseError("no FROM instruction", doc.path, 1)
-    return global_args, stages
 
 
 class Planner:
+    """Plans one Containerfile for the executor (``plan``) and, while it runs, the ONBUILD triggers a base
+    image turns out to carry (``onbuild_steps``)."""
+
     def __init__(
         self,
         doc: Document,
         build_args: dict[str, str] | None = None,
         target: str | None = None,
         image_config: ImageConfig | None = None,
-        caching_for: CachingFor | None = None,
+        caching: bool = True,
     ):
         self.doc = doc
         self.build_args = dict(build_args or {})
         self.target = target
         self.image_config = image_config or (lambda ref: None)
-        self.caching_for = caching_for
-        self.escape = doc.escape
-        self.used_args: set[str] = set()
-        self.predefined = bud_predefined_args()
+        self.caching = caching
 
     # -- public ---------------------------------------------------------------------------------------------
     def plan(self) -> BuildSteps:
-        global_args, raw = split_stages(self.doc)
-        globals_ = self._global_args(global_args)
-        names = {s.name: s.index for s in raw if s.name}
-        target_index = len(raw) - 1
-        if self.target:
-            if self.target.lower() not in names:
-                raise ParseError(f"target stage {self.target!r} not found", self.doc.path, 1)
-            target_index = names[self.target.lower()]
-        needed = self._needed(raw, names, globals_, target_index)
-        stages: list[Stage] = []
-        scopes: dict[int, _Scope] = {}
-        docker = False
-        for stage in raw[: target_index + 1]:
-            if stage.index not in needed:
-                continue
-            built, scope = self._stage(stage, names, globals_, scopes)
-            scopes[stage.index] = scope
-            stages.append(built)
-            docker = docker or any(isinstance(i, DOCKER_ONLY) for i in stage.body)
-        return BuildSteps(stages, self.doc.path, needs_docker_format=docker)
+        graph = graph_of.plan(self.doc, self.build_args, self.target, rules=BUD)
+        for stage in graph.stages:
+            if stage.base_stage is None:
+                self._refuse_foreign_platform(stage)
+        lowered = lower_plan(graph, self._root_scope, only=graph.stages)
+        if self.caching:
+            lowered = _passed(lowered, self.doc.path)
+        names = {s.name: s.index for s in graph.all_stages if s.name}
+        built = [self._stage(stage, names) for stage in lowered]
+        docker = any(isinstance(a, DOCKER_ONLY) for stage in lowered for a in stage.actions)
+        return BuildSteps(built, self.doc.path, needs_docker_format=docker)
 
     def onbuild_steps(self, triggers: list[str], stage: Stage, step: FromStep) -> list[Step]:
-        """Steps for the base image's ONBUILD triggers (parsed as if written right after FROM)."""
+        """Steps for the base image's ONBUILD triggers, planned as if written right after FROM."""
         from shlax_front.parser import parse
 
         # parsed behind a placeholder FROM: a trigger is an instruction of the stage that uses the image
         text = "FROM scratch\n" + "\n".join(triggers) + "\n"
         doc = parse(text, path=f"{self.doc.path}:{step.location.line}(ONBUILD)")
-        instructions = [ins.from_node(n, doc.path) for n in doc.nodes[1:]]
-        scope = self._initial_scope(step.image if step.stage is None else None, None)
-        steps = []
-        for instruction in instructions:
-            steps.extend(self._steps(instruction, scope, {}, {}, step.location))
+        graph = graph_of.plan(doc, self.build_args, rules=BUD)
+        image = step.image if step.stage is None else ""
+        (lowered,) = lower_plan(graph, lambda _: image_scope(self.image_config(image) if image else None, "x"))
+        steps: list[Step] = []
+        for action in lowered.actions:
+            steps.extend(self._steps(action, {}, step.location, _StageState()))
         return steps
 
     # -- stages ---------------------------------------------------------------------------------------------
-    def _global_args(self, args: list[ins.Arg]) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for arg in args:
-            for name, default in arg.pairs:
-                if name in self.build_args:
-                    values[name] = self.build_args[name]
-                elif default is not None:
-                    values[name] = self._word(default, values, arg)
-                elif name in self.predefined:
-                    values[name] = self.predefined[name]
-        return values
+    def _root_scope(self, stage: graph_of.Stage) -> Scope:
+        if stage.image.lower() == "scratch":
+            return Scope(env=(("PATH", DEFAULT_PATH),))  # bud gives a scratch stage the default PATH
+        return image_scope(self.image_config(stage.image), stage.image)
 
-    def _from_image(self, stage: _RawStage, globals_: dict[str, str]) -> str:
-        return self._word(stage.from_.image, globals_, stage.from_)
-
-    def _refuse_foreign_platform(self, stage: _RawStage, globals_: dict[str, str]) -> None:
+    def _refuse_foreign_platform(self, stage: graph_of.Stage) -> None:
         """``FROM --platform``: this machine's platform (or nothing, as ``$BUILDPLATFORM`` is in FROM for bud
         1.28) builds as usual; another one is refused. bud would look for that variant of the image and run
         its RUN steps under emulation, which is not done here: an image for the wrong architecture, built
         quietly, would be worse than an error."""
-        if not stage.from_.platform:
+        if stage.platform is None:
             return
-        text = self._word(stage.from_.platform, globals_, stage.from_)
+        where = (self.doc.path, stage.line, self.doc.source_of(stage.from_.node))
         try:
-            wanted = Platform.parse(text) if text else host_platform()
+            wanted = Platform.parse(stage.platform) if stage.platform else host_platform()
         except ValueError as err:
-            raise ParseError(
-                f"FROM --platform: {err}",
-                self.doc.path,
-                stage.from_.line,
-                self.doc.source_of(stage.from_.node),
-            ) from None
+            raise ParseError(f"FROM --platform: {err}", *where) from None
         if wanted != host_platform():
             raise ParseError(
-                f"FROM --platform={text}: building for another platform is not supported "
+                f"FROM --platform={stage.platform}: building for another platform is not supported "
                 f"(this machine builds {host_platform()})",
-                self.doc.path,
-                stage.from_.line,
-                self.doc.source_of(stage.from_.node),
+                *where,
             )
 
-    def _needed(self, raw, names, globals_, target_index) -> set[int]:
-        needed: set[int] = set()
-        todo = [target_index]
-        while todo:
-            index = todo.pop()
-            if index in needed:
-                continue
-            needed.add(index)
-            stage = raw[index]
-            refs = [self._from_image(stage, globals_).lower()]
-            for instruction in stage.body:
-                if isinstance(instruction, ins.Copy) and instruction.from_:
-                    refs.append(instruction.from_.lower())
-                if isinstance(instruction, ins.Run):
-                    refs += [m.get("from").lower() for m in instruction.mounts if m.get("from")]
-            for ref in refs:
-                if ref in names and names[ref] < index:
-                    todo.append(names[ref])
-                elif ref.isdigit() and int(ref) < index:
-                    todo.append(int(ref))
-        return needed
-
-    def _initial_scope(self, image: str | None, base: _Scope | None) -> _Scope:
-        if base is not None:
-            return _Scope(env=dict(base.env), shell=base.shell, workdir=base.workdir, user=base.user)
-        config = self.image_config(image) if image and image != "scratch" else None
-        config = config or {}
-        env = dict(config.get("env") or {})
-        if image == "scratch" or not env:
-            env.setdefault("PATH", DEFAULT_PATH) if image != "scratch" else None
-        return _Scope(
-            env=env,
-            shell=tuple(config.get("shell") or DEFAULT_SHELL),
-            workdir=config.get("workdir") or "/",
-            user=config.get("user") or "",
-        )
-
-    def _stage(self, stage: _RawStage, names, globals_, scopes) -> tuple[Stage, _Scope]:
-        image = self._from_image(stage, globals_)
-        location = Location(self.doc.path, stage.from_.line)
-        ref = image.lower()
-        from_stage = (
-            names.get(ref)
-            if ref in names
-            else (int(ref) if ref.isdigit() and int(ref) < stage.index else None)
-        )
-        if from_stage is not None:
-            scope = self._initial_scope(None, scopes[from_stage])
-            first: Step = FromStep(location, f"FROM {image}", image=image, stage=from_stage)
-        else:
-            scope = self._initial_scope(image, None)
-            self._refuse_foreign_platform(stage, globals_)
-            first = FromStep(location, f"FROM {image}", image=image)
+    def _stage(self, stage: A.Stage, names: dict[str, int]) -> Stage:
+        location = Location(self.doc.path, stage.line)
+        first = FromStep(location, f"FROM {stage.base}", image=stage.base, stage=stage.base_stage)
         steps: list[Step] = [first]
-        if from_stage is None and image.lower() == "scratch":
+        if stage.base_stage is None and stage.base.lower() == "scratch":
             # buildah bud gives a scratch stage the default PATH in its config
-            scope.env["PATH"] = DEFAULT_PATH
             steps.append(
                 ConfigStep(location, f"ENV PATH={DEFAULT_PATH}", options=("--env", f"PATH={DEFAULT_PATH}"))
             )
-        for instruction in stage.body:
-            steps.extend(self._steps(instruction, scope, names, globals_, None))
-        return Stage(stage.index, stage.name, steps), scope
+        state = _StageState()
+        for action in stage.actions:
+            steps.extend(self._steps(action, names, None, state))
+        return Stage(stage.index, stage.name, steps)
 
-    # -- instructions ---------------------------------------------------------------------------------------
-    def _steps(self, i: ins.Instruction, scope: _Scope, names, globals_, at: Location | None) -> list[Step]:
-        loc = at or Location(self.doc.path, i.line)
-        env = scope.expansion_env()
-        w = lambda word: self._word(word, env, i)  # noqa: E731
-        if isinstance(i, ins.Arg):
-            for name, default in i.pairs:
-                if name in self.build_args:
-                    scope.args[name] = self.build_args[name]
-                    self.used_args.add(name)
-                elif default is not None:
-                    scope.args[name] = self._word(default, scope.expansion_env(), i)
-                elif name in globals_:
-                    scope.args[name] = globals_[name]
-                elif name in self.predefined:
-                    scope.args[name] = self.predefined[name]
+    # -- actions --------------------------------------------------------------------------------------------
+    def _steps(
+        self, action: A.Action, names: dict[str, int], at: Location | None, state: _StageState
+    ) -> list[Step]:
+        walked = action.step
+        assert walked is not None, "the planner only reads lowered actions"
+        i = walked.expanded
+        scope = walked.scope
+        loc = at or Location(self.doc.path, action.line)
+        if isinstance(action, A.Arg):
             return []
-        if isinstance(i, ins.Env):
+        if isinstance(action, A.Env):
             options = []
-            before = scope.expansion_env()  # every pair expands with the values from before this ENV
             for name, value in i.pairs:
-                value = self._word(value, before, i)
-                scope.env[name] = value
                 options += ["--env", f"{name}={value.replace('$', '$$')}"]  # buildah config expands $
             return [ConfigStep(loc, "ENV " + " ".join(options[1::2]), options=tuple(options))]
-        if isinstance(i, ins.Label):
-            options = []
-            for name, value in i.pairs:
-                options += ["--label", f"{w(name)}={w(value)}"]
+        if isinstance(action, A.Label):
+            options = [x for name, value in i.pairs for x in ("--label", f"{name}={value}")]
             return [ConfigStep(loc, "LABEL " + " ".join(options[1::2]), options=tuple(options))]
-        if isinstance(i, ins.Workdir):
+        if isinstance(action, A.Workdir):
             # buildah bud (1.28) only records it: the next RUN creates the directory (as the USER), a COPY
             # into it creates it with the --chown owner; an unused WORKDIR leaves no directory at all
-            path = posixpath.normpath(posixpath.join(scope.workdir, w(i.path)))
-            scope.workdir = path
+            path = walked.after.workdir
             return [ConfigStep(loc, f"WORKDIR {path}", options=("--workingdir", path))]
-        if isinstance(i, ins.User):
-            scope.user = w(i.user)
-            return [ConfigStep(loc, f"USER {scope.user}", options=("--user", scope.user))]
-        if isinstance(i, ins.Expose):
-            ports = [p for word in i.ports for p in process_words(word, env, self.escape)]
-            ports = [p if "/" in p else f"{p}/tcp" for p in ports]  # what buildah bud stores
+        if isinstance(action, A.User):
+            return [ConfigStep(loc, f"USER {i.user}", options=("--user", i.user))]
+        if isinstance(action, A.Expose):
+            ports = [p if "/" in p else f"{p}/tcp" for p in i.ports]  # what buildah bud stores
             options = [x for p in ports for x in ("--port", p)]
             return [ConfigStep(loc, "EXPOSE " + " ".join(ports), options=tuple(options))]
-        if isinstance(i, ins.Volume):
-            paths = [w(p) for p in i.paths]
-            options = [x for p in paths for x in ("--volume", _slice_item(p))]
-            return [ConfigStep(loc, "VOLUME " + json.dumps(paths), options=tuple(options))]
-        if isinstance(i, ins.Entrypoint):
-            argv = (
-                list(i.command) if i.exec_form else [*DEFAULT_SHELL, i.command]
-            )  # bud 1.28: /bin/sh -c, whatever SHELL says
+        if isinstance(action, A.Volume):
+            options = [x for p in i.paths for x in ("--volume", _slice_item(p))]
+            return [ConfigStep(loc, "VOLUME " + json.dumps(list(i.paths)), options=tuple(options))]
+        if isinstance(action, A.Entrypoint):
+            argv = _config_argv(i)
             options = ["--entrypoint", json.dumps(argv)]
-            if not scope.cmd_set:
+            if not state.cmd_set:
                 options += ["--cmd", "[]"]
             return [ConfigStep(loc, "ENTRYPOINT " + json.dumps(argv), options=tuple(options))]
-        if isinstance(i, ins.Cmd):
-            argv = (
-                list(i.command) if i.exec_form else [*DEFAULT_SHELL, i.command]
-            )  # bud 1.28: /bin/sh -c, whatever SHELL says
-            scope.cmd_set = True
+        if isinstance(action, A.Cmd):
+            argv = _config_argv(i)
+            state.cmd_set = True
             return [ConfigStep(loc, "CMD " + json.dumps(argv), options=("--cmd", json.dumps(argv)))]
-        if isinstance(i, ins.Shell):
-            scope.shell = tuple(i.argv)
+        if isinstance(action, A.Shell):
             return [
                 ConfigStep(loc, "SHELL " + json.dumps(list(i.argv)), options=("--shell", shlex.join(i.argv)))
             ]
-        if isinstance(i, ins.Stopsignal):
-            signal = w(i.signal)
-            return [ConfigStep(loc, f"STOPSIGNAL {signal}", options=("--stop-signal", signal))]
-        if isinstance(i, ins.Healthcheck):
+        if isinstance(action, A.Stopsignal):
+            return [ConfigStep(loc, f"STOPSIGNAL {i.signal}", options=("--stop-signal", i.signal))]
+        if isinstance(action, A.Healthcheck):
             return [
                 ConfigStep(
                     loc, "HEALTHCHECK " + json.dumps(i.config(), sort_keys=True), options=_healthcheck(i)
                 )
             ]
-        if isinstance(i, ins.Onbuild):
+        if isinstance(action, A.Onbuild):
             return [ConfigStep(loc, f"ONBUILD {i.trigger}", options=("--onbuild", _slice_item(i.trigger)))]
-        if isinstance(i, ins.Maintainer):
+        if isinstance(action, A.Maintainer):
             return [ConfigStep(loc, f"MAINTAINER {i.name}", options=("--author", i.name))]
-        if isinstance(i, ins.Copy):
+        if isinstance(action, A.Copy):
             return [self._copy(i, scope, names, loc)]
-        if isinstance(i, ins.Run):
-            return [self._run(i, scope, names, loc)]
+        if isinstance(action, A.RunLike):
+            return [self._run(action, i, scope, names, loc)]
         raise ParseError(
-            f"{type(i).__name__.upper()} is not supported by the build backend", self.doc.path, i.line
+            f"{type(action).__name__.upper()} is not supported by the build backend", self.doc.path, action.line
         )
 
-    def _copy(self, i: ins.Copy, scope: _Scope, names, loc: Location) -> CopyStep:
+    def _refuse(self, message: str, i: ins.Instruction) -> ParseError:
+        return ParseError(message, self.doc.path, i.line, self.doc.source_of(i.node))
+
+    def _copy(self, i: ins.Copy, scope: Scope, names: dict[str, int], loc: Location) -> CopyStep:
         if i.parents:
-            raise ParseError(
-                "COPY --parents is not supported by the buildah backend (buildah 1.28 lacks it)",
-                self.doc.path,
-                i.line,
-                self.doc.source_of(i.node),
-            )
+            raise self._refuse("COPY --parents is not supported by the buildah backend (buildah 1.28 lacks it)", i)
         if getattr(i, "keep_git_dir", False):
-            raise ParseError(
-                "ADD --keep-git-dir is not supported by the buildah backend",
-                self.doc.path,
-                i.line,
-                self.doc.source_of(i.node),
-            )
-        env = scope.expansion_env()
+            raise self._refuse("ADD --keep-git-dir is not supported by the buildah backend", i)
         add = isinstance(i, ins.Add)
-        if i.node.json:  # JSON form: each element is one word (expanded, never split)
-            words = [self._word(s, env, i) for s in i.sources]
-        else:
-            words = [x for s in i.sources for x in self._words(s, env, i)]
-        dest = self._word(i.dest, env, i)
+        dest = i.dest
         if not dest.startswith("/"):
             slash = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
             dest = posixpath.normpath(posixpath.join(scope.workdir, dest))
@@ -393,7 +226,7 @@ class Planner:
             dest += "/"  # bud: the WORKDIR is a directory even before it exists (files go in it)
         from_stage = from_image = None
         if i.from_:
-            ref = self._word(i.from_, env, i).lower()
+            ref = i.from_.lower()
             if ref in names:
                 from_stage = names[ref]
             elif ref.isdigit():
@@ -401,19 +234,17 @@ class Planner:
             else:
                 from_image = ref
         # BuildKit: a heredoc source is a file named after its delimiter with the (expanded) body
-        heredocs = tuple(
-            (h.name, self._word(h.content, env, i) if h.expand else h.content) for h in i.heredocs
-        )
-        names = {f"<<{h.name}" for h in i.heredocs} | {f"<<-{h.name}" for h in i.heredocs}
-        sources = tuple(s for s in words if s not in names)
-        chown = self._word(i.chown, env, i) if i.chown else None
-        chmod = self._word(i.chmod, env, i) if i.chmod else None
-        exclude = tuple(self._word(p, env, i) for p in i.exclude)
-        checksum = self._word(i.checksum, env, i) if getattr(i, "checksum", None) else None
+        heredocs = tuple((h.name, h.content) for h in i.heredocs)
+        markers = {f"<<{h.name}" for h in i.heredocs} | {f"<<-{h.name}" for h in i.heredocs}
+        sources = tuple(s for s in i.sources if s not in markers)
+        chown = i.chown or None
+        chmod = i.chmod or None
+        exclude = tuple(i.exclude)
+        checksum = getattr(i, "checksum", None) or None
         by_buildah_from = (from_stage is not None or bool(from_image)) and bool(chown or add)
         problem = copy_flags_problem(sources, heredocs, by_buildah_from, exclude, checksum)
         if problem:
-            raise ParseError(problem, self.doc.path, i.line, self.doc.source_of(i.node))
+            raise self._refuse(problem, i)
         flags = []
         if i.from_:
             flags.append(f"--from={i.from_}")
@@ -442,71 +273,57 @@ class Planner:
             exclude=exclude,
         )
 
-    def _run(self, i: ins.Run, scope: _Scope, names, loc: Location) -> RunStep:
-        env = scope.expansion_env()
+    def _run(self, action: A.RunLike, i: ins.Run, scope: Scope, names: dict[str, int], loc: Location) -> RunStep:
         files: list[tuple[str, str, int]] = []
         if i.exec_form:
             argv = tuple(i.command)
-            script = None
         else:
-            script = i.command
-            argv = (*scope.shell, script)
+            argv = (*scope.shell, i.command)
             if i.heredocs:
-                argv, files = _heredoc_run(script, i.heredocs, scope.shell, loc.line)
+                argv, files = heredoc_run(i.command, i.heredocs, scope.shell, loc.line)
         mounts = []
         for m in i.mounts:
-            options = tuple((k, self._word(v, env, i) if v else v) for k, v in m.options if k != "type")
+            options = tuple((k, v) for k, v in m.options if k != "type")
             # from=<stage name> becomes the stage's index: the executor knows stages by index
             options = tuple(
                 (k, str(names[v.lower()]) if k == "from" and v.lower() in names else v) for k, v in options
             )
             mounts.append(RunMount(m.type, options))
         # ARGs in scope reach RUN as environment (ENV of the same name wins, it is already in the config)
-        run_env = tuple(sorted((k, v) for k, v in scope.args.items() if k not in scope.env))
+        env_names = {name for name, _ in scope.env}
+        run_env = tuple(sorted((k, v) for k, v in scope.args if v is not None and k not in env_names))
         text = "RUN " + (json.dumps(list(i.command)) if i.exec_form else i.command)
         for h in i.heredocs:
             text += "\n" + h.content + h.name
         step = RunStep(
             loc, text, argv=argv, env=run_env, mounts=tuple(mounts), network=i.network, files=tuple(files)
         )
-        if self.caching_for is not None and not i.exec_form:
-            action = self.caching_for(i)
-            if action is not None and action.caching.mounts:
-                step = _apply_caching(step, action, scope.shell, env)
+        if action.caching is not None and action.caching.mounts and not i.exec_form:
+            step = _apply_caching(step, action, scope.shell, scope.variables())
         return step
 
-    # -- expansion ------------------------------------------------------------------------------------------
-    def _word(self, word: str, env: dict[str, str], i: ins.Instruction) -> str:
-        try:
-            return process_word(word, env, self.escape)
-        except ExpansionError as err:
-            raise ParseError(str(err), self.doc.path, i.line, self.doc.source_of(i.node)) from None
 
-    def _words(self, word: str, env: dict[str, str], i: ins.Instruction) -> list[str]:
-        try:
-            return process_words(word, env, self.escape)
-        except ExpansionError as err:
-            raise ParseError(str(err), self.doc.path, i.line, self.doc.source_of(i.node)) from None
+class _StageState:
+    """Config state of the stage being planned that is not scope: whether a CMD was set (an ENTRYPOINT after
+    none resets the base image's CMD, as bud does)."""
+
+    def __init__(self) -> None:
+        self.cmd_set = False
 
 
-def _heredoc_run(script: str, heredocs, shell: tuple[str, ...], line: int):
-    """Lower a heredoc RUN for buildah 1.28 (which cannot parse them), the way BuildKit runs it.
+def _passed(lowered: tuple[A.Stage, ...], path: str) -> tuple[A.Stage, ...]:
+    """The rewrite passes over the lowered stages; if they fail, no package caches (never guess: every RUN
+    then runs exactly as written) and one line saying why."""
+    try:
+        return run_passes(lowered)
+    except Exception as err:  # noqa: BLE001 - a pass bug must not fail a build that bud would do
+        print(f"shlax-front: package caches off for {path}: {err}", file=sys.stderr)
+        return lowered
 
-    ``RUN <<EOF`` alone: the body is the script - run by its ``#!`` interpreter (file bind-mounted for the
-    run only) or else by SHELL. Anything else: the command line plus the bodies and terminators go to
-    SHELL, which handles the heredocs itself.
-    """
-    words = script.strip().split()
-    if len(heredocs) == 1 and len(words) == 1 and words[0].lstrip("<-").strip("'\"") == heredocs[0].name:
-        body = heredocs[0].content
-        if body.startswith("#!"):
-            path = f"/run/shlax-front/heredoc-{line}"
-            return (path,), [(path, body, 0o755)]
-        return (*shell, body), []
-    text = script
-    for h in heredocs:
-        text += "\n" + h.content + h.name
-    return (*shell, text), []
+
+def _config_argv(i: ins.Cmd | ins.Entrypoint) -> list[str]:
+    """bud 1.28 stores a shell-form CMD/ENTRYPOINT as ``/bin/sh -c``, whatever SHELL says."""
+    return list(i.command) if i.exec_form else [*DEFAULT_SHELL, i.command]
 
 
 def _slice_item(value: str) -> str:
@@ -533,7 +350,7 @@ def _healthcheck(i: ins.Healthcheck) -> tuple[str, ...]:
 
 
 def _apply_caching(
-    step: RunStep, action, shell: tuple[str, ...], env: dict[str, str] | None = None
+    step: RunStep, action: A.RunLike, shell: tuple[str, ...], env: dict[str, str] | None = None
 ) -> RunStep:
     """Turn an action's ``Caching`` into host cache mounts, run-only env and the rewritten script."""
     caching = action.caching
@@ -553,10 +370,8 @@ def _apply_caching(
         )
     ids = " ".join(c.id for c in caches)
     manager = next((name for name in ("apt", "pip", "npm", "yarn", "pnpm", "uv") if name in ids), None)
-    installs = getattr(action, "installs", ()) or (action,)
-    pips = [
-        inst for inst in installs if type(inst).__name__ == "Pip" and getattr(inst, "tool", "pip") == "pip"
-    ]
+    installs = (action.installs if isinstance(action, A.Run) else ()) or (action,)
+    pips = [inst for inst in installs if isinstance(inst, A.Pip) and inst.tool == "pip"]
     script = "\n".join([step.argv[-1], *(content for _, content, _ in step.files)])  # heredoc bodies too
     wheelhouse = []
     for exe, wh in zip((p.executable for p in pips), caching.wheelhouse, strict=False):
