@@ -561,13 +561,11 @@ def plan_to_json(result: BuildPlan | Document) -> dict[str, object]:
     stages = []
     for stage in result.all_stages:
         entries = []
-        steps = []
-        if stage.index in needed:
-            steps = list(walker.walk(stage))
-        expanded = {id(s.instruction): s.expanded for s in steps}
-        for instruction in stage.instructions:
+        # the walk yields one step per instruction, in order; a stage the target does not need is not walked
+        expanded = [s.expanded for s in walker.walk(stage)] if stage.index in needed else []
+        for n, instruction in enumerate(stage.instructions):
             entry = ir_to_json(instruction)
-            done = expanded.get(id(instruction))
+            done = expanded[n] if expanded else None
             if done is not None and done != instruction:
                 entry["expanded"] = ir_to_json(done)  # type: ignore[index]
             entries.append(entry)
