@@ -41,9 +41,9 @@ from shlax_front.errors import ParseError
 from shlax_front.expand import ExpansionError, process_words
 from shlax_front.lower import lower_plan
 from shlax_front.passes import run_passes
+from shlax_front.platforms import Platform, host_platform
 from shlax_front.runbody import heredoc_run
 from shlax_front.scope import BUD, DEFAULT_PATH, DEFAULT_SHELL, Scope, image_scope
-from shlax_front.stages import Platform, host_platform
 from shlax_front.syntax import Document
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SHELL", "ImageConfig", "Planner"]
