@@ -199,7 +199,6 @@ def plan(
 
     ``platform``/``build_platform`` default to this machine's. Errors are ``ParseError`` at the offending line.
     """
-    build_args = dict(build_args or {})
     path = doc.path
     meta: list[ins.Arg] = []
     groups: list[tuple[ins.From, list[ins.Instruction]]] = []
@@ -217,6 +216,34 @@ def plan(
             )
     if not groups:
         raise ParseError(no_stage(), path, doc.nodes[-1].start_line if doc.nodes else 1)
+    return graph(
+        path,
+        doc.escape,
+        meta,
+        groups,
+        build_args,
+        target,
+        platform=platform,
+        build_platform=build_platform,
+        rules=rules,
+    )
+
+
+def graph(
+    path: str,
+    escape: str,
+    meta: list[ins.Arg],
+    groups: list[tuple[ins.From, list[ins.Instruction]]],
+    build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
+    *,
+    platform: str | None = None,
+    build_platform: str | None = None,
+    rules: Rules = BUILDKIT,
+) -> BuildPlan:
+    """The graph of stages already typed and grouped: the global ARGs (``meta``) and each FROM with the
+    instructions up to the next (a Containerfile's, or a recipe's lifted actions)."""
+    build_args = dict(build_args or {})
     total = len(groups)
 
     names: dict[str, int] = {}
@@ -235,11 +262,11 @@ def plan(
     predefined = platform_args(build, target_platform, target_name)
     if rules.predefined is not None:
         predefined = {name: predefined[name] for name in rules.predefined}
-    global_values = _meta_args(meta, predefined, build_args, rules, path, doc.escape)
+    global_values = _meta_args(meta, predefined, build_args, rules, path, escape)
 
     stages: list[Stage] = []
     for index, (from_, body) in enumerate(groups):
-        stages.append(_stage(index, total, from_, body, names, global_values, rules, path, doc.escape))
+        stages.append(_stage(index, total, from_, body, names, global_values, rules, path, escape))
 
     if target is not None:
         chosen = names.get(target.lower())
@@ -251,7 +278,7 @@ def plan(
     needed = _needed(stages, chosen)
     result = BuildPlan(
         path=path,
-        escape=doc.escape,
+        escape=escape,
         stages=tuple(stages[i] for i in sorted(needed)),
         all_stages=tuple(stages),
         target=stages[chosen],

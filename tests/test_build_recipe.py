@@ -10,7 +10,8 @@ import pytest
 from buildah_tools import FIXTURES, ROOT, diff_trees, file_tree, forget_layers, image_config, read_file, shlax
 
 from shlax_front import actions as A
-from shlax_front.backend.recipe_file import render
+from shlax_front.backend.plan import Planner
+from shlax_front.backend.steps import ConfigStep, RunStep
 
 RECIPE = """\
 from shlax_front import Buildah, Cmd, Container, Copy, Env, Run, Workdir
@@ -29,14 +30,16 @@ app = Container(
 """
 
 
-def test_render_escapes_literals():
-    # config values are in the IR's convention: \\$ a literal dollar, $y a reference the build resolves
+def test_recipe_values_are_planned_like_containerfile_words():
+    # config values are in the IR's convention: \\$ a literal dollar, ${y} a reference the build resolves; the
+    # planner reads the recipe's own actions (no Containerfile text in between)
     env = A.Env(pairs=(("A", 'x \\$y "z"'), ("B", "${y}")))
-    text = render((A.Stage(actions=(env, A.Run(run="a\nb")), base="busybox"),))
-    assert (
-        text
-        == 'FROM busybox\nENV A="x \\$y \\"z\\"" B="${y}"\nRUN <<\'SHLAX_FRONT_EOF\'\na\nb\nSHLAX_FRONT_EOF\n'
-    )
+    stage = A.Stage(actions=(A.Arg(pairs=(("y", "1"),)), env, A.Run(run="a\nb")), base="scratch")
+    (planned,) = Planner(None, recipe=(stage,), path="shlaxfile.py").plan().stages
+    config = [s for s in planned.steps if isinstance(s, ConfigStep) and s.text.startswith("ENV A")]
+    assert config[0].options == ("--env", 'A=x $$y "z"', "--env", "B=1")  # buildah config reads $$ as $
+    (run,) = [s for s in planned.steps if isinstance(s, RunStep)]
+    assert run.argv == ("/bin/sh", "-c", "a\nb") and run.env == (("y", "1"),)
 
 
 @pytest.mark.buildah

@@ -96,31 +96,27 @@ def build(request: BuildRequest) -> str:
 
     path = find_containerfile(request.context, request.containerfile)
     tags = tuple(request.tags)
+    secrets = secrets_by_id(request.secrets)
+    runner = SubprocessRunner()
+    buildah = Buildah(runner, isolation=request.isolation or default_isolation())
+    images = image_config_reader(buildah)
     if path.endswith(".py"):
-        from shlax_front.backend.recipe_file import render
         from shlax_front.recipe import load
 
         container = load(path)
-        text = render(container.stages)
         if not tags and container.commit:
             tags = (container.commit,)
-    elif path == "-":
-        text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
-        path = "Containerfile"
+        planner = Planner(
+            None, request.build_args, request.target, images, recipe=container.stages, path=path
+        )
     else:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", errors="surrogateescape")
-    doc = parse(text, path=path)
-    secrets = secrets_by_id(request.secrets)
-
-    runner = SubprocessRunner()
-    buildah = Buildah(runner, isolation=request.isolation or default_isolation())
-    planner = Planner(
-        doc,
-        request.build_args,
-        request.target,
-        image_config_reader(buildah),
-    )
+        if path == "-":
+            text = sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
+            path = "Containerfile"
+        else:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", errors="surrogateescape")
+        planner = Planner(parse(text, path=path), request.build_args, request.target, images)
     plan = planner.plan()
 
     root = Path(request.cache_dir) if request.cache_dir else default_root()

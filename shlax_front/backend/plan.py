@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from shlax_front import actions as A
 from shlax_front import instructions as ins
+from shlax_front import lift
 from shlax_front import stages as graph_of
 from shlax_front.backend.copyopts import copy_flags_problem
 from shlax_front.backend.steps import (
@@ -55,18 +56,26 @@ ImageConfig = Callable[[str], dict | None]
 
 
 class Planner:
-    """Plans one Containerfile for the executor (``plan``) and, while it runs, the ONBUILD triggers a base
-    image turns out to carry (``onbuild_steps``)."""
+    """Plans one Containerfile (``doc``) or one recipe (``recipe``: its stages of actions, read from ``path``)
+    for the executor (``plan``) and, while it runs, the ONBUILD triggers a base image turns out to carry
+    (``onbuild_steps``)."""
 
     def __init__(
         self,
-        doc: Document,
+        doc: Document | None,
         build_args: dict[str, str] | None = None,
         target: str | None = None,
         image_config: ImageConfig | None = None,
         caching: bool = True,
+        *,
+        recipe: tuple[A.Stage, ...] | None = None,
+        path: str | None = None,
     ):
+        if (doc is None) == (recipe is None):
+            raise TypeError("Planner() plans either a Containerfile (doc) or a recipe (recipe=...)")
         self.doc = doc
+        self.recipe = recipe
+        self.path = doc.path if doc is not None else (path or "shlaxfile.py")
         self.build_args = dict(build_args or {})
         self.target = target
         self.image_config = image_config or (lambda ref: None)
@@ -74,17 +83,30 @@ class Planner:
 
     # -- public ---------------------------------------------------------------------------------------------
     def plan(self) -> BuildSteps:
-        graph = graph_of.plan(self.doc, self.build_args, self.target, rules=BUD)
-        for stage in graph.stages:
-            if stage.base_stage is None:
-                self._refuse_foreign_platform(stage)
-        lowered = lower_plan(graph, self._root_scope, only=graph.stages)
+        graph, lowered = self._front_end()
         if self.caching:
-            lowered = _passed(lowered, self.doc.path)
+            lowered = _passed(lowered, self.path)
         names = {s.name: s.index for s in graph.all_stages if s.name}
         built = [self._stage(stage, names) for stage in lowered]
         docker = any(isinstance(a, DOCKER_ONLY) for stage in lowered for a in stage.actions)
-        return BuildSteps(built, self.doc.path, needs_docker_format=docker)
+        return BuildSteps(built, self.path, needs_docker_format=docker)
+
+    def _front_end(self) -> tuple[graph_of.BuildPlan, tuple[A.Stage, ...]]:
+        """The stage graph under bud's rules and the actions of the stages the target needs, walked."""
+        if self.recipe is not None:
+            stages = lift.with_commands(self.recipe)
+            graph = graph_of.graph(
+                self.path, "\\", [], lift.groups_of(stages), self.build_args, self.target, rules=BUD
+            )
+        else:
+            assert self.doc is not None
+            graph = graph_of.plan(self.doc, self.build_args, self.target, rules=BUD)
+        for stage in graph.stages:
+            if stage.base_stage is None:
+                self._refuse_foreign_platform(stage)
+        if self.recipe is not None:
+            return graph, lift.lower_recipe(graph, stages, self._root_scope)
+        return graph, lower_plan(graph, self._root_scope, only=graph.stages)
 
     def onbuild_steps(self, triggers: list[str], stage: Stage, step: FromStep) -> list[Step]:
         """Steps for the base image's ONBUILD triggers, planned as if written right after FROM."""
@@ -92,7 +114,7 @@ class Planner:
 
         # parsed behind a placeholder FROM: a trigger is an instruction of the stage that uses the image
         text = "FROM scratch\n" + "\n".join(triggers) + "\n"
-        doc = parse(text, path=f"{self.doc.path}:{step.location.line}(ONBUILD)")
+        doc = parse(text, path=f"{self.path}:{step.location.line}(ONBUILD)")
         graph = graph_of.plan(doc, self.build_args, rules=BUD)
         image = step.image if step.stage is None else ""
         (lowered,) = lower_plan(graph, lambda _: image_scope(self.image_config(image) if image else None, "x"))
@@ -114,7 +136,7 @@ class Planner:
         quietly, would be worse than an error."""
         if stage.platform is None:
             return
-        where = (self.doc.path, stage.line, self.doc.source_of(stage.from_.node))
+        where = (self.path, stage.line, ins.node_text(stage.from_.node))
         try:
             wanted = Platform.parse(stage.platform) if stage.platform else host_platform()
         except ValueError as err:
@@ -127,7 +149,7 @@ class Planner:
             )
 
     def _stage(self, stage: A.Stage, names: dict[str, int]) -> Stage:
-        location = Location(self.doc.path, stage.line)
+        location = Location(self.path, stage.line)
         first = FromStep(location, f"FROM {stage.base}", image=stage.base, stage=stage.base_stage)
         steps: list[Step] = [first]
         if stage.base_stage is None and stage.base.lower() == "scratch":
@@ -148,7 +170,7 @@ class Planner:
         assert walked is not None, "the planner only reads lowered actions"
         i = walked.expanded
         scope = walked.scope
-        loc = at or Location(self.doc.path, action.line)
+        loc = at or Location(self.path, action.line)
         if isinstance(action, A.Arg):
             return []
         if isinstance(action, A.Env):
@@ -204,11 +226,11 @@ class Planner:
         if isinstance(action, A.RunLike):
             return [self._run(action, i, scope, names, loc)]
         raise ParseError(
-            f"{type(action).__name__.upper()} is not supported by the build backend", self.doc.path, action.line
+            f"{type(action).__name__.upper()} is not supported by the build backend", self.path, action.line
         )
 
     def _refuse(self, message: str, i: ins.Instruction) -> ParseError:
-        return ParseError(message, self.doc.path, i.line, self.doc.source_of(i.node))
+        return ParseError(message, self.path, i.line, ins.node_text(i.node))
 
     def _copy(self, i: ins.Copy, scope: Scope, names: dict[str, int], loc: Location) -> CopyStep:
         if i.parents:
