@@ -1,101 +1,165 @@
 """The build context as the cache key sees it: ignore files, source globs, and a content digest.
 
-A COPY/ADD step's key must change exactly when what it would copy changes - file content, mode, type and
-link target - and never because of an mtime (a fresh ``git clone`` must hit the cache). Files excluded by
-``.containerignore``/``.dockerignore`` are excluded here too, or editing an ignored file would rebuild.
+A COPY/ADD step's key must change exactly when what buildah copies changes, and never because of an mtime
+(a fresh ``git clone`` must hit the cache). What buildah 1.28 copies, measured against ``buildah bud``:
+
+- sources are expanded with Go's ``filepath.Glob`` (``gomatch``), then ``.containerignore``/``.dockerignore``
+  lines are applied the way containers/storage's matcher reads them (each line a Go regexp, see
+  ``IgnoreRules``);
+- a named source that is a symlink is followed inside the context (the link's name, the target's content
+  and mode); a symlink inside a copied directory stays a symlink;
+- content, mode, type, link target, the xattrs buildah keeps (``security.capability``, ``security.ima``,
+  ``user.*``) and which files of one copied directory are hard links of each other.
+
+A ``RUN --mount=type=bind`` of the context sees the real directory, ignored files included
+(``mounted_digest``).
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
+import posixpath
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from shlax_front.backend import gomatch
 from shlax_front.backend.copyopts import exclusion_lines
+from shlax_front.backend.goregexp import GoSyntaxError, Untranslated, compile_go
 
 IGNORE_FILES = (".containerignore", ".dockerignore")
-GLOB_CHARS = re.compile(r"[*?\[]")
+#: the xattrs buildah's copier carries into the image (others are dropped)
+KEPT_XATTRS = ("security.capability", "security.ima", "user.*")
+#: what Go's strings.TrimSpace removes (Python's str.strip also removes \x1c-\x1f)
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+#: symlinks followed while resolving one path, as Linux allows
+MAX_LINKS = 40
 
 
-def _translate(pattern: str) -> re.Pattern[str]:
-    """A .dockerignore pattern (Go filepath.Match plus ``**``) as a regex over ``/``-separated paths."""
-    out = []
+class ContextError(Exception):
+    """A source named by COPY/ADD does not exist in the context (after ignore rules), or cannot be read."""
+
+
+def go_clean(path: str) -> str:
+    """Go's ``filepath.Clean`` (unlike ``posixpath.normpath``, a leading ``//`` becomes ``/``)."""
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def ignore_regexp(pattern: str) -> str:
+    """The Go regexp containers/storage 1.43 (buildah 1.28) makes of a cleaned ignore pattern.
+
+    Only ``*``, ``?``, ``**``, ``.``, ``$`` and backslash escapes are rewritten; every other character,
+    ``+ ( ) { } | ^ [ ]`` included, is regexp syntax. The pattern also matches everything below a path.
+    """
+    out = ["^"]
     i = 0
     while i < len(pattern):
         c = pattern[i]
+        i += 1
+        if "\udc80" <= c <= "\udcff":
+            c = "\ufffd"  # Go's scanner reads a byte that is not UTF-8 as the replacement character
         if c == "*":
-            if pattern[i : i + 2] == "**":
-                i += 2
-                if pattern[i : i + 1] == "/":
+            if pattern.startswith("*", i):
+                i += 1
+                if pattern.startswith("/", i):
                     i += 1
-                    out.append("(?:.*/)?")
-                else:
-                    out.append(".*")
-                continue
-            out.append("[^/]*")
+                out.append(".*" if i >= len(pattern) else "(.*/)?")
+            else:
+                out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("^") or body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        elif c == "\\" and i + 1 < len(pattern):
+        elif c in ".$":
+            out.append("\\" + c)
+        elif c == "\\":
+            if i >= len(pattern):
+                raise gomatch.BadPattern(pattern)
+            out.append("\\" + pattern[i])
             i += 1
-            out.append(re.escape(pattern[i]))
         else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
+            out.append(c)
+    return "".join(out) + "(/.*)?$"
+
+
+@dataclass(frozen=True)
+class IgnorePattern:
+    """One ignore line; ``regex`` is None when it uses Go regexp syntax not translated (then unsure)."""
+
+    text: str
+    exception: bool
+    regex: re.Pattern[str] | None
 
 
 @dataclass
 class IgnoreRules:
-    """Parsed ignore file: ordered (regex, is_exception) rules; the last matching rule wins."""
+    """An ignore file as buildah 1.28 reads it: ordered patterns, the last matching one decides.
 
-    rules: list[tuple[re.Pattern[str], bool]] = field(default_factory=list)
+    ``problem`` is why buildah would refuse the file (a malformed pattern, a lone ``!``); it is raised when
+    the rules are used, as buildah fails the copy. A pattern this module cannot read counts as unsure and
+    makes ``ignored`` say False, so the key covers more than is copied, never less.
+    """
+
+    rules: list[IgnorePattern] = field(default_factory=list)
     path: str | None = None
+    problem: str | None = None
 
     @classmethod
     def parse(cls, text: str, path: str | None = None) -> IgnoreRules:
-        rules = []
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
+        rules: list[IgnorePattern] = []
+        problem = None
+        for raw in text.split("\n"):
+            if not raw or raw.startswith("#"):
                 continue
-            negate = line.startswith("!")
-            if negate:
-                line = line[1:].strip()
-            line = os.path.normpath(line).lstrip("/")
-            if line in ("", "."):
+            line = raw.strip("/").strip(GO_SPACE)
+            if not line:
                 continue
-            rules.append((_translate(line), negate))
-        return cls(rules, path)
+            line = go_clean(line)
+            exception = line.startswith("!")
+            if exception:
+                if line == "!":
+                    problem = problem or 'illegal exclusion pattern: "!"'
+                    continue
+                line = go_clean(line[1:]).removeprefix("/")
+            try:
+                gomatch.match(line, ".")
+                regex: re.Pattern[str] | None = compile_go(ignore_regexp(line))
+            except (gomatch.BadPattern, GoSyntaxError):
+                problem = problem or f"syntax error in pattern {line!r}"
+                continue
+            except Untranslated:
+                regex = None
+            rules.append(IgnorePattern(line, exception, regex))
+        return cls(rules, path, problem)
+
+    @property
+    def has_exceptions(self) -> bool:
+        return any(rule.exception for rule in self.rules)
 
     def ignored(self, relpath: str) -> bool:
         """True when ``relpath`` (relative to the context, ``/``-separated) is excluded."""
-        if not self.rules:
+        if self.problem:
+            where = f"{os.path.basename(self.path)}: " if self.path else ""
+            raise ContextError(f"{where}{self.problem}")
+        if relpath == "." or not self.rules:
             return False
-        parts = relpath.split("/")
-        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
         result = False
-        for regex, negate in self.rules:
-            if any(regex.match(p) for p in prefixes):
-                result = not negate
+        for rule in self.rules:
+            if rule.regex is None:
+                return False
+            if rule.regex.search(relpath):  # Go finds a match anywhere: `a|b.txt` matches `xb.txt`
+                result = not rule.exception
         return result
 
+    def __add__(self, other: IgnoreRules) -> IgnoreRules:
+        return IgnoreRules(self.rules + other.rules, self.path, self.problem or other.problem)
 
-class ContextError(Exception):
-    """A source named by COPY/ADD does not exist in the context (after ignore rules)."""
+
+NO_RULES = IgnoreRules()
 
 
 @dataclass
@@ -109,10 +173,11 @@ class BuildContext:
 
     @cached_property
     def ignore_file(self) -> str | None:
-        """``<Containerfile>.containerignore``/``.dockerignore`` beside the file, then the context's own."""
+        """The ignore file buildah 1.28 reads: ``<Containerfile>.dockerignore``, else
+        ``<Containerfile>.containerignore``, then the context's ``.containerignore``, ``.dockerignore``."""
         candidates = []
         if self.containerfile:
-            candidates += [self.containerfile + ".containerignore", self.containerfile + ".dockerignore"]
+            candidates += [self.containerfile + ".dockerignore", self.containerfile + ".containerignore"]
         candidates += [os.path.join(self.root, name) for name in IGNORE_FILES]
         return next((c for c in candidates if os.path.isfile(c)), None)
 
@@ -120,27 +185,31 @@ class BuildContext:
     def ignore(self) -> IgnoreRules:
         if not self.ignore_file:
             return IgnoreRules()
-        with open(self.ignore_file, encoding="utf-8", errors="replace") as f:
+        with open(self.ignore_file, encoding="utf-8", errors="surrogateescape") as f:
             return IgnoreRules.parse(f.read(), self.ignore_file)
 
     def rules_for(self, source: str, exclude: tuple[str, ...] = ()) -> IgnoreRules:
         """The ignore rules for one source: the ignore file's, then its ``--exclude`` patterns (copyopts)."""
         if not exclude:
             return self.ignore
-        extra = IgnoreRules.parse("\n".join(exclusion_lines(self.root, source, exclude)))
-        return IgnoreRules(self.ignore.rules + extra.rules, self.ignore.path)
+        return self.ignore + IgnoreRules.parse("\n".join(exclusion_lines(self.root, source, exclude)))
 
     def expand(self, source: str, rules: IgnoreRules | None = None) -> list[str]:
-        """Context-relative paths a COPY source names (globs expanded, ignored paths dropped)."""
+        """Context-relative paths a COPY source names: Go glob matches, less the ignored ones.
+
+        An ignored directory stays when the rules have exceptions (something below may be copied).
+        """
         rules = self.ignore if rules is None else rules
-        rel = os.path.normpath(source.lstrip("/")) if source not in ("", ".", "/") else "."
-        if rel.startswith(".."):
-            raise ContextError(f"{source}: outside the build context")
-        if GLOB_CHARS.search(rel):
-            matches = sorted(glob.glob(rel, root_dir=self.root, include_hidden=True))
-        else:
-            matches = [rel] if os.path.lexists(os.path.join(self.root, rel)) else []
-        kept = [m for m in matches if m == "." or not rules.ignored(m)]
+        rel = _relative(source)
+        try:
+            matches = gomatch.glob(self.root, rel)
+        except gomatch.BadPattern as err:
+            raise ContextError(f"{source}: {err}") from None
+        kept = [
+            m
+            for m in matches
+            if not rules.ignored(m) or (rules.has_exceptions and os.path.isdir(os.path.join(self.root, m)))
+        ]
         if not kept and any(not self.ignore.ignored(m) for m in matches):
             raise ContextError(f"{source}: excluded by --exclude (nothing left to copy)")
         if not kept:
@@ -148,22 +217,28 @@ class BuildContext:
         return kept
 
     def digest(self, sources: tuple[str, ...], exclude: tuple[str, ...] = ()) -> str:
-        """sha256 over every file the sources copy: path, type, mode, content or link target; never mtime."""
+        """sha256 over what COPY of ``sources`` copies (see the module docstring); never mtimes."""
         memo = (sources, exclude) if exclude else sources
-        if memo in self._digests:
-            return self._digests[memo]
-        h = hashlib.sha256()
-        manifest: dict[str, str] = {}
-        for source in sources:
-            h.update(b"source\0" + source.encode() + b"\0")
-            rules = self.rules_for(source, exclude)
-            for rel in self.expand(source, rules):
-                for entry in self._walk(rel, rules):
-                    h.update(entry)
-                    name = entry.split(b"\0", 1)[0].decode(errors="replace")
-                    manifest[name] = hashlib.sha256(entry).hexdigest()[:16]
-        self._digests[memo] = h.hexdigest()
-        self._manifests[memo] = manifest
+        if memo not in self._digests:
+            entries = []
+            for source in sources:
+                entries.append(b"source\0" + os.fsencode(source) + b"\0")
+                rules = self.rules_for(source, exclude)
+                for rel in self.expand(source, rules):
+                    entries.extend(self._copied(rel, rules))
+            self._remember(memo, entries)
+        return self._digests[memo]
+
+    def mounted_digest(self, sources: tuple[str, ...]) -> str:
+        """sha256 over what ``RUN --mount=type=bind,source=S`` shows: the path as the host resolves it,
+        ignore files not applied. A source resolving outside the context is keyed by where it points."""
+        memo = ("mount", sources)
+        if memo not in self._digests:
+            entries = []
+            for source in sources:
+                entries.append(b"mount\0" + os.fsencode(source) + b"\0")
+                entries.extend(self._mounted(_relative(source)))
+            self._remember(memo, entries)
         return self._digests[memo]
 
     def manifest(self, sources: tuple[str, ...], exclude: tuple[str, ...] = ()) -> dict[str, str]:
@@ -171,48 +246,142 @@ class BuildContext:
         self.digest(sources, exclude)
         return self._manifests[(sources, exclude) if exclude else sources]
 
-    def _walk(self, rel: str, rules: IgnoreRules | None = None):
-        rules = self.ignore if rules is None else rules
-        path = os.path.join(self.root, rel)
+    def _remember(self, memo: tuple, entries: list[bytes]) -> None:
+        h = hashlib.sha256()
+        manifest: dict[str, str] = {}
+        for entry in entries:
+            h.update(entry)
+            if not entry.startswith((b"source\0", b"mount\0")):
+                name = entry.split(b"\0", 1)[0].decode(errors="replace")
+                manifest[name] = hashlib.sha256(entry).hexdigest()[:16]
+        self._digests[memo] = h.hexdigest()
+        self._manifests[memo] = manifest
+
+    def _copied(self, rel: str, rules: IgnoreRules) -> Iterator[bytes]:
+        """Key entries of one glob match, named as the source names it, read where buildah reads it."""
+        real = self.resolve(rel)
+        if real is None:  # dangling or looping: buildah fails the copy; the link itself is keyed
+            yield _entry(rel, os.path.join(self.root, rel), os.lstat(os.path.join(self.root, rel)), {})
+            return
+        path = os.path.join(self.root, real)
         st = os.lstat(path)
-        yield _entry(rel, path, st)
+        if not stat.S_ISDIR(st.st_mode):
+            if real != rel and rules.ignored(real):
+                return  # buildah checks the followed path against the ignore rules too
+            yield _entry(rel, path, st, {})
+            return
+        yield _entry(rel, path, st, {})
+        yield from self._tree(rel, real, rules, {})
+
+    def _mounted(self, rel: str) -> Iterator[bytes]:
+        host = os.path.join(self.root, rel)
+        if not os.path.lexists(host):
+            raise ContextError(f"{rel}: no such file or directory in the build context")
+        real = os.path.realpath(host)
+        root = os.path.realpath(self.root)
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            yield f"{rel}\0outside\0".encode(errors="surrogateescape") + os.fsencode(real) + b"\n"
+            return
+        st = os.stat(real)
+        yield _entry(rel, real, st, {})
         if stat.S_ISDIR(st.st_mode):
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames.sort()
-                reldir = os.path.relpath(dirpath, self.root)
-                keep = []
-                for name in dirnames:
-                    r = os.path.normpath(os.path.join(reldir, name))
-                    if rules.ignored(r):
-                        # an exception rule may still re-include something below; keep walking then
-                        if not any(neg for _, neg in rules.rules):
-                            continue
-                    keep.append(name)
-                dirnames[:] = keep
-                for name in sorted(filenames) + [d for d in keep if os.path.islink(os.path.join(dirpath, d))]:
-                    r = os.path.normpath(os.path.join(reldir, name))
-                    if rules.ignored(r):
-                        continue
-                    p = os.path.join(dirpath, name)
-                    yield _entry(r, p, os.lstat(p))
-                for name in keep:
-                    p = os.path.join(dirpath, name)
-                    r = os.path.normpath(os.path.join(reldir, name))
-                    if not os.path.islink(p) and not rules.ignored(r):
-                        yield _entry(r, p, os.lstat(p))
+            yield from self._tree(rel, os.path.relpath(real, root), NO_RULES, {}, root)
+
+    def _tree(
+        self, name: str, real: str, rules: IgnoreRules, links: dict, root: str | None = None
+    ) -> Iterator[bytes]:
+        """Entries below directory ``real`` in Go's walk order, named below ``name``; symlinks not followed.
+
+        ``links`` maps an inode with several links to the first name seen: buildah's copy of one
+        directory keeps hard links between its files.
+        """
+        top = os.path.join(root or self.root, real)
+        with os.scandir(top) as it:
+            children = sorted(it, key=lambda e: os.fsencode(e.name))
+        for child in children:
+            child_real = child.name if real == "." else f"{real}/{child.name}"
+            child_name = child.name if name == "." else f"{name}/{child.name}"
+            st = child.stat(follow_symlinks=False)
+            if stat.S_ISSOCK(st.st_mode):
+                continue  # buildah skips sockets
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if rules.ignored(child_real):
+                if is_dir and rules.has_exceptions:
+                    yield from self._tree(child_name, child_real, rules, links, root)
+                continue
+            yield _entry(child_name, child.path, st, links)
+            if is_dir:
+                yield from self._tree(child_name, child_real, rules, links, root)
+
+    def resolve(self, rel: str) -> str | None:
+        """``rel`` with every symlink followed as inside a chroot at the context (absolute targets and
+        ``..`` stay in it), as buildah's copier sees it; None when it dangles or loops."""
+        done: list[str] = []
+        todo = [p for p in rel.split("/") if p not in ("", ".")]
+        followed = 0
+        while todo:
+            part = todo.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            path = os.path.join(self.root, *done, part)
+            if not os.path.lexists(path):
+                return None
+            if os.path.islink(path):
+                followed += 1
+                if followed > MAX_LINKS:
+                    return None
+                target = os.readlink(path)
+                if target.startswith("/"):
+                    done = []
+                todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+                continue
+            done.append(part)
+        return "/".join(done) or "."
 
 
-def _entry(rel: str, path: str, st: os.stat_result) -> bytes:
+def _relative(source: str) -> str:
+    rel = go_clean(source.lstrip("/")) if source not in ("", ".", "/") else "."
+    if rel == ".." or rel.startswith("../"):
+        raise ContextError(f"{source}: outside the build context")
+    return rel
+
+
+def _entry(name: str, path: str, st: os.stat_result, links: dict) -> bytes:
+    """One key line: name, type, mode, content digest or link target, kept xattrs, hard link to."""
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISLNK(st.st_mode):
-        kind, body = "link", os.readlink(path).encode()
+        kind, body = "link", os.fsencode(os.readlink(path))
     elif stat.S_ISDIR(st.st_mode):
         kind, body = "dir", b""
     elif stat.S_ISREG(st.st_mode):
         kind, body = "file", file_sha256(path).encode()
     else:
         kind, body = "other", b""
-    return f"{rel}\0{kind}\0{mode:o}\0".encode() + body + b"\n"
+    out = os.fsencode(name) + f"\0{kind}\0{mode:o}\0".encode() + body
+    for attr, value in _kept_xattrs(path):
+        out += b"\0xattr:" + attr.encode() + b"=" + value.hex().encode()
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        first = links.setdefault((st.st_dev, st.st_ino), name)
+        if first != name:
+            out += b"\0hardlink:" + os.fsencode(first)
+    return out + b"\n"
+
+
+def _kept_xattrs(path: str) -> list[tuple[str, bytes]]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return []
+    kept = []
+    for attr in sorted(names):
+        if any(gomatch.match(pattern, attr) for pattern in KEPT_XATTRS):
+            try:
+                kept.append((attr, os.getxattr(path, attr, follow_symlinks=False)))
+            except OSError:
+                continue
+    return kept
 
 
 def file_sha256(path: str) -> str:

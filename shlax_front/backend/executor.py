@@ -287,7 +287,7 @@ class Executor:
             binds = [m for m in step.mounts if m.type == "bind"]
             ctx_sources = tuple(m.get("source") or m.get("src") or "." for m in binds if not m.get("from"))
             if ctx_sources:
-                inputs["context"] = self._digest(step, ctx_sources)
+                inputs["context"] = self._digest(step, ctx_sources, mounted=True)
             froms = [self._from_ref(m.get("from"), results) for m in binds if m.get("from")]
             if froms:
                 inputs["from"] = froms
@@ -318,8 +318,13 @@ class Executor:
             return inputs
         return {**inputs, "context_files": manifest}
 
-    def _digest(self, step: Step, sources: tuple[str, ...], exclude: tuple[str, ...] = ()) -> str:
+    def _digest(
+        self, step: Step, sources: tuple[str, ...], exclude: tuple[str, ...] = (), mounted: bool = False
+    ) -> str:
+        """Key of what a COPY copies from the context, or (``mounted``) of what a RUN bind mount shows."""
         try:
+            if mounted:
+                return self.context.mounted_digest(sources)
             return self.context.digest(sources, exclude)
         except (ContextError, OSError) as err:
             raise BuildError(str(err), step.location.path, step.location.line) from None

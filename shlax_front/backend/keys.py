@@ -12,7 +12,8 @@ import hashlib
 import json
 
 #: bump when the executor's semantics change in a way that makes old layers wrong
-KEY_VERSION = "shlax-front-layer-v4"  # v4: RUN --mount points, setuid and COPY --from as bud 1.28
+#: v5: context keys follow symlinks like buildah, read ignore lines as Go regexps, cover xattrs and hard links
+KEY_VERSION = "shlax-front-layer-v5"
 
 
 def step_key(parent: str, inputs: dict) -> str:
