@@ -344,3 +344,24 @@ def test_ignore_matcher_agrees_with_buildah_copy(base_images, buildah_cleanup, t
             problems.append(f"{patterns} {path}: buildah {theirs}, shlax-front {ours}")
     subprocess.run(["buildah", "umount", container], capture_output=True)
     assert problems == []
+
+
+def test_malformed_exclude_pattern_is_a_located_error(base_images, tmp_path):
+    """``[`` is not a pattern for Go (buildah, BuildKit): ``COPY --from --exclude=[`` fails with one line."""
+    ctx = tmp_path / "ctx"
+    _containerfile(
+        ctx,
+        """\
+        FROM busybox AS a
+        RUN mkdir /d && touch /d/x
+        FROM busybox
+        COPY --from=a --exclude=[ /d /y
+        """,
+    )
+    try:
+        result = shlax("build", str(ctx), cache_dir=tmp_path / "cache", check=False)
+    finally:
+        forget_layers(tmp_path / "cache")
+    assert result.returncode == 1
+    assert "Containerfile:4: COPY --from=a --exclude=[ /d /y: syntax error in pattern '['" in result.stderr
+    assert "Traceback" not in result.stderr

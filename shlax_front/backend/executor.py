@@ -734,6 +734,8 @@ class Executor:
                 step.location.path,
                 step.location.line,
             ) from None
+        except ContextError as err:  # a malformed --exclude pattern, refused as buildah and BuildKit do
+            raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:
