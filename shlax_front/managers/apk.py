@@ -2,12 +2,13 @@
 
 ``apk add --no-cache`` fetches fresh indexes and keeps nothing; with a cache directory mounted at
 /etc/apk/cache the same install becomes ``apk add --update-cache``: same packages, same image, but the
-downloads stay in the cache. ``--virtual NAME`` groups are kept as written.
+downloads stay in the cache. ``--virtual NAME`` groups are kept as written. An ``apk add`` without
+``--no-cache`` keeps its index in the image, so then nothing is mounted.
 """
 
 from __future__ import annotations
 
-from shlax_front.managers.base import CacheDir, Manager
+from shlax_front.managers.base import INSTALL, UPDATE, CacheDir, Manager
 
 
 class Apk(Manager):
@@ -48,6 +49,13 @@ class Apk(Manager):
         if verb == "cache" and not (operands and operands[0].value in ("clean", "purge")):
             role = "other"
         return super().make(command, role, verb, verb_word, options, operands, variables, virtual=virtual)
+
+    @classmethod
+    def blocker(cls, cache, target, invs, script, ctx):
+        adds = [i for i in invs if i.role in (INSTALL, UPDATE)]
+        if all("--no-cache" in i.options for i in adds):
+            return None
+        return f"{cls.name} cache not mounted: an apk command without --no-cache keeps its index in the image"
 
 
 MANAGERS = (Apk,)

@@ -1,26 +1,59 @@
 """What every package manager module provides: mostly class-level tables, a little parsing.
 
 A manager module declares, as class attributes, how to recognise its commands (``executables``, verbs,
-options that take a value), where its download cache lives (``caches``), what merely defeats that cache
-(``defeating_flags``, ``defeating_env``, ``clean_verbs``) and what it needs to keep downloads
-(``keep_flags``). ``Manager.invocation`` turns one shell ``Command`` into an ``Invocation``: its role
-(install, update, clean, other), the packages and the options as written. The generic rewrite logic lives
-in ``passes.py`` and reads these tables; a manager overrides a hook only where its CLI is irregular.
+options that take a value), where its download caches live and who owns them (``caches``, ``user_owned``),
+what merely defeats those caches (``defeating_flags``, ``defeating_env``, ``clean_verbs``, ``clean_empties``)
+and what it needs to keep downloads for one run (``keep_flags``, ``executable_keep_flags``, a ``CleanHook``).
+``Manager.invocation`` turns one shell ``Command`` into an ``Invocation``: its role (install, update, clean,
+other), the packages and the options as written. The generic rewrite logic lives in ``passes.py`` and reads
+these tables; a manager overrides a hook (``blocker``, ``wheelhouse``, the parsing ones) only where a table
+cannot say it.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
-from shlax_front.shell import Command, Word, expand_words
+from shlax_front.shell import Command, Script, Word, expand_words
+
+if TYPE_CHECKING:
+    from shlax_front.actions import Wheelhouse
+    from shlax_front.passes import Context, Owner
 
 INSTALL = "install"
 UPDATE = "update"
 CLEAN = "clean"
 OTHER = "other"
+
+#: Where the language package managers' caches are mounted (their env variable points them there): a
+#: directory directly under /tmp, so no parent directory is ever created in the image for the mount point.
+RELOCATED_PREFIX = "/tmp/.shlax-front-"
+
+
+@dataclass(frozen=True)
+class CleanHook:
+    """A file of the base image that makes the manager delete what it downloaded (the official Debian and
+    Ubuntu images' ``docker-clean``). While the cache it empties is mounted, the RUN moves it aside and puts
+    it back on exit, and the executor hides it for that run: the setting never persists."""
+
+    path: str
+    #: where the file waits while the RUN runs
+    parked: str
+    #: what it deletes, for the notes (``debs``)
+    deletes: str
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+    @property
+    def park_prefix(self) -> str:
+        """The shell text put before the script: park the file, restore it when the shell exits."""
+        return f"mv {self.path} {self.parked} 2>/dev/null && trap 'mv {self.parked} {self.path}' EXIT; "
 
 
 @dataclass(frozen=True)
@@ -36,6 +69,21 @@ class CacheDir:
     env: str | None = None
     #: what the directory holds, for explain (default: the manager's ``description``)
     what: str | None = None
+    #: only mounted when one of these executables installs in the RUN (empty: any of the manager's)
+    only_for: frozenset[str] = frozenset()
+    #: the package lists: whether a RUN leaves them in the image matters to later RUNs
+    lists: bool = False
+    #: a file of the image that deletes this cache's content, parked while the cache is mounted
+    clean_hook: CleanHook | None = None
+
+
+class Target(NamedTuple):
+    """Where one cache is mounted for a RUN; ``relocate`` names the environment variable that must point
+    the manager there (set when the cache was moved under /tmp because the user's home is not known)."""
+
+    cache: CacheDir
+    path: str
+    relocate: str | None
 
 
 @dataclass(frozen=True)
@@ -66,6 +114,9 @@ class Manager:
     name: ClassVar[str] = ""
     #: ``system`` (Packages), ``python`` (Pip) or ``node`` (Npm)
     family: ClassVar[str] = "system"
+    #: True: the manager runs as the RUN's user and its caches belong to that user (under their home,
+    #: mounted with their uid/gid); False: it must run as root and its caches are root's
+    user_owned: ClassVar[bool] = False
     executables: ClassVar[frozenset[str]] = frozenset()
     executable_pattern: ClassVar[str | None] = None
     install_verbs: ClassVar[frozenset[str]] = frozenset()
@@ -88,6 +139,12 @@ class Manager:
     keep_flags: ClassVar[tuple[str, ...]] = ()
     #: verbs the keep flags apply to (default: install and update verbs)
     keep_flag_roles: ClassVar[frozenset[str]] = frozenset({INSTALL, UPDATE})
+    #: executable -> (options put right after it on installs, why): one binary of the manager that
+    #: deletes its downloads where the others keep them
+    executable_keep_flags: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    #: clean-up verb -> ids of the caches it empties; it is dropped only when all of them are mounted (a
+    #: verb not listed is dropped whenever the manager's cache is)
+    clean_empties: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: a short human description of what the cache keeps, for explain
     description: ClassVar[str] = ""
 
@@ -173,3 +230,50 @@ class Manager:
     def is_cleanup(cls, inv: Invocation) -> bool:
         """True when ``inv`` only empties this manager's cache (neutralised when the cache is mounted)."""
         return inv.role == CLEAN
+
+    @classmethod
+    def cache_targets(cls, owner: Owner, env: Mapping[str, str], invs: list[Invocation]) -> list[Target]:
+        """Where each cache goes for this user: the directory its environment variable names (ENV/ARG or the
+        commands' own prefix), else its usual place; a cache under an unknown home is relocated under /tmp
+        (and left out when the manager cannot be pointed there)."""
+        out = []
+        for cache in cls.caches:
+            relocate = None
+            prefix_values = {
+                i.command.env_value(cache.env) for i in invs if cache.env and i.command.env_value(cache.env)
+            }
+            if cache.env and cache.env in env:
+                target = env[cache.env]
+            elif len(prefix_values) == 1:
+                target = prefix_values.pop()
+            elif "{home}" in cache.target and cache.env:
+                # A user's cache directory is relocated to a directory directly under /tmp: its parents may not
+                # exist in the image, and buildah 1.28 leaves the parents it creates for a mount point behind.
+                # one directory per user: a cache created for one uid is not writable by another
+                suffix = (
+                    f"-{owner.uid}"
+                    if owner.uid
+                    else (f"-{re.sub(r'[^A-Za-z0-9_.-]', '-', owner.name)}" if owner.name else "")
+                )
+                target = f"{RELOCATED_PREFIX}{cache.id}{suffix}"
+                relocate = cache.env
+            elif "{home}" in cache.target:
+                if not owner.home:
+                    continue
+                target = cache.target.format(home=owner.home.rstrip("/") or "")
+            else:
+                target = cache.target
+            out.append(Target(cache, target, relocate))
+        return out
+
+    @classmethod
+    def blocker(
+        cls, cache: CacheDir, target: str, invs: list[Invocation], script: Script, ctx: Context
+    ) -> str | None:
+        """A note saying why ``cache`` must not be mounted for this RUN, or None when it may be."""
+        return None
+
+    @classmethod
+    def wheelhouse(cls, inv: Invocation) -> Wheelhouse | None:
+        """What a host wheelhouse needs to serve install ``inv`` (None: the manager has no wheelhouse)."""
+        return None

@@ -69,7 +69,13 @@ class Dnf(Manager):
     value_options = _VALUE
     caches = (
         CacheDir("dnf-cache", "/var/cache/dnf", "locked", partition="os-release"),
-        CacheDir("libdnf5-cache", "/var/cache/libdnf5", "locked", partition="os-release"),
+        CacheDir(
+            "libdnf5-cache",
+            "/var/cache/libdnf5",
+            "locked",
+            partition="os-release",
+            only_for=frozenset({"dnf", "dnf5"}),
+        ),
     )
     keep_flags = ("--setopt=keepcache=1",)
     description = "downloaded rpms and repository metadata"

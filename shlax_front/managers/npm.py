@@ -9,6 +9,7 @@ from shlax_front.managers.base import OTHER, CacheDir, Manager
 class Npm(Manager):
     name = "npm"
     family = "node"
+    user_owned = True
     executables = frozenset({"npm"})
     install_verbs = frozenset(
         {

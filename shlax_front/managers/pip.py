@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Manager
+from shlax_front.actions import Wheelhouse
+from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Invocation, Manager
 
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?")
 
@@ -18,6 +19,7 @@ _PYTHON = re.compile(r"python(\d+(\.\d+)?)?")
 class Pip(Manager):
     name = "pip"
     family = "python"
+    user_owned = True
     executables = frozenset({"pip", "pip2", "pip3"})
     executable_pattern = r"pip\d(\.\d+)?"
     install_verbs = frozenset({"install"})
@@ -133,6 +135,38 @@ class Pip(Manager):
                 },
             }
         )
+
+    @classmethod
+    def wheelhouse(cls, inv: Invocation) -> Wheelhouse:
+        return wheelhouse_of(inv)
+
+
+def wheelhouse_of(inv: Invocation) -> Wheelhouse:
+    """The wheelhouse spec of a pip-style install: its specs and requirement files, and the index options
+    (pip's spellings, which uv's pip interface shares)."""
+    values = list(inv.options)
+
+    def opt(*names):
+        out = []
+        for i, v in enumerate(values):
+            for n in names:
+                if v == n and i + 1 < len(values):
+                    out.append(values[i + 1])
+                elif v.startswith(n + "=") and n.startswith("--"):
+                    out.append(v.split("=", 1)[1])
+        return out
+
+    index = opt("-i", "--index-url")
+    return Wheelhouse(
+        packages=tuple(inv.packages),
+        requirements=tuple(inv.extra.get("requirements", ())),
+        constraints=tuple(inv.extra.get("constraints", ())),
+        index_url=index[-1] if index else None,
+        extra_index_urls=tuple(opt("--extra-index-url")),
+        find_links=tuple(opt("-f", "--find-links")),
+        no_index="--no-index" in values,
+        pre="--pre" in values,
+    )
 
 
 MANAGERS = (Pip,)

@@ -9,6 +9,7 @@ from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Manager
 class Pnpm(Manager):
     name = "pnpm"
     family = "node"
+    user_owned = True
     executables = frozenset({"pnpm"})
     value_options = frozenset(
         {

@@ -6,12 +6,15 @@ the environment is left alone (no value of it is known to switch it off again), 
 
 from __future__ import annotations
 
-from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Manager
+from shlax_front.actions import Wheelhouse
+from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Invocation, Manager
+from shlax_front.managers.pip import wheelhouse_of
 
 
 class Uv(Manager):
     name = "uv"
     family = "python"
+    user_owned = True
     executables = frozenset({"uv"})
     value_options = frozenset(
         {
@@ -100,6 +103,10 @@ class Uv(Manager):
                 },
             }
         )
+
+    @classmethod
+    def wheelhouse(cls, inv: Invocation) -> Wheelhouse:
+        return wheelhouse_of(inv)
 
 
 MANAGERS = (Uv,)

@@ -9,6 +9,7 @@ from shlax_front.managers.base import CLEAN, INSTALL, OTHER, CacheDir, Manager
 class Yarn(Manager):
     name = "yarn"
     family = "node"
+    user_owned = True
     executables = frozenset({"yarn", "yarnpkg"})
     value_options = frozenset(
         {
