@@ -5,8 +5,8 @@ options that take a value), where its download caches live and who owns them (``
 what merely defeats those caches (``defeating_flags``, ``defeating_env``, ``clean_verbs``, ``clean_empties``)
 and what it needs to keep downloads for one run (``keep_flags``, ``executable_keep_flags``, a ``CleanHook``).
 ``Manager.invocation`` turns one shell ``Command`` into an ``Invocation``: its role (install, update, clean,
-other), the packages and the options as written. The generic rewrite logic lives in ``passes.py`` and reads
-these tables; a manager overrides a hook (``blocker``, ``wheelhouse``, the parsing ones) only where a table
+other), the packages and the options as written. The generic rewrite rule (``rewrite.py``) reads these
+tables; a manager overrides a hook (``blocker``, ``wheelhouse``, the parsing ones) only where a table
 cannot say it.
 """
 
@@ -109,7 +109,7 @@ class Invocation:
 
 
 class Manager:
-    """Base class; subclasses are registered by ``shlax_front.managers.register``."""
+    """Base class; a module lists its subclasses in ``MANAGERS`` and ``managers.MODULES`` names the module."""
 
     name: ClassVar[str] = ""
     #: ``system`` (Packages), ``python`` (Pip) or ``node`` (Npm)
