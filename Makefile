@@ -6,7 +6,7 @@ export BUILDAH_ISOLATION ?= chroot
 
 APT_PACKAGES := buildah debootstrap busybox-static ca-certificates git
 
-.PHONY: install install-apt install-python images test lint demo bench clean-images
+.PHONY: install install-apt install-python images test test-unit test-buildah fmt lint typecheck demo bench clean-images
 
 install: install-apt install-python images
 
@@ -21,12 +21,29 @@ install-python:
 images:
 	bash tests/images/make_base_images.sh
 
+# The whole suite, real buildah builds included (the README's and CI's test command).
 test:
 	$(PYTHON) -m pytest -q
+
+# No buildah needed: runs anywhere in seconds.
+test-unit:
+	$(PYTHON) -m pytest -q -m "not buildah"
+
+# Only the real buildah builds (root, buildah and `make images`).
+test-buildah:
+	$(PYTHON) -m pytest -q -m buildah
+
+fmt:
+	$(PYTHON) -m ruff format shlax_front tests
+	$(PYTHON) -m ruff check --fix shlax_front tests
 
 lint:
 	$(PYTHON) -m ruff check shlax_front tests
 	$(PYTHON) -m ruff format --check shlax_front tests
+
+# Settings in pyproject.toml [tool.mypy]: strict on the modules listed there, the rest checked leniently.
+typecheck:
+	$(PYTHON) -m mypy
 
 demo: images
 	bash tests/images/demo.sh

@@ -283,6 +283,7 @@ class _Lexer:
         if self.peek() != "<":
             return "<"
         m = _HEREDOC_BLANKS.match(self.text, self.pos + 1)
+        assert m is not None  # the pattern matches the empty string too
         self.pos = m.end()
         return "<<" + m.group()
 

@@ -91,9 +91,11 @@ def optimize_document(
         for stage in stages:
             for action in stage.actions:
                 if isinstance(action, A.RunLike) and action.heredocs and action.node >= 0:
-                    text = lower_heredoc_run(doc, doc.nodes[action.node], action, action.node in replacements)
-                    if text is not None:
-                        replacements[action.node] = text
+                    lowered = lower_heredoc_run(
+                        doc, doc.nodes[action.node], action, action.node in replacements
+                    )
+                    if lowered is not None:
+                        replacements[action.node] = lowered
                         result.changed.setdefault(action.node, action)
     left = [
         n.start_line

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from shlax_front import instructions as ins
 from shlax_front.errors import ParseError
-from shlax_front.expand import ExpansionError, expand, is_literal
+from shlax_front.expand import Expansion, ExpansionError, expand, is_literal
 from shlax_front.syntax import Heredoc
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -286,7 +286,7 @@ class _Expander:
         #: names an ENV set to a value only the builder knows (lenient rules)
         self.unknown: list[str] = []
 
-    def _expand(self, text: str, **kw):
+    def _expand(self, text: str, **kw: bool) -> Expansion:
         result = expand(text, self.variables, self.escape, skip_unset=self.rules.keep_unknown, **kw)
         self.used |= result.used
         self.unset |= set(result.unset)

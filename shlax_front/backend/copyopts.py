@@ -31,7 +31,7 @@ def is_url(source: str) -> bool:
 
 def copy_flags_problem(
     sources: tuple[str, ...],
-    heredocs: tuple,
+    heredocs: tuple[tuple[str, str], ...],
     by_buildah_from: bool,
     exclude: tuple[str, ...],
     checksum: str | None,

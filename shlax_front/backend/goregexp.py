@@ -183,7 +183,9 @@ class _Translator:
         if c in SIMPLE_ESCAPES:
             return SIMPLE_ESCAPES[c]
         if c in "01234567":
-            digits = re.match(r"[0-7]{0,2}", expr[self.i :]).group(0)
+            octal = re.match(r"[0-7]{0,2}", expr[self.i :])
+            assert octal is not None  # {0,2} matches the empty string too
+            digits = octal.group(0)
             if c != "0" and not digits:
                 raise GoSyntaxError(f"invalid escape sequence (back-reference): {expr}")
             self.i += len(digits)

@@ -106,7 +106,7 @@ def copy_from_root(
             if not os.path.exists(real):
                 raise MissingSource(source)
             own_dir = not GLOBS.search(source) and os.path.isdir(real)
-            prefix = "" if own_dir else os.path.basename(path)
+            prefix: str | None = "" if own_dir else os.path.basename(path)
             if excluded is not None and prefix and excluded(prefix):
                 continue
             matches.append((os.path.basename(path), real, prefix if excluded is not None else None))

@@ -62,7 +62,7 @@ def tail(output: str, lines: int = 25) -> str:
     return "\n".join(output.rstrip().splitlines()[-lines:])
 
 
-def tree_size(path) -> int:
+def tree_size(path: str | os.PathLike[str]) -> int:
     """Bytes of the regular files under ``path`` (a host cache's growth during a run is what it fetched)."""
     total = 0
     for dirpath, _dirnames, filenames in os.walk(path):

@@ -73,7 +73,9 @@ class SubprocessRunner:
         try:
             if stream:
                 lines: list[str] = []
+                assert proc.stdout is not None  # a pipe, as is stdin when there is input
                 if input is not None:
+                    assert proc.stdin is not None
                     proc.stdin.write(input)
                     proc.stdin.close()
                 for line in proc.stdout:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shlax_front.errors import BuildError, ShlaxError
@@ -47,7 +48,7 @@ class Secret:
             return f.read()
 
 
-def parse_secret_flag(spec: str, environ: dict[str, str] | None = None) -> Secret:
+def parse_secret_flag(spec: str, environ: Mapping[str, str] | None = None) -> Secret:
     """``id=ID,src=PATH`` / ``id=ID,env=VAR`` / ``id=ID,type=env,src=VAR`` as ``buildah bud --secret``
     reads them: ``src`` defaults to the id; a file must exist now (bud checks before building); an unset
     environment variable is an empty secret (bud does the same)."""

@@ -12,6 +12,10 @@ cache key hashes and what progress lines show. Settings that only serve the cach
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shlax_front.actions import Wheelhouse
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class RunStep(Step):
     #: the argv as written when ``argv`` is a cache-friendly rewrite: the cache key hashes this one
     original_argv: tuple[str, ...] = ()
     #: (pip executable, actions.Wheelhouse) per pip install: served from the host wheelhouse offline-first
-    wheelhouse: tuple = ()
+    wheelhouse: tuple[tuple[str, Wheelhouse], ...] = ()
 
 
 @dataclass

@@ -137,7 +137,7 @@ class LayerIndex:
             data.setdefault("slots", {})[slot] = inputs
             write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
 
-    def forget(self, keys: set[str], superseded: set[str] = frozenset()) -> None:
+    def forget(self, keys: set[str], superseded: set[str] | frozenset[str] = frozenset()) -> None:
         """Drop entries (by key) and superseded images (by id) from the index."""
         with file_lock(self.lock_path):
             data = self._read()

@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from shlax_front.backend.hostcache import records_directory
 from shlax_front.backend.steps import HostCache
@@ -44,9 +44,19 @@ PIN = re.compile(
 )
 HASH = re.compile(r"(?:^|\s)--hash[=\s]\S+")
 
-#: (argv, with network) -> object with ``returncode`` and ``output`` (and ``stdout``): a run in the RUN's
-#: container, with its environment and mounts
-Run = Callable[[Sequence[str], bool], object]
+
+class Ran(Protocol):
+    """What a ``Run`` gives back (a ``runner.Result``, or a test's stand-in)."""
+
+    returncode: int
+    stdout: str
+
+    @property
+    def output(self) -> str: ...
+
+
+#: (argv, with network) -> what ran: a run in the RUN's container, with its environment and mounts
+Run = Callable[[Sequence[str], bool], Ran]
 
 
 def fill(
