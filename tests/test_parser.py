@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from shlax_front import messages
 from shlax_front.dump import dump
 from shlax_front.errors import ParseError
 from shlax_front.parser import decode, extract_flags, go_quote, heredocs_from_line, parse, parse_words
@@ -192,13 +194,13 @@ def test_error_is_located_and_one_line():
         parse("FROM a\nRUN ok\n\nCOPY \\\n  onlyone\n", "app/Containerfile")
     err = info.value
     assert (err.path, err.line) == ("app/Containerfile", 4)
-    assert str(err).startswith("app/Containerfile:4: COPY requires at least two arguments")
+    assert str(err).startswith("app/Containerfile:4: " + messages.no_destination("COPY"))
 
 
 def test_strict_false_accepts_what_buildkit_parser_accepts():
     doc = parse("FROM a\nCOPY --user=me a b\nFOO\n", strict=False)
     assert [n.keyword for n in doc.nodes] == ["from", "copy", "foo"]
-    with pytest.raises(ParseError, match="unknown flag: --user"):
+    with pytest.raises(ParseError, match=re.escape(messages.unknown_flag_for("--user", "COPY"))):
         parse("FROM a\nCOPY --user=me a b\n")
 
 
@@ -261,15 +263,13 @@ def test_bad_heredoc_word_as_copy_destination_is_not_a_crash():
 
 def test_empty_continuation_lines_are_warnings():
     doc = parse("FROM a\nRUN a \\\n\n  b\nRUN c \\\n# only a comment\n  d\n")
-    assert doc.warnings == [(2, "Empty continuation line found in: RUN a   b")]
+    assert doc.warnings == [(2, messages.empty_continuation("RUN a   b"))]
 
 
 def test_line_longer_than_buildkit_buffer_is_rejected():
     longest = "FROM a\nLABEL x=" + "a" * (65535 - len("LABEL x=")) + "\n"
     parse(longest)
-    with pytest.raises(
-        ParseError, match="Containerfile:2: dockerfile line greater than max allowed size of 65535"
-    ):
+    with pytest.raises(ParseError, match=re.escape("Containerfile:2: " + messages.line_too_long(65535))):
         parse(longest.replace("x=", "x=a"))
 
 
@@ -292,7 +292,7 @@ def test_deep_onbuild_chain_does_not_recurse():
     text = "FROM a\n" + "ONBUILD " * 3000 + "RUN x\n"
     doc = parse(text, strict=False)
     assert dump(doc).endswith('(run "x")' + ")" * 3000 + "\n")
-    with pytest.raises(ParseError, match="Chaining ONBUILD"):
+    with pytest.raises(ParseError, match=re.escape(messages.onbuild_chained())):
         parse(text)
 
 
@@ -300,12 +300,14 @@ def test_no_quadratic_regex_on_long_blank_runs():
     """Long runs of blanks in a directive, a heredoc word or a duration used to be regex-backtracking traps."""
     parse("# syntax=x" + " " * 60000 + "y\nFROM a\n")
     parse("FROM a\nRUN cat <<" + " " * 60000 + "<x\n")
-    with pytest.raises(ParseError, match="invalid duration"):
+    with pytest.raises(
+        ParseError, match=re.escape(messages.invalid_flag_duration("1" * 60000, "--interval"))
+    ):
         parse("FROM a\nHEALTHCHECK --interval=" + "1" * 60000 + " CMD true\n")
 
 
 def test_directive_value_of_only_blanks_keeps_the_last_one():
-    with pytest.raises(ParseError, match="invalid escape token ' '"):
+    with pytest.raises(ParseError, match=re.escape(messages.invalid_escape(" "))):
         parse("# escape=  \nFROM a\n")
 
 
