@@ -2,7 +2,7 @@
 
 A ``Node`` is one instruction exactly as BuildKit's parser sees it (``Node.Dump()`` can be printed from it),
 plus the byte span of its original text so that untouched instructions are replayed verbatim.
-Typed instruction classes (``instructions.py``) are built from these nodes.
+Typed instruction classes (the ``instructions`` package) are built from these nodes.
 """
 
 from __future__ import annotations
