@@ -330,10 +330,13 @@ class Executor:
             raise BuildError(str(err), step.location.path, step.location.line) from None
 
     def _from_ref(self, ref: str, results: dict[int, StageResult]) -> str:
+        """Key of a ``--mount from=``: the stage's key, or the id of the image the name points at now (as
+        ``COPY --from``: a re-tagged name is another image)."""
         for index, result in results.items():
             if ref == str(index) or ref == getattr(result, "name", None):
                 return result.key
-        return ref
+        info = self._inspect(ref)
+        return info["FromImageID"] if info else ref
 
     def _lookup(self, key: str) -> str | None:
         image = self.index.lookup(key)

@@ -1,0 +1,107 @@
+"""Hardening against real buildah: nothing a Containerfile says reaches the host outside the context and the
+tool's cache root, and a layer is rebuilt when what it read outside the context (an image by name, a URL)
+changed."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import subprocess
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from buildah_tools import forget_layers, mounted_image, shlax
+
+pytestmark = pytest.mark.buildah
+
+BUSYBOX = "docker.io/library/busybox:latest"
+
+
+def _containerfile(context: Path, text: str) -> Path:
+    context.mkdir(parents=True, exist_ok=True)
+    path = context / "Containerfile"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _read(ref: str, path: str) -> str | None:
+    with mounted_image(ref) as root:
+        host = os.path.join(root, path.lstrip("/"))
+        if not os.path.exists(host):
+            return None
+        with open(host) as f:
+            return f.read()
+
+
+def _image_with(tag: str, tmp_path: Path, content: str, cleanup) -> None:
+    """Commit a busybox image holding /v = ``content`` under ``tag`` (replacing whatever it named)."""
+    ctr = cleanup.container(
+        subprocess.run(
+            ["buildah", "from", "--pull=never", "--quiet", BUSYBOX], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    source = tmp_path / "v"
+    source.write_text(content)
+    subprocess.run(["buildah", "copy", ctr, str(source), "/v"], capture_output=True, check=True)
+    image = subprocess.run(
+        ["buildah", "commit", "--quiet", ctr], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    cleanup.layers([image])
+    subprocess.run(["buildah", "tag", image, tag], capture_output=True, check=True)
+
+
+def test_bind_from_image_follows_a_retag(base_images, buildah_cleanup, tmp_path):
+    """``RUN --mount=type=bind,from=NAME``: the layer is keyed by the image NAME points at, so re-tagging NAME
+    to another image rebuilds it (bud mounts the new image)."""
+    name = buildah_cleanup.tag("shlax-hard-src")
+    _image_with(name, tmp_path, "one\n", buildah_cleanup)
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(
+        context,
+        f"""\
+        FROM {BUSYBOX}
+        RUN --mount=type=bind,from={name},target=/m cat /m/v > /seen
+        """,
+    )
+    try:
+        shlax("build", str(context), cache_dir=cache)
+        _image_with(name, tmp_path, "two\n", buildah_cleanup)
+        ours = buildah_cleanup.tag("shlax-hard")
+        shlax("build", "-t", ours, str(context), cache_dir=cache)
+        assert _read(ours, "/seen") == "two\n"
+    finally:
+        forget_layers(cache)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve(directory: Path):
+    """An HTTP server for ``directory`` on 127.0.0.1 (Last-Modified, 304 on If-Modified-Since); its URL and
+    the list of (method, path, status) it answered."""
+    answered: list[tuple[str, str, int]] = []
+
+    class Handler(_QuietHandler):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, directory=str(directory), **kw)
+
+        def log_request(self, code="-", size="-"):
+            answered.append((self.command, self.path, int(code)))
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answered
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
