@@ -33,6 +33,17 @@ import unicodedata
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from shlax_front.messages import (  # BuildKit's wording of expansion errors, re-exported for the lexer's callers
+    BAD_SUBSTITUTION,
+    MISSING_BRACE,
+    MISSING_SLASH,
+    expansion_error_message,
+    invalid_pattern,
+    not_allowed,
+    unsupported_modifier,
+    unterminated,
+)
+
 _EOF = ""
 #: Go's ``unicode.IsSpace``, which BuildKit uses to split words. Python's ``str.isspace()`` also accepts the ASCII
 #: separators ``\x1c``-``\x1f``, so the set is spelled out (the parser trims and splits lines with it too).
@@ -75,33 +86,6 @@ class ExpansionError(ValueError):
         #: is an error can depend on an environment the caller does not know yet (a base image's ENV).
         self.variable = variable
         super().__init__(expansion_error_message(word, reason))
-
-
-def expansion_error_message(word: str, reason: str) -> str:
-    """The message of an :class:`ExpansionError` (shared by the code and its tests)."""
-    return f"failed to process {word!r}: {reason}"
-
-
-# Reasons, as BuildKit words them.
-def unterminated(what: str) -> str:
-    return f"unexpected end of statement while looking for matching {what}"
-
-
-MISSING_BRACE = "syntax error: missing '}'"
-MISSING_SLASH = "syntax error: missing '/' in ${}"
-BAD_SUBSTITUTION = "syntax error: bad substitution"
-
-
-def unsupported_modifier(modifier: str) -> str:
-    return f"unsupported modifier ({modifier}) in substitution"
-
-
-def not_allowed(name: str, message: str) -> str:
-    return f"{name}: {message}"
-
-
-def invalid_pattern(pattern: str, reason: str) -> str:
-    return f"invalid pattern ({pattern}) in substitution: {reason}"
 
 
 class Expansion(NamedTuple):

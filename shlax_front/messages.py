@@ -319,3 +319,33 @@ def no_stage() -> str:
 
 def instruction_before_from(keyword: str) -> str:
     return f"no build stage in current context: {keyword} before the first FROM"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# variable expansion (BuildKit's shell/lex.go)
+
+
+def expansion_error_message(word: str, reason: str) -> str:
+    """The message of an :class:`ExpansionError` (shared by the code and its tests)."""
+    return f"failed to process {word!r}: {reason}"
+
+
+def unterminated(what: str) -> str:
+    return f"unexpected end of statement while looking for matching {what}"
+
+
+MISSING_BRACE = "syntax error: missing '}'"
+MISSING_SLASH = "syntax error: missing '/' in ${}"
+BAD_SUBSTITUTION = "syntax error: bad substitution"
+
+
+def unsupported_modifier(modifier: str) -> str:
+    return f"unsupported modifier ({modifier}) in substitution"
+
+
+def not_allowed(name: str, message: str) -> str:
+    return f"{name}: {message}"
+
+
+def invalid_pattern(pattern: str, reason: str) -> str:
+    return f"invalid pattern ({pattern}) in substitution: {reason}"
