@@ -10,9 +10,10 @@ import pytest
 
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, IgnoreRules
-from shlax_front.backend.executor import Executor, Options, _missing_ancestors, _remove_mountpoints
+from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches, partition_name
 from shlax_front.backend.keys import explain_miss, step_key
+from shlax_front.backend.mountpoints import missing_ancestors, remove_mountpoints
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.report import Reporter
 from shlax_front.backend.runner import Result
@@ -189,12 +190,12 @@ def test_partition_name():
 def test_mountpoints_buildah_creates_are_removed(tmp_path):
     root = tmp_path / "rootfs"
     (root / "etc").mkdir(parents=True)
-    created = _missing_ancestors(str(root), ["/run/shlax-front/ca.crt", "/etc/x/y", "/etc"])
+    created = missing_ancestors(str(root), ["/run/shlax-front/ca.crt", "/etc/x/y", "/etc"])
     assert created == [str(root / "run" / "shlax-front"), str(root / "etc" / "x")]
     (root / "run" / "shlax-front").mkdir(parents=True)
     (root / "run" / "shlax-front" / "ca.crt").write_text("")
     (root / "etc" / "x" / "y").mkdir(parents=True)
-    _remove_mountpoints(str(root), created)
+    remove_mountpoints(str(root), created)
     assert not (root / "run" / "shlax-front").exists() and not (root / "etc" / "x").exists()
 
 

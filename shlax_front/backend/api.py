@@ -16,10 +16,11 @@ from pathlib import Path
 from shlax_front.backend.aptlists import DEFAULT_TTL
 from shlax_front.backend.buildah import Buildah, default_isolation
 from shlax_front.backend.context import BuildContext
-from shlax_front.backend.executor import Executor, Options, default_ca_bundle, proxy_env
+from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.report import Reporter
+from shlax_front.backend.run_step import default_ca_bundle, proxy_env
 from shlax_front.backend.runner import SubprocessRunner
 from shlax_front.backend.secrets import secrets_by_id
 from shlax_front.backend.store import LayerIndex, default_root

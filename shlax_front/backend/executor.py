@@ -11,7 +11,6 @@ created are unmounted and removed, and files it wrote for a single run are delet
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
 import shutil
@@ -20,31 +19,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
-from shlax_front.backend.hostcache import (
-    APT_RUN_CONFIG,
-    HostCaches,
-    partition_name,
-    read_os_release,
-)
+from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key
 from shlax_front.backend.report import Reporter, StepReport
 from shlax_front.backend.rootfs import MissingSource, copy_from_root
 from shlax_front.backend.rootfs import inside as _inside
-from shlax_front.backend.run_output import (
-    fetched_bytes,
-    offline_missing,
-    served_bytes,
-    tail,
-    tree_size,
-)
+from shlax_front.backend.run_output import tail
+from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.runner import CommandFailed
-from shlax_front.backend.secrets import Secret, SecretError, read_secret_mount, write_secret_file
+from shlax_front.backend.secrets import Secret
 from shlax_front.backend.setid import clear_setid, setid_destinations
 from shlax_front.backend.steps import (
     BuildSteps,
@@ -58,16 +46,7 @@ from shlax_front.backend.steps import (
 )
 from shlax_front.backend.store import LayerIndex
 from shlax_front.backend.users import resolve_owner
-from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET
-from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
-from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
 from shlax_front.errors import BuildError
-
-CA_TARGET = "/run/shlax-front/ca-certificates.crt"
-ALWAYS_CREATED = ("/run", "/dev", "/proc", "/sys")
-APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
-CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
-PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
 
 
 @dataclass
@@ -124,9 +103,11 @@ class Executor:
         self.tempdirs: list[str] = []
         self._image_ids: set[str] | None = None
         self._inspected: dict[str, dict] = {}
-        self._partitions: dict[str, str] = {}
         self._sources: dict[str, str] = {}
         self.format = "oci"
+        self.runs = RunExecutor(
+            buildah, caches, context.root, options, self._scratch, self._inspect, reporter.output
+        )
 
     # -- the whole build ----------------------------------------------------------------------------------
     def build(self, plan: BuildSteps) -> str:
@@ -147,6 +128,12 @@ class Executor:
             self.buildah.tag(final.image, list(self.options.tags))
         self.reporter.summary(final.image, time.monotonic() - start)
         return final.image
+
+    def _scratch(self, prefix: str) -> str:
+        """A temporary directory for one step, removed at the end of the build (failed or not)."""
+        path = tempfile.mkdtemp(prefix=prefix)
+        self.tempdirs.append(path)
+        return path
 
     def cleanup(self) -> None:
         self._sources.clear()
@@ -203,7 +190,10 @@ class Executor:
                     reason = "--no-cache"
                 self._ensure_container(state)
                 if isinstance(step, RunStep):
-                    fetched, served = self._run(step, state, results)
+                    images = {index: result.image for index, result in results.items()}
+                    fetched, served = self.runs.run(
+                        step, state.container, self._rootfs(state), state.image, images
+                    )
                 elif isinstance(step, CopyStep):
                     self._copy(step, state, results)
                 elif isinstance(step, ConfigStep):
@@ -389,226 +379,6 @@ class Executor:
         self._drop_container(state)
         state.image, state.key, state.uncommitted = image, key, False
 
-    # -- RUN ----------------------------------------------------------------------------------------------
-    def _run(
-        self, step: RunStep, state: _State, results: dict[int, StageResult]
-    ) -> tuple[int | None, int | None]:
-        """Run one RUN; returns (bytes downloaded, bytes served from the host caches) when known."""
-        rootfs = self._rootfs(state)
-        scratch = tempfile.mkdtemp(prefix="shlax-front-run-")
-        self.tempdirs.append(scratch)
-        env = list(step.env) + list(self.options.proxy_env) + list(step.cache_env)
-        volumes: list[str] = []
-        targets: list[str] = []
-        for n, (target, content, mode) in enumerate(step.files):
-            host = os.path.join(scratch, f"file{n}")
-            with open(host, "w") as f:
-                f.write(content)
-            os.chmod(host, mode)
-            volumes.append(f"{host}:{target}:ro")
-            targets.append(target)
-        if self.options.ca_bundle and os.path.isfile(self.options.ca_bundle):
-            volumes.append(f"{self.options.ca_bundle}:{CA_TARGET}:ro")
-            targets.append(CA_TARGET)
-            env += [(name, CA_TARGET) for name in CA_ENV]
-        partition = None
-        if step.cache_mounts:
-            partition = self._partition(state, rootfs)
-            if any(
-                c.target.startswith("/var/cache/apt") or c.target.startswith("/var/lib/apt")
-                for c in step.cache_mounts
-            ):
-                host = os.path.join(scratch, "apt.conf")
-                with open(host, "w") as f:
-                    f.write(APT_RUN_CONFIG)
-                volumes.append(f"{host}:{APT_CONFIG_TARGET}:ro")
-                targets.append(APT_CONFIG_TARGET)
-                env.append(("APT_CONFIG", APT_CONFIG_TARGET))
-        for n, mask in enumerate(step.masks):
-            if os.path.lexists(_inside(rootfs, mask)):
-                host = os.path.join(scratch, f"mask{n}")
-                open(host, "w").close()
-                volumes.append(f"{host}:{mask}:ro")
-        mounts = [self._mount_arg(m, results) for m in step.mounts if m.type != "secret"]
-        secret_volumes, secret_targets, secret_dir = self._secrets(step)
-        volumes += secret_volumes
-        caches = tuple(resolve_owner(c, rootfs) for c in step.cache_mounts)
-        wheelhouse = [(exe, wh) for exe, wh in step.wheelhouse if not wh.no_index]
-        if wheelhouse:
-            owner = next((c for c in caches if c.host == "pip"), None)
-            caches += (
-                HostCache(
-                    "pip-wheelhouse",
-                    WHEELHOUSE_TARGET,
-                    uid=owner.uid if owner else 0,
-                    gid=owner.gid if owner else 0,
-                ),
-            )
-        network, offline_env = self._network(step)
-        env += offline_env
-        fetched = None
-        with self.caches.mounted(caches, partition) as prepared:
-            for directory, cache in prepared:
-                volumes.append(f"{directory}:{cache.target}")
-                targets.append(cache.target)
-            lists = next((d for d, c in prepared if c.target == aptlists.LISTS_TARGET), None)
-            if lists is not None:
-                ttl = -1 if self.options.offline else self.options.lists_ttl
-                env += aptlists.mount_stand_ins(
-                    rootfs, scratch, lists, ttl, env, volumes, targets, lambda: self._container_path(state)
-                )
-            sizes = {str(d): tree_size(d) for d, c in prepared}
-            wheelhouse_before = {
-                f.name: f.stat().st_size
-                for d, c in prepared
-                if c.id == "pip-wheelhouse"
-                for f in Path(d).iterdir()
-            }
-            created = _missing_ancestors(rootfs, targets)
-            replaced: list[str] = []  # written mount targets that were there before: bud deletes them too
-            # RUN --mount targets as written: like buildah bud, remove the mount point, keep parents it made
-            for m in step.mounts:
-                if m.type == "secret":  # below
-                    continue
-                target = m.get("target") or m.get("dst") or m.get("destination")
-                if (
-                    target
-                    and not os.path.lexists(_inside(rootfs, target))
-                    and not _bud_keeps_mountpoint(target)
-                ):
-                    created.append(_inside(rootfs, target))
-                elif target and not _bud_keeps_mountpoint(target):
-                    parent, name = posixpath.split(posixpath.normpath("/" + target.lstrip("/")))
-                    replaced.append(os.path.join(_inside(rootfs, parent), name))
-            # secret mount points as bud 1.28 leaves them: kept below /var/, else removed - and a target that
-            # was already in the image outside /var/ is deleted with them (bud's own loss, matched)
-            doomed = [_inside(rootfs, t) for t in secret_targets if not _bud_keeps_mountpoint(t)]
-            created += [p for p in doomed if not os.path.lexists(p)]
-            doomed = [p for p in doomed if os.path.lexists(p) and not os.path.isdir(p)]
-            try:
-                if wheelhouse:
-
-                    def in_container(argv, online, container=state.container):
-                        return self.buildah.run(
-                            container, argv, env=env, volumes=volumes, network=network if online else None
-                        )
-
-                    env += fill_wheelhouse(
-                        in_container,
-                        wheelhouse,
-                        wheelhouse_history(self.caches),
-                        self.options.offline,
-                        self.options.lists_ttl,
-                        self.reporter.output,
-                    )
-                result = self.buildah.run(
-                    state.container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
-                )
-            finally:
-                if secret_dir:
-                    shutil.rmtree(secret_dir, ignore_errors=True)
-                for path in doomed:
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
-                _remove_mountpoints(rootfs, created)
-                _delete_replaced(replaced)
-            if result.returncode == 0:
-                aptlists.replay_layout(rootfs, caches)
-            grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
-            fetched = grown or None
-        if result.returncode != 0:
-            message = f"{step.text[:60]}: exited with status {result.returncode}"
-            missing = offline_missing(result.output) if self.options.offline else []
-            if missing:
-                message += f" (--offline: not in the host caches: {', '.join(missing)})"
-            elif self.options.offline:
-                message += " (--offline: it needed something the host caches do not have, see the output)"
-            raise BuildError(message, step.location.path, step.location.line, tail(result.output))
-        self.reporter.output(result.output)
-        return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
-
-    def _container_path(self, state: _State) -> str | None:
-        info = self.buildah.inspect_container(state.container) or {}
-        for entry in (info.get("OCIv1") or {}).get("config", {}).get("Env") or ():
-            if entry.startswith("PATH="):
-                return entry[len("PATH=") :]
-        return None
-
-    def _network(self, step: RunStep) -> tuple[str | None, list[tuple[str, str]]]:
-        """(--network, extra env) for a RUN. ``--offline``: ``--network none`` - a real cut, made by
-        ``Buildah.run`` itself under chroot isolation - and pip/npm told to stay offline, so a miss fails
-        at once naming the package instead of after network timeouts. Rootless chroot builds cannot
-        create a network namespace: there every proxy variable points at a closed port instead (apt,
-        pip, npm and curl all honour them)."""
-        if not self.options.offline:
-            return step.network, []
-        env = [("npm_config_offline", "true"), ("PIP_NO_INDEX", "1")]
-        if self.buildah.isolation in (None, "chroot") and not self.buildah.cuts_network_itself:
-            dead = "http://127.0.0.1:9"
-            proxies = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ftp_proxy")
-            env += [(name, dead) for name in proxies] + [("no_proxy", ""), ("NO_PROXY", "")]
-        return "none", env
-
-    def _secrets(self, step: RunStep) -> tuple[list[str], list[str], str | None]:
-        """(volumes, targets, private directory) for the RUN's secret mounts given by ``--secret``.
-
-        buildah 1.28's ``run --mount`` knows no ``type=secret``: each secret is copied to a private file
-        (mode/uid/gid of the mount) bind-mounted read-only at its target; the caller deletes the directory
-        right after the run. An absent secret is skipped unless the mount says ``required``, as bud does.
-        """
-        volumes: list[str] = []
-        targets: list[str] = []
-        directory = None
-        for n, m in enumerate(m for m in step.mounts if m.type == "secret"):
-            try:
-                mount = read_secret_mount(m.options)
-            except ValueError as err:
-                raise SecretError(
-                    f"{step.text[:60]}: {err}", step.location.path, step.location.line
-                ) from None
-            secret = self.options.secrets.get(mount.id)
-            if secret is None:
-                if mount.required:
-                    raise SecretError(
-                        f"{step.text[:60]}: secret {mount.id!r} is required"
-                        f" (give it with --secret id={mount.id},src=PATH)",
-                        step.location.path,
-                        step.location.line,
-                    )
-                continue
-            if directory is None:
-                directory = tempfile.mkdtemp(prefix="shlax-front-secret-")
-                self.tempdirs.append(directory)
-            volumes.append(f"{write_secret_file(secret, mount, directory, n)}:{mount.target}:ro")
-            targets.append(mount.target)
-        return volumes, targets, directory
-
-    def _mount_arg(self, mount, results: dict[int, StageResult]) -> str:
-        """A RUN --mount as written, with ``from=<stage>`` turned into that stage's image id."""
-        parts = [f"type={mount.type}"]
-        local_bind = mount.type == "bind" and not mount.get("from")
-        for k, v in mount.options:
-            if local_bind and k in ("source", "src"):
-                v = os.path.join(self.context.root, v.lstrip("/"))
-            if k == "from":
-                for index, result in results.items():
-                    if v == str(index) or v == getattr(result, "name", None):
-                        v = result.image
-            parts.append(f"{k}={v}" if v != "" else k)
-        if mount.type == "bind" and not (mount.get("source") or mount.get("src")):
-            # BuildKit's and bud's default: the whole context (or the from= image's root); buildah run
-            # itself refuses a bind without one ("must set volume source")
-            parts.append(f"source={self.context.root if local_bind else '/'}")
-        return ",".join(parts)
-
-    def _partition(self, state: _State, rootfs: str) -> str:
-        key = state.image or "scratch"
-        if key not in self._partitions:
-            info = self._inspect(state.image) if state.image else None
-            arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
-            self._partitions[key] = partition_name(read_os_release(rootfs), arch)
-        return self._partitions[key]
-
     # -- COPY / ADD ---------------------------------------------------------------------------------------
     def _copy(self, step: CopyStep, state: _State, results: dict[int, StageResult]) -> None:
         try:
@@ -768,79 +538,3 @@ def _onbuild(info: dict | None) -> list[str]:
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
-
-
-def _missing_ancestors(rootfs: str, targets: list[str]) -> list[str]:
-    """For each mount target, the first path component that does not exist yet (buildah will create it)."""
-    created = []
-    for target in targets:
-        current = "/"
-        for part in [p for p in target.split("/") if p]:
-            current = os.path.join(current, part)
-            if current in ALWAYS_CREATED:  # buildah run makes these itself; bud's images have them too
-                continue
-            if not os.path.lexists(_inside(rootfs, current)):
-                created.append(_inside(rootfs, current))
-                break
-    return created
-
-
-def _bud_keeps_mountpoint(target: str) -> bool:
-    """Whether ``buildah bud`` 1.28 (chroot isolation) leaves the mount point of a written ``RUN --mount`` in
-    the layer when the RUN created it. Measured for cache, bind (file and directory) and tmpfs mounts alike:
-    kept below ``/var/`` (``/var/cache/x``, ``/var/new/x``), removed anywhere else (``/root/.cache/pip``,
-    ``/srv/x``, ``/varx/y``); parents the mount made stay in both cases. ``RUN --mount=type=cache,
-    target=/root/.cache/pip pip install ...`` is the common real case (bud's image has no ``pip`` there)."""
-    return ("/" + posixpath.normpath(target).lstrip("/")).startswith("/var/")
-
-
-def _delete_replaced(paths: list[str]) -> None:
-    """Delete written ``RUN --mount`` targets that existed before the RUN, contents and all, as buildah bud
-    1.28 does outside ``/var/`` (buildah#4927, #4739: ``--mount=type=tmpfs,target=/tmp`` leaves an image
-    without ``/tmp``; a cache mount over an existing ``/root/.cache/pip`` deletes it). A bud bug that loses
-    files, matched because the image must be bud's; checked with real bud for bind, cache and tmpfs."""
-    for path in paths:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-
-def _remove_mountpoints(rootfs: str, created: list[str]) -> None:
-    """Delete the empty files/dirs buildah made as mount points, so they never reach a layer."""
-    for path in created:
-        if os.path.isdir(path) and not os.path.islink(path):
-            for dirpath, _dirnames, filenames in os.walk(path, topdown=False):
-                for name in filenames:
-                    p = os.path.join(dirpath, name)
-                    with contextlib.suppress(OSError):
-                        if os.path.getsize(p) == 0:
-                            os.unlink(p)
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
-        else:
-            with contextlib.suppress(OSError):
-                if os.path.getsize(path) == 0:
-                    os.unlink(path)
-
-
-def default_ca_bundle() -> str | None:
-    for path in (
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    ):
-        if Path(path).is_file():
-            return path
-    return None
-
-
-def proxy_env() -> tuple[tuple[str, str], ...]:
-    """Proxy variables from our environment, passed to every RUN like buildah bud does (never in the key)."""
-    out = []
-    for name in PROXY_ENV:
-        for variant in (name, name.upper()):
-            if os.environ.get(variant):
-                out.append((variant, os.environ[variant]))
-    return tuple(out)

@@ -1,0 +1,294 @@
+"""Running one RUN in a working container: what it gets for the run only, and what it leaves behind.
+
+For the run only (never in the layer, never in the cache key): heredoc files, the host CA bundle, the proxy
+variables, apt's keep-downloads config, empty files over the image's cleanup hooks (masks), ``--secret``
+files, the host package caches (owned by the RUN's user), the ``apt-get update`` stand-ins and the pip
+wheelhouse. ``RUN --mount`` flags go to ``buildah run`` as written. Afterwards the mount points are left as
+``buildah bud`` leaves them (``mountpoints``), and the step's traffic is read from its output
+(``run_output``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shlax_front.backend import aptlists
+from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
+from shlax_front.backend.mountpoints import MountPoints
+from shlax_front.backend.rootfs import inside
+from shlax_front.backend.run_output import (
+    fetched_bytes,
+    offline_missing,
+    served_bytes,
+    tail,
+    tree_size,
+)
+from shlax_front.backend.secrets import SecretError, read_secret_mount, write_secret_file
+from shlax_front.backend.steps import HostCache, RunMount, RunStep
+from shlax_front.backend.users import resolve_owner
+from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET
+from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
+from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
+from shlax_front.errors import BuildError
+
+if TYPE_CHECKING:
+    from shlax_front.backend.executor import Options
+
+CA_TARGET = "/run/shlax-front/ca-certificates.crt"
+APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
+CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
+
+
+class RunExecutor:
+    """Runs RUN steps of one build; ``scratch(prefix)`` makes a temporary directory the build removes at
+    its end, ``inspect(ref)`` reads an image's config, ``show(text)`` receives what the commands printed."""
+
+    def __init__(
+        self,
+        buildah: Buildah,
+        caches: HostCaches,
+        context_root: str,
+        options: Options,
+        scratch: Callable[[str], str],
+        inspect: Callable[[str], dict | None],
+        show: Callable[[str], None],
+    ):
+        self.buildah = buildah
+        self.caches = caches
+        self.context_root = context_root
+        self.options = options
+        self.scratch = scratch
+        self.inspect = inspect
+        self.show = show
+        self._partitions: dict[str, str] = {}
+
+    def run(
+        self, step: RunStep, container: str, rootfs: str, image: str | None, stage_images: Mapping[int, str]
+    ) -> tuple[int | None, int | None]:
+        """Run ``step`` in ``container`` (mounted at ``rootfs``, made from ``image``); ``stage_images`` are
+        the images of the stages built so far, by index (``--mount from=``). Returns (bytes downloaded,
+        bytes served from the host caches) when known."""
+        scratch = self.scratch("shlax-front-run-")
+        env = list(step.env) + list(self.options.proxy_env) + list(step.cache_env)
+        volumes: list[str] = []
+        targets: list[str] = []
+        for n, (target, content, mode) in enumerate(step.files):
+            host = os.path.join(scratch, f"file{n}")
+            with open(host, "w") as f:
+                f.write(content)
+            os.chmod(host, mode)
+            volumes.append(f"{host}:{target}:ro")
+            targets.append(target)
+        if self.options.ca_bundle and os.path.isfile(self.options.ca_bundle):
+            volumes.append(f"{self.options.ca_bundle}:{CA_TARGET}:ro")
+            targets.append(CA_TARGET)
+            env += [(name, CA_TARGET) for name in CA_ENV]
+        partition = None
+        if step.cache_mounts:
+            partition = self._partition(image, rootfs)
+            if any(
+                c.target.startswith("/var/cache/apt") or c.target.startswith("/var/lib/apt")
+                for c in step.cache_mounts
+            ):
+                host = os.path.join(scratch, "apt.conf")
+                with open(host, "w") as f:
+                    f.write(APT_RUN_CONFIG)
+                volumes.append(f"{host}:{APT_CONFIG_TARGET}:ro")
+                targets.append(APT_CONFIG_TARGET)
+                env.append(("APT_CONFIG", APT_CONFIG_TARGET))
+        for n, mask in enumerate(step.masks):
+            if os.path.lexists(inside(rootfs, mask)):
+                host = os.path.join(scratch, f"mask{n}")
+                open(host, "w").close()
+                volumes.append(f"{host}:{mask}:ro")
+        mounts = [self._mount_arg(m, stage_images) for m in step.mounts if m.type != "secret"]
+        secret_volumes, secret_targets, secret_dir = self._secrets(step)
+        volumes += secret_volumes
+        caches = tuple(resolve_owner(c, rootfs) for c in step.cache_mounts)
+        wheelhouse = [(exe, wh) for exe, wh in step.wheelhouse if not wh.no_index]
+        if wheelhouse:
+            owner = next((c for c in caches if c.host == "pip"), None)
+            caches += (
+                HostCache(
+                    "pip-wheelhouse",
+                    WHEELHOUSE_TARGET,
+                    uid=owner.uid if owner else 0,
+                    gid=owner.gid if owner else 0,
+                ),
+            )
+        network, offline_env = self._network(step)
+        env += offline_env
+        fetched = None
+        with self.caches.mounted(caches, partition) as prepared:
+            for directory, cache in prepared:
+                volumes.append(f"{directory}:{cache.target}")
+                targets.append(cache.target)
+            lists = next((d for d, c in prepared if c.target == aptlists.LISTS_TARGET), None)
+            if lists is not None:
+                ttl = -1 if self.options.offline else self.options.lists_ttl
+                env += aptlists.mount_stand_ins(
+                    rootfs,
+                    scratch,
+                    lists,
+                    ttl,
+                    env,
+                    volumes,
+                    targets,
+                    lambda: self._container_path(container),
+                )
+            sizes = {str(d): tree_size(d) for d, c in prepared}
+            wheelhouse_before = {
+                f.name: f.stat().st_size
+                for d, c in prepared
+                if c.id == "pip-wheelhouse"
+                for f in Path(d).iterdir()
+            }
+            points = MountPoints.before(rootfs, targets, step.mounts, secret_targets)
+            try:
+                if wheelhouse:
+
+                    def in_container(argv, online):
+                        return self.buildah.run(
+                            container, argv, env=env, volumes=volumes, network=network if online else None
+                        )
+
+                    env += fill_wheelhouse(
+                        in_container,
+                        wheelhouse,
+                        wheelhouse_history(self.caches),
+                        self.options.offline,
+                        self.options.lists_ttl,
+                        self.show,
+                    )
+                result = self.buildah.run(
+                    container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
+                )
+            finally:
+                if secret_dir:
+                    shutil.rmtree(secret_dir, ignore_errors=True)
+                points.after(rootfs)
+            if result.returncode == 0:
+                aptlists.replay_layout(rootfs, caches)
+            grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
+            fetched = grown or None
+        if result.returncode != 0:
+            message = f"{step.text[:60]}: exited with status {result.returncode}"
+            missing = offline_missing(result.output) if self.options.offline else []
+            if missing:
+                message += f" (--offline: not in the host caches: {', '.join(missing)})"
+            elif self.options.offline:
+                message += " (--offline: it needed something the host caches do not have, see the output)"
+            raise BuildError(message, step.location.path, step.location.line, tail(result.output))
+        self.show(result.output)
+        return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
+
+    def _container_path(self, container: str) -> str | None:
+        info = self.buildah.inspect_container(container) or {}
+        for entry in (info.get("OCIv1") or {}).get("config", {}).get("Env") or ():
+            if entry.startswith("PATH="):
+                return entry[len("PATH=") :]
+        return None
+
+    def _network(self, step: RunStep) -> tuple[str | None, list[tuple[str, str]]]:
+        """(--network, extra env) for a RUN. ``--offline``: ``--network none`` - a real cut, made by
+        ``Buildah.run`` itself under chroot isolation - and pip/npm told to stay offline, so a miss fails
+        at once naming the package instead of after network timeouts. Rootless chroot builds cannot
+        create a network namespace: there every proxy variable points at a closed port instead (apt,
+        pip, npm and curl all honour them)."""
+        if not self.options.offline:
+            return step.network, []
+        env = [("npm_config_offline", "true"), ("PIP_NO_INDEX", "1")]
+        if self.buildah.isolation in (None, "chroot") and not self.buildah.cuts_network_itself:
+            dead = "http://127.0.0.1:9"
+            proxies = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ftp_proxy")
+            env += [(name, dead) for name in proxies] + [("no_proxy", ""), ("NO_PROXY", "")]
+        return "none", env
+
+    def _secrets(self, step: RunStep) -> tuple[list[str], list[str], str | None]:
+        """(volumes, targets, private directory) for the RUN's secret mounts given by ``--secret``.
+
+        buildah 1.28's ``run --mount`` knows no ``type=secret``: each secret is copied to a private file
+        (mode/uid/gid of the mount) bind-mounted read-only at its target; the caller deletes the directory
+        right after the run. An absent secret is skipped unless the mount says ``required``, as bud does.
+        """
+        volumes: list[str] = []
+        targets: list[str] = []
+        directory = None
+        for n, m in enumerate(m for m in step.mounts if m.type == "secret"):
+            try:
+                mount = read_secret_mount(m.options)
+            except ValueError as err:
+                raise SecretError(
+                    f"{step.text[:60]}: {err}", step.location.path, step.location.line
+                ) from None
+            secret = self.options.secrets.get(mount.id)
+            if secret is None:
+                if mount.required:
+                    raise SecretError(
+                        f"{step.text[:60]}: secret {mount.id!r} is required"
+                        f" (give it with --secret id={mount.id},src=PATH)",
+                        step.location.path,
+                        step.location.line,
+                    )
+                continue
+            if directory is None:
+                directory = self.scratch("shlax-front-secret-")
+            volumes.append(f"{write_secret_file(secret, mount, directory, n)}:{mount.target}:ro")
+            targets.append(mount.target)
+        return volumes, targets, directory
+
+    def _mount_arg(self, mount: RunMount, stage_images: Mapping[int, str]) -> str:
+        """A RUN --mount as written, with ``from=<stage index>`` turned into that stage's image id (the
+        planner names stages by index)."""
+        parts = [f"type={mount.type}"]
+        local_bind = mount.type == "bind" and not mount.get("from")
+        for k, v in mount.options:
+            if local_bind and k in ("source", "src"):
+                v = os.path.join(self.context_root, v.lstrip("/"))
+            if k == "from":
+                for index, image in stage_images.items():
+                    if v == str(index):
+                        v = image
+            parts.append(f"{k}={v}" if v != "" else k)
+        if mount.type == "bind" and not (mount.get("source") or mount.get("src")):
+            # BuildKit's and bud's default: the whole context (or the from= image's root); buildah run
+            # itself refuses a bind without one ("must set volume source")
+            parts.append(f"source={self.context_root if local_bind else '/'}")
+        return ",".join(parts)
+
+    def _partition(self, image: str | None, rootfs: str) -> str:
+        """The host cache partition of a RUN's packages: distribution release and architecture."""
+        key = image or "scratch"
+        if key not in self._partitions:
+            info = self.inspect(image) if image else None
+            arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
+            self._partitions[key] = partition_name(read_os_release(rootfs), arch)
+        return self._partitions[key]
+
+
+def default_ca_bundle() -> str | None:
+    """The host's CA bundle, mounted into every RUN (builds behind a TLS-intercepting proxy need it)."""
+    for path in (
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ):
+        if Path(path).is_file():
+            return path
+    return None
+
+
+def proxy_env() -> tuple[tuple[str, str], ...]:
+    """Proxy variables from our environment, passed to every RUN like buildah bud does (never in the key)."""
+    out = []
+    for name in PROXY_ENV:
+        for variant in (name, name.upper()):
+            if os.environ.get(variant):
+                out.append((variant, os.environ[variant]))
+    return tuple(out)
