@@ -50,3 +50,10 @@ class BuildError(ShlaxError):
         self.output_tail = output_tail
         where = f"{path}:{line}: {message}" if path and line else message
         super().__init__(where)
+
+
+class RefusedError(BuildError):
+    """The build asks for something it may not have (a path leading out of the context): refused before
+    anything runs, a usage error (exit status 2)."""
+
+    exit_code = 2

@@ -36,6 +36,43 @@ def _read(ref: str, path: str) -> str | None:
             return f.read()
 
 
+def test_bind_source_symlink_leaving_the_context_is_refused(base_images, buildah_cleanup, tmp_path):
+    """``source=`` naming a symlink to the host's /etc is refused like ``source=../../etc``, with one located
+    line; a symlink that stays inside the context is mounted as before."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    (context / "sub").mkdir(parents=True)
+    (context / "sub" / "f.txt").write_text("inside\n")
+    os.symlink("/etc", context / "dlink")
+    os.symlink("sub", context / "inlink")
+    _containerfile(
+        context,
+        f"""\
+        FROM {BUSYBOX}
+        RUN --mount=type=bind,source=dlink,target=/m cat /m/hostname > /leak; true
+        """,
+    )
+    try:
+        result = shlax("build", str(context), cache_dir=cache, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        error = result.stderr.strip().splitlines()[-1]  # after the progress lines
+        assert "Containerfile:2: dlink: outside the build context" in error, result.stderr
+
+        _containerfile(
+            context,
+            f"""\
+            FROM {BUSYBOX}
+            RUN --mount=type=bind,source=inlink,target=/m cat /m/f.txt > /seen
+            """,
+        )
+        ours = buildah_cleanup.tag("shlax-hard")
+        shlax("build", "-t", ours, str(context), cache_dir=cache)
+        assert _read(ours, "/seen") == "inside\n"
+    finally:
+        forget_layers(cache)
+
+
 def _image_with(tag: str, tmp_path: Path, content: str, cleanup) -> None:
     """Commit a busybox image holding /v = ``content`` under ``tag`` (replacing whatever it named)."""
     ctr = cleanup.container(

@@ -45,6 +45,10 @@ class ContextError(Exception):
     """A source named by COPY/ADD does not exist in the context (after ignore rules), or cannot be read."""
 
 
+class OutsideContext(ContextError):
+    """A context path that resolves outside the context root (a symlink to ``/etc``): refused, never read."""
+
+
 def go_clean(path: str) -> str:
     """Go's ``filepath.Clean`` (unlike ``posixpath.normpath``, a leading ``//`` becomes ``/``)."""
     cleaned = posixpath.normpath(path)
@@ -231,7 +235,8 @@ class BuildContext:
 
     def mounted_digest(self, sources: tuple[str, ...]) -> str:
         """sha256 over what ``RUN --mount=type=bind,source=S`` shows: the path as the host resolves it,
-        ignore files not applied. A source resolving outside the context is keyed by where it points."""
+        ignore files not applied. A source that resolves outside the context (a symlink to ``/etc``) is
+        refused: buildah would mount the host's directory."""
         memo = ("mount", sources)
         if memo not in self._digests:
             entries = []
@@ -280,8 +285,7 @@ class BuildContext:
         real = os.path.realpath(host)
         root = os.path.realpath(self.root)
         if real != root and not real.startswith(root.rstrip("/") + "/"):
-            yield f"{rel}\0outside\0".encode(errors="surrogateescape") + os.fsencode(real) + b"\n"
-            return
+            raise OutsideContext(f"{rel}: outside the build context (a symlink leads to {real})")
         st = os.stat(real)
         yield _entry(rel, real, st, {})
         if stat.S_ISDIR(st.st_mode):

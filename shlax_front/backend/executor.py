@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
+from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules, OutsideContext
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key
@@ -46,7 +46,7 @@ from shlax_front.backend.steps import (
 )
 from shlax_front.backend.store import LayerIndex
 from shlax_front.backend.users import resolve_owner
-from shlax_front.errors import BuildError
+from shlax_front.errors import BuildError, RefusedError
 
 
 @dataclass
@@ -316,6 +316,8 @@ class Executor:
             if mounted:
                 return self.context.mounted_digest(sources)
             return self.context.digest(sources, exclude)
+        except OutsideContext as err:
+            raise RefusedError(str(err), step.location.path, step.location.line) from None
         except (ContextError, OSError) as err:
             raise BuildError(str(err), step.location.path, step.location.line) from None
 
