@@ -11,6 +11,7 @@ created are unmounted and removed, and files it wrote for a single run are delet
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import shutil
@@ -22,18 +23,16 @@ from dataclasses import dataclass, field
 
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules, OutsideContext
-from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
+from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
+from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key
 from shlax_front.backend.report import Reporter, StepReport
-from shlax_front.backend.rootfs import MissingSource, copy_from_root
 from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
 from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.runner import CommandFailed
 from shlax_front.backend.secrets import Secret
-from shlax_front.backend.setid import clear_setid, setid_destinations
 from shlax_front.backend.steps import (
     BuildSteps,
     ConfigStep,
@@ -105,6 +104,7 @@ class Executor:
         self._inspected: dict[str, dict] = {}
         self._sources: dict[str, str] = {}
         self.format = "oci"
+        self.copies = CopyExecutor(buildah, context, self._scratch, self._source_rootfs)
         self.runs = RunExecutor(
             buildah, caches, context.root, options, self._scratch, self._inspect, reporter.output
         )
@@ -195,7 +195,8 @@ class Executor:
                         step, state.container, self._rootfs(state), state.image, images
                     )
                 elif isinstance(step, CopyStep):
-                    self._copy(step, state, results)
+                    images = {index: result.image for index, result in results.items()}
+                    self.copies.copy(step, state.container, functools.partial(self._rootfs, state), images)
                 elif isinstance(step, ConfigStep):
                     self.buildah.config(state.container, step.options)
                     self._mkdir(state, step.mkdir, step.mkdir_user)
@@ -290,7 +291,7 @@ class Executor:
                 info = self._inspect(step.from_image)
                 inputs["from"] = info["FromImageID"] if info else step.from_image
             elif step.sources:
-                local = tuple(s for s in step.sources if not _is_url(s))
+                local = tuple(s for s in step.sources if not is_url(s))
                 if local:
                     inputs["context"] = self._digest(step, local, step.exclude)
         elif isinstance(step, ConfigStep):
@@ -302,7 +303,7 @@ class Executor:
     def _with_manifest(self, step: Step, inputs: dict) -> dict:
         if "context" not in inputs or not isinstance(step, CopyStep):
             return inputs
-        local = tuple(s for s in step.sources if not _is_url(s))
+        local = tuple(s for s in step.sources if not is_url(s))
         manifest = self.context.manifest(local, step.exclude)
         if len(manifest) > 5000:  # keep the index small: big trees are explained as "context files changed"
             return inputs
@@ -381,104 +382,6 @@ class Executor:
         self._drop_container(state)
         state.image, state.key, state.uncommitted = image, key, False
 
-    # -- COPY / ADD ---------------------------------------------------------------------------------------
-    def _copy(self, step: CopyStep, state: _State, results: dict[int, StageResult]) -> None:
-        try:
-            if step.heredocs:
-                scratch = tempfile.mkdtemp(prefix="shlax-front-heredoc-")
-                self.tempdirs.append(scratch)
-                sources = []
-                for name, content in step.heredocs:
-                    host = os.path.join(scratch, os.path.basename(name))
-                    with open(host, "w") as f:
-                        f.write(content)
-                    os.chmod(host, 0o644)
-                    sources.append(host)
-                self.buildah.copy(state.container, sources, step.dest, chown=step.chown, chmod=step.chmod)
-            elif (step.from_stage is not None or step.from_image) and not step.chown and not step.add:
-                source = results[step.from_stage].image if step.from_stage is not None else step.from_image
-                self._copy_preserving_owners(state, self._source_rootfs(source), step)
-            elif step.from_stage is not None or step.from_image:
-                source = results[step.from_stage].image if step.from_stage is not None else step.from_image
-                self.buildah.copy(
-                    state.container,
-                    list(step.sources),
-                    step.dest,
-                    add=step.add,
-                    from_=source,
-                    chown=step.chown,
-                    chmod=step.chmod,
-                )
-            else:
-                local = tuple(s for s in step.sources if not _is_url(s))
-                setid = [] if step.chmod else self._setid_destinations(state, step, local)
-                for sources, dest, ignorefile in self._copy_batches(step):
-                    self.buildah.copy(
-                        state.container,
-                        [
-                            s if _is_url(s) else os.path.join(self.context.root, s.lstrip("/"))
-                            for s in sources
-                        ],
-                        dest,
-                        add=step.add,
-                        chown=step.chown,
-                        chmod=step.chmod,
-                        contextdir=self.context.root,
-                        ignorefile=ignorefile,
-                        cwd=self.context.root,
-                    )
-                if step.checksum:
-                    self._verify_checksum(step, state)
-                clear_setid(lambda path: _inside(self._rootfs(state), path), setid)
-        except CommandFailed as err:
-            raise BuildError(
-                f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
-            ) from None
-
-    def _copy_batches(self, step: CopyStep):
-        """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns
-        (relative to each source's directory, see copyopts) need an ignore file of their own per source."""
-        if not step.exclude:
-            yield step.sources, step.dest, self.context.ignore_file
-            return
-        scratch = tempfile.mkdtemp(prefix="shlax-front-exclude-")
-        self.tempdirs.append(scratch)
-        own = ""
-        if self.context.ignore_file:
-            with open(self.context.ignore_file, encoding="utf-8", errors="replace") as f:
-                own = f.read()
-        into_dir = len(step.sources) > 1 and not step.dest.endswith("/")
-        for n, source in enumerate(step.sources):
-            if _is_url(source):
-                yield (source,), step.dest + ("/" if into_dir else ""), self.context.ignore_file
-                continue
-            path = os.path.join(scratch, f"ignore{n}")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(
-                    own + "\n" + "\n".join(exclusion_lines(self.context.root, source, step.exclude)) + "\n"
-                )
-            yield (source,), step.dest + ("/" if into_dir else ""), path
-
-    def _verify_checksum(self, step: CopyStep, state: _State) -> None:
-        """ADD --checksum: the downloaded file, where it landed, must have the digest (else no commit)."""
-        landed = downloaded_path(_inside(self._rootfs(state), step.dest), step.sources[0])
-        problem = checksum_problem(landed, step.checksum)
-        if problem:
-            raise BuildError(f"ADD {step.sources[0]}: {problem}", step.location.path, step.location.line)
-
-    def _setid_destinations(self, state: _State, step: CopyStep, local: tuple[str, ...]):
-        """Where the context's setuid/setgid entries land (bud strips those bits, ``buildah copy`` does not)."""
-        try:
-            return setid_destinations(
-                self.context,
-                local,
-                step.dest,
-                lambda: os.path.isdir(_inside(self._rootfs(state), step.dest)),
-                step.add,
-            )
-        except (ContextError, OSError):
-            return []  # buildah copy reports the missing source itself
-
     def _source_rootfs(self, image: str) -> str:
         """The mounted root of ``image`` (one read-only-use container per image per build)."""
         if image not in self._sources:
@@ -487,30 +390,6 @@ class Executor:
             self.buildah.from_(image, name, pull="never")
             self._sources[image] = self.buildah.mount(name)
         return self._sources[image]
-
-    def _copy_preserving_owners(self, state: _State, source_root: str, step: CopyStep) -> None:
-        """``COPY --from`` without ``--chown``: buildah bud keeps the files' owners, ``buildah copy`` cannot.
-
-        What bud does there (symlinks followed at the top, the destination directory's own mode kept, ...)
-        is in ``rootfs.copy_from_root``.
-        """
-        try:
-            copy_from_root(
-                source_root,
-                self._rootfs(state),
-                step.sources,
-                step.dest,
-                step.chmod,
-                IgnoreRules.parse("\n".join(step.exclude)).ignored if step.exclude else None,
-            )
-        except MissingSource as err:
-            raise BuildError(
-                f"{step.text[:60]}: {err}: no such file or directory in the source image",
-                step.location.path,
-                step.location.line,
-            ) from None
-        except ContextError as err:  # a malformed --exclude pattern, refused as buildah and BuildKit do
-            raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:
@@ -536,7 +415,3 @@ def _onbuild(info: dict | None) -> list[str]:
     docker = info.get("Docker") or {}
     config = docker.get("config") or {}
     return list(config.get("OnBuild") or [])
-
-
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))

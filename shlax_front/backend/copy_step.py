@@ -1,0 +1,165 @@
+"""COPY and ADD into a working container, as ``buildah bud`` does them.
+
+From the context: ``buildah copy`` with the context's ignore file (one call per source when ``--exclude``
+patterns need an ignore file of their own), then ``ADD --checksum`` verified where the file landed and the
+setuid/setgid bits bud strips cleared. From a stage or an image without ``--chown``: copied between the
+mounted roots (``rootfs.copy_from_root``), because only that keeps the files' owners as bud does. Heredoc
+files (``COPY <<EOF``) are written on the host first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
+from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
+from shlax_front.backend.rootfs import MissingSource, copy_from_root, inside
+from shlax_front.backend.run_output import tail
+from shlax_front.backend.runner import CommandFailed
+from shlax_front.backend.setid import clear_setid, setid_destinations
+from shlax_front.backend.steps import CopyStep
+from shlax_front.errors import BuildError
+
+
+class CopyExecutor:
+    """Runs COPY/ADD steps of one build; ``scratch(prefix)`` makes a temporary directory the build removes
+    at its end, ``source_rootfs(image)`` the mounted root of an image copied from."""
+
+    def __init__(
+        self,
+        buildah: Buildah,
+        context: BuildContext,
+        scratch: Callable[[str], str],
+        source_rootfs: Callable[[str], str],
+    ):
+        self.buildah = buildah
+        self.context = context
+        self.scratch = scratch
+        self.source_rootfs = source_rootfs
+
+    def copy(
+        self, step: CopyStep, container: str, rootfs: Callable[[], str], stage_images: Mapping[int, str]
+    ) -> None:
+        """Copy into ``container``; ``rootfs()`` mounts it when the copy needs its files, ``stage_images``
+        are the images of the stages built so far, by index."""
+        try:
+            if step.heredocs:
+                scratch = self.scratch("shlax-front-heredoc-")
+                sources = []
+                for name, content in step.heredocs:
+                    host = os.path.join(scratch, os.path.basename(name))
+                    with open(host, "w") as f:
+                        f.write(content)
+                    os.chmod(host, 0o644)
+                    sources.append(host)
+                self.buildah.copy(container, sources, step.dest, chown=step.chown, chmod=step.chmod)
+            elif (step.from_stage is not None or step.from_image) and not step.chown and not step.add:
+                source = stage_images[step.from_stage] if step.from_stage is not None else step.from_image
+                self._copy_preserving_owners(rootfs, self.source_rootfs(source), step)
+            elif step.from_stage is not None or step.from_image:
+                source = stage_images[step.from_stage] if step.from_stage is not None else step.from_image
+                self.buildah.copy(
+                    container,
+                    list(step.sources),
+                    step.dest,
+                    add=step.add,
+                    from_=source,
+                    chown=step.chown,
+                    chmod=step.chmod,
+                )
+            else:
+                local = tuple(s for s in step.sources if not is_url(s))
+                setid = [] if step.chmod else self._setid_destinations(rootfs, step, local)
+                for sources, dest, ignorefile in self._copy_batches(step):
+                    self.buildah.copy(
+                        container,
+                        [s if is_url(s) else os.path.join(self.context.root, s.lstrip("/")) for s in sources],
+                        dest,
+                        add=step.add,
+                        chown=step.chown,
+                        chmod=step.chmod,
+                        contextdir=self.context.root,
+                        ignorefile=ignorefile,
+                        cwd=self.context.root,
+                    )
+                if step.checksum:
+                    self._verify_checksum(step, rootfs)
+                clear_setid(lambda path: inside(rootfs(), path), setid)
+        except CommandFailed as err:
+            raise BuildError(
+                f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
+            ) from None
+
+    def _copy_batches(self, step: CopyStep):
+        """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns
+        (relative to each source's directory, see copyopts) need an ignore file of their own per source."""
+        if not step.exclude:
+            yield step.sources, step.dest, self.context.ignore_file
+            return
+        scratch = self.scratch("shlax-front-exclude-")
+        own = ""
+        if self.context.ignore_file:
+            with open(self.context.ignore_file, encoding="utf-8", errors="replace") as f:
+                own = f.read()
+        into_dir = len(step.sources) > 1 and not step.dest.endswith("/")
+        for n, source in enumerate(step.sources):
+            if is_url(source):
+                yield (source,), step.dest + ("/" if into_dir else ""), self.context.ignore_file
+                continue
+            path = os.path.join(scratch, f"ignore{n}")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(
+                    own + "\n" + "\n".join(exclusion_lines(self.context.root, source, step.exclude)) + "\n"
+                )
+            yield (source,), step.dest + ("/" if into_dir else ""), path
+
+    def _verify_checksum(self, step: CopyStep, rootfs: Callable[[], str]) -> None:
+        """ADD --checksum: the downloaded file, where it landed, must have the digest (else no commit)."""
+        landed = downloaded_path(inside(rootfs(), step.dest), step.sources[0])
+        problem = checksum_problem(landed, step.checksum)
+        if problem:
+            raise BuildError(f"ADD {step.sources[0]}: {problem}", step.location.path, step.location.line)
+
+    def _setid_destinations(self, rootfs: Callable[[], str], step: CopyStep, local: tuple[str, ...]):
+        """Where the context's setuid/setgid entries land (bud strips those bits, ``buildah copy`` does not)."""
+        try:
+            return setid_destinations(
+                self.context,
+                local,
+                step.dest,
+                lambda: os.path.isdir(inside(rootfs(), step.dest)),
+                step.add,
+            )
+        except (ContextError, OSError):
+            return []  # buildah copy reports the missing source itself
+
+    def _copy_preserving_owners(self, rootfs: Callable[[], str], source_root: str, step: CopyStep) -> None:
+        """``COPY --from`` without ``--chown``: buildah bud keeps the files' owners, ``buildah copy`` cannot.
+
+        What bud does there (symlinks followed at the top, the destination directory's own mode kept, ...)
+        is in ``rootfs.copy_from_root``.
+        """
+        try:
+            copy_from_root(
+                source_root,
+                rootfs(),
+                step.sources,
+                step.dest,
+                step.chmod,
+                IgnoreRules.parse("\n".join(step.exclude)).ignored if step.exclude else None,
+            )
+        except MissingSource as err:
+            raise BuildError(
+                f"{step.text[:60]}: {err}: no such file or directory in the source image",
+                step.location.path,
+                step.location.line,
+            ) from None
+        except ContextError as err:  # a malformed --exclude pattern, refused as buildah and BuildKit do
+            raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+
+
+def is_url(source: str) -> bool:
+    """An ADD source fetched over the network rather than read from the context."""
+    return source.startswith(("http://", "https://"))
