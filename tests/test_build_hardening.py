@@ -36,6 +36,42 @@ def _read(ref: str, path: str) -> str | None:
             return f.read()
 
 
+def test_cache_mount_id_cannot_leave_the_cache_root(base_images, buildah_cleanup, tmp_path):
+    """``id=../../..`` names a cache, not a host path: the RUN's writes land under the tool's cache root, the
+    cache is still shared between builds under the same id, and the mount point is left as bud leaves it."""
+    outside = tmp_path / "pwn"
+    climb = "../" * 12 + str(outside).lstrip("/")
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(
+        context,
+        f"""\
+        FROM {BUSYBOX}
+        RUN --mount=type=cache,id={climb},target=/x,sharing=locked touch /x/marker
+        """,
+    )
+    second = tmp_path / "ctx2"
+    _containerfile(
+        second,
+        f"""\
+        FROM {BUSYBOX}
+        RUN --mount=type=cache,id={climb},target=/x,uid=7,gid=8,mode=0700 ls -ln /x > /seen
+        """,
+    )
+    try:
+        shlax("build", str(context), cache_dir=cache)
+        assert not outside.exists(), "a cache id wrote outside the cache root"
+        markers = list((cache / "mounts").rglob("marker"))
+        assert len(markers) == 1, markers
+        ours = buildah_cleanup.tag("shlax-hard")
+        shlax("build", "-t", ours, str(second), cache_dir=cache)
+        assert "marker" in (_read(ours, "/seen") or "")  # same id, same cache
+        assert _read(ours, "/x") is None  # bud removes a mount point it made outside /var/
+    finally:
+        forget_layers(cache)
+    assert not outside.exists()
+
+
 def test_bind_source_symlink_leaving_the_context_is_refused(base_images, buildah_cleanup, tmp_path):
     """``source=`` naming a symlink to the host's /etc is refused like ``source=../../etc``, with one located
     line; a symlink that stays inside the context is mounted as before."""
@@ -77,7 +113,10 @@ def _image_with(tag: str, tmp_path: Path, content: str, cleanup) -> None:
     """Commit a busybox image holding /v = ``content`` under ``tag`` (replacing whatever it named)."""
     ctr = cleanup.container(
         subprocess.run(
-            ["buildah", "from", "--pull=never", "--quiet", BUSYBOX], capture_output=True, text=True, check=True
+            ["buildah", "from", "--pull=never", "--quiet", BUSYBOX],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     )
     source = tmp_path / "v"

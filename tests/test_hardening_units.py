@@ -3,11 +3,14 @@ cache root, damaged cache records are set aside, the front end never raises on o
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
 
+from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
 from shlax_front.backend.context import BuildContext, ContextError
+from shlax_front.backend.steps import RunMount
 
 
 def test_a_bind_source_symlink_leading_out_of_the_context_is_refused(tmp_path):
@@ -21,3 +24,54 @@ def test_a_bind_source_symlink_leading_out_of_the_context_is_refused(tmp_path):
         with pytest.raises(ContextError, match="outside the build context"):
             context.mounted_digest((source,))
     assert context.mounted_digest(("inlink",)) == BuildContext(str(tmp_path)).mounted_digest(("inlink",))
+
+
+def test_a_cache_id_is_a_name_never_a_path(tmp_path):
+    for cache_id in ("../../../tmp/pwn", "/etc", "..", "", "a/b", "x" * 300):
+        name = safe_name(cache_id)
+        assert "/" not in name and name not in (".", "..") and not name.startswith(".") and len(name) < 80
+    assert safe_name("a/b") != safe_name("a_b")
+    mounts = CacheMounts(tmp_path)
+    arg = mounts.prepare(RunMount("cache", (("id", "../../../pwn"), ("target", "/x"))))
+    source = dict(p.split("=", 1) for p in arg.split(",") if "=" in p)["source"]
+    assert os.path.dirname(source) == str(tmp_path / "mounts") and arg.endswith(",rw")
+    assert not (tmp_path.parent / "pwn").exists()
+
+
+def test_a_new_cache_gets_the_mounts_owner_and_mode_an_existing_one_is_kept(tmp_path):
+    mounts = CacheMounts(tmp_path)
+    first = RunMount("cache", (("target", "/x"), ("uid", "7"), ("gid", "8"), ("mode", "0700"), ("ro", "")))
+    arg = mounts.prepare(first)
+    assert arg.endswith(",ro") and ",rw" not in arg
+    directory = mounts.directory(CacheMount.read(first))
+    st = os.stat(directory)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (7, 8, 0o700)
+    mounts.prepare(RunMount("cache", (("target", "/x"), ("uid", "9"))))  # same id (the target): kept
+    assert os.stat(directory).st_uid == 7
+
+
+def test_cache_mount_options_buildah_refuses_are_refused(tmp_path):
+    for options in (
+        (("target", "/x"), ("sharing", "bogus")),
+        (("target", "/x"), ("mode", "rwx")),
+        (("target", "/x"), ("uid", "root")),
+        (("id", "x"),),
+        (("target", "/x"), ("size", "10")),
+    ):
+        with pytest.raises(CacheMountError):
+            CacheMount.read(RunMount("cache", options))
+
+
+def test_locked_and_private_caches_are_held_for_the_run(tmp_path):
+    mounts = CacheMounts(tmp_path)
+    locked = RunMount("cache", (("target", "/x"), ("sharing", "locked")))
+    private = RunMount("cache", (("target", "/y"), ("sharing", "private")))
+    shared = RunMount("cache", (("target", "/z"),))
+    with mounts.held([locked, private, shared, RunMount("cache", (("target", "/w"), ("from", "0")))]):
+        held = sorted(p.name for p in (tmp_path / "locks").iterdir())
+        for path in held:
+            fd = os.open(tmp_path / "locks" / path, os.O_RDWR)
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.close(fd)
+    assert held == sorted(f"mount-{safe_name(i)}.lock" for i in ("/x", "/y"))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
 from shlax_front.backend.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.backend.mountpoints import MountPoints
 from shlax_front.backend.rootfs import inside
@@ -34,7 +35,7 @@ from shlax_front.backend.users import resolve_owner
 from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET
 from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
 from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
-from shlax_front.errors import BuildError
+from shlax_front.errors import BuildError, RefusedError
 
 if TYPE_CHECKING:
     from shlax_front.backend.executor import Options
@@ -67,6 +68,7 @@ class RunExecutor:
         self.inspect = inspect
         self.show = show
         self._partitions: dict[str, str] = {}
+        self.cache_mounts = CacheMounts(caches.root)
 
     def run(
         self, step: RunStep, container: str, rootfs: str, image: str | None, stage_images: Mapping[int, str]
@@ -107,7 +109,10 @@ class RunExecutor:
                 host = os.path.join(scratch, f"mask{n}")
                 open(host, "w").close()
                 volumes.append(f"{host}:{mask}:ro")
-        mounts = [self._mount_arg(m, stage_images) for m in step.mounts if m.type != "secret"]
+        try:
+            mounts = [self._mount_arg(m, stage_images) for m in step.mounts if m.type != "secret"]
+        except CacheMountError as err:
+            raise RefusedError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
         secret_volumes, secret_targets, secret_dir = self._secrets(step)
         volumes += secret_volumes
         caches = tuple(resolve_owner(c, rootfs) for c in step.cache_mounts)
@@ -125,7 +130,7 @@ class RunExecutor:
         network, offline_env = self._network(step)
         env += offline_env
         fetched = None
-        with self.caches.mounted(caches, partition) as prepared:
+        with self.caches.mounted(caches, partition) as prepared, self.cache_mounts.held(step.mounts):
             for directory, cache in prepared:
                 volumes.append(f"{directory}:{cache.target}")
                 targets.append(cache.target)
@@ -245,7 +250,10 @@ class RunExecutor:
 
     def _mount_arg(self, mount: RunMount, stage_images: Mapping[int, str]) -> str:
         """A RUN --mount as written, with ``from=<stage index>`` turned into that stage's image id (the
-        planner names stages by index)."""
+        planner names stages by index); a cache mount kept on the host is bound from the tool's cache root
+        instead (``cachemounts``)."""
+        if is_host_cache(mount):
+            return self.cache_mounts.prepare(mount)
         parts = [f"type={mount.type}"]
         local_bind = mount.type == "bind" and not mount.get("from")
         for k, v in mount.options:
