@@ -94,7 +94,8 @@ class CacheMounts:
             directory.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):  # another build made it first: theirs stands
                 os.mkdir(directory, cache.mode)
-                os.chown(directory, cache.uid, cache.gid)
+                if os.getuid() == 0:  # rootless, the invoking user is the container's root already
+                    os.chown(directory, cache.uid, cache.gid)
         options = (
             cache.options if any(o in ("ro", "readonly") for o in cache.options) else (*cache.options, "rw")
         )
