@@ -25,6 +25,8 @@ from shlax_front.passes import apply_edits, run_passes
 from shlax_front.syntax import Document, Node
 
 SYNTAX_DIRECTIVE = "# syntax=docker/dockerfile:1\n"
+#: a RUN's text starts with its keyword and a blank, where the mount flags go
+_KEYWORD = re.compile(r"[ \t]*\S+[ \t]+")
 
 
 @dataclass
@@ -85,6 +87,12 @@ def optimize_document(
                 )
                 continue
             node = doc.nodes[action.node]
+            if _KEYWORD.match(doc.source_of(node)) is None:
+                result.skipped[action.node] = (
+                    f"a line continuation ('{doc.escape}') joins the RUN keyword to another line: "
+                    "optimize leaves the RUN alone"
+                )
+                continue
             replacements[action.node] = render_run(doc, node, action)
             result.changed[action.node] = action
     if lower_heredocs:
@@ -161,8 +169,8 @@ def render_run(doc: Document, node: Node, action: A.RunLike) -> str:
     assert caching is not None
     src = doc.source_of(node)
     flags = " ".join(mount_flag(m) for m in caching.mounts) + " "
-    m = re.match(r"[ \t]*\S+[ \t]+", src)
-    if m is None:  # cannot happen for a parsed RUN with a body
+    m = _KEYWORD.match(src)
+    if m is None:  # optimize_document leaves such a RUN alone
         raise ValueError(f"{doc.path}:{node.start_line}: RUN without a body")
     keyword_end = m.end()
     if action.heredocs:

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
 from shlax_front.backend.context import BuildContext, ContextError
 from shlax_front.backend.steps import RunMount
+from shlax_front.optimize import optimize
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_bind_source_symlink_leading_out_of_the_context_is_refused(tmp_path):
@@ -75,3 +81,32 @@ def test_locked_and_private_caches_are_held_for_the_run(tmp_path):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.close(fd)
     assert held == sorted(f"mount-{safe_name(i)}.lock" for i in ("/x", "/y"))
+
+
+KEYWORD_CONTINUED = {
+    "alone before": "FROM debian:bookworm\n\\\nRUN apt-get update && apt-get install -y curl\n",
+    "right after": "FROM debian:bookworm\nRUN\\\n apt-get update && apt-get install -y curl\n",
+    "escape directive": "# escape=`\nFROM debian:bookworm\n  `\nRUN apt-get install -y curl\n",
+}
+
+
+@pytest.mark.parametrize("text", KEYWORD_CONTINUED.values(), ids=KEYWORD_CONTINUED.keys())
+def test_a_continuation_joined_to_the_run_keyword_leaves_the_run_alone(text, tmp_path):
+    """The RUN's text does not start with ``RUN `` (where the mount flags go): optimize keeps the file as it is
+    and explain says why, through the real CLI (both raised a ValueError)."""
+    result = optimize(text)
+    assert result.text == text and not result.changed
+    (reason,) = result.skipped.values()
+    assert "line continuation" in reason
+    path = tmp_path / "Containerfile"
+    path.write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for verb in ("optimize", "explain"):
+        run = subprocess.run(
+            [sys.executable, "-m", "shlax_front", verb, "-f", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert run.stdout.count("optimize leaves the RUN alone") == 1, run.stdout
