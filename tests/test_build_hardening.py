@@ -181,3 +181,29 @@ def _serve(directory: Path):
         server.server_close()
 
 
+def test_build_arg_values_are_not_stored_in_the_layer_index(base_images, buildah_cleanup, tmp_path):
+    """The index keeps a digest of each build arg's value: equal values still hit, a changed one misses and is
+    named, and the value itself is nowhere under the cache directory."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(
+        context,
+        f"""\
+        FROM {BUSYBOX}
+        ARG TOKEN
+        RUN test -n "$TOKEN" && echo built > /done
+        """,
+    )
+    try:
+        shlax("build", "--build-arg", "TOKEN=s3cr3t-first", str(context), cache_dir=cache)
+        same = shlax("build", "--build-arg", "TOKEN=s3cr3t-first", str(context), cache_dir=cache)
+        assert " 0 built," in same.stderr, same.stderr
+        other = shlax(
+            "build", "--explain", "--build-arg", "TOKEN=s3cr3t-second", str(context), cache_dir=cache
+        )
+        assert "build args/env changed: TOKEN" in other.stderr, other.stderr
+        for path in cache.rglob("*"):
+            if path.is_file():
+                assert b"s3cr3t" not in path.read_bytes(), path
+    finally:
+        forget_layers(cache)

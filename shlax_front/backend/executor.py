@@ -26,7 +26,7 @@ from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.hostcache import HostCaches
-from shlax_front.backend.keys import explain_miss, root_key, step_key
+from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.report import Reporter, StepReport
 from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
@@ -270,7 +270,7 @@ class Executor:
         inputs: dict = {"instruction": step.text}
         if isinstance(step, RunStep):
             inputs["argv"] = list(step.original_argv or step.argv)
-            inputs["env"] = sorted(list(kv) for kv in step.env)
+            inputs["env"] = sorted([name, value_digest(value)] for name, value in step.env)
             if step.mounts:
                 inputs["mounts"] = [[m.type, [list(o) for o in m.options]] for m in step.mounts]
             if step.files:

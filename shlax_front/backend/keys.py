@@ -13,7 +13,14 @@ import json
 
 #: bump when the executor's semantics change in a way that makes old layers wrong
 #: v5: context keys follow symlinks like buildah, read ignore lines as Go regexps, cover xattrs and hard links
-KEY_VERSION = "shlax-front-layer-v5"
+#: v6: build arg values keyed (and stored in the index) by their digest
+KEY_VERSION = "shlax-front-layer-v6"
+
+
+def value_digest(value: str) -> str:
+    """What the index keeps of a build arg's value: enough to tell two values apart, not the value (a token
+    passed with ``--build-arg`` must not sit in plain text under the cache directory)."""
+    return "sha256:" + hashlib.sha256(value.encode(errors="surrogateescape")).hexdigest()
 
 
 def step_key(parent: str, inputs: dict) -> str:
