@@ -1,23 +1,74 @@
 """shlax-front: build Containerfiles with buildah without re-downloading the world.
 
-The recipe API (``from shlax_front import Container, Buildah, Packages, Pip, Npm, Copy, Run``) is imported
-lazily on first use so that CLI start-up does not pay for it.
+The library API, each name imported on first use so that CLI start-up does not pay for it:
+
+- ``parse(text, path)`` -> the parsed document;
+- ``optimize(text, path)`` -> the Containerfile with cache mounts on its package installs (a result object);
+- ``explain(text, path)`` -> per instruction, what was recognised and rewritten, and why;
+- ``migrate(text, path)`` -> the Python recipe (``shlaxfile.py``) equivalent to the Containerfile;
+- ``build(context, ...)`` -> a ``BuildResult`` (image id, one ``StepRecord`` per step); prints nothing;
+- the recipe classes (``from shlax_front import Container, Buildah, Packages, Pip, Npm, Copy, Run``).
 """
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: the API functions -> module that defines them; ``optimize``, ``explain`` and ``migrate`` are also the
+#: names of those modules
+_FUNCTIONS = {
+    "parse": "shlax_front.parser",
+    "optimize": "shlax_front.optimize",
+    "explain": "shlax_front.explain",
+    "migrate": "shlax_front.migrate",
+    "build": "shlax_front.backend.api",
+    "BuildResult": "shlax_front.backend.result",
+    "StepRecord": "shlax_front.backend.result",
+}
+
 #: public names -> module that defines them (loaded on first attribute access)
 _LAZY = {
-    name: "shlax_front.recipe"
-    for name in (
-        "Container", "Buildah", "Packages", "Pip", "Npm", "Copy", "Run", "Env", "Arg", "Label", "Workdir",
-        "User", "Expose", "Volume", "Cmd", "Entrypoint", "Shell", "Healthcheck", "Stopsignal", "Onbuild",
-        "Maintainer", "Heredoc",
-    )
+    **_FUNCTIONS,
+    **{
+        name: "shlax_front.recipe"
+        for name in (
+            "Container", "Buildah", "Packages", "Pip", "Npm", "Copy", "Run", "Env", "Arg", "Label", "Workdir",
+            "User", "Expose", "Volume", "Cmd", "Entrypoint", "Shell", "Healthcheck", "Stopsignal", "Onbuild",
+            "Maintainer", "Heredoc",
+        )
+    },
 }  # fmt: skip
 
+__all__ = sorted(_LAZY)
 
-def __getattr__(name: str):
+if TYPE_CHECKING:
+    from shlax_front.backend.api import build as build
+    from shlax_front.backend.result import BuildResult as BuildResult
+    from shlax_front.backend.result import StepRecord as StepRecord
+    from shlax_front.explain import explain as explain
+    from shlax_front.migrate import migrate as migrate
+    from shlax_front.optimize import optimize as optimize
+    from shlax_front.parser import parse as parse
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule sets it as an attribute of its package: ``shlax_front.optimize`` would become
+    the module once anything imports ``shlax_front.optimize``. The API function keeps the name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTIONS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'shlax_front' has no attribute {name!r}")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fake_runner import FakeRunner
 
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, IgnoreRules
@@ -15,7 +16,6 @@ from shlax_front.backend.hostcache import HostCaches, partition_name
 from shlax_front.backend.keys import explain_miss, step_key
 from shlax_front.backend.mountpoints import missing_ancestors, remove_mountpoints
 from shlax_front.backend.plan import Planner
-from shlax_front.backend.report import Reporter
 from shlax_front.backend.runner import Result
 from shlax_front.backend.store import LayerIndex
 from shlax_front.backend.wheelhouse import (
@@ -33,43 +33,6 @@ from shlax_front.parser import parse
 from shlax_front.stages import host_platform
 
 
-class FakeRunner:
-    """Answers buildah verbs like buildah would, records every argv."""
-
-    def __init__(self):
-        self.calls: list[list[str]] = []
-        self.images = {"busybox-id"}
-        self.counter = 0
-
-    def run(self, argv, check=True, stream=False, cwd=None, input=None, tail_lines=400):
-        argv = [str(a) for a in argv]
-        self.calls.append(argv)
-        verb = argv[1]
-        out = ""
-        if verb == "inspect":
-            ref = argv[-1]
-            if ref in ("busybox", "busybox-id") or ref in self.images:
-                out = json.dumps(
-                    {"FromImageID": "busybox-id", "Docker": {"config": {}}, "OCIv1": {"config": {}}}
-                )
-            else:
-                return Result(argv, 125, "", "not found")
-        elif verb == "commit":
-            self.counter += 1
-            out = f"image{self.counter}\n"
-            self.images.add(f"image{self.counter}")
-        elif verb == "images":
-            out = "\n".join(self.images)
-        elif verb == "from":
-            out = argv[argv.index("--name") + 1]
-        elif verb == "mount":
-            out = "/nonexistent-rootfs"
-        return Result(argv, 0, out, "")
-
-    def verbs(self):
-        return [c[1] for c in self.calls]
-
-
 def plan_of(text, **kw):
     return Planner(parse(text), **kw).plan()
 
@@ -83,7 +46,6 @@ def make_executor(tmp_path, runner, index=None):
         HostCaches(tmp_path / "cache"),
         BuildContext(str(ctx)),
         Options(ca_bundle=None),
-        Reporter(mode="quiet"),
     )
 
 
@@ -92,10 +54,10 @@ TEXT = "FROM busybox\nENV A=1\nRUN echo $A > /a\nLABEL k=v\n"
 
 def test_second_build_makes_no_container_and_no_run(tmp_path):
     runner = FakeRunner()
-    first = make_executor(tmp_path, runner).build(plan_of(TEXT))
+    first = make_executor(tmp_path, runner).run(plan_of(TEXT)).image
     assert "run" in runner.verbs() and "commit" in runner.verbs()
     runner.calls.clear()
-    second = make_executor(tmp_path, runner).build(plan_of(TEXT))
+    second = make_executor(tmp_path, runner).run(plan_of(TEXT)).image
     assert second == first
     # only: inspect the base image, one listing of image ids - no from/run/commit
     assert sorted(set(runner.verbs())) == ["images", "inspect"]
@@ -205,7 +167,7 @@ def test_missing_copy_source_is_a_located_error(tmp_path, bad):
 
     runner = FakeRunner()
     with pytest.raises(BuildError) as err:
-        make_executor(tmp_path, runner).build(plan_of(bad))
+        make_executor(tmp_path, runner).run(plan_of(bad))
     assert str(err.value).startswith("Containerfile:2: missing.txt")
 
 

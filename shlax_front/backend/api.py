@@ -1,7 +1,9 @@
-"""``build()``: the library entry point behind ``shlax-front build``.
+"""``build()``: the library entry point behind ``shlax-front build`` (``shlax_front.build``).
 
-Parse -> plan (stages, scope, target) -> executor on buildah. Signals: SIGTERM and SIGHUP are turned into
-KeyboardInterrupt so that the executor's cleanup (containers, mounts, temporary files) runs for them too.
+Parse -> plan (stages, scope, target) -> executor on buildah -> a ``BuildResult``; nothing is printed (the
+CLI formats the result, and follows the steps through the ``on_step``/``on_output`` callbacks). Signals:
+SIGTERM and SIGHUP are turned into KeyboardInterrupt so that the executor's cleanup (containers, mounts,
+temporary files) runs for them too.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.plan import Planner
-from shlax_front.backend.report import Reporter
+from shlax_front.backend.result import BuildResult, OutputCallback, StepCallback
 from shlax_front.backend.run_step import default_ca_bundle, proxy_env
 from shlax_front.backend.runner import SubprocessRunner
 from shlax_front.backend.secrets import secrets_by_id
@@ -29,6 +32,8 @@ from shlax_front.errors import ShlaxError
 
 @dataclass
 class BuildRequest:
+    """What to build and how: ``shlax-front build``'s options (``build()`` documents them)."""
+
     containerfile: str | None = None
     context: str = "."
     tags: tuple[str, ...] = ()
@@ -42,8 +47,6 @@ class BuildRequest:
     lists_ttl: float = DEFAULT_TTL
     ca_bundle: str | None = "default"
     explain: bool = False
-    output: str = "text"  # text | quiet | json
-    verbose: bool = False
     #: ``--secret`` flags as buildah bud spells them (``id=ID,src=PATH``, ``id=ID,env=VAR``)
     secrets: tuple[str, ...] = ()
 
@@ -91,14 +94,69 @@ def image_config_reader(buildah: Buildah):
     return read
 
 
-def build(request: BuildRequest) -> str:
-    """Build and return the image id."""
+def build(
+    context: str = ".",
+    containerfile: str | None = None,
+    *,
+    tags: str | Sequence[str] = (),
+    build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
+    secrets: Sequence[str] = (),
+    no_cache: bool = False,
+    format: str | None = None,
+    isolation: str | None = None,
+    cache_dir: str | None = None,
+    offline: bool = False,
+    lists_ttl: float = DEFAULT_TTL,
+    ca_bundle: str | None = "default",
+    on_step: StepCallback | None = None,
+    on_output: OutputCallback | None = None,
+) -> BuildResult:
+    """Build the Containerfile (or ``shlaxfile.py`` recipe) of ``context`` with buildah, as
+    ``shlax-front build`` does, and return what was built. Prints nothing.
+
+    ``containerfile``: the file (default: Containerfile, Dockerfile or shlaxfile.py in ``context``).
+    ``tags``: names given to the image. ``build_args``: ARG values. ``target``: the last stage to build.
+    ``secrets``: ``id=ID,src=PATH`` / ``id=ID,env=VAR`` for ``RUN --mount=type=secret``. ``no_cache``:
+    reuse no layer (the package caches still serve). ``format``: ``oci`` or ``docker`` (default: oci
+    unless an instruction needs docker). ``isolation``: buildah's (default ``$BUILDAH_ISOLATION``).
+    ``cache_dir``: the host cache root. ``offline``: no network in RUN steps. ``lists_ttl``: seconds
+    apt lists stay fresh. ``ca_bundle``: mounted into every RUN (``"default"``: the host's; None: none).
+    ``on_step`` is called with each step's record as it finishes, ``on_output`` with what the commands
+    printed. Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
+    """
+    request = BuildRequest(
+        containerfile=containerfile,
+        context=context,
+        tags=(tags,) if isinstance(tags, str) else tuple(tags),
+        build_args=dict(build_args or {}),
+        target=target,
+        no_cache=no_cache,
+        format=format,
+        isolation=isolation,
+        cache_dir=cache_dir,
+        offline=offline,
+        lists_ttl=lists_ttl,
+        ca_bundle=ca_bundle,
+        secrets=tuple(secrets),
+    )
+    return run_request(request, on_step=on_step, on_output=on_output)
+
+
+def run_request(
+    request: BuildRequest,
+    on_step: StepCallback | None = None,
+    on_output: OutputCallback | None = None,
+    runner: SubprocessRunner | None = None,
+) -> BuildResult:
+    """Build what ``request`` asks for; ``build()`` with the options in one object (the CLI's way).
+    ``runner`` runs the buildah commands (a fake one in unit tests)."""
     from shlax_front.parser import parse
 
     path = find_containerfile(request.context, request.containerfile)
     tags = tuple(request.tags)
     secrets = secrets_by_id(request.secrets)
-    runner = SubprocessRunner()
+    runner = runner or SubprocessRunner()
     buildah = Buildah(runner, isolation=request.isolation or default_isolation())
     images = image_config_reader(buildah)
     if path.endswith(".py"):
@@ -135,21 +193,18 @@ def build(request: BuildRequest) -> str:
         proxy_env=proxy_env(),
         secrets=secrets,
     )
-    reporter = Reporter(mode=request.output, explain=request.explain, verbose=request.verbose)
     executor = Executor(
         buildah,
         LayerIndex(root).load(),
         HostCaches(root),
         BuildContext(os.path.abspath(request.context), os.path.abspath(path)),
         options,
-        reporter,
+        on_step=on_step,
+        on_output=on_output,
         onbuild=planner.onbuild_steps,
     )
     with _signals_as_interrupt():
-        image = executor.build(plan)
-    if request.output == "json":
-        print(reporter.as_json())
-    return image
+        return executor.run(plan)
 
 
 @contextlib.contextmanager

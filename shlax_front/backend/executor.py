@@ -27,7 +27,7 @@ from shlax_front.backend.context import BuildContext, ContextError, OutsideConte
 from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
-from shlax_front.backend.report import Reporter, StepReport
+from shlax_front.backend.result import BuildResult, OutputCallback, StepCallback, StepRecord
 from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
 from shlax_front.backend.run_step import RunExecutor
@@ -88,7 +88,9 @@ class Executor:
         caches: HostCaches,
         context: BuildContext,
         options: Options,
-        reporter: Reporter,
+        *,
+        on_step: StepCallback | None = None,
+        on_output: OutputCallback | None = None,
         onbuild: Callable[[list[str], Stage, FromStep], list[Step]] | None = None,
     ):
         self.buildah = buildah
@@ -96,7 +98,8 @@ class Executor:
         self.caches = caches
         self.context = context
         self.options = options
-        self.reporter = reporter
+        self.on_step = on_step
+        self.steps: list[StepRecord] = []
         self.onbuild = onbuild
         self.containers: list[str] = []
         self.tempdirs: list[str] = []
@@ -106,17 +109,19 @@ class Executor:
         self.format = "oci"
         self.copies = CopyExecutor(buildah, context, self._scratch, self._source_rootfs)
         self.runs = RunExecutor(
-            buildah, caches, context.root, options, self._scratch, self._inspect, reporter.output
+            buildah, caches, context.root, options, self._scratch, self._inspect, on_output or _ignore
         )
 
     # -- the whole build ----------------------------------------------------------------------------------
-    def build(self, plan: BuildSteps) -> str:
+    def run(self, plan: BuildSteps) -> BuildResult:
+        """Build every stage of ``plan`` in order; the last one is the image (tagged with ``tags``)."""
+        self.steps = []
         self.format = self.options.format or ("docker" if plan.needs_docker_format else "oci")
         results: dict[int, StageResult] = {}
         start = time.monotonic()
         try:
             for stage in plan.stages:
-                results[stage.index] = self._build_stage(stage, results, plan.path)
+                results[stage.index] = self._run_stage(stage, results, plan.path)
         except CommandFailed as err:  # a buildah verb the executor did not expect to fail
             raise BuildError(
                 f"buildah failed: {' '.join(err.result.argv[:4])}", plan.path, None, tail(err.result.output)
@@ -126,8 +131,24 @@ class Executor:
         final = results[plan.stages[-1].index]
         if self.options.tags:
             self.buildah.tag(final.image, list(self.options.tags))
-        self.reporter.summary(final.image, time.monotonic() - start)
-        return final.image
+        return BuildResult(final.image, tuple(self.steps), time.monotonic() - start)
+
+    def _record(
+        self,
+        stage: Stage,
+        step: Step,
+        status: str,
+        t0: float,
+        reason: str | None = None,
+        fetched: int | None = None,
+        served: int | None = None,
+    ) -> None:
+        """Note what happened to ``step`` (started at ``t0``) and tell the ``on_step`` callback."""
+        seconds = time.monotonic() - t0
+        record = StepRecord(stage.label, step.text, step.location, status, seconds, reason, fetched, served)
+        self.steps.append(record)
+        if self.on_step is not None:
+            self.on_step(record)
 
     def _scratch(self, prefix: str) -> str:
         """A temporary directory for one step, removed at the end of the build (failed or not)."""
@@ -146,7 +167,7 @@ class Executor:
         self.tempdirs.clear()
 
     # -- one stage ----------------------------------------------------------------------------------------
-    def _build_stage(self, stage: Stage, results: dict[int, StageResult], path: str) -> StageResult:
+    def _run_stage(self, stage: Stage, results: dict[int, StageResult], path: str) -> StageResult:
         steps = list(stage.steps)
         state: _State | None = None
         i = 0
@@ -158,7 +179,7 @@ class Executor:
                 state, triggers = self._from(step, results)
                 if triggers and self.onbuild:
                     steps[i + 1 : i + 1] = self.onbuild(triggers, stage, step)
-                self.reporter.step(StepReport(stage.label, step, "from", time.monotonic() - t0))
+                self._record(stage, step, "from", t0)
                 i += 1
                 continue
             assert state is not None, "a stage starts with FROM"
@@ -170,7 +191,7 @@ class Executor:
                 self._drop_container(state)
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
                 state.key, state.image, state.pending, state.uncommitted = key, cached, [], False
-                self.reporter.step(StepReport(stage.label, step, "cached", time.monotonic() - t0))
+                self._record(stage, step, "cached", t0)
                 i += 1
                 continue
             parent_key = state.key
@@ -183,7 +204,7 @@ class Executor:
                 else:
                     state.pending.append(step)
                 state.uncommitted = True
-                self.reporter.step(StepReport(stage.label, step, "config", time.monotonic() - t0))
+                self._record(stage, step, "config", t0)
             else:
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
                 if self.options.no_cache:
@@ -201,17 +222,7 @@ class Executor:
                     self.buildah.config(state.container, step.options)
                     self._mkdir(state, step.mkdir, step.mkdir_user)
                 self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
-                self.reporter.step(
-                    StepReport(
-                        stage.label,
-                        step,
-                        "built",
-                        time.monotonic() - t0,
-                        reason=reason,
-                        fetched=fetched,
-                        served=served,
-                    )
-                )
+                self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
             i += 1
         assert state is not None
         if state.uncommitted:
@@ -415,3 +426,7 @@ def _onbuild(info: dict | None) -> list[str]:
     docker = info.get("Docker") or {}
     config = docker.get("config") or {}
     return list(config.get("OnBuild") or [])
+
+
+def _ignore(text: str) -> None:
+    """The default ``on_output``: a library call prints nothing."""

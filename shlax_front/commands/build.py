@@ -87,7 +87,8 @@ def build_command(
     context,
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
-    from shlax_front.backend.api import BuildRequest, build
+    from shlax_front.backend.api import BuildRequest, run_request
+    from shlax_front.backend.report import Reporter
     from shlax_front.commands.cache import parse_age
     from shlax_front.errors import BuildError
 
@@ -106,14 +107,14 @@ def build_command(
         lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
         ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
         explain=explain,
-        output="json" if as_json else "quiet" if quiet else "text",
-        verbose=verbose,
     )
+    mode = "json" if as_json else "quiet" if quiet else "text"
+    reporter = Reporter(mode=mode, explain=explain, verbose=verbose)
     try:
-        image = build(request)
+        result = run_request(request, on_step=reporter.step, on_output=reporter.output)
     except BuildError as err:
         if err.output_tail:
             click.echo(err.output_tail, err=True)
         raise
-    if not as_json:
-        click.echo(image)
+    reporter.summary(result)
+    click.echo(reporter.as_json(result) if as_json else result.image)

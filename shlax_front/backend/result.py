@@ -1,0 +1,95 @@
+"""What a build returns: the image id and one record per step, for callers to read or print.
+
+The library prints nothing; the CLI formats these records (``report``). The executor hands each record to an
+optional ``on_step`` callback as soon as the step finishes, so a caller can show progress while the build
+runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shlax_front.backend.steps import Location
+
+#: what happened to a step: its base image was resolved (``from``), a layer was reused (``cached``) or
+#: committed (``built``), or an image-config change was folded into the next commit (``config``)
+STATUSES = ("from", "cached", "built", "config")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One instruction of the build, as it ran."""
+
+    #: the stage's name (``AS name``) or its index
+    stage: str
+    #: the normalised instruction (what the cache key hashes)
+    instruction: str
+    location: Location
+    #: one of ``STATUSES``
+    status: str
+    seconds: float
+    #: why the step was not reused (``built`` only): the input that changed, ``--no-cache``, ...
+    reason: str | None = None
+    #: bytes downloaded, when the package managers or the host caches tell
+    fetched: int | None = None
+    #: bytes taken from the host caches instead of the network, when known
+    served: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON data (the ``--json`` report's spelling)."""
+        return {
+            "stage": self.stage,
+            "location": str(self.location),
+            "instruction": self.instruction,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "reason": self.reason,
+            "fetched_bytes": self.fetched,
+            "from_host_cache_bytes": self.served,
+        }
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The image built (its id; tags were applied) and what each step did, in order."""
+
+    image: str
+    steps: tuple[StepRecord, ...]
+    #: wall time of the whole build
+    seconds: float
+
+    @property
+    def built(self) -> int:
+        return sum(1 for s in self.steps if s.status == "built")
+
+    @property
+    def cached(self) -> int:
+        return sum(1 for s in self.steps if s.status == "cached")
+
+    @property
+    def fetched(self) -> int:
+        """Bytes downloaded by all steps (those that told)."""
+        return sum(s.fetched or 0 for s in self.steps)
+
+    @property
+    def served(self) -> int:
+        """Bytes all steps took from the host caches (those that told)."""
+        return sum(s.served or 0 for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON data (what ``shlax-front build --json`` prints)."""
+        return {
+            "image": self.image,
+            "seconds": round(self.seconds, 3),
+            "steps": [s.as_dict() for s in self.steps],
+            "built": self.built,
+            "cached": self.cached,
+        }
+
+
+#: called with each step's record when it finishes
+StepCallback = Callable[[StepRecord], None]
+#: called with what a step's commands printed (RUN output, pip downloads)
+OutputCallback = Callable[[str], None]

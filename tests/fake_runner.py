@@ -1,0 +1,44 @@
+"""A fake buildah for unit tests: answers the verbs the backend uses like buildah would, records every argv."""
+
+from __future__ import annotations
+
+import json
+
+from shlax_front.backend.runner import Result
+
+
+class FakeRunner:
+    """Answers buildah verbs like buildah would, records every argv."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.images = {"busybox-id"}
+        self.counter = 0
+
+    def run(self, argv, check=True, stream=False, cwd=None, input=None, tail_lines=400):
+        argv = [str(a) for a in argv]
+        self.calls.append(argv)
+        verb = argv[1]
+        out = ""
+        if verb == "inspect":
+            ref = argv[-1]
+            if ref in ("busybox", "busybox-id") or ref in self.images:
+                out = json.dumps(
+                    {"FromImageID": "busybox-id", "Docker": {"config": {}}, "OCIv1": {"config": {}}}
+                )
+            else:
+                return Result(argv, 125, "", "not found")
+        elif verb == "commit":
+            self.counter += 1
+            out = f"image{self.counter}\n"
+            self.images.add(f"image{self.counter}")
+        elif verb == "images":
+            out = "\n".join(self.images)
+        elif verb == "from":
+            out = argv[argv.index("--name") + 1]
+        elif verb == "mount":
+            out = "/nonexistent-rootfs"
+        return Result(argv, 0, out, "")
+
+    def verbs(self):
+        return [c[1] for c in self.calls]

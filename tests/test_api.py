@@ -1,0 +1,186 @@
+"""The library API (``shlax_front.parse/optimize/explain/migrate/build``) with a fake buildah runner.
+
+``build`` returns a result object and prints nothing; the CLI's formatting of that result is ``Reporter``'s.
+The same call on real buildah is in ``test_build_api.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from fake_runner import FakeRunner
+
+import shlax_front
+from shlax_front.backend.api import BuildRequest, run_request
+from shlax_front.backend.report import Reporter
+from shlax_front.backend.result import BuildResult, StepRecord
+from shlax_front.backend.steps import Location
+from shlax_front.errors import BuildError
+
+APT = "FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl\n"
+TEXT = "FROM busybox\nENV A=1\nRUN echo $A > /a\nLABEL k=v\n"
+
+
+def test_the_api_names_are_the_functions_even_after_their_modules_are_imported():
+    """``shlax_front.optimize`` is also a module's name: importing the module must not replace the function;
+    importing the package alone loads none of them (CLI start-up)."""
+    code = (
+        "import sys, shlax_front\n"
+        "assert not [m for m in sys.modules if m.startswith('shlax_front.')], sorted(sys.modules)\n"
+        "import shlax_front.optimize, shlax_front.explain, shlax_front.migrate\n"
+        "from shlax_front.optimize import optimize_document\n"
+        "for name in ('parse', 'optimize', 'explain', 'migrate', 'build'):\n"
+        "    value = getattr(shlax_front, name)\n"
+        "    assert callable(value) and value.__name__ == name, (name, value)\n"
+        "from shlax_front import optimize\n"
+        "assert callable(optimize)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_parse_optimize_explain_migrate_from_the_package():
+    from shlax_front.explain import explain_document
+    from shlax_front.migrate import migrate_document
+    from shlax_front.optimize import optimize_document
+    from shlax_front.parser import parse
+
+    doc = shlax_front.parse(APT)
+    assert [n.keyword for n in doc.nodes] == [n.keyword for n in parse(APT).nodes] == ["from", "run"]
+    optimized = shlax_front.optimize(APT)
+    assert optimized.changes and optimized.text == optimize_document(parse(APT)).text
+    assert "--mount=type=cache" in optimized.text
+    entries = shlax_front.explain(APT)
+    assert [e.to_json() for e in entries] == [e.to_json() for e in explain_document(parse(APT))]
+    assert shlax_front.migrate(APT) == migrate_document(parse(APT))
+    assert "Packages(" in shlax_front.migrate(APT)
+
+
+@pytest.fixture
+def project(tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(TEXT)
+    return ctx, tmp_path / "cache"
+
+
+def test_build_returns_the_image_and_a_record_per_step_and_prints_nothing(project, capfd):
+    ctx, cache = project
+    runner = FakeRunner()
+    seen: list[StepRecord] = []
+    first = run_request(
+        BuildRequest(context=str(ctx), cache_dir=str(cache), ca_bundle=None, tags=("app",)),
+        on_step=seen.append,
+        runner=runner,
+    )
+    # the LABEL after the RUN is committed last, as bud does
+    assert isinstance(first, BuildResult) and first.image == "image2"
+    file = str(ctx / "Containerfile")
+    assert [(s.status, s.instruction, s.location) for s in first.steps] == [
+        ("from", "FROM busybox", Location(file, 1)),
+        ("config", "ENV A=1", Location(file, 2)),
+        ("built", "RUN echo $A > /a", Location(file, 3)),
+        ("config", "LABEL k=v", Location(file, 4)),
+    ]
+    assert first.steps[2].reason == "not built before" and first.built == 1 and first.cached == 0
+    assert tuple(seen) == first.steps  # the callback saw each step, in order
+    assert ["buildah", "tag", first.image, "app"] in runner.calls
+
+    second = run_request(BuildRequest(context=str(ctx), cache_dir=str(cache), ca_bundle=None), runner=runner)
+    assert second.image == first.image
+    assert [s.status for s in second.steps] == ["from", "config", "cached", "cached"]
+    assert capfd.readouterr() == ("", "")
+
+
+def test_build_output_goes_to_the_callback_only(project, capfd):
+    ctx, cache = project
+    runner = FakeRunner()
+    real_run = runner.run
+
+    def run(argv, **kw):
+        result = real_run(argv, **kw)
+        if argv[1] == "run":
+            result.stdout = "hello from the RUN\n"
+        return result
+
+    runner.run = run
+    shown: list[str] = []
+    request = BuildRequest(context=str(ctx), cache_dir=str(cache), ca_bundle=None)
+    run_request(request, on_output=shown.append, runner=runner)
+    assert shown == ["hello from the RUN\n"]
+    run_request(
+        BuildRequest(context=str(ctx), cache_dir=str(cache), ca_bundle=None, no_cache=True), runner=runner
+    )
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_failed_step_raises_a_located_error_and_prints_nothing(tmp_path, capfd):
+    (tmp_path / "Containerfile").write_text("FROM busybox\nCOPY missing.txt /\n")
+    with pytest.raises(BuildError) as err:
+        run_request(
+            BuildRequest(context=str(tmp_path), cache_dir=str(tmp_path / "cache")), runner=FakeRunner()
+        )
+    assert str(err.value).startswith(f"{tmp_path}/Containerfile:2: missing.txt")
+    assert capfd.readouterr() == ("", "")
+
+
+def test_the_public_build_takes_keywords(project, monkeypatch):
+    """``shlax_front.build(context, tags=..., ...)`` is ``run_request`` with a ``BuildRequest``."""
+    from shlax_front.backend import api
+
+    ctx, cache = project
+    asked = []
+    monkeypatch.setattr(api, "run_request", lambda request, **kw: asked.append((request, kw)))
+    shlax_front.build(str(ctx), tags="app", build_args={"A": "2"}, cache_dir=str(cache), on_step=print)
+    ((request, kw),) = asked
+    assert request == BuildRequest(
+        context=str(ctx), tags=("app",), build_args={"A": "2"}, cache_dir=str(cache)
+    )
+    assert kw == {"on_step": print, "on_output": None}
+
+
+RESULT = BuildResult(
+    "abc123",
+    (
+        StepRecord("0", "FROM busybox", Location("Containerfile", 1), "from", 0.01),
+        StepRecord(
+            "0", "RUN apt-get install -y curl", Location("Containerfile", 2), "built", 2.5,
+            reason="not built before", fetched=2_500_000, served=1_000,
+        ),
+        StepRecord("0", "RUN true", Location("Containerfile", 3), "cached", 0.0),
+    ),
+    3.31,
+)  # fmt: skip
+
+
+def test_the_cli_report_formats_the_result(capsys):
+    reporter = Reporter(mode="text", explain=True)
+    for record in RESULT.steps:
+        reporter.step(record)
+    reporter.summary(RESULT)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1] == (
+        f"[0] {'RUN apt-get install -y curl':<70}  built   2.50s  fetched 2.5 MB, 1.0 kB from host cache"
+        "  (not built before)"
+    )
+    assert lines[-1] == "1 steps reused, 1 built, 2.5 MB downloaded, 1.0 kB served from the host caches, 3.3s"
+    data = json.loads(Reporter.as_json(RESULT))
+    assert data["image"] == "abc123" and data["built"] == 1 and data["cached"] == 1
+    assert data["steps"][1] == {
+        "stage": "0",
+        "location": "Containerfile:2",
+        "instruction": "RUN apt-get install -y curl",
+        "status": "built",
+        "seconds": 2.5,
+        "reason": "not built before",
+        "fetched_bytes": 2_500_000,
+        "from_host_cache_bytes": 1_000,
+    }
+    quiet = Reporter(mode="quiet")
+    quiet.step(RESULT.steps[1])
+    quiet.output("run output")
+    quiet.summary(RESULT)
+    assert capsys.readouterr() == ("", "")
