@@ -6,7 +6,10 @@ are folded into the next commit. Every step has a cache key chained from its par
 index (and still in storage) is reused without starting a container, so a cached step costs a dict lookup.
 
 Cleanup is the executor's promise: whatever happens (failure, Ctrl-C, SIGTERM), the working containers it
-created are unmounted and removed, and files it wrote for a single run are deleted.
+created are unmounted and removed, and files it wrote for a single run are deleted (``containers``).
+
+Running one RUN is ``run_step``'s, one COPY/ADD ``copy_step``'s; each finished step becomes a
+``result.StepRecord``, handed to the ``on_step`` callback and returned in the ``BuildResult``.
 """
 
 from __future__ import annotations
@@ -14,15 +17,13 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
-import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.hostcache import HostCaches
@@ -101,15 +102,13 @@ class Executor:
         self.on_step = on_step
         self.steps: list[StepRecord] = []
         self.onbuild = onbuild
-        self.containers: list[str] = []
-        self.tempdirs: list[str] = []
+        self.work = WorkingContainers(buildah)
         self._image_ids: set[str] | None = None
         self._inspected: dict[str, dict] = {}
-        self._sources: dict[str, str] = {}
         self.format = "oci"
-        self.copies = CopyExecutor(buildah, context, self._scratch, self._source_rootfs)
+        self.copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
         self.runs = RunExecutor(
-            buildah, caches, context.root, options, self._scratch, self._inspect, on_output or _ignore
+            buildah, caches, context.root, options, self.work.scratch, self._inspect, on_output or _ignore
         )
 
     # -- the whole build ----------------------------------------------------------------------------------
@@ -127,7 +126,7 @@ class Executor:
                 f"buildah failed: {' '.join(err.result.argv[:4])}", plan.path, None, tail(err.result.output)
             ) from None
         finally:
-            self.cleanup()
+            self.work.cleanup()
         final = results[plan.stages[-1].index]
         if self.options.tags:
             self.buildah.tag(final.image, list(self.options.tags))
@@ -149,22 +148,6 @@ class Executor:
         self.steps.append(record)
         if self.on_step is not None:
             self.on_step(record)
-
-    def _scratch(self, prefix: str) -> str:
-        """A temporary directory for one step, removed at the end of the build (failed or not)."""
-        path = tempfile.mkdtemp(prefix=prefix)
-        self.tempdirs.append(path)
-        return path
-
-    def cleanup(self) -> None:
-        self._sources.clear()
-        for name in reversed(self.containers):
-            self.buildah.umount(name)
-            self.buildah.rm(name)
-        self.containers.clear()
-        for path in self.tempdirs:
-            shutil.rmtree(path, ignore_errors=True)
-        self.tempdirs.clear()
 
     # -- one stage ----------------------------------------------------------------------------------------
     def _run_stage(self, stage: Stage, results: dict[int, StageResult], path: str) -> StageResult:
@@ -360,9 +343,7 @@ class Executor:
     def _ensure_container(self, state: _State) -> None:
         if state.container:
             return
-        name = f"shlax-front-{uuid.uuid4().hex[:12]}"
-        self.containers.append(name)
-        self.buildah.from_(state.image or "scratch", name, pull="never")
+        name = self.work.create(state.image)
         state.container = name
         for step in state.pending:
             self.buildah.config(name, step.options)
@@ -376,10 +357,7 @@ class Executor:
 
     def _drop_container(self, state: _State) -> None:
         if state.container:
-            self.buildah.umount(state.container)
-            self.buildah.rm(state.container)
-            if state.container in self.containers:
-                self.containers.remove(state.container)
+            self.work.remove(state.container)
         state.container = None
         state.rootfs = None
 
@@ -392,15 +370,6 @@ class Executor:
             self._image_ids.add(image)
         self._drop_container(state)
         state.image, state.key, state.uncommitted = image, key, False
-
-    def _source_rootfs(self, image: str) -> str:
-        """The mounted root of ``image`` (one read-only-use container per image per build)."""
-        if image not in self._sources:
-            name = f"shlax-front-{uuid.uuid4().hex[:12]}"
-            self.containers.append(name)
-            self.buildah.from_(image, name, pull="never")
-            self._sources[image] = self.buildah.mount(name)
-        return self._sources[image]
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:

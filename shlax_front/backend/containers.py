@@ -1,0 +1,66 @@
+"""The working containers and temporary directories of one build, and their removal whatever happens.
+
+Every container a build makes (one per step that changes files, one per image ``COPY --from`` reads) and
+every directory it writes run-only files to is registered here, so that ``cleanup`` - called when the build
+ends, fails or is interrupted - unmounts and removes exactly those.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+
+from shlax_front.backend.buildah import Buildah
+
+
+class WorkingContainers:
+    def __init__(self, buildah: Buildah):
+        self.buildah = buildah
+        self.names: list[str] = []
+        self.tempdirs: list[str] = []
+        self._sources: dict[str, str] = {}
+
+    def create(self, image: str | None) -> str:
+        """A new working container of ``image`` (``None``: scratch), never pulled."""
+        name = _new_name()
+        self.names.append(name)
+        self.buildah.from_(image or "scratch", name, pull="never")
+        return name
+
+    def remove(self, name: str) -> None:
+        """Unmount and remove a container this build no longer needs."""
+        self.buildah.umount(name)
+        self.buildah.rm(name)
+        if name in self.names:
+            self.names.remove(name)
+
+    def source_rootfs(self, image: str) -> str:
+        """The mounted root of ``image`` (one read-only-use container per image per build)."""
+        if image not in self._sources:
+            name = _new_name()
+            self.names.append(name)
+            self.buildah.from_(image, name, pull="never")
+            self._sources[image] = self.buildah.mount(name)
+        return self._sources[image]
+
+    def scratch(self, prefix: str) -> str:
+        """A temporary directory for one step, removed at the end of the build (failed or not)."""
+        path = tempfile.mkdtemp(prefix=prefix)
+        self.tempdirs.append(path)
+        return path
+
+    def cleanup(self) -> None:
+        """Remove every container and temporary directory still registered (newest containers first)."""
+        self._sources.clear()
+        for name in reversed(self.names):
+            self.buildah.umount(name)
+            self.buildah.rm(name)
+        self.names.clear()
+        for path in self.tempdirs:
+            shutil.rmtree(path, ignore_errors=True)
+        self.tempdirs.clear()
+
+
+def _new_name() -> str:
+    return f"shlax-front-{uuid.uuid4().hex[:12]}"
