@@ -1,19 +1,33 @@
 """The build backend: ``shlax-front build`` on buildah (1.28 is the floor).
 
-One idea a module:
+One idea a module, in the order a build goes through them:
 
-- ``api``        ``build(BuildRequest) -> image id``: parse, plan, execute; SIGTERM/SIGHUP become Ctrl-C.
-- ``plan``       Containerfile -> executor steps: stages, ARG/ENV scope and expansion, ``--target`` pruning,
-                 heredoc lowering, config instructions as ``buildah config`` flags (as bud stores them).
-- ``caching``    the action passes' ``Caching`` per RUN (issue 3): the only bridge from rewrites to the build.
-- ``steps``      backend-neutral steps (From/Run/Copy/Config) the executor runs.
-- ``executor``   buildah verbs, one committed layer per file-changing step, cache keys, host cache mounts,
-                 pip wheelhouse, CA bundle and proxies for RUN only, cleanup on failure and interrupt.
-- ``keys``       sha256 chain over parent + instruction + visible env + context content; ``--explain``.
-- ``context``    .containerignore/.dockerignore, source globs, content digests (never mtimes).
-- ``store``      cache root, layer index (atomic JSON), fcntl locks, the invoking user (SUDO_UID).
-- ``hostcache``  package cache directories (partitions, host-shared pip/npm, ownership hand-back).
+- ``api``         ``build(...)`` / ``run_request(BuildRequest)`` -> ``BuildResult``: find the file, plan,
+                  execute; prints nothing; SIGTERM/SIGHUP become Ctrl-C so that cleanup runs.
+- ``plan``        the one entry from the front end: passed actions in, ``steps`` out.
+- ``steps``       backend-neutral steps (From/Run/Copy/Config) the executor runs.
+- ``executor``    the stage/step loop: cache keys and their lookup, one committed layer per file-changing
+                  step, config folded into the next commit, FROM and ONBUILD, tags.
+- ``containers``  the build's working containers and temporary directories; cleanup whatever happens.
+- ``run_step``    one RUN: run-only files, CA bundle and proxies, apt config, masks, secrets, ``--mount``
+                  flags, network (``--offline``), host caches owned by the RUN's user.
+- ``mountpoints`` the mount points a RUN leaves in the layer, as bud 1.28 leaves them.
+- ``copy_step``   one COPY/ADD: context batches and ignore files, ``--checksum``, setid bits, owner-keeping
+                  ``COPY --from``; ``copyopts`` (``--exclude``, ``--checksum``), ``rootfs`` (copy between
+                  mounted roots), ``setid`` help it.
+- ``run_output``  what a step's output says: bytes downloaded and served from the host caches, what
+                  ``--offline`` lacked, the tail shown on failure.
+- ``users``       ``/etc/passwd`` and ``/etc/group`` of the container (owners of caches and WORKDIRs).
+- ``wheelhouse``  the host pip wheelhouse: filled offline first, the index read only for what is missing.
+- ``aptlists``    ``apt-get update`` skipped while the host's lists are fresh; apt's layout replayed.
+- ``hostcache``   package cache directories (partitions, host-shared pip/npm, ownership hand-back);
+                  ``cachemounts`` the user's own ``RUN --mount=type=cache`` directories.
+- ``secrets``     ``--secret`` values and ``RUN --mount=type=secret``; ``netns`` the ``--offline`` cut.
+- ``keys``        sha256 chain over parent + instruction + visible env + context content; ``--explain``.
+- ``context``     the build context as buildah copies it: ignore files, globs (``gomatch``, ``goregexp``),
+                  content digests (never mtimes).
+- ``store``       cache root, layer index (atomic JSON), fcntl locks, the invoking user (SUDO_UID).
 - ``buildah``/``runner``  the buildah CLI and the subprocess runner (a fake one drives the unit tests).
-- ``report``     one line per step, summary, ``--json``.
-- ``recipe_file`` ``shlaxfile.py`` recipes rendered as the Containerfile they stand for.
+- ``result``      ``BuildResult`` and ``StepRecord``: what a build returns and hands to ``on_step``.
+- ``report``      the CLI's formatting of them: one line per step, summary, ``--json``.
 """
