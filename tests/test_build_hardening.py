@@ -5,15 +5,17 @@ changed."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.server
 import os
 import subprocess
+import sys
 import textwrap
 import threading
 from pathlib import Path
 
 import pytest
-from buildah_tools import forget_layers, mounted_image, shlax
+from buildah_tools import ROOT, forget_layers, mounted_image, shlax
 
 pytestmark = pytest.mark.buildah
 
@@ -206,4 +208,70 @@ def test_build_arg_values_are_not_stored_in_the_layer_index(base_images, buildah
             if path.is_file():
                 assert b"s3cr3t" not in path.read_bytes(), path
     finally:
+        forget_layers(cache)
+
+
+def test_a_damaged_layer_index_is_set_aside_and_rebuilt(base_images, buildah_cleanup, tmp_path):
+    """Valid JSON of the wrong shape in the index: one warning line, the build goes on and the index is whole
+    again (the next build reuses the layer)."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(context, f"FROM {BUSYBOX}\nRUN echo hi > /hi\n")
+    (cache / "layers").mkdir(parents=True)
+    (cache / "layers" / "index.json").write_text('{"entries": [], "slots": null}')
+    try:
+        first = shlax("build", str(context), cache_dir=cache)
+        warnings = [line for line in first.stderr.splitlines() if "warning" in line]
+        assert len(warnings) == 1 and "index.json.corrupt" in warnings[0], first.stderr
+        again = shlax("build", str(context), cache_dir=cache)
+        assert " 0 built," in again.stderr and "warning" not in again.stderr, again.stderr
+    finally:
+        forget_layers(cache)
+
+
+def test_a_read_only_cache_directory_fails_in_one_line_before_building(base_images, tmp_path):
+    """The cache directory is a read-only mount (EROFS): one line naming it, no traceback, nothing built."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    _containerfile(context, f"FROM {BUSYBOX}\nRUN echo hi > /hi\n")
+    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(cache)]
+        + [sys.executable, "-m", "shlax_front", "build", "--cache-dir", str(cache), str(context)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(cache) in lines[0] and "read-only" in lines[0], result.stderr
+
+
+def test_a_build_waiting_for_a_lock_says_what_it_waits_for(base_images, buildah_cleanup, tmp_path):
+    """Another build holds the layer index: this one says so in one line, waits, then builds."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(context, f"FROM {BUSYBOX}\nRUN echo hi > /hi\n")
+    lock = cache / "layers" / "index.lock"
+    lock.parent.mkdir(parents=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        build = subprocess.Popen(
+            [sys.executable, "-m", "shlax_front", "build", "--cache-dir", str(cache), str(context)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert build.stderr is not None
+        first = build.stderr.readline()
+        assert first.startswith("shlax-front: waiting for the layer index"), first
+        assert build.poll() is None  # still waiting
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        _, rest = build.communicate(timeout=300)
+        assert build.returncode == 0, rest
+    finally:
+        os.close(fd)
         forget_layers(cache)

@@ -3,17 +3,22 @@ cache root, damaged cache records are set aside, the front end never raises on o
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from shlax_front.backend import store
 from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
 from shlax_front.backend.context import BuildContext, ContextError
 from shlax_front.backend.steps import RunMount
+from shlax_front.backend.store import CacheDirError, LayerIndex
+from shlax_front.backend.wheelhouse import record_resolution, settled
 from shlax_front.optimize import optimize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,3 +115,74 @@ def test_a_continuation_joined_to_the_run_keyword_leaves_the_run_alone(text, tmp
         )
         assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     assert run.stdout.count("optimize leaves the RUN alone") == 1, run.stdout
+
+
+DAMAGED_INDEXES = {
+    "list": b"[]",
+    "entries a list": b'{"entries": []}',
+    "slots null": b'{"slots": null}',
+    "entry not an object": b'{"entries": {"k": "image"}}',
+    "superseded a list": b'{"superseded": []}',
+    "not utf-8": b'{"entries": {"\xff\xfe": {}}}',
+    "truncated": b'{"entries": {',
+}
+
+
+@pytest.mark.parametrize("raw", DAMAGED_INDEXES.values(), ids=DAMAGED_INDEXES.keys())
+def test_a_damaged_layer_index_is_set_aside_with_a_warning_and_rebuilt(raw, tmp_path, capsys):
+    path = tmp_path / "layers" / "index.json"
+    path.parent.mkdir()
+    path.write_bytes(raw)
+    index = LayerIndex(tmp_path).load()
+    assert index.entries == {} and index.slots == {} and index.superseded == {}
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and "index.json.corrupt" in warning[0], warning
+    assert (tmp_path / "layers" / "index.json.corrupt").read_bytes() == raw
+    index.record("key", "image", "RUN x", "slot", {"parent": "p"})
+    assert LayerIndex(tmp_path).load().lookup("key") == "image"
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("raw", [b"[]", b'{"argv": ["pip"], "lines": null}', b'{"argv": ["pip"]}', b"\xff"])
+def test_a_damaged_pip_record_is_set_aside(raw, tmp_path, capsys):
+    (tmp_path / "damaged").write_bytes(raw)
+    index_said = "Saved /w/a-1-py3-none-any.whl\nSaved /w/b-2-py3-none-any.whl\n"
+    record_resolution(tmp_path, ["pip"], ["a==1", "b"], index_said)
+    output = index_said + "Saved /w/c-3-py3-none-any.whl\n"
+    assert settled(tmp_path, ["pip"], ["a==1", "b", "c==3"], output, ttl=-1)  # the good record still counts
+    assert "damaged.corrupt" in capsys.readouterr().err
+    assert (tmp_path / "damaged.corrupt").read_bytes() == raw
+
+
+def test_a_full_disk_while_writing_the_index_is_one_line(tmp_path, monkeypatch):
+    def full(**kw):  # the temporary file lands on a device that is always full
+        return os.open("/dev/full", os.O_WRONLY), str(tmp_path / "layers" / "never-made")
+
+    monkeypatch.setattr(store.tempfile, "mkstemp", full)
+    index = LayerIndex(tmp_path).load()
+    with pytest.raises(CacheDirError, match="no space left"):
+        index.record("key", "image", "RUN x", None, {})
+
+
+def test_a_read_only_cache_directory_is_one_line(tmp_path, monkeypatch):
+    def read_only(*args, **kw):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(store.os, "open", read_only)
+    with pytest.raises(CacheDirError, match="read-only .*--cache-dir"):
+        LayerIndex(tmp_path).load()
+
+
+def test_a_lock_held_by_another_build_is_named_before_the_wait(tmp_path):
+    lock = tmp_path / "layers" / "index.lock"
+    heard: list[str] = []
+    with store.file_lock(lock):
+        # flock conflicts between two open files even in one process: a thread stands for the other build
+        waiter = threading.Thread(target=lambda: store.file_lock(lock, waiting=heard.append).__enter__())
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive()
+    waiter.join(5)
+    assert heard == [
+        f"shlax-front: waiting for the layer index {tmp_path / 'layers' / 'index.json'} (in use by another build)"
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shlax_front.backend.steps import RunMount
-from shlax_front.backend.store import file_lock
+from shlax_front.backend.store import cache_writes, file_lock
 
 #: options of a cache mount that ``buildah run``'s bind mounts take as they are
 PASSED_ON = {"nosuid", "nodev", "noexec", "rw", "readwrite", "ro", "readonly", "z", "Z", "bind-propagation"}
@@ -91,8 +91,9 @@ class CacheMounts:
         cache = CacheMount.read(mount)
         directory = self.directory(cache)
         if not directory.is_dir():
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # another build made it first: theirs stands
+            with cache_writes(directory):
+                directory.parent.mkdir(parents=True, exist_ok=True)
+            with cache_writes(directory), contextlib.suppress(FileExistsError):  # another build's stands
                 os.mkdir(directory, cache.mode)
                 if os.getuid() == 0:  # rootless, the invoking user is the container's root already
                     os.chown(directory, cache.uid, cache.gid)

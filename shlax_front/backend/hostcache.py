@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shlax_front.backend.steps import HostCache
-from shlax_front.backend.store import file_lock, invoking_user
+from shlax_front.backend.store import cache_writes, file_lock, invoking_user
 
 #: the invoking user's own caches a HostCache may share (``host=``), relative to their home
 HOST_CACHES = {"pip": ".cache/pip", "npm": ".npm", "yarn": ".cache/yarn", "uv": ".cache/uv"}
@@ -94,7 +94,8 @@ class HostCaches:
             for cache in sorted(caches, key=lambda c: c.id):  # one global order: no lock-order deadlock
                 directory = self.directory(cache, partition)
                 owner = self._owner(cache)
-                directory.mkdir(parents=True, exist_ok=True)
+                with cache_writes(directory):
+                    directory.mkdir(parents=True, exist_ok=True)
                 if cache.host:
                     _chown_tree(directory, *owner)
                 # handing the directory to another uid for the run is only safe with nobody else inside

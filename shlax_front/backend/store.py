@@ -7,21 +7,65 @@ Layout under the root (``--cache-dir``, else ``$XDG_CACHE_HOME/shlax-front``, el
     apt/<cache>/<ID>-<VERSION_ID>-<arch>/   apt archives and lists, per distribution release and architecture
     pip-wheelhouse/      distributions pip downloaded, served back offline-first
     locks/<cache>.lock   one lock per package cache, so concurrent builds both succeed
+    mounts/<id>-<digest>/  the Containerfile's own ``RUN --mount=type=cache`` caches (``cachemounts``)
 
-Writes are atomic (temporary file + rename) so an interrupted build never leaves a half-written entry.
+Writes are atomic (temporary file + rename) so an interrupted build never leaves a half-written entry; a
+damaged index or record is renamed ``*.corrupt`` with a warning and rebuilt, and a cache directory that cannot
+be written is one line (``CacheDirError``), never a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import pwd
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shlax_front.errors import BuildError
+
+#: errors that say the cache directory cannot be written at all (not a bug of ours): one line, no traceback
+UNWRITABLE = {errno.EROFS: "read-only", errno.EACCES: "not writable", errno.EPERM: "not writable"}
+FULL = {errno.ENOSPC, errno.EDQUOT}
+#: what a damaged record is renamed to, beside where it was
+CORRUPT_SUFFIX = ".corrupt"
+
+
+class CacheDirError(BuildError):
+    """The cache directory cannot be written (read-only, not ours, full): the build cannot keep its layers."""
+
+
+@contextlib.contextmanager
+def cache_writes(what: Path):
+    """Turn an OSError that means "this directory cannot be written" into one line naming ``what``."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in UNWRITABLE:
+            raise CacheDirError(
+                f"{what}: the cache directory is {UNWRITABLE[err.errno]} ({err.strerror}): "
+                "give a writable one with --cache-dir"
+            ) from None
+        if err.errno in FULL:
+            raise CacheDirError(f"{what}: no space left to write the cache ({err.strerror})") from None
+        raise
+
+
+def set_aside(path: Path, why: str) -> None:
+    """Rename a damaged cache record to ``<name>.corrupt`` (kept for a look, never read again) and say so in one
+    line; the caller carries on as if it were missing, so the next write rebuilds it."""
+    with contextlib.suppress(FileNotFoundError):  # another build set it aside first
+        os.replace(path, path.with_name(path.name + CORRUPT_SUFFIX))
+        print(
+            f"shlax-front: warning: {path}: {why}; set aside as {path.name}{CORRUPT_SUFFIX}", file=sys.stderr
+        )
 
 
 def invoking_user() -> tuple[int, int, str]:
@@ -44,29 +88,51 @@ def default_root() -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, exclusive: bool = True):
-    """Hold an fcntl lock on ``path`` (created if missing) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def file_lock(path: Path, exclusive: bool = True, waiting: Callable[[str], None] | None = None):
+    """Hold an fcntl lock on ``path`` (created if missing) for the duration of the block. When another build
+    holds it, ``waiting`` (by default one line on stderr) hears what is waited for before the wait."""
+    with cache_writes(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            (waiting or _say)(f"shlax-front: waiting for {lock_subject(path)} (in use by another build)")
+            fcntl.flock(fd, mode)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def lock_subject(path: Path) -> str:
+    """What a lock file guards, in words: ``layers/index.lock`` is the layer index, ``locks/<x>.lock`` a cache."""
+    if path.name == "index.lock":
+        return f"the layer index {path.with_name('index.json')}"
+    name = path.name.removesuffix(".lock")
+    if name.startswith("mount-"):
+        return f"the cache mount {name.removeprefix('mount-')} ({path.parent.parent / 'mounts'})"
+    return f"the {name} cache ({path})"
+
+
 def write_atomic(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with cache_writes(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
 
 @dataclass
@@ -93,18 +159,31 @@ class LayerIndex:
         return self.root / "layers" / "index.lock"
 
     def load(self) -> LayerIndex:
-        data = self._read()
+        """Read the index (under a shared lock: never while a build writes it, and a cache directory that
+        cannot be written fails here, before anything is built)."""
+        with file_lock(self.lock_path, exclusive=False):
+            data = self._read()
         self.entries = data.get("entries", {})
         self.slots = data.get("slots", {})
         self.superseded = data.get("superseded", {})
         return self
 
     def _read(self) -> dict:
+        """The index file's data; a damaged file (not JSON, not UTF-8, or JSON of another shape) is set aside
+        and read as empty, so the index is rebuilt as layers are built again."""
         try:
-            with open(self.path) as f:
-                return json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
+            with open(self.path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
             return {}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+            data = None
+        if not _index_shaped(data):
+            set_aside(self.path, "not a layer index (damaged)")
+            return {}
+        return data
 
     def lookup(self, key: str) -> str | None:
         entry = self.entries.get(key)
@@ -153,3 +232,18 @@ class LayerIndex:
         """Superseded images that no entry points at any more."""
         live = {entry["image"] for entry in self.entries.values()}
         return set(self.superseded) - live
+
+
+def _index_shaped(data: object) -> bool:
+    """Whether ``data`` reads as a layer index: entries (key -> {"image": id, ...}), slots, superseded."""
+    if not isinstance(data, dict):
+        return False
+    entries, slots, superseded = data.get("entries", {}), data.get("slots", {}), data.get("superseded", {})
+    return (
+        isinstance(entries, dict)
+        and all(isinstance(e, dict) and isinstance(e.get("image"), str) for e in entries.values())
+        and isinstance(slots, dict)
+        and all(isinstance(s, dict) for s in slots.values())
+        and isinstance(superseded, dict)
+        and all(isinstance(t, (int, float)) for t in superseded.values())
+    )

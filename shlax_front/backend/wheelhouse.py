@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from shlax_front.backend.hostcache import records_directory
 from shlax_front.backend.steps import HostCache
+from shlax_front.backend.store import CORRUPT_SUFFIX, cache_writes, set_aside
 
 if TYPE_CHECKING:
     from shlax_front.actions import Wheelhouse
@@ -312,10 +313,11 @@ def record_resolution(state: Path, argv: Sequence[str], lines: Sequence[str], ou
     """Remember what the index chose for these requirements, now (written whole or not at all)."""
     record = {"argv": list(argv), "lines": sorted(set(lines)), "files": resolved_files(output)}
     key = hashlib.sha256(json.dumps([record["argv"], record["lines"]]).encode()).hexdigest()
-    state.mkdir(parents=True, exist_ok=True)
     partial = state / f".{key}.{os.getpid()}"
-    partial.write_text(json.dumps(record, sort_keys=True) + "\n")
-    partial.replace(state / key)
+    with cache_writes(state):
+        state.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(record, sort_keys=True) + "\n")
+        partial.replace(state / key)
 
 
 def _fresh_records(state: Path, argv: Sequence[str], ttl: float) -> Iterable[dict]:
@@ -323,13 +325,30 @@ def _fresh_records(state: Path, argv: Sequence[str], ttl: float) -> Iterable[dic
         return
     now = time.time()
     for path in state.iterdir():
-        if path.name.startswith("."):
+        if path.name.startswith(".") or path.name.endswith(CORRUPT_SUFFIX):
             continue
         try:
             if not (ttl < 0 or now - path.stat().st_mtime < ttl):
                 continue
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+            record = json.loads(path.read_bytes().decode("utf-8"))
+        except OSError:
             continue
-        if record.get("argv") == list(argv):
+        except ValueError:  # not JSON, not UTF-8
+            record = None
+        if not _record_shaped(record):
+            set_aside(path, "not a pip resolution record (damaged)")
+            continue
+        if record["argv"] == list(argv):
             yield record
+
+
+def _record_shaped(record: object) -> bool:
+    """Whether ``record`` reads as ``record_resolution`` writes it: argv and lines lists of strings, files a
+    mapping of names to file names."""
+    return (
+        isinstance(record, dict)
+        and all(isinstance(record.get(k), list) for k in ("argv", "lines"))
+        and all(isinstance(x, str) for x in record["argv"] + record["lines"])
+        and isinstance(record.get("files"), dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in record["files"].items())
+    )
