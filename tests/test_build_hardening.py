@@ -183,6 +183,40 @@ def _serve(directory: Path):
         server.server_close()
 
 
+def test_add_url_rebuilds_when_the_remote_file_changes(base_images, buildah_cleanup, tmp_path):
+    """``ADD http://...``: an unchanged file keeps the layer (the server's 304 is believed: no download), a
+    changed one rebuilds it with the new content, as bud downloads it again."""
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "f.txt").write_text("one\n")
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    with _serve(served) as (url, answered):
+        _containerfile(
+            context,
+            f"""\
+            FROM {BUSYBOX}
+            ADD {url}/f.txt /f.txt
+            RUN cat /f.txt > /seen
+            """,
+        )
+        try:
+            shlax("build", str(context), cache_dir=cache, env=env)
+            answered.clear()
+            again = shlax("build", str(context), cache_dir=cache, env=env)
+            assert " 0 built," in again.stderr, again.stderr
+            assert [a for a in answered if a[2] == 200] == [], answered
+
+            (served / "f.txt").write_text("two, longer\n")
+            os.utime(served / "f.txt", (os.stat(served / "f.txt").st_mtime + 5,) * 2)
+            ours = buildah_cleanup.tag("shlax-hard")
+            shlax("build", "-t", ours, str(context), cache_dir=cache, env=env)
+            assert _read(ours, "/seen") == "two, longer\n"
+        finally:
+            forget_layers(cache)
+
+
 def test_build_arg_values_are_not_stored_in_the_layer_index(base_images, buildah_cleanup, tmp_path):
     """The index keeps a digest of each build arg's value: equal values still hit, a changed one misses and is
     named, and the value itself is nowhere under the cache directory."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
+import http.server
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import pytest
 from shlax_front.backend import store
 from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
 from shlax_front.backend.context import BuildContext, ContextError
+from shlax_front.backend.remote import RemoteError, remote_digest
 from shlax_front.backend.steps import RunMount
 from shlax_front.backend.store import CacheDirError, LayerIndex
 from shlax_front.backend.wheelhouse import record_resolution, settled
@@ -186,3 +189,46 @@ def test_a_lock_held_by_another_build_is_named_before_the_wait(tmp_path):
     assert heard == [
         f"shlax-front: waiting for the layer index {tmp_path / 'layers' / 'index.json'} (in use by another build)"
     ]
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A directory served on 127.0.0.1 (Last-Modified, 304 on If-Modified-Since): (dir, URL, statuses sent)."""
+    served = tmp_path / "www"
+    served.mkdir()
+    statuses: list[int] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, directory=str(served), **kw)
+
+        def log_request(self, code="-", size="-"):
+            statuses.append(int(code))
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}", statuses
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_remote_file_is_keyed_by_its_content_asking_only_whether_it_changed(web, tmp_path, monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    served, url, statuses = web
+    (served / "f").write_text("one")
+    cache = tmp_path / "cache"
+    first = remote_digest(cache, f"{url}/f")
+    assert first == "sha256:" + hashlib.sha256(b"one").hexdigest()
+    assert remote_digest(cache, f"{url}/f") == first and statuses == [200, 304]
+    (served / "f").write_text("two")
+    os.utime(served / "f", (os.stat(served / "f").st_mtime + 5,) * 2)
+    assert remote_digest(cache, f"{url}/f") == "sha256:" + hashlib.sha256(b"two").hexdigest()
+    assert remote_digest(cache, f"{url}/f", offline=True) == "sha256:" + hashlib.sha256(b"two").hexdigest()
+    with pytest.raises(RemoteError, match="HTTP 404"):
+        remote_digest(cache, f"{url}/missing")
+    with pytest.raises(RemoteError, match="never fetched"):
+        remote_digest(cache, f"{url}/other", offline=True)

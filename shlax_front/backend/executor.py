@@ -28,6 +28,7 @@ from shlax_front.backend.context import BuildContext, ContextError, OutsideConte
 from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
+from shlax_front.backend.remote import RemoteError, remote_digest
 from shlax_front.backend.result import BuildResult, OutputCallback, StepCallback, StepRecord
 from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
@@ -288,6 +289,9 @@ class Executor:
                 local = tuple(s for s in step.sources if not is_url(s))
                 if local:
                     inputs["context"] = self._digest(step, local, step.exclude)
+                urls = tuple(s for s in step.sources if is_url(s))
+                if urls:
+                    inputs["remote"] = self._remote(step, urls)
         elif isinstance(step, ConfigStep):
             inputs["options"] = list(step.options)
             if step.mkdir:
@@ -315,6 +319,16 @@ class Executor:
             raise RefusedError(str(err), step.location.path, step.location.line) from None
         except (ContextError, OSError) as err:
             raise BuildError(str(err), step.location.path, step.location.line) from None
+
+    def _remote(self, step: CopyStep, urls: tuple[str, ...]) -> list[str]:
+        """Key of what ``ADD <url>`` downloads: the content's digest (``remote``), or the ``--checksum`` the
+        download must have (buildah refuses any other content)."""
+        if step.checksum:
+            return [step.checksum]
+        try:
+            return [remote_digest(self.caches.root, url, self.options.offline) for url in urls]
+        except RemoteError as err:
+            raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
 
     def _from_ref(self, ref: str, results: dict[int, StageResult]) -> str:
         """Key of a ``--mount from=``: the stage's key, or the id of the image the name points at now (as
