@@ -10,7 +10,7 @@ files (``COPY <<EOF``) are written on the host first.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
@@ -47,16 +47,17 @@ class CopyExecutor:
         try:
             if step.heredocs:
                 scratch = self.scratch("shlax-front-heredoc-")
-                sources = []
+                files = []
                 for name, content in step.heredocs:
                     host = os.path.join(scratch, os.path.basename(name))
                     with open(host, "w") as f:
                         f.write(content)
                     os.chmod(host, 0o644)
-                    sources.append(host)
-                self.buildah.copy(container, sources, step.dest, chown=step.chown, chmod=step.chmod)
+                    files.append(host)
+                self.buildah.copy(container, files, step.dest, chown=step.chown, chmod=step.chmod)
             elif (step.from_stage is not None or step.from_image) and not step.chown and not step.add:
                 source = stage_images[step.from_stage] if step.from_stage is not None else step.from_image
+                assert source is not None
                 self._copy_preserving_owners(rootfs, self.source_rootfs(source), step)
             elif step.from_stage is not None or step.from_image:
                 source = stage_images[step.from_stage] if step.from_stage is not None else step.from_image
@@ -92,7 +93,7 @@ class CopyExecutor:
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
             ) from None
 
-    def _copy_batches(self, step: CopyStep):
+    def _copy_batches(self, step: CopyStep) -> Iterator[tuple[tuple[str, ...], str, str | None]]:
         """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns
         (relative to each source's directory, see copyopts) need an ignore file of their own per source."""
         if not step.exclude:
@@ -117,12 +118,15 @@ class CopyExecutor:
 
     def _verify_checksum(self, step: CopyStep, rootfs: Callable[[], str]) -> None:
         """ADD --checksum: the downloaded file, where it landed, must have the digest (else no commit)."""
+        assert step.checksum is not None
         landed = downloaded_path(inside(rootfs(), step.dest), step.sources[0])
         problem = checksum_problem(landed, step.checksum)
         if problem:
             raise BuildError(f"ADD {step.sources[0]}: {problem}", step.location.path, step.location.line)
 
-    def _setid_destinations(self, rootfs: Callable[[], str], step: CopyStep, local: tuple[str, ...]):
+    def _setid_destinations(
+        self, rootfs: Callable[[], str], step: CopyStep, local: tuple[str, ...]
+    ) -> list[tuple[str, int]]:
         """Where the context's setuid/setgid entries land (bud strips those bits, ``buildah copy`` does not)."""
         try:
             return setid_destinations(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
@@ -29,6 +29,7 @@ from shlax_front.backend.run_output import (
     tail,
     tree_size,
 )
+from shlax_front.backend.runner import Result
 from shlax_front.backend.secrets import SecretError, read_secret_mount, write_secret_file
 from shlax_front.backend.steps import HostCache, RunMount, RunStep
 from shlax_front.backend.users import resolve_owner
@@ -57,7 +58,7 @@ class RunExecutor:
         context_root: str,
         options: Options,
         scratch: Callable[[str], str],
-        inspect: Callable[[str], dict | None],
+        inspect: Callable[[str], dict[str, Any] | None],
         show: Callable[[str], None],
     ):
         self.buildah = buildah
@@ -158,7 +159,7 @@ class RunExecutor:
             try:
                 if wheelhouse:
 
-                    def in_container(argv, online):
+                    def in_container(argv: Sequence[str], online: bool) -> Result:
                         return self.buildah.run(
                             container, argv, env=env, volumes=volumes, network=network if online else None
                         )
@@ -195,7 +196,8 @@ class RunExecutor:
 
     def _container_path(self, container: str) -> str | None:
         info = self.buildah.inspect_container(container) or {}
-        for entry in (info.get("OCIv1") or {}).get("config", {}).get("Env") or ():
+        entries: list[str] = (info.get("OCIv1") or {}).get("config", {}).get("Env") or []
+        for entry in entries:
             if entry.startswith("PATH="):
                 return entry[len("PATH=") :]
         return None
