@@ -345,3 +345,15 @@ def test_a_record_is_written_whole(tmp_path):
     assert json.loads(record.read_text())["files"] == {"six": "six-1-py3-none-any.whl"}
     os.utime(record, (0, 0))  # an old record vouches for nothing
     assert not settled(tmp_path, ["pip", "download"], ["six==1", "idna"], "Saved /wh/idna-1.whl\n", 3600)
+
+
+def test_step_traffic_is_read_from_the_output():
+    from shlax_front.backend.run_output import fetched_bytes, offline_missing, served_bytes
+
+    apt = "Need to get 1,200 kB/3,000 kB of archives.\nFetched 1,200 kB in 1s (1 MB/s)\nFetched 20 B\n"
+    assert fetched_bytes(apt) == 1_200_020 and fetched_bytes("nothing") is None
+    pip = "Processing /run/shlax-front/wheelhouse/six-1-py3-none-any.whl\n"
+    assert served_bytes(apt + pip, {"six-1-py3-none-any.whl": 500}) == 1_800_500
+    assert served_bytes("", {}) is None
+    missing = "E: Unable to locate package curl\nERROR: No matching distribution found for flask==3\n"
+    assert offline_missing(missing) == ["curl", "flask==3"]
