@@ -17,8 +17,10 @@ import pytest
 
 from shlax_front.backend import store
 from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
-from shlax_front.backend.context import BuildContext, ContextError
+from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
+from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.remote import RemoteError, remote_digest
+from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.steps import RunMount
 from shlax_front.backend.store import CacheDirError, LayerIndex
 from shlax_front.backend.wheelhouse import record_resolution, settled
@@ -232,3 +234,15 @@ def test_a_remote_file_is_keyed_by_its_content_asking_only_whether_it_changed(we
         remote_digest(cache, f"{url}/missing")
     with pytest.raises(RemoteError, match="never fetched"):
         remote_digest(cache, f"{url}/other", offline=True)
+
+
+def test_the_bind_source_buildah_gets_is_resolved_inside_the_context(tmp_path):
+    """What is mounted is checked as it is mounted too: a symlink swapped after the key was taken is refused."""
+    (tmp_path / "sub").mkdir()
+    os.symlink("sub", tmp_path / "inlink")
+    os.symlink("/etc", tmp_path / "dlink")
+    runs = RunExecutor(None, HostCaches(tmp_path / "cache"), str(tmp_path), None, None, None, None)  # type: ignore[arg-type]
+    bind = runs._mount_arg(RunMount("bind", (("source", "inlink"), ("target", "/m"))), {})
+    assert bind == f"type=bind,source={tmp_path / 'sub'},target=/m"
+    with pytest.raises(OutsideContext):
+        runs._mount_arg(RunMount("bind", (("source", "dlink"), ("target", "/m"))), {})

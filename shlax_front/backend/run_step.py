@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
+from shlax_front.backend.context import OutsideContext
 from shlax_front.backend.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.backend.mountpoints import MountPoints
 from shlax_front.backend.rootfs import inside
@@ -112,7 +113,7 @@ class RunExecutor:
                 volumes.append(f"{host}:{mask}:ro")
         try:
             mounts = [self._mount_arg(m, stage_images) for m in step.mounts if m.type != "secret"]
-        except CacheMountError as err:
+        except (CacheMountError, OutsideContext) as err:
             raise RefusedError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
         secret_volumes, secret_targets, secret_dir = self._secrets(step)
         volumes += secret_volumes
@@ -260,7 +261,7 @@ class RunExecutor:
         local_bind = mount.type == "bind" and not mount.get("from")
         for k, v in mount.options:
             if local_bind and k in ("source", "src"):
-                v = os.path.join(self.context_root, v.lstrip("/"))
+                v = self._in_context(v)
             if k == "from":
                 for index, image in stage_images.items():
                     if v == str(index):
@@ -271,6 +272,15 @@ class RunExecutor:
             # itself refuses a bind without one ("must set volume source")
             parts.append(f"source={self.context_root if local_bind else '/'}")
         return ",".join(parts)
+
+    def _in_context(self, source: str) -> str:
+        """The host path buildah gets for a bind ``source``: symlinks resolved here, refused when they lead out
+        of the context (the key already refused it; this is what is really mounted, checked as it is used)."""
+        root = os.path.realpath(self.context_root)
+        real = os.path.realpath(os.path.join(root, source.lstrip("/")))
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise OutsideContext(f"{source}: outside the build context (it leads to {real})")
+        return real
 
     def _partition(self, image: str | None, rootfs: str) -> str:
         """The host cache partition of a RUN's packages: distribution release and architecture."""
