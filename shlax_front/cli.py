@@ -49,7 +49,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the group, turn user errors into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="shlax-front", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        # obj: the arguments as given, for a verb that must re-execute itself (rootless build)
+        cli.main(args=args, prog_name="shlax-front", standalone_mode=False, obj={"argv": args})
     except ShlaxError as err:
         click.echo(str(err), err=True)
         sys.exit(err.exit_code)

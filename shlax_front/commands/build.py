@@ -87,6 +87,12 @@ def build_command(
     context,
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
+    from shlax_front.backend.userns import enter_user_namespace
+
+    argv = (click.get_current_context().obj or {}).get("argv")
+    if argv is not None:  # an ordinary user: run again inside buildah's user namespace
+        enter_user_namespace(argv)
+
     from shlax_front.backend.api import BuildRequest, run_request
     from shlax_front.backend.report import Reporter
     from shlax_front.commands.cache import parse_age
