@@ -309,3 +309,35 @@ def test_a_build_waiting_for_a_lock_says_what_it_waits_for(base_images, buildah_
     finally:
         os.close(fd)
         forget_layers(cache)
+
+
+def test_add_url_changing_during_the_build_is_not_recorded_under_the_old_content(base_images, tmp_path):
+    """The key reads the URL once, buildah downloads it again: a server giving other bytes the second time
+    fails the step (no layer recorded under the first content's key) with one located line."""
+    count = {"n": 0}
+
+    class Changing(_QuietHandler):
+        def do_GET(self):
+            count["n"] += 1
+            body = f"answer {count['n']}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Changing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    url = f"http://127.0.0.1:{server.server_address[1]}/f.txt"
+    _containerfile(context, f"FROM {BUSYBOX}\nADD {url} /f.txt\n")
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    try:
+        result = shlax("build", str(context), cache_dir=cache, env=env, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert f"Containerfile:2: ADD {url} /f.txt: {url} changed during the build" in result.stderr
+        assert count["n"] == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        forget_layers(cache)

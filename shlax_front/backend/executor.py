@@ -26,6 +26,7 @@ from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.copy_step import CopyExecutor, is_url
+from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.remote import RemoteError, remote_digest
@@ -202,6 +203,8 @@ class Executor:
                 elif isinstance(step, CopyStep):
                     images = {index: result.image for index, result in results.items()}
                     self.copies.copy(step, state.container, functools.partial(self._rootfs, state), images)
+                    if inputs.get("remote") and not step.checksum:
+                        self._check_remote(step, state, inputs["remote"])
                 elif isinstance(step, ConfigStep):
                     self.buildah.config(state.container, step.options)
                     self._mkdir(state, step.mkdir, step.mkdir_user)
@@ -329,6 +332,21 @@ class Executor:
             return [remote_digest(self.caches.root, url, self.options.offline) for url in urls]
         except RemoteError as err:
             raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+
+    def _check_remote(self, step: CopyStep, state: _State, digests: list[str]) -> None:
+        """buildah downloads an ``ADD`` URL itself: what it got must be what the key was computed from, or the
+        layer would be recorded under another content's key (the file changed in between)."""
+        dest = _inside(self._rootfs(state), step.dest)
+        for url, digest in zip([s for s in step.sources if is_url(s)], digests, strict=True):
+            landed = downloaded_path(dest, url)
+            if os.path.isfile(landed) and not os.path.islink(landed):  # else: not where expected, not judged
+                problem = checksum_problem(landed, digest)
+                if problem:
+                    raise BuildError(
+                        f"{step.text[:60]}: {url} changed during the build ({problem}): build again",
+                        step.location.path,
+                        step.location.line,
+                    )
 
     def _from_ref(self, ref: str, results: dict[int, StageResult]) -> str:
         """Key of a ``--mount from=``: the stage's key, or the id of the image the name points at now (as
