@@ -7,6 +7,7 @@ import errno
 import fcntl
 import hashlib
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -246,3 +247,31 @@ def test_the_bind_source_buildah_gets_is_resolved_inside_the_context(tmp_path):
     assert bind == f"type=bind,source={tmp_path / 'sub'},target=/m"
     with pytest.raises(OutsideContext):
         runs._mount_arg(RunMount("bind", (("source", "dlink"), ("target", "/m"))), {})
+
+
+def test_cache_mount_directories_are_listed_and_pruned(tmp_path):
+    """``cache ls`` / ``du`` / ``prune`` cover the Containerfiles' own cache mounts under the cache root."""
+    cache = tmp_path / "cache"
+    mounts = CacheMounts(cache)
+    mounts.prepare(RunMount("cache", (("id", "go-build"), ("target", "/root/.cache/go-build"))))
+    directory = mounts.directory(CacheMount.read(RunMount("cache", (("id", "go-build"), ("target", "/x")))))
+    (directory / "obj").write_text("x" * 10)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cache_cli(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-m", "shlax_front", "cache", *args, "--cache-dir", str(cache)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    listed = json.loads(cache_cli("ls", "--json"))
+    assert [c["name"] for c in listed["caches"]] == [f"mounts/{directory.name}"]
+    assert json.loads(cache_cli("du", "--json")) == [
+        {"name": f"mounts/{directory.name}", "bytes": 10, "files": 1}
+    ]
+    cache_cli("prune")
+    assert not directory.exists()

@@ -31,7 +31,8 @@ def _root(cache_dir: str | None) -> Path:
 
 
 def _caches(root: Path) -> list[Path]:
-    """Every package cache directory (partitions included) under the root."""
+    """Every package cache directory (partitions included) under the root, then the Containerfiles' own
+    ``RUN --mount=type=cache`` directories (``mounts/``)."""
     out = []
     base = root / "caches"
     if base.is_dir():
@@ -44,7 +45,24 @@ def _caches(root: Path) -> list[Path]:
                 if p.is_dir() and re.fullmatch(r"[\w.]+-[\w.]+-\w+", p.name)
             ]
             out += parts or [cache]
+    mounts = root / "mounts"
+    if mounts.is_dir():
+        out += sorted(p for p in mounts.iterdir() if p.is_dir())
     return out
+
+
+def _name(root: Path, cache: Path) -> str:
+    """A cache as listed: ``apt-lists/debian-12-amd64`` under ``caches/``, ``mounts/<id>-<digest>``."""
+    if cache.is_relative_to(root / "caches"):
+        return str(cache.relative_to(root / "caches"))
+    return str(cache.relative_to(root))
+
+
+def _lock(root: Path, cache: Path) -> Path:
+    """The lock a build holds while it uses ``cache`` (hostcache, cachemounts)."""
+    if cache.parent == root / "mounts":
+        return root / "locks" / f"mount-{cache.name}.lock"
+    return root / "locks" / f"{cache.relative_to(root / 'caches').as_posix().replace('/', '-')}.lock"
 
 
 def _size(path: Path) -> tuple[int, int, float]:
@@ -76,7 +94,7 @@ def ls_command(cache_dir, as_json):
     from shlax_front.backend.store import LayerIndex
 
     root = _root(cache_dir)
-    caches = [{"path": str(p), "name": str(p.relative_to(root / "caches"))} for p in _caches(root)]
+    caches = [{"path": str(p), "name": _name(root, p)} for p in _caches(root)]
     index = LayerIndex(root).load()
     layers = [
         {"key": key, "image": e["image"], "step": e.get("step", ""), "created": e.get("created")}
@@ -103,7 +121,7 @@ def du_command(cache_dir, as_json):
     rows = []
     for p in _caches(root):
         size, files, _ = _size(p)
-        rows.append({"name": str(p.relative_to(root / "caches")), "bytes": size, "files": files})
+        rows.append({"name": _name(root, p), "bytes": size, "files": files})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -127,8 +145,7 @@ def prune_command(cache_dir, older_than):
     cutoff = time.time() - parse_age(older_than) if older_than else None
     removed_caches = 0
     for p in _caches(root):
-        lock = root / "locks" / f"{p.relative_to(root / 'caches').as_posix().replace('/', '-')}.lock"
-        with file_lock(lock):
+        with file_lock(_lock(root, p)):
             if cutoff is None or _size(p)[2] < cutoff:
                 shutil.rmtree(p, ignore_errors=True)
                 shutil.rmtree(records_directory(p), ignore_errors=True)
