@@ -25,6 +25,7 @@ from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.steps import RunMount
 from shlax_front.backend.store import CacheDirError, LayerIndex
 from shlax_front.backend.wheelhouse import record_resolution, settled
+from shlax_front.errors import RefusedError
 from shlax_front.optimize import optimize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,3 +276,40 @@ def test_cache_mount_directories_are_listed_and_pruned(tmp_path):
     ]
     cache_cli("prune")
     assert not directory.exists()
+
+
+def test_a_cache_directory_others_can_write_is_refused(tmp_path):
+    root = tmp_path / "cache"
+    (root / "caches" / "pip-wheelhouse").mkdir(parents=True)
+    LayerIndex(root).load()  # ours, 0755: used
+    for path, change, why in (
+        (root, lambda p: os.chmod(p, 0o777), "writable by anyone"),
+        (root, lambda p: os.chown(p, 4242, -1), "owned by uid 4242"),
+        (root, lambda p: (os.chown(p, -1, 4242), os.chmod(p, 0o775)), "writable by group 4242"),
+        (root / "caches" / "pip-wheelhouse", lambda p: os.chmod(p, 0o1777), "writable by anyone"),
+    ):
+        before = os.stat(path)
+        change(path)
+        with pytest.raises(RefusedError, match=f"{path}: the cache directory is {why}"):
+            LayerIndex(root).load()
+        os.chown(path, before.st_uid, before.st_gid)
+        os.chmod(path, before.st_mode & 0o7777)
+    os.chmod(root, 0o775)  # group-writable for the user's own group (umask 002): used
+    LayerIndex(root).load()
+
+
+def test_build_refuses_a_world_writable_cache_directory_in_one_line(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.chmod(cache, 0o777)
+    (tmp_path / "Containerfile").write_text("FROM scratch\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "shlax_front", "build", "--cache-dir", str(cache), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"{cache}: the cache directory is writable by anyone (mode 0777): refusing to use it "
+        "(make it yours and not writable by others, or give another --cache-dir)"
+    ], run.stderr

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shlax_front.errors import BuildError
+from shlax_front.errors import BuildError, RefusedError
 
 #: errors that say the cache directory cannot be written at all (not a bug of ours): one line, no traceback
 UNWRITABLE = {errno.EROFS: "read-only", errno.EACCES: "not writable", errno.EPERM: "not writable"}
@@ -56,6 +56,40 @@ def cache_writes(what: Path):
         if err.errno in FULL:
             raise CacheDirError(f"{what}: no space left to write the cache ({err.strerror})") from None
         raise
+
+
+def untrusted(path: Path) -> str | None:
+    """Why ``path`` (a directory of the cache) may hold what someone else put there, or None: it must belong to
+    the invoking user or root, and nobody else may write it (group-writable only for the user's own group,
+    as with a 002 umask and user private groups)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    uid, gid, _ = invoking_user()
+    if st.st_uid not in (uid, 0):
+        return f"owned by uid {st.st_uid}"
+    if st.st_mode & 0o002:
+        return f"writable by anyone (mode {st.st_mode & 0o7777:04o})"
+    if st.st_mode & 0o020 and st.st_gid not in (gid, 0):
+        return f"writable by group {st.st_gid} (mode {st.st_mode & 0o7777:04o})"
+    return None
+
+
+def check_trusted(root: Path) -> None:
+    """Refuse a cache root (or one of its cache directories) that someone else could have filled: a poisoned
+    layer index, wheel or cache mount would end up in images as if it had been built here."""
+    candidates = [root]
+    for parent in (root, root / "caches", root / "mounts"):
+        with contextlib.suppress(OSError):
+            candidates += sorted(p for p in parent.iterdir() if p.is_dir() and p not in candidates)
+    for path in candidates:
+        why = untrusted(path)
+        if why:
+            raise RefusedError(
+                f"{path}: the cache directory is {why}: refusing to use it "
+                "(make it yours and not writable by others, or give another --cache-dir)"
+            )
 
 
 def set_aside(path: Path, why: str) -> None:
@@ -160,7 +194,8 @@ class LayerIndex:
 
     def load(self) -> LayerIndex:
         """Read the index (under a shared lock: never while a build writes it, and a cache directory that
-        cannot be written fails here, before anything is built)."""
+        cannot be written fails here, before anything is built). A root others can write is refused."""
+        check_trusted(self.root)
         with file_lock(self.lock_path, exclusive=False):
             data = self._read()
         self.entries = data.get("entries", {})
