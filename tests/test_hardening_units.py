@@ -61,6 +61,7 @@ def test_a_new_cache_gets_the_mounts_owner_and_mode_an_existing_one_is_kept(tmp_
     first = RunMount("cache", (("target", "/x"), ("uid", "7"), ("gid", "8"), ("mode", "0700"), ("ro", "")))
     arg = mounts.prepare(first)
     assert arg.endswith(",ro") and ",rw" not in arg
+    assert mounts.prepare(RunMount("cache", (("target", "/x"), ("rw", "")))).count("rw") == 1
     directory = mounts.directory(CacheMount.read(first))
     st = os.stat(directory)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (7, 8, 0o700)

@@ -97,9 +97,9 @@ class CacheMounts:
                 os.mkdir(directory, cache.mode)
                 if os.getuid() == 0:  # rootless, the invoking user is the container's root already
                     os.chown(directory, cache.uid, cache.gid)
-        options = (
-            cache.options if any(o in ("ro", "readonly") for o in cache.options) else (*cache.options, "rw")
-        )
+        # writable unless the mount says ro (buildah refuses a second rw/ro, so one is added only when none is)
+        written = any(o in ("ro", "readonly", "rw", "readwrite") for o in cache.options)
+        options = cache.options if written else (*cache.options, "rw")
         return ",".join(["type=bind", f"source={directory}", f"target={cache.target}", *options])
 
     @contextlib.contextmanager
