@@ -201,3 +201,106 @@ def test_regions_tell_which_commands_run_whenever_another_does():
     assert update.encloses(x) and update.encloses(z)
     assert x.encloses(y) and y.encloses(x)  # same branch
     assert not x.encloses(update) and not x.encloses(z) and not z.encloses(x)
+
+
+def test_case_branches_are_regions_of_their_own():
+    text = 'case "$(uname -m)" in x86_64) cd /a && b=1 ;; arm*|aarch64) cd /b ;; esac; rm -rf /x'
+    script = shell.parse(text)
+    assert script.opaque is None
+    found = {tuple(c.argv): c for c in script.commands}
+    uname, a, b, rm = (
+        found[("uname", "-m")],
+        found[("cd", "/a")],
+        found[("cd", "/b")],
+        found[("rm", "-rf", "/x")],
+    )
+    assert uname.conditional == "inside $(...)"
+    assert a.conditional == b.conditional == "inside case"
+    assert not a.encloses(b) and not b.encloses(a) and rm.encloses(a)
+    assert text[a.start : a.end] == "cd /a"
+    # deleting the command after ``esac`` leaves the case statement whole
+    assert rm.conditional is None and rm.removable
+    assert text[: rm.removal[0]] + text[rm.removal[1] :] == text[: text.index("; rm")]
+
+
+def test_case_running_an_install_stays_opaque_with_its_reason():
+    script = shell.parse('case "$ARCH" in amd64) apt-get install -y x ;; esac')
+    assert script.opaque == "a `case` statement runs package-manager or rm commands"
+
+
+def test_nested_substitutions_are_each_walked_once_with_exact_positions():
+    text = 'v="$(a "$(b c)" `d`)" && apt-get install -y "$(e <(f))"'
+    script = shell.parse(text)
+    assert script.opaque is None
+    assignment, *commands = script.commands
+    assert assignment.argv == [] and assignment.env[0].value == 'v=$(a "$(b c)" `d`)'
+    assert [(c.argv[0], c.conditional, c.depth) for c in commands] == [
+        ("a", "inside $(...)", 1),
+        ("b", "inside $(...)", 2),
+        ("d", "inside $(...)", 2),
+        ("apt-get", None, 0),
+        ("e", "inside $(...)", 1),
+        ("f", "inside $(...)", 2),
+    ]
+    for c in commands:
+        assert text[c.start : c.end].startswith(c.args[0].text)
+        assert all(text[w.start : w.end] == w.text for w in c.words)
+    assert [text[c.start : c.end] for c in commands if c.depth == 2] == ["b c", "d", "f"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # bash binds ``|`` tighter than ``&&``/``||``: the install after the pipeline runs unconditionally
+        ("curl -s u | gpg --dearmor | tee k && apt-get install -y x", (None, False)),
+        ("a | b | c || apt-get install -y x", ("after ||", False)),
+        ("a && apt-get install -y x > log | cat", (None, True)),
+        ("! { a; b; } && apt-get install -y x", (None, False)),
+    ],
+)
+def test_pipelines_and_chains_are_read_as_bash_reads_them(text, expected):
+    script = shell.parse(text)
+    apt = [c for c in script.commands if c.name == "apt-get"]
+    assert len(apt) == 1 and (apt[0].conditional, apt[0].in_pipeline) == expected
+
+
+def test_negated_group_keeps_its_bang_when_a_neighbour_is_removed():
+    text = "rm -f /x; ! { a | grep b; }"
+    rm = shell.parse(text).commands[0]
+    assert text[: rm.removal[0]] + text[rm.removal[1] :] == "! { a | grep b; }"
+
+
+def test_words_after_a_redirection_are_arguments():
+    text = "xargs -r < /deps.txt apt-get install -y && echo >&2 done"
+    xargs, echo = shell.parse(text).commands
+    assert xargs.argv == ["apt-get", "install", "-y"] and xargs.more_args and xargs.redirects
+    assert echo.argv == ["echo", "done"]
+
+
+@pytest.mark.parametrize(
+    "word, value",
+    [
+        ("'it'\\''s'", "it's"),
+        ('"s/\\s*$//"', "s/\\s*$//"),  # inside double quotes a backslash before ``s`` stays
+        ('"a\\"b\\$c"', 'a"b$c'),
+        ("$'a\\tb'", "a\tb"),
+        ("a\\ b", "a b"),
+    ],
+)
+def test_word_values_follow_bash_quote_removal(word, value):
+    assert shell.parse("printf " + word).commands[0].args[1].value == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cat <<EOF /etc/x\nbody\nEOF",  # the grammar drops the word after the here-document marker
+        "echo `a` `b`",  # read as one substitution
+        "apt-get install -y x\r\n",  # a carriage return is a word character to bash
+        "cat - 2>/dev/null",
+        "time apt-get install -y x",
+    ],
+)
+def test_text_the_grammar_misreads_is_opaque(text):
+    script = shell.parse(text)
+    assert script.opaque and script.commands == ()
