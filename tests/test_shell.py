@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shlax_front import shell
+from shlax_front import runbody, shell
 
 
 def commands(text):
@@ -135,11 +135,11 @@ def test_heredoc_script_only_for_plain_marker():
     from shlax_front.syntax import Heredoc
 
     body = [Heredoc("EOF", "apt-get install x\n")]
-    assert shell.heredoc_script("<<EOF", body) == "apt-get install x\n"
-    assert shell.heredoc_script("<<-'EOF'", body) == "apt-get install x\n"
-    assert shell.heredoc_script("python3 <<EOF", body) is None
-    assert shell.heredoc_script("<<EOF", [Heredoc("EOF", "#!/usr/bin/python3\nprint(1)\n")]) is None
-    assert shell.heredoc_script("<<EOF", [Heredoc("EOF", "#!/bin/bash\napt-get install x\n")]) is None
+    assert runbody.script_body("<<EOF", body) == "apt-get install x\n"
+    assert runbody.script_body("<<-'EOF'", body) == "apt-get install x\n"
+    assert runbody.script_body("python3 <<EOF", body) is None
+    assert runbody.script_body("<<EOF", [Heredoc("EOF", "#!/usr/bin/python3\nprint(1)\n")]) is None
+    assert runbody.script_body("<<EOF", [Heredoc("EOF", "#!/bin/bash\napt-get install x\n")]) is None
 
 
 @settings(max_examples=200, deadline=None)
@@ -156,10 +156,10 @@ def test_heredoc_fed_to_a_shell_is_a_script():
 
     body = [Heredoc("EOT", "apt-get install -y x\n")]
     for value in ("<<EOT bash", "bash <<EOT", "sh -e <<'EOT'", "/bin/sh <<EOT"):
-        assert shell.stdin_heredoc_script(value, body) == "apt-get install -y x\n", value
+        assert runbody.stdin_shell_script(value, body) == "apt-get install -y x\n", value
     for value in ("python3 <<EOT", "<<EOT cat > /x", "bash <<OTHER"):
-        assert shell.stdin_heredoc_script(value, body) is None, value
-    assert shell.full_heredoc_command("<<EOT bash", body, "y\n") == "<<EOT bash\ny\nEOT"
+        assert runbody.stdin_shell_script(value, body) is None, value
+    assert runbody.full_command("<<EOT bash", body, "y\n") == "<<EOT bash\ny\nEOT"
 
 
 @pytest.mark.parametrize(
