@@ -341,3 +341,37 @@ def test_add_url_changing_during_the_build_is_not_recorded_under_the_old_content
         server.shutdown()
         server.server_close()
         forget_layers(cache)
+
+
+PIP = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /venv
+COPY requirements.txt /
+RUN /venv/bin/pip install --no-cache-dir -r /requirements.txt
+"""
+
+
+def test_a_wheel_damaged_in_the_host_cache_is_fetched_again(base_images, tmp_path):
+    """A same-size damaged wheel in the wheelhouse failed every later install; it is removed with a warning and
+    downloaded again."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(context, PIP)
+    (context / "requirements.txt").write_text("six==1.16.0\n")
+    try:
+        shlax("build", str(context), cache_dir=cache)
+        wheel = cache / "caches" / "pip-wheelhouse" / "six-1.16.0-py2.py3-none-any.whl"
+        data = bytearray(wheel.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 64] = bytes(64)  # same size, other bytes
+        wheel.write_bytes(bytes(data))
+        (context / "requirements.txt").write_text("six==1.16.0\n# again\n")
+        again = shlax("build", "-v", str(context), cache_dir=cache)
+        assert "Successfully installed six-1.16.0" in again.stderr, again.stderr
+        warnings = [line for line in again.stderr.splitlines() if line.startswith("shlax-front: warning")]
+        assert (
+            len(warnings) == 1 and "six-1.16.0-py2.py3-none-any.whl: damaged in the host cache" in warnings[0]
+        )
+    finally:
+        forget_layers(cache)

@@ -12,11 +12,12 @@ import os
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from shlax_front.backend import store
+from shlax_front.backend import distcheck, store
 from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.hostcache import HostCaches
@@ -314,3 +315,30 @@ def test_build_refuses_a_world_writable_cache_directory_in_one_line(tmp_path):
         f"{cache}: the cache directory is writable by anyone (mode 0777): refusing to use it "
         "(make it yours and not writable by others, or give another --cache-dir)"
     ], run.stderr
+
+
+def _wheel(path: Path) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("pkg/__init__.py", "x = 1\n" * 2000)
+        archive.writestr("pkg-1.dist-info/RECORD", "pkg/__init__.py,,\n")
+
+
+def test_a_damaged_wheel_is_dropped_and_a_sound_one_read_only_once(tmp_path, monkeypatch, capsys):
+    wheelhouse, records = tmp_path / "pip-wheelhouse", tmp_path / "pip-wheelhouse.state"
+    wheelhouse.mkdir()
+    _wheel(wheelhouse / "good-1-py3-none-any.whl")
+    for name, offset in (("crc-1-py3-none-any.whl", 40), ("zlib-1-py3-none-any.whl", 48)):
+        _wheel(wheelhouse / name)
+        data = bytearray((wheelhouse / name).read_bytes())
+        data[offset : offset + 8] = b"\xff" * 8  # inside the compressed member: same size, other bytes
+        (wheelhouse / name).write_bytes(bytes(data))
+    assert distcheck.damage(wheelhouse / "good-1-py3-none-any.whl") is None
+    assert "CRC" in (distcheck.damage(wheelhouse / "crc-1-py3-none-any.whl") or "")
+    assert distcheck.damage(wheelhouse / "zlib-1-py3-none-any.whl")  # the decompressor's own error
+    dropped = ["crc-1-py3-none-any.whl", "zlib-1-py3-none-any.whl"]
+    assert distcheck.drop_damaged(wheelhouse, records) == dropped
+    assert [p.name for p in wheelhouse.iterdir()] == ["good-1-py3-none-any.whl"]
+    assert capsys.readouterr().err.count("damaged in the host cache") == 2
+    read: list[Path] = []
+    monkeypatch.setattr(distcheck, "damage", lambda path: read.append(path))
+    assert distcheck.drop_damaged(wheelhouse, records) == [] and read == []  # checked before: not read again
