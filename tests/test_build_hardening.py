@@ -375,3 +375,26 @@ def test_a_wheel_damaged_in_the_host_cache_is_fetched_again(base_images, tmp_pat
         )
     finally:
         forget_layers(cache)
+
+
+def test_a_deb_damaged_in_the_host_cache_is_fetched_again(base_images, tmp_path):
+    """apt takes a cached .deb of the right size as downloaded: a damaged one failed every later install in
+    dpkg. It is removed with a warning and downloaded again."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    install = "RUN apt-get update && apt-get install -y --no-install-recommends hello"
+    _containerfile(context, f"FROM debian:bookworm\n{install}\n")
+    try:
+        shlax("build", str(context), cache_dir=cache)
+        (deb,) = (cache / "caches" / "apt-cache").glob("*/archives/hello_*.deb")
+        data = bytearray(deb.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 64] = bytes(64)  # same size, other bytes
+        deb.write_bytes(bytes(data))
+        _containerfile(context, f"FROM debian:bookworm\n{install} && hello\n")
+        again = shlax("build", "-v", str(context), cache_dir=cache)
+        assert "Hello, world!" in again.stderr, again.stderr
+        warnings = [line for line in again.stderr.splitlines() if line.startswith("shlax-front: warning")]
+        assert len(warnings) == 1 and f"{deb.name}: damaged in the host cache" in warnings[0], warnings
+    finally:
+        forget_layers(cache)

@@ -7,10 +7,12 @@ import errno
 import fcntl
 import hashlib
 import http.server
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import threading
 import zipfile
 from pathlib import Path
@@ -324,7 +326,7 @@ def _wheel(path: Path) -> None:
 
 
 def test_a_damaged_wheel_is_dropped_and_a_sound_one_read_only_once(tmp_path, monkeypatch, capsys):
-    wheelhouse, records = tmp_path / "pip-wheelhouse", tmp_path / "pip-wheelhouse.state"
+    wheelhouse = tmp_path / "pip-wheelhouse"
     wheelhouse.mkdir()
     _wheel(wheelhouse / "good-1-py3-none-any.whl")
     for name, offset in (("crc-1-py3-none-any.whl", 40), ("zlib-1-py3-none-any.whl", 48)):
@@ -336,9 +338,50 @@ def test_a_damaged_wheel_is_dropped_and_a_sound_one_read_only_once(tmp_path, mon
     assert "CRC" in (distcheck.damage(wheelhouse / "crc-1-py3-none-any.whl") or "")
     assert distcheck.damage(wheelhouse / "zlib-1-py3-none-any.whl")  # the decompressor's own error
     dropped = ["crc-1-py3-none-any.whl", "zlib-1-py3-none-any.whl"]
-    assert distcheck.drop_damaged(wheelhouse, records) == dropped
+    assert distcheck.drop_damaged_packages("pip-wheelhouse", wheelhouse) == dropped
     assert [p.name for p in wheelhouse.iterdir()] == ["good-1-py3-none-any.whl"]
     assert capsys.readouterr().err.count("damaged in the host cache") == 2
     read: list[Path] = []
     monkeypatch.setattr(distcheck, "damage", lambda path: read.append(path))
-    assert distcheck.drop_damaged(wheelhouse, records) == [] and read == []  # checked before: not read again
+    assert (
+        distcheck.drop_damaged_packages("pip-wheelhouse", wheelhouse) == [] and read == []
+    )  # not read again
+
+
+def _deb(path: Path) -> None:
+    """A small .deb: ar of debian-binary, control.tar.gz and data.tar.xz."""
+
+    def tar(mode: str, name: str, body: bytes) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode=mode) as archive:
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+        return out.getvalue()
+
+    members = [
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", tar("w:gz", "./control", b"Package: x\n")),
+        ("data.tar.xz", tar("w:xz", "./usr/share/x", os.urandom(4096))),
+    ]
+    with open(path, "wb") as f:
+        f.write(b"!<arch>\n")
+        for name, body in members:
+            f.write(f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(body):<10}`\n".encode())
+            f.write(body + (b"\n" if len(body) % 2 else b""))
+
+
+def test_a_damaged_deb_in_the_apt_cache_is_dropped(tmp_path, capsys):
+    archives = tmp_path / "apt-cache" / "debian-12-amd64" / "archives"
+    archives.mkdir(parents=True)
+    _deb(archives / "good_1_amd64.deb")
+    assert distcheck.damage(archives / "good_1_amd64.deb") is None
+    _deb(archives / "bad_1_amd64.deb")
+    data = bytearray((archives / "bad_1_amd64.deb").read_bytes())
+    data[-2000:-1900] = bytes(100)  # inside data.tar.xz: same size, other bytes
+    (archives / "bad_1_amd64.deb").write_bytes(bytes(data))
+    (archives / "lock").write_text("")  # not a package: left alone
+    assert distcheck.drop_damaged_packages("apt-cache", archives.parent) == ["bad_1_amd64.deb"]
+    assert sorted(p.name for p in archives.iterdir()) == ["good_1_amd64.deb", "lock"]
+    assert (tmp_path / "apt-cache" / "debian-12-amd64.state" / distcheck.CHECKED).is_file()
+    assert distcheck.drop_damaged_packages("npm", tmp_path) == []

@@ -20,7 +20,7 @@ from shlax_front.backend import aptlists
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
 from shlax_front.backend.context import OutsideContext
-from shlax_front.backend.distcheck import drop_damaged
+from shlax_front.backend.distcheck import drop_damaged_packages
 from shlax_front.backend.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.backend.mountpoints import MountPoints
 from shlax_front.backend.rootfs import inside
@@ -150,9 +150,8 @@ class RunExecutor:
                     targets,
                     lambda: self._container_path(container),
                 )
-            for d, c in prepared:
-                if c.id == "pip-wheelhouse":  # a damaged file would fail every install from it: fetched again
-                    drop_damaged(Path(d), wheelhouse_history(self.caches))
+            for d, c in prepared:  # a damaged package would fail every install from the cache: fetched again
+                drop_damaged_packages(c.id, Path(d))
             sizes = {str(d): tree_size(d) for d, c in prepared}
             wheelhouse_before = {
                 f.name: f.stat().st_size
