@@ -6,7 +6,7 @@ export BUILDAH_ISOLATION ?= chroot
 
 APT_PACKAGES := buildah debootstrap busybox-static ca-certificates git uidmap python3-venv
 
-.PHONY: install install-apt install-python images test test-unit test-buildah test-buildah-1.39 fmt lint typecheck demo bench clean-images
+.PHONY: install install-apt install-python images test test-unit test-buildah test-buildah-1.39 soak fmt lint typecheck demo bench clean-images
 
 install: install-apt install-python images
 
@@ -39,6 +39,12 @@ test-buildah:
 test-buildah-1.39:
 	bash tests/images/make_trixie_root.sh
 	bash tests/images/run_in_trixie.sh
+
+# The front-end fuzzer for longer than CI's budget: SOAK_RUNS mutated files, SOAK_SEED (default: a new one each
+# time, printed first so a failure can be replayed).
+soak:
+	seed=$${SOAK_SEED:-$$RANDOM}; echo "soak seed $$seed"; \
+	SHLAX_FUZZ_SEED=$$seed SHLAX_FUZZ_RUNS=$${SOAK_RUNS:-20000} $(PYTHON) -m pytest -q tests/test_frontend_fuzz.py
 
 fmt:
 	$(PYTHON) -m ruff format shlax_front tests
