@@ -12,19 +12,17 @@ The library API, each name imported on first use so that CLI start-up does not p
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: the API functions -> module that defines them; ``optimize``, ``explain`` and ``migrate`` are also the
-#: names of those modules
+#: the API functions -> module that defines them (named apart from the functions, so importing a module never
+#: hides the function of the same name)
 _FUNCTIONS = {
     "parse": "shlax_front.parser",
-    "optimize": "shlax_front.optimize",
-    "explain": "shlax_front.explain",
-    "migrate": "shlax_front.migrate",
+    "optimize": "shlax_front.optimizer",
+    "explain": "shlax_front.explainer",
+    "migrate": "shlax_front.migration",
     "build": "shlax_front.backend.api",
     "BuildResult": "shlax_front.backend.result",
     "StepRecord": "shlax_front.backend.result",
@@ -49,23 +47,10 @@ if TYPE_CHECKING:
     from shlax_front.backend.api import build as build
     from shlax_front.backend.result import BuildResult as BuildResult
     from shlax_front.backend.result import StepRecord as StepRecord
-    from shlax_front.explain import explain as explain
-    from shlax_front.migrate import migrate as migrate
-    from shlax_front.optimize import optimize as optimize
+    from shlax_front.explainer import explain as explain
+    from shlax_front.migration import migrate as migrate
+    from shlax_front.optimizer import optimize as optimize
     from shlax_front.parser import parse as parse
-
-
-class _Package(types.ModuleType):
-    """Importing a submodule sets it as an attribute of its package: ``shlax_front.optimize`` would become
-    the module once anything imports ``shlax_front.optimize``. The API function keeps the name."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _FUNCTIONS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -28,9 +28,9 @@ from collections import Counter, defaultdict
 
 from shlax_front import actions as A
 from shlax_front.errors import ShlaxError
-from shlax_front.explain import explain_document
+from shlax_front.explainer import explain_document
 from shlax_front.lower import lower
-from shlax_front.optimize import optimize_document
+from shlax_front.optimizer import optimize_document
 from shlax_front.parser import decode, parse
 
 _NAME_START = r"(?<![\w-])"  # ``xx-apk``/``my-pip`` are other programs

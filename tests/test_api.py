@@ -25,13 +25,13 @@ TEXT = "FROM busybox\nENV A=1\nRUN echo $A > /a\nLABEL k=v\n"
 
 
 def test_the_api_names_are_the_functions_even_after_their_modules_are_imported():
-    """``shlax_front.optimize`` is also a module's name: importing the module must not replace the function;
-    importing the package alone loads none of them (CLI start-up)."""
+    """The modules behind the API (``shlax_front.optimizer``...) are named apart from its functions: importing them
+    replaces no function, and importing the package alone loads none of them (CLI start-up)."""
     code = (
         "import sys, shlax_front\n"
         "assert not [m for m in sys.modules if m.startswith('shlax_front.')], sorted(sys.modules)\n"
-        "import shlax_front.optimize, shlax_front.explain, shlax_front.migrate\n"
-        "from shlax_front.optimize import optimize_document\n"
+        "import shlax_front.optimizer, shlax_front.explainer, shlax_front.migration\n"
+        "from shlax_front.optimizer import optimize_document\n"
         "for name in ('parse', 'optimize', 'explain', 'migrate', 'build'):\n"
         "    value = getattr(shlax_front, name)\n"
         "    assert callable(value) and value.__name__ == name, (name, value)\n"
@@ -43,20 +43,20 @@ def test_the_api_names_are_the_functions_even_after_their_modules_are_imported()
 
 
 def test_parse_optimize_explain_migrate_from_the_package():
-    from shlax_front.explain import explain_document
-    from shlax_front.migrate import migrate_document
-    from shlax_front.optimize import optimize_document
+    from shlax_front.explainer import explain_document
+    from shlax_front.migration import migrate_document
+    from shlax_front.optimizer import optimize_document
     from shlax_front.parser import parse
 
     doc = shlax_front.parse(APT)
     assert [n.keyword for n in doc.nodes] == [n.keyword for n in parse(APT).nodes] == ["from", "run"]
-    optimized = shlax_front.optimize(APT)
+    optimized = shlax_front.optimizer(APT)
     assert optimized.changes and optimized.text == optimize_document(parse(APT)).text
     assert "--mount=type=cache" in optimized.text
-    entries = shlax_front.explain(APT)
+    entries = shlax_front.explainer(APT)
     assert [e.to_json() for e in entries] == [e.to_json() for e in explain_document(parse(APT))]
-    assert shlax_front.migrate(APT) == migrate_document(parse(APT))
-    assert "Packages(" in shlax_front.migrate(APT)
+    assert shlax_front.migration(APT) == migrate_document(parse(APT))
+    assert "Packages(" in shlax_front.migration(APT)
 
 
 @pytest.fixture

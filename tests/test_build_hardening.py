@@ -7,11 +7,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import http.server
+import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -397,4 +401,67 @@ def test_a_deb_damaged_in_the_host_cache_is_fetched_again(base_images, tmp_path)
         warnings = [line for line in again.stderr.splitlines() if line.startswith("shlax-front: warning")]
         assert len(warnings) == 1 and f"{deb.name}: damaged in the host cache" in warnings[0], warnings
     finally:
+        forget_layers(cache)
+
+
+def _processes(argv: list[str]) -> list[int]:
+    """Pids of the processes running exactly ``argv``."""
+    wanted = ("\0".join(argv) + "\0").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if f.read() == wanted:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _containers_of(pid: int) -> list[str]:
+    listed = subprocess.run(["buildah", "containers", "--json"], capture_output=True, text=True, check=True)
+    names = [c["containername"] for c in json.loads(listed.stdout or "[]") or []]
+    return [n for n in names if n.startswith(f"shlax-front-{pid}.")]
+
+
+def test_what_a_build_killed_outright_left_is_removed_by_the_next(base_images, tmp_path):
+    """``kill -9`` of a build mid-RUN: its container, the command still running in it and its run directory
+    stay. The next build removes them before making its own first container."""
+    sleep = ["sleep", str(6000 + os.getpid() % 1000)]
+    first, second = tmp_path / "first", tmp_path / "second"
+    cache = tmp_path / "cache"
+    _containerfile(first, f"FROM {BUSYBOX}\nRUN {' '.join(sleep)}\n")
+    _containerfile(second, f"FROM {BUSYBOX}\nRUN echo fine > /fine\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    build = subprocess.Popen(
+        [sys.executable, "-m", "shlax_front", "build", "--cache-dir", str(cache), str(first)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        for _ in range(600):
+            if _processes(sleep):
+                break
+            time.sleep(0.1)
+        assert _processes(sleep), "the RUN never started"
+        build.kill()
+        build.wait()
+        left = _containers_of(build.pid)
+        runs = list(Path(tempfile.gettempdir()).glob(f"shlax-front-run-{build.pid}.*"))
+        assert left and runs and _processes(sleep)  # what kill -9 leaves
+        shlax("build", str(second), cache_dir=cache)
+        assert _containers_of(build.pid) == []
+        assert not any(path.exists() for path in runs)
+        for _ in range(50):
+            if not _processes(sleep):
+                break
+            time.sleep(0.1)
+        assert _processes(sleep) == []
+    finally:
+        for pid in _processes(sleep):
+            os.kill(pid, signal.SIGKILL)
+        for name in _containers_of(build.pid):
+            subprocess.run(["buildah", "rm", name], capture_output=True)
         forget_layers(cache)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shlax_front.explain import explain, format_entries
+from shlax_front.explainer import explain, format_entries
 
 TEXT = """\
 FROM debian:bookworm
@@ -68,7 +68,7 @@ def test_text_format_has_locations():
 
 
 def test_summary_counts():
-    from shlax_front.explain import summary
+    from shlax_front.explainer import summary
 
     total = summary(explain(TEXT))
     assert total == {"runs": 5, "rewritten": 1, "installs": {"apt": 1, "yum": 1, "npm": 1}}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from shlax_front.backend import distcheck, store
+from shlax_front.backend import distcheck, stale, store
 from shlax_front.backend.cachemounts import CacheMount, CacheMountError, CacheMounts, safe_name
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.hostcache import HostCaches
@@ -29,7 +29,7 @@ from shlax_front.backend.steps import RunMount
 from shlax_front.backend.store import CacheDirError, LayerIndex
 from shlax_front.backend.wheelhouse import record_resolution, settled
 from shlax_front.errors import RefusedError
-from shlax_front.optimize import optimize
+from shlax_front.optimizer import optimize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -385,3 +385,41 @@ def test_a_damaged_deb_in_the_apt_cache_is_dropped(tmp_path, capsys):
     assert sorted(p.name for p in archives.iterdir()) == ["good_1_amd64.deb", "lock"]
     assert (tmp_path / "apt-cache" / "debian-12-amd64.state" / distcheck.CHECKED).is_file()
     assert distcheck.drop_damaged_packages("npm", tmp_path) == []
+
+
+def test_only_what_dead_builds_made_is_swept(tmp_path, monkeypatch):
+    mine = f"shlax-front-{stale.owner()}-0123456789ab"
+    reused = f"shlax-front-{os.getpid()}.1-0123456789ab"  # this pid, another start time: a dead build
+    dead = "shlax-front-999999999.5-0123456789ab"
+    foreign = ["shlax-front-0123456789ab", "busybox-working-container", "shlax-frontx-1.2-ab"]
+    assert not stale.dead_owner(mine) and stale.dead_owner(reused) and stale.dead_owner(dead)
+    assert not any(stale.dead_owner(name) for name in foreign)
+
+    class Store:
+        removed: list[str] = []
+
+        def container_names(self):
+            return [mine, reused, dead, *foreign]
+
+        def inspect_container(self, name):
+            return {"MountPoint": str(tmp_path / "nowhere" / "merged")}
+
+        def umount(self, name):
+            pass
+
+        def rm(self, name):
+            self.removed.append(name)
+
+    monkeypatch.setattr(stale.tempfile, "gettempdir", lambda: str(tmp_path))
+    for name in (
+        "shlax-front-run-999999999.5-abc_1",
+        f"shlax-front-run-{stale.owner()}-abc_2",
+        "shlax-front-x",
+    ):
+        (tmp_path / name).mkdir()
+    store = Store()
+    assert stale.sweep(store) == [reused, dead] == store.removed  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("shlax")) == [
+        f"shlax-front-run-{stale.owner()}-abc_2",
+        "shlax-front-x",
+    ]

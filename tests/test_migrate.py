@@ -8,7 +8,7 @@ import pytest
 
 from shlax_front import actions as A
 from shlax_front.lower import lower
-from shlax_front.migrate import migrate
+from shlax_front.migration import migrate
 from shlax_front.parser import parse
 from shlax_front.recipe import Buildah, Container, load
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shlax_front.optimize import optimize, value_map
+from shlax_front.optimizer import optimize, value_map
 from shlax_front.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +146,7 @@ def test_property_sequence_kept_and_idempotent(lines, newline):
 def test_lower_heredocs_reproduces_the_script_exactly(tmp_path):
     import subprocess
 
-    from shlax_front.optimize import optimize_document
+    from shlax_front.optimizer import optimize_document
 
     body = "set -e\necho 'it'\\''s' \\\n  \"$HOME\" 100% \\\\n >/tmp/out\n\nexit 0\n"
     text = f"FROM busybox\nRUN <<EOF\n{body}EOF\nCOPY <<EOF /x\nhi\nEOF\n"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from buildah_tools import file_tree, image_config, read_file
 
-from shlax_front.optimize import optimize
+from shlax_front.optimizer import optimize
 
 pytestmark = pytest.mark.buildah
 
@@ -160,7 +160,7 @@ EOF
 
 def test_lowered_heredocs_build_on_buildah_128(base_images, buildah_cleanup, tmp_path):
     """buildah 1.28 cannot parse heredocs; ``--lower-heredocs`` output builds and runs the same script."""
-    from shlax_front.optimize import optimize_document
+    from shlax_front.optimizer import optimize_document
     from shlax_front.parser import parse
 
     lowered = optimize_document(parse(HEREDOC), lower_heredocs=True).text

@@ -147,6 +147,14 @@ class Buildah:
             return None
         return json.loads(result.stdout)
 
+    def container_names(self) -> list[str]:
+        """The names of every working container in storage, whoever made them."""
+        result = self._run("containers", "--json", check=False)
+        if result.returncode != 0:
+            return []
+        listed = json.loads(result.stdout or "[]") or []  # an empty store lists as "null"
+        return [c.get("containername") or "" for c in listed]
+
     def image_ids(self) -> set[str]:
         """Every image id in local storage (one call per build, so cached steps need no shell-out each).
 

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import uuid
 
+from shlax_front.backend import stale
 from shlax_front.backend.buildah import Buildah
 
 
@@ -20,9 +21,17 @@ class WorkingContainers:
         self.names: list[str] = []
         self.tempdirs: list[str] = []
         self._sources: dict[str, str] = {}
+        self._swept = False
+
+    def _sweep_once(self) -> None:
+        """Before this build's first container: remove what builds killed outright left (``stale``)."""
+        if not self._swept:
+            self._swept = True
+            stale.sweep(self.buildah)
 
     def create(self, image: str | None) -> str:
         """A new working container of ``image`` (``None``: scratch), never pulled."""
+        self._sweep_once()
         name = _new_name()
         self.names.append(name)
         self.buildah.from_(image or "scratch", name, pull="never")
@@ -38,6 +47,7 @@ class WorkingContainers:
     def source_rootfs(self, image: str) -> str:
         """The mounted root of ``image`` (one read-only-use container per image per build)."""
         if image not in self._sources:
+            self._sweep_once()
             name = _new_name()
             self.names.append(name)
             self.buildah.from_(image, name, pull="never")
@@ -46,7 +56,7 @@ class WorkingContainers:
 
     def scratch(self, prefix: str) -> str:
         """A temporary directory for one step, removed at the end of the build (failed or not)."""
-        path = tempfile.mkdtemp(prefix=prefix)
+        path = tempfile.mkdtemp(prefix=f"{prefix}{stale.owner()}-")
         self.tempdirs.append(path)
         return path
 
@@ -63,4 +73,5 @@ class WorkingContainers:
 
 
 def _new_name() -> str:
-    return f"shlax-front-{uuid.uuid4().hex[:12]}"
+    """``shlax-front-<owner>-<random>``: the owner lets the next build tell a dead build's container (``stale``)."""
+    return f"{stale.PREFIX}{stale.owner()}-{uuid.uuid4().hex[:12]}"

@@ -17,7 +17,7 @@ import click
 def explain_command(path, as_json, build_args) -> None:
     """Explain, per instruction, what was recognised and rewritten, and what was left alone and why."""
     from shlax_front.commands.parse import default_file
-    from shlax_front.explain import explain_document, format_entries, summary
+    from shlax_front.explainer import explain_document, format_entries, summary
     from shlax_front.parser import parse_file
 
     path = path or default_file()

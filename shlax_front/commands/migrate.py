@@ -20,7 +20,7 @@ from shlax_front.commands.emit import write_atomically
 def migrate_command(path, out, commit, build_args) -> None:
     """Turn a Containerfile into a Python recipe: Container(build=Buildah(Packages(...), Copy(...), ...))."""
     from shlax_front.commands.parse import default_file
-    from shlax_front.migrate import migrate_document
+    from shlax_front.migration import migrate_document
     from shlax_front.parser import parse_file
 
     path = path or default_file()

@@ -41,7 +41,7 @@ def optimize_command(
 ) -> None:
     """Add BuildKit cache mounts to the RUN lines that install packages; nothing else changes."""
     from shlax_front.commands.parse import default_file
-    from shlax_front.optimize import optimize_document
+    from shlax_front.optimizer import optimize_document
     from shlax_front.parser import encode, parse_file
 
     paths = list(files) + ([path] if path else [])

@@ -54,7 +54,7 @@ def describe_install(install: A.Install) -> dict:
 
 
 def explain_document(doc: Document, build_args: Mapping[str, str] | None = None) -> list[Entry]:
-    from shlax_front.optimize import optimize_document
+    from shlax_front.optimizer import optimize_document
 
     optimised = optimize_document(doc, build_args)
     stages = run_passes(lower(doc, build_args))
