@@ -50,13 +50,13 @@ def test_parse_optimize_explain_migrate_from_the_package():
 
     doc = shlax_front.parse(APT)
     assert [n.keyword for n in doc.nodes] == [n.keyword for n in parse(APT).nodes] == ["from", "run"]
-    optimized = shlax_front.optimizer(APT)
+    optimized = shlax_front.optimize(APT)
     assert optimized.changes and optimized.text == optimize_document(parse(APT)).text
     assert "--mount=type=cache" in optimized.text
-    entries = shlax_front.explainer(APT)
+    entries = shlax_front.explain(APT)
     assert [e.to_json() for e in entries] == [e.to_json() for e in explain_document(parse(APT))]
-    assert shlax_front.migration(APT) == migrate_document(parse(APT))
-    assert "Packages(" in shlax_front.migration(APT)
+    assert shlax_front.migrate(APT) == migrate_document(parse(APT))
+    assert "Packages(" in shlax_front.migrate(APT)
 
 
 @pytest.fixture
