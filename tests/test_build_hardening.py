@@ -465,3 +465,28 @@ def test_what_a_build_killed_outright_left_is_removed_by_the_next(base_images, t
         for name in _containers_of(build.pid):
             subprocess.run(["buildah", "rm", name], capture_output=True)
         forget_layers(cache)
+
+
+def test_a_symlink_in_a_from_image_resolves_inside_that_image(base_images, buildah_cleanup, tmp_path):
+    """``RUN --mount=type=bind,from=STAGE,source=LINK`` where LINK is ``/etc`` in the stage: the stage's /etc is
+    mounted (BuildKit resolves inside the image), never the host's, which buildah's own join gave."""
+    context = tmp_path / "ctx"
+    cache = tmp_path / "cache"
+    _containerfile(
+        context,
+        f"""\
+        FROM {BUSYBOX} AS a
+        RUN ln -s /etc /dlink && echo from-a > /etc/marker-a && mkdir /real && ln -s ../real /rel
+        FROM {BUSYBOX}
+        RUN --mount=type=bind,from=a,source=dlink,target=/m ls /m > /listed
+        RUN --mount=type=bind,from=a,source=/rel/../dlink/marker-a,target=/f cat /f > /read
+        """,
+    )
+    try:
+        ours = buildah_cleanup.tag("shlax-hard")
+        shlax("build", "-t", ours, str(context), cache_dir=cache)
+        listed = (_read(ours, "/listed") or "").split()
+        assert "marker-a" in listed and "apt" not in listed, listed
+        assert _read(ours, "/read") == "from-a\n"
+    finally:
+        forget_layers(cache)

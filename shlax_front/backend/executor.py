@@ -110,7 +110,14 @@ class Executor:
         self.format = "oci"
         self.copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
         self.runs = RunExecutor(
-            buildah, caches, context.root, options, self.work.scratch, self._inspect, on_output or _ignore
+            buildah,
+            caches,
+            context.root,
+            options,
+            self.work.scratch,
+            self._inspect,
+            on_output or _ignore,
+            source_rootfs=self.work.source_rootfs,
         )
 
     # -- the whole build ----------------------------------------------------------------------------------

@@ -62,8 +62,11 @@ class RunExecutor:
         scratch: Callable[[str], str],
         inspect: Callable[[str], dict[str, Any] | None],
         show: Callable[[str], None],
+        source_rootfs: Callable[[str], str] | None = None,
     ):
         self.buildah = buildah
+        #: the mounted root of an image (``--mount from=``), to resolve its sources inside it
+        self.source_rootfs = source_rootfs
         self.caches = caches
         self.context_root = context_root
         self.options = options
@@ -262,19 +265,30 @@ class RunExecutor:
             return self.cache_mounts.prepare(mount)
         parts = [f"type={mount.type}"]
         local_bind = mount.type == "bind" and not mount.get("from")
+        image = next((i for n, i in stage_images.items() if str(n) == mount.get("from")), mount.get("from"))
         for k, v in mount.options:
             if local_bind and k in ("source", "src"):
                 v = self._in_context(v)
+            elif mount.type == "bind" and image and k in ("source", "src"):
+                v = self._in_image(image, v)
             if k == "from":
-                for index, image in stage_images.items():
-                    if v == str(index):
-                        v = image
+                v = image or v
             parts.append(f"{k}={v}" if v != "" else k)
         if mount.type == "bind" and not (mount.get("source") or mount.get("src")):
             # BuildKit's and bud's default: the whole context (or the from= image's root); buildah run
             # itself refuses a bind without one ("must set volume source")
             parts.append(f"source={self.context_root if local_bind else '/'}")
         return ",".join(parts)
+
+    def _in_image(self, image: str, source: str) -> str:
+        """A ``from=`` bind source with the image's symlinks resolved inside the image, as BuildKit does:
+        buildah joins it to the image's mount point and lets the host follow the links, so a link to
+        ``/etc`` in the image mounted the host's ``/etc``."""
+        if self.source_rootfs is None:
+            return source
+        root = self.source_rootfs(image)
+        rel = os.path.relpath(inside(root, source), root)
+        return "/" if rel == "." else "/" + rel
 
     def _in_context(self, source: str) -> str:
         """The host path buildah gets for a bind ``source``: symlinks resolved here, refused when they lead out
