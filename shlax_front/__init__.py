@@ -12,6 +12,7 @@ The library API, each name imported on first use so that CLI start-up does not p
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -42,6 +43,10 @@ _LAZY = {
 }  # fmt: skip
 
 __all__ = sorted(_LAZY)
+
+# A library says what it has to say through logging and prints nothing itself: silent unless the caller (the
+# command line does) attaches a handler.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from shlax_front.backend.api import build as build

@@ -8,6 +8,7 @@ are printed as one line on stderr with their exit code; they never show a traceb
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -46,8 +47,28 @@ def cli() -> None:
     """Build Containerfiles without re-downloading the world."""
 
 
+class _OneLine(logging.Formatter):
+    """What the library logs, as the command line shows it: ``shlax-front: [warning: ]message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return f"shlax-front: {level}{record.getMessage()}"
+
+
+def show_library_messages() -> None:
+    """Print what the library logs (warnings, what a build waits for) on stderr, one line each."""
+    logger = logging.getLogger("shlax_front")
+    if not any(getattr(h, "shlax_front_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLine())
+        handler.shlax_front_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the group, turn user errors into one line and an exit code."""
+    show_library_messages()
     try:
         args = sys.argv[1:] if argv is None else list(argv)
         # obj: the arguments as given, for a verb that must re-execute itself (rootless build)

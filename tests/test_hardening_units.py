@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -140,28 +141,29 @@ DAMAGED_INDEXES = {
 
 
 @pytest.mark.parametrize("raw", DAMAGED_INDEXES.values(), ids=DAMAGED_INDEXES.keys())
-def test_a_damaged_layer_index_is_set_aside_with_a_warning_and_rebuilt(raw, tmp_path, capsys):
+def test_a_damaged_layer_index_is_set_aside_with_a_warning_and_rebuilt(raw, tmp_path, caplog):
     path = tmp_path / "layers" / "index.json"
     path.parent.mkdir()
     path.write_bytes(raw)
     index = LayerIndex(tmp_path).load()
     assert index.entries == {} and index.slots == {} and index.superseded == {}
-    warning = capsys.readouterr().err.strip().splitlines()
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warning) == 1 and "index.json.corrupt" in warning[0], warning
+    caplog.clear()
     assert (tmp_path / "layers" / "index.json.corrupt").read_bytes() == raw
     index.record("key", "image", "RUN x", "slot", {"parent": "p"})
     assert LayerIndex(tmp_path).load().lookup("key") == "image"
-    assert capsys.readouterr().err == ""
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'{"argv": ["pip"], "lines": null}', b'{"argv": ["pip"]}', b"\xff"])
-def test_a_damaged_pip_record_is_set_aside(raw, tmp_path, capsys):
+def test_a_damaged_pip_record_is_set_aside(raw, tmp_path, caplog):
     (tmp_path / "damaged").write_bytes(raw)
     index_said = "Saved /w/a-1-py3-none-any.whl\nSaved /w/b-2-py3-none-any.whl\n"
     record_resolution(tmp_path, ["pip"], ["a==1", "b"], index_said)
     output = index_said + "Saved /w/c-3-py3-none-any.whl\n"
     assert settled(tmp_path, ["pip"], ["a==1", "b", "c==3"], output, ttl=-1)  # the good record still counts
-    assert "damaged.corrupt" in capsys.readouterr().err
+    assert "damaged.corrupt" in caplog.text
     assert (tmp_path / "damaged.corrupt").read_bytes() == raw
 
 
@@ -325,7 +327,7 @@ def _wheel(path: Path) -> None:
         archive.writestr("pkg-1.dist-info/RECORD", "pkg/__init__.py,,\n")
 
 
-def test_a_damaged_wheel_is_dropped_and_a_sound_one_read_only_once(tmp_path, monkeypatch, capsys):
+def test_a_damaged_wheel_is_dropped_and_a_sound_one_read_only_once(tmp_path, monkeypatch, caplog):
     wheelhouse = tmp_path / "pip-wheelhouse"
     wheelhouse.mkdir()
     _wheel(wheelhouse / "good-1-py3-none-any.whl")
@@ -340,7 +342,7 @@ def test_a_damaged_wheel_is_dropped_and_a_sound_one_read_only_once(tmp_path, mon
     dropped = ["crc-1-py3-none-any.whl", "zlib-1-py3-none-any.whl"]
     assert distcheck.drop_damaged_packages("pip-wheelhouse", wheelhouse) == dropped
     assert [p.name for p in wheelhouse.iterdir()] == ["good-1-py3-none-any.whl"]
-    assert capsys.readouterr().err.count("damaged in the host cache") == 2
+    assert caplog.text.count("damaged in the host cache") == 2
     read: list[Path] = []
     monkeypatch.setattr(distcheck, "damage", lambda path: read.append(path))
     assert (

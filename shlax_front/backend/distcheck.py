@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import bz2
 import json
+import logging
 import lzma
 import os
-import sys
 import tarfile
 import zipfile
 import zlib
@@ -23,6 +23,8 @@ from pathlib import Path
 
 from shlax_front.backend.hostcache import records_directory
 from shlax_front.backend.store import write_atomic
+
+log = logging.getLogger(__name__)
 
 #: the record of files already read back, beside the resolution records (its leading dot keeps them apart)
 CHECKED = ".checked.json"
@@ -125,10 +127,7 @@ def drop_damaged(directory: Path, checked_path: Path) -> list[str]:
         if checked.get(path.name) != signature:
             why = damage(path)
             if why:
-                print(
-                    f"shlax-front: warning: {path}: damaged in the host cache ({why}); removed, it is fetched again",
-                    file=sys.stderr,
-                )
+                log.warning("%s: damaged in the host cache (%s); removed, it is fetched again", path, why)
                 os.unlink(path)
                 dropped.append(path.name)
                 continue

@@ -20,9 +20,9 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import pwd
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shlax_front.errors import BuildError, RefusedError
+
+#: what the library has to say goes through logging: the CLI prints it, a library caller decides
+log = logging.getLogger(__name__)
 
 #: errors that say the cache directory cannot be written at all (not a bug of ours): one line, no traceback
 UNWRITABLE = {errno.EROFS: "read-only", errno.EACCES: "not writable", errno.EPERM: "not writable"}
@@ -97,9 +100,7 @@ def set_aside(path: Path, why: str) -> None:
     line; the caller carries on as if it were missing, so the next write rebuilds it."""
     with contextlib.suppress(FileNotFoundError):  # another build set it aside first
         os.replace(path, path.with_name(path.name + CORRUPT_SUFFIX))
-        print(
-            f"shlax-front: warning: {path}: {why}; set aside as {path.name}{CORRUPT_SUFFIX}", file=sys.stderr
-        )
+        log.warning("%s: %s; set aside as %s%s", path, why, path.name, CORRUPT_SUFFIX)
 
 
 def invoking_user() -> tuple[int, int, str]:
@@ -142,7 +143,7 @@ def file_lock(path: Path, exclusive: bool = True, waiting: Callable[[str], None]
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    log.info("%s", line.removeprefix("shlax-front: "))
 
 
 def lock_subject(path: Path) -> str:
