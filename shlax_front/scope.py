@@ -330,8 +330,8 @@ def _step(instruction: ins.Instruction, scope: Scope, context: WalkContext) -> S
 
 def _arg_step(instruction: ins.Arg, scope: Scope, context: WalkContext) -> Step:
     """ARG: each default sees the ARGs to its left (BuildKit updates its state per name). A name takes its
-    ``--build-arg`` value, else its expanded default, else the global value, else (a bare ARG, rules that say
-    so) the predefined platform value."""
+    ``--build-arg`` value, else its expanded default, else (a bare ARG, rules that say so) the predefined
+    platform value - before a global ARG's value, as bud does - else the global value."""
     ex = _Expander(scope._lookup(), context)
     pairs = []
     local = scope
@@ -344,10 +344,10 @@ def _arg_step(instruction: ins.Arg, scope: Scope, context: WalkContext) -> Step:
             value = ex.word(default)
             if context.rules.keep_unknown and ex.unset - before:
                 value = None  # built from a value only the builder knows: not expanded further
-        elif name in context.global_values:
-            value = context.global_values[name]
+        elif name in context.predefined:
+            value = context.predefined[name]
         else:
-            value = context.predefined.get(name)
+            value = context.global_values.get(name)
         pairs.append((name, value))
         local = local.with_arg(name, value)
     pairs_tuple = tuple(pairs)

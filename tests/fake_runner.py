@@ -23,8 +23,9 @@ class FakeRunner:
         if verb == "inspect":
             ref = argv[-1]
             if ref in ("busybox", "busybox-id") or ref in self.images:
+                config = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
                 out = json.dumps(
-                    {"FromImageID": "busybox-id", "Docker": {"config": {}}, "OCIv1": {"config": {}}}
+                    {"FromImageID": "busybox-id", "Docker": {"config": config}, "OCIv1": {"config": config}}
                 )
             else:
                 return Result(argv, 125, "", "not found")

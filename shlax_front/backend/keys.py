@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from shlax_front.backend.budversion import installed
+
 #: bump when the executor's semantics change in a way that makes old layers wrong
 #: v5: context keys follow symlinks like buildah, read ignore lines as Go regexps, cover xattrs and hard links
 #: v6: build arg values keyed (and stored in the index) by their digest
@@ -31,8 +33,9 @@ def step_key(parent: str, inputs: dict) -> str:
 
 
 def root_key(base: str, fmt: str) -> str:
-    """Key of a stage's starting point: the base image id (or an earlier stage's key) and the image format."""
-    return step_key("", {"base": base, "format": fmt})
+    """Key of a stage's starting point: the base image id (or an earlier stage's key), the image format and
+    the installed bud's rules (a layer made to another bud version's image is not reused)."""
+    return step_key("", {"base": base, "format": fmt, "bud": installed().key})
 
 
 def explain_miss(previous: dict | None, current: dict) -> str:

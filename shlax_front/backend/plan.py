@@ -25,6 +25,7 @@ from shlax_front import actions as A
 from shlax_front import instructions as ins
 from shlax_front import lift
 from shlax_front import stages as graph_of
+from shlax_front.backend import budversion
 from shlax_front.backend.copyopts import copy_flags_problem
 from shlax_front.backend.steps import (
     BuildSteps,
@@ -76,7 +77,8 @@ class Planner:
         self.doc = doc
         self.recipe = recipe
         self.path = doc.path if doc is not None else (path or "shlaxfile.py")
-        self.build_args = dict(build_args or {})
+        self.bud = budversion.installed()
+        self.build_args = self.bud.with_platform_args(build_args or {})
         self.target = target
         self.image_config = image_config or (lambda ref: None)
         self.caching = caching
@@ -104,6 +106,8 @@ class Planner:
         for stage in graph.stages:
             if stage.base_stage is None:
                 self._refuse_foreign_platform(stage)
+        args = [i for s in graph.stages for i in s.instructions if isinstance(i, ins.Arg)]
+        budversion.refuse_redefinitions(self.bud, [*graph.meta_args, *args], self.path)
         if self.recipe is not None:
             return graph, lift.lower_recipe(graph, stages, self._root_scope)
         return graph, lower_plan(graph, self._root_scope, only=graph.stages)
@@ -152,8 +156,9 @@ class Planner:
         location = Location(self.path, stage.line)
         first = FromStep(location, f"FROM {stage.base}", image=stage.base, stage=stage.base_stage)
         steps: list[Step] = [first]
-        if stage.base_stage is None and stage.base.lower() == "scratch":
-            # buildah bud gives a scratch stage the default PATH in its config
+        config = None if stage.base_stage is not None else self.image_config(stage.base)
+        if stage.base_stage is None and (stage.base.lower() == "scratch" or config and not config.get("env")):
+            # buildah bud gives a scratch stage, or one on a base image without Env, the default PATH
             steps.append(
                 ConfigStep(location, f"ENV PATH={DEFAULT_PATH}", options=("--env", f"PATH={DEFAULT_PATH}"))
             )

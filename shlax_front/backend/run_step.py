@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shlax_front.backend import aptlists
+from shlax_front.backend import aptlists, budversion
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
 from shlax_front.backend.context import OutsideContext
@@ -119,6 +119,11 @@ class RunExecutor:
             mounts = [self._mount_arg(m, stage_images) for m in step.mounts if m.type != "secret"]
         except (CacheMountError, OutsideContext) as err:
             raise RefusedError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+        if not budversion.installed().run_bind_writes_kept:  # 1.39 discards bind writes: caches go as -v
+            written = [m for m in step.mounts if m.type != "secret"]
+            pairs = list(zip(written, mounts, strict=True))
+            volumes += [budversion.bind_as_volume(a) for m, a in pairs if is_host_cache(m)]
+            mounts = [a for m, a in pairs if not is_host_cache(m)]
         secret_volumes, secret_targets, secret_dir = self._secrets(step)
         volumes += secret_volumes
         caches = tuple(resolve_owner(c, rootfs) for c in step.cache_mounts)
