@@ -41,7 +41,8 @@ def with_commands(stages: Iterable[A.Stage]) -> tuple[A.Stage, ...]:
     out = []
     for stage in stages:
         actions = tuple(
-            a.evolve(run=command_of(a)) if isinstance(a, A.RunLike) and not a.run else a for a in stage.actions
+            a.evolve(run=command_of(a)) if isinstance(a, A.RunLike) and not a.run else a
+            for a in stage.actions
         )
         out.append(stage.evolve(actions=actions))
     return tuple(out)
@@ -144,7 +145,9 @@ def instruction_of(action: A.Action, line: int = 0) -> ins.Instruction:
     if isinstance(action, (A.Cmd, A.Entrypoint)):
         cls = ins.Cmd if isinstance(action, A.Cmd) else ins.Entrypoint
         exec_form = isinstance(action.command, tuple)
-        return cls(_node(cls.__name__.lower(), at, exec_form=exec_form), command=action.command, exec_form=exec_form)
+        return cls(
+            _node(cls.__name__.lower(), at, exec_form=exec_form), command=action.command, exec_form=exec_form
+        )
     if isinstance(action, A.Shell):
         return ins.Shell(_node("shell", at, exec_form=True), argv=tuple(action.argv))
     if isinstance(action, A.Stopsignal):

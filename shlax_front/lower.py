@@ -70,7 +70,9 @@ def lower_plan(
     which is what the build backend reads; ``roots`` gives a root stage's scope (its base image's config).
     """
     walker = graph.walker(roots, strict=True)
-    first_node = {stage.index: len(graph.meta_args) + _nodes_before(graph, stage) for stage in graph.all_stages}
+    first_node = {
+        stage.index: len(graph.meta_args) + _nodes_before(graph, stage) for stage in graph.all_stages
+    }
     out: list[A.Stage] = []
     for stage in graph.all_stages if only is None else only:
         node = first_node[stage.index]

@@ -16,8 +16,8 @@ from shlax_front.parser import parse
 from shlax_front.passes import run_passes
 
 FAKE_NPM = (
-    "RUN printf '#!/bin/sh\\nset -e\\ncache=\"${npm_config_cache:-$HOME/.npm}\"\\n"
-    "touch \"$cache/_probe\" 2>/dev/null || { echo \"Your cache folder contains root-owned files\" >&2; exit 1; }\\n"
+    'RUN printf \'#!/bin/sh\\nset -e\\ncache="${npm_config_cache:-$HOME/.npm}"\\n'
+    'touch "$cache/_probe" 2>/dev/null || { echo "Your cache folder contains root-owned files" >&2; exit 1; }\\n'
     "id -u > installed-by\\n' > /usr/local/bin/npm && chmod 755 /usr/local/bin/npm"
 )
 

@@ -121,7 +121,9 @@ class Planner:
         doc = parse(text, path=f"{self.path}:{step.location.line}(ONBUILD)")
         graph = graph_of.plan(doc, self.build_args, rules=BUD)
         image = step.image if step.stage is None else ""
-        (lowered,) = lower_plan(graph, lambda _: image_scope(self.image_config(image) if image else None, "x"))
+        (lowered,) = lower_plan(
+            graph, lambda _: image_scope(self.image_config(image) if image else None, "x")
+        )
         steps: list[Step] = []
         for action in lowered.actions:
             steps.extend(self._steps(action, {}, step.location, _StageState()))
@@ -239,7 +241,9 @@ class Planner:
 
     def _copy(self, i: ins.Copy, scope: Scope, names: dict[str, int], loc: Location) -> CopyStep:
         if i.parents:
-            raise self._refuse("COPY --parents is not supported by the buildah backend (buildah 1.28 lacks it)", i)
+            raise self._refuse(
+                "COPY --parents is not supported by the buildah backend (buildah 1.28 lacks it)", i
+            )
         if getattr(i, "keep_git_dir", False):
             raise self._refuse("ADD --keep-git-dir is not supported by the buildah backend", i)
         add = isinstance(i, ins.Add)
@@ -300,7 +304,9 @@ class Planner:
             exclude=exclude,
         )
 
-    def _run(self, action: A.RunLike, i: ins.Run, scope: Scope, names: dict[str, int], loc: Location) -> RunStep:
+    def _run(
+        self, action: A.RunLike, i: ins.Run, scope: Scope, names: dict[str, int], loc: Location
+    ) -> RunStep:
         files: list[tuple[str, str, int]] = []
         if i.exec_form:
             argv = tuple(i.command)
