@@ -27,11 +27,11 @@ test:
 
 # No buildah needed: runs anywhere in seconds.
 test-unit:
-	$(PYTHON) -m pytest -q -m "not buildah"
+	$(PYTHON) -m pytest -q tests/unit
 
 # Only the real buildah builds (root, buildah and `make images`).
 test-buildah:
-	$(PYTHON) -m pytest -q -m buildah
+	$(PYTHON) -m pytest -q tests/buildah
 
 # The real buildah builds again on Debian 13's buildah 1.39 and Python 3.13, in a trixie root debootstrapped under
 # /var/tmp/shlax-front-trixie (root, debootstrap; the rootless tests stay on the host). SHLAX_TRIXIE_TESTS="FILE..."
@@ -44,7 +44,7 @@ test-buildah-1.39:
 # time, printed first so a failure can be replayed).
 soak:
 	seed=$${SOAK_SEED:-$$RANDOM}; echo "soak seed $$seed"; \
-	SHLAX_FUZZ_SEED=$$seed SHLAX_FUZZ_RUNS=$${SOAK_RUNS:-20000} $(PYTHON) -m pytest -q tests/test_frontend_fuzz.py
+	SHLAX_FUZZ_SEED=$$seed SHLAX_FUZZ_RUNS=$${SOAK_RUNS:-20000} $(PYTHON) -m pytest -q tests/unit/test_frontend_fuzz.py
 
 fmt:
 	$(PYTHON) -m ruff format shlax_front tests

@@ -25,6 +25,16 @@ DEBIAN = "docker.io/library/debian:bookworm"
 BUSYBOX = "docker.io/library/busybox:latest"
 
 os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
+BUILDAH_TESTS = ROOT / "tests" / "buildah"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """The folder sets the marker: everything under tests/buildah/ builds with real buildah (``-m buildah``),
+    tests/unit/ needs none. Marked before ``-m`` selects."""
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(BUILDAH_TESTS):
+            item.add_marker(pytest.mark.buildah)
 
 
 @pytest.fixture(scope="session")

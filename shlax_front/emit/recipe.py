@@ -1,7 +1,7 @@
 """Action IR -> a Python recipe (``templates/recipe.py.j2``), the ``migrate`` output.
 
 Every action is written as a constructor call with only the arguments that differ from their defaults, so
-the recipe reads like the original Shlax ones yet evaluates to exactly the same IR (``tests/test_migrate.py``
+the recipe reads like the original Shlax ones yet evaluates to exactly the same IR (``tests/unit/test_migrate.py``
 checks that on every fixture).
 """
 

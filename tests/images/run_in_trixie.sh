@@ -20,7 +20,7 @@ if [ ! -e "$ROOT/.debootstrapped" ]; then
 fi
 if [ $# -eq 0 ]; then
     # shellcheck disable=SC2086 # a list of test files and ids
-    set -- python -m pytest -q -p no:cacheprovider -m buildah --ignore=tests/test_build_rootless.py ${SHLAX_TRIXIE_TESTS:-}
+    set -- python -m pytest -q -p no:cacheprovider -m buildah --ignore=tests/buildah/test_build_rootless.py ${SHLAX_TRIXIE_TESTS:-}
 fi
 mkdir -p "$ROOT/src/shlax-front" "$ROOT/src/shared"
 

@@ -1,0 +1,70 @@
+"""``shlax-front cache ls|du|prune`` for real: lists what builds left, prunes layers and caches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from buildah_tools import ROOT, forget_layers, shlax
+
+
+def cache_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "shlax_front", "cache", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+
+
+def test_ls_du_prune(tmp_path, base_images):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo x > /x\n")
+    try:
+        image = shlax("build", str(ctx), cache_dir=cache).stdout.strip()
+        (cache / "caches" / "npm").mkdir(parents=True)
+        (cache / "caches" / "npm" / "blob").write_bytes(b"x" * 1000)
+        listed = json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)
+        assert [layer["image"] for layer in listed["layers"]] == [image]
+        assert [c["name"] for c in listed["caches"]] == ["npm"]
+        assert "1.0 kB" in cache_cli("du", "--cache-dir", str(cache)).stdout
+        cache_cli("prune", "--cache-dir", str(cache), "--older-than", "1d")  # everything is fresh: kept
+        assert json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)["layers"]
+        old = time.time() - 3 * 86400
+        os.utime(cache / "caches" / "npm" / "blob", (old, old))
+        os.utime(cache / "caches" / "npm", (old, old))
+        cache_cli("prune", "--cache-dir", str(cache), "--older-than", "2d")
+        assert not (cache / "caches" / "npm").exists()
+        cache_cli("prune", "--cache-dir", str(cache))
+        assert json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)["layers"] == []
+        gone = subprocess.run(["buildah", "inspect", "--type", "image", image], capture_output=True)
+        assert gone.returncode != 0
+        again = shlax("build", str(ctx), cache_dir=cache)
+        assert " built " in again.stderr
+    finally:
+        forget_layers(cache)
+
+
+def test_prune_removes_layers_a_no_cache_rebuild_replaced(tmp_path, base_images):
+    """--no-cache commits a new layer under the same key; the one it replaced is reachable by no key, so it
+    must not be lost in the image store: prune removes it even when everything is fresh."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN date +%N > /stamp\n")
+    try:
+        first = shlax("build", str(ctx), cache_dir=cache).stdout.strip()
+        second = shlax("build", "--no-cache", str(ctx), cache_dir=cache).stdout.strip()
+        assert first != second
+        cache_cli("prune", "--cache-dir", str(cache), "--older-than", "1d")
+        gone = subprocess.run(["buildah", "inspect", "--type", "image", first], capture_output=True)
+        assert gone.returncode != 0
+        kept = subprocess.run(["buildah", "inspect", "--type", "image", second], capture_output=True)
+        assert kept.returncode == 0
+    finally:
+        forget_layers(cache)

@@ -1,0 +1,240 @@
+"""Host package caches on real buildah with the debian base: apt, pip (non-root USER), offline, concurrency.
+
+These assert from the package managers' own output what crossed the network, never timings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+from buildah_tools import build_concurrently, file_tree, forget_layers, read_file, shlax
+
+from shlax_front.backend import distcheck
+
+APT = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends {packages} && rm -rf /var/lib/apt/lists/*
+"""
+
+PIP = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/*
+RUN useradd -m -u 1234 app
+USER app
+WORKDIR /home/app
+RUN python3 -m venv venv
+COPY requirements.txt .
+RUN venv/bin/pip install --no-cache-dir -r requirements.txt
+"""
+
+INDEX_GET = re.compile(r"^(?:Get|Hit|Ign|Err):\d+ \S+ \S+ InRelease", re.M)
+PACKAGE_GET = re.compile(r"^Get:\d+ \S+ \S+ \S+ (\S+) \S+ \S+ \[", re.M)
+
+
+@pytest.fixture(scope="module")
+def pip_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("pip-cache")
+    yield cache
+    forget_layers(cache)
+
+
+def _write(ctx, text, **files):
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Containerfile").write_text(text)
+    for name, content in files.items():
+        (ctx / name.replace("_", ".")).write_text(content)
+
+
+def test_added_apt_package_downloads_only_itself(tmp_path, base_images, buildah_cleanup):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    try:
+        _write(ctx, APT.format(packages="tree"))
+        first = shlax("build", "-v", str(ctx), cache_dir=cache)
+        assert PACKAGE_GET.findall(first.stderr) == ["tree"]
+        _write(ctx, APT.format(packages="tree less"))
+        tag = buildah_cleanup.tag()
+        second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=cache)
+        assert PACKAGE_GET.findall(second.stderr) == ["less"], second.stderr
+        # the lists the first build fetched are fresh: no index crossed the network this time
+        assert "`apt-get update` skipped" in second.stderr
+        assert not INDEX_GET.findall(second.stderr), second.stderr
+        # the image is as if no cache had been used: no downloaded debs, no lists, docker-clean still there
+        tree = file_tree(tag)
+        assert not [p for p in tree if p.startswith("/var/cache/apt/archives/") and p.endswith(".deb")]
+        assert not [p for p in tree if p.startswith("/var/lib/apt/lists/") and "Packages" in p]
+        assert "/etc/apt/apt.conf.d/docker-clean" in tree
+        assert "/usr/bin/less" in tree and "/usr/bin/tree" in tree
+        assert not [p for p in tree if p.startswith("/run/shlax-front")]
+        # the downloaded debs are in the host cache, partitioned by release and architecture
+        archives = list(cache.glob("caches/*/debian-12-*/archives/*.deb"))
+        assert {p.name.split("_")[0] for p in archives} >= {"tree", "less"}
+    finally:
+        forget_layers(cache)
+
+
+def test_lists_ttl_zero_updates_as_written(tmp_path, base_images):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    try:
+        _write(ctx, APT.format(packages="tree"))
+        shlax("build", str(ctx), cache_dir=cache)
+        again = shlax("build", "-v", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=cache)
+        assert "skipped" not in again.stderr
+        assert INDEX_GET.findall(again.stderr), again.stderr
+        fresh = shlax("build", "-v", "--no-cache", "--lists-ttl", "2h", str(ctx), cache_dir=cache)
+        assert "`apt-get update` skipped" in fresh.stderr and not INDEX_GET.findall(fresh.stderr)
+        bad = shlax("build", "--lists-ttl", "soon", str(ctx), cache_dir=cache, check=False)
+        assert bad.returncode == 2
+        assert (
+            bad.stderr.strip()
+            .splitlines()[-1]
+            .endswith("--lists-ttl soon: expected a number with s, m, h, d or w (e.g. 30d)")
+        )
+    finally:
+        forget_layers(cache)
+
+
+OFFLINE_PROBE = """\
+FROM debian:bookworm
+RUN perl -MIO::Socket::INET -e '\\
+  my $out = IO::Socket::INET->new(PeerAddr => "{address}:80", Timeout => 5); \\
+  my $lo = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:5555") or die "no loopback: $!"; \\
+  print $out ? "REACHED THE NETWORK\\n" : "network unreachable\\n";'
+"""
+
+
+def test_offline_cuts_the_network_but_keeps_loopback(tmp_path, base_images):
+    """Under chroot isolation buildah's ``--network none`` leaves the host network reachable; ``--offline``
+    must not. Probed with an address (no DNS involved) that the same RUN reaches when online."""
+    address = socket.getaddrinfo("deb.debian.org", 80, socket.AF_INET)[0][4][0]
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    _write(ctx, OFFLINE_PROBE.format(address=address))
+    try:
+        online = shlax("build", "-v", str(ctx), cache_dir=cache)
+        assert "REACHED THE NETWORK" in online.stderr
+        offline = shlax("build", "-v", "--offline", "--no-cache", str(ctx), cache_dir=cache)
+        assert "network unreachable" in offline.stderr and "REACHED" not in offline.stderr
+    finally:
+        forget_layers(cache)
+
+
+def test_offline_cold_cache_names_what_is_missing(tmp_path, base_images):
+    ctx = tmp_path / "ctx"
+    _write(ctx, APT.format(packages="tree"))
+    result = shlax("build", "--offline", str(ctx), cache_dir=tmp_path / "cache", check=False)
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert "Containerfile:2:" in message and "--offline: not in the host caches:" in message
+    # apt names the package, or (when its index update already fails) the lists are what is missing
+    assert "tree" in message or "apt package lists" in message
+    forget_layers(tmp_path / "cache")
+
+
+def test_non_root_pip_uses_the_wheelhouse(tmp_path, base_images, buildah_cleanup, pip_cache):
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six==1.16.0\n")
+    first = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    assert "Successfully installed six-1.16.0" in first.stderr
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    assert [p.name for p in wheelhouse.iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]
+    six_inode = (wheelhouse / "six-1.16.0-py2.py3-none-any.whl").stat().st_ino
+
+    _write(ctx, PIP, requirements_txt="six==1.16.0\nidna==3.7\n")
+    tag = buildah_cleanup.tag()
+    second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=pip_cache)
+    assert "Downloading idna" in second.stderr or "idna-3.7" in second.stderr
+    assert "Downloading six" not in second.stderr  # served from the wheelhouse, not the network
+    # both pinned: pip asked the index about idna alone (one requirement, no deps), never re-read six's page
+    assert re.search(r"^Collecting idna==3\.7$", second.stderr, re.M), second.stderr
+    assert "Collecting six" not in second.stderr
+    assert (wheelhouse / "six-1.16.0-py2.py3-none-any.whl").stat().st_ino == six_inode
+    assert "Processing /run/shlax-front/wheelhouse/idna-3.7-py3-none-any.whl" in second.stderr
+    assert "apt-get update" in second.stderr and "cached" in second.stderr  # the apt layer was reused
+    # image: installed for the non-root user, no caches or wheelhouse inside
+    tree = file_tree(tag)
+    assert any(p.startswith("/home/app/venv/lib/python3.11/site-packages/idna/") for p in tree)
+    assert tree["/home/app/venv"][2] == 1234
+    assert not [p for p in tree if p.startswith("/home/app/.cache/pip/")]
+    assert not [p for p in tree if "wheelhouse" in p or p.startswith("/run/shlax-front")]
+    # the host caches are handed back to their owner (the invoking user), never left to uid 1234
+    for root in (wheelhouse, pip_cache / "caches"):
+        for dirpath, _, filenames in os.walk(root):
+            for name in filenames:
+                assert os.lstat(os.path.join(dirpath, name)).st_uid == os.getuid()
+
+
+def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_cleanup, pip_cache):
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six==1.16.0\n")
+    shlax("build", str(ctx), cache_dir=pip_cache)  # warm (usually already is)
+    tag = buildah_cleanup.tag()
+    result = shlax("build", "-v", "--offline", "--no-cache", "-t", tag, str(ctx), cache_dir=pip_cache)
+    assert "Successfully installed six-1.16.0" in result.stderr
+    assert "Downloading" not in result.stderr
+    assert read_file(tag, "/home/app/venv/lib/python3.11/site-packages/six.py")
+
+
+def test_two_concurrent_apt_builds_both_succeed(tmp_path, base_images, buildah_cleanup):
+    cache = tmp_path / "cache"
+    tags = []
+    for n, package in enumerate(("tree", "less")):
+        _write(tmp_path / f"ctx{n}", APT.format(packages=package))
+        tags.append(buildah_cleanup.tag())
+
+    results = build_concurrently([tmp_path / f"ctx{n}" for n in range(2)], tags, cache)
+    try:
+        for n in range(2):
+            assert results[n].returncode == 0, results[n].stderr
+        out = subprocess.run(
+            ["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"], capture_output=True, text=True
+        ).stdout
+        assert all(tag in out for tag in tags)
+    finally:
+        forget_layers(cache)
+
+
+def test_unpinned_requirement_resolves_against_the_index_like_bud(tmp_path, base_images, pip_cache):
+    """A wheelhouse holding an old six must not decide what ``six`` (unpinned) means: the index is asked,
+    as a plain ``pip install`` would; within --lists-ttl of that, the wheelhouse's answer stands."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six==1.15.0\n")
+    shlax("build", str(ctx), cache_dir=pip_cache)
+    _write(ctx, PIP, requirements_txt="six\n")
+    unpinned = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    installed = re.findall(r"^Successfully installed six-(\S+)$", unpinned.stderr, re.M)
+    assert installed and installed[-1] != "1.15.0", unpinned.stderr  # the index's newest, not the old wheel
+    inodes = _resolution_records(pip_cache)
+
+    again = shlax("build", "-v", "--no-cache", str(ctx), cache_dir=pip_cache)
+    assert f"Successfully installed six-{installed[-1]}" in again.stderr
+    assert _resolution_records(pip_cache) == inodes  # fresh: the index was not asked again
+
+    shlax("build", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=pip_cache)
+    renewed = _resolution_records(pip_cache)
+    assert renewed.keys() == inodes.keys() and renewed != inodes  # asked again, same answer recorded anew
+
+
+def _resolution_records(cache_dir) -> dict[str, int]:
+    """name -> inode of the index's recorded answers (a rewritten record has a new inode). The damage check's
+    own record of files read back lives there too and changes whenever new files arrive: not an answer."""
+    state = cache_dir / "caches" / "pip-wheelhouse.state"
+    return {p.name: p.stat().st_ino for p in state.iterdir() if p.name != distcheck.CHECKED}
+
+
+def test_added_pin_next_to_unpinned_dependencies_asks_the_index_about_itself_alone(
+    tmp_path, base_images, pip_cache
+):
+    """requests==2.32.3 pulls four unpinned dependencies: the first build asks the index about all of
+    them; adding packaging==24.1 then asks about packaging alone (the index's recent answer vouches for the
+    rest)."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="requests==2.32.3\n")
+    first = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    assert "Successfully installed" in first.stderr and "requests-2.32.3" in first.stderr
+    _write(ctx, PIP, requirements_txt="requests==2.32.3\npackaging==24.1\n")
+    second = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    assert re.findall(r"^Collecting (\S+)", second.stderr, re.M) == ["packaging==24.1"], second.stderr
+    assert re.search(r"^Successfully installed .*\bpackaging-24\.1\b", second.stderr, re.M)

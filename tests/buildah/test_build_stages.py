@@ -1,0 +1,109 @@
+"""Multi-stage builds, --target, heredocs and ONBUILD on real buildah."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from buildah_tools import FIXTURES, forget_layers, image_config, read_file, shlax, statuses
+
+
+def test_heredocs_are_lowered(base_images, buildah_cleanup, tmp_path):
+    folder = FIXTURES / "heredoc"
+    tag = buildah_cleanup.tag()
+    try:
+        shlax("build", "-t", tag, str(folder), cache_dir=tmp_path)
+        for path, content in json.loads((folder / "expected.json").read_text()).items():
+            assert read_file(tag, path) == content, path
+        assert read_file(tag, "/shebang.txt").startswith("script with shebang: /run/shlax-front/heredoc-")
+        # the script file was mounted for the run only
+        ctr = subprocess.run(
+            ["buildah", "from", "--pull=never", "-q", tag], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        buildah_cleanup.container(ctr)
+        ls = subprocess.run(["buildah", "run", ctr, "--", "ls", "-a", "/run"], capture_output=True, text=True)
+        assert "shlax-front" not in ls.stdout
+        again = shlax("build", str(folder), cache_dir=tmp_path)
+        assert "built" not in statuses(again.stderr)
+    finally:
+        forget_layers(tmp_path)
+
+
+def test_target_builds_only_needed_stages_and_caches_per_stage(base_images, buildah_cleanup, tmp_path):
+    folder = FIXTURES / "multistage"
+    tag = buildah_cleanup.tag()
+    try:
+        result = shlax("build", "--target", "final", "-t", tag, str(folder), cache_dir=tmp_path)
+        assert "echo never" not in result.stderr
+        assert "[extra]" not in result.stderr
+        assert read_file(tag, "/srv/version.txt") == "version 1.0\n"
+        changed = shlax(
+            "build",
+            "--target",
+            "final",
+            "--build-arg",
+            "VERSION=2.0",
+            "-t",
+            tag,
+            str(folder),
+            cache_dir=tmp_path,
+        )
+        # the builder's RUN and everything in final that copies from it rebuild
+        assert statuses(changed.stderr).count("built") == 4, changed.stderr
+        assert read_file(tag, "/srv/version.txt") == "version 2.0\n"
+        full = shlax("build", "--build-arg", "VERSION=2.0", str(folder), cache_dir=tmp_path)
+        assert statuses(full.stderr).count("built") == 1, full.stderr  # only extra's RUN is new
+    finally:
+        forget_layers(tmp_path)
+
+
+def test_onbuild_triggers_run_in_the_child(base_images, buildah_cleanup, tmp_path):
+    parent_dir = tmp_path / "parent"
+    parent_dir.mkdir()
+    parent = buildah_cleanup.tag("shlax-onbuild-parent")
+    (parent_dir / "Containerfile").write_text(
+        "FROM busybox\nONBUILD RUN echo from-trigger > /triggered.txt\n"
+    )
+    child_dir = tmp_path / "child"
+    child_dir.mkdir()
+    (child_dir / "Containerfile").write_text(f"FROM {parent}\nRUN cat /triggered.txt > /seen.txt\n")
+    child = buildah_cleanup.tag("shlax-onbuild-child")
+    try:
+        shlax("build", "-t", parent, str(parent_dir), cache_dir=tmp_path / "cache")
+        assert image_config(parent)["OnBuild"] == ["RUN echo from-trigger > /triggered.txt"]
+        shlax("build", "-t", child, str(child_dir), cache_dir=tmp_path / "cache")
+        assert read_file(child, "/seen.txt") == "from-trigger\n"
+        assert image_config(child)["OnBuild"] is None
+    finally:
+        forget_layers(tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "platform, built",
+    [("linux/amd64", True), ("$BUILDPLATFORM", True), ("linux/arm64", False), ("linux/arm/v7", False)],
+)
+def test_from_platform_builds_only_for_this_machine(platform, built, base_images, buildah_cleanup, tmp_path):
+    """An image for another architecture would need emulation for its RUN steps: refused with the location,
+    instead of quietly building for this machine."""
+    import platform as host
+
+    if host.machine() != "x86_64":
+        raise AssertionError("these cases are written for an amd64 machine")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM --platform={platform} busybox\nRUN uname -m > /arch\n")
+    tag = buildah_cleanup.tag()
+    try:
+        result = shlax("build", "-t", tag, str(ctx), cache_dir=tmp_path / "cache", check=False)
+        if built:
+            assert result.returncode == 0, result.stderr
+            assert read_file(tag, "/arch") == "x86_64\n"
+        else:
+            assert result.returncode == 2
+            assert result.stderr.strip().splitlines() == [
+                f"{ctx}/Containerfile:1: FROM --platform={platform}: building for another platform is not"
+                f" supported (this machine builds linux/amd64): FROM --platform={platform} busybox"
+            ]
+    finally:
+        forget_layers(tmp_path / "cache")
