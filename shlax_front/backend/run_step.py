@@ -51,7 +51,8 @@ PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
 
 class RunExecutor:
     """Runs RUN steps of one build; ``scratch(prefix)`` makes a temporary directory the build removes at
-    its end, ``inspect(ref)`` reads an image's config, ``show(text)`` receives what the commands printed."""
+    its end, ``inspect(ref)`` reads an image's config, ``show(text)`` receives what the commands print
+    (the RUN's own command line by line as it prints, the wheelhouse's pip runs whole)."""
 
     def __init__(
         self,
@@ -185,7 +186,13 @@ class RunExecutor:
                         self.show,
                     )
                 result = self.buildah.run(
-                    container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
+                    container,
+                    step.argv,
+                    env=env,
+                    volumes=volumes,
+                    mounts=mounts,
+                    network=network,
+                    on_output=self.show,  # line by line, as the command prints
                 )
             finally:
                 if secret_dir:
@@ -203,7 +210,6 @@ class RunExecutor:
             elif self.options.offline:
                 message += " (--offline: it needed something the host caches do not have, see the output)"
             raise BuildError(message, step.location.path, step.location.line, tail(result.output))
-        self.show(result.output)
         return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
 
     def _container_path(self, container: str) -> str | None:
@@ -271,6 +277,10 @@ class RunExecutor:
         parts = [f"type={mount.type}"]
         local_bind = mount.type == "bind" and not mount.get("from")
         image = next((i for n, i in stage_images.items() if str(n) == mount.get("from")), mount.get("from"))
+        if mount.type == "bind" and image:
+            single_file = self._file_in_image(image, mount)
+            if single_file is not None:
+                return single_file
         for k, v in mount.options:
             if local_bind and k in ("source", "src"):
                 v = self._in_context(v)
@@ -294,6 +304,35 @@ class RunExecutor:
         root = self.source_rootfs(image)
         rel = os.path.relpath(inside(root, source), root)
         return "/" if rel == "." else "/" + rel
+
+    def _file_in_image(self, image: str, mount: RunMount) -> str | None:
+        """A ``from=`` bind of a single file, given to buildah as a host path in the image's mounted root.
+
+        buildah 1.39 refuses ``run --mount type=bind,from=IMAGE,source=FILE`` ("sanitizing bind subdirectory
+        ... opening non-directory ... read-only file system") where bud, binding from a stage, succeeds; a host
+        path works on every version. Writes must not reach that root (later ``COPY --from`` read it), so a
+        ``rw`` mount gets a private copy, thrown away with the step as BuildKit discards them.
+        """
+        if self.source_rootfs is None:
+            return None
+        root = self.source_rootfs(image)
+        host = inside(root, mount.get("source") or mount.get("src") or "/")
+        if os.path.isdir(host) or not os.path.lexists(host):
+            return None
+        writable = any(
+            (k in ("rw", "readwrite") and v in ("", "true")) or (k in ("ro", "readonly") and v == "false")
+            for k, v in mount.options
+        )
+        if writable:
+            copy = os.path.join(self.scratch("shlax-front-bind-"), os.path.basename(host) or "file")
+            shutil.copy2(host, copy)
+            host = copy
+        parts = ["type=bind", f"source={host}"]
+        for k, v in mount.options:
+            if k not in ("type", "from", "source", "src", "rw", "readwrite", "ro", "readonly"):
+                parts.append(f"{k}={v}" if v != "" else k)
+        parts.append("rw" if writable else "ro")
+        return ",".join(parts)
 
     def _in_context(self, source: str) -> str:
         """The host path buildah gets for a bind ``source``: symlinks resolved here, refused when they lead out

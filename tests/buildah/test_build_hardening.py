@@ -466,7 +466,8 @@ def test_what_a_build_killed_outright_left_is_removed_by_the_next(base_images, t
 
 def test_a_symlink_in_a_from_image_resolves_inside_that_image(base_images, buildah_cleanup, tmp_path):
     """``RUN --mount=type=bind,from=STAGE,source=LINK`` where LINK is ``/etc`` in the stage: the stage's /etc is
-    mounted (BuildKit resolves inside the image), never the host's, which buildah's own join gave."""
+    mounted (BuildKit resolves inside the image), never the host's, which buildah's own join gave. A single file
+    from the image is bound too (buildah 1.39 refuses ``from=IMAGE`` with a file source), read-only unless ``rw``."""
     context = tmp_path / "ctx"
     cache = tmp_path / "cache"
     _containerfile(
@@ -477,6 +478,8 @@ def test_a_symlink_in_a_from_image_resolves_inside_that_image(base_images, build
         FROM {BUSYBOX}
         RUN --mount=type=bind,from=a,source=dlink,target=/m ls /m > /listed
         RUN --mount=type=bind,from=a,source=/rel/../dlink/marker-a,target=/f cat /f > /read
+        RUN --mount=type=bind,from=a,source=/etc/marker-a,target=/f,rw echo written > /f && cat /f > /wrote
+        COPY --from=a /etc/marker-a /copied
         """,
     )
     try:
@@ -485,5 +488,8 @@ def test_a_symlink_in_a_from_image_resolves_inside_that_image(base_images, build
         listed = (_read(ours, "/listed") or "").split()
         assert "marker-a" in listed and "apt" not in listed, listed
         assert _read(ours, "/read") == "from-a\n"
+        # a writable bind of one file sees its writes during the RUN; they never reach the stage
+        assert _read(ours, "/wrote") == "written\n"
+        assert _read(ours, "/copied") == "from-a\n"
     finally:
         forget_layers(cache)
