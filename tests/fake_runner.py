@@ -15,7 +15,7 @@ class FakeRunner:
         self.images = {"busybox-id"}
         self.counter = 0
 
-    def run(self, argv, check=True, stream=False, cwd=None, input=None, tail_lines=400):
+    def run(self, argv, check=True, on_output=None, cwd=None, input=None):
         argv = [str(a) for a in argv]
         self.calls.append(argv)
         verb = argv[1]

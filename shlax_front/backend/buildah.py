@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shlax_front.backend.runner import Result, SubprocessRunner
+from shlax_front.backend.runner import LineCallback, Result, SubprocessRunner
 
 #: how often ``image_ids`` asks again when a concurrent removal made ``buildah images`` fail
 LISTING_ATTEMPTS = 8
@@ -50,7 +50,10 @@ class Buildah:
         workdir: str | None = None,
         network: str | None = None,
         check: bool = False,
+        on_output: LineCallback | None = None,
     ) -> Result:
+        """``buildah run``; ``on_output`` receives each line the command prints as it prints it (stdout and
+        stderr merged, as bud shows them)."""
         args = ["run"]
         if self.isolation:
             args += ["--isolation", self.isolation]
@@ -66,10 +69,11 @@ class Buildah:
             args += ["--workingdir", workdir]
         if network == "none" and self.cuts_network_itself:  # chroot refuses --network: cut it ourselves
             wrapper = [sys.executable, "-m", "shlax_front.backend.netns", "--", self.binary]
-            return self.runner.run([*wrapper, *args, container, "--", *argv], check=check)
+            argv = [*wrapper, *args, container, "--", *argv]
+            return self.runner.run(argv, check=check, on_output=on_output)
         if network:
             args += ["--network", network]
-        return self._run(*args, container, "--", *argv, check=check)
+        return self.runner.run([self.binary, *args, container, "--", *argv], check=check, on_output=on_output)
 
     @property
     def cuts_network_itself(self) -> bool:

@@ -30,7 +30,14 @@ from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.remote import RemoteError, remote_digest
-from shlax_front.backend.result import BuildResult, OutputCallback, StepCallback, StepRecord
+from shlax_front.backend.result import (
+    BuildResult,
+    OutputCallback,
+    StartCallback,
+    StepCallback,
+    StepRecord,
+    StepStart,
+)
 from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
 from shlax_front.backend.run_step import RunExecutor
@@ -94,6 +101,7 @@ class Executor:
         *,
         on_step: StepCallback | None = None,
         on_output: OutputCallback | None = None,
+        on_start: StartCallback | None = None,
         onbuild: Callable[[list[str], Stage, FromStep], list[Step]] | None = None,
     ):
         self.buildah = buildah
@@ -102,6 +110,7 @@ class Executor:
         self.context = context
         self.options = options
         self.on_step = on_step
+        self.on_start = on_start
         self.steps: list[StepRecord] = []
         self.onbuild = onbuild
         self.work = WorkingContainers(buildah)
@@ -201,6 +210,8 @@ class Executor:
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
                 if self.options.no_cache:
                     reason = "--no-cache"
+                if self.on_start is not None:
+                    self.on_start(StepStart(stage.label, step.text, step.location))
                 self._ensure_container(state)
                 if isinstance(step, RunStep):
                     images = {index: result.image for index, result in results.items()}

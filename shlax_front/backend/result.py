@@ -52,6 +52,16 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class StepStart:
+    """A step about to run (it was not reused): handed to ``on_start`` before the step's output, so a
+    caller can show which step the lines belong to and how long it has been running."""
+
+    stage: str
+    instruction: str
+    location: Location
+
+
+@dataclass(frozen=True)
 class BuildResult:
     """The image built (its id; tags were applied) and what each step did, in order."""
 
@@ -91,5 +101,8 @@ class BuildResult:
 
 #: called with each step's record when it finishes
 StepCallback = Callable[[StepRecord], None]
-#: called with what a step's commands printed (RUN output, pip downloads)
+#: called with what a step's commands print: a RUN's output one line at a time as it is printed (stdout and
+#: stderr merged), the wheelhouse's pip runs a whole output at a time
 OutputCallback = Callable[[str], None]
+#: called when a step starts running (cached steps do not run: they only finish)
+StartCallback = Callable[[StepStart], None]

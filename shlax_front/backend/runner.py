@@ -3,6 +3,11 @@
 The real runner remembers the child it is waiting for: on Ctrl-C the executor's cleanup must not race a
 ``buildah run`` that is still writing into the container it is about to remove, so ``terminate_children``
 stops it first.
+
+A long RUN must not look stuck: given ``on_output``, the runner reads the command's output (stdout and stderr
+merged, in the order the command wrote them, as ``buildah bud`` shows them) line by line as it arrives and
+hands each line to the callback, and still returns the whole output (the byte accounting and the failure
+message read it). The runner itself prints nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +15,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -30,6 +34,10 @@ class Result:
         return self.stdout + self.stderr
 
 
+#: receives one line of a command's output (its newline included, when it had one) as soon as it is read
+LineCallback = Callable[[str], None]
+
+
 class CommandFailed(Exception):
     """A command exited non-zero; carries the result (for the output tail in the error message)."""
 
@@ -40,7 +48,7 @@ class CommandFailed(Exception):
 
 @dataclass
 class SubprocessRunner:
-    """Runs commands with ``subprocess``; ``stream`` mirrors their output to our stderr as it arrives."""
+    """Runs commands with ``subprocess``; ``on_output`` receives their output line by line as it arrives."""
 
     env: dict[str, str] | None = None
     _children: set[subprocess.Popen] = field(default_factory=set)
@@ -51,11 +59,12 @@ class SubprocessRunner:
         argv: Sequence[str],
         *,
         check: bool = True,
-        stream: bool = False,
+        on_output: LineCallback | None = None,
         cwd: str | None = None,
         input: str | None = None,
-        tail_lines: int = 400,
     ) -> Result:
+        """Run ``argv`` to its end. Without ``on_output``, stdout and stderr are kept apart (a verb's answer
+        is its stdout); with it, they are merged and streamed, and the result's ``stdout`` holds them both."""
         argv = [str(a) for a in argv]
         proc = subprocess.Popen(
             argv,
@@ -63,7 +72,7 @@ class SubprocessRunner:
             env=self.env,
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if stream else subprocess.PIPE,
+            stderr=subprocess.STDOUT if on_output else subprocess.PIPE,
             text=True,
             errors="replace",
             start_new_session=True,  # our Ctrl-C goes to us; we stop the child ourselves, in order
@@ -71,21 +80,9 @@ class SubprocessRunner:
         with self._lock:
             self._children.add(proc)
         try:
-            if stream:
-                lines: list[str] = []
-                assert proc.stdout is not None  # a pipe, as is stdin when there is input
-                if input is not None:
-                    assert proc.stdin is not None
-                    proc.stdin.write(input)
-                    proc.stdin.close()
-                for line in proc.stdout:
-                    sys.stderr.write(line)
-                    sys.stderr.flush()
-                    lines.append(line)
-                    if len(lines) > tail_lines * 4:
-                        del lines[: len(lines) - tail_lines]
-                proc.wait()
-                result = Result(argv, proc.returncode, "".join(lines), "")
+            if on_output is not None:
+                result = Result(argv, 0, _stream(proc, input, on_output), "")
+                result.returncode = proc.wait()
             else:
                 out, err = proc.communicate(input)
                 result = Result(argv, proc.returncode, out, err)
@@ -104,6 +101,21 @@ class SubprocessRunner:
             children = list(self._children)
         for proc in children:
             _stop(proc)
+
+
+def _stream(proc: subprocess.Popen, input: str | None, on_output: LineCallback) -> str:
+    """Read ``proc``'s merged output to its end, one line at a time: each line goes to ``on_output`` at once
+    (a pipe's reader returns what is there, it does not wait for a full buffer); all of it is returned."""
+    assert proc.stdout is not None  # a pipe, as is stdin when there is input
+    if input is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(input)
+        proc.stdin.close()
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        on_output(line)
+    return "".join(lines)
 
 
 def _stop(proc: subprocess.Popen) -> None:

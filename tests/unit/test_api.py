@@ -104,6 +104,8 @@ def test_build_output_goes_to_the_callback_only(project, capfd):
         result = real_run(argv, **kw)
         if argv[1] == "run":
             result.stdout = "hello from the RUN\n"
+            if kw.get("on_output"):  # the real runner streams each line as it is read
+                kw["on_output"](result.stdout)
         return result
 
     runner.run = run
@@ -139,7 +141,7 @@ def test_the_public_build_takes_keywords(project, monkeypatch):
     assert request == BuildRequest(
         context=str(ctx), tags=("app",), build_args={"A": "2"}, cache_dir=str(cache)
     )
-    assert kw == {"on_step": print, "on_output": None}
+    assert kw == {"on_step": print, "on_output": None, "on_start": None}
 
 
 RESULT = BuildResult(
