@@ -22,10 +22,11 @@ from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.plan import Planner
-from shlax_front.backend.result import BuildResult, OutputCallback, StartCallback, StepCallback
+from shlax_front.backend.result import BuildResult, OutputCallback, StepCallback
 from shlax_front.backend.run_step import default_ca_bundle, proxy_env
 from shlax_front.backend.runner import SubprocessRunner
 from shlax_front.backend.secrets import secrets_by_id
+from shlax_front.backend.statcache import FileDigests
 from shlax_front.backend.store import LayerIndex, default_root
 from shlax_front.errors import ShlaxError
 
@@ -111,7 +112,6 @@ def build(
     ca_bundle: str | None = "default",
     on_step: StepCallback | None = None,
     on_output: OutputCallback | None = None,
-    on_start: StartCallback | None = None,
 ) -> BuildResult:
     """Build the Containerfile (or ``shlaxfile.py`` recipe) of ``context`` with buildah, as
     ``shlax-front build`` does, and return what was built. Prints nothing.
@@ -123,8 +123,8 @@ def build(
     unless an instruction needs docker). ``isolation``: buildah's (default ``$BUILDAH_ISOLATION``).
     ``cache_dir``: the host cache root. ``offline``: no network in RUN steps. ``lists_ttl``: seconds
     apt lists stay fresh. ``ca_bundle``: mounted into every RUN (``"default"``: the host's; None: none).
-    ``on_step`` is called with each step's record as it finishes, ``on_start`` with each step that runs as
-    it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
+    ``on_step`` is called with each step's record as it finishes, ``on_output`` with what the commands
+    printed. Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
     """
     request = BuildRequest(
         containerfile=containerfile,
@@ -141,7 +141,7 @@ def build(
         ca_bundle=ca_bundle,
         secrets=tuple(secrets),
     )
-    return run_request(request, on_step=on_step, on_output=on_output, on_start=on_start)
+    return run_request(request, on_step=on_step, on_output=on_output)
 
 
 def run_request(
@@ -149,11 +149,9 @@ def run_request(
     on_step: StepCallback | None = None,
     on_output: OutputCallback | None = None,
     runner: SubprocessRunner | None = None,
-    on_start: StartCallback | None = None,
 ) -> BuildResult:
     """Build what ``request`` asks for; ``build()`` with the options in one object (the CLI's way).
-    ``runner`` runs the buildah commands (a fake one in unit tests); ``on_start`` is told when a step
-    starts running (before its output reaches ``on_output``)."""
+    ``runner`` runs the buildah commands (a fake one in unit tests)."""
     from shlax_front.parser import parse
 
     path = find_containerfile(request.context, request.containerfile)
@@ -196,19 +194,24 @@ def run_request(
         proxy_env=proxy_env(),
         secrets=secrets,
     )
+    context_root = os.path.abspath(request.context)
+    digests = FileDigests.for_context(root, context_root)
+    context = BuildContext(context_root, os.path.abspath(path), file_digests=digests)
     executor = Executor(
         buildah,
         LayerIndex(root).load(),
         HostCaches(root),
-        BuildContext(os.path.abspath(request.context), os.path.abspath(path)),
+        context,
         options,
         on_step=on_step,
         on_output=on_output,
-        on_start=on_start,
         onbuild=planner.onbuild_steps,
     )
-    with _signals_as_interrupt():
-        return executor.run(plan)
+    try:
+        with _signals_as_interrupt():
+            return executor.run(plan)
+    finally:
+        digests.save()  # what was read this time is not read again (a failed build's too)
 
 
 @contextlib.contextmanager

@@ -22,13 +22,14 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from shlax_front.backend import gomatch
 from shlax_front.backend.copyopts import exclusion_lines
 from shlax_front.backend.goregexp import GoSyntaxError, Untranslated, compile_go
+from shlax_front.backend.statcache import FileDigests
 
 IGNORE_FILES = (".containerignore", ".dockerignore")
 #: the xattrs buildah's copier carries into the image (others are dropped)
@@ -168,10 +169,13 @@ NO_RULES = IgnoreRules()
 
 @dataclass
 class BuildContext:
-    """The context directory; digests of what a COPY reads from it are memoised per build."""
+    """The context directory; digests of what a COPY reads from it are memoised per build, and each file's
+    content digest is remembered across builds by its stat (``file_digests``; by default, for this object
+    only)."""
 
     root: str
     containerfile: str | None = None
+    file_digests: FileDigests = field(default_factory=FileDigests)
     _digests: dict[tuple, str] = field(default_factory=dict)
     _manifests: dict[tuple, dict[str, str]] = field(default_factory=dict)
 
@@ -266,16 +270,16 @@ class BuildContext:
         """Key entries of one glob match, named as the source names it, read where buildah reads it."""
         real = self.resolve(rel)
         if real is None:  # dangling or looping: buildah fails the copy; the link itself is keyed
-            yield _entry(rel, os.path.join(self.root, rel), os.lstat(os.path.join(self.root, rel)), {})
+            yield self._entry(rel, os.path.join(self.root, rel), os.lstat(os.path.join(self.root, rel)), {})
             return
         path = os.path.join(self.root, real)
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode):
             if real != rel and rules.ignored(real):
                 return  # buildah checks the followed path against the ignore rules too
-            yield _entry(rel, path, st, {})
+            yield self._entry(rel, path, st, {})
             return
-        yield _entry(rel, path, st, {})
+        yield self._entry(rel, path, st, {})
         yield from self._tree(rel, real, rules, {})
 
     def _mounted(self, rel: str) -> Iterator[bytes]:
@@ -287,7 +291,7 @@ class BuildContext:
         if real != root and not real.startswith(root.rstrip("/") + "/"):
             raise OutsideContext(f"{rel}: outside the build context (a symlink leads to {real})")
         st = os.stat(real)
-        yield _entry(rel, real, st, {})
+        yield self._entry(rel, real, st, {})
         if stat.S_ISDIR(st.st_mode):
             yield from self._tree(rel, os.path.relpath(real, root), NO_RULES, {}, root)
 
@@ -313,9 +317,12 @@ class BuildContext:
                 if is_dir and rules.has_exceptions:
                     yield from self._tree(child_name, child_real, rules, links, root)
                 continue
-            yield _entry(child_name, child.path, st, links)
+            yield self._entry(child_name, child.path, st, links)
             if is_dir:
                 yield from self._tree(child_name, child_real, rules, links, root)
+
+    def _entry(self, name: str, path: str, st: os.stat_result, links: dict) -> bytes:
+        return _entry(name, path, st, links, self.file_digests.sha256)
 
     def resolve(self, rel: str) -> str | None:
         """``rel`` with every symlink followed as inside a chroot at the context (absolute targets and
@@ -352,15 +359,17 @@ def _relative(source: str) -> str:
     return rel
 
 
-def _entry(name: str, path: str, st: os.stat_result, links: dict) -> bytes:
-    """One key line: name, type, mode, content digest or link target, kept xattrs, hard link to."""
+def _entry(
+    name: str, path: str, st: os.stat_result, links: dict, sha256: Callable[[str, os.stat_result], str]
+) -> bytes:
+    """One key line: name, type, mode, content digest (``sha256``) or link target, kept xattrs, hard link to."""
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISLNK(st.st_mode):
         kind, body = "link", os.fsencode(os.readlink(path))
     elif stat.S_ISDIR(st.st_mode):
         kind, body = "dir", b""
     elif stat.S_ISREG(st.st_mode):
-        kind, body = "file", file_sha256(path).encode()
+        kind, body = "file", sha256(path, st).encode()
     else:
         kind, body = "other", b""
     out = os.fsencode(name) + f"\0{kind}\0{mode:o}\0".encode() + body
@@ -386,11 +395,3 @@ def _kept_xattrs(path: str) -> list[tuple[str, bytes]]:
             except OSError:
                 continue
     return kept
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
