@@ -41,10 +41,13 @@ test-buildah-1.39:
 	bash tests/images/run_in_trixie.sh
 
 # The front-end fuzzer for longer than CI's budget: SOAK_RUNS mutated files, SOAK_SEED (default: a new one each
-# time, printed first so a failure can be replayed).
+# time, printed first so a failure can be replayed); then SOAK_EXAMPLES generated contexts and edits of the
+# cache-key property test.
 soak:
 	seed=$${SOAK_SEED:-$$RANDOM}; echo "soak seed $$seed"; \
 	SHLAX_FUZZ_SEED=$$seed SHLAX_FUZZ_RUNS=$${SOAK_RUNS:-20000} $(PYTHON) -m pytest -q tests/unit/test_frontend_fuzz.py
+	SHLAX_PROPERTY_EXAMPLES=$${SOAK_EXAMPLES:-3000} $(PYTHON) -m pytest -q --hypothesis-show-statistics \
+		tests/unit/test_cache_key_property.py
 
 fmt:
 	$(PYTHON) -m ruff format shlax_front tests
