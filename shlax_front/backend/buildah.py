@@ -96,7 +96,7 @@ class Buildah:
         ignorefile: str | None = None,
         cwd: str | None = None,
     ) -> Result:
-        args = ["add" if add else "copy", "--quiet"]
+        args = ["add" if add else "copy"]  # not --quiet: it prints the content digest bud's history names
         if from_:
             args += ["--from", from_]
         if chown:
@@ -113,12 +113,12 @@ class Buildah:
         if options:
             self._run("config", *options, container)
 
-    def commit(self, container: str, fmt: str = "docker", history_comment: str | None = None) -> str:
-        """Commit ``container`` to a new untagged image; returns the image id."""
+    def commit(self, container: str, fmt: str = "docker", created_by: str | None = None) -> str:
+        """Commit ``container`` to a new untagged image; returns the image id. ``created_by`` is the history's
+        line for the layer (the comment stays buildah's own ``FROM <parent>``, as bud's)."""
         args = ["commit", "--quiet", "--format", fmt]
-        if history_comment:
-            # Shows in `buildah inspect` history; the cache key index lives on the host, the key on the image.
-            self._run("config", "--history-comment", history_comment, container)
+        if created_by:
+            self._run("config", "--created-by", created_by, container)
         return self._run(*args, container).stdout.strip().splitlines()[-1]
 
     def mount(self, container: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
+from shlax_front.backend.history import printed_digest
 from shlax_front.backend.rootfs import MissingSource, copy_from_root, inside
 from shlax_front.backend.run_output import tail
 from shlax_front.backend.runner import CommandFailed
@@ -41,9 +42,11 @@ class CopyExecutor:
 
     def copy(
         self, step: CopyStep, container: str, rootfs: Callable[[], str], stage_images: Mapping[int, str]
-    ) -> None:
+    ) -> str | None:
         """Copy into ``container``; ``rootfs()`` mounts it when the copy needs its files, ``stage_images``
-        are the images of the stages built so far, by index."""
+        are the images of the stages built so far, by index. Returns the content digest buildah printed (for
+        the image history), None when the copy was not one ``buildah copy``."""
+        digest = None
         try:
             if step.heredocs:
                 scratch = self.scratch("shlax-front-heredoc-")
@@ -54,14 +57,15 @@ class CopyExecutor:
                         f.write(content)
                     os.chmod(host, 0o644)
                     files.append(host)
-                self.buildah.copy(container, files, step.dest, chown=step.chown, chmod=step.chmod)
+                done = self.buildah.copy(container, files, step.dest, chown=step.chown, chmod=step.chmod)
+                digest = printed_digest(done.stdout)
             elif (step.from_stage is not None or step.from_image) and not step.chown and not step.add:
                 source = stage_images[step.from_stage] if step.from_stage is not None else step.from_image
                 assert source is not None
                 self._copy_preserving_owners(rootfs, self.source_rootfs(source), step)
             elif step.from_stage is not None or step.from_image:
                 source = stage_images[step.from_stage] if step.from_stage is not None else step.from_image
-                self.buildah.copy(
+                done = self.buildah.copy(
                     container,
                     list(step.sources),
                     step.dest,
@@ -70,11 +74,12 @@ class CopyExecutor:
                     chown=step.chown,
                     chmod=step.chmod,
                 )
+                digest = printed_digest(done.stdout)
             else:
                 local = tuple(s for s in step.sources if not is_url(s))
                 setid = [] if step.chmod else self._setid_destinations(rootfs, step, local)
                 for sources, dest, ignorefile in self._copy_batches(step):
-                    self.buildah.copy(
+                    done = self.buildah.copy(
                         container,
                         [s if is_url(s) else os.path.join(self.context.root, s.lstrip("/")) for s in sources],
                         dest,
@@ -85,6 +90,7 @@ class CopyExecutor:
                         ignorefile=ignorefile,
                         cwd=self.context.root,
                     )
+                    digest = printed_digest(done.stdout)
                 if step.checksum:
                     self._verify_checksum(step, rootfs)
                 clear_setid(lambda path: inside(rootfs(), path), setid)
@@ -92,6 +98,7 @@ class CopyExecutor:
             raise BuildError(
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
             ) from None
+        return digest
 
     def _copy_batches(self, step: CopyStep) -> Iterator[tuple[tuple[str, ...], str, str | None]]:
         """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns

@@ -27,6 +27,7 @@ from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path
+from shlax_front.backend.history import with_content
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.remote import RemoteError, remote_digest
@@ -88,6 +89,8 @@ class _State:
     rootfs: str | None = None
     pending: list[ConfigStep] = field(default_factory=list)
     uncommitted: bool = False
+    #: the image history's line for the next commit: the last step's, as bud words it (``history``)
+    history: str = ""
 
 
 class Executor:
@@ -205,6 +208,7 @@ class Executor:
                 else:
                     state.pending.append(step)
                 state.uncommitted = True
+                state.history = step.history or state.history
                 self._record(stage, step, "config", t0)
             else:
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
@@ -213,6 +217,7 @@ class Executor:
                 if self.on_start is not None:
                     self.on_start(StepStart(stage.label, step.text, step.location))
                 self._ensure_container(state)
+                state.history = step.history
                 if isinstance(step, RunStep):
                     images = {index: result.image for index, result in results.items()}
                     fetched, served = self.runs.run(
@@ -220,7 +225,9 @@ class Executor:
                     )
                 elif isinstance(step, CopyStep):
                     images = {index: result.image for index, result in results.items()}
-                    self.copies.copy(step, state.container, functools.partial(self._rootfs, state), images)
+                    rootfs = functools.partial(self._rootfs, state)
+                    digest = self.copies.copy(step, state.container, rootfs, images)
+                    state.history = with_content(step.history, digest, step.sources, self.context.root)
                     if inputs.get("remote") and not step.checksum:
                         self._check_remote(step, state, inputs["remote"])
                 elif isinstance(step, ConfigStep):
@@ -413,13 +420,13 @@ class Executor:
 
     def _commit(self, state: _State, key: str, step: Step | None, slot: str | None, inputs: dict) -> None:
         text = step.text if step else "(config)"
-        image = self.buildah.commit(state.container, self.format, history_comment=f"shlax-front-key={key}")
+        image = self.buildah.commit(state.container, self.format, created_by=state.history or None)
         image = image.removeprefix("sha256:")
         self.index.record(key, image, text, slot, inputs)
         if self._image_ids is not None:
             self._image_ids.add(image)
         self._drop_container(state)
-        state.image, state.key, state.uncommitted = image, key, False
+        state.image, state.key, state.uncommitted, state.history = image, key, False, ""
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:

@@ -25,7 +25,7 @@ from shlax_front import actions as A
 from shlax_front import instructions as ins
 from shlax_front import lift
 from shlax_front import stages as graph_of
-from shlax_front.backend import budversion
+from shlax_front.backend import budversion, history
 from shlax_front.backend.copyopts import copy_flags_problem
 from shlax_front.backend.steps import (
     BuildSteps,
@@ -166,7 +166,11 @@ class Planner:
             )
         state = _StageState()
         for action in stage.actions:
-            steps.extend(self._steps(action, names, None, state))
+            planned = self._steps(action, names, None, state)
+            if action.step is not None:
+                for step in planned:
+                    step.history = history.created_by(action.step)
+            steps.extend(planned)
         return Stage(stage.index, stage.name, steps)
 
     # -- actions --------------------------------------------------------------------------------------------

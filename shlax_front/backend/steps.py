@@ -69,6 +69,8 @@ class RunMount:
 class Step:
     location: Location
     text: str
+    #: the image history's ``created_by`` for this instruction, as bud words it (``history``); empty: none
+    history: str = field(default="", kw_only=True)
 
     #: steps that change the filesystem get their own committed layer
     changes_files = True

@@ -1,0 +1,71 @@
+"""What an image's history says made each layer, worded as ``buildah bud`` (1.28) words it.
+
+``podman history`` and ``buildah inspect`` show a layer's ``created_by``: for bud it is the instruction as written
+(``/bin/sh -c apt-get install ...``, ``/bin/sh -c #(nop) COPY file:<digest> in /app ``), whatever the build did to
+run it (our cache mounts and rewritten scripts never show). The history ``comment`` is left to buildah, which
+names the image the layer started from (``FROM docker.io/library/debian:bookworm``, ``FROM 0123456789ab``), as
+bud's does; the layer's cache key lives in the host's layer index (``store.LayerIndex``), not in the image.
+
+The planner computes the text from the instruction (``created_by``); a COPY/ADD's content summary is only known
+once buildah copied it (the digest ``buildah copy`` prints), so that text holds ``CONTENT`` until ``with_content``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from shlax_front import instructions as ins
+from shlax_front.scope import Step as Walked
+
+#: where a COPY/ADD's ``<type>:<digest>`` goes once buildah printed it
+CONTENT = "\x00content\x00"
+
+
+def created_by(walked: Walked) -> str:
+    """bud's ``created_by`` for one walked instruction (RUN with the build args it saw, COPY/ADD with a
+    ``CONTENT`` place for its digest, anything else ``#(nop)`` and the line as written)."""
+    i = walked.instruction
+    line = ins.node_text(i.node)
+    keyword, _, rest = line.partition(" ")
+    if isinstance(i, ins.Run):
+        args = _run_args(walked)
+        prefix = f"|{len(args.split(' '))} {args} " if args else ""
+        return f"{prefix}/bin/sh -c {rest}"
+    if isinstance(i, ins.Copy):  # ADD is a Copy too
+        return f"/bin/sh -c #(nop) {keyword.upper()} {CONTENT} in {i.dest} "
+    return f"/bin/sh -c #(nop) {line}"
+
+
+def _run_args(walked: Walked) -> str:
+    """The build args a RUN saw, as bud lists them in front of its history line: ``NAME=value`` sorted, the
+    image's ENV value where an ENV of that name exists."""
+    env = dict(walked.scope.env)
+    pairs = [f"{name}={env.get(name, value)}" for name, value in walked.scope.args if value is not None]
+    return " ".join(sorted(pairs))
+
+
+def with_content(history: str, digest: str | None, sources: Sequence[str], context_root: str | None) -> str:
+    """A COPY/ADD's history with buildah's content summary in place: ``multi:`` for several sources, ``dir:``
+    for one directory, ``file:`` otherwise (bud's ``ContentDigester`` kinds). Without a digest (a copy done
+    without ``buildah copy``) the sources as written stand in."""
+    if CONTENT not in history:
+        return history
+    if not digest:
+        return history.replace(CONTENT, " ".join(sources), 1)
+    if len(sources) > 1:
+        kind = "multi"
+    elif context_root and sources and os.path.isdir(os.path.join(context_root, sources[0].lstrip("/"))):
+        kind = "dir"
+    else:
+        kind = "file"
+    return history.replace(CONTENT, f"{kind}:{digest}", 1)
+
+
+def printed_digest(stdout: str) -> str | None:
+    """The content digest ``buildah copy``/``add`` prints (without ``--quiet``): its last line of 64 hex digits."""
+    lines = stdout.strip().splitlines()
+    last = lines[-1].strip() if lines else ""
+    if len(last) == 64 and all(c in "0123456789abcdef" for c in last):
+        return last
+    return None
