@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shlax_front.backend import aptlists
+from shlax_front.backend import aptlists, faults
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
@@ -422,6 +422,7 @@ class Executor:
         text = step.text if step else "(config)"
         image = self.buildah.commit(state.container, self.format, created_by=state.history or None)
         image = image.removeprefix("sha256:")
+        faults.point("layer-committed")  # tests: a build that dies here leaves no index entry
         self.index.record(key, image, text, slot, inputs)
         if self._image_ids is not None:
             self._image_ids.add(image)

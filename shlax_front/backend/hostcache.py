@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shlax_front.backend import faults
 from shlax_front.backend.steps import HostCache
 from shlax_front.backend.store import cache_writes, file_lock, invoking_user
 
@@ -108,6 +109,7 @@ class HostCaches:
                 stack.callback(_chown_tree, directory, *owner)
                 prepared.append((directory, cache))
             yield prepared
+            faults.point("host-caches-used")
 
     def _owner(self, cache: HostCache) -> tuple[int, int]:
         if cache.host:

@@ -19,12 +19,15 @@ import re
 import shutil
 import signal
 import tempfile
+from pathlib import Path
 
 from shlax_front.backend.buildah import Buildah
 
 PREFIX = "shlax-front-"
 #: ``shlax-front-<pid>.<start>-<hex>`` (containers) and ``shlax-front-<kind>-<pid>.<start>-<random>`` (dirs)
 OWNED = re.compile(r"^shlax-front-(?:[a-z]+-)?(\d+)\.(\d+)-[A-Za-z0-9_]+$")
+#: ``.<name>.<pid>.<start>-<random>.tmp``: a cache record being written (``store.write_atomic``)
+WRITING = re.compile(r"^\..+\.(\d+)\.(\d+)-[A-Za-z0-9_]+\.tmp$")
 
 
 def start_time(pid: int) -> int | None:
@@ -44,9 +47,9 @@ def owner() -> str:
     return f"{os.getpid()}.{start_time(os.getpid()) or 0}"
 
 
-def dead_owner(name: str) -> bool:
+def dead_owner(name: str, form: re.Pattern[str] = OWNED) -> bool:
     """Whether ``name`` was made by a build that is no longer running (False for names of another form)."""
-    match = OWNED.match(name)
+    match = form.match(name)
     if match is None:
         return False
     pid, start = int(match.group(1)), int(match.group(2))
@@ -101,3 +104,30 @@ def _rooted_at(pid: str, mountpoint: str, layer: str) -> bool:
     except OSError:
         return False
     return False
+
+
+def sweep_writes(root: Path) -> list[str]:
+    """Delete the temporary files of cache records a dead build was writing (``kill -9`` between the write and
+    the rename): the layer index, digests and records directly in the cache root's directories and in the
+    ``*.state`` directories beside the caches - never inside the package caches themselves."""
+    removed = []
+    # (directory, whether its files are records, depth): below caches/ only the *.state directories are
+    todo = [(root, False, 0)]
+    while todo:
+        directory, records, depth = todo.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                state = entry.name.endswith(".state")
+                if depth == 0:
+                    todo.append((Path(entry.path), entry.name not in ("caches", "mounts"), 1))
+                elif depth < 3 and not records and (state or directory.name == "caches"):
+                    todo.append((Path(entry.path), state, depth + 1))
+            elif records and WRITING.match(entry.name) and dead_owner(entry.name, WRITING):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shlax_front.backend import faults, stale
 from shlax_front.errors import BuildError, RefusedError
 
 #: what the library has to say goes through logging: the CLI prints it, a library caller decides
@@ -159,10 +160,12 @@ def lock_subject(path: Path) -> str:
 def write_atomic(path: Path, data: str) -> None:
     with cache_writes(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # named after its writer: what a build killed before the rename left is deleted by the next one (stale)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{stale.owner()}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(data)
+            faults.point("cache-write")
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -197,6 +200,7 @@ class LayerIndex:
         """Read the index (under a shared lock: never while a build writes it, and a cache directory that
         cannot be written fails here, before anything is built). A root others can write is refused."""
         check_trusted(self.root)
+        stale.sweep_writes(self.root)
         with file_lock(self.lock_path, exclusive=False):
             data = self._read()
         self.entries = data.get("entries", {})

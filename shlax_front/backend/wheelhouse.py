@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from shlax_front.backend import faults
 from shlax_front.backend.hostcache import records_directory
 from shlax_front.backend.steps import HostCache
 from shlax_front.backend.store import CORRUPT_SUFFIX, cache_writes, set_aside
@@ -137,6 +138,7 @@ def fill(
             if done:  # only the missing distributions' index pages were read
                 continue
         online = run(online_argv, True)
+        faults.point("wheelhouse-filled")
         show(online.output)
         if online.returncode != 0:
             complete = False

@@ -1,0 +1,61 @@
+"""Fault points (no buildah): how a test names one, what a failed or killed cache write leaves, and that the next
+build deletes a dead writer's temporary file (the real builds are in tests/buildah/test_build_faults.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from shlax_front.backend import faults, stale
+from shlax_front.backend.store import LayerIndex, write_atomic
+
+
+def test_the_environment_names_points_and_actions(monkeypatch):
+    monkeypatch.setenv(faults.ENV, "layer-committed:kill, cache-write")
+    assert faults.chosen() == {"layer-committed": "kill", "cache-write": "raise"}
+    faults.point("wheelhouse-filled")  # not chosen: nothing happens
+    with pytest.raises(faults.InjectedFault):
+        faults.point("cache-write")
+    monkeypatch.setenv(faults.ENV, "cache-wrte")
+    with pytest.raises(ValueError, match="unknown fault"):
+        faults.chosen()
+
+
+def test_an_interrupted_cache_write_keeps_the_old_record_and_no_temporary_file(tmp_path, monkeypatch):
+    record = tmp_path / "layers" / "index.json"
+    write_atomic(record, "old")
+    for action, error in (("raise", faults.InjectedFault), ("interrupt", KeyboardInterrupt)):
+        monkeypatch.setenv(faults.ENV, f"cache-write:{action}")
+        with pytest.raises(error):
+            write_atomic(record, "new")
+        assert record.read_text() == "old"
+        assert os.listdir(record.parent) == ["index.json"]
+
+
+def test_a_cache_write_killed_before_its_rename_is_swept_by_the_next_build(tmp_path):
+    """SIGKILL between the write and the rename leaves the temporary file (named after its writer); the next
+    build's index load deletes it, and leaves alone a live writer's file and the package caches' own files."""
+    record = tmp_path / "layers" / "index.json"
+    write_atomic(record, json.dumps({"entries": {}}))
+    code = "from pathlib import Path; from shlax_front.backend.store import write_atomic; write_atomic(Path(%r), 'x')"
+    env = {**os.environ, faults.ENV: "cache-write:kill"}
+    died = subprocess.run([sys.executable, "-c", code % str(record)], env=env)
+    assert died.returncode == -9
+    (left,) = [p for p in record.parent.iterdir() if p.name != "index.json"]
+    assert stale.WRITING.match(left.name)
+    live = record.parent / f".index.json.{stale.owner()}-abc.tmp"
+    live.write_text("being written")
+    package = tmp_path / "caches" / "pip-wheelhouse" / f".a.whl.{left.name.split('.')[3]}.1-x.tmp"
+    package.parent.mkdir(parents=True)
+    package.write_text("not ours to judge")
+    state = tmp_path / "caches" / "pip-wheelhouse.state"
+    state.mkdir()
+    (state / left.name.replace("index.json", ".checked.json")).write_text("cut")
+    LayerIndex(tmp_path).load()
+    assert sorted(p.name for p in record.parent.iterdir()) == sorted(["index.json", "index.lock", live.name])
+    assert package.exists() and list(state.iterdir()) == []
+    assert json.loads(record.read_text()) == {"entries": {}}
