@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shlax_front.backend.aptlists import DEFAULT_TTL
 from shlax_front.backend.buildah import Buildah, default_isolation
@@ -22,7 +23,8 @@ from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.plan import Planner
-from shlax_front.backend.result import BuildResult, OutputCallback, StepCallback
+from shlax_front.backend.prepare import checked, configure, executor_options, planned, pull_policy
+from shlax_front.backend.result import BuildResult, OutputCallback, StartCallback, StepCallback
 from shlax_front.backend.run_step import default_ca_bundle, proxy_env
 from shlax_front.backend.runner import SubprocessRunner
 from shlax_front.backend.secrets import secrets_by_id
@@ -50,6 +52,29 @@ class BuildRequest:
     explain: bool = False
     #: ``--secret`` flags as buildah bud spells them (``id=ID,src=PATH``, ``id=ID,env=VAR``)
     secrets: tuple[str, ...] = ()
+    #: bud's and docker's flags as typed (``flags`` reads and checks them before the build):
+    #: ``--pull`` (None: missing), ``--label``/``--annotation`` KEY=VALUE, ``--iidfile``, ``--network``
+    pull: str | None = None
+    labels: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = ()
+    iidfile: str | None = None
+    network: str | None = None
+    #: run settings of every RUN: ``--add-host``, ``--ulimit``, ``--shm-size``, ``-v/--volume``
+    add_hosts: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()
+    shm_size: str | None = None
+    volumes: tuple[str, ...] = ()
+    #: ``--timestamp`` (default ``$SOURCE_DATE_EPOCH``), ``--platform`` (this machine's only)
+    timestamp: int | None = None
+    platform: str | None = None
+    #: pulling FROM images: ``--tls-verify`` (and the registry login, ``authfile``/``creds`` below)
+    tls_verify: bool | None = None
+    #: ``--build-context NAME=DIR``, ``--ssh default|ID=PATH``, ``-o/--output type=local|tar,dest=PATH``
+    build_contexts: tuple[str, ...] = ()
+    ssh: tuple[str, ...] = ()
+    output: str | None = None
+    #: filled by ``prepare.checked`` before the build (the flags read, the SSH agents' sockets)
+    checked: Any = None
 
 
 def find_containerfile(context: str, given: str | None) -> str:
@@ -64,14 +89,18 @@ def find_containerfile(context: str, given: str | None) -> str:
     raise ShlaxError(f"{context}: no Containerfile or Dockerfile (use -f)")
 
 
-def image_config_reader(buildah: Buildah):
-    """ref -> the parts of an image's config that instruction expansion and RUN defaults depend on."""
+def image_config_reader(buildah: Buildah, pull: str = "missing"):
+    """ref -> the parts of an image's config that instruction expansion and RUN defaults depend on; ``pull``:
+    the ``--pull`` policy (``always``/``newer`` pull first, ``never`` never pulls)."""
     seen: dict[str, dict | None] = {}
 
     def read(ref: str) -> dict | None:
         if ref not in seen:
+            if pull in ("always", "newer"):
+                with contextlib.suppress(Exception):
+                    buildah.pull(ref, "always")
             info = buildah.inspect_image(ref)
-            if info is None:
+            if info is None and pull != "never":
                 with contextlib.suppress(Exception):
                     buildah.pull(ref)
                     info = buildah.inspect_image(ref)
@@ -112,6 +141,7 @@ def build(
     ca_bundle: str | None = "default",
     on_step: StepCallback | None = None,
     on_output: OutputCallback | None = None,
+    on_start: StartCallback | None = None,
 ) -> BuildResult:
     """Build the Containerfile (or ``shlaxfile.py`` recipe) of ``context`` with buildah, as
     ``shlax-front build`` does, and return what was built. Prints nothing.
@@ -123,8 +153,8 @@ def build(
     unless an instruction needs docker). ``isolation``: buildah's (default ``$BUILDAH_ISOLATION``).
     ``cache_dir``: the host cache root. ``offline``: no network in RUN steps. ``lists_ttl``: seconds
     apt lists stay fresh. ``ca_bundle``: mounted into every RUN (``"default"``: the host's; None: none).
-    ``on_step`` is called with each step's record as it finishes, ``on_output`` with what the commands
-    printed. Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
+    ``on_step`` is called with each step's record as it finishes, ``on_start`` with each step that runs as
+    it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
     """
     request = BuildRequest(
         containerfile=containerfile,
@@ -141,25 +171,28 @@ def build(
         ca_bundle=ca_bundle,
         secrets=tuple(secrets),
     )
-    return run_request(request, on_step=on_step, on_output=on_output)
+    return run_request(request, on_step=on_step, on_output=on_output, on_start=on_start)
 
 
+@checked
 def run_request(
     request: BuildRequest,
     on_step: StepCallback | None = None,
     on_output: OutputCallback | None = None,
     runner: SubprocessRunner | None = None,
+    on_start: StartCallback | None = None,
 ) -> BuildResult:
     """Build what ``request`` asks for; ``build()`` with the options in one object (the CLI's way).
-    ``runner`` runs the buildah commands (a fake one in unit tests)."""
+    ``runner`` runs the buildah commands (a fake one in unit tests); ``on_start`` is told when a step
+    starts running (before its output reaches ``on_output``)."""
     from shlax_front.parser import parse
 
     path = find_containerfile(request.context, request.containerfile)
     tags = tuple(request.tags)
     secrets = secrets_by_id(request.secrets)
     runner = runner or SubprocessRunner()
-    buildah = Buildah(runner, isolation=request.isolation or default_isolation())
-    images = image_config_reader(buildah)
+    buildah = configure(Buildah(runner, isolation=request.isolation or default_isolation()), request)
+    images = image_config_reader(buildah, pull_policy(request))
     if path.endswith(".py"):
         from shlax_front.recipe import load
 
@@ -177,7 +210,7 @@ def run_request(
             with open(path, "rb") as f:
                 text = f.read().decode("utf-8", errors="surrogateescape")
         planner = Planner(parse(text, path=path), request.build_args, request.target, images)
-    plan = planner.plan()
+    plan = planned(planner.plan(), planner, request)
 
     root = Path(request.cache_dir) if request.cache_dir else default_root()
     ca = default_ca_bundle() if request.ca_bundle == "default" else request.ca_bundle
@@ -193,6 +226,7 @@ def run_request(
         explain=request.explain,
         proxy_env=proxy_env(),
         secrets=secrets,
+        **executor_options(request),
     )
     context_root = os.path.abspath(request.context)
     digests = FileDigests.for_context(root, context_root)
@@ -205,6 +239,7 @@ def run_request(
         options,
         on_step=on_step,
         on_output=on_output,
+        on_start=on_start,
         onbuild=planner.onbuild_steps,
     )
     try:

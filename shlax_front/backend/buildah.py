@@ -11,8 +11,9 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from shlax_front.backend.pullauth import authfile_for
 from shlax_front.backend.runner import LineCallback, Result, SubprocessRunner
 
 #: how often ``image_ids`` asks again when a concurrent removal made ``buildah images`` fail
@@ -24,6 +25,16 @@ class Buildah:
     runner: SubprocessRunner
     isolation: str | None = None
     binary: str = "buildah"
+    #: ``buildah from`` options every working container gets, bud's run settings: ``--add-host``,
+    #: ``--ulimit``, ``--shm-size``, ``--volume`` (they apply to every RUN, as in bud)
+    container_options: tuple[str, ...] = ()
+    #: ``--tls-verify`` for pulling FROM images; ``--authfile``/``--creds`` (``pullauth``: never in argv)
+    registry_options: tuple[str, ...] = ()
+    authfile: str | None = None
+    creds: str | None = field(default=None, repr=False)
+    #: ``--timestamp``: the created time of every image committed (bud's deterministic builds)
+    timestamp: int | None = None
+    _pulled: set[str] = field(default_factory=set)
 
     def _run(
         self, *args: str, check: bool = True, cwd: str | None = None, input: str | None = None
@@ -33,7 +44,7 @@ class Buildah:
     # -- containers -------------------------------------------------------------------------------------
     def from_(self, image: str, name: str, pull: str = "missing") -> str:
         """Create a working container named ``name`` from ``image`` (an id, a reference or ``scratch``)."""
-        args = ["from", "--quiet", "--name", name]
+        args = ["from", "--quiet", "--name", name, *self.container_options]
         if image != "scratch":
             args.append(f"--pull={pull}")
         return self._run(*args, image).stdout.strip().splitlines()[-1]
@@ -117,6 +128,8 @@ class Buildah:
         """Commit ``container`` to a new untagged image; returns the image id. ``created_by`` is the history's
         line for the layer (the comment stays buildah's own ``FROM <parent>``, as bud's)."""
         args = ["commit", "--quiet", "--format", fmt]
+        if self.timestamp is not None:
+            args += ["--timestamp", str(self.timestamp)]
         if created_by:
             self._run("config", "--created-by", created_by, container)
         return self._run(*args, container).stdout.strip().splitlines()[-1]
@@ -173,8 +186,16 @@ class Buildah:
             time.sleep(0.1 * (attempt + 1))
         return {line.strip().removeprefix("sha256:") for line in result.stdout.splitlines() if line.strip()}
 
-    def pull(self, ref: str) -> None:
-        self._run("pull", "--quiet", ref)
+    def pull(self, ref: str, policy: str = "missing") -> None:
+        """``buildah pull`` of a FROM image (``policy``: missing, always, never), with the registry options;
+        an image pulled with ``always`` is not pulled again in the same build (planner, then executor)."""
+        if policy == "always" and ref in self._pulled:
+            return
+        with authfile_for(ref, self.authfile, self.creds) as authfile:
+            login = ["--authfile", authfile] if authfile else []
+            self._run("pull", "--quiet", f"--policy={policy}", *self.registry_options, *login, ref)
+        if policy == "always":
+            self._pulled.add(ref)
 
 
 def default_isolation() -> str | None:

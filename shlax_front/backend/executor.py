@@ -30,6 +30,8 @@ from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.history import with_content
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
+from shlax_front.backend.named import NamedContexts
+from shlax_front.backend.pulling import pull_by_policy
 from shlax_front.backend.remote import RemoteError, remote_digest
 from shlax_front.backend.result import (
     BuildResult,
@@ -70,6 +72,14 @@ class Options:
     proxy_env: tuple[tuple[str, str], ...] = ()
     #: ``--secret`` values by id, for ``RUN --mount=type=secret`` (never in the key nor the image)
     secrets: dict[str, Secret] = field(default_factory=dict)
+    #: ``--pull``: when FROM images are fetched (``pulling``); ``--timestamp``: in every key (the images differ)
+    pull: str = "missing"
+    timestamp: int | None = None
+    #: ``--network`` for every RUN without its own ``--network``; ``--build-context`` NAME -> directory
+    network: str | None = None
+    build_contexts: dict[str, str] = field(default_factory=dict)
+    #: ``--ssh`` id -> agent socket, for ``RUN --mount=type=ssh`` (``sshmount``)
+    ssh_sockets: dict[str, str] = field(default_factory=dict)
     lists_ttl: int = aptlists.DEFAULT_TTL  # seconds; 0: always run the update as written
 
 
@@ -120,7 +130,10 @@ class Executor:
         self._image_ids: set[str] | None = None
         self._inspected: dict[str, dict] = {}
         self.format = "oci"
-        self.copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
+        copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
+        self.copies = NamedContexts(
+            options.build_contexts, copies, buildah, self.work.scratch, self.work.source_rootfs
+        )
         self.runs = RunExecutor(
             buildah,
             caches,
@@ -254,9 +267,13 @@ class Executor:
         if step.stage is not None:
             base = results[step.stage]
             info = self._inspect(base.image)
-            return _State(root_key(base.key, self.format), base.image), _onbuild(info)
+            return _State(root_key(base.key, self.format, self.options.timestamp), base.image), _onbuild(info)
         if step.image == "scratch":
-            return _State(root_key("scratch", self.format), None), []
+            return _State(root_key("scratch", self.format, self.options.timestamp), None), []
+        if self.options.pull != "missing" and not self.options.offline:
+            present = self._inspect(step.image) is not None
+            if pull_by_policy(self.buildah, step, self.options.pull, present):
+                self._inspected.pop(step.image, None)
         info = self._inspect(step.image)
         if info is None:
             if self.options.offline:
@@ -281,7 +298,7 @@ class Executor:
                     f"FROM {step.image}: image not found", step.location.path, step.location.line
                 )
         image_id = info["FromImageID"]
-        return _State(root_key(image_id, self.format), image_id), _onbuild(info)
+        return _State(root_key(image_id, self.format, self.options.timestamp), image_id), _onbuild(info)
 
     def _inspect(self, ref: str) -> dict | None:
         if ref not in self._inspected:
@@ -310,6 +327,8 @@ class Executor:
                 inputs["files"] = sorted(list(h) for h in step.heredocs)
             if step.from_stage is not None:
                 inputs["from"] = results[step.from_stage].key
+            elif step.from_image in self.copies:
+                inputs["context"] = self.copies.copy_digest(step)
             elif step.from_image:
                 info = self._inspect(step.from_image)
                 inputs["from"] = info["FromImageID"] if info else step.from_image
@@ -376,6 +395,8 @@ class Executor:
     def _from_ref(self, ref: str, results: dict[int, StageResult]) -> str:
         """Key of a ``--mount from=``: the stage's key, or the id of the image the name points at now (as
         ``COPY --from``: a re-tagged name is another image)."""
+        if ref in self.copies:
+            return self.copies.mount_digest(ref)
         for index, result in results.items():
             if ref == str(index) or ref == getattr(result, "name", None):
                 return result.key

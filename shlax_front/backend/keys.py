@@ -32,10 +32,12 @@ def step_key(parent: str, inputs: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def root_key(base: str, fmt: str) -> str:
-    """Key of a stage's starting point: the base image id (or an earlier stage's key), the image format and
-    the installed bud's rules (a layer made to another bud version's image is not reused)."""
-    return step_key("", {"base": base, "format": fmt, "bud": installed().key})
+def root_key(base: str, fmt: str, timestamp: int | None = None) -> str:
+    """Key of a stage's starting point: the base image id (or an earlier stage's key), the image format,
+    the installed bud's rules (a layer made to another bud version's image is not reused) and the
+    ``--timestamp`` every image gets, when one is given."""
+    extra = {} if timestamp is None else {"timestamp": timestamp}
+    return step_key("", {"base": base, "format": fmt, "bud": installed().key, **extra})
 
 
 def explain_miss(previous: dict | None, current: dict) -> str:

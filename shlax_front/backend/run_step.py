@@ -23,6 +23,7 @@ from shlax_front.backend.context import OutsideContext
 from shlax_front.backend.distcheck import drop_damaged_packages
 from shlax_front.backend.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
 from shlax_front.backend.mountpoints import MountPoints
+from shlax_front.backend.named import bind_from_named
 from shlax_front.backend.rootfs import inside
 from shlax_front.backend.run_output import (
     fetched_bytes,
@@ -33,6 +34,7 @@ from shlax_front.backend.run_output import (
 )
 from shlax_front.backend.runner import Result
 from shlax_front.backend.secrets import SecretError, read_secret_mount, write_secret_file
+from shlax_front.backend.sshmount import ssh_volumes
 from shlax_front.backend.steps import HostCache, RunMount, RunStep
 from shlax_front.backend.users import resolve_owner
 from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET
@@ -116,16 +118,20 @@ class RunExecutor:
                 open(host, "w").close()
                 volumes.append(f"{host}:{mask}:ro")
         try:
-            mounts = [self._mount_arg(m, stage_images) for m in step.mounts if m.type != "secret"]
+            mounts = [
+                self._mount_arg(m, stage_images) for m in step.mounts if m.type not in ("secret", "ssh")
+            ]
         except (CacheMountError, OutsideContext) as err:
             raise RefusedError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
         if not budversion.installed().run_bind_writes_kept:  # 1.39 discards bind writes: caches go as -v
-            written = [m for m in step.mounts if m.type != "secret"]
+            written = [m for m in step.mounts if m.type not in ("secret", "ssh")]
             pairs = list(zip(written, mounts, strict=True))
             volumes += [budversion.bind_as_volume(a) for m, a in pairs if is_host_cache(m)]
             mounts = [a for m, a in pairs if not is_host_cache(m)]
         secret_volumes, secret_targets, secret_dir = self._secrets(step)
         volumes += secret_volumes
+        agent_volumes, agent_env, agent_targets = ssh_volumes(step, self.options.ssh_sockets)
+        volumes, env, targets = volumes + agent_volumes, env + agent_env, targets + agent_targets
         caches = tuple(resolve_owner(c, rootfs) for c in step.cache_mounts)
         wheelhouse = [(exe, wh) for exe, wh in step.wheelhouse if not wh.no_index]
         if wheelhouse:
@@ -221,7 +227,7 @@ class RunExecutor:
         create a network namespace: there every proxy variable points at a closed port instead (apt,
         pip, npm and curl all honour them)."""
         if not self.options.offline:
-            return step.network, []
+            return step.network or self.options.network, []
         env = [("npm_config_offline", "true"), ("PIP_NO_INDEX", "1")]
         if self.buildah.isolation in (None, "chroot") and not self.buildah.cuts_network_itself:
             dead = "http://127.0.0.1:9"
@@ -268,6 +274,9 @@ class RunExecutor:
         instead (``cachemounts``)."""
         if is_host_cache(mount):
             return self.cache_mounts.prepare(mount)
+        named = self.options.build_contexts if self.options is not None else {}
+        if mount.type == "bind" and mount.get("from") in named:
+            return bind_from_named(mount, named[mount.get("from") or ""])
         parts = [f"type={mount.type}"]
         local_bind = mount.type == "bind" and not mount.get("from")
         image = next((i for n, i in stage_images.items() if str(n) == mount.get("from")), mount.get("from"))

@@ -62,11 +62,47 @@ def _build_arg(value: str) -> tuple[str, str]:
 @click.option(
     "--ca-bundle", default="default", help="CA bundle mounted into every RUN (default: the host's)."
 )
+@click.option(
+    "--pull",
+    default=None,
+    is_flag=False,
+    flag_value="true",
+    metavar="[=POLICY]",
+    help="When to pull FROM images: missing (default), always, never, newer; --pull alone: newer (as bud).",
+)
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Image label (repeatable).")
+@click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE", help="Image annotation.")
+@click.option("--iidfile", metavar="FILE", help="Write the image id (sha256:...) to FILE.")
+@click.option("--network", metavar="MODE", help="RUN network: private, none, host or ns:PATH.")
+@click.option("--add-host", "add_hosts", multiple=True, metavar="HOST:IP", help="/etc/hosts entry in RUN.")
+@click.option("--ulimit", "ulimits", multiple=True, metavar="NAME=SOFT[:HARD]", help="Resource limit in RUN.")
+@click.option("--shm-size", metavar="SIZE", help="Size of /dev/shm in RUN (e.g. 64m).")
+@click.option(
+    "-v", "--volume", "volumes", multiple=True, metavar="SRC:DST[:OPTS]", help="Bind mount into every RUN."
+)
+@click.option("--timestamp", type=int, help="Created time (epoch seconds); default $SOURCE_DATE_EPOCH.")
+@click.option("--platform", help="Only this machine's platform can be built (others are refused).")
+@click.option(
+    "--tls-verify",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value="true",
+    default=None,
+    metavar="[=BOOL]",
+    help="Verify TLS when pulling FROM images (default true).",
+)
+@click.option(
+    "--build-context", "build_contexts", multiple=True, metavar="NAME=DIR", help="Context for --from=NAME."
+)
+@click.option(
+    "--ssh", multiple=True, metavar="default|ID=PATH", help="SSH agent or keys for RUN --mount=type=ssh."
+)
+@click.option("-o", "--output", metavar="type=local|tar,dest=PATH", help="Export the image's files.")
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout (image id included).")
-@click.option("-v", "--verbose", is_flag=True, help="Show the output of RUN steps.")
-@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option("--verbose", is_flag=True, help="Show the output of RUN steps.")
+@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, allow_dash=True))
 def build_command(
     containerfile,
     tags,
@@ -80,6 +116,21 @@ def build_command(
     offline,
     lists_ttl,
     ca_bundle,
+    pull,
+    labels,
+    annotations,
+    iidfile,
+    network,
+    add_hosts,
+    ulimits,
+    shm_size,
+    volumes,
+    timestamp,
+    platform,
+    tls_verify,
+    build_contexts,
+    ssh,
+    output,
     explain,
     quiet,
     as_json,
@@ -113,6 +164,21 @@ def build_command(
         lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
         ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
         explain=explain,
+        pull=pull,
+        labels=labels,
+        annotations=annotations,
+        iidfile=iidfile,
+        network=network,
+        add_hosts=add_hosts,
+        ulimits=ulimits,
+        shm_size=shm_size,
+        volumes=volumes,
+        timestamp=timestamp,
+        platform=platform,
+        tls_verify=tls_verify,
+        build_contexts=build_contexts,
+        ssh=ssh,
+        output=output,
     )
     mode = "json" if as_json else "quiet" if quiet else "text"
     reporter = Reporter(mode=mode, explain=explain, verbose=verbose)
