@@ -52,6 +52,8 @@ class BuildRequest:
     explain: bool = False
     #: ``--secret`` flags as buildah bud spells them (``id=ID,src=PATH``, ``id=ID,env=VAR``)
     secrets: tuple[str, ...] = ()
+    #: ``--incremental``: an apt install that only gained packages starts from its previous layer
+    incremental: bool = False
     #: bud's and docker's flags as typed (``flags`` reads and checks them before the build):
     #: ``--pull`` (None: missing), ``--label``/``--annotation`` KEY=VALUE, ``--iidfile``, ``--network``
     pull: str | None = None
@@ -200,7 +202,13 @@ def run_request(
         if not tags and container.commit:
             tags = (container.commit,)
         planner = Planner(
-            None, request.build_args, request.target, images, recipe=container.stages, path=path
+            None,
+            request.build_args,
+            request.target,
+            images,
+            recipe=container.stages,
+            path=path,
+            incremental=request.incremental,
         )
     else:
         if path == "-":
@@ -209,7 +217,13 @@ def run_request(
         else:
             with open(path, "rb") as f:
                 text = f.read().decode("utf-8", errors="surrogateescape")
-        planner = Planner(parse(text, path=path), request.build_args, request.target, images)
+        planner = Planner(
+            parse(text, path=path),
+            request.build_args,
+            request.target,
+            images,
+            incremental=request.incremental,
+        )
     plan = planned(planner.plan(), planner, request)
 
     root = Path(request.cache_dir) if request.cache_dir else default_root()
@@ -226,6 +240,7 @@ def run_request(
         explain=request.explain,
         proxy_env=proxy_env(),
         secrets=secrets,
+        incremental=request.incremental,
         **executor_options(request),
     )
     context_root = os.path.abspath(request.context)

@@ -29,6 +29,7 @@ from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.history import with_content
 from shlax_front.backend.hostcache import HostCaches
+from shlax_front.backend.incremental import IncrementalLayers
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.named import NamedContexts
 from shlax_front.backend.pulling import pull_by_policy
@@ -81,6 +82,8 @@ class Options:
     #: ``--ssh`` id -> agent socket, for ``RUN --mount=type=ssh`` (``sshmount``)
     ssh_sockets: dict[str, str] = field(default_factory=dict)
     lists_ttl: int = aptlists.DEFAULT_TTL  # seconds; 0: always run the update as written
+    #: start a RUN whose apt install only gained packages from its previous layer (``incremental``)
+    incremental: bool = False
 
 
 @dataclass
@@ -130,6 +133,7 @@ class Executor:
         self._image_ids: set[str] | None = None
         self._inspected: dict[str, dict] = {}
         self.format = "oci"
+        self.incremental = IncrementalLayers(caches.root) if options.incremental else None
         copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
         self.copies = NamedContexts(
             options.build_contexts, copies, buildah, self.work.scratch, self.work.source_rootfs
@@ -207,6 +211,8 @@ class Executor:
             if cached is not None:
                 self._drop_container(state)
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
+                if self.incremental is not None and isinstance(step, RunStep):
+                    self.incremental.remember(step, state.key, inputs, key)
                 state.key, state.image, state.pending, state.uncommitted = key, cached, [], False
                 self._record(stage, step, "cached", t0)
                 i += 1
@@ -227,6 +233,13 @@ class Executor:
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
                 if self.options.no_cache:
                     reason = "--no-cache"
+                start = None
+                if self.incremental is not None and isinstance(step, RunStep) and not self.options.no_cache:
+                    start = self.incremental.start(step, parent_key, inputs, self._lookup)
+                    reason = start.explained(reason)
+                    if start.image is not None:  # its config already has the pending steps
+                        self._drop_container(state)
+                        state.image, state.pending = start.image, []
                 if self.on_start is not None:
                     self.on_start(StepStart(stage.label, step.text, step.location))
                 self._ensure_container(state)
@@ -234,7 +247,11 @@ class Executor:
                 if isinstance(step, RunStep):
                     images = {index: result.image for index, result in results.items()}
                     fetched, served = self.runs.run(
-                        step, state.container, self._rootfs(state), state.image, images
+                        start.step if start and start.step else step,
+                        state.container,
+                        self._rootfs(state),
+                        state.image,
+                        images,
                     )
                 elif isinstance(step, CopyStep):
                     images = {index: result.image for index, result in results.items()}
@@ -247,6 +264,8 @@ class Executor:
                     self.buildah.config(state.container, step.options)
                     self._mkdir(state, step.mkdir, step.mkdir_user)
                 self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
+                if self.incremental is not None and isinstance(step, RunStep):
+                    self.incremental.remember(step, parent_key, inputs, key)
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
             i += 1
         assert state is not None

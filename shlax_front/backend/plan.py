@@ -27,6 +27,7 @@ from shlax_front import lift
 from shlax_front import stages as graph_of
 from shlax_front.backend import budversion, history
 from shlax_front.backend.copyopts import copy_flags_problem
+from shlax_front.backend.incremental import describe as describe_install
 from shlax_front.backend.steps import (
     BuildSteps,
     ConfigStep,
@@ -71,6 +72,7 @@ class Planner:
         *,
         recipe: tuple[A.Stage, ...] | None = None,
         path: str | None = None,
+        incremental: bool = False,
     ):
         if (doc is None) == (recipe is None):
             raise TypeError("Planner() plans either a Containerfile (doc) or a recipe (recipe=...)")
@@ -82,6 +84,8 @@ class Planner:
         self.target = target
         self.image_config = image_config or (lambda ref: None)
         self.caching = caching
+        #: describe each RUN's install for the executor's incremental layers (``backend/incremental.py``)
+        self.incremental = incremental
 
     # -- public ---------------------------------------------------------------------------------------------
     def plan(self) -> BuildSteps:
@@ -337,6 +341,8 @@ class Planner:
         )
         if action.caching is not None and action.caching.mounts and not i.exec_form:
             step = _apply_caching(step, action, scope.shell, scope.variables())
+        if self.incremental:
+            step.incremental = describe_install(action, step.argv[-1])
         return step
 
 

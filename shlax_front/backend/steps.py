@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shlax_front.actions import Wheelhouse
+    from shlax_front.backend.incremental import DeltaInstall
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class RunStep(Step):
     original_argv: tuple[str, ...] = ()
     #: (pip executable, actions.Wheelhouse) per pip install: served from the host wheelhouse offline-first
     wheelhouse: tuple[tuple[str, Wheelhouse], ...] = ()
+    #: ``--incremental``: the install the delta rule understands, or why it cannot (None: no install)
+    incremental: DeltaInstall | str | None = None
 
 
 @dataclass

@@ -98,6 +98,11 @@ def _build_arg(value: str) -> tuple[str, str]:
     "--ssh", multiple=True, metavar="default|ID=PATH", help="SSH agent or keys for RUN --mount=type=ssh."
 )
 @click.option("-o", "--output", metavar="type=local|tar,dest=PATH", help="Export the image's files.")
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="A RUN whose apt install only gained packages installs just those on its previous layer.",
+)
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout (image id included).")
@@ -116,6 +121,7 @@ def build_command(
     offline,
     lists_ttl,
     ca_bundle,
+    incremental,
     pull,
     labels,
     annotations,
@@ -164,6 +170,7 @@ def build_command(
         lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
         ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
         explain=explain,
+        incremental=incremental,
         pull=pull,
         labels=labels,
         annotations=annotations,

@@ -1,0 +1,242 @@
+"""Incremental package layers (``--incremental``): a RUN whose only change is packages added to its apt install
+starts from the layer its previous version left and installs only the added packages.
+
+Two halves, one per side of the backend's door:
+
+- ``describe`` (planner): whether a RUN's script is one the delta rule understands - exactly one unconditional
+  ``apt-get``/``apt install`` of plain package names, and besides it only commands that do the same thing
+  whatever was installed before (``apt-get update``, ``apt-get clean``, ``rm``, ``set``, ``export``,
+  ``true``). It records the script with the package list cut out (``template``: what must not change) and
+  the script the run would execute (the rewritten one, with the cache settings) with a marker where the
+  package list goes.
+- ``IncrementalLayers`` (executor): per template key (the parent layer's key and every other input of the
+  step, with the template in place of the script) the key of the last layer built or reused for it and its
+  package set, in ``layers/incremental.json`` under the cache root. When the new set only adds names to the
+  recorded one and that layer is still in storage, the step starts from it and runs the script with only
+  the added packages (same options, same update, same clean-up). The layer is committed under the step's
+  full key, so the next unchanged build reuses it like any other.
+
+Anything else builds the step in full; ``--explain`` says which and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shlax_front.backend.keys import step_key
+from shlax_front.backend.store import file_lock, write_atomic
+
+if TYPE_CHECKING:  # the front end is only needed by the planner's half
+    from collections.abc import Callable
+
+    from shlax_front import actions as A
+    from shlax_front.backend.steps import RunStep
+    from shlax_front.shell import Word
+
+#: where the package list stood in ``DeltaInstall.template`` / ``rewritten``
+MARK = "\x00packages\x00"
+#: commands a delta run may repeat: they leave the same files whatever the layer already had
+REPEATABLE = frozenset({"rm", "set", "export", "true", ":"})
+#: what the text between two package names may be (the RUN's continuation lines are already joined)
+_BETWEEN = re.compile(r"(?:\s|\\\n)*")
+#: a package operand that is not a plain name: a removal (``foo-``), a glob or regex, a local .deb file
+_NOT_A_NAME = re.compile(r"[-+]$|[*?\[\]^$]|^[./~]")
+
+
+@dataclass(frozen=True)
+class DeltaInstall:
+    """A RUN the delta rule understands. ``packages``: the install's names as the shell sees them, in order;
+    ``words``: the same as written (quotes kept); ``template``: the RUN's script with the package list
+    replaced by ``MARK``; ``rewritten``: the script the executor runs (the passes' rewrite applied), ``MARK``
+    where the package list goes."""
+
+    packages: tuple[str, ...]
+    words: tuple[str, ...]
+    template: str
+    rewritten: str
+
+    def script_with(self, packages: tuple[str, ...]) -> str:
+        """The script to run that installs only ``packages`` (names of ``self.packages``), as written."""
+        written = dict(zip(self.packages, self.words, strict=True))
+        return self.rewritten.replace(MARK, " ".join(written[p] for p in packages))
+
+
+def describe(action: A.Action, runs: str) -> DeltaInstall | str | None:
+    """What the delta rule makes of a RUN's action whose step runs the script ``runs``: a ``DeltaInstall``,
+    the reason it cannot (a string), or None when the RUN installs nothing (nothing to say about it)."""
+    from shlax_front import actions as A
+
+    if not isinstance(action, A.RunLike):
+        return None
+    installs = (action.installs if isinstance(action, A.Run) else ()) or (
+        (action,) if isinstance(action, A.Install) else ()
+    )
+    if not installs:
+        return None
+    if not isinstance(action, A.Packages) or action.manager != "apt":
+        kinds = sorted({str(getattr(i, "manager", None) or getattr(i, "tool", "?")) for i in installs})
+        if isinstance(action, A.Run):
+            return "more than one install, or one that runs conditionally"
+        return f"only apt installs are built incrementally so far (this RUN runs {', '.join(kinds)})"
+    if action.exec_form:
+        return "exec form"
+    if action.heredocs:
+        return "a heredoc RUN"
+    assert isinstance(action.run, str)
+    edits = action.caching.edits if action.caching is not None and runs != action.run else ()
+    return describe_script(action.run, edits, runs)
+
+
+def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: str) -> DeltaInstall | str:
+    """``describe`` for a shell-form script ``text`` that runs as ``runs`` (``edits`` applied to it)."""
+    from shlax_front import managers, shell
+    from shlax_front.managers.base import CLEAN, INSTALL, UPDATE
+    from shlax_front.passes import apply_edits
+
+    script = shell.parse(text)
+    if script.opaque:
+        return f"script not understood ({script.opaque})"
+    install = None
+    for cmd in script.commands:
+        manager = managers.find(cmd)
+        inv = manager.invocation(cmd, {}) if manager is not None else None
+        if inv is not None and inv.role == INSTALL and install is None and inv.name == "apt":
+            install = inv
+            continue
+        if cmd.depth or cmd.start < 0:
+            return "a nested shell script"
+        if inv is not None and inv.name == "apt" and inv.role in (UPDATE, CLEAN):
+            continue
+        if inv is None and cmd.name in REPEATABLE:
+            continue
+        return f"the RUN also runs `{' '.join(cmd.argv[:3])}`"
+    if install is None:
+        return "no apt install found in the script"
+    if install.verb != "install":
+        return f"apt-get {install.verb} is not a plain install"
+    if install.dynamic or install.command.conditional:
+        return "the package list is computed at run time"
+    operands = _operands(install)
+    if not operands:
+        return "no package named"
+    if any(w.dynamic or _NOT_A_NAME.search(w.value) for w in operands):
+        return "a package operand is not a plain name (variable, glob, removal or file)"
+    start, end = operands[0].start, operands[-1].end
+    for before, after in zip(operands, operands[1:], strict=False):
+        if not _BETWEEN.fullmatch(text[before.end : after.start]):
+            return "options among the package names"
+    if len({w.value for w in operands}) != len(operands):
+        return "a package named twice"
+    if any(e[0] < end and e[1] > start or start < e[0] < end for e in edits):
+        return "the cache rewrite changes the package list"
+    cut = (start, end, MARK)
+    template = apply_edits(text, [cut])
+    rewritten = apply_edits(text, [*(edits or ()), cut])
+    if rewritten.replace(MARK, text[start:end]) != runs:
+        return "the cache rewrite could not be reproduced"
+    return DeltaInstall(
+        packages=tuple(w.value for w in operands),
+        words=tuple(w.text for w in operands),
+        template=template,
+        rewritten=rewritten,
+    )
+
+
+def _operands(inv) -> list[Word]:
+    """The install's package words, in order (the manager's own split of its arguments)."""
+    _, operands, _ = inv.manager.split(inv.command.args[inv.manager.program_words(inv.command) :])
+    return operands
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The executor's side
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a step begins under ``--incremental``: the earlier layer's ``image`` and the ``step`` that installs
+    only the added packages, or neither with ``why`` saying why the step builds in full."""
+
+    why: str
+    image: str | None = None
+    step: RunStep | None = None
+
+    def explained(self, reason: str | None) -> str:
+        said = f"built incrementally: {self.why}" if self.image else f"not incremental: {self.why}"
+        return f"{reason}; {said}" if reason else said
+
+
+def template_key(step: RunStep, parent: str, inputs: dict, delta: DeltaInstall) -> str:
+    """Key of everything the step depends on but its package list: the parent layer, the other inputs, the
+    script with the packages cut out, the network setting and the shell."""
+    shell_argv = list((step.original_argv or step.argv)[:-1])
+    kept = {k: v for k, v in inputs.items() if k not in ("instruction", "argv", "context_files")}
+    return step_key(
+        parent,
+        {**kept, "incremental": [shell_argv, delta.template, step.network]},
+    )
+
+
+class IncrementalLayers:
+    """The record of the last layer per template key (``layers/incremental.json``), read once per build,
+    merged under its lock on every write."""
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / "layers" / "incremental.json"
+        self.lock = Path(root) / "layers" / "incremental.lock"
+        self._records: dict[str, dict] | None = None
+
+    def records(self) -> dict[str, dict]:
+        if self._records is None:
+            self._records = self._read()
+        return self._records
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def start(self, step: RunStep, parent: str, inputs: dict, lookup: Callable[[str], str | None]) -> Start:
+        """Where ``step`` (which missed its key) starts: the recorded layer, when only packages were added."""
+        delta = step.incremental
+        if not isinstance(delta, DeltaInstall):
+            return Start(delta or "not an install")
+        record = self.records().get(template_key(step, parent, inputs, delta))
+        if not isinstance(record, dict) or not isinstance(record.get("packages"), list):
+            return Start("no earlier layer of this install with the same options and script")
+        before = tuple(record["packages"])
+        gone = [p for p in before if p not in delta.packages]
+        if gone:
+            return Start(f"{', '.join(gone)} removed or re-versioned")
+        added = tuple(p for p in delta.packages if p not in before)
+        if not added:
+            return Start("no package added")
+        image = lookup(str(record.get("key")))
+        if image is None:
+            return Start("the earlier layer of this install is gone")
+        argv = (*(step.argv[:-1]), delta.script_with(added))
+        return Start(
+            f"added {' '.join(added)} to the layer with {' '.join(before)}", image, replace(step, argv=argv)
+        )
+
+    def remember(self, step: RunStep, parent: str, inputs: dict, key: str) -> None:
+        """Note ``key`` as the last layer of ``step``'s install (built, or reused from the cache)."""
+        delta = step.incremental
+        if not isinstance(delta, DeltaInstall):
+            return
+        tkey = template_key(step, parent, inputs, delta)
+        record = {"key": key, "packages": list(delta.packages)}
+        if self.records().get(tkey) == record:
+            return
+        self.records()[tkey] = record
+        with file_lock(self.lock):
+            data = self._read()
+            data[tkey] = record
+            write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))

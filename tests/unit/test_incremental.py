@@ -1,0 +1,99 @@
+"""Incremental package layers without buildah: which RUNs the delta rule understands, and what it starts from
+given a recorded layer (the real apt build is in tests/buildah/test_build_incremental.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers
+from shlax_front.backend.plan import Planner
+from shlax_front.backend.steps import RunStep
+from shlax_front.parser import parse
+
+INSTALL = "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*"
+
+
+def _config(ref: str) -> dict:
+    return {"env": {"PATH": "/usr/bin:/bin"}, "shell": None, "workdir": "/", "user": ""}
+
+
+def run_step(line: str) -> RunStep:
+    doc = parse(f"FROM debian:bookworm\n{line}\n", path="Containerfile")
+    steps = Planner(doc, image_config=_config, incremental=True).plan().stages[0].steps
+    (step,) = [s for s in steps if isinstance(s, RunStep)]
+    return step
+
+
+def test_an_apt_install_gives_its_packages_and_a_template_without_them():
+    one, two = run_step(INSTALL.format("tini procps")), run_step(INSTALL.format("tini  procps 'nano'"))
+    assert isinstance(one.incremental, DeltaInstall) and isinstance(two.incremental, DeltaInstall)
+    assert one.incremental.packages == ("tini", "procps")
+    assert two.incremental.packages == ("tini", "procps", "nano")
+    assert one.incremental.template == two.incremental.template
+    # the delta script is the one the step runs (cache settings included) with only the added packages
+    delta = two.incremental.script_with(("nano",))
+    assert delta == two.argv[-1].replace("tini  procps 'nano'", "'nano'")
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (INSTALL.format("tini") + " && echo done > /etc/done", "also runs `echo done`"),
+        (INSTALL.format("tini foo-"), "not a plain name"),
+        (INSTALL.format("tini $EXTRA"), "computed at run time"),
+        ("RUN apt-get install -y tini -q less", "options among the package names"),
+        ("RUN apt-get update && apt-get -y upgrade && apt-get install -y tini", "more than one install"),
+        ("RUN pip install flask", "only apt installs"),
+        ('RUN ["apt-get", "install", "-y", "tini"]', "exec form"),
+    ],
+)
+def test_what_the_rule_does_not_understand_says_why(line, why):
+    assert why in run_step(line).incremental
+
+
+def test_a_run_without_install_has_nothing_to_say():
+    assert run_step("RUN echo hi > /x").incremental is None
+
+
+def _started(tmp_path, before: list[str], now: str, images: dict[str, str]):
+    layers = IncrementalLayers(tmp_path)
+    old = run_step(INSTALL.format(" ".join(before)))
+    inputs = {"instruction": old.text, "argv": list(old.argv)}
+    layers.remember(old, "parent", inputs, "old-key")
+    step = run_step(INSTALL.format(now))
+    fresh = IncrementalLayers(tmp_path)  # read back from the file, as the next build does
+    return fresh.start(step, "parent", {"instruction": step.text, "argv": list(step.argv)}, images.get)
+
+
+def test_added_packages_start_from_the_recorded_layer_and_install_only_themselves(tmp_path):
+    start = _started(tmp_path, ["tini", "procps"], "tini nano procps", {"old-key": "img1"})
+    assert start.image == "img1"
+    assert start.step is not None
+    assert "--no-install-recommends nano" in start.step.argv[-1]
+    assert "tini" not in start.step.argv[-1]
+    assert "built incrementally: added nano" in start.explained(None)
+
+
+@pytest.mark.parametrize(
+    ("now", "images", "why"),
+    [
+        ("tini", {"old-key": "img1"}, "procps removed or re-versioned"),
+        ("tini=0.19.0-1 procps", {"old-key": "img1"}, "tini removed or re-versioned"),
+        ("procps tini", {"old-key": "img1"}, "no package added"),
+        ("tini procps nano", {}, "the earlier layer of this install is gone"),
+    ],
+)
+def test_anything_but_an_addition_builds_in_full(tmp_path, now, images, why):
+    start = _started(tmp_path, ["tini", "procps"], now, images)
+    assert start.image is None and start.step is None
+    assert start.explained("instruction text changed") == f"instruction text changed; not incremental: {why}"
+
+
+def test_other_script_text_is_another_install(tmp_path):
+    layers = IncrementalLayers(tmp_path)
+    old = run_step(INSTALL.format("tini"))
+    layers.remember(old, "parent", {"argv": list(old.argv)}, "old-key")
+    step = run_step(INSTALL.format("tini nano").replace("--no-install-recommends ", ""))
+    start = layers.start(step, "parent", {"argv": list(step.argv)}, {"old-key": "img1"}.get)
+    assert start.image is None and "no earlier layer" in start.why
+    assert layers.start(step, "other-parent", {}, {"old-key": "img1"}.get).image is None
