@@ -91,7 +91,9 @@ def find_containerfile(context: str, given: str | None) -> str:
     raise ShlaxError(f"{context}: no Containerfile or Dockerfile (use -f)")
 
 
-def image_config_reader(buildah: Buildah, pull: str = "missing"):
+def image_config_reader(
+    buildah: Buildah, pull: str = "missing", inspected: dict[str, dict | None] | None = None
+):
     """ref -> the parts of an image's config that instruction expansion and RUN defaults depend on; ``pull``:
     the ``--pull`` policy (``always``/``newer`` pull first, ``never`` never pulls)."""
     seen: dict[str, dict | None] = {}
@@ -106,6 +108,8 @@ def image_config_reader(buildah: Buildah, pull: str = "missing"):
                 with contextlib.suppress(Exception):
                     buildah.pull(ref)
                     info = buildah.inspect_image(ref)
+            if inspected is not None:  # the executor reads the same base images: one inspect each
+                inspected[ref] = info
             if info is None:
                 seen[ref] = None
             else:
@@ -194,7 +198,8 @@ def run_request(
     secrets = secrets_by_id(request.secrets)
     runner = runner or SubprocessRunner()
     buildah = configure(Buildah(runner, isolation=request.isolation or default_isolation()), request)
-    images = image_config_reader(buildah, pull_policy(request))
+    inspected: dict[str, dict | None] = {}
+    images = image_config_reader(buildah, pull_policy(request), inspected)
     if path.endswith(".py"):
         from shlax_front.recipe import load
 
@@ -256,6 +261,7 @@ def run_request(
         on_output=on_output,
         on_start=on_start,
         onbuild=planner.onbuild_steps,
+        inspected=inspected,
     )
     try:
         with _signals_as_interrupt():

@@ -173,18 +173,31 @@ class Buildah:
         return [c.get("containername") or "" for c in listed]
 
     def image_ids(self) -> set[str]:
-        """Every image id in local storage (one call per build, so cached steps need no shell-out each).
+        """Every image id in local storage."""
+        return set(self.image_names())
+
+    def image_names(self) -> dict[str, set[str]]:
+        """Every image id in local storage -> its names (``registry/repo:tag``), in one call per build: cached
+        steps need no shell-out each, and a name the image already has needs no ``tag``.
 
         ``buildah images`` fails as a whole ("locating image ...: image not known") when another process
         removes an image while it lists them; an empty answer would make every cached layer look removed
         (a full rebuild), so it is asked again a few times.
         """
         for attempt in range(LISTING_ATTEMPTS):
-            result = self._run("images", "--all", "--no-trunc", "--quiet", check=False)
+            listing = ["images", "--all", "--no-trunc", "--format", "{{.ID}} {{.Name}}:{{.Tag}}"]
+            result = self._run(*listing, check=False)
             if result.returncode == 0:
                 break
             time.sleep(0.1 * (attempt + 1))
-        return {line.strip().removeprefix("sha256:") for line in result.stdout.splitlines() if line.strip()}
+        names: dict[str, set[str]] = {}
+        for line in result.stdout.splitlines():
+            image, _, name = line.strip().partition(" ")
+            if image:
+                listed = names.setdefault(image.removeprefix("sha256:"), set())
+                if name.strip() and name.strip() != "<none>:<none>":
+                    listed.add(name.strip())
+        return names
 
     def pull(self, ref: str, policy: str = "missing") -> None:
         """``buildah pull`` of a FROM image (``policy``: missing, always, never), with the registry options;
@@ -196,6 +209,21 @@ class Buildah:
             self._run("pull", "--quiet", f"--policy={policy}", *self.registry_options, *login, ref)
         if policy == "always":
             self._pulled.add(ref)
+
+
+def normalized_name(name: str) -> str | None:
+    """The name ``buildah tag`` gives an image for ``name`` (``app`` is ``localhost/app:latest``, ``docker.io/x``
+    is ``docker.io/library/x:latest``), or None when it is not sure (a digest, an odd spelling)."""
+    if "@" in name or not name or name != name.strip() or name.lower() != name:
+        return None
+    first, slash, rest = name.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        first, rest = "localhost", name
+    if first == "docker.io" and "/" not in rest:
+        rest = "library/" + rest
+    if ":" not in rest.rsplit("/", 1)[-1]:
+        rest += ":latest"
+    return f"{first}/{rest}"
 
 
 def default_isolation() -> str | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shlax_front.backend import aptlists, faults
-from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.buildah import Buildah, normalized_name
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
 from shlax_front.backend.copy_step import CopyExecutor, is_url
@@ -119,6 +119,7 @@ class Executor:
         on_output: OutputCallback | None = None,
         on_start: StartCallback | None = None,
         onbuild: Callable[[list[str], Stage, FromStep], list[Step]] | None = None,
+        inspected: dict[str, dict | None] | None = None,
     ):
         self.buildah = buildah
         self.index = index
@@ -131,7 +132,9 @@ class Executor:
         self.onbuild = onbuild
         self.work = WorkingContainers(buildah)
         self._image_ids: set[str] | None = None
-        self._inspected: dict[str, dict] = {}
+        self._image_names: dict[str, set[str]] = {}
+        #: ref -> ``buildah inspect`` of it (None: not in storage), shared with the planner's reads of base images
+        self._inspected = {} if inspected is None else inspected
         self.format = "oci"
         self.incremental = IncrementalLayers(caches.root) if options.incremental else None
         copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
@@ -166,8 +169,11 @@ class Executor:
         finally:
             self.work.cleanup()
         final = results[plan.stages[-1].index]
-        if self.options.tags:
-            self.buildah.tag(final.image, list(self.options.tags))
+        if self.options.tags:  # a name the image had when listed needs no call
+            listed = self._image_names.get(final.image, set())
+            untagged = [name for name in self.options.tags if normalized_name(name) not in listed]
+            if untagged:
+                self.buildah.tag(final.image, untagged)
         return BuildResult(final.image, tuple(self.steps), time.monotonic() - start)
 
     def _record(
@@ -427,7 +433,8 @@ class Executor:
         if image is None:
             return None
         if self._image_ids is None:
-            self._image_ids = self.buildah.image_ids()
+            self._image_names = self.buildah.image_names()
+            self._image_ids = set(self._image_names)
         if image in self._image_ids:
             return image
         # not listed: confirmed one by one, as a listing raced by another build's removal can miss images

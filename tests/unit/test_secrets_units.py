@@ -146,8 +146,8 @@ def test_a_layer_missing_from_the_listing_is_confirmed_before_it_counts_as_remov
             return {"k1": "aaa", "k2": "gone"}.get(key)
 
     class Store:
-        def image_ids(self):
-            return set()  # a listing that lost the race with another build's removal
+        def image_names(self):
+            return {}  # a listing that lost the race with another build's removal
 
         def inspect_image(self, ref):
             return {"FromImageID": ref} if ref == "aaa" else None

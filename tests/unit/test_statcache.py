@@ -150,3 +150,50 @@ def test_one_file_per_context_directory(tmp_path):
     a = FileDigests.for_context(tmp_path / "cache", str(tmp_path / "one"))
     b = FileDigests.for_context(tmp_path / "cache", str(tmp_path / "two"))
     assert a.path != b.path and a.path.parent == tmp_path / "cache" / "context"
+
+
+# -- what a no-op costs in buildah calls -----------------------------------------------------------------------
+
+
+def test_buildah_tag_names_as_buildah_spells_them():
+    from shlax_front.backend.buildah import normalized_name
+
+    assert normalized_name("app") == "localhost/app:latest"
+    assert normalized_name("team/app:v1") == "localhost/team/app:v1"
+    assert normalized_name("localhost/app") == "localhost/app:latest"
+    assert normalized_name("docker.io/app") == "docker.io/library/app:latest"
+    assert normalized_name("quay.io/org/app:2") == "quay.io/org/app:2"
+    assert normalized_name("registry:5000/app") == "registry:5000/app:latest"
+    assert normalized_name("app@sha256:" + "0" * 64) is None
+    assert normalized_name("App") is None
+
+
+def test_a_no_op_build_asks_buildah_once_per_base_image_and_tags_only_new_names(tmp_path):
+    from fake_runner import FakeRunner
+
+    from shlax_front.backend.api import BuildRequest, run_request
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nCOPY a /a\nRUN echo hi\n")
+    (ctx / "a").write_text("a")
+    runner = FakeRunner()
+    request = BuildRequest(context=str(ctx), cache_dir=str(tmp_path / "cache"), ca_bundle=None, tags=("app",))
+    first = run_request(request, runner=runner)
+    runner.calls.clear()
+    real_run = runner.run
+
+    def listing_names(argv, **kw):  # the fake lists ids only: give the image its name, as buildah would
+        result = real_run(argv, **kw)
+        if argv[1] == "images":
+            result.stdout = result.stdout.replace(first.image, f"sha256:{first.image} localhost/app:latest")
+        return result
+
+    runner.run = listing_names
+    assert run_request(request, runner=runner).image == first.image
+    verbs = [argv[1] for argv in runner.calls if argv[1] != "--version"]
+    assert verbs == ["inspect", "images"]  # the base image once (planner and executor share it), no tag
+    runner.calls.clear()
+    request.tags = ("app", "other")
+    run_request(request, runner=runner)
+    assert ["buildah", "tag", first.image, "other"] in runner.calls
