@@ -6,7 +6,7 @@ export BUILDAH_ISOLATION ?= chroot
 
 APT_PACKAGES := buildah debootstrap busybox-static ca-certificates git uidmap python3-venv
 
-.PHONY: install install-apt install-python images test test-unit test-buildah test-buildah-1.39 soak fmt lint typecheck demo bench clean-images
+.PHONY: install install-apt install-python images test test-unit test-buildah test-buildah-1.39 test-rootless-1.39 soak fmt lint typecheck demo bench clean-images
 
 install: install-apt install-python images
 
@@ -34,11 +34,15 @@ test-buildah:
 	$(PYTHON) -m pytest -q tests/buildah
 
 # The real buildah builds again on Debian 13's buildah 1.39 and Python 3.13, in a trixie root debootstrapped under
-# /var/tmp/shlax-front-trixie (root, debootstrap; the rootless tests stay on the host). SHLAX_TRIXIE_TESTS="FILE..."
-# runs only those.
+# /var/tmp/shlax-front-trixie (root, debootstrap). SHLAX_TRIXIE_TESTS="FILE..." runs only those.
 test-buildah-1.39:
 	bash tests/images/make_trixie_root.sh
 	bash tests/images/run_in_trixie.sh
+
+# The rootless tests (an ordinary user with subordinate ids, made in the root) on buildah 1.39.
+test-rootless-1.39:
+	bash tests/images/make_trixie_root.sh
+	bash tests/images/run_in_trixie.sh python -m pytest -q -p no:cacheprovider tests/buildah/test_build_rootless.py
 
 # The front-end fuzzer for longer than CI's budget: SOAK_RUNS mutated files, SOAK_SEED (default: a new one each
 # time, printed first so a failure can be replayed); then SOAK_EXAMPLES generated contexts and edits of the

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Make a Debian 13 (trixie) root where the real-buildah tests run against Debian's buildah 1.39 and Python 3.13,
 # from Debian's own archive (no registry):
-#   debootstrap --variant=minbase with python3 and python3-venv, then buildah and netavark installed by apt inside
+#   debootstrap --variant=minbase with python3 and python3-venv, then buildah, netavark and uidmap (for the
+#   rootless tests) installed by apt inside
 #   (debootstrap's --include=buildah leaves containers-common unconfigured: its dependencies are not all there);
 #   containers.conf with default_ulimits: bud 1.39 raises RLIMIT_NOFILE/NPROC to 1048576 and fails
 #   ("operation not permitted") where the host caps them lower;
@@ -45,7 +46,7 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 if [ ! -e "$ROOT/.configured" ]; then
     step "buildah and netavark"
     in_root sh -c 'export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get --fix-broken install -y -qq && apt-get install -y -qq buildah netavark' \
+        apt-get update -qq && apt-get --fix-broken install -y -qq && apt-get install -y -qq buildah netavark uidmap' \
         >"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log" >&2; exit 1; }
     mkdir -p "$ROOT/etc/containers"
     cat >"$ROOT/etc/containers/containers.conf" <<'CONF'
@@ -53,6 +54,13 @@ if [ ! -e "$ROOT/.configured" ]; then
 default_ulimits = ["nofile=20000:20000", "nproc=96362:96362"]
 CONF
     touch "$ROOT/.configured"
+fi
+
+# uidmap (newuidmap/newgidmap) for the rootless tests, also in a root made before they ran there
+if [ ! -x "$ROOT/usr/bin/newuidmap" ]; then
+    step "uidmap"
+    in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq uidmap' >>"$WORK/apt.log" 2>&1 ||
+        { tail -20 "$WORK/apt.log" >&2; exit 1; }
 fi
 
 # The host's trust and pip settings, refreshed on every call (a proxy's CA may change).

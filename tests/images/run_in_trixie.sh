@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run a command in the trixie root made by tests/images/make_trixie_root.sh (buildah 1.39, Python 3.13), as root.
 # Without a command: the real-buildah tests (`pytest -m buildah`, or the files/ids in $SHLAX_TRIXIE_TESTS) but the
-# rootless ones, which make users and need the host's uidmap (they run on the host's buildah).
+# rootless ones, which CI runs as a part of their own (`make test-rootless-1.39`: they make an ordinary user in the
+# root, with subordinate ids and the root's uidmap).
 #
 # The root lives in a private mount namespace, bind-mounted on itself: containers/storage remounts `/` and fails
 # ("remount /, flags: 0x44000: invalid argument") when the root is not a mount point. /proc, /sys, /dev and a
@@ -42,10 +43,15 @@ exec unshare --mount --propagation private sh -eu -c '
     mount -t tmpfs -o mode=755 tmpfs "$root/run"
     mount --bind "$checkout" "$root/src/shlax-front"
     [ -d "$shared" ] && mount --bind "$shared" "$root/src/shared"
+    # pivot_root, not a bare chroot: the kernel refuses a new user namespace to a chrooted process, and the
+    # rootless tests need one (newuidmap); the old root is detached inside
+    cd "$root"
+    mkdir -p .oldroot
+    pivot_root . .oldroot
     # shellcheck disable=SC2086 # NAME=VALUE words
-    exec chroot "$root" /usr/bin/env -i \
+    exec chroot . /usr/bin/env -i \
         PATH=/opt/shlax-venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 BUILDAH_ISOLATION=chroot PYTHONDONTWRITEBYTECODE=1 \
         PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 $passed \
-        sh -c "cd /src/shlax-front && exec \"\$@\"" sh "$@"
+        sh -c "umount -l /.oldroot && cd /src/shlax-front && exec \"\$@\"" sh "$@"
 ' sh "$ROOT" "$checkout" "$shared" "$passed" "$@"
