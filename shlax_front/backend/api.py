@@ -52,6 +52,13 @@ class BuildRequest:
     explain: bool = False
     #: ``--secret`` flags as buildah bud spells them (``id=ID,src=PATH``, ``id=ID,env=VAR``)
     secrets: tuple[str, ...] = ()
+    #: ``--cache-from``/``--cache-to`` (``cachetransfer.refs.CacheRef``), ``--push``, and the registry login
+    #: (``--authfile``, ``--creds``: never shown, never on a command line)
+    cache_from: tuple = ()
+    cache_to: tuple = ()
+    push: bool = False
+    authfile: str | None = None
+    creds: str | None = field(default=None, repr=False)
     #: ``--incremental``: an apt install that only gained packages starts from its previous layer
     incremental: bool = False
     #: bud's and docker's flags as typed (``flags`` reads and checks them before the build):
@@ -263,6 +270,9 @@ def run_request(
         onbuild=planner.onbuild_steps,
         inspected=inspected,
     )
+    from shlax_front.backend.cachetransfer.transfer import attach
+
+    attach(request, buildah, root, executor)
     try:
         with _signals_as_interrupt():
             return executor.run(plan)

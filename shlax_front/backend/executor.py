@@ -107,6 +107,11 @@ class _State:
 
 
 class Executor:
+    #: --cache-from: where a key the layer index lacks may still be found (``cachetransfer``); --cache-to and
+    #: --push: told the image once the build succeeded, and then ``reached`` holds every step's key -> image
+    import_layer: Callable[[str], str | None] | None = None
+    after_build: Callable[[str], None] | None = None
+
     def __init__(
         self,
         buildah: Buildah,
@@ -131,6 +136,7 @@ class Executor:
         self.steps: list[StepRecord] = []
         self.onbuild = onbuild
         self.work = WorkingContainers(buildah)
+        self.reached: dict[str, str] = {}
         self._image_ids: set[str] | None = None
         self._image_names: dict[str, set[str]] = {}
         #: ref -> ``buildah inspect`` of it (None: not in storage), shared with the planner's reads of base images
@@ -174,6 +180,8 @@ class Executor:
             untagged = [name for name in self.options.tags if normalized_name(name) not in listed]
             if untagged:
                 self.buildah.tag(final.image, untagged)
+        if self.after_build is not None:
+            self.after_build(final.image)
         return BuildResult(final.image, tuple(self.steps), time.monotonic() - start)
 
     def _record(
@@ -429,6 +437,18 @@ class Executor:
         return info["FromImageID"] if info else ref
 
     def _lookup(self, key: str) -> str | None:
+        image = self._lookup_stored(key)
+        if image is None and self.import_layer is not None:
+            image = self.import_layer(key)  # the key chain goes on from an imported layer as from a local one
+            if image is not None:
+                self.index.record(key, image, "(imported)", None, {})
+                if self._image_ids is not None:
+                    self._image_ids.add(image)
+        if image is not None and self.after_build is not None:
+            self.reached[key] = image
+        return image
+
+    def _lookup_stored(self, key: str) -> str | None:
         image = self.index.lookup(key)
         if image is None:
             return None
@@ -471,6 +491,8 @@ class Executor:
         image = image.removeprefix("sha256:")
         faults.point("layer-committed")  # tests: a build that dies here leaves no index entry
         self.index.record(key, image, text, slot, inputs)
+        if self.after_build is not None:
+            self.reached[key] = image
         if self._image_ids is not None:
             self._image_ids.add(image)
         self._drop_container(state)

@@ -107,6 +107,21 @@ def _build_arg(value: str) -> tuple[str, str]:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout (image id included).")
 @click.option("--verbose", is_flag=True, help="Show the output of RUN steps.")
+@click.option(
+    "--cache-from",
+    multiple=True,
+    help="type=local,src=DIR or type=registry,ref=HOST/REPO: layers and package files to start from (repeatable).",
+)
+@click.option(
+    "--cache-to",
+    multiple=True,
+    help="type=local,dest=DIR or type=registry,ref=HOST/REPO: export layers and package files there (repeatable).",
+)
+@click.option("--push", is_flag=True, help="Push the image to the registry of each -t name after the build.")
+@click.option("--authfile", help="Registry auth file (default: buildah's, $REGISTRY_AUTH_FILE).")
+@click.option(
+    "--creds", help="USER[:PASSWORD] for the registries (the password also from $REGISTRY_PASSWORD)."
+)
 @click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, allow_dash=True))
 def build_command(
     containerfile,
@@ -142,6 +157,7 @@ def build_command(
     as_json,
     verbose,
     context,
+    **transfer,
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
     from shlax_front.backend.userns import enter_user_namespace
@@ -170,6 +186,7 @@ def build_command(
         lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
         ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
         explain=explain,
+        **_cache_fields(transfer),
         incremental=incremental,
         pull=pull,
         labels=labels,
@@ -197,3 +214,16 @@ def build_command(
         raise
     reporter.summary(result)
     click.echo(reporter.as_json(result) if as_json else result.image)
+
+
+def _cache_fields(options: dict) -> dict:
+    """``--cache-from/--cache-to/--push/--authfile/--creds`` as ``BuildRequest`` fields (a bad value: one line)."""
+    from shlax_front.backend.cachetransfer.refs import parse_cache_ref
+
+    return {
+        "cache_from": tuple(parse_cache_ref(v, "--cache-from") for v in options["cache_from"]),
+        "cache_to": tuple(parse_cache_ref(v, "--cache-to") for v in options["cache_to"]),
+        "push": options["push"],
+        "authfile": options["authfile"],
+        "creds": options["creds"],
+    }
