@@ -140,16 +140,13 @@ def forget_layers(cache_dir: Path) -> None:
 
 
 def statuses(stderr: str) -> list[str]:
-    """The status word of each step line in the text report."""
-    out = []
-    for line in stderr.splitlines():
-        if line.startswith("["):
-            parts = line.split()
-            for word in ("from", "cached", "built", "config"):
-                if word in parts:
-                    out.append(word)
-                    break
-    return out
+    """The status word of each step's end line in the plain progress (``#3 cached 0.00s``)."""
+    return re.findall(r"^#\d+ (from|cached|built|config) \d", stderr, re.M)
+
+
+def run_output(stderr: str) -> str:
+    """What the steps printed, without the plain progress's ``#3 1.234 `` before each of their lines."""
+    return re.sub(r"^#\d+ \d+\.\d{3} ", "", stderr, flags=re.M)
 
 
 def diff_trees(a: dict, b: dict) -> list[str]:

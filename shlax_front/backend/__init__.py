@@ -28,6 +28,6 @@ One idea a module, in the order a build goes through them:
                   content digests (never mtimes).
 - ``store``       cache root, layer index (atomic JSON), fcntl locks, the invoking user (SUDO_UID).
 - ``buildah``/``runner``  the buildah CLI and the subprocess runner (a fake one drives the unit tests).
-- ``result``      ``BuildResult`` and ``StepRecord``: what a build returns and hands to ``on_step``.
-- ``report``      the CLI's formatting of them: one line per step, summary, ``--json``.
+- ``result``      ``BuildResult`` and ``StepRecord``: what a build returns and hands to ``on_step``
+                  (``StepStart`` to ``on_start``); ``shlax_front.progress`` shows them.
 """

@@ -53,7 +53,8 @@ PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
 
 class RunExecutor:
     """Runs RUN steps of one build; ``scratch(prefix)`` makes a temporary directory the build removes at
-    its end, ``inspect(ref)`` reads an image's config, ``show(text)`` receives what the commands printed."""
+    its end, ``inspect(ref)`` reads an image's config, ``show(text)`` receives what the commands print
+    (the RUN's own command line by line as it prints, the wheelhouse's pip runs whole)."""
 
     def __init__(
         self,
@@ -191,7 +192,13 @@ class RunExecutor:
                         self.show,
                     )
                 result = self.buildah.run(
-                    container, step.argv, env=env, volumes=volumes, mounts=mounts, network=network
+                    container,
+                    step.argv,
+                    env=env,
+                    volumes=volumes,
+                    mounts=mounts,
+                    network=network,
+                    on_output=self.show,  # line by line, as the command prints
                 )
             finally:
                 if secret_dir:
@@ -209,7 +216,6 @@ class RunExecutor:
             elif self.options.offline:
                 message += " (--offline: it needed something the host caches do not have, see the output)"
             raise BuildError(message, step.location.path, step.location.line, tail(result.output))
-        self.show(result.output)
         return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
 
     def _container_path(self, container: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from shlax_front.errors import ShlaxError
+from shlax_front.progress.options import progress_options
 
 
 def _build_arg(value: str) -> tuple[str, str]:
@@ -104,9 +105,7 @@ def _build_arg(value: str) -> tuple[str, str]:
     help="A RUN whose apt install only gained packages installs just those on its previous layer.",
 )
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout (image id included).")
-@click.option("--verbose", is_flag=True, help="Show the output of RUN steps.")
+@progress_options
 @click.option(
     "--cache-from",
     multiple=True,
@@ -156,6 +155,8 @@ def build_command(
     quiet,
     as_json,
     verbose,
+    progress,
+    no_color,
     context,
     **transfer,
 ):
@@ -167,9 +168,7 @@ def build_command(
         enter_user_namespace(argv)
 
     from shlax_front.backend.api import BuildRequest, run_request
-    from shlax_front.backend.report import Reporter
     from shlax_front.commands.cache import parse_age
-    from shlax_front.errors import BuildError
 
     request = BuildRequest(
         containerfile=containerfile,
@@ -204,16 +203,10 @@ def build_command(
         ssh=ssh,
         output=output,
     )
-    mode = "json" if as_json else "quiet" if quiet else "text"
-    reporter = Reporter(mode=mode, explain=explain, verbose=verbose)
-    try:
-        result = run_request(request, on_step=reporter.step, on_output=reporter.output)
-    except BuildError as err:
-        if err.output_tail:
-            click.echo(err.output_tail, err=True)
-        raise
-    reporter.summary(result)
-    click.echo(reporter.as_json(result) if as_json else result.image)
+    from shlax_front.progress.options import build_with_progress
+
+    flags = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": explain}
+    build_with_progress(request, run_request, progress=progress, **flags)
 
 
 def _cache_fields(options: dict) -> dict:

@@ -115,7 +115,7 @@ def ls_command(cache_dir, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def du_command(cache_dir, as_json):
     """Disk use of each package cache."""
-    from shlax_front.backend.report import human
+    from shlax_front.progress.units import human
 
     root = _root(cache_dir)
     rows = []

@@ -368,7 +368,7 @@ def test_a_wheel_damaged_in_the_host_cache_is_fetched_again(base_images, tmp_pat
         data[middle : middle + 64] = bytes(64)  # same size, other bytes
         wheel.write_bytes(bytes(data))
         (context / "requirements.txt").write_text("six==1.16.0\n# again\n")
-        again = shlax("build", "-v", str(context), cache_dir=cache)
+        again = shlax("build", "--verbose", str(context), cache_dir=cache)
         assert "Successfully installed six-1.16.0" in again.stderr, again.stderr
         warnings = [line for line in again.stderr.splitlines() if line.startswith("shlax-front: warning")]
         assert (
@@ -393,7 +393,7 @@ def test_a_deb_damaged_in_the_host_cache_is_fetched_again(base_images, tmp_path)
         data[middle : middle + 64] = bytes(64)  # same size, other bytes
         deb.write_bytes(bytes(data))
         _containerfile(context, f"FROM debian:bookworm\n{install} && hello\n")
-        again = shlax("build", "-v", str(context), cache_dir=cache)
+        again = shlax("build", "--verbose", str(context), cache_dir=cache)
         assert "Hello, world!" in again.stderr, again.stderr
         warnings = [line for line in again.stderr.splitlines() if line.startswith("shlax-front: warning")]
         assert len(warnings) == 1 and f"{deb.name}: damaged in the host cache" in warnings[0], warnings

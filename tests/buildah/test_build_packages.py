@@ -11,7 +11,7 @@ import socket
 import subprocess
 
 import pytest
-from buildah_tools import build_concurrently, file_tree, forget_layers, read_file, shlax
+from buildah_tools import build_concurrently, file_tree, forget_layers, read_file, run_output, shlax
 
 from shlax_front.backend import distcheck
 
@@ -53,15 +53,15 @@ def test_added_apt_package_downloads_only_itself(tmp_path, base_images, buildah_
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     try:
         _write(ctx, APT.format(packages="tree"))
-        first = shlax("build", "-v", str(ctx), cache_dir=cache)
-        assert PACKAGE_GET.findall(first.stderr) == ["tree"]
+        first = shlax("build", "--verbose", str(ctx), cache_dir=cache)
+        assert PACKAGE_GET.findall(run_output(first.stderr)) == ["tree"]
         _write(ctx, APT.format(packages="tree less"))
         tag = buildah_cleanup.tag()
-        second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=cache)
-        assert PACKAGE_GET.findall(second.stderr) == ["less"], second.stderr
+        second = shlax("build", "--verbose", "-t", tag, str(ctx), cache_dir=cache)
+        assert PACKAGE_GET.findall(run_output(second.stderr)) == ["less"], second.stderr
         # the lists the first build fetched are fresh: no index crossed the network this time
         assert "`apt-get update` skipped" in second.stderr
-        assert not INDEX_GET.findall(second.stderr), second.stderr
+        assert not INDEX_GET.findall(run_output(second.stderr)), second.stderr
         # the image is as if no cache had been used: no downloaded debs, no lists, docker-clean still there
         tree = file_tree(tag)
         assert not [p for p in tree if p.startswith("/var/cache/apt/archives/") and p.endswith(".deb")]
@@ -81,11 +81,11 @@ def test_lists_ttl_zero_updates_as_written(tmp_path, base_images):
     try:
         _write(ctx, APT.format(packages="tree"))
         shlax("build", str(ctx), cache_dir=cache)
-        again = shlax("build", "-v", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=cache)
+        again = shlax("build", "--verbose", "--no-cache", "--lists-ttl", "0", str(ctx), cache_dir=cache)
         assert "skipped" not in again.stderr
-        assert INDEX_GET.findall(again.stderr), again.stderr
-        fresh = shlax("build", "-v", "--no-cache", "--lists-ttl", "2h", str(ctx), cache_dir=cache)
-        assert "`apt-get update` skipped" in fresh.stderr and not INDEX_GET.findall(fresh.stderr)
+        assert INDEX_GET.findall(run_output(again.stderr)), again.stderr
+        fresh = shlax("build", "--verbose", "--no-cache", "--lists-ttl", "2h", str(ctx), cache_dir=cache)
+        assert "`apt-get update` skipped" in fresh.stderr and not INDEX_GET.findall(run_output(fresh.stderr))
         bad = shlax("build", "--lists-ttl", "soon", str(ctx), cache_dir=cache, check=False)
         assert bad.returncode == 2
         assert (
@@ -113,9 +113,9 @@ def test_offline_cuts_the_network_but_keeps_loopback(tmp_path, base_images):
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     _write(ctx, OFFLINE_PROBE.format(address=address))
     try:
-        online = shlax("build", "-v", str(ctx), cache_dir=cache)
+        online = shlax("build", "--verbose", str(ctx), cache_dir=cache)
         assert "REACHED THE NETWORK" in online.stderr
-        offline = shlax("build", "-v", "--offline", "--no-cache", str(ctx), cache_dir=cache)
+        offline = shlax("build", "--verbose", "--offline", "--no-cache", str(ctx), cache_dir=cache)
         assert "network unreachable" in offline.stderr and "REACHED" not in offline.stderr
     finally:
         forget_layers(cache)
@@ -136,7 +136,7 @@ def test_offline_cold_cache_names_what_is_missing(tmp_path, base_images):
 def test_non_root_pip_uses_the_wheelhouse(tmp_path, base_images, buildah_cleanup, pip_cache):
     ctx = tmp_path / "ctx"
     _write(ctx, PIP, requirements_txt="six==1.16.0\n")
-    first = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    first = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache)
     assert "Successfully installed six-1.16.0" in first.stderr
     wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
     assert [p.name for p in wheelhouse.iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]
@@ -144,11 +144,11 @@ def test_non_root_pip_uses_the_wheelhouse(tmp_path, base_images, buildah_cleanup
 
     _write(ctx, PIP, requirements_txt="six==1.16.0\nidna==3.7\n")
     tag = buildah_cleanup.tag()
-    second = shlax("build", "-v", "-t", tag, str(ctx), cache_dir=pip_cache)
+    second = shlax("build", "--verbose", "-t", tag, str(ctx), cache_dir=pip_cache)
     assert "Downloading idna" in second.stderr or "idna-3.7" in second.stderr
     assert "Downloading six" not in second.stderr  # served from the wheelhouse, not the network
     # both pinned: pip asked the index about idna alone (one requirement, no deps), never re-read six's page
-    assert re.search(r"^Collecting idna==3\.7$", second.stderr, re.M), second.stderr
+    assert re.search(r"^Collecting idna==3\.7$", run_output(second.stderr), re.M), second.stderr
     assert "Collecting six" not in second.stderr
     assert (wheelhouse / "six-1.16.0-py2.py3-none-any.whl").stat().st_ino == six_inode
     assert "Processing /run/shlax-front/wheelhouse/idna-3.7-py3-none-any.whl" in second.stderr
@@ -171,7 +171,7 @@ def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_clea
     _write(ctx, PIP, requirements_txt="six==1.16.0\n")
     shlax("build", str(ctx), cache_dir=pip_cache)  # warm (usually already is)
     tag = buildah_cleanup.tag()
-    result = shlax("build", "-v", "--offline", "--no-cache", "-t", tag, str(ctx), cache_dir=pip_cache)
+    result = shlax("build", "--verbose", "--offline", "--no-cache", "-t", tag, str(ctx), cache_dir=pip_cache)
     assert "Successfully installed six-1.16.0" in result.stderr
     assert "Downloading" not in result.stderr
     assert read_file(tag, "/home/app/venv/lib/python3.11/site-packages/six.py")
@@ -203,12 +203,12 @@ def test_unpinned_requirement_resolves_against_the_index_like_bud(tmp_path, base
     _write(ctx, PIP, requirements_txt="six==1.15.0\n")
     shlax("build", str(ctx), cache_dir=pip_cache)
     _write(ctx, PIP, requirements_txt="six\n")
-    unpinned = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
-    installed = re.findall(r"^Successfully installed six-(\S+)$", unpinned.stderr, re.M)
+    unpinned = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache)
+    installed = re.findall(r"^Successfully installed six-(\S+)$", run_output(unpinned.stderr), re.M)
     assert installed and installed[-1] != "1.15.0", unpinned.stderr  # the index's newest, not the old wheel
     inodes = _resolution_records(pip_cache)
 
-    again = shlax("build", "-v", "--no-cache", str(ctx), cache_dir=pip_cache)
+    again = shlax("build", "--verbose", "--no-cache", str(ctx), cache_dir=pip_cache)
     assert f"Successfully installed six-{installed[-1]}" in again.stderr
     assert _resolution_records(pip_cache) == inodes  # fresh: the index was not asked again
 
@@ -232,9 +232,11 @@ def test_added_pin_next_to_unpinned_dependencies_asks_the_index_about_itself_alo
     rest)."""
     ctx = tmp_path / "ctx"
     _write(ctx, PIP, requirements_txt="requests==2.32.3\n")
-    first = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
+    first = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache)
     assert "Successfully installed" in first.stderr and "requests-2.32.3" in first.stderr
     _write(ctx, PIP, requirements_txt="requests==2.32.3\npackaging==24.1\n")
-    second = shlax("build", "-v", str(ctx), cache_dir=pip_cache)
-    assert re.findall(r"^Collecting (\S+)", second.stderr, re.M) == ["packaging==24.1"], second.stderr
-    assert re.search(r"^Successfully installed .*\bpackaging-24\.1\b", second.stderr, re.M)
+    second = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache)
+    assert re.findall(r"^Collecting (\S+)", run_output(second.stderr), re.M) == ["packaging==24.1"], (
+        second.stderr
+    )
+    assert re.search(r"^Successfully installed .*\bpackaging-24\.1\b", run_output(second.stderr), re.M)

@@ -6,7 +6,6 @@ The same call on real buildah is in ``test_build_api.py``.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -15,7 +14,6 @@ from fake_runner import FakeRunner
 
 import shlax_front
 from shlax_front.backend.api import BuildRequest, run_request
-from shlax_front.backend.report import Reporter
 from shlax_front.backend.result import BuildResult, StepRecord
 from shlax_front.backend.steps import Location
 from shlax_front.errors import BuildError
@@ -142,47 +140,3 @@ def test_the_public_build_takes_keywords(project, monkeypatch):
         context=str(ctx), tags=("app",), build_args={"A": "2"}, cache_dir=str(cache)
     )
     assert kw == {"on_step": print, "on_output": None, "on_start": None}
-
-
-RESULT = BuildResult(
-    "abc123",
-    (
-        StepRecord("0", "FROM busybox", Location("Containerfile", 1), "from", 0.01),
-        StepRecord(
-            "0", "RUN apt-get install -y curl", Location("Containerfile", 2), "built", 2.5,
-            reason="not built before", fetched=2_500_000, served=1_000,
-        ),
-        StepRecord("0", "RUN true", Location("Containerfile", 3), "cached", 0.0),
-    ),
-    3.31,
-)  # fmt: skip
-
-
-def test_the_cli_report_formats_the_result(capsys):
-    reporter = Reporter(mode="text", explain=True)
-    for record in RESULT.steps:
-        reporter.step(record)
-    reporter.summary(RESULT)
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[1] == (
-        f"[0] {'RUN apt-get install -y curl':<70}  built   2.50s  fetched 2.5 MB, 1.0 kB from host cache"
-        "  (not built before)"
-    )
-    assert lines[-1] == "1 steps reused, 1 built, 2.5 MB downloaded, 1.0 kB served from the host caches, 3.3s"
-    data = json.loads(Reporter.as_json(RESULT))
-    assert data["image"] == "abc123" and data["built"] == 1 and data["cached"] == 1
-    assert data["steps"][1] == {
-        "stage": "0",
-        "location": "Containerfile:2",
-        "instruction": "RUN apt-get install -y curl",
-        "status": "built",
-        "seconds": 2.5,
-        "reason": "not built before",
-        "fetched_bytes": 2_500_000,
-        "from_host_cache_bytes": 1_000,
-    }
-    quiet = Reporter(mode="quiet")
-    quiet.step(RESULT.steps[1])
-    quiet.output("run output")
-    quiet.summary(RESULT)
-    assert capsys.readouterr() == ("", "")
