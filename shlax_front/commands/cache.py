@@ -140,7 +140,11 @@ def prune_command(cache_dir, older_than):
     from shlax_front.backend.buildah import Buildah
     from shlax_front.backend.runner import SubprocessRunner
     from shlax_front.backend.store import LayerIndex, file_lock
+    from shlax_front.backend.userns import enter_user_namespace
 
+    argv = (click.get_current_context().obj or {}).get("argv")
+    if argv is not None:  # an ordinary user: a cache a RUN owned as uid=N belongs to a subordinate id outside
+        enter_user_namespace(argv)
     root = _root(cache_dir)
     cutoff = time.time() - parse_age(older_than) if older_than else None
     removed_caches = 0
