@@ -75,6 +75,9 @@ class CacheDir:
     lists: bool = False
     #: a file of the image that deletes this cache's content, parked while the cache is mounted
     clean_hook: CleanHook | None = None
+    #: the target linters and tutorials know (hadolint's DL3042 accepts a pip install only with a cache mount
+    #: on ``.cache/pip``): for root it is mounted there, not relocated under /tmp (``cache_targets``)
+    standard: bool = False
 
 
 class Target(NamedTuple):
@@ -246,17 +249,12 @@ class Manager:
                 target = env[cache.env]
             elif len(prefix_values) == 1:
                 target = prefix_values.pop()
+            elif cache.standard and owner.root and owner.home == "/root" and "XDG_CACHE_HOME" not in env:
+                # root's own cache directory, where the manager looks without being told: ``/root`` is in
+                # every image, so the mount point buildah makes there leaves at most its parent (``.cache``)
+                target = cache.target.format(home="/root")
             elif "{home}" in cache.target and cache.env:
-                # A user's cache directory is relocated to a directory directly under /tmp: its parents may not
-                # exist in the image, and buildah 1.28 leaves the parents it creates for a mount point behind.
-                # one directory per user: a cache created for one uid is not writable by another
-                suffix = (
-                    f"-{owner.uid}"
-                    if owner.uid
-                    else (f"-{re.sub(r'[^A-Za-z0-9_.-]', '-', owner.name)}" if owner.name else "")
-                )
-                target = f"{RELOCATED_PREFIX}{cache.id}{suffix}"
-                relocate = cache.env
+                _cache, target, relocate = cls.relocated(cache, owner)
             elif "{home}" in cache.target:
                 if not owner.home:
                     continue
@@ -265,6 +263,20 @@ class Manager:
                 target = cache.target
             out.append(Target(cache, target, relocate))
         return out
+
+    @classmethod
+    def relocated(cls, cache: CacheDir, owner: Owner) -> Target:
+        """A user's cache directory relocated to a directory directly under /tmp (its environment variable
+        points the manager there): its parents may not exist in the image, and buildah 1.28 leaves the parents
+        it creates for a mount point behind. One directory per user: a cache created for one uid is not
+        writable by another."""
+        assert cache.env is not None
+        suffix = (
+            f"-{owner.uid}"
+            if owner.uid
+            else (f"-{re.sub(r'[^A-Za-z0-9_.-]', '-', owner.name)}" if owner.name else "")
+        )
+        return Target(cache, f"{RELOCATED_PREFIX}{cache.id}{suffix}", cache.env)
 
     @classmethod
     def blocker(

@@ -62,7 +62,9 @@ class Npm(Manager):
             "--libc",
         }
     )
-    caches = (CacheDir("npm", "{home}/.npm", "shared", host="npm-user", env="npm_config_cache"),)
+    caches = (
+        CacheDir("npm", "{home}/.npm", "shared", host="npm-user", env="npm_config_cache", standard=True),
+    )
     description = "downloaded package tarballs"
 
     @classmethod

@@ -74,7 +74,9 @@ class Pip(Manager):
             "--dry-run=",
         }
     )
-    caches = (CacheDir("pip", "{home}/.cache/pip", "shared", host="pip-user", env="PIP_CACHE_DIR"),)
+    caches = (
+        CacheDir("pip", "{home}/.cache/pip", "shared", host="pip-user", env="PIP_CACHE_DIR", standard=True),
+    )
     defeating_flags = frozenset({"--no-cache-dir", "--no-cache"})
     defeating_env = frozenset({"PIP_NO_CACHE_DIR"})
     env_empty_disables = True

@@ -113,7 +113,7 @@ def _env_edits(
                         plan.notes.append(f"{manager.name}: {var} set on the command: cache left off")
                         return None
                     if in_scope:  # the ENV value would apply again: switch it off explicitly
-                        edits.append((w.start, w.end, f"{var}="))
+                        edits.append((w.start, w.end, f"{var}=''"))
                         plan.changes.append(
                             f"{manager.name}: `{w.value}` -> `{var}=` (only disables the cache)"
                         )
@@ -124,7 +124,7 @@ def _env_edits(
                 if not manager.env_empty_disables:
                     plan.notes.append(f"{manager.name}: {var} set by ENV/ARG: cache left off")
                     return None
-                edits.append((inv.command.start, inv.command.start, f"{var}= "))
+                edits.append((inv.command.start, inv.command.start, f"{var}='' "))
                 plan.changes.append(
                     f"{manager.name}: `{var}=` for the command (ENV {var} only disables the cache)"
                 )
@@ -138,24 +138,28 @@ def _unconflicted(
     another command would see other builds' files)."""
     keep = []
     for target in chosen:
-        conflict = None
-        for _cmd, paths in rm_paths(script, ctx.env, owner.home):
-            for word, path in paths:
-                if path is None:
-                    conflict = f"`rm {word.text}` deletes a path computed at run time"
-                    break
-                if relation(path, target.path) == "covers":
-                    conflict = f"`rm {word.text}` deletes the cache directory {target.path} itself"
-                    break
-            if conflict:
-                break
-        if not conflict:
-            conflict = _reads_cache(script, target.path, owner.home)
+        conflict = _conflict(target, script, ctx, owner)
+        if conflict and target.cache.standard and target.cache.env and not target.relocate:
+            # the standard place is deleted or read by the script: the relocated one may not be
+            moved = manager.relocated(target.cache, owner)
+            if not _conflict(moved, script, ctx, owner):
+                target, conflict = moved, None
         if conflict:
             plan.notes.append(f"{manager.name} cache {target.path} not mounted: {conflict}")
             continue
         keep.append(target)
     return keep
+
+
+def _conflict(target: Target, script: shell.Script, ctx: Context, owner: Owner) -> str | None:
+    """Why ``target`` cannot be mounted for ``script`` (a command deletes it as a whole or reads it), or None."""
+    for _cmd, paths in rm_paths(script, ctx.env, owner.home):
+        for word, path in paths:
+            if path is None:
+                return f"`rm {word.text}` deletes a path computed at run time"
+            if relation(path, target.path) == "covers":
+                return f"`rm {word.text}` deletes the cache directory {target.path} itself"
+    return _reads_cache(script, target.path, owner.home)
 
 
 def _rm_edits(

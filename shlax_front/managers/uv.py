@@ -63,7 +63,7 @@ class Uv(Manager):
         }
         - {"--compile"}
     )
-    caches = (CacheDir("uv", "{home}/.cache/uv", "shared", env="UV_CACHE_DIR"),)
+    caches = (CacheDir("uv", "{home}/.cache/uv", "shared", env="UV_CACHE_DIR", standard=True),)
     defeating_flags = frozenset({"--no-cache", "-n"})
     defeating_env = frozenset({"UV_NO_CACHE"})
     description = "downloaded and built wheels"
