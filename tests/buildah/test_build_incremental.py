@@ -1,0 +1,49 @@
+"""``--incremental`` on a real apt build: packages added to an install are installed on the previous layer, and
+the image is the one a full build of the same Containerfile gives, file for file.
+
+What is left out of the comparison is what two full builds differ in anyway (logs, ldconfig's aux-cache) and
+dpkg's ``status-old``: its copy of the status file from before its last write, caught mid-transaction in
+either build (the status file itself must be equal).
+"""
+
+from __future__ import annotations
+
+from buildah_tools import diff_trees, file_tree, forget_layers, image_config, shlax, statuses
+
+APT = """\
+FROM debian:bookworm
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update && apt-get install -y --no-install-recommends {packages} && rm -rf /var/lib/apt/lists/*
+CMD ["bash"]
+"""
+
+NOISE = ("/var/log/", "/var/cache/ldconfig/aux-cache", "/var/lib/dpkg/status-old")
+
+
+def _tree(ref: str) -> dict:
+    return {path: entry for path, entry in file_tree(ref).items() if not path.startswith(NOISE)}
+
+
+def test_added_apt_packages_build_on_the_previous_layer_as_a_full_build_would(
+    tmp_path, base_images, buildah_cleanup
+):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    containerfile = ctx / "Containerfile"
+    try:
+        containerfile.write_text(APT.format(packages="tini procps"))
+        shlax("build", "--incremental", str(ctx), cache_dir=cache)
+        # nano shares libncursesw6 with procps; less and nano both register alternatives
+        containerfile.write_text(APT.format(packages="tini procps nano less"))
+        incremental = buildah_cleanup.tag()
+        added = shlax("build", "--incremental", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
+        assert "built incrementally: added nano less to the layer with tini procps" in added.stderr
+        again = shlax("build", "--incremental", str(ctx), cache_dir=cache)
+        assert "built" not in statuses(again.stderr)
+
+        full = buildah_cleanup.tag()
+        shlax("build", "--no-cache", "-t", full, str(ctx), cache_dir=cache)
+        assert diff_trees(_tree(incremental), _tree(full)) == []
+        assert image_config(incremental) == image_config(full)
+    finally:
+        forget_layers(cache)
