@@ -1,0 +1,187 @@
+"""--cache-to / --cache-from on a "fresh runner": a new image store holding only the base image, an empty
+--cache-dir and an empty HOME, as a CI runner starts. What the first runner exported must make the second one
+rebuild as if warm: every step reused, the same image, and the package files already there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.buildah_tools import shlax
+from tests.conftest import BUSYBOX, DEBIAN
+
+APT_APP = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*
+COPY app.txt /app/
+RUN echo built > /app/stamp
+"""
+
+MOUNT_APP = """\
+FROM busybox
+RUN --mount=type=cache,target=/var/cache/app sh -c 'echo kept > /var/cache/app/file; echo a > /a'
+COPY app.txt /app/
+"""
+
+
+def _fresh_runner(root: Path, base: str) -> dict[str, str]:
+    """The environment of a runner with its own image store (only ``base`` copied in, with its id) and HOME."""
+    graph, run = root / "store" / "graph", root / "store" / "run"
+    graph.mkdir(parents=True)
+    run.mkdir(parents=True)
+    conf = root / "storage.conf"
+    conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{graph}"\nrunroot = "{run}"\n')
+    subprocess.run(
+        ["buildah", "push", "--quiet", base, f"containers-storage:[overlay@{graph}+{run}]{base}"],
+        check=True,
+        capture_output=True,
+    )
+    (root / "home").mkdir()
+    return {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf), "HOME": str(root / "home")}
+
+
+def _drop_runner(env: dict[str, str], root: Path) -> None:
+    subprocess.run(["buildah", "rm", "--all"], env=env, capture_output=True)
+    subprocess.run(["buildah", "rmi", "--all", "--force"], env=env, capture_output=True)
+    shutil.rmtree(root / "store", ignore_errors=True)
+
+
+def _build(ctx: Path, cache: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict, str]:
+    result = shlax("build", "--json", *args, str(ctx), cache_dir=cache, env=env or os.environ)
+    return json.loads(result.stdout), result.stderr
+
+
+def _statuses(report: dict) -> list[str]:
+    return [s["status"] for s in report["steps"] if s["status"] not in ("from", "config")]
+
+
+def test_a_fresh_runner_rebuilds_from_a_local_cache_directory(tmp_path, base_images, buildah_cleanup):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(APT_APP)
+    (ctx / "app.txt").write_text("hello\n")
+    exported = tmp_path / "ci-cache"
+    tag = buildah_cleanup.tag()
+    home = tmp_path / "home1"
+    home.mkdir()
+    first, err = _build(
+        ctx,
+        tmp_path / "cache1",
+        "-t",
+        tag,
+        "--cache-to",
+        f"type=local,dest={exported}",
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert _statuses(first) == ["built", "built", "built"], err
+    assert (exported / "index" / "v1.json").is_file() and "exported" in err
+    index = json.loads((exported / "index" / "v1.json").read_text())
+    assert any(name.endswith(".deb") and "/archives/hello_" in name for name in index["files"])
+    assert any(name.endswith(".state/stamp") for name in index["files"])  # the lists' freshness record
+
+    runner = tmp_path / "runner2"
+    runner.mkdir()
+    env = _fresh_runner(runner, DEBIAN)
+    try:
+        again, err = _build(
+            ctx, runner / "cache", "--offline", "--cache-from", f"type=local,src={exported}", env=env
+        )
+        assert _statuses(again) == ["cached", "cached", "cached"], err
+        assert again["image"] == first["image"]
+        debs = list((runner / "cache" / "caches").rglob("hello_*.deb"))
+        assert debs, "the package files were imported"
+        # the package caches alone: rebuilt offline, apt finds its lists fresh and the .deb in the cache
+        rebuilt, err = _build(ctx, runner / "cache", "--offline", "--no-cache", env=env)
+        assert _statuses(rebuilt) == ["built", "built", "built"], err
+        assert sum(s.get("fetched") or 0 for s in rebuilt["steps"]) == 0
+    finally:
+        _drop_runner(env, runner)
+
+
+def test_a_damaged_or_unknown_cache_is_a_miss_not_a_wrong_layer(tmp_path, base_images, buildah_cleanup):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo one > /one\n")
+    exported = tmp_path / "ci-cache"
+    tag = buildah_cleanup.tag()
+    first, _ = _build(ctx, tmp_path / "cache1", "-t", tag, "--cache-to", f"type=local,dest={exported}")
+    for blob in (exported / "blobs" / "sha256").iterdir():
+        if blob.stat().st_size > 1000:  # the layers (the manifest and config are small)
+            blob.write_bytes(b"x" * blob.stat().st_size)
+    runner = tmp_path / "runner2"
+    runner.mkdir()
+    env = _fresh_runner(runner, BUSYBOX)
+    try:
+        again, err = _build(ctx, runner / "cache", "--cache-from", f"type=local,src={exported}", env=env)
+        assert _statuses(again) == ["built"] and "damaged cache blob" in err
+        (exported / "index" / "v1.json").rename(exported / "index" / "v9.json")
+        later, err = _build(ctx, runner / "cache2", "--cache-from", f"type=local,src={exported}", env=env)
+        assert "format version 9 is not known" in err
+    finally:
+        _drop_runner(env, runner)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on 127.0.0.1 (plain HTTP), and a registries.conf that marks it insecure."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'registry-data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    host = f"127.0.0.1:{port}"
+    registries = tmp_path / "registries.conf"
+    registries.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    try:
+        yield host, str(registries)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_fresh_runner_rebuilds_from_a_registry(tmp_path, base_images, buildah_cleanup, registry):
+    host, registries = registry
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(MOUNT_APP)
+    (ctx / "app.txt").write_text("hello\n")
+    ref = f"type=registry,ref={host}/app-cache"
+    tag = buildah_cleanup.tag()
+    env = {**os.environ, "CONTAINERS_REGISTRIES_CONF": registries}
+    first, err = _build(ctx, tmp_path / "cache1", "-t", tag, "--cache-to", ref, env=env)
+    assert _statuses(first) == ["built", "built"], err
+    runner = tmp_path / "runner2"
+    runner.mkdir()
+    fresh = {**_fresh_runner(runner, BUSYBOX), "CONTAINERS_REGISTRIES_CONF": registries}
+    try:
+        pushed = f"{host}/app:1"
+        again, err = _build(ctx, runner / "cache", "--cache-from", ref, "-t", pushed, "--push", env=fresh)
+        assert _statuses(again) == ["cached", "cached"], err
+        assert again["image"] == first["image"]
+        kept = list((runner / "cache" / "mounts").rglob("file"))
+        assert kept and kept[0].read_text() == "kept\n"  # the cache mount's files came with the layers
+        listed = subprocess.run(
+            ["buildah", "pull", "--quiet", f"docker://{pushed}"], env=fresh, capture_output=True, text=True
+        )
+        assert listed.returncode == 0, listed.stderr
+    finally:
+        _drop_runner(fresh, runner)
