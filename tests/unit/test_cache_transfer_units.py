@@ -1,0 +1,141 @@
+"""The cache directory format and option values of --cache-to/--cache-from, without buildah."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+
+import pytest
+
+from shlax_front.backend.cachetransfer.localcache import LocalCache, file_digest
+from shlax_front.backend.cachetransfer.packages import carried_files, export_files, import_files, local_path
+from shlax_front.backend.cachetransfer.refs import CacheRef, parse_cache_ref
+from shlax_front.backend.cachetransfer.registryauth import RegistryAuth
+from shlax_front.errors import ShlaxError
+
+
+def test_cache_refs_read_as_buildkit_spells_them():
+    assert parse_cache_ref("type=local,dest=/c", "--cache-to") == CacheRef("local", "/c")
+    assert parse_cache_ref("type=local,src=/c", "--cache-from") == CacheRef("local", "/c")
+    assert parse_cache_ref("type=registry,ref=h:5000/app,mode=max", "--cache-to") == CacheRef(
+        "registry", "h:5000/app"
+    )
+    assert parse_cache_ref("h:5000/app", "--cache-from") == CacheRef("registry", "h:5000/app")
+    for bad in ("type=gha", "type=local", "type=registry,ref=h/app:tag", "type=local,,dest=x"):
+        with pytest.raises(ShlaxError, match="^--cache-to "):
+            parse_cache_ref(bad, "--cache-to")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    return tmp_path / "home"
+
+
+def _fill(root):
+    archives = root / "caches" / "apt-cache" / "debian-12-amd64" / "archives"
+    (archives / "partial").mkdir(parents=True)
+    (archives / "hello_1_amd64.deb").write_bytes(b"deb" * 100)
+    (archives / "lock").write_text("")
+    (archives / "partial" / "half.deb").write_bytes(b"half")
+    (root / "caches" / "apt-cache" / "debian-12-amd64" / "pkgcache.bin").write_bytes(b"bin")
+    (root / "caches" / "pip-wheelhouse").mkdir(parents=True)
+    (root / "caches" / "pip-wheelhouse" / "a-1.whl").write_bytes(b"wheel")
+    (root / "caches" / "pip-wheelhouse" / "b.whl.corrupt").write_bytes(b"bad")
+    (root / "locks").mkdir()
+    (root / "locks" / "apt.lock").write_text("")
+
+
+def test_only_package_files_travel_and_a_second_export_copies_nothing(tmp_path, home):
+    root = tmp_path / "root"
+    _fill(root)
+    (home / ".npm" / "_cacache").mkdir(parents=True)
+    (home / ".npm" / "_cacache" / "x").write_bytes(b"npm")
+    names = sorted(name for name, _ in carried_files(root))
+    assert names == [
+        "caches/apt-cache/debian-12-amd64/archives/hello_1_amd64.deb",
+        "caches/pip-wheelhouse/a-1.whl",
+        "npm/_cacache/x",
+    ]
+    cache = LocalCache(tmp_path / "out")
+    files, moved = export_files(cache, root, {})
+    assert moved.files == 3
+    again, moved = export_files(cache, root, files)
+    assert again == files and moved.files == 0 and moved.bytes == 0
+
+
+def test_import_checks_each_blob_and_puts_files_back_with_their_mtime(tmp_path, home, caplog):
+    root = tmp_path / "root"
+    _fill(root)
+    cache = LocalCache(tmp_path / "out")
+    files, _ = export_files(cache, root, {})
+    wheel = files["caches/pip-wheelhouse/a-1.whl"]
+    cache.blob_path(wheel["digest"]).write_bytes(b"WHEEL")  # damaged: same size, other bytes
+    fresh = tmp_path / "fresh"
+    with caplog.at_level(logging.WARNING):
+        moved = import_files(LocalCache(tmp_path / "out"), files, fresh)
+    assert moved.files == 1 and "damaged cache blob" in caplog.text
+    deb = fresh / "caches" / "apt-cache" / "debian-12-amd64" / "archives" / "hello_1_amd64.deb"
+    assert deb.read_bytes() == b"deb" * 100
+    assert (
+        int(deb.stat().st_mtime)
+        == files["caches/apt-cache/debian-12-amd64/archives/hello_1_amd64.deb"]["mtime"]
+    )
+    assert not (fresh / "caches" / "pip-wheelhouse" / "a-1.whl").exists()
+
+
+def test_an_imported_name_never_lands_outside_the_caches(tmp_path, home):
+    root = tmp_path / "root"
+    for name in ("../x", "caches/../../x", "/etc/passwd", "locks/apt.lock", "caches", "layers/index.json"):
+        assert local_path(name, root) is None, name
+    assert local_path("npm/_cacache/x", root) == home / ".npm" / "_cacache" / "x"
+
+
+def test_the_index_is_merged_by_concurrent_exporters_and_versions_are_checked(tmp_path, caplog):
+    cache = LocalCache(tmp_path / "c")
+
+    def add(i):
+        cache.merge_index(lambda data: data["layers"].update({f"k{i}": {"manifest": f"sha256:{i:064x}"}}))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(cache.read_index()["layers"]) == [f"k{i}" for i in range(8)]
+    assert not [n for n in os.listdir(tmp_path / "c" / "index") if n.endswith(".tmp")]
+    (tmp_path / "c" / "index" / "v1.json").rename(tmp_path / "c" / "index" / "v2.json")
+    with caplog.at_level(logging.WARNING):
+        assert cache.read_index()["layers"] == {}
+    assert "format version 2 is not known" in caplog.text
+
+
+def test_a_blob_is_stored_under_its_digest_once(tmp_path):
+    source = tmp_path / "f"
+    source.write_bytes(b"content")
+    cache = LocalCache(tmp_path / "c")
+    digest, copied = cache.put_file(source)
+    assert digest == file_digest(source) and copied == 7
+    assert cache.put_file(source) == (digest, 0)
+    assert [p.name for p in cache.blobs.iterdir()] == [digest.removeprefix("sha256:")]
+
+
+def test_creds_go_to_a_private_auth_file_not_to_buildah_argv(tmp_path, monkeypatch):
+    auth = RegistryAuth.create(None, "me:s3cret", ["127.0.0.1:5000"])
+    try:
+        flags = auth.flags()
+        assert flags[0] == "--authfile" and "s3cret" not in " ".join(flags)
+        assert os.stat(flags[1]).st_mode & 0o077 == 0
+        assert "127.0.0.1:5000" in json.loads(open(flags[1]).read())["auths"]
+    finally:
+        auth.close()
+    assert not os.path.exists(flags[1])
+    monkeypatch.setenv("REGISTRY_PASSWORD", "pw")
+    auth = RegistryAuth.create(None, "me", ["h"])
+    auth.close()
+    monkeypatch.delenv("REGISTRY_PASSWORD")
+    with pytest.raises(ShlaxError, match="--creds"):
+        RegistryAuth.create(None, "me", ["h"])
