@@ -3,22 +3,37 @@
 pip takes a file already in the wheelhouse as downloaded, and apt a ``.deb`` of the right size, whatever their
 bytes: a package damaged in place (same size, a bad sector, a copy cut and padded) failed every later install
 until removed by hand, with nothing saying the cache is the cause. Each file is read back once - a wheel's
-every zip member against its CRC, an sdist's or a ``.deb``'s compressed streams to their end (gzip, xz and
-bzip2 carry their own checksums; zstd and uncompressed members cannot be judged this way and pass) - and
-remembered as sound by name, size, mtime and inode (a ``.checked`` record beside the cache), so a warm cache
-is not read again. A damaged file is deleted with a one-line warning and fetched again like a missing one.
+every zip member against its CRC and against the sha256 its ``RECORD`` gives, an sdist's or a ``.deb``'s
+compressed streams to their end (gzip, xz and bzip2 carry their own checksums; zstd and uncompressed members
+cannot be judged this way and pass), and a ``.deb`` against the SHA256 the apt lists beside the cache give
+for it (``AptListHashes``; a package the lists do not name passes) - and remembered as sound by name, size,
+mtime and inode (a ``.checked`` record beside the cache), so a warm cache is not read again. A damaged file
+is deleted with a one-line warning and fetched again like a missing one.
+
+Not covered: a wheel against the hash of the index page it came from - the wheelhouse is filled by ``pip
+download``, which neither prints nor keeps the index's ``#sha256=`` fragments (``wheelhouse`` would have to
+resolve with ``pip install --dry-run --report`` to learn them).
 """
 
 from __future__ import annotations
 
+import base64
 import bz2
+import csv
+import gzip
+import hashlib
+import io
 import json
 import logging
 import lzma
 import os
+import re
+import shutil
+import subprocess
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from shlax_front.backend.hostcache import records_directory
@@ -39,7 +54,13 @@ def drop_damaged_packages(cache_id: str, directory: Path) -> list[str]:
     below = PACKAGE_DIRECTORIES.get(cache_id)
     if below is None:
         return []
-    return drop_damaged(directory / below, records_directory(directory) / CHECKED)
+    # the lists of the same release and architecture: caches/apt-cache/<partition> -> caches/apt-lists/<...>
+    expected = (
+        AptListHashes(directory.parent.parent / "apt-lists" / directory.name)
+        if cache_id == "apt-cache"
+        else None
+    )
+    return drop_damaged(directory / below, records_directory(directory) / CHECKED, expected)
 
 
 def damage(path: Path) -> str | None:
@@ -51,7 +72,9 @@ def damage(path: Path) -> str | None:
         if name.endswith((".whl", ".zip")):
             with zipfile.ZipFile(path) as archive:
                 bad = archive.testzip()
-            return f"bad CRC in {bad}" if bad else None
+                if bad:
+                    return f"bad CRC in {bad}"
+                return _record_problem(archive) if name.endswith(".whl") else None
         if name.endswith((".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")):
             with tarfile.open(path) as archive:
                 for member in archive:
@@ -105,9 +128,98 @@ def _decompressor(member: str):
     return None
 
 
-def drop_damaged(directory: Path, checked_path: Path) -> list[str]:
+def _record_problem(wheel: zipfile.ZipFile) -> str | None:
+    """Which member of a wheel differs from the digest its ``*.dist-info/RECORD`` gives (rows without one, as
+    RECORD's own, are not judged)."""
+    records = [n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/RECORD")]
+    if len(records) != 1:
+        return None
+    rows = csv.reader(io.StringIO(wheel.read(records[0]).decode("utf-8", "replace")))
+    for row in rows:
+        if len(row) < 2 or "=" not in row[1]:
+            continue
+        algorithm, _, expected = row[1].partition("=")
+        if algorithm not in ("sha256", "sha384", "sha512"):
+            continue
+        try:
+            content = wheel.read(row[0])
+        except KeyError:
+            return f"{row[0]}: named in RECORD, not in the wheel"
+        digest = base64.urlsafe_b64encode(hashlib.new(algorithm, content).digest()).rstrip(b"=").decode()
+        if digest != expected:
+            return f"{row[0]}: {algorithm} differs from RECORD"
+    return None
+
+
+class AptListHashes:
+    """The SHA256s the apt lists in ``lists`` (``*_Packages`` files, plain, gzip, xz or lz4) give for a ``.deb``,
+    looked up by the name apt stores it under in its archives; the lists are read on the first question only."""
+
+    def __init__(self, lists: Path):
+        self.lists = lists
+        self._texts: list[bytes] | None = None
+
+    def __call__(self, archive_name: str) -> set[str] | None:
+        """The SHA256s listed for ``archive_name`` (``name_[epoch%3a]version_arch.deb``), None if unlisted."""
+        parts = archive_name.split("_", 2)
+        if len(parts) != 3:
+            return None
+        pool = f"{parts[0]}_{re.sub(r'^[0-9]+%3a', '', parts[1])}_{parts[2]}"  # Filename: has no epoch
+        needle = b"/" + pool.encode() + b"\n"
+        found = set()
+        for text in self._read():
+            at = text.find(needle)
+            while at >= 0:
+                start = text.rfind(b"\n\n", 0, at) + 1
+                end = text.find(b"\n\n", at)
+                match = re.search(rb"^SHA256: ([0-9a-f]{64})$", text[start : end if end >= 0 else None], re.M)
+                if match:
+                    found.add(match.group(1).decode())
+                at = text.find(needle, at + 1)
+        return found or None
+
+    def _read(self) -> list[bytes]:
+        if self._texts is None:
+            self._texts = []
+            for path in sorted(self.lists.glob("*_Packages*")) if self.lists.is_dir() else ():
+                text = _list_text(path)
+                if text is not None:
+                    self._texts.append(text)
+        return self._texts
+
+
+def _list_text(path: Path) -> bytes | None:
+    """An apt list's text, whichever way apt stored it (None: a compression this machine cannot read)."""
+    try:
+        if path.name.endswith("_Packages"):
+            return path.read_bytes()
+        if path.name.endswith("_Packages.gz"):
+            return gzip.decompress(path.read_bytes())
+        if path.name.endswith("_Packages.xz"):
+            return lzma.decompress(path.read_bytes())
+        if path.name.endswith("_Packages.lz4") and shutil.which("lz4cat"):  # Debian's package lz4
+            done = subprocess.run(["lz4cat", str(path)], capture_output=True, check=True)
+            return done.stdout
+    except (OSError, EOFError, ValueError, lzma.LZMAError, subprocess.CalledProcessError):
+        return None
+    return None
+
+
+def _list_mismatch(path: Path, expected: Callable[[str], set[str] | None] | None) -> str | None:
+    listed = expected(path.name) if expected else None
+    if not listed:
+        return None
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return None if digest in listed else f"SHA256 {digest[:12]}... is not the one the apt lists give"
+
+
+def drop_damaged(
+    directory: Path, checked_path: Path, expected: Callable[[str], set[str] | None] | None = None
+) -> list[str]:
     """Delete the damaged packages in ``directory`` (reading only files not read before, as recorded in
-    ``checked_path``); returns their names. The caller holds the cache's lock."""
+    ``checked_path``; ``expected`` gives the digests a file name must have, when known); returns their names.
+    The caller holds the cache's lock."""
     try:
         checked = json.loads(checked_path.read_text())
         if not isinstance(checked, dict):
@@ -125,7 +237,7 @@ def drop_damaged(directory: Path, checked_path: Path) -> list[str]:
             continue
         signature = [st.st_size, st.st_mtime_ns, st.st_ino]
         if checked.get(path.name) != signature:
-            why = damage(path)
+            why = damage(path) or _list_mismatch(path, expected)
             if why:
                 log.warning("%s: damaged in the host cache (%s); removed, it is fetched again", path, why)
                 os.unlink(path)
