@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shlax_front.backend.store import set_aside, write_atomic
+
+if TYPE_CHECKING:
+    import urllib.request
 
 #: seconds without an answer before a fetch is given up
 TIMEOUT = 60
@@ -37,6 +38,9 @@ def remote_digest(root: Path, url: str, offline: bool = False) -> str:
         if known is None:
             raise RemoteError(f"{url}: --offline and never fetched before")
         return known["digest"]
+    import urllib.error  # only a build with ADD <url> pays for loading http, ssl and email
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if known is not None and known.get("etag"):
         request.add_header("If-None-Match", known["etag"])
@@ -67,6 +71,9 @@ def remote_digest(root: Path, url: str, offline: bool = False) -> str:
 
 def _opener(url: str) -> urllib.request.OpenerDirector:
     """The proxy variables apply as buildah (Go) applies them: never to the loopback host."""
+    import urllib.parse
+    import urllib.request
+
     host = urllib.parse.urlsplit(url).hostname or ""
     if host == "localhost" or host == "::1" or host.startswith("127."):
         return urllib.request.build_opener(urllib.request.ProxyHandler({}))
