@@ -226,7 +226,7 @@ class Executor:
                 self._drop_container(state)
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
                 if self.incremental is not None and isinstance(step, RunStep):
-                    self.incremental.remember(step, state.key, inputs, key)
+                    self.incremental.remember(step, state.key, inputs, key, built=False)
                 state.key, state.image, state.pending, state.uncommitted = key, cached, [], False
                 self._record(stage, step, "cached", t0)
                 i += 1
@@ -247,7 +247,7 @@ class Executor:
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
                 if self.options.no_cache:
                     reason = "--no-cache"
-                start = None
+                start, parent_image, parent_pending = None, state.image, state.pending
                 if self.incremental is not None and isinstance(step, RunStep) and not self.options.no_cache:
                     start = self.incremental.start(step, parent_key, inputs, self._lookup)
                     reason = start.explained(reason)
@@ -260,13 +260,18 @@ class Executor:
                 state.history = step.history
                 if isinstance(step, RunStep):
                     images = {index: result.image for index, result in results.items()}
+                    run = start.step if start and start.step else step
                     fetched, served = self.runs.run(
-                        start.step if start and start.step else step,
-                        state.container,
-                        self._rootfs(state),
-                        state.image,
-                        images,
+                        run, state.container, self._rootfs(state), state.image, images
                     )
+                    if start and start.image and self.incremental and not self.incremental.lists_kept(start):
+                        reason = start.redone(reason)  # its update brought new lists: built in full after all
+                        self._drop_container(state)
+                        state.image, state.pending = parent_image, parent_pending
+                        self._ensure_container(state)
+                        fetched, served = self.runs.run(
+                            step, state.container, self._rootfs(state), state.image, images
+                        )
                 elif isinstance(step, CopyStep):
                     images = {index: result.image for index, result in results.items()}
                     rootfs = functools.partial(self._rootfs, state)

@@ -16,11 +16,18 @@ Two halves, one per side of the backend's door:
   the added packages (same options, same update, same clean-up). The layer is committed under the step's
   full key, so the next unchanged build reuses it like any other.
 
+The packages a full build would get depend on the package lists too. A RUN that updates them with the lists
+kept on the host is only built incrementally while the host's lists are the ones the earlier layer was built
+with (their release files, by content); when the update in the delta run itself brings new lists, the step
+is built again in full. A RUN that updates lists kept in the image is always built in full; one that does
+not update at all reads the lists of its parent layer, the same in both builds.
+
 Anything else builds the step in full; ``--explain`` says which and why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
@@ -37,6 +44,8 @@ if TYPE_CHECKING:  # the front end is only needed by the planner's half
     from shlax_front.backend.steps import RunStep
     from shlax_front.shell import Word
 
+#: where apt's package lists live in the image (a host cache when the RUN deletes them afterwards)
+LISTS_TARGET = "/var/lib/apt/lists"
 #: where the package list stood in ``DeltaInstall.template`` / ``rewritten``
 MARK = "\x00packages\x00"
 #: commands a delta run may repeat: they leave the same files whatever the layer already had
@@ -58,6 +67,8 @@ class DeltaInstall:
     words: tuple[str, ...]
     template: str
     rewritten: str
+    #: the script runs ``apt-get update``: the package lists it installs from are the host's, or new ones
+    updates: bool = False
 
     def script_with(self, packages: tuple[str, ...]) -> str:
         """The script to run that installs only ``packages`` (names of ``self.packages``), as written."""
@@ -101,6 +112,7 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
     if script.opaque:
         return f"script not understood ({script.opaque})"
     install = None
+    updates = False
     for cmd in script.commands:
         manager = managers.find(cmd)
         inv = manager.invocation(cmd, {}) if manager is not None else None
@@ -110,6 +122,7 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         if cmd.depth or cmd.start < 0:
             return "a nested shell script"
         if inv is not None and inv.name == "apt" and inv.role in (UPDATE, CLEAN):
+            updates |= inv.role == UPDATE
             continue
         if inv is None and cmd.name in REPEATABLE:
             continue
@@ -143,6 +156,7 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         words=tuple(w.text for w in operands),
         template=template,
         rewritten=rewritten,
+        updates=updates,
     )
 
 
@@ -165,9 +179,16 @@ class Start:
     why: str
     image: str | None = None
     step: RunStep | None = None
+    #: the host's apt lists the delta run starts with (``lists_fingerprint``), when the script updates them
+    lists: str | None = None
 
     def explained(self, reason: str | None) -> str:
         said = f"built incrementally: {self.why}" if self.image else f"not incremental: {self.why}"
+        return f"{reason}; {said}" if reason else said
+
+    def redone(self, reason: str | None) -> str:
+        """The explanation once the delta run's update brought new lists and the step was built in full."""
+        said = "not incremental: the update in the delta run brought new package lists (built in full)"
         return f"{reason}; {said}" if reason else said
 
 
@@ -187,6 +208,7 @@ class IncrementalLayers:
     merged under its lock on every write."""
 
     def __init__(self, root: Path):
+        self.root = Path(root)
         self.path = Path(root) / "layers" / "incremental.json"
         self.lock = Path(root) / "layers" / "incremental.lock"
         self._records: dict[str, dict] | None = None
@@ -218,21 +240,49 @@ class IncrementalLayers:
         added = tuple(p for p in delta.packages if p not in before)
         if not added:
             return Start("no package added")
+        lists = None
+        if delta.updates:
+            if not any(c.target == LISTS_TARGET for c in step.cache_mounts):
+                return Start("the RUN updates package lists it keeps in the image")
+            lists = self.lists_fingerprint()
+            if record.get("lists") != lists:
+                return Start("the host's package lists changed since the earlier layer was built")
         image = lookup(str(record.get("key")))
         if image is None:
             return Start("the earlier layer of this install is gone")
         argv = (*(step.argv[:-1]), delta.script_with(added))
-        return Start(
-            f"added {' '.join(added)} to the layer with {' '.join(before)}", image, replace(step, argv=argv)
-        )
+        said = f"added {' '.join(added)} to the layer with {' '.join(before)}"
+        return Start(said, image, replace(step, argv=argv), lists)
 
-    def remember(self, step: RunStep, parent: str, inputs: dict, key: str) -> None:
-        """Note ``key`` as the last layer of ``step``'s install (built, or reused from the cache)."""
+    def lists_kept(self, start: Start) -> bool:
+        """Whether the delta run installed from the lists the earlier layer was built with (its update may
+        have fetched new ones: the TTL ran out, or ``--lists-ttl 0``)."""
+        return start.lists is None or self.lists_fingerprint() == start.lists
+
+    def lists_fingerprint(self) -> str:
+        """The host's apt package lists, by the content of their release files (every release partition)."""
+        digest = hashlib.sha256()
+        for path in sorted(self.root.glob("caches/apt-lists/*/*Release")):
+            digest.update(f"{path.parent.name}/{path.name}\0".encode())
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"unreadable")
+        return digest.hexdigest()
+
+    def remember(self, step: RunStep, parent: str, inputs: dict, key: str, built: bool = True) -> None:
+        """Note ``key`` as the last layer of ``step``'s install (``built`` now, or reused from the cache)."""
         delta = step.incremental
         if not isinstance(delta, DeltaInstall):
             return
         tkey = template_key(step, parent, inputs, delta)
-        record = {"key": key, "packages": list(delta.packages)}
+        record: dict = {"key": key, "packages": list(delta.packages)}
+        if delta.updates:
+            # built now: the lists it was built with are the host's; reused: the ones recorded with it
+            kept = [r.get("lists") for r in self.records().values() if r.get("key") == key]
+            lists = self.lists_fingerprint() if built else next(iter(kept), None)
+            if lists is not None:
+                record["lists"] = lists
         if self.records().get(tkey) == record:
             return
         self.records()[tkey] = record

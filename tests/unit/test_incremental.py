@@ -97,3 +97,42 @@ def test_other_script_text_is_another_install(tmp_path):
     start = layers.start(step, "parent", {"argv": list(step.argv)}, {"old-key": "img1"}.get)
     assert start.image is None and "no earlier layer" in start.why
     assert layers.start(step, "other-parent", {}, {"old-key": "img1"}.get).image is None
+
+
+def test_new_package_lists_on_the_host_build_in_full(tmp_path):
+    lists = tmp_path / "caches" / "apt-lists" / "debian-12-amd64"
+    lists.mkdir(parents=True)
+    release = lists / "deb.debian.org_debian_dists_bookworm_InRelease"
+    release.write_text("Date: Sat, 05 Dec 2026\n")
+    old = run_step(INSTALL.format("tini"))
+    IncrementalLayers(tmp_path).remember(old, "parent", {}, "old-key")
+    release.write_text("Date: Sun, 06 Dec 2026\n")  # a later full build's update fetched new lists
+    step = run_step(INSTALL.format("tini nano"))
+    start = IncrementalLayers(tmp_path).start(step, "parent", {}, {"old-key": "img1"}.get)
+    assert start.image is None
+    assert start.why == "the host's package lists changed since the earlier layer was built"
+
+
+def test_a_delta_run_whose_update_brought_new_lists_is_not_kept(tmp_path):
+    lists = tmp_path / "caches" / "apt-lists" / "debian-12-amd64"
+    lists.mkdir(parents=True)
+    release = lists / "deb.debian.org_debian_dists_bookworm_InRelease"
+    release.write_text("Date: Sat, 05 Dec 2026\n")
+    start = _started(tmp_path, ["tini"], "tini nano", {"old-key": "img1"})
+    layers = IncrementalLayers(tmp_path)
+    assert layers.lists_kept(start)
+    release.write_text("Date: Sun, 06 Dec 2026\n")  # what the update in the delta run fetched
+    assert not layers.lists_kept(start)
+    assert "built in full" in start.redone(None)
+
+
+def test_lists_kept_in_the_image_are_not_compared_but_refused(tmp_path):
+    layers = IncrementalLayers(tmp_path)
+    old = run_step("RUN apt-get update && apt-get install -y tini")  # the lists stay in the image
+    layers.remember(old, "parent", {}, "old-key")
+    step = run_step("RUN apt-get update && apt-get install -y tini nano")
+    start = layers.start(step, "parent", {}, {"old-key": "img1"}.get)
+    assert start.why == "the RUN updates package lists it keeps in the image"
+    no_update = run_step("RUN apt-get install -y tini nano")  # reads the parent's lists: same in both builds
+    layers.remember(run_step("RUN apt-get install -y tini"), "parent", {}, "k2")
+    assert layers.start(no_update, "parent", {}, {"k2": "img2"}.get).image == "img2"
