@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from shlax_front.backend import faults, stale
+from shlax_front.actions import Wheelhouse
+from shlax_front.backend import faults, stale, wheelhouse
+from shlax_front.backend.runner import Result
 from shlax_front.backend.store import LayerIndex, write_atomic
 
 
@@ -59,3 +61,26 @@ def test_a_cache_write_killed_before_its_rename_is_swept_by_the_next_build(tmp_p
     assert sorted(p.name for p in record.parent.iterdir()) == sorted(["index.json", "index.lock", live.name])
     assert package.exists() and list(state.iterdir()) == []
     assert json.loads(record.read_text()) == {"entries": {}}
+
+
+def test_a_wheelhouse_fill_cut_after_its_download_records_no_resolution(tmp_path, monkeypatch):
+    """Failing after ``pip download`` filled the wheelhouse, before the index's answer is recorded: no record,
+    so the next build asks the index again instead of trusting a resolution nobody wrote down."""
+    calls = []
+
+    def run(argv, online):
+        calls.append(online)
+        if "--no-index" in argv:  # the wheelhouse alone cannot answer
+            return Result(list(argv), 1, "ERROR: Could not find a version that satisfies the requirement six")
+        return Result(list(argv), 0, "Saved /run/shlax-front/wheelhouse/six-1.16.0-py2.py3-none-any.whl")
+
+    history = tmp_path / "pip-wheelhouse.state"
+    monkeypatch.setenv(faults.ENV, "wheelhouse-filled")
+    with pytest.raises(faults.InjectedFault):
+        wheelhouse.fill(
+            run, [("pip", Wheelhouse(packages=("six",)))], history, False, 3600, lambda text: None
+        )
+    assert calls[-1] is True and not (history.exists() and list(history.iterdir()))
+    monkeypatch.delenv(faults.ENV)
+    wheelhouse.fill(run, [("pip", Wheelhouse(packages=("six",)))], history, False, 3600, lambda text: None)
+    assert len(list(history.iterdir())) == 1
