@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 export BUILDAH_ISOLATION ?= chroot
 
-APT_PACKAGES := buildah debootstrap busybox-static ca-certificates git uidmap python3-venv docker-registry
+APT_PACKAGES := buildah debootstrap busybox-static ca-certificates git uidmap python3-venv docker-registry apache2-utils
 
 .PHONY: install install-apt install-python images test test-unit test-buildah test-buildah-1.39 test-rootless-1.39 soak fmt lint typecheck demo bench clean-images
 

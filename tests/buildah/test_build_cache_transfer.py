@@ -4,8 +4,10 @@ rebuild as if warm: every step reused, the same image, and the package files alr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -128,34 +130,102 @@ def test_a_damaged_or_unknown_cache_is_a_miss_not_a_wrong_layer(tmp_path, base_i
         _drop_runner(env, runner)
 
 
-@pytest.fixture
-def registry(tmp_path):
-    """Debian's docker-registry on 127.0.0.1 (plain HTTP), and a registries.conf that marks it insecure."""
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _serve(config: Path, port: int):
+    """``docker-registry serve CONFIG`` until the block ends; ready once the port accepts connections."""
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on 127.0.0.1 over plain HTTP, and a registries.conf that marks it insecure."""
+    port = _free_port()
     config = tmp_path / "registry.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {tmp_path / 'registry-data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     host = f"127.0.0.1:{port}"
     registries = tmp_path / "registries.conf"
     registries.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    try:
+    with _serve(config, port):
         yield host, str(registries)
+
+
+@pytest.fixture
+def tls_registry(tmp_path):
+    """The registry over TLS with a certificate from a CA made here (trusted through certs.d, as buildah
+    users do) and htpasswd authentication: (host, user, password)."""
+    port = _free_port()
+    host = f"127.0.0.1:{port}"
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl = ["openssl", "req", *ec, "-days", "1"]
+    subprocess.run(
+        [*openssl, "-x509", "-subj", "/CN=test CA", "-keyout", pki / "ca.key", "-out", pki / "ca.crt"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*openssl, "-subj", "/CN=127.0.0.1", "-keyout", pki / "server.key", "-out", pki / "server.csr"],
+        check=True,
+        capture_output=True,
+    )
+    (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            pki / "server.csr",
+            "-CA",
+            pki / "ca.crt",
+            "-CAkey",
+            pki / "ca.key",
+        ]
+        + ["-CAcreateserial", "-days", "1", "-extfile", pki / "san.ext", "-out", pki / "server.crt"],
+        check=True,
+        capture_output=True,
+    )
+    password = secrets.token_hex(12)
+    hashed = subprocess.run(["htpasswd", "-nbB", "ci", password], check=True, capture_output=True, text=True)
+    (pki / "htpasswd").write_text(hashed.stdout.strip() + "\n")
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'registry-data'}\n"
+        f"auth:\n  htpasswd:\n    realm: test\n    path: {pki / 'htpasswd'}\n"
+        f"http:\n  addr: {host}\n  tls:\n    certificate: {pki / 'server.crt'}\n    key: {pki / 'server.key'}\n"
+    )
+    certs = Path("/etc/containers/certs.d") / host
+    certs.mkdir(parents=True)
+    shutil.copy(pki / "ca.crt", certs / "ca.crt")
+    try:
+        with _serve(config, port):
+            yield host, "ci", password
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        shutil.rmtree(certs, ignore_errors=True)
 
 
 def test_a_fresh_runner_rebuilds_from_a_registry(tmp_path, base_images, buildah_cleanup, registry):
@@ -183,5 +253,31 @@ def test_a_fresh_runner_rebuilds_from_a_registry(tmp_path, base_images, buildah_
             ["buildah", "pull", "--quiet", f"docker://{pushed}"], env=fresh, capture_output=True, text=True
         )
         assert listed.returncode == 0, listed.stderr
+    finally:
+        _drop_runner(fresh, runner)
+
+
+def test_a_registry_with_tls_and_a_login(tmp_path, base_images, buildah_cleanup, tls_registry):
+    """TLS through certs.d and htpasswd: the password reaches buildah only in a private auth file (given here
+    through $REGISTRY_PASSWORD, so it is on no command line at all) and shows in no output."""
+    host, user, password = tls_registry
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo secured > /s\n")
+    ref = f"type=registry,ref={host}/secured-cache"
+    env = {**os.environ, "REGISTRY_PASSWORD": password}
+    denied = shlax("build", "--cache-to", ref, str(ctx), cache_dir=tmp_path / "c0", check=False)
+    assert denied.returncode != 0 and password not in denied.stderr
+    first, err = _build(
+        ctx, tmp_path / "cache1", "-t", buildah_cleanup.tag(), "--creds", user, "--cache-to", ref, env=env
+    )
+    assert _statuses(first) == ["built"] and password not in err
+    runner = tmp_path / "runner2"
+    runner.mkdir()
+    fresh = {**_fresh_runner(runner, BUSYBOX), "REGISTRY_PASSWORD": password}
+    try:
+        again, err = _build(ctx, runner / "cache", "--creds", user, "--cache-from", ref, env=fresh)
+        assert _statuses(again) == ["cached"] and again["image"] == first["image"], err
+        assert password not in err
     finally:
         _drop_runner(fresh, runner)

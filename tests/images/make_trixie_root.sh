@@ -63,6 +63,13 @@ if [ ! -x "$ROOT/usr/bin/newuidmap" ]; then
         { tail -20 "$WORK/apt.log" >&2; exit 1; }
 fi
 
+# docker-registry and htpasswd for the cache transfer tests (a registry on 127.0.0.1), also in an older root
+if [ ! -x "$ROOT/usr/bin/docker-registry" ] || [ ! -x "$ROOT/usr/bin/htpasswd" ]; then
+    step "docker-registry"
+    in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils' \
+        >>"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log" >&2; exit 1; }
+fi
+
 # The host's trust and pip settings, refreshed on every call (a proxy's CA may change).
 for ca in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
     if [ -f "$ca" ]; then
