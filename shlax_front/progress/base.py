@@ -7,11 +7,12 @@ A renderer gets the library's three callbacks (``start``, ``output``, ``end``) a
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from shlax_front.backend.result import BuildResult, StepRecord, StepStart
 from shlax_front.backend.run_output import size_in_bytes
@@ -75,6 +76,9 @@ class Failure:
 class Renderer:
     """Follows a build's steps; prints nothing itself (the subclasses do, on ``stream``)."""
 
+    #: the renderer writes the failure's message itself (the command line then adds no line of its own)
+    tells_the_error = False
+
     def __init__(
         self,
         stream: TextIO,
@@ -93,6 +97,7 @@ class Renderer:
         self.count = 0
         self.running: Running | None = None
         self.finished: list[StepRecord] = []
+        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     # -- the library's callbacks ----------------------------------------------------------------------------
     def start(self, step: StepStart) -> None:
@@ -145,6 +150,18 @@ class Renderer:
     def failed(self, failure: Failure) -> None:
         """The build failed: ``failure`` says where the whole output went."""
 
+    def redirect_library_messages(self, write_line: Callable[[str], None]) -> None:
+        """Send the command line's log lines (warnings, what a build waits for) to ``write_line`` instead of
+        straight to stderr, where they would be drawn over (tty) or break the JSON lines (rawjson)."""
+        for handler in logging.getLogger("shlax_front").handlers:
+            if getattr(handler, "shlax_front_cli", False) and isinstance(handler, logging.StreamHandler):
+                self._handlers.append((handler, handler.setStream(_Lines(write_line))))
+
+    def restore_library_messages(self) -> None:
+        for handler, stream in self._handlers:
+            handler.setStream(stream)
+        self._handlers = []
+
     # -- hooks -------------------------------------------------------------------------------------------------
     def on_start(self, step: Running) -> None:
         pass
@@ -153,6 +170,21 @@ class Renderer:
         pass
 
     def on_end(self, number: int, record: StepRecord, ran: bool) -> None:
+        pass
+
+
+class _Lines:
+    """A file-like object handing each line written to it to a function."""
+
+    def __init__(self, write_line: Callable[[str], None]):
+        self.write_line = write_line
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            self.write_line(line)
+        return len(text)
+
+    def flush(self) -> None:
         pass
 
 

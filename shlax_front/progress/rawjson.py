@@ -6,6 +6,9 @@
     {"event": "end", "time": 1.93, "step": 2, "status": "built", "seconds": 1.52, ...}
     {"event": "error", "time": 1.93, "message": "...", "log": "/path/to/the/step.log", ...}
     {"event": "summary", "time": 2.10, "image": "...", "built": 1, "cached": 3, ...}
+
+What the command line logs meanwhile (a warning, a wait for a lock) comes as ``{"event": "log", ...}``, and
+a failure's one-line message is the error event's ``message``: nothing else is written on stderr.
 """
 
 from __future__ import annotations
@@ -18,10 +21,18 @@ from shlax_front.progress.base import Failure, Renderer, Running
 
 
 class RawJsonRenderer(Renderer):
+    tells_the_error = True
+
     def emit(self, event: str, **fields: Any) -> None:
         data = {"event": event, "time": round(self.clock() - self.began, 3), **fields}
         self.stream.write(json.dumps(data) + "\n")
         self.stream.flush()
+
+    def open(self) -> None:
+        self.redirect_library_messages(lambda line: self.emit("log", message=line))
+
+    def close(self) -> None:
+        self.restore_library_messages()
 
     def on_start(self, step: Running) -> None:
         self.emit(

@@ -70,7 +70,8 @@ def run_build(
     as_json: bool = False,
 ) -> BuildResult:
     """Run ``build(on_start=..., on_output=..., on_step=...)`` shown by ``renderer``; on a ``ShlaxError`` the
-    failure is shown (and logged) before the error goes on to the command line's one-line message."""
+    failure is shown (and logged) before the error goes on to the command line's one-line message (or, when
+    the renderer told the error itself, the exit status alone)."""
     renderer.open()
     try:
         result = build(on_start=renderer.start, on_output=renderer.output, on_step=renderer.end)
@@ -81,6 +82,8 @@ def run_build(
         if as_json:
             steps = [record.as_dict() for record in renderer.finished]
             click.echo(json.dumps({"image": None, "error": failure.as_dict(), "steps": steps}, indent=2))
+        if renderer.tells_the_error:  # its error event has the message: stderr stays all JSON
+            raise SystemExit(err.exit_code) from None
         raise
     finally:
         renderer.close()

@@ -8,7 +8,6 @@ codes around it), so the columns line up whatever the colours. No colour with ``
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -48,7 +47,6 @@ class TtyRenderer(Renderer):
             markup=False,
         )
         self.live: Live | None = None
-        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     def _style(self, name: str) -> str:
         return STYLES.get(name, "") if self.colour else ""
@@ -64,15 +62,13 @@ class TtyRenderer(Renderer):
             redirect_stderr=False,
         )
         self.live.start()
-        self._route_library_messages()
+        self.redirect_library_messages(lambda line: self._print(Text(line)))
 
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        for handler, stream in self._handlers:
-            handler.setStream(stream)
-        self._handlers = []
+        self.restore_library_messages()
 
     def _view(self) -> RenderableType:
         running = self.running
@@ -133,28 +129,6 @@ class TtyRenderer(Renderer):
             self._print(Text("     " + clean(line), overflow="fold"))
         if failure.log:
             self._print(Text(f"shlax-front: the failing step's whole output: {failure.log}"))
-
-    def _route_library_messages(self) -> None:
-        """The command line's log handler writes to stderr directly: under the live area its lines would be
-        drawn over. While the view is live they go through rich, above it."""
-        for handler in logging.getLogger("shlax_front").handlers:
-            if getattr(handler, "shlax_front_cli", False) and isinstance(handler, logging.StreamHandler):
-                self._handlers.append((handler, handler.setStream(_Above(self))))
-
-
-class _Above:
-    """A file-like object whose lines are printed above the live area."""
-
-    def __init__(self, renderer: TtyRenderer):
-        self.renderer = renderer
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            self.renderer._print(Text(line))
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 def clean(line: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -175,8 +176,9 @@ def test_a_failure_before_any_step_writes_no_log(tmp_path):
     def build(**callbacks):
         raise ParseError("unknown instruction", "Containerfile", 3)
 
-    with pytest.raises(ParseError):
+    with pytest.raises(SystemExit) as exit:  # the event says it all: no text line after it
         run_build(build, RawJsonRenderer(out), tmp_path / "logs")
+    assert exit.value.code == 2
     (event,) = [json.loads(line) for line in out.getvalue().splitlines()]
     assert event["event"] == "error" and event["log"] is None and event["exit_code"] == 2
     assert not (tmp_path / "logs").exists()
@@ -236,3 +238,28 @@ def test_the_running_step_counts_what_apt_and_pip_say_they_download():
     renderer.output("  Downloading six-1.16.0-py2.py3-none-any.whl (11 kB)\n")
     renderer.output("Reading package lists... [2 kB]\n")
     assert renderer.running is not None and renderer.running.fetched == 326_000
+
+
+def test_rawjson_turns_the_command_lines_log_lines_into_events():
+    import logging
+
+    from shlax_front.cli import show_library_messages
+
+    logger = logging.getLogger("shlax_front")
+    before, level = list(logger.handlers), logger.level
+    show_library_messages()
+    out = io.StringIO()
+    renderer = RawJsonRenderer(out)
+
+    def build(on_start, on_output, on_step):
+        logging.getLogger("shlax_front.backend").warning("something to know")
+        return RESULT
+
+    try:
+        run_build(build, renderer, Path("/nonexistent"))
+    finally:
+        logger.handlers[:] = before
+        logger.setLevel(level)
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert events[0]["event"] == "log" and events[0]["message"] == "shlax-front: warning: something to know"
+    assert events[-1]["event"] == "summary"
