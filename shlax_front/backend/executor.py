@@ -366,7 +366,7 @@ class Executor:
             if step.from_stage is not None:
                 inputs["from"] = results[step.from_stage].key
             elif step.from_image in self.copies:
-                inputs["context"] = self.copies.copy_digest(step)
+                inputs["named_context"] = self.copies.copy_digest(step)
             elif step.from_image:
                 info = self._inspect(step.from_image)
                 inputs["from"] = info["FromImageID"] if info else step.from_image

@@ -46,6 +46,8 @@ def checked(run: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
         if request.checked is not None:
             return run(request, *args, **kwargs)
+        if request.context != "-" and not os.path.isdir(request.context):
+            raise ShlaxError(f"{request.context}: the context must be a directory (or - for a tar on stdin)")
         if request.containerfile and request.context != "-":
             validate.containerfile_path(request.containerfile)
         bud = flags.read(request)

@@ -121,7 +121,7 @@ def _build_arg(value: str) -> tuple[str, str]:
 @click.option(
     "--creds", help="USER[:PASSWORD] for the registries (the password also from $REGISTRY_PASSWORD)."
 )
-@click.argument("context", default=".", type=click.Path(exists=True, file_okay=False, allow_dash=True))
+@click.argument("context", default=".", type=click.Path(exists=True, allow_dash=True))
 def build_command(
     containerfile,
     tags,

@@ -1,0 +1,219 @@
+"""Real-buildah tests of bud's and docker's ``build`` flags and of the errors bad values give.
+
+One busybox build carries every flag ``buildah bud`` 1.28 also has (labels, annotations, timestamp, add-host,
+ulimit, volume, network, an unused build arg) and is compared with bud's build of the same file with the same
+flags: config, annotations, created times, what the RUN saw, the file tree. A second build reads a named
+context, an SSH agent socket and a context tar from stdin, and exports its files. Each bad input is one
+subprocess call: one line on stderr, exit status 2, no working container left.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from buildah_tools import (
+    diff_trees,
+    file_tree,
+    forget_layers,
+    image_config,
+    read_file,
+    shlax,
+    working_containers,
+)
+
+from shlax_front.backend import stale
+
+BUSYBOX = "docker.io/library/busybox:latest"
+
+
+def _inspect(ref: str) -> dict:
+    out = subprocess.run(
+        ["buildah", "inspect", "--type", "image", ref], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def _containers() -> set[str]:
+    """The working containers left by builds that are no longer running (other builds on this machine run
+    meanwhile: their containers have a live owner), asked again when a concurrent removal made the listing fail."""
+    for _ in range(5):
+        try:
+            return {name for name in working_containers() if stale.dead_owner(name)}
+        except subprocess.CalledProcessError:
+            time.sleep(0.5)
+    return {name for name in working_containers() if stale.dead_owner(name)}
+
+
+def _ours(annotations: dict) -> dict:
+    return {
+        k: v for k, v in (annotations or {}).items() if not k.startswith("org.opencontainers.image.base.")
+    }
+
+
+def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        f"FROM {BUSYBOX}\nARG USED\n"
+        "RUN grep foo.example /etc/hosts > /hosts && cat /mnt/v/data > /vol && ulimit -n > /nofile"
+        ' && echo "$USED" > /used\n'
+    )
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "data").write_text("from the host\n")
+    flags = [
+        "--build-arg", "USED=1", "--build-arg", "UNUSED=2",
+        "--label", "team=core", "--annotation", "org.example.note=hi", "--timestamp", "1000",
+        "--add-host", "foo.example:10.1.2.3", "--ulimit", "nofile=1000:2000",
+        "-v", f"{vol}:/mnt/v:ro", "--network", "host",
+    ]  # fmt: skip
+    ours_tag, bud_tag = buildah_cleanup.tag(), buildah_cleanup.tag()
+    iidfile, exported = tmp_path / "iid", tmp_path / "out"
+    cache = tmp_path / "cache"
+    try:
+        result = shlax(
+            "build", "-t", ours_tag, *flags, "--iidfile", str(iidfile),
+            "-o", f"type=local,dest={exported}", str(ctx), cache_dir=cache,
+        )  # fmt: skip
+        listing = subprocess.run(
+            ["buildah", "bud", "--layers", "-f", str(ctx / "Containerfile"), "-t", bud_tag,
+             *flags, str(ctx)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert listing.returncode == 0, listing.stderr
+        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", listing.stdout, re.M))
+        image = result.stdout.strip()
+        assert iidfile.read_text() == f"sha256:{image}"
+        assert "[Warning] one or more build args were not consumed: [UNUSED]" in listing.stdout
+        assert "one or more build args were not consumed: [UNUSED]" in result.stderr
+
+        assert image_config(ours_tag) == image_config(bud_tag)
+        assert image_config(ours_tag)["Labels"]["team"] == "core"
+        ours, theirs = _inspect(ours_tag), _inspect(bud_tag)
+        assert (
+            _ours(ours.get("ImageAnnotations"))
+            == _ours(theirs.get("ImageAnnotations"))
+            == {"org.example.note": "hi"}
+        )
+        assert ours["OCIv1"]["created"] == theirs["OCIv1"]["created"] == "1970-01-01T00:16:40Z"
+        base = len(_inspect(BUSYBOX)["OCIv1"]["history"])
+        assert {h["created"] for h in ours["OCIv1"]["history"][base:]} == {"1970-01-01T00:16:40Z"}
+        for path in ("/hosts", "/vol", "/nofile", "/used"):
+            assert read_file(ours_tag, path) == read_file(bud_tag, path), path
+        assert read_file(ours_tag, "/hosts").split() == ["10.1.2.3", "foo.example"]
+        assert read_file(ours_tag, "/nofile") == "1000\n"
+        assert diff_trees(file_tree(ours_tag), file_tree(bud_tag)) == []
+        assert (exported / "vol").read_text() == "from the host\n" and (exported / "bin" / "busybox").exists()
+    finally:
+        forget_layers(cache)
+
+
+def test_named_context_ssh_agent_stdin_context_and_tar_output(tmp_path, base_images, buildah_cleanup):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "greeting").write_text("hello from extra\n")
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        text = (
+            f"FROM {BUSYBOX}\nCOPY --from=extra greeting /greeting\nCOPY local.txt /local.txt\n"
+            "RUN --mount=type=bind,from=extra,target=/x cat /x/greeting > /from-mount\n"
+            'RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /ssh\n'
+        ).encode()
+        for name, data in (("Containerfile", text), ("local.txt", b"from the stdin context\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    agent.bind(str(tmp_path / "agent.sock"))
+    agent.listen(1)
+    tag, cache, out = buildah_cleanup.tag(), tmp_path / "cache", tmp_path / "rootfs.tar"
+    try:
+        shlax(
+            "build", "-t", tag, "--build-context", f"extra={extra}", "--ssh", f"default={tmp_path / 'agent.sock'}",
+            "-o", f"type=tar,dest={out}", "-", cache_dir=cache, input=archive.getvalue().decode("latin-1"),
+        )  # fmt: skip
+        assert read_file(tag, "/greeting") == read_file(tag, "/from-mount") == "hello from extra\n"
+        assert read_file(tag, "/local.txt") == "from the stdin context\n"
+        assert read_file(tag, "/ssh") == "/run/buildkit/ssh_agent.0\n"
+        with tarfile.open(out) as tar:
+            assert tar.extractfile("./greeting").read() == b"hello from extra\n"
+        assert not [p for p in Path("/tmp").glob("shlax-front-stdin-*") if str(os.getpid()) in p.name]
+        # the named directory is in the key: a change there rebuilds the steps that read it
+        (extra / "greeting").write_text("changed\n")
+        again = shlax(
+            "build", "-t", tag, "--build-context", f"extra={extra}", "--ssh", f"default={tmp_path / 'agent.sock'}",
+            "-", cache_dir=cache, input=archive.getvalue().decode("latin-1"),
+        )  # fmt: skip
+        assert read_file(again.stdout.strip(), "/from-mount") == "changed\n"
+    finally:
+        agent.close()
+        forget_layers(cache)
+
+
+def _garbage(tmp_path: Path) -> list[str]:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "Containerfile").write_bytes(
+        f"FROM {BUSYBOX}\n\xff\xfe garbage \xc3\x28\n".encode("latin-1")
+    )
+    return ["-f", str(tmp_path / "bin" / "Containerfile")]
+
+
+BAD_INPUTS = {
+    "tag": (lambda tmp: ["-t", "Not/Valid:tag"], "-t Not/Valid:tag: invalid reference format"),
+    "cache-dir": (
+        lambda tmp: ["--cache-dir", "/proc/shlax-front"],
+        "--cache-dir /proc/shlax-front: cannot create it",
+    ),
+    "file is a directory": (lambda tmp: ["-f", str(tmp)], "is a directory"),
+    "secret source": (
+        lambda tmp: ["--secret", "id=k,src=/nonexistent/key"],
+        "--secret id=k,src=/nonexistent/key: ",
+    ),
+    "binary Containerfile": (_garbage, "not UTF-8 text at byte"),
+    "platform": (
+        lambda tmp: ["--platform", "linux/s390x"],
+        "--platform linux/s390x: only this machine's platform",
+    ),
+    "add-host": (lambda tmp: ["--add-host", "nohost"], "--add-host nohost: expected HOST:IP"),
+    "pull": (lambda tmp: ["--pull=sometimes"], "--pull=sometimes: expected always, missing, never or newer"),
+    "volume": (lambda tmp: ["-v", "/nonexistent:/x"], "--volume /nonexistent:/x: /nonexistent: no such file"),
+    "build-context": (lambda tmp: ["--build-context", "x=docker-image://busybox"], "only a local directory"),
+    "output": (
+        lambda tmp: ["-o", "type=registry"],
+        "--output type=registry: type 'registry' is not supported",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_a_bad_input_is_one_line_before_anything_runs(case, tmp_path, base_images):
+    make_args, expected = BAD_INPUTS[case]
+    (tmp_path / "Containerfile").write_text(f"FROM {BUSYBOX}\nRUN touch /never\n")
+    before = _containers()
+    result = shlax("build", *make_args(tmp_path), str(tmp_path), cache_dir=tmp_path / "cache", check=False)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "\\udc" not in result.stderr and "Traceback" not in result.stderr
+    assert _containers() - before == set()
+    assert not (tmp_path / "cache" / "layers" / "index.json").exists()
+
+
+def test_pull_policies(tmp_path, base_images):
+    """``--pull=always`` fails when the registry cannot be reached; ``--pull=never`` refuses a missing image."""
+    (tmp_path / "Containerfile").write_text("FROM localhost:9/nobody/nothing:1\nRUN true\n")
+    before = _containers()
+    refused = shlax("build", "--pull=always", str(tmp_path), cache_dir=tmp_path / "c", check=False)
+    assert refused.returncode == 1 and "cannot pull the image (--pull=always)" in refused.stderr
+    never = shlax("build", "--pull=never", str(tmp_path), cache_dir=tmp_path / "c", check=False)
+    assert never.returncode == 1 and "not in local storage and --pull=never given" in never.stderr
+    assert _containers() - before == set()
