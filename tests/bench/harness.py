@@ -262,7 +262,18 @@ class ShlaxFront(Contender):
         return None
 
 
-CONTENDERS = {cls.key: cls for cls in (BuildahBud, BuildahCacheMounts, ShlaxFront)}
+class ShlaxFrontIncremental(ShlaxFront):
+    """The same with ``--incremental``: an apt install that only gained packages installs just those."""
+
+    key = "shlax-incremental"
+    label = "shlax-front build --incremental (as written)"
+
+    def command(self, offline: bool, no_cache: bool) -> list[str]:
+        cmd = super().command(offline, no_cache)
+        return [*cmd[:-1], "--incremental", cmd[-1]]
+
+
+CONTENDERS = {cls.key: cls for cls in (BuildahBud, BuildahCacheMounts, ShlaxFront, ShlaxFrontIncremental)}
 
 
 def export_base_image(workdir: Path) -> Path:

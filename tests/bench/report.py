@@ -16,6 +16,7 @@ SHORT_LABEL = {
     "buildah": "buildah bud",
     "cachemounts": "buildah bud + hand-written cache mounts",
     "shlax-front": "shlax-front build",
+    "shlax-incremental": "shlax-front build --incremental",
 }
 SCENARIO_TEXT = {
     "cold": "cold build",
@@ -287,7 +288,12 @@ def chart(results: dict, path: Path) -> None:
     passes = list(results["passes"].items())
     contenders = list(results["contenders"].items())
     scenarios = list(SCENARIO_TEXT)
-    colours = {"buildah": "#9e9e9e", "cachemounts": "#5b8def", "shlax-front": "#e8743b"}
+    colours = {
+        "buildah": "#9e9e9e",
+        "cachemounts": "#5b8def",
+        "shlax-front": "#e8743b",
+        "shlax-incremental": "#b5482a",
+    }
     fig, axes = plt.subplots(2, len(passes), figsize=(7 * len(passes), 8), squeeze=False)
     width = 0.8 / max(1, len(contenders))
     for column, (pass_name, pass_label) in enumerate(passes):
