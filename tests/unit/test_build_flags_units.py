@@ -1,0 +1,191 @@
+"""Unit tests of the bud/docker build flags: how each value is read and refused, what reaches buildah's
+command line (never a password), the unused build-arg list, readable errors for bytes that are not UTF-8."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from fake_runner import FakeRunner
+
+from shlax_front.backend import flags, pullauth, validate
+from shlax_front.backend.api import BuildRequest, run_request
+from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.sshmount import SshError, ssh_volumes
+from shlax_front.backend.steps import Location, RunMount, RunStep
+from shlax_front.errors import ParseError, ShlaxError
+from shlax_front.parser import parse
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["app", "app:1.0", "localhost/app", "localhost:5000/team/app:v_1.2-rc", "reg.example.com/a/b",
+     "app@sha256:" + "a" * 64],
+)  # fmt: skip
+def test_valid_tags(tag):
+    assert flags.check_tag(tag) == tag
+
+
+@pytest.mark.parametrize(
+    ("tag", "says"),
+    [("App", "must be lowercase"), ("Team/app", "must be lowercase"), ("app:", "invalid reference format"),
+     ("a:b:c", "invalid reference format"), ("-app", "invalid reference format"), ("app:-x", "invalid")],
+)  # fmt: skip
+def test_invalid_tags(tag, says):
+    with pytest.raises(ShlaxError, match=says):
+        flags.check_tag(tag)
+
+
+def test_pull_policy_follows_bud():
+    assert flags.pull_policy(None) == "missing"
+    assert flags.pull_policy("true") == "newer"  # --pull alone, as bud 1.28 reads it
+    assert flags.pull_policy("false") == "missing"
+    assert [flags.pull_policy(p) for p in ("always", "never", "NEWER")] == ["always", "never", "newer"]
+    with pytest.raises(ShlaxError, match="--pull=sometimes"):
+        flags.pull_policy("sometimes")
+
+
+@pytest.mark.parametrize(
+    ("reader", "value", "says"),
+    [
+        (flags.add_host, "host", "expected HOST:IP"),
+        (flags.add_host, "host:999.1.1.1", "is not an IP address"),
+        (flags.ulimit, "files=1", "expected NAME=SOFT"),
+        (flags.ulimit, "nofile=20:10", "soft limit is above the hard limit"),
+        (flags.shm_size, "lots", "expected <number><unit>"),
+        (flags.network, "bridge0", "expected private, none, host"),
+        (flags.volume, "relative", "expected SRC:DST"),
+        (flags.volume, "/tmp:relative", "must be an absolute path"),
+        (flags.volume, "/tmp:/x:bogus", "unknown option 'bogus'"),
+        (flags.output, "type=image", "not supported"),
+        (flags.output, "type=tar", "expected dest=PATH"),
+        (flags.timestamp, "soon", "expected seconds since the epoch"),
+    ],
+)
+def test_bad_values_name_their_flag(reader, value, says):
+    with pytest.raises(ShlaxError, match=says):
+        reader(value)
+
+
+def test_good_values():
+    assert flags.add_host("db:10.0.0.2") == "db:10.0.0.2"
+    assert flags.add_host("db6:::1") == "db6:::1"
+    assert flags.ulimit("nofile=1024:2048") == "nofile=1024:2048"
+    assert flags.network("default") == "private"
+    assert flags.volume("/tmp:/data:ro,Z") == "/tmp:/data:ro,Z"
+    assert flags.output("type=local,dest=out") == flags.Output("local", os.path.abspath("out"))
+    assert flags.timestamp("0") == 0
+
+
+def test_platform_only_this_machine(monkeypatch):
+    from shlax_front.platforms import host_platform
+
+    flags.platform(str(host_platform()))
+    with pytest.raises(ShlaxError, match="--platform linux/s390x: only this machine's platform"):
+        flags.platform("linux/s390x")
+
+
+def test_build_contexts_and_ssh(tmp_path):
+    assert flags.build_contexts([f"extra={tmp_path}"]) == {"extra": str(tmp_path)}
+    with pytest.raises(ShlaxError, match="only a local directory"):
+        flags.build_contexts(["x=docker-image://busybox"])
+    with pytest.raises(ShlaxError, match="no such directory"):
+        flags.build_contexts([f"x={tmp_path / 'missing'}"])
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "agent"))
+    try:
+        assert flags.ssh(["default"], {"SSH_AUTH_SOCK": str(tmp_path / "agent")})["default"].socket
+        key = tmp_path / "id_ed25519"
+        key.write_text("key")
+        assert flags.ssh([f"deploy={key}"], {})["deploy"].keys == (str(key),)
+        with pytest.raises(ShlaxError, match="SSH_AUTH_SOCK is not set"):
+            flags.ssh(["default"], {})
+    finally:
+        sock.close()
+
+
+def test_sources_are_read_from_the_request(tmp_path):
+    request = BuildRequest(
+        context=str(tmp_path), add_hosts=("db:10.0.0.2",), ulimits=("nofile=10",), volumes=(f"{tmp_path}:/v",),
+        shm_size="64m", tls_verify=False,
+    )  # fmt: skip
+    read = flags.read(request, {"SOURCE_DATE_EPOCH": "1234"})
+    assert read.container_options == (
+        "--add-host", "db:10.0.0.2", "--ulimit", "nofile=10", "--shm-size", "64m", "--volume", f"{tmp_path}:/v",
+    )  # fmt: skip
+    assert read.registry_options == ("--tls-verify=false",)
+    assert read.timestamp == 1234  # SOURCE_DATE_EPOCH when --timestamp is not given
+
+
+def test_a_password_never_reaches_the_command_line(tmp_path):
+    runner = FakeRunner()
+    buildah = Buildah(runner, creds="someone:s3cret")
+    seen = {}
+
+    def run(argv, **kw):
+        if argv[1] == "pull":
+            path = argv[argv.index("--authfile") + 1]
+            seen["mode"] = os.stat(path).st_mode & 0o777
+            seen["auths"] = json.loads(Path(path).read_text())["auths"]
+            seen["path"] = path
+        return FakeRunner.run(runner, argv, **kw)
+
+    runner.run = run  # type: ignore[method-assign]
+    buildah.pull("reg.example.com/team/app:1", "always")
+    (pull,) = [c for c in runner.calls if c[1] == "pull"]
+    assert "s3cret" not in " ".join(pull) and "--policy=always" in pull
+    assert seen["mode"] == 0o600 and list(seen["auths"]) == ["reg.example.com"]
+    assert not os.path.exists(seen["path"])  # deleted after the pull
+    assert pullauth.registry_of("busybox") == "docker.io"
+
+
+def test_unused_build_args_as_bud_lists_them():
+    doc = parse("ARG G\nFROM busybox AS a\nARG A\nFROM busybox\nARG B=1 C\n")
+    declared = validate.declared_args(doc)
+    assert declared == {"G", "A", "B", "C"}
+    given = {"A": "1", "X": "2", "HTTP_PROXY": "p", "all_proxy": "p", "TARGETARCH": "arm64"}
+    assert validate.unused_build_args(given, declared) == ["TARGETARCH", "X", "all_proxy"]
+
+
+def test_an_error_about_bytes_that_are_not_utf8_reads_as_text():
+    text = b"FROM busybox\n\xff\xfe garbage\n".decode("utf-8", errors="surrogateescape")
+    err = validate.readable_error(
+        ParseError(f"unknown instruction: {text.splitlines()[1]}", "Containerfile", 2), text
+    )
+    assert "\\udc" not in repr(str(err)) and "\ufffd\ufffd garbage" in str(err)
+    assert str(err).endswith("(not UTF-8 text at byte 13)")
+
+
+def test_checks_run_before_any_buildah_call(tmp_path):
+    (tmp_path / "Containerfile").write_text("FROM busybox\nRUN true\n")
+    runner = FakeRunner()
+    for request, says in (
+        (BuildRequest(context=str(tmp_path), tags=("Bad",)), "-t Bad: invalid reference format"),
+        (BuildRequest(context=str(tmp_path), containerfile=str(tmp_path)), "is a directory"),
+        (
+            BuildRequest(context=str(tmp_path), cache_dir="/proc/none"),
+            "--cache-dir /proc/none: cannot create it",
+        ),
+        (BuildRequest(context=str(tmp_path), platform="linux/s390x"), "--platform"),
+    ):
+        with pytest.raises(ShlaxError, match=says):
+            run_request(request, runner=runner)
+    assert runner.calls == []
+
+
+def test_ssh_mount_binds_the_agent_socket():
+    step = RunStep(Location("Containerfile", 3), "RUN --mount=type=ssh git clone", mounts=(RunMount("ssh"),))
+    assert ssh_volumes(step, {"default": "/tmp/agent.sock"}) == (
+        ["/tmp/agent.sock:/run/buildkit/ssh_agent.0"],
+        [("SSH_AUTH_SOCK", "/run/buildkit/ssh_agent.0")],
+        ["/run/buildkit/ssh_agent.0"],
+    )
+    assert ssh_volumes(step, {}) == ([], [], [])  # not given, not required: skipped
+    required = RunStep(
+        step.location, step.text, mounts=(RunMount("ssh", (("id", "git"), ("required", "true"))),)
+    )
+    with pytest.raises(SshError, match="Containerfile:3: .*ssh agent 'git' is required"):
+        ssh_volumes(required, {})
