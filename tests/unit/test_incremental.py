@@ -3,11 +3,19 @@ given a recorded layer (the real apt build is in tests/buildah/test_build_increm
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from fake_runner import FakeRunner
+
+from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.context import BuildContext
+from shlax_front.backend.executor import Executor, Options
+from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.steps import RunStep
+from shlax_front.backend.store import LayerIndex
 from shlax_front.parser import parse
 
 INSTALL = "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*"
@@ -136,3 +144,57 @@ def test_lists_kept_in_the_image_are_not_compared_but_refused(tmp_path):
     no_update = run_step("RUN apt-get install -y tini nano")  # reads the parent's lists: same in both builds
     layers.remember(run_step("RUN apt-get install -y tini"), "parent", {}, "k2")
     assert layers.start(no_update, "parent", {}, {"k2": "img2"}.get).image == "img2"
+
+
+class ListsRefreshingRunner(FakeRunner):
+    """A fake buildah whose RUN of an install naming ``nano`` also refreshes the host's package lists (an
+    update that found new ones), as a delta run's ``apt-get update`` would once the TTL ran out."""
+
+    def __init__(self, cache: Path, refresh: bool):
+        super().__init__()
+        self.cache, self.refresh = cache, refresh
+
+    def run(self, argv, check=True, on_output=None, cwd=None, input=None):
+        if self.refresh and argv[1] == "run" and "nano" in argv[-1]:
+            for lists in (self.cache / "caches" / "apt-lists").glob("*-*"):
+                if lists.is_dir() and not lists.name.endswith(".state"):
+                    (lists / "deb.debian.org_debian_dists_bookworm_InRelease").write_text(
+                        str(len(self.calls))
+                    )
+        return super().run(argv, check, on_output, cwd, input)
+
+
+def _build(tmp_path, runner, packages: str):
+    text = f"FROM busybox\n{INSTALL.format(packages)}\n"
+    plan = Planner(parse(text), incremental=True).plan()
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    executor = Executor(
+        Buildah(runner),
+        LayerIndex(tmp_path / "cache").load(),
+        HostCaches(tmp_path / "cache"),
+        BuildContext(str(ctx)),
+        Options(ca_bundle=None, incremental=True),
+    )
+    result = executor.run(plan)
+    runs = [call[-1] for call in runner.calls if call[1] == "run"]
+    froms = [call[-1] for call in runner.calls if call[1] == "from"]
+    return result, runs, froms
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_the_executor_runs_the_delta_on_the_earlier_layer_unless_the_lists_moved(tmp_path, refresh):
+    runner = ListsRefreshingRunner(tmp_path / "cache", refresh)
+    first, _, _ = _build(tmp_path, runner, "tini")
+    earlier = first.image
+    runner.calls.clear()
+    second, runs, froms = _build(tmp_path, runner, "tini nano")
+    (record,) = [s for s in second.steps if s.status == "built"]
+    if not refresh:
+        assert froms == [earlier] and len(runs) == 1
+        assert "install -y --no-install-recommends nano" in runs[0] and "tini" not in runs[0]
+        assert record.reason.endswith("built incrementally: added nano to the layer with tini")
+    else:  # the delta run brought new lists: the step is run again in full on the parent
+        assert froms == [earlier, "busybox-id"] and len(runs) == 2
+        assert "tini nano" in runs[1]
+        assert record.reason.endswith("the update in the delta run brought new package lists (built in full)")
