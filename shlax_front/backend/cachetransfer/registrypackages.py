@@ -28,10 +28,11 @@ def packages_tag(repository: str) -> str:
 
 @contextlib.contextmanager
 def _mounted(
-    buildah: Buildah, auth: RegistryAuth, repository: str, create: bool
+    buildah: Buildah, auth: RegistryAuth, repository: str, create: bool, keep: bool = False
 ) -> Iterator[tuple[str, Path] | None]:
     """(container, mount point) of the registry's packages image; a scratch container when it has none and
-    ``create``; None when it has none and not ``create``."""
+    ``create``; None when it has none and not ``create``. With ``keep`` the pulled image stays in the store
+    (the export that follows an import of the same repository then pulls nothing again)."""
     ref = packages_tag(repository)
     pulled = run_buildah(buildah, "pull", "--quiet", *auth.flags(), f"docker://{ref}", check=False)
     image = (
@@ -47,12 +48,14 @@ def _mounted(
         yield container, Path(mountpoint)
     finally:
         run_buildah(buildah, "rm", container, check=False)
-        if image:
+        if image and not keep:
             run_buildah(buildah, "rmi", image, check=False)
 
 
-def import_packages(buildah: Buildah, auth: RegistryAuth, repository: str, cache_root: Path) -> Transferred:
-    with _mounted(buildah, auth, repository, create=False) as found:
+def import_packages(
+    buildah: Buildah, auth: RegistryAuth, repository: str, cache_root: Path, keep: bool = False
+) -> Transferred:
+    with _mounted(buildah, auth, repository, create=False, keep=keep) as found:
         if found is None:
             log.info("cache %s: no package files yet", packages_tag(repository))
             return Transferred()

@@ -58,8 +58,9 @@ class CacheTransfer:
                 cache, index = self._local(ref)
                 moved = import_files(cache, index.get("files", {}), self.cache_root)
             else:
+                keep = any(t.type == "registry" and t.location == ref.location for t in self.targets)
                 moved = registrypackages.import_packages(
-                    self.buildah, self.auth, ref.location, self.cache_root
+                    self.buildah, self.auth, ref.location, self.cache_root, keep=keep
                 )
             if moved.files:
                 log.info("cache %s: %d package files imported (%s)", ref, moved.files, _mib(moved.bytes))
