@@ -22,6 +22,7 @@ from shlax_front.backend.buildah import Buildah, default_isolation
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
+from shlax_front.backend.imagecache import InspectCache
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.prepare import checked, configure, executor_options, planned, pull_policy
 from shlax_front.backend.result import BuildResult, OutputCallback, StartCallback, StepCallback
@@ -91,18 +92,28 @@ def find_containerfile(context: str, given: str | None) -> str:
         if given == "-" or os.path.isfile(given):
             return given
         raise ShlaxError(f"{given}: no such file")
-    for name in ("Containerfile", "Dockerfile", "shlaxfile.py"):
+    for name in ("Containerfile", "Dockerfile"):
         path = os.path.join(context, name)
         if os.path.isfile(path):
             return path
+    recipe = os.path.join(context, "shlaxfile.py")
+    if os.path.isfile(recipe):  # Python run on this host: only when asked for by name
+        raise ShlaxError(
+            f"{context}: no Containerfile or Dockerfile; {recipe} is a Python recipe, run on this host: "
+            f"build it with -f {recipe}"
+        )
     raise ShlaxError(f"{context}: no Containerfile or Dockerfile (use -f)")
 
 
 def image_config_reader(
-    buildah: Buildah, pull: str = "missing", inspected: dict[str, dict | None] | None = None
+    buildah: Buildah,
+    pull: str = "missing",
+    inspected: dict[str, dict | None] | None = None,
+    remembered: InspectCache | None = None,
 ):
     """ref -> the parts of an image's config that instruction expansion and RUN defaults depend on; ``pull``:
-    the ``--pull`` policy (``always``/``newer`` pull first, ``never`` never pulls)."""
+    the ``--pull`` policy (``always``/``newer`` pull first, ``never`` never pulls); ``inspected`` keeps what
+    buildah said of each image for the executor, ``remembered`` answers for images a previous build inspected."""
     seen: dict[str, dict | None] = {}
 
     def read(ref: str) -> dict | None:
@@ -110,7 +121,11 @@ def image_config_reader(
             if pull in ("always", "newer"):
                 with contextlib.suppress(Exception):
                     buildah.pull(ref, "always")
-            info = buildah.inspect_image(ref)
+            info = remembered.get(ref) if remembered is not None else None
+            if info is None:
+                info = buildah.inspect_image(ref)
+                if remembered is not None:
+                    remembered.put(ref, info)
             if info is None and pull != "never":
                 with contextlib.suppress(Exception):
                     buildah.pull(ref)
@@ -156,16 +171,19 @@ def build(
     on_output: OutputCallback | None = None,
     on_start: StartCallback | None = None,
 ) -> BuildResult:
-    """Build the Containerfile (or ``shlaxfile.py`` recipe) of ``context`` with buildah, as
+    """Build the Containerfile (or a named ``shlaxfile.py`` recipe) of ``context`` with buildah, as
     ``shlax-front build`` does, and return what was built. Prints nothing.
 
-    ``containerfile``: the file (default: Containerfile, Dockerfile or shlaxfile.py in ``context``).
+    ``containerfile``: the file (default: Containerfile or Dockerfile in ``context``); a Python recipe
+    (``*.py``) is run on this host, so it is built only when named here.
     ``tags``: names given to the image. ``build_args``: ARG values. ``target``: the last stage to build.
     ``secrets``: ``id=ID,src=PATH`` / ``id=ID,env=VAR`` for ``RUN --mount=type=secret``. ``no_cache``:
     reuse no layer (the package caches still serve). ``format``: ``oci`` or ``docker`` (default: oci
     unless an instruction needs docker). ``isolation``: buildah's (default ``$BUILDAH_ISOLATION``).
     ``cache_dir``: the host cache root. ``offline``: no network in RUN steps. ``lists_ttl``: seconds
     apt lists stay fresh. ``ca_bundle``: mounted into every RUN (``"default"``: the host's; None: none).
+    ``flags``: bud's and docker's other flags as ``BuildRequest`` fields (``pull="always"``,
+    ``labels=("k=v",)``, ``volumes=("/src:/dst",)``, ``timestamp=0``, ``output="type=tar,dest=F"``...).
     ``on_step`` is called with each step's record as it finishes, ``on_start`` with each step that runs as
     it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
     """
@@ -205,8 +223,14 @@ def run_request(
     secrets = secrets_by_id(request.secrets)
     runner = runner or SubprocessRunner()
     buildah = configure(Buildah(runner, isolation=request.isolation or default_isolation()), request)
+    root = Path(request.cache_dir) if request.cache_dir else default_root()
+    # one image listing serves the executor's cached steps and tags, and tells which image a FROM names now
+    listing = buildah.image_names()
+    remembered = (
+        None if pull_policy(request) in ("always", "newer") else InspectCache(root / "images", listing)
+    )
     inspected: dict[str, dict | None] = {}
-    images = image_config_reader(buildah, pull_policy(request), inspected)
+    images = image_config_reader(buildah, pull_policy(request), inspected, remembered)
     if path.endswith(".py"):
         from shlax_front.recipe import load
 
@@ -238,7 +262,6 @@ def run_request(
         )
     plan = planned(planner.plan(), planner, request)
 
-    root = Path(request.cache_dir) if request.cache_dir else default_root()
     ca = default_ca_bundle() if request.ca_bundle == "default" else request.ca_bundle
     if ca and not os.path.isfile(ca):
         raise ShlaxError(f"--ca-bundle {ca}: no such file")
@@ -269,6 +292,7 @@ def run_request(
         on_start=on_start,
         onbuild=planner.onbuild_steps,
         inspected=inspected,
+        image_names=listing,
     )
     from shlax_front.backend.cachetransfer.transfer import attach
 

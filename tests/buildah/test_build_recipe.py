@@ -1,4 +1,4 @@
-"""``shlax-front build shlaxfile.py``: a Python recipe builds like the Containerfile it stands for."""
+"""``shlax-front build -f shlaxfile.py``: a Python recipe builds like the Containerfile it stands for."""
 
 from __future__ import annotations
 
@@ -31,13 +31,19 @@ def test_recipe_builds_and_tags_its_commit(tmp_path, base_images, buildah_cleanu
     (tmp_path / "shlaxfile.py").write_text(RECIPE.replace("{tag}", tag))
     (tmp_path / "hello.txt").write_text("hello\n")
     try:
-        image = shlax("build", str(tmp_path), cache_dir=tmp_path / "cache").stdout.strip()
+        # a recipe is Python run on this host: never picked up by itself, only when named with -f
+        refused = shlax("build", str(tmp_path), cache_dir=tmp_path / "cache", check=False)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.count("\n") == 1 and "Python recipe" in refused.stderr
+        assert f"-f {tmp_path / 'shlaxfile.py'}" in refused.stderr
+        recipe = str(tmp_path / "shlaxfile.py")
+        image = shlax("build", "-f", recipe, str(tmp_path), cache_dir=tmp_path / "cache").stdout.strip()
         assert read_file(tag, "/app/out.txt") == "hello\ncosts $5\n"
         config = image_config(tag)
         assert "GREETING=costs $5" in config["Env"] and config["Cmd"] == ["cat", "/app/out.txt"]
         # ${PATH} is the base image's PATH, resolved by the build, as in a Containerfile
         assert "PATH=/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in config["Env"]
-        again = shlax("build", str(tmp_path), cache_dir=tmp_path / "cache")
+        again = shlax("build", "-f", recipe, str(tmp_path), cache_dir=tmp_path / "cache")
         assert again.stdout.strip() == image and " built " not in again.stderr
     finally:
         forget_layers(tmp_path / "cache")
