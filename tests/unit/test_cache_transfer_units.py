@@ -139,3 +139,47 @@ def test_creds_go_to_a_private_auth_file_not_to_buildah_argv(tmp_path, monkeypat
     monkeypatch.delenv("REGISTRY_PASSWORD")
     with pytest.raises(ShlaxError, match="--creds"):
         RegistryAuth.create(None, "me", ["h"])
+
+
+class _Runner:
+    """Answers ``buildah pull`` as a registry that cannot be reached would; counts the calls."""
+
+    def __init__(self, stderr: str) -> None:
+        self.stderr = stderr
+        self.calls: list[list[str]] = []
+
+    def run(self, argv, check=True, **kw):
+        from shlax_front.backend.runner import Result
+
+        self.calls.append(list(argv))
+        return Result(list(argv), 1, "", self.stderr)
+
+
+def test_an_unreachable_registry_is_asked_once_a_missing_tag_is_a_plain_miss(tmp_path, caplog):
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.cachetransfer.transfer import CacheTransfer
+
+    down = _Runner("Error: pinging container registry 127.0.0.1:9: connection refused")
+    transfer = CacheTransfer(Buildah(down), tmp_path, (CacheRef("registry", "127.0.0.1:9/c"),))
+    with caplog.at_level(logging.WARNING):
+        assert transfer.layer("a" * 64) is None and transfer.layer("b" * 64) is None
+    assert len(down.calls) == 1 and "not asked again" in caplog.text
+    missing = _Runner(
+        "Error: reading manifest layer-x in 127.0.0.1:5000/c: manifest unknown: manifest unknown"
+    )
+    transfer = CacheTransfer(Buildah(missing), tmp_path, (CacheRef("registry", "127.0.0.1:5000/c"),))
+    assert transfer.layer("a" * 64) is None and transfer.layer("b" * 64) is None
+    assert len(missing.calls) == 2
+
+
+def test_a_cache_directory_others_can_write_is_ignored(tmp_path, caplog):
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.cachetransfer.transfer import CacheTransfer
+
+    shared = tmp_path / "shared"
+    LocalCache(shared).merge_index(lambda d: d["layers"].update({"k": {"manifest": "sha256:" + "0" * 64}}))
+    os.chmod(shared, 0o777)
+    transfer = CacheTransfer(Buildah(_Runner("")), tmp_path, (CacheRef("local", str(shared)),))
+    with caplog.at_level(logging.WARNING):
+        assert transfer.layer("k") is None
+    assert "writable by anyone" in caplog.text

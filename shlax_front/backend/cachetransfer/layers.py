@@ -97,13 +97,25 @@ def push_registry(
     )
 
 
+class RegistryUnavailable(Exception):
+    """The registry did not answer "no such tag" but failed otherwise (unreachable, refused, TLS, login)."""
+
+
+#: what the registry answers for a tag it does not have: a miss, not a failure
+NOT_THERE = ("manifest unknown", "not found", "name unknown")
+
+
 def pull_registry(buildah: Buildah, auth: RegistryAuth, repository: str, key: str) -> str | None:
-    """The step image tagged with ``key`` in the repository, pulled; None when the registry has none."""
+    """The step image tagged with ``key`` in the repository, pulled; None when the registry has none.
+    Raises ``RegistryUnavailable`` (with buildah's last line) when the registry cannot be asked at all."""
     result = run_buildah(
         buildah, "pull", "--quiet", *auth.flags(), f"docker://{layer_tag(repository, key)}", check=False
     )
     if result.returncode != 0:
-        return None
+        said = (result.stderr.strip().splitlines() or ["?"])[-1]
+        if any(words in said.lower() for words in NOT_THERE):
+            return None
+        raise RegistryUnavailable(said)
     return result.stdout.strip().splitlines()[-1].removeprefix("sha256:")
 
 

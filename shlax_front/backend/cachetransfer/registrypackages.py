@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.cachetransfer.layers import run_buildah
+from shlax_front.backend.cachetransfer.layers import NOT_THERE, run_buildah
 from shlax_front.backend.cachetransfer.localcache import LocalCache
 from shlax_front.backend.cachetransfer.packages import Transferred, export_files, import_files
 from shlax_front.backend.cachetransfer.registryauth import RegistryAuth
@@ -39,6 +39,9 @@ def _mounted(
         pulled.stdout.strip().splitlines()[-1] if pulled.returncode == 0 and pulled.stdout.strip() else None
     )
     if image is None and not create:
+        said = (pulled.stderr.strip().splitlines() or ["?"])[-1]
+        if not any(words in said.lower() for words in NOT_THERE):
+            log.warning("cache %s: package files not imported: %s", ref, said)
         yield None
         return
     made = run_buildah(buildah, "from", "--quiet", "--pull=never", image or "scratch")

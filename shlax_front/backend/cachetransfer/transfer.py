@@ -21,6 +21,7 @@ from shlax_front.backend.cachetransfer.packages import Transferred, export_files
 from shlax_front.backend.cachetransfer.refs import CacheRef
 from shlax_front.backend.cachetransfer.registryauth import RegistryAuth, registry_host
 from shlax_front.backend.runner import CommandFailed
+from shlax_front.backend.store import untrusted
 from shlax_front.errors import BuildError
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,23 @@ class CacheTransfer:
     #: layers found in a registry by this build, (repository, key): known to be there, not pushed again
     _in_registry: set[tuple[str, str]] = field(default_factory=set)
     _indexes: dict[str, dict] = field(default_factory=dict)
+    #: registries that failed otherwise than with "no such tag": not asked for every further step
+    _unavailable: set[str] = field(default_factory=set)
     imported_layers: int = 0
 
     def _local(self, ref: CacheRef) -> tuple[LocalCache, dict]:
+        """The cache directory and its index, read once. A directory someone else could have written (its
+        index could name any image for a key) is ignored with a warning, as the cache root would be refused."""
         if ref.location not in self._indexes:
             cache = LocalCache(ref.location)
-            self._indexes[ref.location] = cache.read_index() if Path(ref.location).is_dir() else {}
+            index: dict = {}
+            if Path(ref.location).is_dir():
+                why = untrusted(cache.root) or untrusted(cache.root / "index")
+                if why:
+                    log.warning("cache %s: the directory is %s: ignored", ref.location, why)
+                else:
+                    index = cache.read_index()
+            self._indexes[ref.location] = index
         return LocalCache(ref.location), self._indexes[ref.location]
 
     # -- before the build -------------------------------------------------------------------------------
@@ -73,8 +85,15 @@ class CacheTransfer:
                 cache, index = self._local(ref)
                 entry = index.get("layers", {}).get(key)
                 image = layers.pull_local(self.buildah, cache, entry["manifest"]) if entry else None
+            elif ref.location in self._unavailable:
+                continue
             else:
-                image = layers.pull_registry(self.buildah, self.auth, ref.location, key)
+                try:
+                    image = layers.pull_registry(self.buildah, self.auth, ref.location, key)
+                except layers.RegistryUnavailable as err:
+                    log.warning("cache %s: not asked again in this build: %s", ref, err)
+                    self._unavailable.add(ref.location)
+                    continue
                 if image:
                     self._in_registry.add((ref.location, key))
             if image:
