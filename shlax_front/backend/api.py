@@ -22,6 +22,7 @@ from shlax_front.backend.buildah import Buildah, default_isolation
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
+from shlax_front.backend.imagecache import InspectCache
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.prepare import checked, configure, executor_options, planned, pull_policy
 from shlax_front.backend.result import BuildResult, OutputCallback, StartCallback, StepCallback
@@ -105,10 +106,14 @@ def find_containerfile(context: str, given: str | None) -> str:
 
 
 def image_config_reader(
-    buildah: Buildah, pull: str = "missing", inspected: dict[str, dict | None] | None = None
+    buildah: Buildah,
+    pull: str = "missing",
+    inspected: dict[str, dict | None] | None = None,
+    remembered: InspectCache | None = None,
 ):
     """ref -> the parts of an image's config that instruction expansion and RUN defaults depend on; ``pull``:
-    the ``--pull`` policy (``always``/``newer`` pull first, ``never`` never pulls)."""
+    the ``--pull`` policy (``always``/``newer`` pull first, ``never`` never pulls); ``inspected`` keeps what
+    buildah said of each image for the executor, ``remembered`` answers for images a previous build inspected."""
     seen: dict[str, dict | None] = {}
 
     def read(ref: str) -> dict | None:
@@ -116,7 +121,11 @@ def image_config_reader(
             if pull in ("always", "newer"):
                 with contextlib.suppress(Exception):
                     buildah.pull(ref, "always")
-            info = buildah.inspect_image(ref)
+            info = remembered.get(ref) if remembered is not None else None
+            if info is None:
+                info = buildah.inspect_image(ref)
+                if remembered is not None:
+                    remembered.put(ref, info)
             if info is None and pull != "never":
                 with contextlib.suppress(Exception):
                     buildah.pull(ref)
@@ -212,8 +221,14 @@ def run_request(
     secrets = secrets_by_id(request.secrets)
     runner = runner or SubprocessRunner()
     buildah = configure(Buildah(runner, isolation=request.isolation or default_isolation()), request)
+    root = Path(request.cache_dir) if request.cache_dir else default_root()
+    # one image listing serves the executor's cached steps and tags, and tells which image a FROM names now
+    listing = buildah.image_names()
+    remembered = (
+        None if pull_policy(request) in ("always", "newer") else InspectCache(root / "images", listing)
+    )
     inspected: dict[str, dict | None] = {}
-    images = image_config_reader(buildah, pull_policy(request), inspected)
+    images = image_config_reader(buildah, pull_policy(request), inspected, remembered)
     if path.endswith(".py"):
         from shlax_front.recipe import load
 
@@ -245,7 +260,6 @@ def run_request(
         )
     plan = planned(planner.plan(), planner, request)
 
-    root = Path(request.cache_dir) if request.cache_dir else default_root()
     ca = default_ca_bundle() if request.ca_bundle == "default" else request.ca_bundle
     if ca and not os.path.isfile(ca):
         raise ShlaxError(f"--ca-bundle {ca}: no such file")
@@ -276,6 +290,7 @@ def run_request(
         on_start=on_start,
         onbuild=planner.onbuild_steps,
         inspected=inspected,
+        image_names=listing,
     )
     from shlax_front.backend.cachetransfer.transfer import attach
 

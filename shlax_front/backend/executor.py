@@ -125,6 +125,7 @@ class Executor:
         on_start: StartCallback | None = None,
         onbuild: Callable[[list[str], Stage, FromStep], list[Step]] | None = None,
         inspected: dict[str, dict | None] | None = None,
+        image_names: dict[str, set[str]] | None = None,
     ):
         self.buildah = buildah
         self.index = index
@@ -137,8 +138,9 @@ class Executor:
         self.onbuild = onbuild
         self.work = WorkingContainers(buildah)
         self.reached: dict[str, str] = {}
-        self._image_ids: set[str] | None = None
-        self._image_names: dict[str, set[str]] = {}
+        #: image id -> names, from one ``buildah images`` (given, or made at the first cached step)
+        self._image_names: dict[str, set[str]] = image_names or {}
+        self._image_ids: set[str] | None = None if image_names is None else set(image_names)
         #: ref -> ``buildah inspect`` of it (None: not in storage), shared with the planner's reads of base images
         self._inspected = {} if inspected is None else inspected
         self.format = "oci"

@@ -168,7 +168,7 @@ def test_buildah_tag_names_as_buildah_spells_them():
     assert normalized_name("App") is None
 
 
-def test_a_no_op_build_asks_buildah_once_per_base_image_and_tags_only_new_names(tmp_path):
+def test_a_no_op_build_asks_buildah_once_and_tags_only_new_names(tmp_path):
     from fake_runner import FakeRunner
 
     from shlax_front.backend.api import BuildRequest, run_request
@@ -178,22 +178,55 @@ def test_a_no_op_build_asks_buildah_once_per_base_image_and_tags_only_new_names(
     (ctx / "Containerfile").write_text("FROM busybox\nCOPY a /a\nRUN echo hi\n")
     (ctx / "a").write_text("a")
     runner = FakeRunner()
-    request = BuildRequest(context=str(ctx), cache_dir=str(tmp_path / "cache"), ca_bundle=None, tags=("app",))
-    first = run_request(request, runner=runner)
-    runner.calls.clear()
     real_run = runner.run
+    names = {"busybox-id": "docker.io/library/busybox:latest"}
 
-    def listing_names(argv, **kw):  # the fake lists ids only: give the image its name, as buildah would
+    def listing_names(argv, **kw):  # the fake lists ids only: give the images their names, as buildah would
         result = real_run(argv, **kw)
         if argv[1] == "images":
-            result.stdout = result.stdout.replace(first.image, f"sha256:{first.image} localhost/app:latest")
+            result.stdout = "\n".join(
+                f"sha256:{i} {names.get(i, '<none>:<none>')}" for i in result.stdout.split()
+            )
         return result
 
     runner.run = listing_names
+    request = BuildRequest(context=str(ctx), cache_dir=str(tmp_path / "cache"), ca_bundle=None, tags=("app",))
+    first = run_request(request, runner=runner)
+    names[first.image] = "localhost/app:latest"
+    runner.calls.clear()
     assert run_request(request, runner=runner).image == first.image
-    verbs = [argv[1] for argv in runner.calls if argv[1] != "--version"]
-    assert verbs == ["inspect", "images"]  # the base image once (planner and executor share it), no tag
+    # one listing; the base image's inspect remembered by its id; the name already there: no tag
+    assert [argv[1] for argv in runner.calls if argv[1] != "--version"] == ["images"]
     runner.calls.clear()
     request.tags = ("app", "other")
     run_request(request, runner=runner)
     assert ["buildah", "tag", first.image, "other"] in runner.calls
+    # the base image's name moved to another image: asked again
+    names["busybox-id"] = "<none>:<none>"
+    runner.calls.clear()
+    run_request(request, runner=runner)
+    assert ["buildah", "inspect", "--type", "image", "busybox"] in runner.calls
+
+
+def test_a_remembered_inspect_counts_only_for_the_one_image_a_name_stands_for(tmp_path):
+    from shlax_front.backend.imagecache import InspectCache, listed_image
+
+    names = {"aaa": {"docker.io/library/debian:bookworm"}, "bbb": {"localhost/app:latest", "quay.io/x/y:1"}}
+    assert listed_image("debian:bookworm", names) == "aaa"
+    assert listed_image("docker.io/library/debian:bookworm", names) == "aaa"
+    assert listed_image("app", names) == "bbb" and listed_image("quay.io/x/y:1", names) == "bbb"
+    assert listed_image("y:1", names) == "bbb"
+    assert listed_image("debian", names) is None  # :latest is not listed
+    assert listed_image("debian@sha256:" + "0" * 64, names) is None
+    assert listed_image("bookworm", {**names, "ccc": {"localhost/debian:bookworm"}}) is None
+    assert listed_image("debian:bookworm", {**names, "ccc": {"localhost/debian:bookworm"}}) is None  # two
+    cache = InspectCache(tmp_path / "images", names)
+    cache.put("debian:bookworm", {"FromImageID": "aaa", "Docker": {}})
+    assert cache.get("debian:bookworm") == {"FromImageID": "aaa", "Docker": {}}
+    cache.put("other", {"FromImageID": "zzz"})  # not listed under that name: not remembered
+    assert not InspectCache(tmp_path / "images", {"zzz": {"localhost/other:latest"}}).get("other")
+    moved = InspectCache(tmp_path / "images", {"ddd": {"docker.io/library/debian:bookworm"}})
+    assert moved.get("debian:bookworm") is None
+    for path in (tmp_path / "images").iterdir():
+        path.write_text("{")
+    assert cache.get("debian:bookworm") is None
