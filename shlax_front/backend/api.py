@@ -170,6 +170,7 @@ def build(
     on_step: StepCallback | None = None,
     on_output: OutputCallback | None = None,
     on_start: StartCallback | None = None,
+    **flags: Any,
 ) -> BuildResult:
     """Build the Containerfile (or a named ``shlaxfile.py`` recipe) of ``context`` with buildah, as
     ``shlax-front build`` does, and return what was built. Prints nothing.
@@ -182,6 +183,8 @@ def build(
     unless an instruction needs docker). ``isolation``: buildah's (default ``$BUILDAH_ISOLATION``).
     ``cache_dir``: the host cache root. ``offline``: no network in RUN steps. ``lists_ttl``: seconds
     apt lists stay fresh. ``ca_bundle``: mounted into every RUN (``"default"``: the host's; None: none).
+    ``flags``: bud's and docker's other flags as ``BuildRequest`` fields (``pull="always"``,
+    ``labels=("k=v",)``, ``volumes=("/src:/dst",)``, ``timestamp=0``, ``output="type=tar,dest=F"``...).
     ``on_step`` is called with each step's record as it finishes, ``on_start`` with each step that runs as
     it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
     """
@@ -199,6 +202,7 @@ def build(
         lists_ttl=lists_ttl,
         ca_bundle=ca_bundle,
         secrets=tuple(secrets),
+        **flags,
     )
     return run_request(request, on_step=on_step, on_output=on_output, on_start=on_start)
 

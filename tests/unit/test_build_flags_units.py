@@ -189,3 +189,29 @@ def test_ssh_mount_binds_the_agent_socket():
     )
     with pytest.raises(SshError, match="Containerfile:3: .*ssh agent 'git' is required"):
         ssh_volumes(required, {})
+
+
+def test_ssh_key_files_are_served_by_an_agent_started_for_the_build(tmp_path):
+    import subprocess
+
+    from shlax_front.backend.sshmount import agents
+
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    with agents({"deploy": flags.SshSource("deploy", keys=(str(key),))}) as sockets:
+        listed = subprocess.run(
+            ["ssh-add", "-l"],
+            env={**os.environ, "SSH_AUTH_SOCK": sockets["deploy"]},
+            capture_output=True,
+            text=True,
+        )
+        assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1
+    assert not os.path.exists(sockets["deploy"])  # the agent and its directory are gone with the build
+
+
+def test_the_library_build_takes_the_flags(tmp_path):
+    import shlax_front
+
+    (tmp_path / "Containerfile").write_text("FROM busybox\n")
+    with pytest.raises(ShlaxError, match="--pull=sometimes"):
+        shlax_front.build(str(tmp_path), cache_dir=str(tmp_path / "c"), pull="sometimes")
