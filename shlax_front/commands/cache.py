@@ -130,51 +130,117 @@ def du_command(cache_dir, as_json):
     click.echo(f"{human(sum(r['bytes'] for r in rows)):>10}  total  {root}")
 
 
-@cache_command.command("prune")
+PRUNE_EXAMPLES = """\b
+Examples:
+  shlax-front cache prune                    # asks first on a terminal
+  shlax-front cache prune --dry-run          # what would go, and how much
+  shlax-front cache prune --older-than 30d --force   # in a cron job
+"""
+
+
+@cache_command.command("prune", epilog=PRUNE_EXAMPLES)
 @click.option("--cache-dir", type=click.Path(file_okay=False))
 @click.option(
     "--older-than", "older_than", default=None, help="Only what was not used for this long (e.g. 30d)."
 )
-def prune_command(cache_dir, older_than):
-    """Remove package caches and cached layers (all, or those unused for --older-than)."""
-    from shlax_front.backend.buildah import Buildah
-    from shlax_front.backend.runner import SubprocessRunner
-    from shlax_front.backend.store import LayerIndex, file_lock
+@click.option("-f", "--force", is_flag=True, help="Do not ask (a terminal is asked before anything goes).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, and its size; remove nothing.")
+def prune_command(cache_dir, older_than, force, dry_run):
+    """Remove package caches and cached layers (all, or those unused for --older-than).
+
+    On a terminal it says what it will remove and asks first (unless --force); it ends with what it freed."""
+    from shlax_front.backend.store import LayerIndex
     from shlax_front.backend.userns import enter_user_namespace
+    from shlax_front.progress.units import human
 
     argv = (click.get_current_context().obj or {}).get("argv")
-    if argv is not None:  # an ordinary user: a cache a RUN owned as uid=N belongs to a subordinate id outside
-        enter_user_namespace(argv)
+    if argv is not None and not dry_run:  # an ordinary user: a cache a RUN owned as uid=N belongs to a
+        enter_user_namespace(argv)  # subordinate id outside
     root = _root(cache_dir)
     cutoff = time.time() - parse_age(older_than) if older_than else None
-    removed_caches = 0
-    for p in _caches(root):
-        with file_lock(_lock(root, p)):
-            if cutoff is None or _size(p)[2] < cutoff:
-                shutil.rmtree(p, ignore_errors=True)
-                shutil.rmtree(records_directory(p), ignore_errors=True)
-                removed_caches += 1
+    caches = {p: _size(p) for p in _caches(root)}
+    doomed = [p for p, (_, _, newest) in caches.items() if cutoff is None or newest < cutoff]
+    cache_bytes = sum(caches[p][0] for p in doomed)
     index = LayerIndex(root).load()
     stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
-    named = _named_images()
     unreachable = index.unreachable()  # replaced by a rebuild of the same key: never reusable, always pruned
+    listed = _listed_images()
     candidates = {index.entries[k]["image"] for k in stale} | unreachable
-    images = sorted(image for image in candidates if image[:12] not in named)
-    if images:  # cached layers only; an image someone tagged stays (its tag is theirs)
+    # cached layers only; an image someone tagged stays (its tag is theirs)
+    images = sorted(image for image in candidates if not listed.get(image[:12], {}).get("names"))
+    what = (
+        f"{len(doomed)} package caches ({human(cache_bytes)}) and {len(stale) + len(unreachable)} cached "
+        f"layers ({len(images)} images) from {root}"
+    )
+    if dry_run:
+        for p in doomed:
+            click.echo(f"cache  {human(caches[p][0]):>10}  {_name(root, p)}")
+        for image in images:
+            click.echo(f"layer  {image[:12]}  {_step_of(index, image)[:70]}")
+        click.echo(f"would remove {what}", err=True)
+        return
+    if not (doomed or stale or unreachable):
+        click.echo(f"nothing to remove in {root}", err=True)
+        return
+    if not force and _interactive() and not click.confirm(f"remove {what}?", err=True):
+        click.echo("nothing removed", err=True)
+        raise SystemExit(1)
+    freed = _remove_caches(root, doomed, cutoff)
+    if images:
+        from shlax_front.backend.buildah import Buildah
+        from shlax_front.backend.runner import SubprocessRunner
+
         Buildah(SubprocessRunner()).rmi(images, force=False)
     index.forget(stale, unreachable)
+    left = _listed_images()
+    gone = [image for image in images if image[:12] not in left]
     click.echo(
-        f"removed {removed_caches} package caches and {len(stale) + len(unreachable)} cached layers from {root}",
+        f"removed {len(doomed)} package caches and {len(stale) + len(unreachable)} cached layers from {root}: "
+        f"freed {human(freed)} of package caches and {len(gone)} layer images",
         err=True,
     )
 
 
-def _named_images() -> set[str]:
+def _step_of(index, image: str) -> str:
+    """The step an image was committed for, as the index recorded it."""
+    return next((e.get("step", "") for e in index.entries.values() if e["image"] == image), "(replaced)")
+
+
+def _interactive() -> bool:
+    """Whether a person is there to answer (stdin and stderr on a terminal)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _remove_caches(root: Path, doomed: list[Path], cutoff: float | None) -> int:
+    """Delete the caches (each under the lock a build holds on it, still unused since ``cutoff`` when one is
+    given); the bytes freed."""
+    from shlax_front.backend.store import file_lock
+
+    freed = 0
+    for p in doomed:
+        with file_lock(_lock(root, p)):
+            size, _, newest = _size(p)
+            if cutoff is None or newest < cutoff:  # a build may have used it since it was listed
+                shutil.rmtree(p, ignore_errors=True)
+                shutil.rmtree(records_directory(p), ignore_errors=True)
+                freed += size
+    return freed
+
+
+def _listed_images() -> dict[str, dict]:
+    """Short id -> ``buildah images --json`` entry (names, size) of every image in the store."""
     import subprocess
 
     out = subprocess.run(["buildah", "images", "--all", "--json"], capture_output=True, text=True)
     try:
         listed = json.loads(out.stdout or "[]") or []  # an empty store lists as "null"
     except json.JSONDecodeError:
-        return set()
-    return {image["id"][:12] for image in listed if image.get("names")}
+        return {}
+    return {image["id"][:12]: image for image in listed}
+
+
+def _named_images() -> set[str]:
+    """Short ids of the images that have a name (someone tagged them)."""
+    return {short for short, image in _listed_images().items() if image.get("names")}
