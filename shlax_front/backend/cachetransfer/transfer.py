@@ -191,6 +191,8 @@ def attach(request, buildah: Buildah, cache_root: Path, executor) -> CacheTransf
     executor.import_layer = transfer.layer
 
     def finish(image: str) -> None:
+        if transfer.imported_layers:
+            log.info("%d step images imported from the caches", transfer.imported_layers)
         transfer.export(executor.reached, executor.format)
         if request.push:
             transfer.push_image(image, tuple(executor.options.tags))
