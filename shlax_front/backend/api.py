@@ -186,7 +186,8 @@ def build(
     ``flags``: bud's and docker's other flags as ``BuildRequest`` fields (``pull="always"``,
     ``labels=("k=v",)``, ``volumes=("/src:/dst",)``, ``timestamp=0``, ``output="type=tar,dest=F"``...).
     ``on_step`` is called with each step's record as it finishes, ``on_start`` with each step that runs as
-    it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
+    it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises
+    ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
     """
     request = BuildRequest(
         containerfile=containerfile,

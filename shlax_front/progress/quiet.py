@@ -1,5 +1,6 @@
-"""``--progress=quiet`` (``-q``): nothing on stderr while the build runs, only the image id on stdout. A failure
-still shows the failing step's last lines and where its whole output went: a silent failure helps nobody."""
+"""``--progress=quiet`` (``-q``): nothing on stderr while the build runs, only the image id on stdout. A
+failure still shows the failing step's last lines and where its whole output went: a silent failure helps
+nobody."""
 
 from __future__ import annotations
 

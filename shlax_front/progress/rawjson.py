@@ -1,7 +1,7 @@
 """``--progress=rawjson``: one JSON object per line on stderr, for tools that follow a build. Every event has
 ``event`` and ``time`` (seconds since the build started)::
 
-    {"event": "start", "time": 0.41, "step": 2, "stage": "0", "instruction": "RUN make", "location": "Containerfile:2"}
+    {"event": "start", "time": 0.41, "step": 2, "stage": "0", "instruction": "RUN make", "location": ...}
     {"event": "output", "time": 0.52, "step": 2, "seconds": 0.112, "line": "cc -o app app.c"}
     {"event": "end", "time": 1.93, "step": 2, "status": "built", "seconds": 1.52, ...}
     {"event": "error", "time": 1.93, "message": "...", "log": "/path/to/the/step.log", ...}

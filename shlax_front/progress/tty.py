@@ -51,7 +51,7 @@ class TtyRenderer(Renderer):
     def _style(self, name: str) -> str:
         return STYLES.get(name, "") if self.colour else ""
 
-    # -- the live area ------------------------------------------------------------------------------------------
+    # -- the live area -------------------------------------------------------------------------------------
     def open(self) -> None:
         self.live = Live(
             console=self.console,
