@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shlax_front.backend import budversion
 from shlax_front.backend.aptlists import DEFAULT_TTL
 from shlax_front.backend.buildah import Buildah, default_isolation
 from shlax_front.backend.context import BuildContext
@@ -227,6 +228,7 @@ def run_request(
     runner = runner or SubprocessRunner()
     buildah = configure(Buildah(runner, isolation=request.isolation or default_isolation()), request)
     root = Path(request.cache_dir) if request.cache_dir else default_root()
+    budversion.keep_version_in(root / "buildah-version.json")
     # one image listing serves the executor's cached steps and tags, and tells which image a FROM names now
     listing = buildah.image_names()
     remembered = (

@@ -25,11 +25,16 @@ Alike in both (so not here): the default ``PATH`` bud writes into the config of 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from shlax_front import instructions as ins
 from shlax_front.errors import ParseError
@@ -105,14 +110,49 @@ def parse_version(text: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+#: where the answer of ``buildah --version`` is kept between builds (``keep_version_in``), or None
+_version_record: Path | None = None
+
+
+def keep_version_in(path: Path) -> None:
+    """Keep the installed version's answer in ``path`` (under the cache root): the next build asks the binary
+    only when it changed (another size, mtime, ctime or inode: an upgrade replaces it)."""
+    global _version_record
+    _version_record = path
+
+
 @functools.lru_cache(maxsize=4)
 def installed_version(binary: str = "buildah") -> tuple[int, int] | None:
-    """The installed buildah's (major, minor), asked once per process; None when it cannot be run."""
+    """The installed buildah's (major, minor), asked once per process (and once per binary while a record is
+    kept, ``keep_version_in``); None when it cannot be run."""
+    found = shutil.which(binary)
+    try:
+        st = os.stat(found) if found else None
+    except OSError:
+        st = None
+    stamp = [found, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev] if st else None
+    record = _version_record
+    if record is not None and stamp is not None:
+        with contextlib.suppress(OSError, ValueError):
+            kept = json.loads(record.read_bytes().decode("utf-8"))
+            if (
+                isinstance(kept, dict)
+                and kept.get("binary") == stamp
+                and isinstance(kept.get("version"), list)
+            ):
+                major, minor = kept["version"]
+                return int(major), int(minor)
     try:
         result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
-    return parse_version(result.stdout)
+    version = parse_version(result.stdout)
+    if record is not None and stamp is not None and version is not None:
+        from shlax_front.backend.store import CacheDirError, write_atomic
+
+        with contextlib.suppress(OSError, CacheDirError):
+            write_atomic(record, json.dumps({"binary": stamp, "version": list(version)}))
+    return version
 
 
 def installed(binary: str = "buildah") -> BudRules:

@@ -230,3 +230,23 @@ def test_a_remembered_inspect_counts_only_for_the_one_image_a_name_stands_for(tm
     for path in (tmp_path / "images").iterdir():
         path.write_text("{")
     assert cache.get("debian:bookworm") is None
+
+
+def test_the_buildah_version_is_asked_again_only_when_the_binary_changed(tmp_path, monkeypatch):
+    from shlax_front.backend import budversion
+
+    binary = tmp_path / "buildah"
+    binary.write_text("#!/bin/sh\necho 'buildah version 1.39.3 (image-spec 1.1.0)'\necho >> \"$0.calls\"\n")
+    binary.chmod(0o755)
+    calls = tmp_path / "buildah.calls"
+    monkeypatch.setattr(budversion, "_version_record", None)
+    budversion.keep_version_in(tmp_path / "cache" / "buildah-version.json")
+    for expected_calls in (1, 1):  # the second build reads the record
+        budversion.installed_version.cache_clear()
+        assert budversion.installed_version(str(binary)) == (1, 39)
+        assert len(calls.read_text().splitlines()) == expected_calls
+    binary.write_text(binary.read_text().replace("1.39.3", "1.28.2"))  # an upgrade (here: a downgrade)
+    budversion.installed_version.cache_clear()
+    assert budversion.installed_version(str(binary)) == (1, 28)
+    assert len(calls.read_text().splitlines()) == 2
+    budversion.installed_version.cache_clear()
