@@ -322,6 +322,9 @@ def export_source(workdir: Path, rev: str = "HEAD") -> str:
         capture_output=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    # byte-compiled as an installed package is (pip compiles at install): with PYTHONDONTWRITEBYTECODE set, as
+    # on some build machines, every run would otherwise compile the whole package again
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
     return commit
 
 
