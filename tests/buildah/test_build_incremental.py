@@ -33,11 +33,14 @@ def test_added_apt_packages_build_on_the_previous_layer_as_a_full_build_would(
     try:
         containerfile.write_text(APT.format(packages="tini procps"))
         shlax("build", "--incremental", str(ctx), cache_dir=cache)
-        # nano shares libncursesw6 with procps; less and nano both register alternatives
-        containerfile.write_text(APT.format(packages="tini procps nano less"))
+        # nano shares libncursesw6 with procps; less and nano both register alternatives; libzstd-dev needs
+        # the libzstd1 of bookworm-security, newer than the base image's (which apt and dpkg use): upgraded
+        containerfile.write_text(APT.format(packages="tini procps nano less libzstd-dev"))
         incremental = buildah_cleanup.tag()
         added = shlax("build", "--incremental", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
-        assert "built incrementally: added nano less to the layer with tini procps" in added.stderr
+        assert (
+            "built incrementally: added nano less libzstd-dev to the layer with tini procps" in added.stderr
+        )
         again = shlax("build", "--incremental", str(ctx), cache_dir=cache)
         assert "built" not in statuses(again.stderr)
 
