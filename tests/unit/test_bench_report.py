@@ -98,13 +98,18 @@ def test_targets_met_and_missed_with_the_margin():
         _run("buildah", "noop", 2.0, 0),
         _run("cachemounts", "added", 100.0, 5 * MIB),
         _run("shlax-front", "added", 95.0, 4 * MIB),  # limit 2*2 MiB + 0.5 = 4.5 MiB: met; 95 > 90 s: missed
-        _run("shlax-front", "noop", 3.0, 0),  # limit 4 s: met
+        _run("shlax-front", "noop", 0.5, 0),  # limit 0.3 x 2 s: met
+        _run("buildah", "edit", 3.0, 0),
+        _run("shlax-front", "edit", 2.0, 0),  # limit 0.5 x 3 s: missed
         _run("shlax-front", "offline", 10.0, 0, ok=False),
     ]
     verdicts = {row[1]: row[4] for row in report.targets(_results(runs))}
     assert verdicts["added: bytes <= 2x new packages + 0.5 MiB"].startswith("met")
     assert verdicts["added: wall <= 0.9x cache-mount buildah"].startswith("MISSED by 6%")
-    assert verdicts["no-op: wall <= 2x buildah bud"].startswith("met")
+    assert verdicts["no-op: wall <= 0.3x buildah bud"].startswith("met")
+    assert verdicts["late edit: wall <= 0.5x buildah bud"].startswith("MISSED by 33%")
+    measured = {row[1]: row[2] for row in report.targets(_results(runs))}
+    assert measured["no-op: wall <= 0.3x buildah bud"] == "0.50 s (0.25x bud)"
     assert verdicts["offline rebuild succeeds"] == "MISSED"
 
 
