@@ -131,6 +131,8 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         return "no apt install found in the script"
     if install.verb != "install":
         return f"apt-get {install.verb} is not a plain install"
+    if install.command.depth or install.command.start < 0:
+        return "the install runs in a nested shell script"
     if install.dynamic or install.command.conditional:
         return "the package list is computed at run time"
     operands = _operands(install)

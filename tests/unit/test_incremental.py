@@ -52,6 +52,7 @@ def test_an_apt_install_gives_its_packages_and_a_template_without_them():
         ("RUN apt-get install -y tini -q less", "options among the package names"),
         ("RUN apt-get update && apt-get -y upgrade && apt-get install -y tini", "more than one install"),
         ("RUN pip install flask", "only apt installs"),
+        ("RUN su -c 'apt-get install -y tini'", "also runs `su -c"),
         ('RUN ["apt-get", "install", "-y", "tini"]', "exec form"),
     ],
 )
