@@ -22,8 +22,6 @@ from tests.conftest import BUSYBOX, DEBIAN
 APT_APP = """\
 FROM debian:bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*
-COPY app.txt /app/
-RUN echo built > /app/stamp
 """
 
 MOUNT_APP = """\
@@ -68,7 +66,6 @@ def test_a_fresh_runner_rebuilds_from_a_local_cache_directory(tmp_path, base_ima
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Containerfile").write_text(APT_APP)
-    (ctx / "app.txt").write_text("hello\n")
     exported = tmp_path / "ci-cache"
     tag = buildah_cleanup.tag()
     home = tmp_path / "home1"
@@ -82,7 +79,7 @@ def test_a_fresh_runner_rebuilds_from_a_local_cache_directory(tmp_path, base_ima
         f"type=local,dest={exported}",
         env={**os.environ, "HOME": str(home)},
     )
-    assert _statuses(first) == ["built", "built", "built"], err
+    assert _statuses(first) == ["built"], err
     assert (exported / "index" / "v1.json").is_file() and "exported" in err
     index = json.loads((exported / "index" / "v1.json").read_text())
     assert any(name.endswith(".deb") and "/archives/hello_" in name for name in index["files"])
@@ -95,13 +92,13 @@ def test_a_fresh_runner_rebuilds_from_a_local_cache_directory(tmp_path, base_ima
         again, err = _build(
             ctx, runner / "cache", "--offline", "--cache-from", f"type=local,src={exported}", env=env
         )
-        assert _statuses(again) == ["cached", "cached", "cached"], err
+        assert _statuses(again) == ["cached"], err
         assert again["image"] == first["image"]
         debs = list((runner / "cache" / "caches").rglob("hello_*.deb"))
         assert debs, "the package files were imported"
         # the package caches alone: rebuilt offline, apt finds its lists fresh and the .deb in the cache
         rebuilt, err = _build(ctx, runner / "cache", "--offline", "--no-cache", env=env)
-        assert _statuses(rebuilt) == ["built", "built", "built"], err
+        assert _statuses(rebuilt) == ["built"], err
         assert sum(s.get("fetched") or 0 for s in rebuilt["steps"]) == 0
     finally:
         _drop_runner(env, runner)
