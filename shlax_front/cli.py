@@ -41,7 +41,20 @@ class LazyGroup(click.Group):
         return getattr(module, f"{name}_command")
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """\b
+Examples:
+  shlax-front build -t app .                     # as `buildah bud -t app .` / `docker build -t app .`
+  shlax-front optimize -f Containerfile --diff   # cache mounts for docker/buildx/podman builds
+  shlax-front cache du                           # what the host package caches hold
+
+\b
+Each command has its own examples: shlax-front COMMAND --help.
+Shell completion (bash; zsh_source and fish_source for the others):
+  eval "$(_SHLAX_FRONT_COMPLETE=bash_source shlax-front)"
+"""
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.version_option(package_name="shlax-front")
 def cli() -> None:
     """Build Containerfiles without re-downloading the world."""

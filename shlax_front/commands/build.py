@@ -19,9 +19,26 @@ def _build_arg(value: str) -> tuple[str, str]:
     return key, val
 
 
-@click.command("build")
+EXAMPLES = """\b
+Examples:
+  shlax-front build -t app .                      # CONTEXT/Containerfile, else CONTEXT/Dockerfile
+  shlax-front build -f docker/Dockerfile -t app:1 --build-arg VERSION=2 .
+  shlax-front build --target test --progress=plain . 2>build.log
+  shlax-front build --offline --iidfile id.txt .  # everything from the host caches
+  shlax-front build -f shlaxfile.py -t app .      # a Python recipe: code run on this host, as you
+
+\b
+A recipe (*.py) is built only when named with -f: it is Python that runs here, with your rights.
+"""
+
+
+@click.command("build", epilog=EXAMPLES)
 @click.option(
-    "-f", "--file", "containerfile", help="Containerfile/Dockerfile (default: CONTEXT/Containerfile)."
+    "-f",
+    "--file",
+    "containerfile",
+    help="Containerfile/Dockerfile (default: CONTEXT/Containerfile or Dockerfile), or a Python recipe "
+    "(*.py: code run on this host).",
 )
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for an ARG (repeatable).")

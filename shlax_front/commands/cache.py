@@ -81,12 +81,23 @@ def _size(path: Path) -> tuple[int, int, float]:
     return total, files, newest
 
 
-@click.group("cache")
+CACHE_EXAMPLES = """\b
+Examples:
+  shlax-front cache ls                  # package caches and cached layers
+  shlax-front cache du                  # their size on disk
+  shlax-front cache prune --dry-run     # what a prune would remove
+  shlax-front cache prune --older-than 30d --force
+"""
+
+
+@click.group("cache", epilog=CACHE_EXAMPLES)
 def cache_command() -> None:
     """Inspect and prune the host package caches and cached layers."""
 
 
-@cache_command.command("ls")
+@cache_command.command(
+    "ls", epilog="\b\nExample:\n  shlax-front cache ls --json   # the root, its caches, each layer's step"
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 def ls_command(cache_dir, as_json):
@@ -110,7 +121,9 @@ def ls_command(cache_dir, as_json):
         click.echo(f"  layer  {layer['image'][:12]}  {layer['step'][:70]}")
 
 
-@cache_command.command("du")
+@cache_command.command(
+    "du", epilog="\b\nExample:\n  shlax-front cache du --json   # bytes and files per cache"
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 def du_command(cache_dir, as_json):

@@ -12,8 +12,14 @@ import sys
 
 import click
 
+EXAMPLES = """\b
+Examples:
+  shlax-front emit -f Containerfile              # the same bytes back (a parser round trip)
+  cat Dockerfile | shlax-front emit -f - -o copy # from stdin, to a file
+"""
 
-@click.command("emit")
+
+@click.command("emit", epilog=EXAMPLES)
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option("-o", "--output", "out", metavar="OUT", help="Write here instead of stdout.")
 def emit_command(path: str | None, out: str | None) -> None:

@@ -7,8 +7,15 @@ import os
 
 import click
 
+EXAMPLES = """\b
+Examples:
+  shlax-front explain -f Containerfile           # each RUN: recognised, rewritten, or why not
+  shlax-front explain -f Dockerfile --json | jq '.instructions[] | select(.reasons != [])'
+  shlax-front explain -f Containerfile --build-arg PKGS="curl git"
+"""
 
-@click.command("explain")
+
+@click.command("explain", epilog=EXAMPLES)
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(

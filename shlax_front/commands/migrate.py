@@ -9,8 +9,14 @@ import click
 
 from shlax_front.commands.emit import write_atomically
 
+EXAMPLES = """\b
+Examples:
+  shlax-front migrate -f Containerfile -o shlaxfile.py -t app
+  shlax-front build -f shlaxfile.py .            # a recipe is Python, run on this host: named with -f only
+"""
 
-@click.command("migrate")
+
+@click.command("migrate", epilog=EXAMPLES)
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option("-o", "--output", "out", metavar="OUT", help="Write the recipe here (default: stdout).")
 @click.option("-t", "--tag", "commit", metavar="NAME", help="Image name the recipe commits to.")

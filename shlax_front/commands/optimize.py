@@ -14,8 +14,16 @@ import click
 
 from shlax_front.commands.emit import write_atomically
 
+EXAMPLES = """\b
+Examples:
+  shlax-front optimize -f Containerfile --diff   # what would change
+  shlax-front optimize -i Containerfile */Dockerfile   # rewrite in place
+  shlax-front optimize --check Containerfile     # CI / pre-commit: exit 1 if a file would change
+  shlax-front optimize -f Containerfile --lower-heredocs -o Containerfile.buildah   # for buildah < 1.33
+"""
 
-@click.command("optimize")
+
+@click.command("optimize", epilog=EXAMPLES)
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option("-o", "--output", "out", metavar="OUT", help="Write the result here instead of stdout.")

@@ -96,7 +96,15 @@ def document_to_json(doc: Document) -> dict:
     return {**base, "nodes": [node_to_json(node) for node in doc.nodes]}
 
 
-@click.command("parse")
+EXAMPLES = """\b
+Examples:
+  shlax-front parse -f Containerfile             # errors as BuildKit reports them, or nothing
+  shlax-front parse -f Containerfile --dump      # BuildKit's Node.Dump() view
+  shlax-front parse -f Containerfile --json | jq '.stages[].base'
+"""
+
+
+@click.command("parse", epilog=EXAMPLES)
 @click.option("-f", "--file", "path", metavar="FILE", help="Containerfile to read ('-' for stdin).")
 @click.option(
     "--dump", "output", flag_value="dump", help="BuildKit parser only; print its Node.Dump() lines."
