@@ -10,6 +10,12 @@ That shortcut is only taken when it cannot change what gets installed (``settled
 must be the one the index would give - because every distribution is pinned exactly, or because the index
 recently gave that answer to requirements these ones only extend with exact pins. Otherwise the caller falls
 back to the full ``pip download`` with the index, which resolves as a plain ``pip install`` would.
+
+An added requirement that is not an exact pin (``colorama``) is resolved alone against the index, with the
+previous resolution's choices as constraints (``resolve_addition``), while that resolution is younger than
+``--lists-ttl``: it costs the pages of the added distribution and of the dependencies it brings, not every
+page again. When the added requirement does not fit the previous choices, or a line was removed or changed,
+the full resolution runs.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from shlax_front.backend import faults
-from shlax_front.backend.hostcache import records_directory
+from shlax_front.backend.hostcache import RECORDS_SUFFIX, records_directory
 from shlax_front.backend.steps import HostCache
 from shlax_front.backend.store import CORRUPT_SUFFIX, cache_writes, set_aside
 
@@ -136,6 +142,14 @@ def fill(
             for output in outputs:
                 show(output)
             if done:  # only the missing distributions' index pages were read
+                continue
+        if lines is not None:
+            addition = resolve_addition(
+                run, history, [*base, *index, *options], offline_argv, online_argv, lines, lists_ttl
+            )
+            for output in addition:
+                show(output)
+            if addition and addition[-1] is not FALLBACK:
                 continue
         online = run(online_argv, True)
         faults.point("wheelhouse-filled")
@@ -257,6 +271,77 @@ def fetch_missing(
             outputs.append(output)
             return True, outputs
     return False, outputs
+
+
+#: what ``resolve_addition`` ends its outputs with when the full resolution must run after all
+FALLBACK = ""
+
+
+def resolve_addition(
+    run: Run,
+    state: Path,
+    single_argv: Sequence[str],
+    offline_argv: Sequence[str],
+    online_argv: Sequence[str],
+    lines: Sequence[str],
+    ttl: float,
+) -> list[str]:
+    """Resolve only the requirements added since a fresh record of the index's answer, with that answer's
+    choices as constraints (``pip download -c``), then check that the wheelhouse-only resolution of all the
+    requirements takes exactly those choices and the new ones; record it as the index's answer.
+
+    Returns the pip outputs to show; empty when there was nothing to do this way (no fresh record these lines
+    extend, nothing added, a line pip reads from elsewhere), ending with ``FALLBACK`` when the full resolution
+    must run (the addition conflicts with the previous choices, or the wheelhouse would choose otherwise).
+    """
+    if not all(_plain(line) for line in lines):
+        return []
+    records = sorted(_fresh_records(state, online_argv, ttl), key=lambda r: -len(r["lines"]))
+    for record in records:  # the answer closest to these lines first: the fewest added
+        before = set(record["lines"])
+        added = [line for line in lines if line not in before]
+        if not added or not before <= set(lines) or any(line.startswith("constraint: ") for line in added):
+            continue
+        chosen: dict[str, str] = record["files"]
+        pins = [pin for name, file in sorted(chosen.items()) if (pin := _pin_of(name, file))]
+        if len(pins) != len(chosen):
+            continue
+        constraints = _constraints_file(state, pins)
+        try:
+            alone = run([*single_argv, "-c", f"{WHEELHOUSE_TARGET}/{constraints.name}", *added], True)
+        finally:
+            constraints.unlink(missing_ok=True)
+        if alone.returncode != 0:
+            return [alone.output, FALLBACK]
+        expected = {**chosen, **resolved_files(alone.output)}
+        again = run(offline_argv, False)
+        if again.returncode != 0 or resolved_files(again.output) != expected:
+            return [alone.output, FALLBACK]  # the wheelhouse would not install what the index chose
+        record_resolution(state, online_argv, lines, again.output)
+        return [alone.output, again.output]
+    return []
+
+
+def _pin_of(name: str, filename: str) -> str | None:
+    """``name==version`` of a distribution file (``six-1.16.0-py2.py3-none-any.whl``, ``pkg-1.0.tar.gz``)."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        return f"{name}=={parts[1]}" if len(parts) >= 5 else None
+    for suffix in (".tar.gz", ".zip", ".tar.bz2", ".tgz"):
+        if filename.endswith(suffix):
+            version = filename.removesuffix(suffix).rsplit("-", 1)
+            return f"{name}=={version[1]}" if len(version) == 2 else None
+    return None
+
+
+def _constraints_file(state: Path, pins: Sequence[str]) -> Path:
+    """A constraints file in the host wheelhouse (the directory ``state`` keeps records for), where the
+    ``pip download`` in the container reads it; the caller deletes it."""
+    wheelhouse = state.with_name(state.name.removesuffix(RECORDS_SUFFIX))
+    path = wheelhouse / f".shlax-front-constraints-{os.getpid()}.txt"
+    with cache_writes(wheelhouse):
+        path.write_text("".join(pin + "\n" for pin in pins))
+    return path
 
 
 # -- when the wheelhouse may answer for the index -------------------------------------------------------------

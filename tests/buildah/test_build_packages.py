@@ -240,3 +240,32 @@ def test_added_pin_next_to_unpinned_dependencies_asks_the_index_about_itself_alo
         second.stderr
     )
     assert re.search(r"^Successfully installed .*\bpackaging-24\.1\b", run_output(second.stderr), re.M)
+
+
+def test_unpinned_addition_asks_the_index_about_itself_and_installs_what_a_full_resolution_does(
+    tmp_path, base_images, buildah_cleanup, pip_cache
+):
+    """six and idna (unpinned) resolved against the index; colorama (unpinned) added within --lists-ttl is
+    resolved alone with the previous choices as constraints: one project looked up, not three. The image
+    holds the distributions a full resolution (--lists-ttl 0) installs."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="six\nidna\n")
+    shlax("build", str(ctx), cache_dir=pip_cache)
+    _write(ctx, PIP, requirements_txt="six\nidna\ncolorama\n")
+    added_tag = buildah_cleanup.tag()
+    added = shlax("build", "--verbose", "-t", added_tag, str(ctx), cache_dir=pip_cache)
+    assert re.findall(r"^Collecting (\S+)", run_output(added.stderr), re.M) == ["colorama"], added.stderr
+
+    # the same requirements resolved in full: another RUN text (a flag that changes no file) builds that layer
+    # again, --lists-ttl 0 makes the wheelhouse ask the index about every requirement
+    full_run = "venv/bin/pip install --disable-pip-version-check --no-cache-dir -r requirements.txt"
+    _write(ctx, PIP.replace("venv/bin/pip install --no-cache-dir -r requirements.txt", full_run))
+    full_tag = buildah_cleanup.tag()
+    full = shlax("build", "--verbose", "--lists-ttl", "0", "-t", full_tag, str(ctx), cache_dir=pip_cache)
+    assert set(re.findall(r"^Collecting (\S+)", run_output(full.stderr), re.M)) == {"six", "idna", "colorama"}
+
+    def distributions(tag):
+        return {p.split("/")[-2] for p in file_tree(tag) if p.endswith(".dist-info/METADATA")}
+
+    assert distributions(added_tag) == distributions(full_tag)
+    assert any(d.startswith("colorama-") for d in distributions(added_tag))
