@@ -32,7 +32,8 @@ ROOT_PARTS = ("caches", "mounts")
 HOME_PARTS = {"npm": HOST_CACHES["npm"]}
 #: locks, and apt's binary caches (``pkgcache.bin``: 37 MiB each, rebuilt by apt from the lists in a second)
 SKIPPED_NAMES = {"lock", "lock-frontend", "pkgcache.bin", "srcpkgcache.bin"}
-SKIPPED_DIRS = {"partial"}
+#: apt's unfinished downloads, npm's debug logs
+SKIPPED_DIRS = {"partial", "_logs"}
 
 
 @dataclass
