@@ -80,6 +80,9 @@ class BuildRequest:
     platform: str | None = None
     #: pulling FROM images: ``--tls-verify`` (and the registry login, ``authfile``/``creds`` below)
     tls_verify: bool | None = None
+    #: ``--retry N`` / ``--retry-delay DURATION``: how often buildah tries a failed pull again, and after how long
+    retry: int | None = None
+    retry_delay: str | None = None
     #: ``--build-context NAME=DIR``, ``--ssh default|ID=PATH``, ``-o/--output type=local|tar,dest=PATH``
     build_contexts: tuple[str, ...] = ()
     ssh: tuple[str, ...] = ()

@@ -335,6 +335,15 @@ def read(request: Any, environ: dict[str, str] | None = None) -> BudFlags:
         raise ShlaxError(f"--authfile {authfile}: no such file")
     if request.tls_verify is not None:
         registry += [f"--tls-verify={'true' if request.tls_verify else 'false'}"]
+    retry, delay = getattr(request, "retry", None), getattr(request, "retry_delay", None)
+    if retry is not None:
+        if retry < 0:
+            raise ShlaxError(f"--retry {retry}: expected a number of times, 0 or more")
+        registry += ["--retry", str(retry)]
+    if delay:
+        if not re.fullmatch(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+", delay):
+            raise ShlaxError(f"--retry-delay {delay}: expected a duration (for example 2s, 500ms)")
+        registry += ["--retry-delay", delay]
     stamp = timestamp(request.timestamp)
     if stamp is None:
         stamp = timestamp(env.get("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH")

@@ -10,6 +10,7 @@ other helpers are the few calls ``run_request`` makes with the checked flags (``
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import subprocess
@@ -134,9 +135,11 @@ def planned(plan: BuildSteps, planner: Any, request: Any) -> BuildSteps:
         final = plan.stages[-1]
         last = final.steps[-1].location if final.steps else Location(plan.path, 1)
         words = [f"{k}={v}" for k, v in bud.labels] + [f"annotation {k}={v}" for k, v in bud.annotations]
-        final.steps.append(
-            ConfigStep(last, f"LABEL {' '.join(words)} (from the command line)", tuple(options))
-        )
+        step = ConfigStep(last, f"LABEL {' '.join(words)} (from the command line)", tuple(options))
+        if bud.labels:  # bud's own history line for it: each pair quoted as Go's %q does
+            quoted = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in bud.labels)
+            step.history = f"/bin/sh -c #(nop) LABEL {quoted}"
+        final.steps.append(step)
     return plan
 
 

@@ -109,6 +109,8 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
     metavar="[=BOOL]",
     help="Verify TLS when pulling FROM images (default true).",
 )
+@click.option("--retry", type=int, help="How many times a failed FROM pull is tried again (default 3).")
+@click.option("--retry-delay", metavar="DURATION", help="Delay between pull attempts (default 2s).")
 @click.option(
     "--build-context", "build_contexts", multiple=True, metavar="NAME=DIR", help="Context for --from=NAME."
 )
@@ -165,6 +167,8 @@ def build_command(
     timestamp,
     platform,
     tls_verify,
+    retry,
+    retry_delay,
     build_contexts,
     ssh,
     output,
@@ -216,6 +220,8 @@ def build_command(
         timestamp=timestamp,
         platform=platform,
         tls_verify=tls_verify,
+        retry=retry,
+        retry_delay=retry_delay,
         build_contexts=build_contexts,
         ssh=ssh,
         output=output,

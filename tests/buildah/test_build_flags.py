@@ -106,6 +106,12 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
         )
         assert ours["OCIv1"]["created"] == theirs["OCIv1"]["created"] == "1970-01-01T00:16:40Z"
         base = len(_inspect(BUSYBOX)["OCIv1"]["history"])
+        label_line = '/bin/sh -c #(nop) LABEL "team"="core"'  # bud's history entry for --label
+        assert (
+            ours["OCIv1"]["history"][-1]["created_by"]
+            == theirs["OCIv1"]["history"][-1]["created_by"]
+            == label_line
+        )
         assert {h["created"] for h in ours["OCIv1"]["history"][base:]} == {"1970-01-01T00:16:40Z"}
         for path in ("/hosts", "/vol", "/nofile", "/used"):
             assert read_file(ours_tag, path) == read_file(bud_tag, path), path
@@ -212,7 +218,17 @@ def test_pull_policies(tmp_path, base_images):
     """``--pull=always`` fails when the registry cannot be reached; ``--pull=never`` refuses a missing image."""
     (tmp_path / "Containerfile").write_text("FROM localhost:9/nobody/nothing:1\nRUN true\n")
     before = _containers()
-    refused = shlax("build", "--pull=always", str(tmp_path), cache_dir=tmp_path / "c", check=False)
+    refused = shlax(
+        "build",
+        "--pull=always",
+        "--retry",
+        "1",
+        "--retry-delay",
+        "10ms",
+        str(tmp_path),
+        cache_dir=tmp_path / "c",
+        check=False,
+    )
     assert refused.returncode == 1 and "cannot pull the image (--pull=always)" in refused.stderr
     never = shlax("build", "--pull=never", str(tmp_path), cache_dir=tmp_path / "c", check=False)
     assert never.returncode == 1 and "not in local storage and --pull=never given" in never.stderr
