@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shlax_front.backend import aptlists, budversion
+from shlax_front.backend import aptlists, budversion, netmeter
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
 from shlax_front.backend.context import OutsideContext
@@ -175,12 +175,22 @@ class RunExecutor:
                 for f in Path(d).iterdir()
             }
             points = MountPoints.before(rootfs, targets, step.mounts, secret_targets)
+            # what the wheelhouse's pip download runs receive (index pages too), counted on the way in
+            counting = wheelhouse and netmeter.usable(
+                self.buildah.isolation, self.options.proxy_env, self.options.offline
+            )
+            meter = netmeter.NetMeter() if counting else None
             try:
                 if wheelhouse:
 
                     def in_container(argv: Sequence[str], online: bool) -> Result:
+                        through = meter.env if meter is not None and online else []
                         return self.buildah.run(
-                            container, argv, env=env, volumes=volumes, network=network if online else None
+                            container,
+                            argv,
+                            env=env + through,
+                            volumes=volumes,
+                            network=network if online else None,
                         )
 
                     env += fill_wheelhouse(
@@ -201,13 +211,17 @@ class RunExecutor:
                     on_output=self.show,  # line by line, as the command prints
                 )
             finally:
+                if meter is not None:
+                    meter.close()
                 if secret_dir:
                     shutil.rmtree(secret_dir, ignore_errors=True)
                 points.after(rootfs)
             if result.returncode == 0:
                 aptlists.replay_layout(rootfs, caches)
-            grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id != "apt-lists")
+            metered = {"apt-lists"} | ({"pip-wheelhouse"} if meter is not None else set())
+            grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id not in metered)
             fetched = grown or None
+            pip_bytes = meter.received if meter is not None else 0
         if result.returncode != 0:
             message = f"{step.text[:60]}: exited with status {result.returncode}"
             missing = offline_missing(result.output) if self.options.offline else []
@@ -216,7 +230,8 @@ class RunExecutor:
             elif self.options.offline:
                 message += " (--offline: it needed something the host caches do not have, see the output)"
             raise BuildError(message, step.location.path, step.location.line, tail(result.output))
-        return fetched_bytes(result.output) or fetched, served_bytes(result.output, wheelhouse_before)
+        downloaded = (fetched_bytes(result.output) or fetched or 0) + pip_bytes
+        return downloaded or None, served_bytes(result.output, wheelhouse_before)
 
     def _container_path(self, container: str) -> str | None:
         info = self.buildah.inspect_container(container) or {}

@@ -5,6 +5,7 @@ These assert from the package managers' own output what crossed the network, nev
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -269,3 +270,17 @@ def test_unpinned_addition_asks_the_index_about_itself_and_installs_what_a_full_
 
     assert distributions(added_tag) == distributions(full_tag)
     assert any(d.startswith("colorama-") for d in distributions(added_tag))
+
+
+def test_downloaded_counts_the_index_pages_the_wheelhouse_read(tmp_path, base_images, pip_cache):
+    """The summary's "downloaded" counts every byte the wheelhouse's pip download received, the index pages
+    of an unpinned requirement included: more than the wheel it saved (which is all it counted before)."""
+    ctx = tmp_path / "ctx"
+    _write(ctx, PIP, requirements_txt="toml\n")
+    done = shlax("build", "--progress=rawjson", str(ctx), cache_dir=pip_cache)
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    (pip_step,) = [e for e in events if e["event"] == "end" and "pip install" in e["instruction"]]
+    (wheel,) = (pip_cache / "caches" / "pip-wheelhouse").glob("toml-*.whl")
+    assert pip_step["status"] == "built" and pip_step["fetched_bytes"] > wheel.stat().st_size
+    (summary,) = [e for e in events if e["event"] == "summary"]
+    assert summary["fetched_bytes"] >= pip_step["fetched_bytes"]
