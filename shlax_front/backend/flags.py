@@ -345,6 +345,8 @@ def read(request: Any, environ: dict[str, str] | None = None) -> BudFlags:
             raise ShlaxError(f"--retry-delay {delay}: expected a duration (for example 2s, 500ms)")
         registry += ["--retry-delay", delay]
     stamp = timestamp(request.timestamp)
+    if stamp is None and "SOURCE_DATE_EPOCH" in request.build_args:  # docker's spelling: a build arg
+        stamp = timestamp(request.build_args["SOURCE_DATE_EPOCH"], "--build-arg SOURCE_DATE_EPOCH")
     if stamp is None:
         stamp = timestamp(env.get("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH")
     return BudFlags(

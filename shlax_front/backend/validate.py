@@ -87,8 +87,10 @@ def cache_root(root: Path, flag_given: bool) -> None:
 
 
 def unused_build_args(build_args: Mapping[str, str], declared: set[str]) -> list[str]:
-    """The ``--build-arg`` names no ARG of the file declares (bud's list: sorted, proxy names allowed)."""
-    return sorted(n for n in build_args if n not in declared and n not in BUD_ALLOWED_ARGS)
+    """The ``--build-arg`` names no ARG of the file declares (bud's list: sorted, proxy names allowed, and
+    ``SOURCE_DATE_EPOCH``, which docker's build reads as the created time)."""
+    allowed = (*BUD_ALLOWED_ARGS, "SOURCE_DATE_EPOCH")  # the image's created time (``flags.read``)
+    return sorted(n for n in build_args if n not in declared and n not in allowed)
 
 
 def declared_args(doc: Document) -> set[str]:

@@ -118,6 +118,9 @@ def test_sources_are_read_from_the_request(tmp_path):
     )  # fmt: skip
     assert read.registry_options == ("--tls-verify=false",)
     assert read.timestamp == 1234  # SOURCE_DATE_EPOCH when --timestamp is not given
+    as_arg = BuildRequest(context=str(tmp_path), build_args={"SOURCE_DATE_EPOCH": "99"})
+    assert flags.read(as_arg, {"SOURCE_DATE_EPOCH": "1234"}).timestamp == 99  # docker's build arg first
+    assert validate.unused_build_args(as_arg.build_args, set()) == []
 
 
 def test_a_password_never_reaches_the_command_line(tmp_path):
