@@ -108,11 +108,11 @@ def _rooted_at(pid: str, mountpoint: str, layer: str) -> bool:
 
 def sweep_writes(root: Path) -> list[str]:
     """Delete the temporary files of cache records a dead build was writing (``kill -9`` between the write and
-    the rename): the layer index, digests and records directly in the cache root's directories and in the
-    ``*.state`` directories beside the caches - never inside the package caches themselves."""
+    the rename): records in the cache root, directly in its directories and in the ``*.state`` directories
+    beside the caches - never inside the package caches themselves."""
     removed = []
     # (directory, whether its files are records, depth): below caches/ only the *.state directories are
-    todo = [(root, False, 0)]
+    todo = [(root, True, 0)]
     while todo:
         directory, records, depth = todo.pop()
         try:
