@@ -38,8 +38,7 @@ class WorkingContainers:
         return name
 
     def remove(self, name: str) -> None:
-        """Unmount and remove a container this build no longer needs."""
-        self.buildah.umount(name)
+        """Remove a container this build no longer needs (``buildah rm`` unmounts it: no ``umount`` call)."""
         self.buildah.rm(name)
         if name in self.names:
             self.names.remove(name)

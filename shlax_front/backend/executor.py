@@ -476,8 +476,9 @@ class Executor:
             return
         name = self.work.create(state.image)
         state.container = name
-        for step in state.pending:
-            self.buildah.config(name, step.options)
+        # the folded config steps in one call: each flag of buildah config acts on its own, a repeated one as
+        # in separate calls (lists appended in order, single values last one kept)
+        self.buildah.config(name, [option for step in state.pending for option in step.options])
         state.pending = []
         state.rootfs = None
 
