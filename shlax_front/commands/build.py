@@ -32,7 +32,18 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
 """
 
 
-@click.command("build", epilog=EXAMPLES)
+class _BudFlags(click.Command):
+    """``--pull`` and ``--tls-verify`` alone mean ``=true`` as in bud, and never take the next word as their
+    value: ``build --pull .`` builds ``.``; a policy is ``--pull=always``, as bud reads it."""
+
+    BARE = {"--pull": "--pull=true", "--tls-verify": "--tls-verify=true"}
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        return super().parse_args(ctx, [self.BARE.get(a, a) if n < end else a for n, a in enumerate(args)])
+
+
+@click.command("build", cls=_BudFlags, epilog=EXAMPLES)
 @click.option(
     "-f",
     "--file",
@@ -83,8 +94,6 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
 @click.option(
     "--pull",
     default=None,
-    is_flag=False,
-    flag_value="true",
     metavar="[=POLICY]",
     help="When to pull FROM images: missing (default), always, never, newer; --pull alone: newer (as bud).",
 )
@@ -103,8 +112,6 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
 @click.option(
     "--tls-verify",
     type=click.BOOL,
-    is_flag=False,
-    flag_value="true",
     default=None,
     metavar="[=BOOL]",
     help="Verify TLS when pulling FROM images (default true).",

@@ -218,3 +218,17 @@ def test_the_library_build_takes_the_flags(tmp_path):
     (tmp_path / "Containerfile").write_text("FROM busybox\n")
     with pytest.raises(ShlaxError, match="--pull=sometimes"):
         shlax_front.build(str(tmp_path), cache_dir=str(tmp_path / "c"), pull="sometimes")
+
+
+@pytest.mark.parametrize(
+    ("args", "pull", "tls", "context"),
+    [(["--pull", "ctx"], "true", None, "ctx"), (["--pull=never", "ctx"], "never", None, "ctx"),
+     (["--tls-verify", "--pull", "ctx"], "true", True, "ctx"), (["--tls-verify=false", "ctx"], None, False, "ctx")],
+)  # fmt: skip
+def test_pull_and_tls_verify_alone_never_take_the_context(args, pull, tls, context, tmp_path, monkeypatch):
+    from shlax_front.commands.build import build_command
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ctx").mkdir()
+    params = build_command.make_context("build", list(args)).params
+    assert (params["pull"], params["tls_verify"], params["context"]) == (pull, tls, context)
