@@ -168,6 +168,20 @@ def working_containers() -> set[str]:
     return {name for name in out if name.startswith("shlax-front-")}
 
 
+def containers_of(pid: int) -> set[str]:
+    """The working containers the build running (or run) as process ``pid`` made and still has: other builds
+    may share the image store while a test runs, so a test looks at its own build's only."""
+    return {name for name in working_containers() if name.startswith(f"shlax-front-{pid}.")}
+
+
+def left_by_finished_builds(before: set[str]) -> set[str]:
+    """Working containers that appeared since ``before`` and whose build is no longer running: what a finished
+    build left behind (a build still running elsewhere on the machine is not this test's business)."""
+    from shlax_front.backend.stale import dead_owner
+
+    return {name for name in working_containers() - before if dead_owner(name)}
+
+
 def build_concurrently(
     contexts: list[Path], tags: list[str], cache_dir: Path
 ) -> list[subprocess.CompletedProcess]:

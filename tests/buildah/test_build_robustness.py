@@ -8,12 +8,18 @@ import subprocess
 import sys
 import time
 
-from buildah_tools import ROOT, build_concurrently, forget_layers, read_file, shlax, working_containers
+from buildah_tools import (
+    ROOT,
+    build_concurrently,
+    containers_of,
+    forget_layers,
+    read_file,
+    shlax,
+)
 
 
 def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
     (tmp_path / "Containerfile").write_text("FROM busybox\nRUN echo started > /s && sleep 60\n")
-    before = working_containers()
     tmp_before = {p for p in os.listdir("/tmp") if p.startswith("shlax-front-")}
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BUILDAH_ISOLATION": "chroot"}
     proc = subprocess.Popen(
@@ -25,9 +31,9 @@ def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
     )
     try:
         deadline = time.time() + 60
-        while not (working_containers() - before) and time.time() < deadline:
+        while not containers_of(proc.pid) and time.time() < deadline:
             time.sleep(0.2)
-        assert working_containers() - before, "the build never created its working container"
+        assert containers_of(proc.pid), "the build never created its working container"
         time.sleep(2)  # let `buildah run` start
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -36,8 +42,10 @@ def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert working_containers() - before == set()
-    assert {p for p in os.listdir("/tmp") if p.startswith("shlax-front-")} - tmp_before == set()
+    assert containers_of(proc.pid) == set()
+    # the build's own temporary directories (named after their owner, pid first, like its containers)
+    left = {p for p in os.listdir("/tmp") if p.startswith("shlax-front-") and f"-{proc.pid}." in p}
+    assert left - tmp_before == set()
     forget_layers(tmp_path / "cache")
 
 
