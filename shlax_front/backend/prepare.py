@@ -119,26 +119,33 @@ def executor_options(request: Any) -> dict[str, Any]:
 
 
 def planned(plan: BuildSteps, planner: Any, request: Any) -> BuildSteps:
-    """The plan with ``--label``/``--annotation`` as a last config step of the final stage (bud adds them
-    as a ``LABEL`` there, an empty layer), and bud's warning about build args no ARG consumed."""
+    """The plan with ``--label``/``--annotation`` in the final stage as bud puts them, and bud's warning about
+    build args no ARG consumed. Labels are a last ``LABEL`` step (bud's history shows one, an empty layer);
+    annotations alone go on the last step's commit (bud adds no history entry for them): a config step just
+    before it."""
     bud = _flags(request)
     if planner.doc is not None:
         unused = validate.unused_build_args(request.build_args, validate.declared_args(planner.doc))
         if unused:
             log.warning("one or more build args were not consumed: [%s]", " ".join(unused))
+    if not (bud.labels or bud.annotations) or not plan.stages:
+        return plan
     options: list[str] = []
     for key, value in bud.labels:
         options += ["--label", f"{key}={value}"]
     for key, value in bud.annotations:
         options += ["--annotation", f"{key}={value}"]
-    if options and plan.stages:
-        final = plan.stages[-1]
-        last = final.steps[-1].location if final.steps else Location(plan.path, 1)
-        words = [f"{k}={v}" for k, v in bud.labels] + [f"annotation {k}={v}" for k, v in bud.annotations]
-        step = ConfigStep(last, f"LABEL {' '.join(words)} (from the command line)", tuple(options))
-        if bud.labels:  # bud's own history line for it: each pair quoted as Go's %q does
-            quoted = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in bud.labels)
-            step.history = f"/bin/sh -c #(nop) LABEL {quoted}"
+    final = plan.stages[-1]
+    where = final.steps[-1].location if final.steps else Location(plan.path, 1)
+    words = [f"{k}={v}" for k, v in bud.labels] + [f"annotation {k}={v}" for k, v in bud.annotations]
+    step = ConfigStep(where, f"LABEL {' '.join(words)} (from the command line)", tuple(options))
+    if bud.labels:  # bud's own history line for it: each pair quoted as Go's %q does
+        quoted = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in bud.labels)
+        step.history = f"/bin/sh -c #(nop) LABEL {quoted}"
+        final.steps.append(step)
+    elif len(final.steps) > 1:
+        final.steps.insert(len(final.steps) - 1, step)
+    else:
         final.steps.append(step)
     return plan
 

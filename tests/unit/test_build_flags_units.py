@@ -232,3 +232,24 @@ def test_pull_and_tls_verify_alone_never_take_the_context(args, pull, tls, conte
     (tmp_path / "ctx").mkdir()
     params = build_command.make_context("build", list(args)).params
     assert (params["pull"], params["tls_verify"], params["context"]) == (pull, tls, context)
+
+
+def test_labels_end_the_final_stage_and_annotations_alone_ride_on_its_last_commit():
+    from types import SimpleNamespace
+
+    from shlax_front.backend.prepare import planned
+    from shlax_front.backend.steps import BuildSteps, ConfigStep, FromStep, Stage
+
+    def plan_with(**fields):
+        where = Location("Containerfile", 2)
+        stage = Stage(0, None, [FromStep(where, "FROM busybox"), RunStep(where, "RUN true")])
+        request = BuildRequest(**fields)
+        return planned(BuildSteps([stage]), SimpleNamespace(doc=None), request).stages[0].steps
+
+    labelled = plan_with(labels=("team=core",), annotations=("note=hi",))
+    assert isinstance(labelled[-1], ConfigStep)
+    assert labelled[-1].options == ("--label", "team=core", "--annotation", "note=hi")
+    assert labelled[-1].history == '/bin/sh -c #(nop) LABEL "team"="core"'
+    annotated = plan_with(annotations=("note=hi",))
+    assert isinstance(annotated[1], ConfigStep) and annotated[1].options == ("--annotation", "note=hi")
+    assert isinstance(annotated[-1], RunStep)
