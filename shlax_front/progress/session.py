@@ -99,9 +99,8 @@ def describe_failure(err: ShlaxError, renderer: Renderer, log_dir: Path) -> Fail
     tail = lines[-TAIL_LINES:]
     if not tail and isinstance(err, BuildError) and err.output_tail:
         tail = err.output_tail.splitlines()[-TAIL_LINES:]
-    location = None
-    if isinstance(err, BuildError) and err.path:
-        location = f"{err.path}:{err.line}" if err.line else err.path
+    path, line = getattr(err, "path", None), getattr(err, "line", None)  # ParseError and BuildError have them
+    location = f"{path}:{line}" if path and line else path
     return Failure(str(err), err.exit_code, location, step, log, tail)
 
 

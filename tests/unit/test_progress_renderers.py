@@ -181,6 +181,7 @@ def test_a_failure_before_any_step_writes_no_log(tmp_path):
     assert exit.value.code == 2
     (event,) = [json.loads(line) for line in out.getvalue().splitlines()]
     assert event["event"] == "error" and event["log"] is None and event["exit_code"] == 2
+    assert event["location"] == "Containerfile:3"
     assert not (tmp_path / "logs").exists()
 
 
