@@ -91,3 +91,13 @@ def test_a_recipe_is_never_run_unless_named(tmp_path):
         ".: no Containerfile or Dockerfile; ./shlaxfile.py is a Python recipe, run on this host: "
         "build it with -f ./shlaxfile.py\n"
     )
+
+
+def test_recipe_steps_are_located_at_their_recipe_lines(tmp_path):
+    """A step that fails in the build is reported at the recipe line that wrote it (``shlaxfile.py:5: ...``)."""
+    path = tmp_path / "shlaxfile.py"
+    path.write_text(RECIPE.format(manager="apt"))
+    (stage,) = load(str(path)).stages
+    (planned,) = Planner(None, recipe=(stage,), path=str(path)).plan().stages
+    runs = [s for s in planned.steps if isinstance(s, RunStep)]
+    assert [str(s.location) for s in runs] == [f"{path}:5", f"{path}:6"]
