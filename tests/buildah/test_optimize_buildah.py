@@ -178,3 +178,30 @@ def test_lowered_heredocs_build_on_buildah_128(base_images, buildah_cleanup, tmp
     )
     assert expected.returncode == 0
     assert read_file(tag, "/out") == (tmp_path / "out").read_text()
+
+
+ROOT_PIP = """\
+FROM docker.io/library/busybox:latest
+RUN printf '#!/bin/sh\\ncache="${PIP_CACHE_DIR:-${HOME:-/root}/.cache/pip}"\\ncase " $* " in *" --no-cache-dir "*) echo none > /installed; exit 0;; esac\\nls "$cache" > /installed\\ntouch "$cache/wheel-$$"\\n' > /bin/pip \\
+ && chmod 755 /bin/pip
+RUN pip install --no-cache-dir flask
+"""
+
+
+def test_root_pip_cache_is_where_linters_look_and_persists(base_images, buildah_cleanup, tmp_path):
+    """root's pip cache is mounted at /root/.cache/pip (hadolint's DL3042 knows it), pip finds it there
+    without being told, and a second build sees what the first stored. The one trace in the image is the
+    parent bud creates for the mount point and keeps: an empty /root/.cache when the base image has none."""
+    optimised = optimize(ROOT_PIP).text
+    assert "RUN --mount=type=cache,target=/root/.cache/pip pip install flask" in optimised
+    (tmp_path / "Containerfile.orig").write_text(ROOT_PIP)
+    (tmp_path / "Containerfile").write_text(optimised)
+    original, first, second = (buildah_cleanup.tag(f"shlax-opt-pip{n}") for n in range(3))
+    build(tmp_path / "Containerfile.orig", original)
+    build(tmp_path / "Containerfile", first)
+    build(tmp_path / "Containerfile", second)
+    assert read_file(second, "/installed").startswith("wheel-")  # the first build's file, in the cache
+    tree_a, tree_b = file_tree(original), file_tree(second)
+    differ = sorted(p for p in set(tree_a) | set(tree_b) if tree_a.get(p) != tree_b.get(p))
+    assert differ == ["/installed", "/root/.cache"]
+    assert "/root/.cache/pip" not in tree_b
