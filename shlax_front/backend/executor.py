@@ -213,6 +213,8 @@ class Executor:
             slot = f"{os.path.abspath(path)}|{stage.index}|{i}|{type(step).__name__}"
             t0 = time.monotonic()
             if isinstance(step, FromStep):
+                if self.on_start is not None:  # a pull can take long: shown as running meanwhile
+                    self.on_start(StepStart(stage.label, step.text, step.location))
                 state, triggers = self._from(step, results)
                 if triggers and self.onbuild:
                     steps[i + 1 : i + 1] = self.onbuild(triggers, stage, step)
