@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shlax_front.backend.pullauth import authfile_for
-from shlax_front.backend.runner import LineCallback, Result, SubprocessRunner
+from shlax_front.backend.runner import CommandFailed, LineCallback, Result, SubprocessRunner
 
 #: how often ``image_ids`` asks again when a concurrent removal made ``buildah images`` fail
 LISTING_ATTEMPTS = 8
@@ -34,7 +34,7 @@ class Buildah:
     creds: str | None = field(default=None, repr=False)
     #: ``--timestamp``: the created time of every image committed (bud's deterministic builds)
     timestamp: int | None = None
-    _pulled: set[str] = field(default_factory=set)
+    _pulled: dict[str, Result | None] = field(default_factory=dict)
 
     def _run(
         self, *args: str, check: bool = True, cwd: str | None = None, input: str | None = None
@@ -201,14 +201,22 @@ class Buildah:
 
     def pull(self, ref: str, policy: str = "missing") -> None:
         """``buildah pull`` of a FROM image (``policy``: missing, always, never), with the registry options;
-        an image pulled with ``always`` is not pulled again in the same build (planner, then executor)."""
+        an image pulled with ``always`` is not pulled again in the same build (planner, then executor): a
+        failure is not waited for twice either (buildah retries a registry it cannot reach for seconds)."""
         if policy == "always" and ref in self._pulled:
+            failed = self._pulled[ref]
+            if failed is not None:
+                raise CommandFailed(failed)
             return
         with authfile_for(ref, self.authfile, self.creds) as authfile:
             login = ["--authfile", authfile] if authfile else []
-            self._run("pull", "--quiet", f"--policy={policy}", *self.registry_options, *login, ref)
+            result = self._run(
+                "pull", "--quiet", f"--policy={policy}", *self.registry_options, *login, ref, check=False
+            )
         if policy == "always":
-            self._pulled.add(ref)
+            self._pulled[ref] = result if result.returncode != 0 else None
+        if result.returncode != 0:
+            raise CommandFailed(result)
 
 
 def normalized_name(name: str) -> str | None:

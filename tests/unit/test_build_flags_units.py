@@ -253,3 +253,23 @@ def test_labels_end_the_final_stage_and_annotations_alone_ride_on_its_last_commi
     annotated = plan_with(annotations=("note=hi",))
     assert isinstance(annotated[1], ConfigStep) and annotated[1].options == ("--annotation", "note=hi")
     assert isinstance(annotated[-1], RunStep)
+
+
+def test_a_failed_pull_is_not_tried_again_in_the_same_build():
+    from shlax_front.backend.runner import CommandFailed, Result
+
+    runner = FakeRunner()
+    pulls = []
+
+    def run(argv, **kw):
+        if argv[1] == "pull":
+            pulls.append(argv)
+            return Result(list(argv), 125, "", "connection refused")
+        return FakeRunner.run(runner, argv, **kw)
+
+    runner.run = run  # type: ignore[method-assign]
+    buildah = Buildah(runner)
+    for _ in range(2):  # the planner's read of the image, then the executor's FROM
+        with pytest.raises(CommandFailed):
+            buildah.pull("localhost:9/app", "always")
+    assert len(pulls) == 1
