@@ -264,3 +264,41 @@ def test_rawjson_turns_the_command_lines_log_lines_into_events():
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert events[0]["event"] == "log" and events[0]["message"] == "shlax-front: warning: something to know"
     assert events[-1]["event"] == "summary"
+
+
+def test_the_build_calls_start_output_and_end_in_order(tmp_path):
+    """The library's side of the contract, on the fake buildah: a step that runs is started before its
+    output and ended after it; a reused step only ends."""
+    from fake_runner import FakeRunner
+
+    from shlax_front.backend.api import BuildRequest, run_request
+
+    (tmp_path / "Containerfile").write_text("FROM busybox\nENV A=1\nRUN echo $A > /a\n")
+    runner = FakeRunner()
+    real_run = runner.run
+
+    def run(argv, **kw):
+        if argv[1] == "run" and kw.get("on_output"):
+            kw["on_output"]("a line\n")
+        return real_run(argv, **kw)
+
+    runner.run = run
+    calls: list[str] = []
+    callbacks = {
+        "on_start": lambda s: calls.append(f"start {s.instruction}"),
+        "on_output": lambda text: calls.append(f"output {text.strip()}"),
+        "on_step": lambda r: calls.append(f"end {r.instruction} {r.status}"),
+    }
+    request = BuildRequest(context=str(tmp_path), cache_dir=str(tmp_path / "cache"), ca_bundle=None)
+    run_request(request, runner=runner, **callbacks)
+    assert calls == [
+        "start FROM busybox",
+        "end FROM busybox from",
+        "end ENV A=1 config",
+        "start RUN echo $A > /a",
+        "output a line",
+        "end RUN echo $A > /a built",
+    ]
+    calls.clear()
+    run_request(request, runner=runner, **callbacks)
+    assert calls[2:] == ["end ENV A=1 config", "end RUN echo $A > /a cached"]
