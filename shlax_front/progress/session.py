@@ -132,7 +132,10 @@ def _prune(log_dir: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-def stderr_is_terminal() -> bool:
+def stderr_is_terminal(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Whether ``auto`` may draw a live view: stderr is a terminal that can move its cursor (not ``dumb``)."""
+    if environ.get("TERM") == "dumb":
+        return False
     try:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):

@@ -18,7 +18,13 @@ from shlax_front.progress.base import Renderer
 from shlax_front.progress.plain import PlainRenderer
 from shlax_front.progress.quiet import QuietRenderer
 from shlax_front.progress.rawjson import RawJsonRenderer
-from shlax_front.progress.session import choose_mode, colour_wanted, make_renderer, run_build
+from shlax_front.progress.session import (
+    choose_mode,
+    colour_wanted,
+    make_renderer,
+    run_build,
+    stderr_is_terminal,
+)
 from shlax_front.progress.tty import TtyRenderer
 from shlax_front.progress.units import human
 
@@ -302,3 +308,7 @@ def test_the_build_calls_start_output_and_end_in_order(tmp_path):
     calls.clear()
     run_request(request, runner=runner, **callbacks)
     assert calls[2:] == ["end ENV A=1 config", "end RUN echo $A > /a cached"]
+
+
+def test_a_dumb_terminal_gets_plain_lines():
+    assert not stderr_is_terminal({"TERM": "dumb"})
