@@ -215,7 +215,8 @@ def test_a_bad_input_is_one_line_before_anything_runs(case, tmp_path, base_image
 
 
 def test_pull_policies(tmp_path, base_images):
-    """``--pull=always`` fails when the registry cannot be reached; ``--pull=never`` refuses a missing image."""
+    """``--pull=always`` fails when the registry cannot be reached, and says so without the ``--creds``
+    password; ``--pull=never`` refuses a missing image."""
     (tmp_path / "Containerfile").write_text("FROM localhost:9/nobody/nothing:1\nRUN true\n")
     before = _containers()
     refused = shlax(
@@ -225,11 +226,14 @@ def test_pull_policies(tmp_path, base_images):
         "1",
         "--retry-delay",
         "10ms",
+        "--creds",
+        "someone:s3cret-pw",
         str(tmp_path),
         cache_dir=tmp_path / "c",
         check=False,
     )
     assert refused.returncode == 1 and "cannot pull the image (--pull=always)" in refused.stderr
+    assert "s3cret-pw" not in refused.stderr + refused.stdout
     never = shlax("build", "--pull=never", str(tmp_path), cache_dir=tmp_path / "c", check=False)
     assert never.returncode == 1 and "not in local storage and --pull=never given" in never.stderr
     assert _containers() - before == set()
