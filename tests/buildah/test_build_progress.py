@@ -20,10 +20,11 @@ from buildah_tools import ROOT, forget_layers, shlax
 BUSYBOX = "docker.io/library/busybox:latest"
 #: the RUN prints, then waits for ``gate/open`` to appear in the context (the test creates it once it has read
 #: the first line); it gives up after about a minute, saying so, so that a build that does not stream fails
-#: the test instead of hanging it
+#: the test instead of hanging it. Read-only: a plain bind on every buildah (1.39 lays an overlay over a writable
+#: one, and an overlay need not show a file created in its lower directory after it was mounted)
 GATED = f"""\
 FROM {BUSYBOX}
-RUN --mount=type=bind,source=gate,target=/gate echo first-line; n=0; \\
+RUN --mount=type=bind,source=gate,target=/gate,ro echo first-line; n=0; \\
     while [ ! -e /gate/open ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; \\
     if [ -e /gate/open ]; then echo gate-was-open; else echo gate-never-opened; fi
 """
