@@ -8,6 +8,9 @@ Layout under the root (``--cache-dir``, else ``$XDG_CACHE_HOME/shlax-front``, el
     pip-wheelhouse/      distributions pip downloaded, served back offline-first
     locks/<cache>.lock   one lock per package cache, so concurrent builds both succeed
     mounts/<id>-<digest>/  the Containerfile's own ``RUN --mount=type=cache`` caches (``cachemounts``)
+    context/<context>.json  context files' content digests by stat (``statcache``)
+    images/<ref>.json    what ``buildah inspect`` said of a FROM image, by id (``imagecache``)
+    buildah-version.json the installed buildah's version, by its binary's stat (``budversion``)
 
 Writes are atomic (temporary file + rename) so an interrupted build never leaves a half-written entry; a
 damaged index or record is renamed ``*.corrupt`` with a warning and rebuilt, and a cache directory that cannot
