@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shlax_front.backend.hostcache import records_directory
+from shlax_front.backend.rootfs import inside
 from shlax_front.backend.store import write_atomic
 
 log = logging.getLogger(__name__)
@@ -49,17 +50,19 @@ PACKAGES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".
 PACKAGE_DIRECTORIES = {"pip-wheelhouse": ".", "apt-cache": "archives"}
 
 
-def drop_damaged_packages(cache_id: str, directory: Path) -> list[str]:
-    """``drop_damaged`` for the host cache ``cache_id`` kept in ``directory`` (nothing for other caches)."""
+def drop_damaged_packages(cache_id: str, directory: Path, rootfs: str | None = None) -> list[str]:
+    """``drop_damaged`` for the host cache ``cache_id`` kept in ``directory`` (nothing for other caches); the
+    apt lists a ``.deb`` is checked against are the host-cached ones of the same release and architecture
+    (caches/apt-cache/<partition> -> caches/apt-lists/<partition>) and those in the container at ``rootfs``."""
     below = PACKAGE_DIRECTORIES.get(cache_id)
     if below is None:
         return []
-    # the lists of the same release and architecture: caches/apt-cache/<partition> -> caches/apt-lists/<...>
-    expected = (
-        AptListHashes(directory.parent.parent / "apt-lists" / directory.name)
-        if cache_id == "apt-cache"
-        else None
-    )
+    expected = None
+    if cache_id == "apt-cache":
+        lists = [directory.parent.parent / "apt-lists" / directory.name]
+        if rootfs:
+            lists.append(Path(inside(rootfs, "/var/lib/apt/lists")))  # its symlinks resolved in the image
+        expected = AptListHashes(*lists)
     return drop_damaged(directory / below, records_directory(directory) / CHECKED, expected)
 
 
@@ -152,10 +155,11 @@ def _record_problem(wheel: zipfile.ZipFile) -> str | None:
 
 
 class AptListHashes:
-    """The SHA256s the apt lists in ``lists`` (``*_Packages`` files, plain, gzip, xz or lz4) give for a ``.deb``,
-    looked up by the name apt stores it under in its archives; the lists are read on the first question only."""
+    """The SHA256s the apt lists in the directories ``lists`` (``*_Packages`` files, plain, gzip, xz or lz4) give
+    for a ``.deb``, looked up by the name apt stores it under in its archives; the lists are read on the first
+    question only."""
 
-    def __init__(self, lists: Path):
+    def __init__(self, *lists: Path):
         self.lists = lists
         self._texts: list[bytes] | None = None
 
@@ -181,10 +185,11 @@ class AptListHashes:
     def _read(self) -> list[bytes]:
         if self._texts is None:
             self._texts = []
-            for path in sorted(self.lists.glob("*_Packages*")) if self.lists.is_dir() else ():
-                text = _list_text(path)
-                if text is not None:
-                    self._texts.append(text)
+            for directory in self.lists:
+                for path in sorted(directory.glob("*_Packages*")) if directory.is_dir() else ():
+                    text = _list_text(path) if path.is_file() and not path.is_symlink() else None
+                    if text is not None:
+                        self._texts.append(text)
         return self._texts
 
 

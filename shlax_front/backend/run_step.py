@@ -166,7 +166,7 @@ class RunExecutor:
                     lambda: self._container_path(container),
                 )
             for d, c in prepared:  # a damaged package would fail every install from the cache: fetched again
-                drop_damaged_packages(c.id, Path(d))
+                drop_damaged_packages(c.id, Path(d), rootfs)
             sizes = {str(d): tree_size(d) for d, c in prepared}
             wheelhouse_before = {
                 f.name: f.stat().st_size

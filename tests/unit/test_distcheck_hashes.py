@@ -75,3 +75,22 @@ def test_a_wheel_whose_member_is_not_the_one_its_record_names_is_dropped(tmp_pat
     assert "differs from RECORD" in (distcheck.damage(wheelhouse / "changed-1-py3-none-any.whl") or "")
     assert distcheck.drop_damaged_packages("pip-wheelhouse", wheelhouse) == ["changed-1-py3-none-any.whl"]
     assert "damaged in the host cache" in caplog.text
+
+
+def test_the_lists_in_the_image_count_too_their_symlinks_resolved_inside_it(tmp_path):
+    """A RUN that keeps its lists in the image: the container's lists judge the cached archives; a symlink
+    there leads to the image's own directory, never the host's."""
+    archives = tmp_path / "caches" / "apt-cache" / "debian-12-amd64" / "archives"
+    archives.mkdir(parents=True)
+    for name in ("kept_1_amd64.deb", "swapped_1_amd64.deb"):
+        _deb(archives / name)
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "var" / "lib" / "apt").mkdir(parents=True)
+    (rootfs / "srv" / "lists").mkdir(parents=True)
+    (rootfs / "var" / "lib" / "apt" / "lists").symlink_to("/srv/lists")  # absolute: inside the image
+    kept = hashlib.sha256((archives / "kept_1_amd64.deb").read_bytes()).hexdigest()
+    (rootfs / "srv" / "lists" / "x_bookworm_main_binary-amd64_Packages").write_text(
+        _packages_entry("kept", "1", kept) + _packages_entry("swapped", "1", hashlib.sha256(b"x").hexdigest())
+    )
+    dropped = distcheck.drop_damaged_packages("apt-cache", archives.parent, str(rootfs))
+    assert dropped == ["swapped_1_amd64.deb"]
