@@ -2,9 +2,11 @@
 
 ``podman history`` and ``buildah inspect`` show a layer's ``created_by``: for bud it is the instruction as written
 (``/bin/sh -c apt-get install ...``, ``/bin/sh -c #(nop) COPY file:<digest> in /app ``), whatever the build did to
-run it (our cache mounts and rewritten scripts never show). The history ``comment`` is left to buildah, which
-names the image the layer started from (``FROM docker.io/library/debian:bookworm``, ``FROM 0123456789ab``), as
-bud's does; the layer's cache key lives in the host's layer index (``store.LayerIndex``), not in the image.
+run it (our cache mounts and rewritten scripts never show); checked against bud 1.28 and 1.39. The history
+``comment`` is left to buildah: 1.28 names the image the layer started from (``FROM 0123456789ab``) as its bud
+does, 1.39 leaves it empty as its bud does, except the first layer's, which names the base image on both (bud
+starts that layer from its own commit of the ENV/ARG before it). The layer's cache key lives in the host's
+layer index (``store.LayerIndex``), not in the image.
 
 The planner computes the text from the instruction (``created_by``); a COPY/ADD's content summary is only known
 once buildah copied it (the digest ``buildah copy`` prints), so that text holds ``CONTENT`` until ``with_content``.

@@ -42,6 +42,11 @@ def _layers(ref: str) -> list[tuple[str, str]]:
     return [(h.get("created_by", ""), h.get("comment", "")) for h in history[1:] if not h.get("empty_layer")]
 
 
+def _shape(comment: str) -> str:
+    """A history comment with the image id it names left out (ids differ from build to build)."""
+    return re.sub(r"^FROM [0-9a-f]{12}$", "FROM <id>", comment)
+
+
 def test_history_reads_as_bud_writes_it(base_images, buildah_cleanup, tmp_path):
     ctx = tmp_path / "ctx"
     (ctx / "sub").mkdir(parents=True)
@@ -59,8 +64,10 @@ def test_history_reads_as_bud_writes_it(base_images, buildah_cleanup, tmp_path):
         assert [created for created, _ in mine[:-1]] == [created for created, _ in budded]
         assert mine[0][0] == "|1 V=7 /bin/sh -c echo $V > /x     &&  echo two > /y"
         assert mine[-1][0] == '/bin/sh -c #(nop) CMD ["sh"]'
+        # the comment is buildah's own, as bud's: 1.28 names the image a layer started from ("FROM <id>"), 1.39
+        # leaves it empty. The first layer's names the base image here (bud's starts from its ENV/ARG commits)
         assert mine[0][1] == "FROM docker.io/library/busybox:latest"
-        assert all(re.fullmatch(r"FROM [0-9a-f]{12}", comment) for _, comment in mine[1:])
+        assert [_shape(c) for _, c in mine[1:-1]] == [_shape(c) for _, c in budded[1:]]
         assert not any("shlax-front" in created + comment for created, comment in mine)
 
         # the key is found in the index, not in the image: a second build reuses every layer
