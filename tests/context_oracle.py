@@ -292,11 +292,23 @@ def apply(root: str, edit) -> None:
         os.utime(path, (1_000_000, 1_000_000), follow_symlinks=False)
 
 
-def listing(root: str, source: str, mounted: bool) -> dict | None:
+#: ``COPY --exclude`` patterns (no ``!``: BuildKit cannot bring back what the ignore file left out)
+EXCLUDES = ("*.log", "x.txt", "e", "**/z.txt", "?.txt")
+
+
+def listing(root: str, source: str, mounted: bool, exclude: tuple[str, ...] = ()) -> dict | None:
+    """What ``COPY [--exclude=...] source /dst/`` copies (or, ``mounted``, what a bind mount of it shows); None
+    when buildah would fail. An exclude pattern is relative to the directory the source is copied from: the
+    source when it is a directory, else the one holding it."""
     lines = None
     if not mounted and os.path.isfile(os.path.join(root, ".dockerignore")):
         with open(os.path.join(root, ".dockerignore")) as f:
             lines = [line for line in f.read().split("\n") if line]
+    if exclude and not mounted:
+        named = source.rstrip("/") or "."
+        is_dir = not any(c in named for c in "*?") and os.path.isdir(os.path.join(root, named))
+        base = named if is_dir else os.path.dirname(named)
+        lines = (lines or []) + [p if base in ("", ".") else f"{base}/{p}" for p in exclude]
     try:
         return copied(root, source, lines)
     except Failed:
