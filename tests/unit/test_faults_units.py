@@ -3,6 +3,7 @@ build deletes a dead writer's temporary file (the real builds are in tests/build
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -12,7 +13,9 @@ import pytest
 
 from shlax_front.actions import Wheelhouse
 from shlax_front.backend import faults, stale, wheelhouse
+from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.runner import Result
+from shlax_front.backend.steps import HostCache
 from shlax_front.backend.store import LayerIndex, write_atomic
 
 
@@ -87,3 +90,17 @@ def test_a_wheelhouse_fill_cut_after_its_download_records_no_resolution(tmp_path
     monkeypatch.delenv(faults.ENV)
     wheelhouse.fill(run, [("pip", Wheelhouse(packages=("six",)))], history, False, 3600, lambda text: None)
     assert len(list(history.iterdir())) == 1
+
+
+def test_host_caches_failing_after_their_run_are_unlocked(tmp_path, monkeypatch):
+    """A failure after a RUN wrote the host caches, before they are handed back: the locks go with it, so the
+    next build (here: a non-blocking lock attempt) gets the cache at once."""
+    caches = HostCaches(tmp_path / "root")
+    apt = HostCache("apt-cache", "/var/cache/apt", uid=0, gid=0, sharing="locked")
+    monkeypatch.setenv(faults.ENV, "host-caches-used:interrupt")
+    with pytest.raises(KeyboardInterrupt), caches.mounted((apt,), "debian-12-amd64") as prepared:
+        [(directory, _)] = prepared
+        (directory / "archives").mkdir()
+    with open(caches.lock_path(apt, "debian-12-amd64"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError if still held
+    assert (directory / "archives").is_dir()
