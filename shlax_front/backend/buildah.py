@@ -124,10 +124,13 @@ class Buildah:
         if options:
             self._run("config", *options, container)
 
-    def commit(self, container: str, fmt: str = "docker", created_by: str | None = None) -> str:
+    def commit(
+        self, container: str, fmt: str = "docker", created_by: str | None = None, remove: bool = False
+    ) -> str:
         """Commit ``container`` to a new untagged image; returns the image id. ``created_by`` is the history's
-        line for the layer (the comment stays buildah's own ``FROM <parent>``, as bud's)."""
-        args = ["commit", "--quiet", "--format", fmt]
+        line for the layer (the comment stays buildah's own ``FROM <parent>``, as bud's); ``remove``: the
+        container goes with the commit (``--rm``: no ``buildah rm`` call after it)."""
+        args = ["commit", "--quiet", "--format", fmt, *(["--rm"] if remove else [])]
         if self.timestamp is not None:
             args += ["--timestamp", str(self.timestamp)]
         if created_by:

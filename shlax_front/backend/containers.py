@@ -43,6 +43,11 @@ class WorkingContainers:
         if name in self.names:
             self.names.remove(name)
 
+    def forget(self, name: str) -> None:
+        """A container buildah already removed (``commit --rm``): nothing left to clean up."""
+        if name in self.names:
+            self.names.remove(name)
+
     def source_rootfs(self, image: str) -> str:
         """The mounted root of ``image`` (one read-only-use container per image per build)."""
         if image not in self._sources:

@@ -497,7 +497,12 @@ class Executor:
 
     def _commit(self, state: _State, key: str, step: Step | None, slot: str | None, inputs: dict) -> None:
         text = step.text if step else "(config)"
-        image = self.buildah.commit(state.container, self.format, created_by=state.history or None)
+        assert state.container is not None
+        image = self.buildah.commit(
+            state.container, self.format, created_by=state.history or None, remove=True
+        )
+        self.work.forget(state.container)  # committed with --rm: buildah removed it
+        state.container, state.rootfs = None, None
         image = image.removeprefix("sha256:")
         faults.point("layer-committed")  # tests: a build that dies here leaves no index entry
         self.index.record(key, image, text, slot, inputs)
@@ -505,7 +510,6 @@ class Executor:
             self.reached[key] = image
         if self._image_ids is not None:
             self._image_ids.add(image)
-        self._drop_container(state)
         state.image, state.key, state.uncommitted, state.history = image, key, False, ""
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
