@@ -115,9 +115,9 @@ def _pipe(source: socket.socket, sink: socket.socket, count) -> None:
             chunk = source.recv(CHUNK)
             if not chunk:
                 break
-            sink.sendall(chunk)
-            if count is not None:
+            if count is not None:  # before it is passed on: a reader that has the bytes sees them counted
                 count(len(chunk))
+            sink.sendall(chunk)
     except OSError:
         pass
     finally:
