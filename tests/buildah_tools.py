@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,13 +160,14 @@ def diff_trees(a: dict, b: dict) -> list[str]:
 
 def working_containers() -> set[str]:
     """Names of the working containers shlax-front builds have now (theirs start with ``shlax-front-``)."""
-    out = subprocess.run(
-        ["buildah", "containers", "--format", "{{.ContainerName}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return {name for name in out if name.startswith("shlax-front-")}
+    for attempt in range(5):  # the listing fails (125) while another build removes a container: ask again
+        listed = subprocess.run(
+            ["buildah", "containers", "--format", "{{.ContainerName}}"], capture_output=True, text=True
+        )
+        if listed.returncode == 0:
+            return {name for name in listed.stdout.split() if name.startswith("shlax-front-")}
+        time.sleep(0.2 * (attempt + 1))
+    raise AssertionError(f"buildah containers failed: {listed.stderr}")
 
 
 def containers_of(pid: int) -> set[str]:
