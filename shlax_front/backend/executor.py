@@ -265,11 +265,19 @@ class Executor:
                 if isinstance(step, RunStep):
                     images = {index: result.image for index, result in results.items()}
                     run = start.step if start and start.step else step
+                    if start and start.image and self.incremental:
+                        self.incremental.before_run(start, self._rootfs(state))
                     fetched, served = self.runs.run(
                         run, state.container, self._rootfs(state), state.image, images
                     )
-                    if start and start.image and self.incremental and not self.incremental.lists_kept(start):
-                        reason = start.redone(reason)  # its update brought new lists: built in full after all
+                    spoiled = (
+                        start
+                        and start.image
+                        and self.incremental
+                        and self.incremental.spoiled(start, self._rootfs(state))
+                    )
+                    if start and spoiled:  # new lists, or an unproven dpkg trigger: built in full after all
+                        reason = start.redone(reason, spoiled)
                         self._drop_container(state)
                         state.image, state.pending = parent_image, parent_pending
                         self._ensure_container(state)

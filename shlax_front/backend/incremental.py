@@ -22,6 +22,11 @@ with (their release files, by content); when the update in the delta run itself 
 is built again in full. A RUN that updates lists kept in the image is always built in full; one that does
 not update at all reads the lists of its parent layer, the same in both builds.
 
+dpkg triggers are the other thing a delta can do differently: a cache a trigger rebuilds on top of an existing
+one is not always the one a first build makes (man-db's ``index.db`` and its per-language directories are
+not). A delta run in which dpkg processed a trigger of a package not in ``PROVEN_TRIGGERS`` (read from
+``/var/log/dpkg.log``, the lines the run added) is thrown away and the step built in full.
+
 Anything else builds the step in full; ``--explain`` says which and why.
 """
 
@@ -29,12 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shlax_front.backend.keys import step_key
+from shlax_front.backend.rootfs import inside
 from shlax_front.backend.store import file_lock, write_atomic
 
 if TYPE_CHECKING:  # the front end is only needed by the planner's half
@@ -44,6 +51,10 @@ if TYPE_CHECKING:  # the front end is only needed by the planner's half
     from shlax_front.backend.steps import RunStep
     from shlax_front.shell import Word
 
+#: packages whose dpkg triggers were shown to leave the same files after a delta as after a full install
+#: (``ldconfig``: tests/buildah/test_build_incremental.py); another one's trigger in a delta run -> full build
+PROVEN_TRIGGERS = frozenset({"libc-bin"})
+DPKG_LOG = "/var/log/dpkg.log"
 #: where apt's package lists live in the image (a host cache when the RUN deletes them afterwards)
 LISTS_TARGET = "/var/lib/apt/lists"
 #: where the package list stood in ``DeltaInstall.template`` / ``rewritten``
@@ -173,7 +184,7 @@ def _operands(inv) -> list[Word]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Start:
     """Where a step begins under ``--incremental``: the earlier layer's ``image`` and the ``step`` that installs
     only the added packages, or neither with ``why`` saying why the step builds in full."""
@@ -188,10 +199,31 @@ class Start:
         said = f"built incrementally: {self.why}" if self.image else f"not incremental: {self.why}"
         return f"{reason}; {said}" if reason else said
 
-    def redone(self, reason: str | None) -> str:
-        """The explanation once the delta run's update brought new lists and the step was built in full."""
-        said = "not incremental: the update in the delta run brought new package lists (built in full)"
+    #: how long dpkg's log was before the delta run (what the run added is after it)
+    dpkg_log_size: int = 0
+
+    def redone(self, reason: str | None, why: str) -> str:
+        """The explanation once the delta run could not be kept (``why``) and the step was built in full
+        (``reason``: the one ``explained`` gave, whose "built incrementally" no longer holds)."""
+        reason = (reason or "").removesuffix(f"built incrementally: {self.why}").removesuffix("; ")
+        said = f"not incremental: {why} (built in full)"
         return f"{reason}; {said}" if reason else said
+
+
+def dpkg_triggers(log: str, offset: int) -> list[str]:
+    """The packages whose triggers dpkg processed (``trigproc`` lines) in ``log`` after byte ``offset``."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            added = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in added.splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[2] == "trigproc":
+            out.append(words[3].split(":", 1)[0])
+    return out
 
 
 def template_key(step: RunStep, parent: str, inputs: dict, delta: DeltaInstall) -> str:
@@ -256,10 +288,25 @@ class IncrementalLayers:
         said = f"added {' '.join(added)} to the layer with {' '.join(before)}"
         return Start(said, image, replace(step, argv=argv), lists)
 
-    def lists_kept(self, start: Start) -> bool:
-        """Whether the delta run installed from the lists the earlier layer was built with (its update may
-        have fetched new ones: the TTL ran out, or ``--lists-ttl 0``)."""
-        return start.lists is None or self.lists_fingerprint() == start.lists
+    def before_run(self, start: Start, rootfs: str) -> None:
+        """Note where dpkg's log of the earlier layer ends, before the delta runs in its container."""
+        try:
+            start.dpkg_log_size = os.path.getsize(inside(rootfs, DPKG_LOG))
+        except OSError:
+            start.dpkg_log_size = 0
+
+    def spoiled(self, start: Start, rootfs: str) -> str | None:
+        """Why the delta run's result must not be kept (None: it is the image a full build gives): its update
+        fetched new package lists (the TTL ran out, or ``--lists-ttl 0``), or dpkg processed a trigger not
+        known to rebuild its files as a first install does."""
+        if start.lists is not None and self.lists_fingerprint() != start.lists:
+            return "the update in the delta run brought new package lists"
+        triggered = sorted(
+            set(dpkg_triggers(inside(rootfs, DPKG_LOG), start.dpkg_log_size)) - PROVEN_TRIGGERS
+        )
+        if triggered:
+            return f"dpkg ran the trigger of {', '.join(triggered)}, whose files a delta may leave otherwise"
+        return None
 
     def lists_fingerprint(self) -> str:
         """The host's apt package lists, by the content of their release files (every release partition)."""

@@ -12,7 +12,7 @@ from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
-from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers
+from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers, Start
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.steps import RunStep
 from shlax_front.backend.store import LayerIndex
@@ -129,10 +129,42 @@ def test_a_delta_run_whose_update_brought_new_lists_is_not_kept(tmp_path):
     release.write_text("Date: Sat, 05 Dec 2026\n")
     start = _started(tmp_path, ["tini"], "tini nano", {"old-key": "img1"})
     layers = IncrementalLayers(tmp_path)
-    assert layers.lists_kept(start)
+    assert layers.spoiled(start, str(tmp_path / "rootfs")) is None
     release.write_text("Date: Sun, 06 Dec 2026\n")  # what the update in the delta run fetched
-    assert not layers.lists_kept(start)
-    assert "built in full" in start.redone(None)
+    why = layers.spoiled(start, str(tmp_path / "rootfs"))
+    assert why == "the update in the delta run brought new package lists"
+    assert start.redone(None, why) == f"not incremental: {why} (built in full)"
+    assert (
+        start.redone(start.explained("argv changed"), why)
+        == f"argv changed; not incremental: {why} (built in full)"
+    )
+
+
+DPKG_LOG = """\
+2026-12-06 22:16:22 trigproc libc-bin:amd64 2.36-9+deb12u14 <none>
+2026-12-06 23:13:41 startup packages configure
+2026-12-06 23:13:41 trigproc libc-bin:amd64 2.36-9+deb12u14 <none>
+2026-12-06 23:13:41 trigproc man-db:amd64 2.11.2-2 <none>
+"""
+
+
+def test_a_delta_run_that_ran_an_unproven_dpkg_trigger_is_not_kept(tmp_path):
+    """man-db's trigger rebuilds index.db on top of the earlier one, unlike a first install: built in full;
+    ldconfig's (libc-bin) leaves what a full install leaves."""
+    log = tmp_path / "rootfs" / "var" / "log" / "dpkg.log"
+    log.parent.mkdir(parents=True)
+    earlier = DPKG_LOG.splitlines(keepends=True)[0]
+    log.write_text(earlier)
+    layers = IncrementalLayers(tmp_path)
+    start = Start("added less", "img1")
+    layers.before_run(start, str(tmp_path / "rootfs"))
+    assert start.dpkg_log_size == len(earlier)
+    log.write_text(DPKG_LOG.replace("2026-12-06 23:13:41 trigproc man-db:amd64 2.11.2-2 <none>\n", ""))
+    assert layers.spoiled(start, str(tmp_path / "rootfs")) is None
+    log.write_text(DPKG_LOG)
+    assert layers.spoiled(start, str(tmp_path / "rootfs")) == (
+        "dpkg ran the trigger of man-db, whose files a delta may leave otherwise"
+    )
 
 
 def test_lists_kept_in_the_image_are_not_compared_but_refused(tmp_path):
