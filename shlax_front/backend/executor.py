@@ -306,7 +306,10 @@ class Executor:
                 self._drop_container(state)
                 state.image = cached
             else:
-                self._ensure_container(state)
+                # a new container for folded config only: its history line goes with the config, one call
+                history = ["--created-by", state.history] if state.container is None and state.history else []
+                self._ensure_container(state, history)
+                state.history = "" if history else state.history
                 self._commit(state, state.key, None, None, {})
         self._drop_container(state)
         assert state.image is not None
@@ -481,14 +484,15 @@ class Executor:
         return None
 
     # -- containers ---------------------------------------------------------------------------------------
-    def _ensure_container(self, state: _State) -> None:
+    def _ensure_container(self, state: _State, extra_config: list[str] | None = None) -> None:
         if state.container:
             return
         name = self.work.create(state.image)
         state.container = name
         # the folded config steps in one call: each flag of buildah config acts on its own, a repeated one as
         # in separate calls (lists appended in order, single values last one kept)
-        self.buildah.config(name, [option for step in state.pending for option in step.options])
+        options = [option for step in state.pending for option in step.options]
+        self.buildah.config(name, options + (extra_config or []))
         state.pending = []
         state.rootfs = None
 
