@@ -72,3 +72,4 @@ bench: images
 	$(PYTHON) -m pip install -q -e '.[bench]'
 	$(PYTHON) tests/bench/parse_throughput.py
 	$(PYTHON) tests/bench/scenarios.py
+	$(PYTHON) tests/bench/fresh_runners.py
