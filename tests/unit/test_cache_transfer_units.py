@@ -183,3 +183,15 @@ def test_a_cache_directory_others_can_write_is_ignored(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert transfer.layer("k") is None
     assert "writable by anyone" in caplog.text
+
+
+def test_push_without_a_name_is_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    from shlax_front.backend.api import BuildRequest
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.cachetransfer.transfer import attach
+
+    executor = SimpleNamespace(options=SimpleNamespace(tags=()))
+    with pytest.raises(ShlaxError, match="^--push: name the image with -t"):
+        attach(BuildRequest(push=True), Buildah(_Runner("")), tmp_path, executor)

@@ -22,7 +22,7 @@ from shlax_front.backend.cachetransfer.refs import CacheRef
 from shlax_front.backend.cachetransfer.registryauth import RegistryAuth, registry_host
 from shlax_front.backend.runner import CommandFailed
 from shlax_front.backend.store import untrusted
-from shlax_front.errors import BuildError
+from shlax_front.errors import BuildError, ShlaxError
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,9 @@ def attach(request, buildah: Buildah, cache_root: Path, executor) -> CacheTransf
         registry_host(r.location) for r in (*request.cache_from, *request.cache_to) if r.type == "registry"
     ]
     if request.push:
-        hosts += [registry_host(tag) for tag in request.tags]
+        if not executor.options.tags:
+            raise ShlaxError("--push: name the image with -t HOST/REPOSITORY[:TAG]")
+        hosts += [registry_host(tag) for tag in executor.options.tags]
     auth = RegistryAuth.create(request.authfile, request.creds, sorted(set(hosts)))
     atexit.register(auth.close)
     transfer = CacheTransfer(buildah, cache_root, tuple(request.cache_from), tuple(request.cache_to), auth)
