@@ -190,51 +190,55 @@ def build_command(
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
     from shlax_front.backend.userns import enter_user_namespace
+    from shlax_front.errors import ShlaxError
+    from shlax_front.progress.options import build_with_progress, report_early_failure
 
-    argv = (click.get_current_context().obj or {}).get("argv")
-    if argv is not None:  # an ordinary user: run again inside buildah's user namespace
-        enter_user_namespace(argv)
+    try:
+        argv = (click.get_current_context().obj or {}).get("argv")
+        if argv is not None:  # an ordinary user: run again inside buildah's user namespace
+            enter_user_namespace(argv)
 
-    from shlax_front.backend.api import BuildRequest, run_request
-    from shlax_front.commands.cache import parse_age
+        from shlax_front.backend.api import BuildRequest, run_request
+        from shlax_front.commands.cache import parse_age
 
-    request = BuildRequest(
-        containerfile=containerfile,
-        context=context,
-        tags=tags,
-        build_args=dict(_build_arg(a) for a in build_args),
-        target=target,
-        secrets=secrets,
-        no_cache=no_cache,
-        format=fmt,
-        isolation=isolation,
-        cache_dir=cache_dir,
-        offline=offline,
-        lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
-        ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
-        explain=explain,
-        **_cache_fields(transfer),
-        incremental=incremental,
-        pull=pull,
-        labels=labels,
-        annotations=annotations,
-        iidfile=iidfile,
-        network=network,
-        add_hosts=add_hosts,
-        ulimits=ulimits,
-        shm_size=shm_size,
-        volumes=volumes,
-        timestamp=timestamp,
-        platform=platform,
-        tls_verify=tls_verify,
-        retry=retry,
-        retry_delay=retry_delay,
-        build_contexts=build_contexts,
-        ssh=ssh,
-        output=output,
-    )
-    from shlax_front.progress.options import build_with_progress
-
+        request = BuildRequest(
+            containerfile=containerfile,
+            context=context,
+            tags=tags,
+            build_args=dict(_build_arg(a) for a in build_args),
+            target=target,
+            secrets=secrets,
+            no_cache=no_cache,
+            format=fmt,
+            isolation=isolation,
+            cache_dir=cache_dir,
+            offline=offline,
+            lists_ttl=parse_age(lists_ttl, "--lists-ttl"),
+            ca_bundle=None if ca_bundle in ("", "none") else ca_bundle,
+            explain=explain,
+            **_cache_fields(transfer),
+            incremental=incremental,
+            pull=pull,
+            labels=labels,
+            annotations=annotations,
+            iidfile=iidfile,
+            network=network,
+            add_hosts=add_hosts,
+            ulimits=ulimits,
+            shm_size=shm_size,
+            volumes=volumes,
+            timestamp=timestamp,
+            platform=platform,
+            tls_verify=tls_verify,
+            retry=retry,
+            retry_delay=retry_delay,
+            build_contexts=build_contexts,
+            ssh=ssh,
+            output=output,
+        )
+    except ShlaxError as err:  # refused before anything runs: --json and rawjson still get their error object
+        report_early_failure(err, progress=progress, quiet=quiet, as_json=as_json)
+        raise
     flags = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": explain}
     build_with_progress(request, run_request, progress=progress, **flags)
 

@@ -71,3 +71,22 @@ def build_with_progress(
     result = run_build(functools.partial(run, request), renderer, log_dir, as_json=as_json)
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.image)
     return result
+
+
+def report_early_failure(err: Any, *, progress: str | None, quiet: bool, as_json: bool) -> None:
+    """A flag refused before the build starts, told the way the build's own failure is: ``--json`` prints the
+    error object on stdout, ``rawjson`` an error event on stderr (and exits, its event being the message);
+    otherwise the caller's one-line message stands alone."""
+    import json
+
+    from shlax_front.progress.base import Failure
+    from shlax_front.progress.session import choose_mode, make_renderer, stderr_is_terminal
+
+    path, line = getattr(err, "path", None), getattr(err, "line", None)
+    location = f"{path}:{line}" if path and line else path
+    failure = Failure(str(err), err.exit_code, location, None, None, [])
+    if as_json:
+        click.echo(json.dumps({"image": None, "error": failure.as_dict(), "steps": []}, indent=2))
+    if choose_mode(progress, quiet, as_json, stderr_is_terminal()) == "rawjson":
+        make_renderer("rawjson", sys.stderr).failed(failure)
+        raise SystemExit(err.exit_code)
