@@ -83,7 +83,8 @@ def cache_root(root: Path, flag_given: bool) -> None:
     if not root.is_dir():
         raise ShlaxError(f"{name}: not a directory")
     if not os.access(root, os.W_OK | os.X_OK):
-        raise ShlaxError(f"{name}: not writable")
+        read_only = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+        raise ShlaxError(f"{name}: not writable" + (" (read-only file system)" if read_only else ""))
 
 
 def unused_build_args(build_args: Mapping[str, str], declared: set[str]) -> list[str]:

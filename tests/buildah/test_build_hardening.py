@@ -265,7 +265,8 @@ def test_a_damaged_layer_index_is_set_aside_and_rebuilt(base_images, buildah_cle
 
 
 def test_a_read_only_cache_directory_fails_in_one_line_before_building(base_images, tmp_path):
-    """The cache directory is a read-only mount (EROFS): one line naming it, no traceback, nothing built."""
+    """The cache directory is a read-only mount (EROFS): one line naming it, no traceback, nothing built: it is
+    a bad ``--cache-dir``, refused (exit 2) before the first step."""
     context = tmp_path / "ctx"
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -278,7 +279,7 @@ def test_a_read_only_cache_directory_fails_in_one_line_before_building(base_imag
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(cache) in lines[0] and "read-only" in lines[0], result.stderr
 
