@@ -150,6 +150,12 @@ def run_output(stderr: str) -> str:
     return re.sub(r"^#\d+ \d+\.\d{3} ", "", stderr, flags=re.M)
 
 
+def printed_lines(stderr: str) -> list[str]:
+    """Only the lines the steps' commands printed (plain progress), never the step headers that quote the
+    instruction: a test looking for a word the RUN would print must not find it in the RUN's own text."""
+    return re.findall(r"^#\d+ \d+\.\d{3} (.*)$", stderr, flags=re.M)
+
+
 def diff_trees(a: dict, b: dict) -> list[str]:
     problems = []
     for path in sorted(set(a) | set(b)):

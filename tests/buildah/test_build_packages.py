@@ -12,7 +12,15 @@ import socket
 import subprocess
 
 import pytest
-from buildah_tools import build_concurrently, file_tree, forget_layers, read_file, run_output, shlax
+from buildah_tools import (
+    build_concurrently,
+    file_tree,
+    forget_layers,
+    printed_lines,
+    read_file,
+    run_output,
+    shlax,
+)
 
 from shlax_front.backend import distcheck
 
@@ -114,10 +122,10 @@ def test_offline_cuts_the_network_but_keeps_loopback(tmp_path, base_images):
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     _write(ctx, OFFLINE_PROBE.format(address=address))
     try:
-        online = shlax("build", "--verbose", str(ctx), cache_dir=cache)
-        assert "REACHED THE NETWORK" in online.stderr
-        offline = shlax("build", "--verbose", "--offline", "--no-cache", str(ctx), cache_dir=cache)
-        assert "network unreachable" in offline.stderr and "REACHED" not in offline.stderr
+        online = shlax("build", "--progress=plain", str(ctx), cache_dir=cache)
+        assert printed_lines(online.stderr) == ["REACHED THE NETWORK"], online.stderr
+        offline = shlax("build", "--progress=plain", "--offline", "--no-cache", str(ctx), cache_dir=cache)
+        assert printed_lines(offline.stderr) == ["network unreachable"], offline.stderr
     finally:
         forget_layers(cache)
 
