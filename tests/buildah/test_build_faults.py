@@ -89,7 +89,9 @@ class Faulted:
             )
             if self.marker in info.stdout:
                 made.add(image)
-        return {image for image in made if not any(image.startswith(i) or i.startswith(image) for i in indexed)}
+        return {
+            image for image in made if not any(image.startswith(i) or i.startswith(image) for i in indexed)
+        }
 
     def remove_images(self) -> None:
         """The layers in the private caches' indexes, and those a fault kept out of them (found by the marker
