@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.buildah_tools import shlax
+from tests.buildah_tools import forget_layers, shlax
 from tests.conftest import BUSYBOX, DEBIAN
 
 APT_APP = """\
@@ -45,6 +45,15 @@ def _fresh_runner(root: Path, base: str) -> dict[str, str]:
     )
     (root / "home").mkdir()
     return {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf), "HOME": str(root / "home")}
+
+
+@pytest.fixture(autouse=True)
+def _forget_layers_left_in_the_store(tmp_path):
+    """After each test, the layers its builds left in the machine's image store (every cache index under
+    tmp_path names them) are removed, those of a build that failed at its export included."""
+    yield
+    for index in tmp_path.rglob("layers/index.json"):
+        forget_layers(index.parent.parent)
 
 
 def _drop_runner(env: dict[str, str], root: Path) -> None:
