@@ -76,6 +76,13 @@ class BuildahCleanup:
         self.containers.append(name)
         return name
 
+    def working_container(self, image: str) -> str:
+        """A new working container of a local ``image`` (never pulled), removed at teardown."""
+        made = subprocess.run(
+            ["buildah", "from", "--pull=never", "--quiet", image], capture_output=True, text=True, check=True
+        )
+        return self.container(made.stdout.strip())
+
     def run(self) -> None:
         for name in self.containers:
             subprocess.run(["buildah", "rm", name], capture_output=True)

@@ -93,14 +93,7 @@ def _same(found: dict[str, tuple], expected: dict[str, tuple]) -> None:
 
 
 def test_the_oracle_lists_what_buildah_copies(base_images, buildah_cleanup):
-    container = buildah_cleanup.container(
-        subprocess.run(
-            ["buildah", "from", "--pull=never", "--quiet", BUSYBOX],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    container = buildah_cleanup.working_container(BUSYBOX)
     mountpoint = subprocess.run(
         ["buildah", "mount", container], capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -300,14 +300,7 @@ def test_ignore_matcher_agrees_with_buildah_copy(base_images, buildah_cleanup, t
     rows = [(patterns, path) for (patterns, path) in BUILDAH_128] + [
         (p, path) for p, path, _ in BUILDAH_CASES
     ]
-    container = buildah_cleanup.container(
-        subprocess.run(
-            ["buildah", "from", "--pull=never", "--quiet", BUSYBOX],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    container = buildah_cleanup.working_container(BUSYBOX)
     mount = subprocess.run(["buildah", "mount", container], capture_output=True, text=True, check=True).stdout
     problems = []
     for n, (patterns, path) in enumerate(rows):

@@ -114,14 +114,7 @@ def test_bind_source_symlink_leaving_the_context_is_refused(base_images, buildah
 
 def _image_with(tag: str, tmp_path: Path, content: str, cleanup) -> None:
     """Commit a busybox image holding /v = ``content`` under ``tag`` (replacing whatever it named)."""
-    ctr = cleanup.container(
-        subprocess.run(
-            ["buildah", "from", "--pull=never", "--quiet", BUSYBOX],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    ctr = cleanup.working_container(BUSYBOX)
     source = tmp_path / "v"
     source.write_text(content)
     subprocess.run(["buildah", "copy", ctr, str(source), "/v"], capture_output=True, check=True)
