@@ -11,12 +11,14 @@ tables' and ``tests/buildah/test_build_context_soundness.py``'s).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
 import re
 import shutil
 import stat
+import tempfile
 
 from hypothesis import strategies as st
 
@@ -251,6 +253,18 @@ EDITS = st.one_of(
     st.tuples(st.just("touch"), st.sampled_from(FILES + DIRS), st.none()),
     st.tuples(st.just("ignore"), st.lists(st.sampled_from(PATTERNS), max_size=4), st.none()),
 )
+
+
+@contextlib.contextmanager
+def generated_context(spec, patterns: list[str]):
+    """A temporary context directory made from a generated ``spec``, ``patterns`` as its ignore file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "ctx")
+        os.mkdir(root)
+        build(root, spec)
+        if patterns:
+            apply(root, ("ignore", patterns, None))
+        yield root
 
 
 def apply(root: str, edit) -> None:

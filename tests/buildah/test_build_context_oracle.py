@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import tempfile
 
 from context_oracle import (
     EDITS,
@@ -21,8 +20,8 @@ from context_oracle import (
     SOURCES,
     _describe,
     apply,
-    build,
     contexts,
+    generated_context,
     listing,
     source_matches,
 )
@@ -112,12 +111,7 @@ def test_the_oracle_lists_what_buildah_copies(base_images, buildah_cleanup):
         edit=EDITS,
     )
     def check(spec, patterns, source, edit):
-        with tempfile.TemporaryDirectory() as tmp:
-            root = os.path.join(tmp, "ctx")
-            os.mkdir(root)
-            build(root, spec)
-            if patterns:
-                apply(root, ("ignore", patterns, None))
+        with generated_context(spec, patterns) as root:
             for state in ("before", "after"):
                 if state == "after":
                     apply(root, edit)

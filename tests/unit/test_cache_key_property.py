@@ -14,9 +14,18 @@ the unit run; ``SHLAX_PROPERTY_EXAMPLES`` (``make soak``) runs more.
 from __future__ import annotations
 
 import os
-import tempfile
 
-from context_oracle import EDITS, EXCLUDES, LINKS, PATTERNS, SOURCES, apply, build, contexts, listing
+from context_oracle import (
+    EDITS,
+    EXCLUDES,
+    LINKS,
+    PATTERNS,
+    SOURCES,
+    apply,
+    contexts,
+    generated_context,
+    listing,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,12 +61,7 @@ def test_the_context_key_changes_exactly_when_what_buildah_copies_changes(
     if mounted and any(c in source for c in "*?"):
         source = "."  # a bind source is one path, never a glob
     exclude = () if mounted or source in LINKS else tuple(excludes)  # (a named link's excludes: not modelled)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = os.path.join(tmp, "ctx")
-        os.mkdir(root)
-        build(root, spec)
-        if patterns:
-            apply(root, ("ignore", patterns, None))
+    with generated_context(spec, patterns) as root:
         key, view = _key(root, source, mounted, exclude), listing(root, source, mounted, exclude)
         for edit in edits:
             apply(root, edit)
