@@ -145,10 +145,13 @@ def copied(root: str, source: str, lines: list[str] | None) -> dict[str, tuple]:
         is_dir = os.path.isdir(os.path.join(root, real))
         if ignored(match):
             # measured with buildah 1.28: an ignored directory named as a source still gives what the
-            # exceptions keep; an ignored symlink is filtered out (the copy fails when nothing is left)
+            # exceptions keep, and nothing when they keep nothing in it; an ignored symlink is filtered out
+            # (the copy fails when nothing is left)
             if is_dir and real == match and ignored.has_exceptions:
-                view[match] = _describe(os.path.join(root, real))
+                before = len(view)
                 walk(match, real)
+                if len(view) > before:
+                    view[match] = _describe(os.path.join(root, real))
             continue
         if not is_dir:
             if real != match and ignored(real):
