@@ -111,6 +111,15 @@ class BuildPlan:
     rules: Rules = BUILDKIT
     predefined: tuple[tuple[str, str], ...] = ()
 
+    def declared_args(self) -> set[str]:
+        """Every name an ARG declares, before the first ``FROM`` or in any stage, built or not (what bud counts
+        when it warns about a ``--build-arg`` nothing consumed)."""
+        args = [
+            *self.meta_args,
+            *(i for s in self.all_stages for i in s.instructions if isinstance(i, ins.Arg)),
+        ]
+        return {name for arg in args for name, _ in arg.pairs}
+
     def stage(self, reference: str | int) -> Stage:
         """A stage by name (any case) or index; ``KeyError`` when there is none."""
         found = _find_stage(self.all_stages, str(reference))

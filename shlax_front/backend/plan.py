@@ -86,10 +86,13 @@ class Planner:
         self.caching = caching
         #: describe each RUN's install for the executor's incremental layers (``backend/incremental.py``)
         self.incremental = incremental
+        #: the ARG names the file declares (set by ``plan``: the graph knows them; bud warns about the others)
+        self.declared_args: set[str] = set()
 
     # -- public ---------------------------------------------------------------------------------------------
     def plan(self) -> BuildSteps:
         graph, lowered = self._front_end()
+        self.declared_args = graph.declared_args()
         if self.caching:
             lowered = _passed(lowered, self.path)
         names = {s.name: s.index for s in graph.all_stages if s.name}

@@ -125,7 +125,7 @@ def planned(plan: BuildSteps, planner: Any, request: Any) -> BuildSteps:
     before it."""
     bud = _flags(request)
     if planner.doc is not None:
-        unused = validate.unused_build_args(request.build_args, validate.declared_args(planner.doc))
+        unused = validate.unused_build_args(request.build_args, planner.declared_args)
         if unused:
             log.warning("one or more build args were not consumed: [%s]", " ".join(unused))
     if not (bud.labels or bud.annotations) or not plan.stages:

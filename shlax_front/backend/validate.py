@@ -17,12 +17,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shlax_front.errors import ShlaxError
-
-if TYPE_CHECKING:
-    from shlax_front.parser import Document
 
 #: the build arguments buildah bud consumes without an ARG (it warns about any other one left unused)
 BUD_ALLOWED_ARGS = (
@@ -92,19 +88,6 @@ def unused_build_args(build_args: Mapping[str, str], declared: set[str]) -> list
     ``SOURCE_DATE_EPOCH``, which docker's build reads as the created time)."""
     allowed = (*BUD_ALLOWED_ARGS, "SOURCE_DATE_EPOCH")  # the image's created time (``flags.read``)
     return sorted(n for n in build_args if n not in declared and n not in allowed)
-
-
-def declared_args(doc: Document) -> set[str]:
-    """Every name an ARG instruction of the Containerfile declares, in any stage (bud counts them all)."""
-    from shlax_front import instructions as ins
-
-    names: set[str] = set()
-    for node in doc.nodes:
-        if node.keyword.upper() == "ARG":
-            instruction = ins.from_node(node, doc.path)
-            if isinstance(instruction, ins.Arg):
-                names.update(name for name, _ in instruction.pairs)
-    return names
 
 
 @contextmanager

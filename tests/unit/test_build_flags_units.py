@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fake_runner import FakeRunner
 
+from shlax_front import stages
 from shlax_front.backend import flags, pullauth, validate
 from shlax_front.backend.api import BuildRequest, run_request
 from shlax_front.backend.buildah import Buildah
@@ -147,7 +148,7 @@ def test_a_password_never_reaches_the_command_line(tmp_path):
 
 def test_unused_build_args_as_bud_lists_them():
     doc = parse("ARG G\nFROM busybox AS a\nARG A\nFROM busybox\nARG B=1 C\n")
-    declared = validate.declared_args(doc)
+    declared = stages.plan(doc).declared_args()
     assert declared == {"G", "A", "B", "C"}
     given = {"A": "1", "X": "2", "HTTP_PROXY": "p", "all_proxy": "p", "TARGETARCH": "arm64"}
     assert validate.unused_build_args(given, declared) == ["TARGETARCH", "X", "all_proxy"]
