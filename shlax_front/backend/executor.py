@@ -111,6 +111,8 @@ class Executor:
     #: --push: told the image once the build succeeded, and then ``reached`` holds every step's key -> image
     import_layer: Callable[[str], str | None] | None = None
     after_build: Callable[[str], None] | None = None
+    #: --cache-from: called before a step is built (the package caches it may use are imported by then)
+    before_build_step: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -248,6 +250,8 @@ class Executor:
                 state.history = step.history or state.history
                 self._record(stage, step, "config", t0)
             else:
+                if self.before_build_step is not None:
+                    self.before_build_step()
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
                 if self.options.no_cache:
                     reason = "--no-cache"
