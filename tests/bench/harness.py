@@ -33,12 +33,41 @@ from pathlib import Path
 from proxy import CountingProxy
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "fixtures" / "app"
-VARIANT = APP / "variants" / "added"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 BASE_IMAGE = "docker.io/library/debian:bookworm"
 TAG = "localhost/shlax-bench-app:latest"
-EDITED_SOURCE = "src/static/app.js"
+
+
+@dataclass(frozen=True)
+class App:
+    """A benchmarked app: its folder, its "added" variant, the source file copied last that ``edit`` changes,
+    and the sentence the report describes it with."""
+
+    path: Path
+    edited_source: str
+    description: str
+
+    @property
+    def variant(self) -> Path:
+        return self.path / "variants" / "added"
+
+
+APPS = {
+    "app": App(
+        ROOT / "fixtures" / "app",
+        "src/static/app.js",
+        "the bundled example app (`fixtures/app`: Debian bookworm, 13 apt packages with nodejs/npm pulling about "
+        "420 .debs, a Python venv with flask/requests/gunicorn, an npm lockfile)",
+    ),
+    "app2": App(
+        ROOT / "fixtures" / "app2",
+        "app.py",
+        "the second, smaller app (`fixtures/app2`: Debian bookworm, apt python3, python3-venv, curl, tini and "
+        "procps, a venv with flask and requests, app.py copied last; the added variant adds less and six)",
+    ),
+}
+APP = APPS["app"].path
+VARIANT = APPS["app"].variant
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
 NO_PROXY_VARS = ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY")
 
@@ -81,7 +110,8 @@ class Contender:
     label = ""
     containerfile = "Containerfile"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, app: App = APPS["app"]) -> None:
+        self.app = app
         self.home = workdir / self.key
         self.storage = self.home / "storage"
         self.tmp = self.home / "tmp"
@@ -128,7 +158,7 @@ class Contender:
             ["buildah", "pull", "--quiet", f"docker-archive:{base_archive}"],
             check=True, capture_output=True, env=self.env(proxy),
         )  # fmt: skip
-        shutil.copytree(APP, self.context, ignore=shutil.ignore_patterns("variants", "__pycache__"))
+        shutil.copytree(self.app.path, self.context, ignore=shutil.ignore_patterns("variants", "__pycache__"))
 
     def destroy(self, proxy: CountingProxy) -> None:
         if (self.home / "storage.conf").exists():
@@ -139,13 +169,14 @@ class Contender:
         shutil.rmtree(self.home, ignore_errors=True)
 
     def apply_variant(self) -> None:
-        for path in VARIANT.iterdir():
+        for path in self.app.variant.iterdir():
             if path.name != "README":
                 shutil.copy2(path, self.context / path.name)
 
     def edit_source(self, n: int) -> None:
-        source = self.context / EDITED_SOURCE
-        source.write_text(source.read_text() + f"// edited by the benchmark ({n})\n")
+        source = self.context / self.app.edited_source
+        comment = "#" if source.suffix == ".py" else "//"
+        source.write_text(source.read_text() + f"{comment} edited by the benchmark ({n})\n")
 
     # -- running ----------------------------------------------------------------------------------------------------
 

@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 
 MIB = 2**20
+#: results written before the second app existed name no app: they are of the bundled one
+APP_TEXT = (
+    "the bundled example app (`fixtures/app`: Debian bookworm, 13 apt packages with nodejs/npm pulling about 420 "
+    ".debs, a Python venv with flask/requests/gunicorn, an npm lockfile)"
+)
 SHORT_LABEL = {
     "buildah": "buildah bud",
     "cachemounts": "buildah bud + hand-written cache mounts",
@@ -226,8 +231,7 @@ def markdown(results: dict) -> str:
         parts.append(f"- `{key}`: {label}{note}")
     parts += [
         "",
-        "All build the bundled example app (`fixtures/app`: Debian bookworm, 13 apt packages with nodejs/npm "
-        "pulling about 420 .debs, a Python venv with flask/requests/gunicorn, an npm lockfile), each from the "
+        f"All build {results.get('app', APP_TEXT)}, each from the "
         "same cold state: its own empty image store (only the base image imported) and empty caches.",
         "",
         "## Scenarios",

@@ -10,6 +10,9 @@ Scenarios, in this order for each contender:
   noop      the same build again, nothing changed (median of --noop-runs)
   edit      application source copied last edited (fixtures/app/src/static/app.js)
   added     one apt, one pip and one npm package added (fixtures/app/variants/added)
+
+``--app app2`` runs the same on the second, smaller app (fixtures/app2: apt python3 + venv + curl/tini/procps,
+pip flask + requests, app.py copied last; its added variant adds less and six, no npm part).
   offline   the network cut (``unshare --net``, and the proxy refuses) and the layer cache bypassed
             (``--no-cache``), so the package steps must run again from whatever the download caches hold;
             shlax-front gets ``--offline``
@@ -33,10 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
-    APP,
+    APPS,
     CONTENDERS,
     TAG,
-    VARIANT,
     Run,
     cut_network,
     export_base_image,
@@ -80,7 +82,8 @@ def run_contender(contender, proxy, base_archive, pass_name, noop_runs, added_ho
                     break
                 if added_holder.get("added") is None:
                     print(f"[{pass_name}] weighing the packages the 'added' variant adds", flush=True)
-                    added_holder["added"] = measure_added(APP, VARIANT, TAG, contender.env(proxy))
+                    app = contender.app
+                    added_holder["added"] = measure_added(app.path, app.variant, TAG, contender.env(proxy))
     finally:
         contender.destroy(proxy)
     return runs
@@ -120,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--note", action="append", default=[], help="a remark printed with the results")
     parser.add_argument("--shlax-commit", default="HEAD", help="the shlax-front commit to benchmark")
+    parser.add_argument(
+        "--app",
+        default="app",
+        choices=sorted(APPS),
+        help="app: the bundled example; app2: the second, smaller one",
+    )
     args = parser.parse_args(argv)
 
     keys = [key.strip() for key in args.contenders.split(",") if key.strip()]
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
 
     commit = export_source(workdir, args.shlax_commit)
-    contenders = [CONTENDERS[key](workdir) for key in keys]
+    contenders = [CONTENDERS[key](workdir, APPS[args.app]) for key in keys]
     missing = {c.key: reason for c in contenders if (reason := c.missing())}
     for key, reason in missing.items():
         print(f"contender {key} MISSING: {reason} (reported as missing, no numbers)", flush=True)
@@ -156,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {
         "environment": {**environment(), "commit": commit},
+        "app": APPS[args.app].description,
         "contenders": {c.key: c.label for c in contenders},
         "missing": missing,
         "passes": {

@@ -68,6 +68,11 @@ def lock_packages(lock: dict) -> dict[str, str]:
     }
 
 
+def _lock(path: Path) -> dict[str, str]:
+    """The packages of an npm lockfile; none when the app has no npm part (the second app)."""
+    return lock_packages(json.loads(path.read_text())) if path.exists() else {}
+
+
 def _https_size(url: str) -> int:
     context = ssl.create_default_context(cafile=HOST_CA if os.path.exists(HOST_CA) else None)
     with urllib.request.urlopen(url, context=context, timeout=60) as response:
@@ -130,8 +135,8 @@ def measure_added(app: Path, variant: Path, cold_image: str, env: dict[str, str]
         requirement_lines((variant / "requirements.txt").read_text())
         - requirement_lines((app / "requirements.txt").read_text())
     )
-    old_lock = lock_packages(json.loads((app / "package-lock.json").read_text()))
-    new_lock = lock_packages(json.loads((variant / "package-lock.json").read_text()))
+    old_lock = _lock(app / "package-lock.json")
+    new_lock = _lock(variant / "package-lock.json") if (variant / "package-lock.json").exists() else old_lock
     new_npm = sorted(url for path, url in new_lock.items() if old_lock.get(path) != url)
     added.requested = {"apt": new_apt, "pip": new_pip, "npm": [url.rsplit("/", 1)[-1] for url in new_npm]}
 
