@@ -27,6 +27,12 @@ one is not always the one a first build makes (man-db's ``index.db`` and its per
 not). A delta run in which dpkg processed a trigger of a package not in ``PROVEN_TRIGGERS`` (read from
 ``/var/log/dpkg.log``, the lines the run added) is thrown away and the step built in full.
 
+update-alternatives needs no such rule: it writes a link group's file with its choices and slaves sorted by
+name, and picks the highest priority, so a group an added package joins reads as after a full install (the
+apt test adds ``less`` to the ``pager`` group of the earlier layer).
+
+pip deltas are checked after the run (``PipCheck``): what pip left must be what a full install would leave.
+
 Anything else builds the step in full; ``--explain`` says which and why.
 """
 
@@ -45,11 +51,15 @@ from shlax_front.backend.rootfs import inside
 from shlax_front.backend.store import file_lock, write_atomic
 
 if TYPE_CHECKING:  # the front end is only needed by the planner's half
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from shlax_front import actions as A
     from shlax_front.backend.steps import RunStep
+    from shlax_front.backend.wheelhouse import Ran
     from shlax_front.shell import Word
+
+    #: what runs a command for ``PipCheck``: (argv, container or None for the delta's own) -> what ran
+    RunIn = Callable[[Sequence[str], str | None], Ran]
 
 #: packages whose dpkg triggers were shown to leave the same files after a delta as after a full install
 #: (``ldconfig``: tests/buildah/test_build_incremental.py); another one's trigger in a delta run -> full build
@@ -68,6 +78,15 @@ _NOT_A_NAME = re.compile(r"[-+]$|[*?\[\]^$]|^[./~]")
 
 
 @dataclass(frozen=True)
+class PipInstall:
+    """The pip of a delta-able install: its program words (``/venv/bin/pip``, ``python3 -m pip``) and its
+    options as the shell passes them (``--no-cache-dir``, ``--user``, ``--index-url URL``)."""
+
+    program: tuple[str, ...]
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DeltaInstall:
     """A RUN the delta rule understands. ``packages``: the install's names as the shell sees them, in order;
     ``words``: the same as written (quotes kept); ``template``: the RUN's script with the package list
@@ -80,6 +99,8 @@ class DeltaInstall:
     rewritten: str
     #: the script runs ``apt-get update``: the package lists it installs from are the host's, or new ones
     updates: bool = False
+    #: a pip install: how to ask the same pip what a full install would do (``PipCheck``)
+    pip: PipInstall | None = None
 
     def script_with(self, packages: tuple[str, ...]) -> str:
         """The script to run that installs only ``packages`` (names of ``self.packages``), as written."""
@@ -99,11 +120,16 @@ def describe(action: A.Action, runs: str) -> DeltaInstall | str | None:
     )
     if not installs:
         return None
-    if not isinstance(action, A.Packages) or action.manager != "apt":
+    if isinstance(action, A.Npm):
+        return (
+            f"{action.tool} installs are built in full: a delta is not proven to leave the node_modules"
+            " (and its .package-lock.json) a full install writes"
+        )
+    if not (isinstance(action, A.Packages) and action.manager == "apt" or isinstance(action, A.Pip)):
         kinds = sorted({str(getattr(i, "manager", None) or getattr(i, "tool", "?")) for i in installs})
         if isinstance(action, A.Run):
             return "more than one install, or one that runs conditionally"
-        return f"only apt installs are built incrementally so far (this RUN runs {', '.join(kinds)})"
+        return f"only apt and pip installs are built incrementally (this RUN runs {', '.join(kinds)})"
     if action.exec_form:
         return "exec form"
     if action.heredocs:
@@ -127,7 +153,7 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
     for cmd in script.commands:
         manager = managers.find(cmd)
         inv = manager.invocation(cmd, {}) if manager is not None else None
-        if inv is not None and inv.role == INSTALL and install is None and inv.name == "apt":
+        if inv is not None and inv.role == INSTALL and install is None and inv.name in ("apt", "pip"):
             install = inv
             continue
         if cmd.depth or cmd.start < 0:
@@ -135,13 +161,15 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         if inv is not None and inv.name == "apt" and inv.role in (UPDATE, CLEAN):
             updates |= inv.role == UPDATE
             continue
+        if inv is not None and inv.name == "pip" and inv.role == CLEAN:
+            continue
         if inv is None and cmd.name in REPEATABLE:
             continue
         return f"the RUN also runs `{' '.join(cmd.argv[:3])}`"
     if install is None:
-        return "no apt install found in the script"
+        return "no apt or pip install found in the script"
     if install.verb != "install":
-        return f"apt-get {install.verb} is not a plain install"
+        return f"{install.name} {install.verb} is not a plain install"
     if install.command.depth or install.command.start < 0:
         return "the install runs in a nested shell script"
     if install.dynamic or install.command.conditional:
@@ -149,7 +177,11 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
     operands = _operands(install)
     if not operands:
         return "no package named"
-    if any(w.dynamic or _NOT_A_NAME.search(w.value) for w in operands):
+    if install.name == "pip":
+        refused = _pip_refusal(install, operands)
+        if refused:
+            return refused
+    elif any(w.dynamic or _NOT_A_NAME.search(w.value) for w in operands):
         return "a package operand is not a plain name (variable, glob, removal or file)"
     start, end = operands[0].start, operands[-1].end
     for before, after in zip(operands, operands[1:], strict=False):
@@ -164,12 +196,20 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
     rewritten = apply_edits(text, [*(edits or ()), cut])
     if rewritten.replace(MARK, text[start:end]) != runs:
         return "the cache rewrite could not be reproduced"
+    pip = None
+    if install.name == "pip":
+        options, _, _ = install.manager.split(
+            install.command.args[install.manager.program_words(install.command) :]
+        )
+        program = install.command.argv[: install.manager.program_words(install.command)]
+        pip = PipInstall(tuple(program), tuple(w.value for w in options))
     return DeltaInstall(
         packages=tuple(w.value for w in operands),
         words=tuple(w.text for w in operands),
         template=template,
         rewritten=rewritten,
         updates=updates,
+        pip=pip,
     )
 
 
@@ -179,9 +219,114 @@ def _operands(inv) -> list[Word]:
     return operands
 
 
+#: pip options that read requirements from files (only names on the command line are compared)
+_PIP_FILES = ("-r", "--requirement", "-c", "--constraint")
+#: pip options that install somewhere a delta merges into differently from a first install (``--target``
+#: skips what exists there, ``bin/`` included) or from a source tree
+_PIP_ELSEWHERE = ("-t", "--target", "--prefix", "--root", "-e", "--editable")
+#: a pip operand that is not a requirement on an index name: a path, an URL, an archive
+_NOT_A_REQUIREMENT = re.compile(r"^[./~]|/|://|@|\.(whl|zip|tar\.gz|tgz|tar\.bz2)$", re.I)
+
+
+def _option_named(value: str, names: tuple[str, ...]) -> bool:
+    """``value`` (an option word) is one of ``names``, as ``--name``, ``--name=x`` or a joined ``-rFILE``."""
+    return any(
+        value == n or value.startswith(n + "=") or (not n.startswith("--") and value.startswith(n))
+        for n in names
+    )
+
+
+def _pip_refusal(install, operands: list[Word]) -> str | None:
+    """Why a pip install cannot be built incrementally, or None."""
+    words = install.command.args[install.manager.program_words(install.command) :]
+    options, _, _ = install.manager.split(words)
+    for w in options:
+        if w.dynamic:
+            return "a pip option is computed at run time"
+        if not w.value.startswith("-"):
+            continue  # an option's value
+        if _option_named(w.value, _PIP_FILES):
+            return "pip reads requirement or constraint files (only names on its command line are built incrementally)"
+        if _option_named(w.value, _PIP_ELSEWHERE):
+            return f"pip {w.value.split('=', 1)[0]} merges into what exists differently from a first install"
+    if any(w.dynamic or _NOT_A_REQUIREMENT.search(w.value) for w in operands):
+        return "a pip operand is not a plain requirement (variable, path, URL or archive)"
+    return None
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The executor's side
 # --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipCheck:
+    """The proof a pip delta owes before it is kept: the distributions it left (``pip inspect`` in the delta's
+    container: name, version, whether requested) are those of the parent layer with what a full install of
+    every requirement there would install (``pip install --dry-run --report`` in a container of the parent
+    layer, the same options, environment, mounts and wheelhouse) in their place. A dependency the index or
+    the wheelhouse now has newer than the earlier layer took, a distribution the earlier install brought
+    and the full one no longer needs, a package added that the earlier layer had only as a dependency (pip
+    would not mark it requested): each differs, and the step is built in full."""
+
+    pip: PipInstall
+    #: every requirement of the full install, as the shell passes them
+    packages: tuple[str, ...]
+    #: a working container of the parent layer (made and removed by the executor)
+    parent: str | None = None
+    #: why the delta must not be kept (None: it left what a full install would)
+    verdict: str | None = None
+
+    def __call__(self, run: RunIn) -> None:
+        program = list(self.pip.program)
+        scope = ["--user"] if "--user" in self.pip.options else []
+        full = ["install", "--dry-run", "--quiet", "--report", "-", *self.pip.options, *self.packages]
+        would = run([*program, *full], self.parent)
+        before = run([*program, "inspect", *scope], self.parent)
+        after = run([*program, "inspect", *scope], None)
+        if any(r.returncode != 0 for r in (would, before, after)):
+            self.verdict = "pip could not say what a full install would leave (pip 22.2 or later needed)"
+            return
+        try:
+            expected = _installed(before.stdout)
+            for item in _json(would.stdout).get("install", []):
+                expected[canonical_name(item["metadata"]["name"])] = (
+                    item["metadata"]["version"],
+                    bool(item.get("requested")),
+                )
+            left = _installed(after.stdout)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.verdict = "pip's report of what a full install would leave was not understood"
+            return
+        differ = [
+            f"{name} {left.get(name, ('none',))[0]} (a full install: {expected.get(name, ('none',))[0]}"
+            f"{', requested' if expected.get(name, ('', False))[1] else ''})"
+            for name in sorted(set(expected) | set(left))
+            if expected.get(name) != left.get(name)
+        ]
+        if differ:
+            self.verdict = f"the pip delta left {'; '.join(differ[:3])}"
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503: ``Charset_Normalizer`` and ``charset-normalizer`` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _json(text: str) -> dict:
+    """The JSON object pip printed (whatever it printed before it)."""
+    data, _ = json.JSONDecoder().raw_decode(text[text.index("{") :])
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
+
+
+def _installed(inspect_output: str) -> dict[str, tuple[str, bool]]:
+    """{name: (version, requested)} of ``pip inspect``'s output."""
+    return {
+        canonical_name(d["metadata"]["name"]): (d["metadata"]["version"], bool(d.get("requested")))
+        for d in _json(inspect_output)["installed"]
+    }
 
 
 @dataclass
@@ -195,12 +340,16 @@ class Start:
     #: the host's apt lists the delta run starts with (``lists_fingerprint``), when the script updates them
     lists: str | None = None
 
-    def explained(self, reason: str | None) -> str:
+    def explained(self, reason: str | None) -> str | None:
+        if not self.why:
+            return reason
         said = f"built incrementally: {self.why}" if self.image else f"not incremental: {self.why}"
         return f"{reason}; {said}" if reason else said
 
     #: how long dpkg's log was before the delta run (what the run added is after it)
     dpkg_log_size: int = 0
+    #: a pip delta: what it must prove before it is kept (run by the step runner after the delta)
+    check: PipCheck | None = None
 
     def redone(self, reason: str | None, why: str) -> str:
         """The explanation once the delta run could not be kept (``why``) and the step was built in full
@@ -263,7 +412,7 @@ class IncrementalLayers:
         """Where ``step`` (which missed its key) starts: the recorded layer, when only packages were added."""
         delta = step.incremental
         if not isinstance(delta, DeltaInstall):
-            return Start(delta or "not an install")
+            return Start(delta or "")  # no install: nothing to say
         record = self.records().get(template_key(step, parent, inputs, delta))
         if not isinstance(record, dict) or not isinstance(record.get("packages"), list):
             return Start("no earlier layer of this install with the same options and script")
@@ -286,7 +435,8 @@ class IncrementalLayers:
             return Start("the earlier layer of this install is gone")
         argv = (*(step.argv[:-1]), delta.script_with(added))
         said = f"added {' '.join(added)} to the layer with {' '.join(before)}"
-        return Start(said, image, replace(step, argv=argv), lists)
+        check = PipCheck(delta.pip, delta.packages) if delta.pip is not None else None
+        return Start(said, image, replace(step, argv=argv), lists, check=check)
 
     def before_run(self, start: Start, rootfs: str) -> None:
         """Note where dpkg's log of the earlier layer ends, before the delta runs in its container."""
@@ -306,6 +456,8 @@ class IncrementalLayers:
         )
         if triggered:
             return f"dpkg ran the trigger of {', '.join(triggered)}, whose files a delta may leave otherwise"
+        if start.check is not None and start.check.verdict:
+            return start.check.verdict
         return None
 
     def lists_fingerprint(self) -> str:

@@ -44,6 +44,7 @@ from shlax_front.errors import BuildError, RefusedError
 
 if TYPE_CHECKING:
     from shlax_front.backend.executor import Options
+    from shlax_front.backend.incremental import RunIn
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
@@ -80,11 +81,19 @@ class RunExecutor:
         self.cache_mounts = CacheMounts(caches.root)
 
     def run(
-        self, step: RunStep, container: str, rootfs: str, image: str | None, stage_images: Mapping[int, str]
+        self,
+        step: RunStep,
+        container: str,
+        rootfs: str,
+        image: str | None,
+        stage_images: Mapping[int, str],
+        check: Callable[[RunIn], None] | None = None,
     ) -> tuple[int | None, int | None]:
         """Run ``step`` in ``container`` (mounted at ``rootfs``, made from ``image``); ``stage_images`` are
         the images of the stages built so far, by index (``--mount from=``). Returns (bytes downloaded,
-        bytes served from the host caches) when known."""
+        bytes served from the host caches) when known. ``check`` (an incremental delta's proof) is called
+        once the step succeeded, with a way to run commands as the step ran (environment, mounts,
+        wheelhouse) in its container or another one."""
         scratch = self.scratch("shlax-front-run-")
         env = list(step.env) + list(self.options.proxy_env) + list(step.cache_env)
         volumes: list[str] = []
@@ -210,6 +219,14 @@ class RunExecutor:
                     network=network,
                     on_output=self.show,  # line by line, as the command prints
                 )
+                if check is not None and result.returncode == 0:
+
+                    def as_the_step(argv: Sequence[str], other: str | None = None) -> Result:
+                        return self.buildah.run(
+                            other or container, argv, env=env, volumes=volumes, mounts=mounts, network=network
+                        )
+
+                    check(as_the_step)
             finally:
                 if meter is not None:
                     meter.close()

@@ -126,16 +126,12 @@ class _BudFlags(click.Command):
 )
 @click.option("-o", "--output", metavar="type=local|tar,dest=PATH", help="Export the image's files.")
 @click.option(
-    "--incremental",
-    is_flag=True,
-    help="A RUN whose apt install only gained packages installs just those on its previous layer.",
+    "--incremental/--no-incremental",
+    default=True,
+    show_default=True,
+    help="A RUN whose apt or pip install only gained packages installs just those on its previous layer.",
 )
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
-@click.option(
-    "--jobs",
-    metavar="N",
-    help="Build up to N independent stages at once (default: the CPU count; 1: in order).",
-)
 @progress_options
 @click.option(
     "--cache-from",
@@ -185,7 +181,6 @@ def build_command(
     ssh,
     output,
     explain,
-    jobs,
     quiet,
     as_json,
     verbose,
@@ -224,7 +219,6 @@ def build_command(
             explain=explain,
             **_cache_fields(transfer),
             incremental=incremental,
-            jobs=_jobs(jobs),
             pull=pull,
             labels=labels,
             annotations=annotations,
@@ -248,15 +242,6 @@ def build_command(
         raise
     flags = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": explain}
     build_with_progress(request, run_request, progress=progress, **flags)
-
-
-def _jobs(value: str | None) -> int | None:
-    """``--jobs N``: a whole number of stages, 1 or more (None: the CPU count)."""
-    if value is None:
-        return None
-    if not value.strip().isdigit() or int(value) < 1:
-        raise ShlaxError(f"--jobs {value}: expected a number of stages, 1 or more")
-    return int(value)
 
 
 def _cache_fields(options: dict) -> dict:

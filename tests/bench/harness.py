@@ -293,18 +293,19 @@ class ShlaxFront(Contender):
         return None
 
 
-class ShlaxFrontIncremental(ShlaxFront):
-    """The same with ``--incremental``: an apt install that only gained packages installs just those."""
+class ShlaxFrontNoIncremental(ShlaxFront):
+    """The same with ``--no-incremental``: a RUN whose install gained packages is built in full (the default
+    starts it from its previous layer and installs only those)."""
 
-    key = "shlax-incremental"
-    label = "shlax-front build --incremental (as written)"
+    key = "shlax-no-incremental"
+    label = "shlax-front build --no-incremental (as written)"
 
     def command(self, offline: bool, no_cache: bool) -> list[str]:
         cmd = super().command(offline, no_cache)
-        return [*cmd[:-1], "--incremental", cmd[-1]]
+        return [*cmd[:-1], "--no-incremental", cmd[-1]]
 
 
-CONTENDERS = {cls.key: cls for cls in (BuildahBud, BuildahCacheMounts, ShlaxFront, ShlaxFrontIncremental)}
+CONTENDERS = {cls.key: cls for cls in (BuildahBud, BuildahCacheMounts, ShlaxFront, ShlaxFrontNoIncremental)}
 
 
 def export_base_image(workdir: Path) -> Path:

@@ -21,7 +21,8 @@ SHORT_LABEL = {
     "buildah": "buildah bud",
     "cachemounts": "buildah bud + hand-written cache mounts",
     "shlax-front": "shlax-front build",
-    "shlax-incremental": "shlax-front build --incremental",
+    "shlax-no-incremental": "shlax-front build --no-incremental",
+    "shlax-incremental": "shlax-front build --incremental",  # results from when it was opt-in
 }
 SCENARIO_TEXT = {
     "cold": "cold build",
@@ -305,6 +306,7 @@ def chart(results: dict, path: Path) -> None:
         "buildah": "#9e9e9e",
         "cachemounts": "#5b8def",
         "shlax-front": "#e8743b",
+        "shlax-no-incremental": "#b5482a",
         "shlax-incremental": "#b5482a",
     }
     fig, axes = plt.subplots(2, len(passes), figsize=(7 * len(passes), 8), squeeze=False)

@@ -12,7 +12,7 @@ from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
-from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers, Start
+from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers, PipCheck, PipInstall, Start
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.steps import RunStep
 from shlax_front.backend.store import LayerIndex
@@ -51,7 +51,12 @@ def test_an_apt_install_gives_its_packages_and_a_template_without_them():
         (INSTALL.format("tini $EXTRA"), "computed at run time"),
         ("RUN apt-get install -y tini -q less", "options among the package names"),
         ("RUN apt-get update && apt-get -y upgrade && apt-get install -y tini", "more than one install"),
-        ("RUN pip install flask", "only apt installs"),
+        ("RUN npm ci", "npm installs are built in full"),
+        ("RUN pip install -r requirements.txt flask", "requirement or constraint files"),
+        ("RUN pip install --target=/opt/lib flask", "pip --target merges"),
+        ("RUN pip install ./wheels/flask.whl", "not a plain requirement"),
+        ("RUN pip install git+https://example.org/flask", "not a plain requirement"),
+        ("RUN python3 -m venv /v && /v/bin/pip install flask", "also runs `python3 -m venv`"),
         ("RUN su -c 'apt-get install -y tini'", "also runs `su -c"),
         ('RUN ["apt-get", "install", "-y", "tini"]', "exec form"),
     ],
@@ -231,3 +236,77 @@ def test_the_executor_runs_the_delta_on_the_earlier_layer_unless_the_lists_moved
         assert froms == [earlier, "busybox-id"] and len(runs) == 2
         assert "tini nano" in runs[1]
         assert record.reason.endswith("the update in the delta run brought new package lists (built in full)")
+
+
+def test_a_pip_install_of_names_gives_its_requirements_its_pip_and_its_options():
+    one = run_step("RUN /venv/bin/pip install --no-cache-dir 'flask==3.0.3' six")
+    two = run_step("RUN /venv/bin/pip install --no-cache-dir 'flask==3.0.3' six 'idna>=3'")
+    assert isinstance(one.incremental, DeltaInstall) and isinstance(two.incremental, DeltaInstall)
+    assert two.incremental.packages == ("flask==3.0.3", "six", "idna>=3")
+    assert one.incremental.template == two.incremental.template
+    assert two.incremental.pip == PipInstall(("/venv/bin/pip",), ("--no-cache-dir",))
+    # the step runs with the pip cache kept (--no-cache-dir rewritten away), the delta too
+    assert two.incremental.script_with(("idna>=3",)) == two.argv[-1].replace("'flask==3.0.3' six ", "")
+
+
+class _Ran:
+    def __init__(self, stdout: str, returncode: int = 0):
+        self.stdout, self.returncode = stdout, returncode
+
+    @property
+    def output(self) -> str:
+        return self.stdout
+
+
+def _inspect(*dists: tuple[str, str, bool]) -> str:
+    import json
+
+    return json.dumps(
+        {"installed": [{"metadata": {"name": n, "version": v}, "requested": r} for n, v, r in dists]}
+    )
+
+
+def _checked(parent_has, full_installs, delta_left) -> PipCheck:
+    import json
+
+    check = PipCheck(PipInstall(("pip",), ("--user",)), ("alpha", "gamma"), parent="parent")
+    report = {"install": [{"metadata": {"name": n, "version": v}, "requested": r} for n, v, r in full_installs]}
+    answers = {
+        ("parent", "install"): _Ran("WARNING: running as root\n" + json.dumps(report)),
+        ("parent", "inspect"): _Ran(_inspect(*parent_has)),
+        (None, "inspect"): _Ran(_inspect(*delta_left)),
+    }
+    asked = []
+
+    def run(argv, container=None):
+        asked.append(list(argv))
+        return answers[(container, argv[1])]
+
+    check(run)
+    assert asked[0][:6] == ["pip", "install", "--dry-run", "--quiet", "--report", "-"]
+    assert asked[0][6:] == ["--user", "alpha", "gamma"] and asked[1] == ["pip", "inspect", "--user"]
+    return check
+
+
+def test_a_pip_delta_that_left_what_a_full_install_would_is_kept():
+    check = _checked(
+        [("pip", "23.0.1", False), ("dep", "1.0", True)],
+        [("Alpha", "1.0", True), ("gamma", "1.0", True), ("dep", "2.0", False)],
+        [("pip", "23.0.1", False), ("alpha", "1.0", True), ("gamma", "1.0", True), ("dep", "2.0", False)],
+    )
+    assert check.verdict is None
+
+
+def test_a_pip_delta_that_kept_an_older_dependency_or_a_leftover_is_thrown_away():
+    check = _checked(
+        [("pip", "23.0.1", False)],
+        [("alpha", "1.0", True), ("gamma", "1.0", True), ("dep", "2.0", False)],
+        [("pip", "23.0.1", False), ("alpha", "1.0", True), ("gamma", "1.0", True), ("dep", "1.0", False)],
+    )
+    assert check.verdict == "the pip delta left dep 1.0 (a full install: 2.0)"
+    check = _checked(
+        [],
+        [("alpha", "1.0", True), ("gamma", "1.0", True)],
+        [("alpha", "1.0", True), ("gamma", "1.0", False), ("old", "1.0", False)],
+    )
+    assert check.verdict == "the pip delta left gamma 1.0 (a full install: 1.0, requested); old 1.0 (a full install: none)"

@@ -9,13 +9,12 @@ sent again. An import pulls the image and copies what this host lacks, each file
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.cachetransfer.layers import FAST_COMPRESSION, NOT_THERE, run_buildah
+from shlax_front.backend.cachetransfer.layers import NOT_THERE, run_buildah
 from shlax_front.backend.cachetransfer.localcache import LocalCache
 from shlax_front.backend.cachetransfer.packages import Transferred, export_files, import_files
 from shlax_front.backend.cachetransfer.registryauth import RegistryAuth
@@ -82,65 +81,8 @@ def export_packages(buildah: Buildah, auth: RegistryAuth, repository: str, cache
         image = committed.stdout.strip().splitlines()[-1]
         try:
             run_buildah(
-                buildah,
-                "push",
-                "--quiet",
-                *FAST_COMPRESSION,
-                *auth.flags(),
-                image,
-                f"docker://{packages_tag(repository)}",
+                buildah, "push", "--quiet", *auth.flags(), image, f"docker://{packages_tag(repository)}"
             )
         finally:
             run_buildah(buildah, "rmi", image, check=False)
         return moved
-
-
-def records_tag(repository: str) -> str:
-    return f"{repository}:incremental"
-
-
-#: the label of ``REPO:incremental`` that holds the incremental-layer records (a JSON object)
-RECORDS_LABEL = "io.shlax-front.incremental"
-
-
-def pull_records(buildah: Buildah, auth: RegistryAuth, repository: str) -> dict:
-    """The incremental-layer records the repository holds (``{}`` when it has none or they are unreadable).
-    They ride in a label of a tiny image, so reading them costs one small pull, not the package files."""
-    ref = records_tag(repository)
-    pulled = run_buildah(buildah, "pull", "--quiet", *auth.flags(), f"docker://{ref}", check=False)
-    image = (
-        pulled.stdout.strip().splitlines()[-1] if pulled.returncode == 0 and pulled.stdout.strip() else None
-    )
-    if image is None:
-        return {}
-    try:
-        info = buildah.inspect_image(image) or {}
-        labels = (info.get("OCIv1", {}).get("config") or {}).get("Labels") or {}
-        records = json.loads(labels.get(RECORDS_LABEL, "{}"))
-    except (ValueError, AttributeError):
-        records = {}
-    finally:
-        run_buildah(buildah, "rmi", image, check=False)
-    return records if isinstance(records, dict) else {}
-
-
-def push_records(buildah: Buildah, auth: RegistryAuth, repository: str, records: dict) -> None:
-    """Replace ``REPO:incremental`` with an image whose label holds ``records``. Two exports at once: the last
-    one wins; a record lost so costs a full build of that step once, never a wrong layer."""
-    made = run_buildah(buildah, "from", "--quiet", "scratch")
-    container = made.stdout.strip().splitlines()[-1]
-    try:
-        label = json.dumps(records, sort_keys=True, separators=(",", ":"))
-        run_buildah(buildah, "config", "--label", f"{RECORDS_LABEL}={label}", container)
-        image = run_buildah(buildah, "commit", "--quiet", "--rm", "--format", "oci", container)
-        container = ""
-        image_id = image.stdout.strip().splitlines()[-1]
-        try:
-            run_buildah(
-                buildah, "push", "--quiet", *auth.flags(), image_id, f"docker://{records_tag(repository)}"
-            )
-        finally:
-            run_buildah(buildah, "rmi", image_id, check=False)
-    finally:
-        if container:
-            run_buildah(buildah, "rm", container, check=False)
