@@ -64,6 +64,8 @@ class BuildRequest:
     #: ``--incremental`` (default; ``--no-incremental``): an apt or pip install that only gained packages
     #: starts from its previous layer
     incremental: bool = True
+    #: ``--jobs``: how many independent stages build at once (None: the CPU count; 1: one after the other)
+    jobs: int | None = None
     #: bud's and docker's flags as typed (``flags`` reads and checks them before the build):
     #: ``--pull`` (None: missing), ``--label``/``--annotation`` KEY=VALUE, ``--iidfile``, ``--network``
     pull: str | None = None
@@ -189,7 +191,8 @@ def build(
     ``cache_dir``: the host cache root. ``offline``: no network in RUN steps. ``lists_ttl``: seconds
     apt lists stay fresh. ``ca_bundle``: mounted into every RUN (``"default"``: the host's; None: none).
     ``flags``: bud's and docker's other flags as ``BuildRequest`` fields (``pull="always"``,
-    ``labels=("k=v",)``, ``volumes=("/src:/dst",)``, ``timestamp=0``, ``output="type=tar,dest=F"``...).
+    ``labels=("k=v",)``, ``volumes=("/src:/dst",)``, ``timestamp=0``, ``output="type=tar,dest=F"``,
+    ``jobs=2``: independent stages built at once, default the CPU count...).
     ``on_step`` is called with each step's record as it finishes, ``on_start`` with each step that runs as
     it starts, ``on_output`` with what the commands print (a RUN's lines as they come). Raises
     ``ShlaxError`` (``BuildError`` for a failed step) with the file and line.
@@ -285,6 +288,7 @@ def run_request(
         proxy_env=proxy_env(),
         secrets=secrets,
         incremental=request.incremental,
+        jobs=stage_jobs(request.jobs),
         **executor_options(request),
     )
     context_root = os.path.abspath(request.context)
@@ -311,6 +315,15 @@ def run_request(
             return executor.run(plan)
     finally:
         digests.save()  # what was read this time is not read again (a failed build's too)
+
+
+def stage_jobs(jobs: int | None) -> int:
+    """``--jobs`` as the executor takes it: the CPU count when not given; below 1 is one line."""
+    if jobs is None:
+        return os.cpu_count() or 1
+    if jobs < 1:
+        raise ShlaxError(f"--jobs {jobs}: expected a number of stages of 1 or more")
+    return jobs
 
 
 @contextlib.contextmanager

@@ -2,13 +2,15 @@
 
 Every container a build makes (one per step that changes files, one per image ``COPY --from`` reads) and
 every directory it writes run-only files to is registered here, so that ``cleanup`` - called when the build
-ends, fails or is interrupted - unmounts and removes exactly those.
+ends, fails or is interrupted - unmounts and removes exactly those. Stages building at the same time share
+one registry: it is changed under a lock, and ``cleanup`` runs once every stage has stopped.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import uuid
 
 from shlax_front.backend import stale
@@ -22,50 +24,59 @@ class WorkingContainers:
         self.tempdirs: list[str] = []
         self._sources: dict[str, str] = {}
         self._swept = False
+        self._lock = threading.RLock()
 
     def _sweep_once(self) -> None:
         """Before this build's first container: remove what builds killed outright left (``stale``)."""
-        if not self._swept:
-            self._swept = True
-            stale.sweep(self.buildah)
+        with self._lock:
+            if not self._swept:
+                self._swept = True
+                stale.sweep(self.buildah)
 
     def create(self, image: str | None) -> str:
         """A new working container of ``image`` (``None``: scratch), never pulled."""
         self._sweep_once()
         name = _new_name()
-        self.names.append(name)
+        with self._lock:  # registered before it exists: a clean-up meanwhile removes it too
+            self.names.append(name)
         self.buildah.from_(image or "scratch", name, pull="never")
         return name
 
     def remove(self, name: str) -> None:
         """Remove a container this build no longer needs (``buildah rm`` unmounts it: no ``umount`` call)."""
         self.buildah.rm(name)
-        if name in self.names:
-            self.names.remove(name)
+        self.forget(name)
 
     def forget(self, name: str) -> None:
         """A container buildah already removed (``commit --rm``): nothing left to clean up."""
-        if name in self.names:
-            self.names.remove(name)
+        with self._lock:
+            if name in self.names:
+                self.names.remove(name)
 
     def source_rootfs(self, image: str) -> str:
         """The mounted root of ``image`` (one read-only-use container per image per build)."""
-        if image not in self._sources:
-            self._sweep_once()
-            name = _new_name()
-            self.names.append(name)
-            self.buildah.from_(image, name, pull="never")
-            self._sources[image] = self.buildah.mount(name)
-        return self._sources[image]
+        with self._lock:  # two stages reading one image share its container
+            if image not in self._sources:
+                self._sweep_once()
+                name = _new_name()
+                self.names.append(name)
+                self.buildah.from_(image, name, pull="never")
+                self._sources[image] = self.buildah.mount(name)
+            return self._sources[image]
 
     def scratch(self, prefix: str) -> str:
         """A temporary directory for one step, removed at the end of the build (failed or not)."""
         path = tempfile.mkdtemp(prefix=f"{prefix}{stale.owner()}-")
-        self.tempdirs.append(path)
+        with self._lock:
+            self.tempdirs.append(path)
         return path
 
     def cleanup(self) -> None:
         """Remove every container and temporary directory still registered (newest containers first)."""
+        with self._lock:
+            self._clean()
+
+    def _clean(self) -> None:
         self._sources.clear()
         for name in reversed(self.names):
             self.buildah.umount(name)

@@ -10,6 +10,10 @@ created are unmounted and removed, and files it wrote for a single run are delet
 
 Running one RUN is ``run_step``'s, one COPY/ADD ``copy_step``'s; each finished step becomes a
 ``result.StepRecord``, handed to the ``on_step`` callback and returned in the ``BuildResult``.
+
+Stages that do not use each other run at the same time (``schedule``, ``Options.jobs``), each in its own
+thread: what they share (the records and callbacks, the layer index, the image listing, the context's
+digests) is used under ``_shared``, and a stage's output lines carry its label (``result.OutputLine``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ from shlax_front.backend.remote import RemoteError, remote_digest
 from shlax_front.backend.result import (
     BuildResult,
     OutputCallback,
+    OutputLine,
     StartCallback,
     StepCallback,
     StepRecord,
@@ -46,6 +52,7 @@ from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
 from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.runner import CommandFailed
+from shlax_front.backend.schedule import Cancelled, Scheduler, dependencies, stage_needs
 from shlax_front.backend.secrets import Secret
 from shlax_front.backend.steps import (
     BuildSteps,
@@ -84,6 +91,8 @@ class Options:
     lists_ttl: int = aptlists.DEFAULT_TTL  # seconds; 0: always run the update as written
     #: start a RUN whose apt install only gained packages from its previous layer (``incremental``)
     incremental: bool = False
+    #: ``--jobs``: how many stages may build at once (``schedule``); 1 is the sequential build
+    jobs: int = 1
 
 
 @dataclass
@@ -113,6 +122,8 @@ class Executor:
     after_build: Callable[[str], None] | None = None
     #: --cache-from: called before a step is built (the package caches it may use are imported by then)
     before_build_step: Callable[[], None] | None = None
+    #: a cached step's lookup (the one image listing, an import) is made by one stage at a time
+    _lookup_lock = threading.RLock()
 
     def __init__(
         self,
@@ -136,7 +147,18 @@ class Executor:
         self.options = options
         self.on_step = on_step
         self.on_start = on_start
+        self.on_output = on_output or _ignore
         self.steps: list[StepRecord] = []
+        #: held by a stage for what stages share (records, callbacks, index, listing, context digests)
+        self._shared = threading.RLock()
+        #: the label of the stage the calling thread builds (output lines are tagged with it)
+        self._current = threading.local()
+        self._schedule: Scheduler[StageResult] = Scheduler(1)
+        self._positions: dict[int, int] = {}
+        #: each record with its stage's place in the file, to give ``BuildResult.steps`` the file's order
+        self._placed: list[tuple[int, StepRecord]] = []
+        #: the context's digests (``statcache``) are read and remembered by one stage at a time
+        self._context_lock = threading.Lock()
         self.onbuild = onbuild
         self.work = WorkingContainers(buildah)
         self.reached: dict[str, str] = {}
@@ -158,20 +180,26 @@ class Executor:
             options,
             self.work.scratch,
             self._inspect,
-            on_output or _ignore,
+            self._show,
             source_rootfs=self.work.source_rootfs,
         )
 
     # -- the whole build ----------------------------------------------------------------------------------
     def run(self, plan: BuildSteps) -> BuildResult:
         """Build every stage of ``plan`` in order; the last one is the image (tagged with ``tags``)."""
-        self.steps = []
+        self.steps, self._placed = [], []
         self.format = self.options.format or ("docker" if plan.needs_docker_format else "oci")
-        results: dict[int, StageResult] = {}
         start = time.monotonic()
+        order = [stage.index for stage in plan.stages]
+        self._positions = {index: n for n, index in enumerate(order)}
+        stages = {stage.index: stage for stage in plan.stages}
+        self._schedule = Scheduler(self.options.jobs, stop=self._stop_commands)
+
+        def build_stage(index: int) -> StageResult:
+            return self._run_stage(stages[index], self._earlier(index), plan.path)
+
         try:
-            for stage in plan.stages:
-                results[stage.index] = self._run_stage(stage, results, plan.path)
+            results = self._schedule.run(order, dependencies(plan.stages), build_stage)
         except CommandFailed as err:  # a buildah verb the executor did not expect to fail
             raise BuildError(
                 f"buildah failed: {' '.join(err.result.argv[:4])}", plan.path, None, tail(err.result.output)
@@ -186,7 +214,27 @@ class Executor:
                 self.buildah.tag(final.image, untagged)
         if self.after_build is not None:
             self.after_build(final.image)
+        # in the file's order whatever order parallel stages finished in (each stage's steps stay in order)
+        self.steps = [record for _, record in sorted(self._placed, key=lambda placed: placed[0])]
         return BuildResult(final.image, tuple(self.steps), time.monotonic() - start)
+
+    def _earlier(self, index: int) -> dict[int, StageResult]:
+        """The stages before ``index`` in the file that are built: what a stage may read (a later index it
+        names is an image name, as in the sequential build)."""
+        position = self._positions[index]
+        return {i: r for i, r in self._schedule.results().items() if self._positions[i] < position}
+
+    def _stop_commands(self) -> None:
+        """Another stage failed, or the build was interrupted: stop the buildah commands still running."""
+        terminate = getattr(self.buildah.runner, "terminate_children", None)
+        if terminate is not None:
+            terminate()
+
+    def _show(self, text: str) -> None:
+        """What a step's command printed, tagged with the stage whose thread runs it."""
+        label = getattr(self._current, "stage", None)
+        with self._shared:
+            self.on_output(OutputLine.of(text, label) if label is not None else text)
 
     def _record(
         self,
@@ -201,25 +249,43 @@ class Executor:
         """Note what happened to ``step`` (started at ``t0``) and tell the ``on_step`` callback."""
         seconds = time.monotonic() - t0
         record = StepRecord(stage.label, step.text, step.location, status, seconds, reason, fetched, served)
-        self.steps.append(record)
-        if self.on_step is not None:
-            self.on_step(record)
+        with self._shared:
+            self.steps.append(record)
+            self._placed.append((self._positions.get(stage.index, 0), record))
+            if self.on_step is not None:
+                self.on_step(record)
+
+    def _started(self, stage: Stage, step: Step) -> None:
+        """Tell ``on_start`` that ``step`` runs (a stage that was told to stop starts nothing more)."""
+        if self._schedule.cancelled.is_set():
+            raise Cancelled
+        if self.on_start is not None:
+            with self._shared:
+                self.on_start(StepStart(stage.label, step.text, step.location))
 
     # -- one stage ----------------------------------------------------------------------------------------
     def _run_stage(self, stage: Stage, results: dict[int, StageResult], path: str) -> StageResult:
         steps = list(stage.steps)
         state: _State | None = None
+        self._current.stage = stage.label
         i = 0
         while i < len(steps):
+            if self._schedule.cancelled.is_set():
+                raise Cancelled
             step = steps[i]
             slot = f"{os.path.abspath(path)}|{stage.index}|{i}|{type(step).__name__}"
             t0 = time.monotonic()
             if isinstance(step, FromStep):
-                if self.on_start is not None:  # a pull can take long: shown as running meanwhile
-                    self.on_start(StepStart(stage.label, step.text, step.location))
+                self._started(stage, step)  # a pull can take long: shown as running meanwhile
                 state, triggers = self._from(step, results)
                 if triggers and self.onbuild:
-                    steps[i + 1 : i + 1] = self.onbuild(triggers, stage, step)
+                    added = self.onbuild(triggers, stage, step)
+                    steps[i + 1 : i + 1] = added
+                    # a trigger may read an earlier stage the plan did not show this one using
+                    earlier = {n for n, p in self._positions.items() if p < self._positions[stage.index]}
+                    if stage_needs(added, earlier) - set(results):
+                        wanted = stage_needs(added, earlier)
+                        results = {n: r for n, r in self._schedule.wait_for(wanted).items() if n in earlier}
                 self._record(stage, step, "from", t0)
                 i += 1
                 continue
@@ -232,7 +298,8 @@ class Executor:
                 self._drop_container(state)
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
                 if self.incremental is not None and isinstance(step, RunStep):
-                    self.incremental.remember(step, state.key, inputs, key, built=False)
+                    with self._shared:
+                        self.incremental.remember(step, state.key, inputs, key, built=False)
                 state.key, state.image, state.pending, state.uncommitted = key, cached, [], False
                 self._record(stage, step, "cached", t0)
                 i += 1
@@ -251,19 +318,20 @@ class Executor:
                 self._record(stage, step, "config", t0)
             else:
                 if self.before_build_step is not None:
-                    self.before_build_step()
+                    with self._shared:
+                        self.before_build_step()
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
                 if self.options.no_cache:
                     reason = "--no-cache"
                 start, parent_image, parent_pending = None, state.image, state.pending
                 if self.incremental is not None and isinstance(step, RunStep) and not self.options.no_cache:
-                    start = self.incremental.start(step, parent_key, inputs, self._lookup)
+                    with self._shared:
+                        start = self.incremental.start(step, parent_key, inputs, self._lookup)
                     reason = start.explained(reason)
                     if start.image is not None:  # its config already has the pending steps
                         self._drop_container(state)
                         state.image, state.pending = start.image, []
-                if self.on_start is not None:
-                    self.on_start(StepStart(stage.label, step.text, step.location))
+                self._started(stage, step)
                 self._ensure_container(state)
                 state.history = step.history
                 if isinstance(step, RunStep):
@@ -307,7 +375,8 @@ class Executor:
                     self._mkdir(state, step.mkdir, step.mkdir_user)
                 self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
                 if self.incremental is not None and isinstance(step, RunStep):
-                    self.incremental.remember(step, parent_key, inputs, key)
+                    with self._shared:
+                        self.incremental.remember(step, parent_key, inputs, key)
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
             i += 1
         assert state is not None
@@ -392,7 +461,8 @@ class Executor:
             if step.from_stage is not None:
                 inputs["from"] = results[step.from_stage].key
             elif step.from_image in self.copies:
-                inputs["named_context"] = self.copies.copy_digest(step)
+                with self._context_lock:
+                    inputs["named_context"] = self.copies.copy_digest(step)
             elif step.from_image:
                 info = self._inspect(step.from_image)
                 inputs["from"] = info["FromImageID"] if info else step.from_image
@@ -413,7 +483,8 @@ class Executor:
         if "context" not in inputs or not isinstance(step, CopyStep):
             return inputs
         local = tuple(s for s in step.sources if not is_url(s))
-        manifest = self.context.manifest(local, step.exclude)
+        with self._context_lock:
+            manifest = self.context.manifest(local, step.exclude)
         if len(manifest) > 5000:  # keep the index small: big trees are explained as "context files changed"
             return inputs
         return {**inputs, "context_files": manifest}
@@ -423,9 +494,10 @@ class Executor:
     ) -> str:
         """Key of what a COPY copies from the context, or (``mounted``) of what a RUN bind mount shows."""
         try:
-            if mounted:
-                return self.context.mounted_digest(sources)
-            return self.context.digest(sources, exclude)
+            with self._context_lock:
+                if mounted:
+                    return self.context.mounted_digest(sources)
+                return self.context.digest(sources, exclude)
         except OutsideContext as err:
             raise RefusedError(str(err), step.location.path, step.location.line) from None
         except (ContextError, OSError) as err:
@@ -460,7 +532,8 @@ class Executor:
         """Key of a ``--mount from=``: the stage's key, or the id of the image the name points at now (as
         ``COPY --from``: a re-tagged name is another image)."""
         if ref in self.copies:
-            return self.copies.mount_digest(ref)
+            with self._context_lock:
+                return self.copies.mount_digest(ref)
         for index, result in results.items():
             if ref == str(index) or ref == getattr(result, "name", None):
                 return result.key
@@ -468,6 +541,10 @@ class Executor:
         return info["FromImageID"] if info else ref
 
     def _lookup(self, key: str) -> str | None:
+        with self._lookup_lock:  # the listing is made once, a layer imported once
+            return self._lookup_shared(key)
+
+    def _lookup_shared(self, key: str) -> str | None:
         image = self._lookup_stored(key)
         if image is None and self.import_layer is not None:
             image = self.import_layer(key)  # the key chain goes on from an imported layer as from a local one

@@ -99,10 +99,23 @@ class BuildResult:
         }
 
 
+class OutputLine(str):
+    """What a step printed (a ``str``), with the label of the stage it belongs to: stages that do not use
+    each other build at the same time, so the lines of several steps arrive interleaved."""
+
+    stage: str | None = None
+
+    @classmethod
+    def of(cls, text: str, stage: str | None) -> OutputLine:
+        line = cls(text)
+        line.stage = stage
+        return line
+
+
 #: called with each step's record when it finishes
 StepCallback = Callable[[StepRecord], None]
 #: called with what a step's commands print: a RUN's output one line at a time as it is printed (stdout and
-#: stderr merged), the wheelhouse's pip runs a whole output at a time
+#: stderr merged), the wheelhouse's pip runs a whole output at a time; an ``OutputLine`` says whose
 OutputCallback = Callable[[str], None]
 #: called when a step starts running (cached steps do not run: they only finish)
 StartCallback = Callable[[StepStart], None]

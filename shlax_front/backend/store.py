@@ -27,6 +27,7 @@ import logging
 import os
 import pwd
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,6 +191,9 @@ class LayerIndex:
     #: images an entry pointed at before a rebuild of the same key (``--no-cache``) replaced them: no key
     #: reaches them any more, so they are kept here for ``cache prune`` instead of being lost in the store
     superseded: dict[str, float] = field(default_factory=dict)
+    #: stages of one build write at the same time: one at a time here, before the file lock between builds
+    #: (which would also serialise them, but say it waits for "another build")
+    _writing: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -238,7 +242,7 @@ class LayerIndex:
         self.entries[key] = entry
         if slot:
             self.slots[slot] = inputs
-        with file_lock(self.lock_path):
+        with self._writing, file_lock(self.lock_path):
             data = self._read()
             previous = data.setdefault("entries", {}).get(key)
             if previous and previous["image"] != image:
@@ -254,14 +258,14 @@ class LayerIndex:
         if self.slots.get(slot) == inputs:
             return
         self.slots[slot] = inputs
-        with file_lock(self.lock_path):
+        with self._writing, file_lock(self.lock_path):
             data = self._read()
             data.setdefault("slots", {})[slot] = inputs
             write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))
 
     def forget(self, keys: set[str], superseded: set[str] | frozenset[str] = frozenset()) -> None:
         """Drop entries (by key) and superseded images (by id) from the index."""
-        with file_lock(self.lock_path):
+        with self._writing, file_lock(self.lock_path):
             data = self._read()
             for key in keys:
                 data.get("entries", {}).pop(key, None)

@@ -132,6 +132,11 @@ class _BudFlags(click.Command):
     help="A RUN whose apt or pip install only gained packages installs just those on its previous layer.",
 )
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
+@click.option(
+    "--jobs",
+    metavar="N",
+    help="Build up to N independent stages at once (default: the CPU count; 1: in order).",
+)
 @progress_options
 @click.option(
     "--cache-from",
@@ -181,6 +186,7 @@ def build_command(
     ssh,
     output,
     explain,
+    jobs,
     quiet,
     as_json,
     verbose,
@@ -219,6 +225,7 @@ def build_command(
             explain=explain,
             **_cache_fields(transfer),
             incremental=incremental,
+            jobs=_jobs(jobs),
             pull=pull,
             labels=labels,
             annotations=annotations,
@@ -242,6 +249,15 @@ def build_command(
         raise
     flags = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": explain}
     build_with_progress(request, run_request, progress=progress, **flags)
+
+
+def _jobs(value: str | None) -> int | None:
+    """``--jobs N``: a whole number of stages, 1 or more (None: the CPU count)."""
+    if value is None:
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ShlaxError(f"--jobs {value}: expected a number of stages, 1 or more")
+    return int(value)
 
 
 def _cache_fields(options: dict) -> dict:

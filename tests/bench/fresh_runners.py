@@ -233,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         reg_store, local_store = registry.root / "data", workdir / "ci-cache"
         shlax_reg = f"type=registry,ref={registry.host}/shlax-cache"
         shlax_local_to, shlax_local_from = f"type=local,dest={local_store}", f"type=local,src={local_store}"
+        inc = ["--incremental"]  # its records travel with the layers (on by default later)
         table = {
-            "shlax-registry": (ShlaxFront, "shlax-front --cache-* type=registry", ["--cache-to", shlax_reg],
-                               ["--cache-from", shlax_reg], reg_store),
-            "shlax-local": (ShlaxFront, "shlax-front --cache-* type=local", ["--cache-to", shlax_local_to],
-                            ["--cache-from", shlax_local_from], local_store),
+            "shlax-registry": (ShlaxFront, "shlax-front --cache-* type=registry", [*inc, "--cache-to", shlax_reg],
+                               [*inc, "--cache-from", shlax_reg], reg_store),
+            "shlax-local": (ShlaxFront, "shlax-front --cache-* type=local", [*inc, "--cache-to", shlax_local_to],
+                            [*inc, "--cache-from", shlax_local_from], local_store),
             "bud-registry": (BuildahBud, "buildah bud --layers --cache-to/--cache-from",
                              ["--cache-to", f"{registry.host}/bud-cache"],
                              ["--cache-from", f"{registry.host}/bud-cache"], reg_store),

@@ -1,21 +1,25 @@
-"""One build's cache traffic: package files in before it, layers on demand during it, everything out after it.
+"""One build's cache traffic: layers and package files in on demand during it, everything out after it.
 
-``api.run_request`` makes a ``CacheTransfer`` from ``--cache-from``/``--cache-to``: ``import_packages`` fills the
-host caches before the first step (so the next runner's apt, pip and npm installs find their files, and apt
-its lists with their freshness record), the executor asks ``layer(key)`` when its own index misses, and
-``export`` writes every step image the build reached and the package caches after a successful build. What
-moved is logged (one line per cache), never printed by the library.
+``api.run_request`` makes a ``CacheTransfer`` from ``--cache-from``/``--cache-to``. Before the first step only
+the small memory of incremental layers is imported. The executor asks ``layer(key)`` when its own index
+misses; the first miss starts the import of the package files in the background (the next runner's apt, pip
+and npm installs find their files, and apt its lists with their freshness record), and the executor waits for
+it (``packages_ready``) before it builds a step. A build that reuses every step imports no package file at
+all. ``export`` writes every step image the build reached and the package caches after a successful build.
+What moved, and how long it took, is logged (one line per cache), never printed by the library.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.cachetransfer import layers, registrypackages
+from shlax_front.backend.cachetransfer import increments, layers, registrypackages
 from shlax_front.backend.cachetransfer.localcache import LocalCache
 from shlax_front.backend.cachetransfer.packages import Transferred, export_files, import_files
 from shlax_front.backend.cachetransfer.refs import CacheRef
@@ -44,6 +48,9 @@ class CacheTransfer:
     #: registries that failed otherwise than with "no such tag": not asked for every further step
     _unavailable: set[str] = field(default_factory=set)
     imported_layers: int = 0
+    _packages: threading.Thread | None = None
+    #: the incremental records each registry repository holds (read at import, merged into at export)
+    _remote_records: dict[str, dict] = field(default_factory=dict)
 
     def _local(self, ref: CacheRef) -> tuple[LocalCache, dict]:
         """The cache directory and its index, read once. A directory someone else could have written (its
@@ -61,21 +68,71 @@ class CacheTransfer:
         return LocalCache(ref.location), self._indexes[ref.location]
 
     # -- before the build -------------------------------------------------------------------------------
+    def import_records(self) -> None:
+        """Adopt the incremental-layer records of every source (small: read before the first step)."""
+        for ref in self.sources:
+            if ref.type == "local":
+                if not Path(ref.location).is_dir():
+                    continue
+                cache, index = self._local(ref)
+                known = index.get("layers", {})
+
+                def has_layer(key: str, cache: LocalCache = cache, known: dict = known) -> bool:
+                    entry = known.get(key)
+                    return entry is not None and cache.has_blob(entry["manifest"])
+
+                adopted = increments.adopt_records(self.cache_root, index.get("incremental"), has_layer)
+            else:
+                records = registrypackages.pull_records(self.buildah, self.auth, ref.location)
+                self._remote_records[ref.location] = records
+                # the layer a record names is the one its exporter pushed with it; a lookup that finds it gone
+                # builds the step in full
+                adopted = increments.adopt_records(self.cache_root, records, lambda key: True)
+            if adopted:
+                log.info("cache %s: %d incremental layer records imported", ref, adopted)
+
+    def start_packages(self) -> None:
+        """Start importing the package files in the background (once; the build goes on meanwhile)."""
+        if self._packages is None and self.sources:
+            self._packages = threading.Thread(target=self._import_packages_logged, name="cache-import")
+            self._packages.start()
+
+    def packages_ready(self) -> None:
+        """Wait until the package files are imported (started now when nothing started them yet)."""
+        self.start_packages()
+        if self._packages is not None:
+            self._packages.join()
+
+    def _import_packages_logged(self) -> None:
+        try:
+            self.import_packages()
+        except Exception as err:  # a failed import is a miss: the packages are fetched as usual
+            log.warning("package caches not imported: %s", err)
+
     def import_packages(self) -> None:
         for ref in self.sources:
+            t0 = time.monotonic()
             if ref.type == "local":
                 if not Path(ref.location).is_dir():
                     log.info("cache %s: no such directory yet: nothing imported", ref.location)
                     continue
                 cache, index = self._local(ref)
                 moved = import_files(cache, index.get("files", {}), self.cache_root)
+            elif ref.location in self._unavailable:
+                continue
             else:
                 keep = any(t.type == "registry" and t.location == ref.location for t in self.targets)
                 moved = registrypackages.import_packages(
                     self.buildah, self.auth, ref.location, self.cache_root, keep=keep
                 )
             if moved.files:
-                log.info("cache %s: %d package files imported (%s)", ref, moved.files, _mib(moved.bytes))
+                log.info(
+                    "cache %s: %d package files imported (%s) in %.1f s",
+                    ref,
+                    moved.files,
+                    _mib(moved.bytes),
+                    time.monotonic() - t0,
+                )
 
     # -- during the build -------------------------------------------------------------------------------
     def layer(self, key: str) -> str | None:
@@ -99,11 +156,13 @@ class CacheTransfer:
             if image:
                 self.imported_layers += 1
                 return image
+        self.start_packages()  # a step will be built: its package files are fetched meanwhile
         return None
 
     # -- after the build --------------------------------------------------------------------------------
     def export(self, reached: dict[str, str], fmt: str) -> None:
         """Write the step images ``reached`` (key -> image id) and the package caches to every target."""
+        self.packages_ready()  # an import still running would be exported half
         for ref in self.targets:
             try:
                 if ref.type == "local":
@@ -115,6 +174,7 @@ class CacheTransfer:
                 raise BuildError(f"--cache-to {ref}: export failed: {output[-1]}") from None
 
     def _export_local(self, ref: CacheRef, reached: dict[str, str], fmt: str) -> None:
+        t0 = time.monotonic()
         cache = LocalCache(ref.location)
         index = cache.read_index() if cache.root.is_dir() else {}
         known = index.get("layers", {})
@@ -125,37 +185,57 @@ class CacheTransfer:
                 continue
             manifest = layers.push_local(self.buildah, cache, image, key, fmt)
             new_layers[key] = {"manifest": manifest, "format": fmt}
+        t1 = time.monotonic()
         files, moved = export_files(cache, self.cache_root, index.get("files", {}))
+        records = increments.carried_records(self.cache_root, {*known, *new_layers})
 
         def update(data: dict) -> None:
             data["layers"].update(new_layers)
             data["files"].update(files)
+            held = data.setdefault("incremental", {})
+            held.update({tkey: r for tkey, r in records.items() if r["key"] in data["layers"]})
 
         cache.merge_index(update)
         log.info(
-            "cache %s: %d layers and %d package files exported (%s of package files)",
+            "cache %s: %d layers (%.1f s) and %d package files (%s, %.1f s) exported",
             ref,
             len(new_layers),
+            t1 - t0,
             moved.files,
             _mib(moved.bytes),
+            time.monotonic() - t1,
         )
 
     def _export_registry(self, ref: CacheRef, reached: dict[str, str], fmt: str) -> None:
+        t0 = time.monotonic()
         pushed = 0
         for key, image in reached.items():
             if (ref.location, key) in self._in_registry:
                 continue
             layers.push_registry(self.buildah, self.auth, image, ref.location, key, fmt)
             pushed += 1
+        t1 = time.monotonic()
         moved: Transferred = registrypackages.export_packages(
             self.buildah, self.auth, ref.location, self.cache_root
         )
+        t2 = time.monotonic()
+        if ref.location not in self._remote_records:
+            self._remote_records[ref.location] = registrypackages.pull_records(
+                self.buildah, self.auth, ref.location
+            )
+        remote = self._remote_records[ref.location]
+        # every layer the build reached is in the repository now (pushed, or found there)
+        ours = increments.carried_records(self.cache_root, reached)
+        if any(remote.get(tkey) != record for tkey, record in ours.items()):
+            registrypackages.push_records(self.buildah, self.auth, ref.location, {**remote, **ours})
         log.info(
-            "cache %s: %d layers and %d package files exported (%s of package files)",
+            "cache %s: %d layers (%.1f s) and %d package files (%s, %.1f s) exported",
             ref,
             pushed,
+            t1 - t0,
             moved.files,
             _mib(moved.bytes),
+            t2 - t1,
         )
 
     def push_image(self, image: str, tags: tuple[str, ...]) -> None:
@@ -175,8 +255,9 @@ class CacheTransfer:
 
 
 def attach(request, buildah: Buildah, cache_root: Path, executor) -> CacheTransfer | None:
-    """Give ``executor`` the caches ``request`` names (``--cache-from``/``--cache-to``/``--push``): package files
-    are imported now, layers on demand, and everything is exported when the build has succeeded."""
+    """Give ``executor`` the caches ``request`` names (``--cache-from``/``--cache-to``/``--push``): incremental
+    records are imported now, layers and package files on demand, and everything is exported when the build
+    has succeeded."""
     if not (request.cache_from or request.cache_to or request.push):
         return None
     hosts = [
@@ -189,8 +270,9 @@ def attach(request, buildah: Buildah, cache_root: Path, executor) -> CacheTransf
     auth = RegistryAuth.create(request.authfile, request.creds, sorted(set(hosts)))
     atexit.register(auth.close)
     transfer = CacheTransfer(buildah, cache_root, tuple(request.cache_from), tuple(request.cache_to), auth)
-    transfer.import_packages()
+    transfer.import_records()
     executor.import_layer = transfer.layer
+    executor.before_build_step = transfer.packages_ready
 
     def finish(image: str) -> None:
         if transfer.imported_layers:
