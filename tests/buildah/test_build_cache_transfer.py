@@ -293,6 +293,7 @@ def test_a_registry_with_tls_and_a_login(tmp_path, base_images, buildah_cleanup,
         ctx, tmp_path / "cache1", "-t", buildah_cleanup.tag(), "--creds", user, "--cache-to", ref, env=env
     )
     assert _statuses(first) == ["built"] and password not in err
+    assert "tag list cannot be read" not in err  # asked over TLS with the login, as buildah does
     runner = tmp_path / "runner2"
     runner.mkdir()
     fresh = {**_fresh_runner(runner, BUSYBOX), "REGISTRY_PASSWORD": password}
@@ -302,3 +303,64 @@ def test_a_registry_with_tls_and_a_login(tmp_path, base_images, buildah_cleanup,
         assert password not in err
     finally:
         _drop_runner(fresh, runner)
+
+
+def test_two_runners_exporting_package_files_at_once_lose_nothing(tmp_path, monkeypatch, registry):
+    """Two exports that both start from the same shared ``REPO:packages`` (held at a barrier until both read
+    it), each with its own package file: the last push wins the shared tag, and an import still gets both."""
+    import threading
+
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.cachetransfer import registrypackages
+    from shlax_front.backend.cachetransfer.localcache import LocalCache
+    from shlax_front.backend.cachetransfer.registryauth import RegistryAuth
+    from shlax_front.backend.runner import SubprocessRunner
+
+    host, registries = registry
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", registries)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    repository = f"{host}/raced-cache"
+    both_read = threading.Barrier(2, timeout=120)
+
+    class HeldAfterReading(SubprocessRunner):
+        def run(self, argv, **kwargs):
+            result = super().run(argv, **kwargs)
+            if argv[1] == "pull" and argv[-1].endswith(":packages"):
+                both_read.wait()
+            return result
+
+    roots = {}
+    for name in ("one", "two"):
+        roots[name] = tmp_path / name
+        (roots[name] / "caches" / "pip-wheels").mkdir(parents=True)
+        (roots[name] / "caches" / "pip-wheels" / f"{name}.whl").write_text(f"wheel {name}\n")
+    failures: list[BaseException] = []
+
+    def export(name: str) -> None:
+        try:
+            registrypackages.export_packages(
+                Buildah(HeldAfterReading()), RegistryAuth(), repository, roots[name]
+            )
+        except BaseException as err:  # noqa: BLE001 - reported by the test below
+            failures.append(err)
+
+    threads = [threading.Thread(target=export, args=(name,)) for name in roots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    fresh = tmp_path / "fresh"
+    moved = registrypackages.import_packages(Buildah(SubprocessRunner()), RegistryAuth(), repository, fresh)
+    wheels = sorted(p.name for p in (fresh / "caches" / "pip-wheels").iterdir())
+    assert wheels == ["one.whl", "two.whl"] and moved.files == 2
+    # the next export (here of a runner with no files of its own) folds the lost one back into the shared tag
+    third = tmp_path / "third"
+    third.mkdir()
+    registrypackages.export_packages(Buildah(SubprocessRunner()), RegistryAuth(), repository, third)
+    with registrypackages._mounted(
+        Buildah(SubprocessRunner()), RegistryAuth(), repository, create=False
+    ) as head:
+        assert head is not None
+        shared = LocalCache(head[1]).read_index()["files"]
+    assert {"caches/pip-wheels/one.whl", "caches/pip-wheels/two.whl"} <= set(shared)

@@ -198,3 +198,64 @@ def test_push_without_a_name_is_one_line(tmp_path):
     executor = SimpleNamespace(options=SimpleNamespace(tags=()))
     with pytest.raises(ShlaxError, match="^--push: name the image with -t"):
         attach(BuildRequest(push=True), Buildah(_Runner("")), tmp_path, executor)
+
+
+def test_the_tag_list_follows_a_token_challenge_and_pages(tmp_path, monkeypatch):
+    """``registryapi.list_tags`` against a registry stand-in on plain HTTP (marked insecure in registries.conf)
+    that wants a bearer token got with the auth file's login, and answers in two pages."""
+    import base64
+    import http.server
+    import threading
+
+    from shlax_front.backend.cachetransfer import registryapi
+    from shlax_front.backend.cachetransfer.registryauth import RegistryAuth
+
+    login = base64.b64encode(b"ci:pw").decode()
+    seen: list[str] = []
+
+    class Registry(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _json(self, code, body, headers=()):
+            self.send_response(code)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode())
+
+        def do_GET(self):
+            seen.append(self.path)
+            auth = self.headers.get("Authorization", "")
+            if self.path.startswith("/token"):
+                ok = auth == f"Basic {login}" and "scope=repository%3Ateam%2Fcache%3Apull" in self.path
+                return self._json(200 if ok else 401, {"token": "t0k"} if ok else {})
+            if auth != "Bearer t0k":
+                realm = f"http://127.0.0.1:{port}/token"
+                challenge = f'Bearer realm="{realm}",service="reg",scope="repository:team/cache:pull"'
+                return self._json(401, {}, [("WWW-Authenticate", challenge)])
+            if "last=" not in self.path:
+                link = '</v2/team/cache/tags/list?n=1000&last=packages>; rel="next"'
+                return self._json(200, {"tags": ["layer-a", "packages"]}, [("Link", link)])
+            return self._json(200, {"tags": ["packages-0123456789abcdef"]})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n')
+        monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
+        authfile = tmp_path / "auth.json"
+        authfile.write_text(json.dumps({"auths": {f"127.0.0.1:{port}": {"auth": login}}}))
+        tags = registryapi.list_tags(f"127.0.0.1:{port}/team/cache", RegistryAuth(str(authfile)))
+        assert tags == ["layer-a", "packages", "packages-0123456789abcdef"]
+        with pytest.raises(registryapi.TagListFailed, match="no token"):
+            monkeypatch.setenv("HOME", str(tmp_path))
+            monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "none.json"))
+            monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+            registryapi.list_tags(f"127.0.0.1:{port}/team/cache", RegistryAuth())
+    finally:
+        server.shutdown()
+    assert not registryapi.insecure("elsewhere.example:5000")
