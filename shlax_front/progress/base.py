@@ -1,5 +1,7 @@
 """What every renderer shares: numbering the steps as buildx does (``#1``, ``#2``, ...), following the running
-step (its start, its lines, the bytes it fetched so far) and the words of a finished step and of the summary.
+steps (their start, their lines, the bytes they fetched so far) and the words of a finished step and of the
+summary. Stages that do not use each other build at the same time: one step may run per stage, and a line a
+step printed says its stage (``result.OutputLine``), so each line goes to the right step.
 
 A renderer gets the library's three callbacks (``start``, ``output``, ``end``) and, from the session,
 ``open``/``close`` around the build, then ``summary`` or ``failed``. Subclasses override the ``on_*`` hooks.
@@ -95,24 +97,41 @@ class Renderer:
         self.clock = clock
         self.began = clock()
         self.count = 0
-        self.running: Running | None = None
+        #: the steps running now, by stage label, in the order they started
+        self.runnings: dict[str, Running] = {}
         self.finished: list[StepRecord] = []
         self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    @property
+    def running(self) -> Running | None:
+        """The step that started last among those still running (the only one in a sequential build)."""
+        runnings = list(self.runnings.values())
+        return runnings[-1] if runnings else None
+
+    def running_at(self, path: str | None, line: int | None) -> Running | None:
+        """The running step at ``path:line`` (the one that failed), else the one that started last."""
+        for running in list(self.runnings.values()):
+            if running.location.path == path and running.location.line == line:
+                return running
+        return self.running
 
     # -- the library's callbacks ----------------------------------------------------------------------------
     def start(self, step: StepStart) -> None:
         self.count += 1
-        self.running = Running(self.count, step.stage, step.instruction, step.location, self.clock())
-        self.on_start(self.running)
+        running = Running(self.count, step.stage, step.instruction, step.location, self.clock())
+        self.runnings.pop(step.stage, None)
+        self.runnings[step.stage] = running
+        self.on_start(running)
 
     def output(self, text: str) -> None:
-        """One line (or, from the wheelhouse, a whole output) a step printed."""
+        """One line (or, from the wheelhouse, a whole output) a step printed; an ``OutputLine`` names its stage."""
         if not text:
             return
-        if self.running is None:  # output outside any step: shown under a step of its own
+        stage = getattr(text, "stage", None)
+        running = self.runnings.get(stage) if stage is not None else self.running
+        if running is None:  # output outside any step: shown under a step of its own
             self.start(StepStart("-", "(output)", Location("-", 0)))
-        running = self.running
-        assert running is not None
+            running = self.runnings["-"]
         for line in text.removesuffix("\n").split("\n"):  # a progress bar's "\r" stays in its line
             line = line.removesuffix("\r")
             running.lines.append(line)
@@ -122,7 +141,7 @@ class Renderer:
             self.on_line(running, line, self.clock() - running.started)
 
     def end(self, record: StepRecord) -> None:
-        running = self.running
+        running = self.runnings.get(record.stage)
         ran = (
             running is not None
             and running.instruction == record.instruction
@@ -130,10 +149,11 @@ class Renderer:
         )
         if running is not None and ran:
             number = running.number
+            del self.runnings[record.stage]
         else:
             self.count += 1
             number = self.count
-        self.running = None
+        self.runnings.pop("-", None)  # output outside any step ends with the next step's end
         self.finished.append(record)
         self.on_end(number, record, ran)
 

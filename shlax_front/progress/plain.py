@@ -5,6 +5,10 @@ step's number and the seconds since the step started; a step's header when it st
     #2 [0] RUN make
     #2 0.112 cc -o app app.c
     #2 built 1.52s fetched 2.5 MB
+
+The number names one step for the whole build. Stages that do not use each other build at the same time, so
+their steps' lines interleave: when a line follows another step's, the step's header comes again first, so a
+run of lines always sits under the header of the stage and instruction it belongs to.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ from shlax_front.progress.base import Failure, Renderer, Running, header, summar
 
 
 class PlainRenderer(Renderer):
-    def _print(self, text: str) -> None:
+    #: the step whose line was printed last
+    _last: int | None = None
+
+    def _print(self, text: str, number: int | None = None) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
+        self._last = number
 
     def on_start(self, step: Running) -> None:
-        self._print(f"#{step.number} {step.header}")
+        self._print(f"#{step.number} {step.header}", step.number)
 
     def on_line(self, step: Running, line: str, elapsed: float) -> None:
-        self._print(f"#{step.number} {elapsed:.3f} {line}")
+        if self._last != step.number:  # another step's lines came in between: say again whose these are
+            self._print(f"#{step.number} {step.header}", step.number)
+        self._print(f"#{step.number} {elapsed:.3f} {line}", step.number)
 
     def on_end(self, number: int, record: StepRecord, ran: bool) -> None:
-        if not ran:
-            self._print(f"#{number} {header(record.stage, record.instruction)}")
-        self._print(f"#{number} {end_words(record, self.explain)}")
+        if not ran or self._last != number:
+            self._print(f"#{number} {header(record.stage, record.instruction)}", number)
+        self._print(f"#{number} {end_words(record, self.explain)}", number)
 
     def summary(self, result: BuildResult) -> None:
         self._print(summary_line(result))

@@ -93,13 +93,13 @@ def run_build(
 
 def describe_failure(err: ShlaxError, renderer: Renderer, log_dir: Path) -> Failure:
     """The failure as shown: the running step's whole output to a log file, its last lines on screen."""
-    step = renderer.running
+    path, line = getattr(err, "path", None), getattr(err, "line", None)  # ParseError and BuildError have them
+    step = renderer.running_at(path, line)  # with stages at once, the step that failed
     lines = step.lines if step is not None else []
     log = write_log(lines, step.header if step else "", log_dir) if lines else None
     tail = lines[-TAIL_LINES:]
     if not tail and isinstance(err, BuildError) and err.output_tail:
         tail = err.output_tail.splitlines()[-TAIL_LINES:]
-    path, line = getattr(err, "path", None), getattr(err, "line", None)  # ParseError and BuildError have them
     location = f"{path}:{line}" if path and line else path
     return Failure(str(err), err.exit_code, location, step, log, tail)
 

@@ -1,7 +1,7 @@
 """``--progress=tty``: a live view for a person at a terminal, drawn by ``rich``.
 
-The running step shows with its elapsed time, the bytes it has downloaded so far and its last lines; each
-finished step collapses to one line printed above the live area (so it stays in the scrollback). Every line
+The running step shows with its elapsed time, the bytes it has downloaded so far and its last lines (when
+stages build at the same time, one such block per running stage, each with fewer lines); each finished step collapses to one line printed above the live area (so it stays in the scrollback). Every line
 is a grid with the same fixed column widths, laid out by rich (which measures what is shown, not the colour
 codes around it), so the columns line up whatever the colours. No colour with ``NO_COLOR`` or ``--no-color``.
 """
@@ -71,14 +71,17 @@ class TtyRenderer(Renderer):
         self.restore_library_messages()
 
     def _view(self) -> RenderableType:
-        running = self.running
-        if running is None:
+        runnings = list(self.runnings.values())  # drawn by rich's thread while the build goes on
+        if not runnings:
             return Text("")
-        elapsed = self.clock() - running.started
-        fetched = human(running.fetched) if running.fetched else ""
-        row = self._row(running.number, running.header, "running", f"{elapsed:.1f}s", fetched)
-        lines = [self._indented(line) for line in running.lines[-LAST_LINES:]]
-        return Group(row, *lines)
+        shown = max(2, LAST_LINES // len(runnings))
+        parts: list[RenderableType] = []
+        for running in runnings:
+            elapsed = self.clock() - running.started
+            fetched = human(running.fetched) if running.fetched else ""
+            parts.append(self._row(running.number, running.header, "running", f"{elapsed:.1f}s", fetched))
+            parts += [self._indented(line) for line in running.lines[-shown:]]
+        return Group(*parts)
 
     def _indented(self, line: str, style: str = "line") -> Text:
         return Text("     " + clean(line), style=self._style(style), no_wrap=True, overflow="ellipsis")
