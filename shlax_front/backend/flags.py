@@ -240,14 +240,16 @@ def _is_socket(path: str) -> bool:
 
 @dataclass(frozen=True)
 class Output:
-    """``-o/--output``: the final image's root file system written to a directory or a tar file."""
+    """``-o/--output``: the final image's root file system written to a directory or a tar file, or the image
+    pushed to a registry (``type`` registry, ``dest`` the reference)."""
 
     type: str
     dest: str
 
 
 def output(value: str | None) -> Output | None:
-    """``type=local,dest=DIR`` / ``type=tar,dest=FILE`` (bud 1.28's two exporters); a bare path is local."""
+    """``type=local,dest=DIR`` / ``type=tar,dest=FILE`` (bud 1.28's two exporters), a bare path is local;
+    ``type=registry,name=REF`` (buildx's) pushes the image (``dest`` then holds the reference)."""
     if not value:
         return None
     if "=" not in value and value != "-":
@@ -259,8 +261,16 @@ def output(value: str | None) -> Output | None:
             raise ShlaxError(f"--output {value}: expected type=local,dest=DIR or type=tar,dest=FILE")
         fields[key] = val
     kind = fields.get("type", "local")
+    if kind == "registry":  # docker buildx's exporter: the image pushed to name=REF, as --push does
+        name = fields.get("name")
+        if not name:
+            raise ShlaxError(f"--output {value}: type=registry needs name=HOST/REPOSITORY[:TAG]")
+        try:
+            return Output("registry", check_tag(name))
+        except ShlaxError:
+            raise ShlaxError(f"--output {value}: {name}: invalid reference format") from None
     if kind not in ("local", "tar"):
-        raise ShlaxError(f"--output {value}: type {kind!r} is not supported (local or tar)")
+        raise ShlaxError(f"--output {value}: type {kind!r} is not supported (local, tar or registry)")
     dest = fields.get("dest")
     if not dest or dest == "-":
         raise ShlaxError(f"--output {value}: expected dest=PATH (the image id is what goes to stdout)")

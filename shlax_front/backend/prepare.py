@@ -72,7 +72,7 @@ def checked(run: Callable[..., Any]) -> Callable[..., Any]:
             if bud.iidfile:
                 with open(bud.iidfile, "w") as f:
                     f.write(f"sha256:{result.image}")
-            if bud.output:
+            if bud.output and bud.output.type != "registry":  # a registry output is pushed by the transfer
                 runner = kwargs.get("runner") or (args[2] if len(args) > 2 else None)
                 buildah = Buildah(runner or SubprocessRunner(), isolation=None)
                 export(buildah, result.image, bud.output)

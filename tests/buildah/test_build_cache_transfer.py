@@ -258,7 +258,10 @@ def test_a_fresh_runner_rebuilds_from_a_registry(tmp_path, base_images, buildah_
     ref = f"type=registry,ref={host}/app-cache"
     tag = buildah_cleanup.tag()
     env = {**os.environ, "CONTAINERS_REGISTRIES_CONF": registries}
-    first, err = _build(ctx, tmp_path / "cache1", "-t", tag, "--cache-to", ref, env=env)
+    output = f"{host}/app:0"  # -o type=registry (buildx's spelling of --push) pushes the image as well
+    first, err = _build(
+        ctx, tmp_path / "cache1", "-t", tag, "--cache-to", ref, "-o", f"type=registry,name={output}", env=env
+    )
     assert _statuses(first) == ["built", "built"], err
     runner = tmp_path / "runner2"
     runner.mkdir()
@@ -270,10 +273,12 @@ def test_a_fresh_runner_rebuilds_from_a_registry(tmp_path, base_images, buildah_
         assert again["image"] == first["image"]
         kept = list((runner / "cache" / "mounts").rglob("file"))
         assert kept and kept[0].read_text() == "kept\n"  # the cache mount's files came with the layers
-        listed = subprocess.run(
-            ["buildah", "pull", "--quiet", f"docker://{pushed}"], env=fresh, capture_output=True, text=True
-        )
-        assert listed.returncode == 0, listed.stderr
+        for name in (pushed, output):
+            listed = subprocess.run(
+                ["buildah", "pull", "--quiet", f"docker://{name}"], env=fresh, capture_output=True, text=True
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert listed.stdout.strip().removeprefix("sha256:") == first["image"]
     finally:
         _drop_runner(fresh, runner)
 

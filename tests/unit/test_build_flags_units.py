@@ -63,6 +63,8 @@ def test_pull_policy_follows_bud():
         (flags.volume, "/tmp:/x:bogus", "unknown option 'bogus'"),
         (flags.output, "type=image", "not supported"),
         (flags.output, "type=tar", "expected dest=PATH"),
+        (flags.output, "type=registry", "needs name=HOST/REPOSITORY"),
+        (flags.output, "type=registry,name=Bad/Name", "invalid reference format"),
         (flags.timestamp, "soon", "expected seconds since the epoch"),
     ],
 )
@@ -78,6 +80,9 @@ def test_good_values():
     assert flags.network("default") == "private"
     assert flags.volume("/tmp:/data:ro,Z") == "/tmp:/data:ro,Z"
     assert flags.output("type=local,dest=out") == flags.Output("local", os.path.abspath("out"))
+    assert flags.output("type=registry,name=r.example:5000/app:1") == flags.Output(
+        "registry", "r.example:5000/app:1"
+    )
     assert flags.timestamp("0") == 0
 
 

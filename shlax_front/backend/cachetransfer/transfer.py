@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shlax_front.backend import flags
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachetransfer import increments, layers, registrypackages
 from shlax_front.backend.cachetransfer.localcache import LocalCache
@@ -239,7 +240,7 @@ class CacheTransfer:
         )
 
     def push_image(self, image: str, tags: tuple[str, ...]) -> None:
-        """``--push``: send the built image to the registry of each tag."""
+        """``--push`` / ``-o type=registry``: send the built image to the registry of each name."""
         for tag in tags:
             try:
                 layers.run_buildah(
@@ -247,26 +248,36 @@ class CacheTransfer:
                 )
             except CommandFailed as err:
                 output = err.result.stderr.strip().splitlines() or ["?"]
-                raise BuildError(f"--push {tag}: {output[-1]}") from None
+                raise BuildError(f"push {tag}: {output[-1]}") from None
             log.info("pushed %s", tag)
 
     def close(self) -> None:
         self.auth.close()
 
 
+def pushed_names(request, tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Where the built image is pushed: every ``-t`` name with ``--push``, and the name of
+    ``-o type=registry,name=REF`` (buildx's spelling of the same)."""
+    names = list(tags) if request.push else []
+    if request.push and not tags:
+        raise ShlaxError("--push: name the image with -t HOST/REPOSITORY[:TAG]")
+    output = flags.output(getattr(request, "output", None))
+    if output is not None and output.type == "registry" and output.dest not in names:
+        names.append(output.dest)
+    return tuple(names)
+
+
 def attach(request, buildah: Buildah, cache_root: Path, executor) -> CacheTransfer | None:
     """Give ``executor`` the caches ``request`` names (``--cache-from``/``--cache-to``/``--push``): incremental
     records are imported now, layers and package files on demand, and everything is exported when the build
     has succeeded."""
-    if not (request.cache_from or request.cache_to or request.push):
+    pushes = pushed_names(request, executor.options.tags)
+    if not (request.cache_from or request.cache_to or pushes):
         return None
     hosts = [
         registry_host(r.location) for r in (*request.cache_from, *request.cache_to) if r.type == "registry"
     ]
-    if request.push:
-        if not executor.options.tags:
-            raise ShlaxError("--push: name the image with -t HOST/REPOSITORY[:TAG]")
-        hosts += [registry_host(tag) for tag in executor.options.tags]
+    hosts += [registry_host(name) for name in pushes]
     auth = RegistryAuth.create(request.authfile, request.creds, sorted(set(hosts)))
     atexit.register(auth.close)
     transfer = CacheTransfer(buildah, cache_root, tuple(request.cache_from), tuple(request.cache_to), auth)
@@ -278,8 +289,8 @@ def attach(request, buildah: Buildah, cache_root: Path, executor) -> CacheTransf
         if transfer.imported_layers:
             log.info("%d step images imported from the caches", transfer.imported_layers)
         transfer.export(executor.reached, executor.format)
-        if request.push:
-            transfer.push_image(image, tuple(executor.options.tags))
+        if pushes:
+            transfer.push_image(image, pushes)
         transfer.close()
 
     executor.after_build = finish
