@@ -124,7 +124,12 @@ class _BudFlags(click.Command):
 @click.option(
     "--ssh", multiple=True, metavar="default|ID=PATH", help="SSH agent or keys for RUN --mount=type=ssh."
 )
-@click.option("-o", "--output", metavar="type=local|tar,dest=PATH", help="Export the image's files.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="type=local|tar,dest=PATH|type=registry,name=REF",
+    help="Export the image's files, or push the image to REF (as --push).",
+)
 @click.option(
     "--incremental/--no-incremental",
     default=True,
