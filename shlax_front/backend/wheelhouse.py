@@ -116,12 +116,17 @@ def fill(
             index += ["--extra-index-url", url]
         offline_argv = [*base, "--no-index", *spec]
         online_argv = [*base, *index, *spec]
+        lines = None if offline else installed_lines(run, wh)
+        if lines and not wh.find_links and not holds_any(wheelhouse_directory(history), lines):
+            # cold for this install: the offline attempt cannot succeed, and fetching what it misses one at a
+            # time costs a pip run per distribution before the full download that follows anyway
+            complete = _download_all(run, online_argv, history, lines, show) and complete
+            continue
         first = run(offline_argv, False)
         if offline:
             show(first.output)
             complete = complete and first.returncode == 0
             continue
-        lines = installed_lines(run, wh)
 
         def stands(output, lines=lines, argv=online_argv):
             return settled(history, argv, lines, output, lists_ttl)
@@ -151,17 +156,57 @@ def fill(
                 show(output)
             if addition and addition[-1] is not FALLBACK:
                 continue
-        online = run(online_argv, True)
-        faults.point("wheelhouse-filled")
-        show(online.output)
-        if online.returncode != 0:
-            complete = False
-        elif lines is not None:
-            record_resolution(history, online_argv, lines, online.output)
+        complete = _download_all(run, online_argv, history, lines, show) and complete
     extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
     if complete and not any(wh.find_links for _, wh in installs):
         extra.append(("PIP_NO_INDEX", "1"))
     return extra
+
+
+def _download_all(
+    run: Run,
+    online_argv: Sequence[str],
+    history: Path,
+    lines: Sequence[str] | None,
+    show: Callable[[str], None],
+) -> bool:
+    """The full ``pip download`` with the index, as a plain ``pip install`` would resolve; recorded as the
+    index's answer when the lines are known. True when it succeeded."""
+    online = run(online_argv, True)
+    faults.point("wheelhouse-filled")
+    show(online.output)
+    if online.returncode != 0:
+        return False
+    if lines is not None:
+        record_resolution(history, online_argv, lines, online.output)
+    return True
+
+
+def wheelhouse_directory(history: Path) -> Path:
+    """The host wheelhouse whose records live in ``history`` (``history_directory``: beside it)."""
+    return history.with_name(history.name.removesuffix(RECORDS_SUFFIX))
+
+
+def holds_any(directory: Path, lines: Sequence[str]) -> bool:
+    """Whether the wheelhouse has a file of any distribution these requirement lines name (constraints
+    aside). None: the install is cold here, every file must come from the index."""
+    names = {
+        canonical(match.group())
+        for line in lines
+        if not line.startswith(("constraint: ", "-")) and (match := NAME.match(line))
+    }
+    try:
+        files = os.listdir(directory)
+    except OSError:
+        return False
+    return any(_file_name(filename) in names for filename in files)
+
+
+def _file_name(filename: str) -> str:
+    """The canonical distribution name of a wheel (``name-version-...whl``) or sdist (``name-version.tar.gz``)."""
+    if filename.endswith(".whl"):
+        return canonical(filename.split("-", 1)[0])
+    return canonical(filename.rsplit("-", 1)[0])
 
 
 def history_directory(caches: HostCaches) -> Path:
@@ -216,10 +261,7 @@ def resolved_files(output: str) -> dict[str, str]:
     files = {}
     for path in RESOLVED.findall(output):
         filename = path.rsplit("/", 1)[-1]
-        if filename.endswith(".whl"):
-            files[canonical(filename.split("-", 1)[0])] = filename
-        else:  # sdist: name-version.tar.gz / .zip
-            files[canonical(filename.rsplit("-", 1)[0])] = filename
+        files[_file_name(filename)] = filename
     return files
 
 
@@ -337,7 +379,7 @@ def _pin_of(name: str, filename: str) -> str | None:
 def _constraints_file(state: Path, pins: Sequence[str]) -> Path:
     """A constraints file in the host wheelhouse (the directory ``state`` keeps records for), where the
     ``pip download`` in the container reads it; the caller deletes it."""
-    wheelhouse = state.with_name(state.name.removesuffix(RECORDS_SUFFIX))
+    wheelhouse = wheelhouse_directory(state)
     path = wheelhouse / f".shlax-front-constraints-{os.getpid()}.txt"
     with cache_writes(wheelhouse):
         path.write_text("".join(pin + "\n" for pin in pins))

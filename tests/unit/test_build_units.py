@@ -12,7 +12,7 @@ from fake_runner import FakeRunner
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext, IgnoreRules
 from shlax_front.backend.executor import Executor, Options
-from shlax_front.backend.hostcache import HostCaches, partition_name
+from shlax_front.backend.hostcache import HostCaches, partition_name, records_directory
 from shlax_front.backend.keys import explain_miss, step_key
 from shlax_front.backend.mountpoints import missing_ancestors, remove_mountpoints
 from shlax_front.backend.plan import Planner
@@ -278,9 +278,10 @@ def test_filling_the_wheelhouse_reads_the_index_only_for_what_is_missing(tmp_pat
     from shlax_front.actions import Wheelhouse
 
     shown = []
+    history = _host_wheelhouse(tmp_path, "six-1-py3-none-any.whl")
     pip = FakePip({"six": "1"}, {"six": "1", "idna": "1"})
     install = [("pip", Wheelhouse(packages=("six==1", "idna==1")))]
-    env = fill_wheelhouse(pip, install, tmp_path, False, 3600, shown.append)
+    env = fill_wheelhouse(pip, install, history, False, 3600, shown.append)
     assert env == [("PIP_FIND_LINKS", WHEELHOUSE_TARGET), ("PIP_NO_INDEX", "1")]
     assert [argv[-2:] for argv, network in pip.calls if network] == [["--no-deps", "idna==1"]]
     assert any("Saved /wh/idna-1" in output for output in shown)
@@ -291,6 +292,37 @@ def test_filling_the_wheelhouse_reads_the_index_only_for_what_is_missing(tmp_pat
     )
     assert env == [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
     assert len(pip.calls) == 1 and not pip.calls[0][1]
+
+
+def _host_wheelhouse(tmp_path, *files):
+    """A host wheelhouse holding ``files``; returns its records directory, as ``fill`` is given it."""
+    wheelhouse = tmp_path / "pip-wheelhouse"
+    wheelhouse.mkdir(parents=True)
+    for name in files:
+        (wheelhouse / name).write_bytes(b"")
+    return records_directory(wheelhouse)
+
+
+def test_a_cold_wheelhouse_goes_straight_to_the_full_download(tmp_path):
+    """When the wheelhouse holds no file of any distribution the install names, the offline attempt and the
+    one-by-one fetches cannot succeed: one full ``pip download`` with the index, and the index's answer is
+    recorded so that the next added pin reads its own page alone."""
+    from shlax_front.actions import Wheelhouse
+
+    history = _host_wheelhouse(tmp_path, "unrelated-1-py3-none-any.whl")
+    pip = FakePip({}, {"six": "1"})
+    env = fill_wheelhouse(pip, [("pip", Wheelhouse(packages=("six==1",)))], history, False, 3600, print)
+    assert env == [("PIP_FIND_LINKS", WHEELHOUSE_TARGET), ("PIP_NO_INDEX", "1")]
+    assert pip.calls == [
+        (["pip", "download", "--dest", WHEELHOUSE_TARGET, "--find-links", WHEELHOUSE_TARGET, "six==1"], True)
+    ]
+    assert settled(history, pip.calls[0][0], ["six==1"], "Saved /wh/six-1-py3-none-any.whl", 3600)
+
+    # a file of a named distribution (any version, any spelling of the name): the offline attempt comes first
+    history = _host_wheelhouse(tmp_path / "warm", "Six-0.9-py3-none-any.whl")
+    pip = FakePip({"six": "1"}, {"six": "1"})
+    fill_wheelhouse(pip, [("pip", Wheelhouse(packages=("six==1",)))], history, False, 3600, print)
+    assert pip.calls[0][1] is False and "--no-index" in pip.calls[0][0]
 
 
 @pytest.mark.parametrize(
