@@ -65,6 +65,9 @@ if TYPE_CHECKING:  # the front end is only needed by the planner's half
 #: (``ldconfig``: tests/buildah/test_build_incremental.py); another one's trigger in a delta run -> full build
 PROVEN_TRIGGERS = frozenset({"libc-bin"})
 DPKG_LOG = "/var/log/dpkg.log"
+DPKG_STATUS = "/var/lib/dpkg/status"
+#: dpkg's copy of its status file from before its last write (``restore_status_old``)
+DPKG_STATUS_OLD = "/var/lib/dpkg/status-old"
 #: where apt's package lists live in the image (a host cache when the RUN deletes them afterwards)
 LISTS_TARGET = "/var/lib/apt/lists"
 #: where the package list stood in ``DeltaInstall.template`` / ``rewritten``
@@ -348,6 +351,8 @@ class Start:
 
     #: how long dpkg's log was before the delta run (what the run added is after it)
     dpkg_log_size: int = 0
+    #: dpkg's status and status-old in the earlier layer (``restore_status_old``)
+    dpkg_status: tuple[str | None, str | None] | None = None
     #: a pip delta: what it must prove before it is kept (run by the step runner after the delta)
     check: PipCheck | None = None
 
@@ -373,6 +378,61 @@ def dpkg_triggers(log: str, offset: int) -> list[str]:
         if len(words) >= 4 and words[2] == "trigproc":
             out.append(words[3].split(":", 1)[0])
     return out
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _stanzas(text: str) -> list[tuple[tuple[str, str], str]]:
+    """((package, architecture), stanza) of a dpkg status file, in order."""
+    out = []
+    for stanza in text.split("\n\n"):
+        if not stanza.strip():
+            continue
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
+        )
+        out.append(((fields.get("Package", "").strip(), fields.get("Architecture", "").strip()), stanza))
+    return out
+
+
+def _last_write(status: str, status_old: str) -> dict[tuple[str, str], str]:
+    """The packages dpkg's last write changed (their stanzas in ``status_old``, from before that write)."""
+    now = dict(_stanzas(status))
+    return {key: stanza for key, stanza in _stanzas(status_old) if now.get(key) != stanza}
+
+
+def restore_status_old(rootfs: str, earlier_status: str | None, earlier_old: str | None) -> None:
+    """Make dpkg's ``status-old`` (its copy of the status file from before its last write) the one a full
+    install leaves. apt's last dpkg run configures every package the run unpacked, so a full install's copy
+    shows all of them unpacked (conffiles ``newconffile``, libc-bin's trigger pending); a delta's shows only
+    the added ones. The packages the earlier layer's install unpacked are read from its own copy (what its
+    last write changed) and put back as that copy has them, unless the delta changed them since. Nothing is
+    written when a file is missing."""
+    status_path, old_path = inside(rootfs, DPKG_STATUS), inside(rootfs, DPKG_STATUS_OLD)
+    status, delta_old = _read(status_path), _read(old_path)
+    if not (status and delta_old and earlier_status and earlier_old):
+        return
+    by_delta = _last_write(status, delta_old)
+    by_earlier = _last_write(earlier_status, earlier_old)
+    earlier_now = dict(_stanzas(earlier_status))
+    stanzas = []
+    for key, stanza in _stanzas(status):
+        if key in by_delta:
+            stanza = by_delta[key]
+        elif key in by_earlier and earlier_now.get(key) == stanza:
+            stanza = by_earlier[key]
+        stanzas.append(stanza)
+    rebuilt = "\n\n".join(s.strip("\n") for s in stanzas) + "\n\n" if stanzas else ""
+    if rebuilt == delta_old:
+        return
+    with open(old_path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(rebuilt)
 
 
 def template_key(step: RunStep, parent: str, inputs: dict, delta: DeltaInstall) -> str:
@@ -439,11 +499,13 @@ class IncrementalLayers:
         return Start(said, image, replace(step, argv=argv), lists, check=check)
 
     def before_run(self, start: Start, rootfs: str) -> None:
-        """Note where dpkg's log of the earlier layer ends, before the delta runs in its container."""
+        """Note where dpkg's log of the earlier layer ends and its status files, before the delta runs in its
+        container."""
         try:
             start.dpkg_log_size = os.path.getsize(inside(rootfs, DPKG_LOG))
         except OSError:
             start.dpkg_log_size = 0
+        start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
 
     def spoiled(self, start: Start, rootfs: str) -> str | None:
         """Why the delta run's result must not be kept (None: it is the image a full build gives): its update
@@ -458,6 +520,8 @@ class IncrementalLayers:
             return f"dpkg ran the trigger of {', '.join(triggered)}, whose files a delta may leave otherwise"
         if start.check is not None and start.check.verdict:
             return start.check.verdict
+        if start.dpkg_status is not None:
+            restore_status_old(rootfs, *start.dpkg_status)
         return None
 
     def lists_fingerprint(self) -> str:

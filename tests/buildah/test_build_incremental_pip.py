@@ -91,11 +91,9 @@ def test_added_pip_requirements_build_on_the_previous_layer_as_a_full_build_woul
         assert diff_trees(tree, _tree(full)) == []
         assert image_config(incremental) == image_config(full)
 
-        # without dep 1.0 below, alpha brought dep 2.0 as a dependency; naming dep now would mark it requested
-        # in a full install, which pip does not do for one it has already: built in full, and said why
-        containerfile.write_text(PREFIX + INSTALL.format(lead="", packages="alpha"))
-        shlax("build", str(ctx), cache_dir=cache)
-        containerfile.write_text(PREFIX + INSTALL.format(lead="", packages="alpha dep"))
+        # dep 2.0 is in the incremental layer as gamma's dependency; naming dep too would mark it requested
+        # in a full install (which upgrades the 1.0 below), pip does not for one it has: built in full, said why
+        containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="alpha beta gamma dep"))
         named = shlax("build", "--explain", str(ctx), cache_dir=cache)
         assert "not incremental: the pip delta left dep 2.0 (a full install: 2.0, requested)" in named.stderr
     finally:

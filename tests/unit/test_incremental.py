@@ -270,7 +270,9 @@ def _checked(parent_has, full_installs, delta_left) -> PipCheck:
     import json
 
     check = PipCheck(PipInstall(("pip",), ("--user",)), ("alpha", "gamma"), parent="parent")
-    report = {"install": [{"metadata": {"name": n, "version": v}, "requested": r} for n, v, r in full_installs]}
+    report = {
+        "install": [{"metadata": {"name": n, "version": v}, "requested": r} for n, v, r in full_installs]
+    }
     answers = {
         ("parent", "install"): _Ran("WARNING: running as root\n" + json.dumps(report)),
         ("parent", "inspect"): _Ran(_inspect(*parent_has)),
@@ -309,4 +311,36 @@ def test_a_pip_delta_that_kept_an_older_dependency_or_a_leftover_is_thrown_away(
         [("alpha", "1.0", True), ("gamma", "1.0", True)],
         [("alpha", "1.0", True), ("gamma", "1.0", False), ("old", "1.0", False)],
     )
-    assert check.verdict == "the pip delta left gamma 1.0 (a full install: 1.0, requested); old 1.0 (a full install: none)"
+    assert (
+        check.verdict
+        == "the pip delta left gamma 1.0 (a full install: 1.0, requested); old 1.0 (a full install: none)"
+    )
+
+
+def _status(*stanzas: tuple[str, str]) -> str:
+    return "".join(
+        f"Package: {name}\nStatus: install ok {state}\nArchitecture: amd64\n\n" for name, state in stanzas
+    )
+
+
+def test_status_old_is_made_the_one_a_full_install_leaves(tmp_path):
+    from shlax_front.backend.incremental import restore_status_old
+
+    dpkg = tmp_path / "var/lib/dpkg"
+    dpkg.mkdir(parents=True)
+    # the earlier install unpacked then configured tini; the delta did the same with nano (libc-bin's trigger
+    # pending in both copies); base stays as it was
+    earlier = _status(("base", "installed"), ("libc-bin", "installed"), ("tini", "installed"))
+    earlier_old = _status(("base", "installed"), ("libc-bin", "triggers-pending"), ("tini", "unpacked"))
+    final = _status(
+        ("base", "installed"), ("libc-bin", "installed"), ("nano", "installed"), ("tini", "installed")
+    )
+    delta_old = _status(
+        ("base", "installed"), ("libc-bin", "triggers-pending"), ("nano", "unpacked"), ("tini", "installed")
+    )
+    (dpkg / "status").write_text(final)
+    (dpkg / "status-old").write_text(delta_old)
+    restore_status_old(str(tmp_path), earlier, earlier_old)
+    assert (dpkg / "status-old").read_text() == _status(
+        ("base", "installed"), ("libc-bin", "triggers-pending"), ("nano", "unpacked"), ("tini", "unpacked")
+    )
