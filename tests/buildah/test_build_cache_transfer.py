@@ -271,8 +271,11 @@ def test_a_fresh_runner_rebuilds_from_a_registry(tmp_path, base_images, buildah_
         again, err = _build(ctx, runner / "cache", "--cache-from", ref, "-t", pushed, "--push", env=fresh)
         assert _statuses(again) == ["cached", "cached"], err
         assert again["image"] == first["image"]
+        assert "package files imported" not in err  # every step reused: no package file is needed
+        rebuilt, err = _build(ctx, runner / "cache", "--cache-from", ref, "--no-cache", env=fresh)
+        assert _statuses(rebuilt) == ["built", "built"] and "package files imported" in err, err
         kept = list((runner / "cache" / "mounts").rglob("file"))
-        assert kept and kept[0].read_text() == "kept\n"  # the cache mount's files came with the layers
+        assert kept and kept[0].read_text() == "kept\n"  # the cache mount's files came before the RUN ran
         for name in (pushed, output):
             listed = subprocess.run(
                 ["buildah", "pull", "--quiet", f"docker://{name}"], env=fresh, capture_output=True, text=True

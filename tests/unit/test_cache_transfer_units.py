@@ -163,7 +163,7 @@ def test_an_unreachable_registry_is_asked_once_a_missing_tag_is_a_plain_miss(tmp
     transfer = CacheTransfer(Buildah(down), tmp_path, (CacheRef("registry", "127.0.0.1:9/c"),))
     with caplog.at_level(logging.WARNING):
         assert transfer.layer("a" * 64) is None and transfer.layer("b" * 64) is None
-        transfer.packages_ready()  # the miss started the package import: not asked either
+        transfer.packages_ready()  # a step to build: the package import does not ask the registry either
     assert len(down.calls) == 1 and "not asked again" in caplog.text
     missing = _Runner(
         "Error: reading manifest layer-x in 127.0.0.1:5000/c: manifest unknown: manifest unknown"
@@ -171,7 +171,7 @@ def test_an_unreachable_registry_is_asked_once_a_missing_tag_is_a_plain_miss(tmp
     transfer = CacheTransfer(Buildah(missing), tmp_path, (CacheRef("registry", "127.0.0.1:5000/c"),))
     assert transfer.layer("a" * 64) is None and transfer.layer("b" * 64) is None
     transfer.packages_ready()
-    asked = sorted(call[-1].rsplit(":", 1)[-1] for call in missing.calls)  # the import ran in its thread
+    asked = sorted(call[-1].rsplit(":", 1)[-1] for call in missing.calls)
     assert asked == ["layer-" + "a" * 64, "layer-" + "b" * 64, "packages"]
 
 

@@ -2,10 +2,9 @@
 
 ``api.run_request`` makes a ``CacheTransfer`` from ``--cache-from``/``--cache-to``. Before the first step only
 the small memory of incremental layers is imported. The executor asks ``layer(key)`` when its own index
-misses; the first miss starts the import of the package files in the background (the next runner's apt, pip
-and npm installs find their files, and apt its lists with their freshness record), and the executor waits for
-it (``packages_ready``) before it builds a step. A build that reuses every step imports no package file at
-all. ``export`` writes every step image the build reached and the package caches after a successful build.
+misses, and calls ``packages_ready`` before it builds a step: the package files are imported then, once (the
+next runner's apt, pip and npm installs find their files, and apt its lists with their freshness record). A
+build that reuses every step imports no package file at all. ``export`` writes every step image the build reached and the package caches after a successful build.
 What moved, and how long it took, is logged (one line per cache), never printed by the library.
 """
 
@@ -49,7 +48,8 @@ class CacheTransfer:
     #: registries that failed otherwise than with "no such tag": not asked for every further step
     _unavailable: set[str] = field(default_factory=set)
     imported_layers: int = 0
-    _packages: threading.Thread | None = None
+    _packages_imported: bool = False
+    _packages_lock: threading.Lock = field(default_factory=threading.Lock)
     #: the incremental records each registry repository holds (read at import, merged into at export)
     _remote_records: dict[str, dict] = field(default_factory=dict)
 
@@ -92,23 +92,16 @@ class CacheTransfer:
             if adopted:
                 log.info("cache %s: %d incremental layer records imported", ref, adopted)
 
-    def start_packages(self) -> None:
-        """Start importing the package files in the background (once; the build goes on meanwhile)."""
-        if self._packages is None and self.sources:
-            self._packages = threading.Thread(target=self._import_packages_logged, name="cache-import")
-            self._packages.start()
-
     def packages_ready(self) -> None:
-        """Wait until the package files are imported (started now when nothing started them yet)."""
-        self.start_packages()
-        if self._packages is not None:
-            self._packages.join()
-
-    def _import_packages_logged(self) -> None:
-        try:
-            self.import_packages()
-        except Exception as err:  # a failed import is a miss: the packages are fetched as usual
-            log.warning("package caches not imported: %s", err)
+        """Import the package files now, once per build (a step is about to be built, or the caches exported)."""
+        with self._packages_lock:
+            if self._packages_imported:
+                return
+            self._packages_imported = True
+            try:
+                self.import_packages()
+            except (CommandFailed, OSError) as err:  # a miss: the packages are fetched as usual
+                log.warning("package caches not imported: %s", err)
 
     def import_packages(self) -> None:
         for ref in self.sources:
@@ -157,13 +150,14 @@ class CacheTransfer:
             if image:
                 self.imported_layers += 1
                 return image
-        self.start_packages()  # a step will be built: its package files are fetched meanwhile
+        # no package import started here: a config step's key misses too (it is folded into the next commit)
         return None
 
     # -- after the build --------------------------------------------------------------------------------
     def export(self, reached: dict[str, str], fmt: str) -> None:
         """Write the step images ``reached`` (key -> image id) and the package caches to every target."""
-        self.packages_ready()  # an import still running would be exported half
+        if self.targets:
+            self.packages_ready()  # what the sources hold goes on to the targets even when nothing was built
         for ref in self.targets:
             try:
                 if ref.type == "local":
