@@ -259,3 +259,31 @@ def test_the_tag_list_follows_a_token_challenge_and_pages(tmp_path, monkeypatch)
     finally:
         server.shutdown()
     assert not registryapi.insecure("elsewhere.example:5000")
+
+
+def test_incremental_records_travel_only_with_their_layers(tmp_path):
+    from shlax_front.backend.cachetransfer import increments
+
+    ours = tmp_path / "ours"
+    (ours / "layers").mkdir(parents=True)
+    records = {
+        "t-apt": {"key": "k-apt", "packages": ["tini"], "lists": "ab"},
+        "t-gone": {"key": "k-gone", "packages": ["less"]},
+    }
+    (ours / "layers" / "incremental.json").write_text(json.dumps(records))
+    assert increments.carried_records(ours, {"k-apt", "k-other"}) == {"t-apt": records["t-apt"]}
+
+    fresh = tmp_path / "fresh"
+    (fresh / "layers").mkdir(parents=True)
+    own = {"t-apt": {"key": "k-local", "packages": ["tini"]}, "t-future": {"key": "k", "shape": "unknown"}}
+    (fresh / "layers" / "incremental.json").write_text(json.dumps(own))
+    offered = {
+        **records,
+        "t-pip": {"key": "k-pip", "packages": ["six"]},
+        "t-bad": {"key": 3, "packages": "six"},
+    }
+    adopted = increments.adopt_records(fresh, offered, lambda key: key != "k-gone")
+    merged = json.loads((fresh / "layers" / "incremental.json").read_text())
+    # the runner's own record wins, one of a shape not known here is kept, a layer nobody has is not adopted
+    assert adopted == 1 and merged == {**own, "t-pip": offered["t-pip"]}
+    assert increments.adopt_records(fresh, "not a dict", lambda key: True) == 0

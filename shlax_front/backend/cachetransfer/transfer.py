@@ -14,12 +14,13 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shlax_front.backend import flags
 from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.cachetransfer import increments, layers, registrypackages
+from shlax_front.backend.cachetransfer import increments, layers, registryapi, registrypackages
 from shlax_front.backend.cachetransfer.localcache import LocalCache
 from shlax_front.backend.cachetransfer.packages import Transferred, export_files, import_files
 from shlax_front.backend.cachetransfer.refs import CacheRef
@@ -86,11 +87,22 @@ class CacheTransfer:
             else:
                 records = registrypackages.pull_records(self.buildah, self.auth, ref.location)
                 self._remote_records[ref.location] = records
-                # the layer a record names is the one its exporter pushed with it; a lookup that finds it gone
-                # builds the step in full
-                adopted = increments.adopt_records(self.cache_root, records, lambda key: True)
+                adopted = increments.adopt_records(
+                    self.cache_root, records, self._tagged(ref.location, records)
+                )
             if adopted:
                 log.info("cache %s: %d incremental layer records imported", ref, adopted)
+
+    def _tagged(self, repository: str, records: dict) -> Callable[[str], bool]:
+        """Whether the repository has ``layer-<key>``, by its tag list (one request); when the list cannot be
+        read, every record is taken and a lookup that finds its layer gone builds the step in full."""
+        if not records:
+            return lambda key: False
+        try:
+            tags = set(registryapi.list_tags(repository, self.auth))
+        except registryapi.TagListFailed:
+            return lambda key: True
+        return lambda key: layers.layer_tag(repository, key).rsplit(":", 1)[-1] in tags
 
     def packages_ready(self) -> None:
         """Import the package files now, once per build (a step is about to be built, or the caches exported)."""
