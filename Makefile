@@ -73,3 +73,4 @@ bench: images
 	$(PYTHON) tests/bench/parse_throughput.py
 	$(PYTHON) tests/bench/scenarios.py
 	$(PYTHON) tests/bench/fresh_runners.py
+	$(PYTHON) tests/bench/parallel_stages.py
