@@ -7,6 +7,7 @@ rebuilding anything.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -91,6 +92,9 @@ def text_table(rows: list[list[str]]) -> str:
     return text_table_generic(HEADER, rows)
 
 
+TARGET_NAME = {"cold": "cold", "noop": "no-op", "edit": "late edit"}
+
+
 def targets(results: dict) -> list[list[str]]:
     """The issue's targets for shlax-front, as ratios within the same pass."""
     index = _index(results)
@@ -124,7 +128,8 @@ def targets(results: dict) -> list[list[str]]:
                 mounts_added and (0.9 * mounts_added["seconds"], f"{0.9 * mounts_added['seconds']:.1f} s"),
             )
         )
-        for scenario, share in (("noop", 0.3), ("edit", 0.5)):  # issue 14: milliseconds, not seconds
+        # issue 14: a cache must not cost time on a cold build; no-ops and late edits cost milliseconds
+        for scenario, share in (("cold", 1.0), ("noop", 0.3), ("edit", 0.5)):
             shlax_run, bud_run = get("shlax-front", scenario), get("buildah", scenario)
             measured = None
             if shlax_run:
@@ -136,7 +141,7 @@ def targets(results: dict) -> list[list[str]]:
             out.append(
                 _target(
                     pass_name,
-                    f"{'no-op' if scenario == 'noop' else 'late edit'}: wall <= {share}x buildah bud",
+                    f"{TARGET_NAME[scenario]}: wall <= {share}x buildah bud",
                     measured,
                     bud_run and (share * bud_run["seconds"], f"{share * bud_run['seconds']:.2f} s"),
                 )
@@ -362,8 +367,14 @@ def chart(results: dict, path: Path) -> None:
 
 def write_reports(results: dict, out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.md").write_text(markdown(results))
-    chart(results, out / "bench.png")
+    text = markdown(results)
+    if (
+        importlib.util.find_spec("matplotlib") is None
+    ):  # the tables are the results; the chart only shows them
+        text = text.replace("![benchmark chart](bench.png)", "(No chart: matplotlib is not installed here.)")
+    else:
+        chart(results, out / "bench.png")
+    (out / "bench.md").write_text(text)
     target_rows = targets(results)
     return (
         text_table(table_rows(results))
