@@ -61,9 +61,9 @@ class BuildRequest:
     push: bool = False
     authfile: str | None = None
     creds: str | None = field(default=None, repr=False)
-    #: ``--incremental`` (default; ``--no-incremental``): an apt or pip install that only gained packages
-    #: starts from its previous layer
-    incremental: bool = True
+    #: an install that only gained packages starts from its previous layer: None (the default) for apt,
+    #: True (``--incremental``) for apt and pip, False (``--no-incremental``) never
+    incremental: bool | None = None
     #: ``--jobs``: how many independent stages build at once (None: the CPU count; 1: one after the other)
     jobs: int | None = None
     #: bud's and docker's flags as typed (``flags`` reads and checks them before the build):
@@ -287,7 +287,7 @@ def run_request(
         explain=request.explain,
         proxy_env=proxy_env(),
         secrets=secrets,
-        incremental=request.incremental,
+        incremental=request.incremental is not False,
         jobs=stage_jobs(request.jobs),
         **executor_options(request),
     )

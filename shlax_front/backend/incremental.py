@@ -111,9 +111,11 @@ class DeltaInstall:
         return self.rewritten.replace(MARK, " ".join(written[p] for p in packages))
 
 
-def describe(action: A.Action, runs: str) -> DeltaInstall | str | None:
+def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | str | None:
     """What the delta rule makes of a RUN's action whose step runs the script ``runs``: a ``DeltaInstall``,
-    the reason it cannot (a string), or None when the RUN installs nothing (nothing to say about it)."""
+    the reason it cannot (a string), or None when the RUN installs nothing (nothing to say about it).
+    ``pip``: pip installs too (``--incremental``); by default only apt's, because a pip delta and its proof
+    took longer than a full install from the warm wheelhouse (README)."""
     from shlax_front import actions as A
 
     if not isinstance(action, A.RunLike):
@@ -133,6 +135,8 @@ def describe(action: A.Action, runs: str) -> DeltaInstall | str | None:
         if isinstance(action, A.Run):
             return "more than one install, or one that runs conditionally"
         return f"only apt and pip installs are built incrementally (this RUN runs {', '.join(kinds)})"
+    if isinstance(action, A.Pip) and not pip:
+        return "pip deltas are built only with --incremental (with their proof they cost more than they save)"
     if action.exec_form:
         return "exec form"
     if action.heredocs:

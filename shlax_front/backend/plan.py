@@ -72,7 +72,7 @@ class Planner:
         *,
         recipe: tuple[A.Stage, ...] | None = None,
         path: str | None = None,
-        incremental: bool = False,
+        incremental: bool | None = False,
     ):
         if (doc is None) == (recipe is None):
             raise TypeError("Planner() plans either a Containerfile (doc) or a recipe (recipe=...)")
@@ -344,8 +344,8 @@ class Planner:
         )
         if action.caching is not None and action.caching.mounts and not i.exec_form:
             step = _apply_caching(step, action, scope.shell, scope.variables())
-        if self.incremental:
-            step.incremental = describe_install(action, step.argv[-1])
+        if self.incremental is not False:  # None: the default, apt only; True: --incremental, pip too
+            step.incremental = describe_install(action, step.argv[-1], pip=self.incremental is True)
         return step
 
 

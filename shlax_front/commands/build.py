@@ -132,9 +132,9 @@ class _BudFlags(click.Command):
 )
 @click.option(
     "--incremental/--no-incremental",
-    default=True,
-    show_default=True,
-    help="A RUN whose apt or pip install only gained packages installs just those on its previous layer.",
+    default=None,
+    help="A RUN whose install only gained packages installs just those on its previous layer: apt by default, "
+    "apt and pip with --incremental, none with --no-incremental.",
 )
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
 @click.option(

@@ -1,4 +1,4 @@
-"""Incremental pip layers on real builds: requirements added to a ``pip install`` are installed on the previous
+"""Incremental pip layers (``--incremental``) on real builds: requirements added to a ``pip install`` are installed on the previous
 layer, and the image is the one a full build of the same step gives, file for file; where pip would leave
 something else than a full install, the step is built in full.
 
@@ -75,12 +75,12 @@ def test_added_pip_requirements_build_on_the_previous_layer_as_a_full_build_woul
     containerfile = ctx / "Containerfile"
     try:
         containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="alpha"))
-        shlax("build", str(ctx), cache_dir=cache)
+        shlax("build", "--incremental", str(ctx), cache_dir=cache)
         # beta shares dep with alpha and has a console script; gamma needs dep 2.0: pip uninstalls the 1.0
         # an earlier layer holds
         containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="alpha beta gamma"))
         incremental = buildah_cleanup.tag()
-        added = shlax("build", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
+        added = shlax("build", "--incremental", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
         assert "built incrementally: added beta gamma to the layer with alpha" in added.stderr
 
         containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead=": && ", packages="alpha beta gamma"))
@@ -94,7 +94,7 @@ def test_added_pip_requirements_build_on_the_previous_layer_as_a_full_build_woul
         # dep 2.0 is in the incremental layer as gamma's dependency; naming dep too would mark it requested
         # in a full install (which upgrades the 1.0 below), pip does not for one it has: built in full, said why
         containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="alpha beta gamma dep"))
-        named = shlax("build", "--explain", str(ctx), cache_dir=cache)
+        named = shlax("build", "--incremental", "--explain", str(ctx), cache_dir=cache)
         assert "not incremental: the pip delta left dep 2.0 (a full install: 2.0, requested)" in named.stderr
     finally:
         forget_layers(cache)

@@ -344,3 +344,17 @@ def test_status_old_is_made_the_one_a_full_install_leaves(tmp_path):
     assert (dpkg / "status-old").read_text() == _status(
         ("base", "installed"), ("libc-bin", "triggers-pending"), ("nano", "unpacked"), ("tini", "unpacked")
     )
+
+
+def test_pip_deltas_are_built_only_when_asked():
+    doc = parse(
+        "FROM debian:bookworm\nRUN /venv/bin/pip install six\nRUN apt-get install -y tini\n",
+        path="Containerfile",
+    )
+    steps = [
+        s
+        for s in Planner(doc, image_config=_config, incremental=None).plan().stages[0].steps
+        if isinstance(s, RunStep)
+    ]
+    assert "only with --incremental" in steps[0].incremental
+    assert isinstance(steps[1].incremental, DeltaInstall)
