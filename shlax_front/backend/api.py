@@ -27,7 +27,7 @@ from shlax_front.backend.imagecache import InspectCache
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.prepare import checked, configure, executor_options, planned, pull_policy
 from shlax_front.backend.result import BuildResult, OutputCallback, StartCallback, StepCallback
-from shlax_front.backend.run_step import default_ca_bundle, proxy_env
+from shlax_front.backend.runenv import default_ca_bundle, proxy_env
 from shlax_front.backend.runner import SubprocessRunner
 from shlax_front.backend.secrets import secrets_by_id
 from shlax_front.backend.statcache import FileDigests

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shlax_front.backend import aptlists, faults
 from shlax_front.backend.buildah import Buildah, normalized_name
@@ -50,7 +51,6 @@ from shlax_front.backend.result import (
 )
 from shlax_front.backend.rootfs import inside as _inside
 from shlax_front.backend.run_output import tail
-from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.runner import CommandFailed
 from shlax_front.backend.schedule import Cancelled, Scheduler, dependencies, stage_needs
 from shlax_front.backend.secrets import Secret
@@ -67,6 +67,9 @@ from shlax_front.backend.steps import (
 from shlax_front.backend.store import LayerIndex
 from shlax_front.backend.users import resolve_owner
 from shlax_front.errors import BuildError, RefusedError
+
+if TYPE_CHECKING:
+    from shlax_front.backend.run_step import RunExecutor
 
 
 @dataclass
@@ -173,11 +176,26 @@ class Executor:
         self.copies = NamedContexts(
             options.build_contexts, copies, buildah, self.work.scratch, self.work.source_rootfs
         )
-        self.runs = RunExecutor(
-            buildah,
-            caches,
-            context.root,
-            options,
+        self._runs: RunExecutor | None = None
+        self._runs_lock = threading.Lock()
+
+    @property
+    def runs(self) -> RunExecutor:
+        """How a RUN runs, made at the first RUN built: a build that reuses every step never imports it. One for
+        the build, whichever stage asks first (it holds the cache-mount locks the stages share)."""
+        with self._runs_lock:
+            if self._runs is None:
+                self._runs = self._run_executor()
+            return self._runs
+
+    def _run_executor(self) -> RunExecutor:
+        from shlax_front.backend.run_step import RunExecutor
+
+        return RunExecutor(
+            self.buildah,
+            self.caches,
+            self.context.root,
+            self.options,
             self.work.scratch,
             self._inspect,
             self._show,

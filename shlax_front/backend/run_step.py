@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
-PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
 
 
 class RunExecutor:
@@ -392,25 +391,3 @@ class RunExecutor:
             arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
             self._partitions[key] = partition_name(read_os_release(rootfs), arch)
         return self._partitions[key]
-
-
-def default_ca_bundle() -> str | None:
-    """The host's CA bundle, mounted into every RUN (builds behind a TLS-intercepting proxy need it)."""
-    for path in (
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    ):
-        if Path(path).is_file():
-            return path
-    return None
-
-
-def proxy_env() -> tuple[tuple[str, str], ...]:
-    """Proxy variables from our environment, passed to every RUN like buildah bud does (never in the key)."""
-    out = []
-    for name in PROXY_ENV:
-        for variant in (name, name.upper()):
-            if os.environ.get(variant):
-                out.append((variant, os.environ[variant]))
-    return tuple(out)
