@@ -104,11 +104,19 @@ def test_a_fresh_runner_rebuilds_from_a_local_cache_directory(tmp_path, base_ima
         )
         assert _statuses(again) == ["cached"], err
         assert again["image"] == first["image"]
-        debs = list((runner / "cache" / "caches").rglob("hello_*.deb"))
-        assert debs, "the package files were imported"
+        assert not list((runner / "cache" / "caches").rglob("hello_*.deb")), "no step built: none imported"
         # the package caches alone: rebuilt offline, apt finds its lists fresh and the .deb in the cache
-        rebuilt, err = _build(ctx, runner / "cache", "--offline", "--no-cache", env=env)
+        rebuilt, err = _build(
+            ctx,
+            runner / "cache",
+            "--offline",
+            "--no-cache",
+            "--cache-from",
+            f"type=local,src={exported}",
+            env=env,
+        )
         assert _statuses(rebuilt) == ["built"], err
+        assert list((runner / "cache" / "caches").rglob("hello_*.deb")), "the package files were imported"
         assert sum(s.get("fetched") or 0 for s in rebuilt["steps"]) == 0
         # a third runner adds a package: the incremental record came with the layer, so the install starts
         # from the first runner's layer and installs only the added package
