@@ -307,9 +307,12 @@ def run_request(
         inspected=inspected,
         image_names=listing,
     )
-    from shlax_front.backend.cachetransfer.transfer import attach
+    # a plain build names no cache, push nor output: attach would do nothing, and its registry and TLS modules
+    # are not worth importing for that
+    if request.cache_from or request.cache_to or request.push or request.output:
+        from shlax_front.backend.cachetransfer.transfer import attach
 
-    attach(request, buildah, root, executor)
+        attach(request, buildah, root, executor)
     try:
         with _signals_as_interrupt():
             return executor.run(plan)
