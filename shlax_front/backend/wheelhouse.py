@@ -117,7 +117,7 @@ def fill(
         offline_argv = [*base, "--no-index", *spec]
         online_argv = [*base, *index, *spec]
         lines = None if offline else installed_lines(run, wh)
-        if lines and not wh.find_links and not holds_any(wheelhouse_directory(history), lines):
+        if lines and not wh.find_links and cold_for(wheelhouse_directory(history), lines):
             # cold for this install: the offline attempt cannot succeed, and fetching what it misses one at a
             # time costs a pip run per distribution before the full download that follows anyway
             complete = _download_all(run, online_argv, history, lines, show) and complete
@@ -187,19 +187,23 @@ def wheelhouse_directory(history: Path) -> Path:
     return history.with_name(history.name.removesuffix(RECORDS_SUFFIX))
 
 
-def holds_any(directory: Path, lines: Sequence[str]) -> bool:
-    """Whether the wheelhouse has a file of any distribution these requirement lines name (constraints
-    aside). None: the install is cold here, every file must come from the index."""
-    names = {
-        canonical(match.group())
-        for line in lines
-        if not line.startswith(("constraint: ", "-")) and (match := NAME.match(line))
-    }
+def cold_for(directory: Path, lines: Sequence[str]) -> bool:
+    """Whether the wheelhouse can answer nothing of an install whose lines (constraints aside) all name a
+    distribution from the index and none has a file here: then the offline attempt must fail. A line that is
+    an option (``-r``, ``-e``), a path or an URL could be served without the index, so it never counts as cold."""
+    names = set()
+    for line in lines:
+        if line.startswith("constraint: "):
+            continue
+        match = NAME.match(line)
+        if line.startswith("-") or "/" in line or " @ " in line or match is None:
+            return False
+        names.add(canonical(match.group()))
     try:
         files = os.listdir(directory)
     except OSError:
-        return False
-    return any(_file_name(filename) in names for filename in files)
+        files = []
+    return bool(names) and not any(_file_name(filename) in names for filename in files)
 
 
 def _file_name(filename: str) -> str:

@@ -318,6 +318,12 @@ def test_a_cold_wheelhouse_goes_straight_to_the_full_download(tmp_path):
     ]
     assert settled(history, pip.calls[0][0], ["six==1"], "Saved /wh/six-1-py3-none-any.whl", 3600)
 
+    # a local path or a nested file may be served without the index: never cold
+    for line in ("./lib", "-r more.txt", "pkg @ file:///src/pkg"):
+        pip = FakePip({}, {"six": "1"})
+        fill_wheelhouse(pip, [("pip", Wheelhouse(packages=(line, "six==1")))], history, False, 3600, print)
+        assert pip.calls[0][1] is False and "--no-index" in pip.calls[0][0]
+
     # a file of a named distribution (any version, any spelling of the name): the offline attempt comes first
     history = _host_wheelhouse(tmp_path / "warm", "Six-0.9-py3-none-any.whl")
     pip = FakePip({"six": "1"}, {"six": "1"})
