@@ -1,6 +1,6 @@
 """Layer images in and out of a cache: each step's image under its cache key.
 
-Local directory: ``buildah push`` writes the image, uncompressed, as an OCI layout into a private work directory whose
+Local directory: ``buildah push`` writes the image as an OCI layout into a private work directory whose
 ``blobs`` is a link to the cache's shared blobs, so a layer the cache already holds is not written again (and
 each blob lands under its name by a rename); the manifest digest goes into the index under the key. The image's
 own manifest type is kept (``oci`` or ``v2s2``), so its config, and with it the image id, stays the same on the
@@ -38,14 +38,14 @@ def push_local(buildah: Buildah, cache: LocalCache, image: str, key: str, fmt: s
     with cache.workdir() as work:
         cache.blobs.mkdir(parents=True, exist_ok=True)
         os.symlink(os.path.relpath(cache.blobs.parent, work), work / "blobs")
-        # uncompressed: a blob is then named by the layer's own digest, so a layer the cache holds is found and
-        # skipped (a compressed one was compressed again for every step image that contains it), and no CPU
-        # time goes to compression (CI caches compress the directory themselves)
+        # each step image is pushed into its own work layout, and buildah 1.28 compresses every layer of it again,
+        # those the cache holds already included (--disable-compression is not honoured for oci: layouts): gzip
+        # level 1 at least makes that cheap
         run_buildah(
             buildah,
             "push",
             "--quiet",
-            "--disable-compression",
+            *FAST_COMPRESSION,
             "--format",
             PUSH_FORMATS.get(fmt, "oci"),
             image,
