@@ -194,8 +194,12 @@ BAD_INPUTS = {
     "volume": (lambda tmp: ["-v", "/nonexistent:/x"], "--volume /nonexistent:/x: /nonexistent: no such file"),
     "build-context": (lambda tmp: ["--build-context", "x=docker-image://busybox"], "only a local directory"),
     "output": (
+        lambda tmp: ["-o", "type=docker"],
+        "--output type=docker: type 'docker' is not supported",
+    ),
+    "output registry without a name": (
         lambda tmp: ["-o", "type=registry"],
-        "--output type=registry: type 'registry' is not supported",
+        "--output type=registry: type=registry needs name=",
     ),
 }
 
