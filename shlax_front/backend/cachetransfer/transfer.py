@@ -22,6 +22,7 @@ from shlax_front.backend import flags
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachetransfer import increments, layers, registryapi, registrypackages
 from shlax_front.backend.cachetransfer.localcache import LocalCache
+from shlax_front.backend.cachetransfer.localimages import LocalImageExport
 from shlax_front.backend.cachetransfer.packages import Transferred, export_files, import_files
 from shlax_front.backend.cachetransfer.refs import CacheRef
 from shlax_front.backend.cachetransfer.registryauth import RegistryAuth, registry_host
@@ -185,13 +186,15 @@ class CacheTransfer:
         cache = LocalCache(ref.location)
         index = cache.read_index() if cache.root.is_dir() else {}
         known = index.get("layers", {})
-        new_layers = {}
-        for key, image in reached.items():
-            entry = known.get(key)
-            if entry and cache.has_blob(entry["manifest"]):
-                continue
-            manifest = layers.push_local(self.buildah, cache, image, key, fmt)
-            new_layers[key] = {"manifest": manifest, "format": fmt}
+        missing = {
+            key: image
+            for key, image in reached.items()
+            if not (known.get(key) and cache.has_blob(known[key]["manifest"]))
+        }
+        exporter = LocalImageExport(self.buildah, cache, fmt)
+        new_layers = {
+            key: {"manifest": manifest, "format": fmt} for key, manifest in exporter.export(missing).items()
+        }
         t1 = time.monotonic()
         files, moved = export_files(cache, self.cache_root, index.get("files", {}))
         records = increments.carried_records(self.cache_root, {*known, *new_layers})
@@ -204,9 +207,10 @@ class CacheTransfer:
 
         cache.merge_index(update)
         log.info(
-            "cache %s: %d layers (%.1f s) and %d package files (%s, %.1f s) exported",
+            "cache %s: %d layers (%d pushed by buildah, %.1f s) and %d package files (%s, %.1f s) exported",
             ref,
             len(new_layers),
+            exporter.pushed,
             t1 - t0,
             moved.files,
             _mib(moved.bytes),
