@@ -18,6 +18,10 @@ from buildah_tools import (
 )
 
 
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
     (tmp_path / "Containerfile").write_text("FROM busybox\nRUN echo started > /s && sleep 60\n")
     tmp_before = {p for p in os.listdir("/tmp") if p.startswith("shlax-front-")}
@@ -28,6 +32,9 @@ def test_interrupt_leaves_no_containers_or_temp_files(tmp_path, base_images):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a Ctrl-C at a terminal: a test run started in the background of a script inherits SIGINT ignored,
+        # which the build (rightly) keeps ignoring
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     try:
         deadline = time.time() + 60
