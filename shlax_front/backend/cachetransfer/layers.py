@@ -38,9 +38,9 @@ def push_local(buildah: Buildah, cache: LocalCache, image: str, key: str, fmt: s
     with cache.workdir() as work:
         cache.blobs.mkdir(parents=True, exist_ok=True)
         os.symlink(os.path.relpath(cache.blobs.parent, work), work / "blobs")
-        # each step image is pushed into its own work layout, and buildah 1.28 compresses every layer of it again,
-        # those the cache holds already included (--disable-compression is not honoured for oci: layouts): gzip
-        # level 1 at least makes that cheap
+        # buildah 1.28 compresses every layer of the image again, those the cache holds already included
+        # (--disable-compression is not honoured for oci: layouts): localimages pushes one image per chain of
+        # step images, and gzip level 1 makes that one cheap
         run_buildah(
             buildah,
             "push",
