@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import ipaddress
 import json
 import os
 import re
@@ -89,7 +90,11 @@ def credentials(host: str, auth: RegistryAuth) -> str | None:
 
 
 def _tls_context(host: str, verify: bool) -> ssl.SSLContext:
+    """Verifies as buildah does: Python 3.13's default strict mode refuses certificates Go's TLS accepts (a
+    server certificate without an authority key identifier, as ``openssl x509 -req`` makes one), and then the
+    tag list buildah itself can read would be missed."""
     context = ssl.create_default_context()
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -99,6 +104,24 @@ def _tls_context(host: str, verify: bool) -> ssl.SSLContext:
             with contextlib.suppress(OSError, ssl.SSLError):
                 context.load_verify_locations(cert)
     return context
+
+
+def _open(request: urllib.request.Request, context: ssl.SSLContext | None):
+    """``urlopen`` with the proxy rule buildah's Go client has: the ``*_proxy`` variables, except for loopback
+    hosts, which are always reached directly (a registry on 127.0.0.1 is not behind the build's proxy)."""
+    host = urllib.parse.urlsplit(request.full_url).hostname or ""
+    proxies = urllib.request.ProxyHandler({} if _loopback(host) else None)
+    opener = urllib.request.build_opener(proxies, urllib.request.HTTPSHandler(context=context))
+    return opener.open(request, timeout=TIMEOUT)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _token(challenge: str, basic: str | None, context: ssl.SSLContext | None) -> str:
@@ -111,7 +134,7 @@ def _token(challenge: str, basic: str | None, context: ssl.SSLContext | None) ->
     if basic:
         request.add_header("Authorization", f"Basic {basic}")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as answer:
+        with _open(request, context) as answer:
             data = json.load(answer)
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise TagListFailed(f"no token from the registry's realm ({type(err).__name__})") from None
@@ -127,7 +150,7 @@ def _get(url: str, basic: str | None, context: ssl.SSLContext | None) -> tuple[d
     for _ in range(2):
         request = urllib.request.Request(url, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as answer:
+            with _open(request, context) as answer:
                 return json.load(answer), answer.headers.get("Link", "")
         except urllib.error.HTTPError as err:
             challenge = err.headers.get("WWW-Authenticate", "") if err.code == 401 else ""
