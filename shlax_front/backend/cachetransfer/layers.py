@@ -41,16 +41,7 @@ def push_local(buildah: Buildah, cache: LocalCache, image: str, key: str, fmt: s
         # buildah 1.28 compresses every layer of the image again, those the cache holds already included
         # (--disable-compression is not honoured for oci: layouts): localimages pushes one image per chain of
         # step images, and gzip level 1 makes that one cheap
-        run_buildah(
-            buildah,
-            "push",
-            "--quiet",
-            *FAST_COMPRESSION,
-            "--format",
-            PUSH_FORMATS.get(fmt, "oci"),
-            image,
-            f"oci:{work}:{key}",
-        )
+        _push(buildah, image, f"oci:{work}:{key}", fmt)
         listed = json.loads((work / "index.json").read_text())
         return str(listed["manifests"][0]["digest"])
 
@@ -98,16 +89,14 @@ def layer_tag(repository: str, key: str) -> str:
 def push_registry(
     buildah: Buildah, auth: RegistryAuth, image: str, repository: str, key: str, fmt: str
 ) -> None:
+    _push(buildah, image, f"docker://{layer_tag(repository, key)}", fmt, *auth.flags())
+
+
+def _push(buildah: Buildah, image: str, destination: str, fmt: str, *flags: str) -> None:
+    """A step image out to a cache, in the executor's image format, compressed fast."""
+    push_format = PUSH_FORMATS.get(fmt, "oci")
     run_buildah(
-        buildah,
-        "push",
-        "--quiet",
-        "--format",
-        PUSH_FORMATS.get(fmt, "oci"),
-        *FAST_COMPRESSION,
-        *auth.flags(),
-        image,
-        f"docker://{layer_tag(repository, key)}",
+        buildah, "push", "--quiet", "--format", push_format, *FAST_COMPRESSION, *flags, image, destination
     )
 
 

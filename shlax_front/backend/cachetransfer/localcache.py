@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from shlax_front.backend.store import cache_writes, file_lock, write_atomic
 
@@ -118,13 +120,21 @@ class LocalCache:
     # -- blobs ------------------------------------------------------------------------------------------
     def put_file(self, source: Path | str) -> tuple[str, int]:
         """Store a file's content under its digest; (digest, bytes copied: 0 when the blob was there)."""
+        with open(source, "rb") as f:
+            return self._put(f)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` (a manifest or config written here) under its digest; the digest."""
+        return self._put(io.BytesIO(data))[0]
+
+    def _put(self, f: BinaryIO) -> tuple[str, int]:
         with cache_writes(self.root):
             self.blobs.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".put-", suffix=".tmp")
         try:
             sha = hashlib.sha256()
             size = 0
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+            with os.fdopen(fd, "wb") as out:
                 while chunk := f.read(CHUNK):
                     sha.update(chunk)
                     out.write(chunk)

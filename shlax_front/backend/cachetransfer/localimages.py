@@ -20,21 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachetransfer import layers
 from shlax_front.backend.cachetransfer.localcache import LocalCache
 
-log = logging.getLogger(__name__)
-
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @dataclass(frozen=True)
 class StepImage:
-    key: str
     image: str
     #: the image's config exactly as stored (its sha256 is the image id), and the layers it lists
     config: bytes
@@ -43,7 +39,7 @@ class StepImage:
     annotations: dict[str, str]
 
 
-def read_step_image(buildah: Buildah, key: str, image: str) -> StepImage | None:
+def read_step_image(buildah: Buildah, image: str) -> StepImage | None:
     """The config and layer list of ``image``; None when buildah cannot say (it is then pushed as before)."""
     info = buildah.inspect_image(image)
     if not info:
@@ -53,7 +49,7 @@ def read_step_image(buildah: Buildah, key: str, image: str) -> StepImage | None:
         diff_ids = tuple(json.loads(config)["rootfs"]["diff_ids"])
     except (KeyError, TypeError, ValueError):
         return None
-    return StepImage(key, image, config, diff_ids, dict(info.get("ImageAnnotations") or {}))
+    return StepImage(image, config, diff_ids, dict(info.get("ImageAnnotations") or {}))
 
 
 class LocalImageExport:
@@ -70,7 +66,7 @@ class LocalImageExport:
         self.pushed = 0
 
     def export(self, images: dict[str, str]) -> dict[str, str]:
-        read = {key: read_step_image(self.buildah, key, image) for key, image in images.items()}
+        read = {key: read_step_image(self.buildah, image) for key, image in images.items()}
         order = sorted(images, key=lambda key: -_layer_count(read[key]))
         return {key: self._one(key, images[key], read[key]) for key in order}
 
@@ -107,7 +103,7 @@ class LocalImageExport:
             return None  # only an OCI manifest holds annotations
         if hashlib.sha256(step.config).hexdigest() != step.image.removeprefix("sha256:"):
             return None
-        config_digest = self._put(step.config)
+        config_digest = self.cache.put_bytes(step.config)
         manifest = {
             **self.model,
             "config": {**self.model["config"], "digest": config_digest, "size": len(step.config)},
@@ -116,14 +112,7 @@ class LocalImageExport:
         }
         if not all(self.cache.has_blob(layer["digest"]) for layer in manifest["layers"]):
             return None
-        return self._put(json.dumps(manifest, separators=(",", ":")).encode())
-
-    def _put(self, data: bytes) -> str:
-        with self.cache.workdir() as work:
-            path = work / "blob"
-            path.write_bytes(data)
-            digest, _ = self.cache.put_file(path)
-        return digest
+        return self.cache.put_bytes(json.dumps(manifest, separators=(",", ":")).encode())
 
 
 def _layer_count(step: StepImage | None) -> int:
