@@ -151,7 +151,6 @@ class Executor:
         self.on_step = on_step
         self.on_start = on_start
         self.on_output = on_output or _ignore
-        self.steps: list[StepRecord] = []
         #: held by a stage for what stages share (records, callbacks, index, listing, context digests)
         self._shared = threading.RLock()
         #: the label of the stage the calling thread builds (output lines are tagged with it)
@@ -205,7 +204,7 @@ class Executor:
     # -- the whole build ----------------------------------------------------------------------------------
     def run(self, plan: BuildSteps) -> BuildResult:
         """Build every stage of ``plan`` in order; the last one is the image (tagged with ``tags``)."""
-        self.steps, self._placed = [], []
+        self._placed = []
         self.format = self.options.format or ("docker" if plan.needs_docker_format else "oci")
         start = time.monotonic()
         order = [stage.index for stage in plan.stages]
@@ -233,8 +232,8 @@ class Executor:
         if self.after_build is not None:
             self.after_build(final.image)
         # in the file's order whatever order parallel stages finished in (each stage's steps stay in order)
-        self.steps = [record for _, record in sorted(self._placed, key=lambda placed: placed[0])]
-        return BuildResult(final.image, tuple(self.steps), time.monotonic() - start)
+        steps = tuple(record for _, record in sorted(self._placed, key=lambda placed: placed[0]))
+        return BuildResult(final.image, steps, time.monotonic() - start)
 
     def _earlier(self, index: int) -> dict[int, StageResult]:
         """The stages before ``index`` in the file that are built: what a stage may read (a later index it
@@ -268,7 +267,6 @@ class Executor:
         seconds = time.monotonic() - t0
         record = StepRecord(stage.label, step.text, step.location, status, seconds, reason, fetched, served)
         with self._shared:
-            self.steps.append(record)
             self._placed.append((self._positions.get(stage.index, 0), record))
             if self.on_step is not None:
                 self.on_step(record)
@@ -301,8 +299,8 @@ class Executor:
                     steps[i + 1 : i + 1] = added
                     # a trigger may read an earlier stage the plan did not show this one using
                     earlier = {n for n, p in self._positions.items() if p < self._positions[stage.index]}
-                    if stage_needs(added, earlier) - set(results):
-                        wanted = stage_needs(added, earlier)
+                    wanted = stage_needs(added, earlier)
+                    if wanted - set(results):
                         results = {n: r for n, r in self._schedule.wait_for(wanted).items() if n in earlier}
                 self._record(stage, step, "from", t0)
                 i += 1
