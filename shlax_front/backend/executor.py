@@ -163,6 +163,8 @@ class Executor:
         self._context_lock = threading.Lock()
         self.onbuild = onbuild
         self.work = WorkingContainers(buildah)
+        #: every key -> image this build found or committed (--cache-to exports them; the no-op record of
+        #: ``replay`` checks them against the index and the store next time)
         self.reached: dict[str, str] = {}
         #: image id -> names, from one ``buildah images`` (given, or made at the first cached step)
         self._image_names: dict[str, set[str]] = image_names or {}
@@ -568,7 +570,7 @@ class Executor:
                 self.index.record(key, image, "(imported)", None, {})
                 if self._image_ids is not None:
                     self._image_ids.add(image)
-        if image is not None and self.after_build is not None:
+        if image is not None:
             self.reached[key] = image
         return image
 
@@ -629,8 +631,7 @@ class Executor:
         image = image.removeprefix("sha256:")
         faults.point("layer-committed")  # tests: a build that dies here leaves no index entry
         self.index.record(key, image, text, slot, inputs)
-        if self.after_build is not None:
-            self.reached[key] = image
+        self.reached[key] = image
         if self._image_ids is not None:
             self._image_ids.add(image)
         state.image, state.key, state.uncommitted, state.history = image, key, False, ""

@@ -154,6 +154,7 @@ def test_a_layer_missing_from_the_listing_is_confirmed_before_it_counts_as_remov
 
     executor = Executor.__new__(Executor)
     executor.index, executor.buildah, executor._image_ids = Index(), Store(), None
+    executor.reached = {}
     assert executor._lookup("k1") == "aaa"
     assert executor._lookup("k2") is None
     assert executor._lookup("unknown") is None
