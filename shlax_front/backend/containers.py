@@ -25,13 +25,18 @@ class WorkingContainers:
         self._sources: dict[str, str] = {}
         self._swept = False
         self._lock = threading.RLock()
+        self._marker = stale.Markers()
 
     def _sweep_once(self) -> None:
-        """Before this build's first container: remove what builds killed outright left (``stale``)."""
+        """Before this build's first container: leave this build's marker and remove what builds killed outright
+        left (``stale``) - their containers only when a marker says there can be some (a buildah call)."""
         with self._lock:
             if not self._swept:
                 self._swept = True
-                stale.sweep(self.buildah)
+                if self._marker.begin():
+                    stale.sweep_containers(self.buildah)
+                    self._marker.swept()
+                stale.sweep_dirs()
 
     def create(self, image: str | None) -> str:
         """A new working container of ``image`` (``None``: scratch), never pulled."""
@@ -85,6 +90,8 @@ class WorkingContainers:
         for path in self.tempdirs:
             shutil.rmtree(path, ignore_errors=True)
         self.tempdirs.clear()
+        self._marker.end()  # after its containers: a build killed while removing them is still swept
+        self._swept = False
 
 
 def _new_name() -> str:

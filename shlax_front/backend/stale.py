@@ -8,17 +8,30 @@ pid apart), and the next build, before it makes its first container, removes tho
 processes still running inside such a container (their root is its mount point) are killed, then the
 container is removed and the directories deleted. Other builds' containers - alive, or named another way - are
 never touched.
+
+Listing the containers is a buildah call, so it is made only when something can be there to sweep: while a build
+has containers it keeps a marker naming its owner and its image store (``Markers``), removed once its containers
+are. A marker whose owner is dead, made in this build's store, means a build was killed: then the containers are
+swept (and its marker removed). They are swept too whenever the markers cannot tell (no marker directory yet, one
+this user does not own alone, a marker that cannot be written). The store is told by what picks it for buildah
+(``CONTAINERS_STORAGE_CONF``, the storage variables, for a rootless user the home and XDG directories): builds
+in another store leave markers that are not this build's to act on. The temporary directories are swept every time
+(a directory listing, no buildah call).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 from shlax_front.backend.buildah import Buildah
@@ -58,6 +71,13 @@ def dead_owner(name: str, form: re.Pattern[str] = OWNED) -> bool:
 
 def sweep(buildah: Buildah) -> list[str]:
     """Remove the containers and temporary directories of dead builds; returns the containers removed."""
+    removed = sweep_containers(buildah)
+    sweep_dirs()
+    return removed
+
+
+def sweep_containers(buildah: Buildah) -> list[str]:
+    """Remove the working containers of dead builds (killing what still runs in them); returns their names."""
     removed = []
     for name in buildah.container_names():
         if not name.startswith(PREFIX) or not dead_owner(name):
@@ -69,6 +89,11 @@ def sweep(buildah: Buildah) -> list[str]:
         buildah.umount(name)
         buildah.rm(name)
         removed.append(name)
+    return removed
+
+
+def sweep_dirs() -> None:
+    """Delete the temporary directories of dead builds."""
     temp = tempfile.gettempdir()
     with contextlib.suppress(OSError):
         for entry in os.scandir(temp):
@@ -78,7 +103,109 @@ def sweep(buildah: Buildah) -> list[str]:
                 and dead_owner(entry.name)
             ):
                 shutil.rmtree(entry.path, ignore_errors=True)
-    return removed
+
+
+#: the variables that choose the image store buildah uses (containers-storage.conf(5)); the home and XDG ones
+#: only for a rootless user (root's store does not depend on them)
+STORE_VARIABLES = ("CONTAINERS_STORAGE_CONF", "STORAGE_DRIVER", "STORAGE_OPTS")
+ROOTLESS_STORE_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR")
+#: ``<pid>.<start>-<store>-<random>``: a running build's marker
+MARKER = re.compile(r"^(\d+)\.(\d+)-([0-9a-f]{16})-[0-9a-f]+$")
+#: a dead build's marker of another store is forgotten after this long (that store may be gone)
+FORGOTTEN_AFTER = 14 * 24 * 3600
+
+
+def _user() -> str:
+    """The user the image store belongs to: the real one inside ``buildah unshare`` (uid 0 there)."""
+    return os.environ.get("_CONTAINERS_ROOTLESS_UID") or str(os.geteuid())
+
+
+def store_identity(environ: dict[str, str] | None = None) -> str:
+    """A digest of what picks this build's image store: two builds with the same one use the same store."""
+    env = os.environ if environ is None else environ
+    rootless = os.geteuid() != 0 or bool(env.get("_CONTAINERS_USERNS_CONFIGURED"))
+    names = STORE_VARIABLES + (ROOTLESS_STORE_VARIABLES if rootless else ())
+    chosen = {name: env[name] for name in names if env.get(name)}
+    if "CONTAINERS_STORAGE_CONF" in chosen:
+        chosen["CONTAINERS_STORAGE_CONF"] = os.path.realpath(chosen["CONTAINERS_STORAGE_CONF"])
+    text = "\0".join([_user(), str(rootless)] + [f"{k}={v}" for k, v in sorted(chosen.items())])
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def markers_dir() -> Path:
+    """Where the markers of one user's running builds are (``Markers``)."""
+    return Path(tempfile.gettempdir()) / f"shlax-front-live.{_user()}"
+
+
+class Markers:
+    """This build's marker, from before its first container until its containers are gone (module docstring)."""
+
+    def __init__(self, directory: Path | None = None, identity: str | None = None):
+        self.directory = directory or markers_dir()
+        self.identity = identity or store_identity()
+        self.path: Path | None = None
+        #: dead builds' markers of this store, removed once the sweep is done
+        self._dead: list[Path] = []
+
+    def begin(self) -> bool:
+        """Leave this build's marker; True when the containers must be swept (a dead build of this store left
+        its marker, or the markers cannot tell)."""
+        try:
+            created = self._own_directory()
+        except OSError:
+            return True
+        if created is None:  # not a directory this user alone can write: its markers prove nothing
+            return True
+        cannot_tell = created
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return True
+        for entry in entries:
+            match = MARKER.match(entry.name)
+            if match is None or start_time(int(match.group(1))) == int(match.group(2)):
+                continue
+            if match.group(3) == self.identity:
+                self._dead.append(Path(entry.path))
+            else:
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > FORGOTTEN_AFTER:
+                        os.unlink(entry.path)
+        path = self.directory / f"{owner()}-{self.identity}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:
+            return True
+        self.path = path
+        return cannot_tell or bool(self._dead)
+
+    def swept(self) -> None:
+        """The containers were swept: the dead builds' markers of this store have done their work."""
+        for path in self._dead:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self._dead.clear()
+
+    def end(self) -> None:
+        """This build's containers are gone: its marker goes."""
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
+
+    def _own_directory(self) -> bool | None:
+        """True when the directory was made now, False when it was there and is this user's alone, None when it
+        is there but another user's or writable by others."""
+        try:
+            os.mkdir(self.directory, 0o700)
+            return True
+        except FileExistsError:
+            pass
+        st = os.lstat(self.directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None
+        return False
 
 
 def kill_inside(mountpoint: str) -> None:
