@@ -122,6 +122,21 @@ def fill(
             # time costs a pip run per distribution before the full download that follows anyway
             complete = _download_all(run, online_argv, history, lines, show) and complete
             continue
+        absent = (
+            []
+            if offline or wh.find_links
+            else absent_pins(
+                wheelhouse_directory(history), lines, fetchable_alone(history, online_argv, lines, lists_ttl)
+            )
+        )
+        if absent:
+            # exact pins of which the wheelhouse has no file at all: the offline attempt cannot succeed, and
+            # fetching what it names one at a time would fetch these anyway, a pip run each after a failed one
+            fetched = run([*base, *index, *options, "--no-deps", *absent], True)
+            show(fetched.output)
+            if fetched.returncode != 0:  # the full download says why, as a plain install would
+                complete = _download_all(run, online_argv, history, lines, show) and complete
+                continue
         first = run(offline_argv, False)
         if offline:
             show(first.output)
@@ -204,6 +219,23 @@ def cold_for(directory: Path, lines: Sequence[str]) -> bool:
     except OSError:
         files = []
     return bool(names) and not any(_file_name(filename) in names for filename in files)
+
+
+def absent_pins(directory: Path, lines: Sequence[str] | None, fetchable: set[str]) -> list[str]:
+    """The requirement lines pinning exactly a distribution of ``fetchable`` of which ``directory`` (the host
+    wheelhouse) holds no file at all, in their order."""
+    if not lines or not fetchable:
+        return []
+    try:
+        held = {_file_name(filename) for filename in os.listdir(directory)}
+    except OSError:
+        held = set()
+    absent = []
+    for line in lines:
+        match = PIN.match(line)
+        if match and canonical(match["name"]) in fetchable - held:
+            absent.append(line)
+    return absent
 
 
 def _file_name(filename: str) -> str:

@@ -118,3 +118,23 @@ def test_a_removed_or_changed_line_or_a_stale_answer_resolves_everything(tmp_pat
         fill_wheelhouse(pip, install(), history, False, ttl, print)
         online = [argv for argv, network in pip.calls if network]
         assert online == [REQUIREMENTS]
+
+
+def test_an_added_pin_is_fetched_at_once_without_an_offline_attempt_that_must_fail(tmp_path):
+    """An exact pin of which the wheelhouse holds no file: the offline resolution cannot succeed, so the pin is
+    fetched first (its page and file only) and the one offline resolution that follows settles the rest."""
+    history = tmp_path / "pip-wheelhouse.state"
+    (tmp_path / "pip-wheelhouse").mkdir()
+    previous_answer(history)
+    pip = FakePip(
+        tmp_path / "pip-wheelhouse",
+        {"flask": "1", "werkzeug": "2"},
+        {"flask": "1", "werkzeug": "2", "pygments": "3"},
+        deps={"flask": ["werkzeug"]},
+        requirements="flask==1\npygments==3\n",
+    )
+    env = fill_wheelhouse(pip, install(), history, False, 3600, print)
+    offline = [*ONLINE, "--no-index", "-r", "requirements.txt"]
+    assert pip.calls[1:] == [([*ONLINE, "--no-deps", "pygments==3"], True), (offline, False)]
+    assert pip.calls[0][0][0] == "cat" and len(pip.calls) == 3
+    assert ("PIP_NO_INDEX", "1") in env
