@@ -92,6 +92,8 @@ class BuildRequest:
     output: str | None = None
     #: filled by ``prepare.checked`` before the build (the flags read, the SSH agents' sockets)
     checked: Any = None
+    #: the command line's ``replay.Recorder``: told at the end what the build read, for the next no-op
+    recorder: Any = None
 
 
 def find_containerfile(context: str, given: str | None) -> str:
@@ -315,9 +317,12 @@ def run_request(
         attach(request, buildah, root, executor)
     try:
         with _signals_as_interrupt():
-            return executor.run(plan)
+            result = executor.run(plan)
     finally:
         digests.save()  # what was read this time is not read again (a failed build's too)
+    if request.recorder is not None:
+        request.recorder.collect(request, path, context, options, inspected, executor.reached, result)
+    return result
 
 
 def stage_jobs(jobs: int | None) -> int:

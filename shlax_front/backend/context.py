@@ -171,11 +171,17 @@ NO_RULES = IgnoreRules()
 class BuildContext:
     """The context directory; digests of what a COPY reads from it are memoised per build, and each file's
     content digest is remembered across builds by its stat (``file_digests``; by default, for this object
-    only)."""
+    only).
+
+    ``visited`` gets every host path the digests looked at (probed, listed, read; absent ones too) and
+    ``resolved`` each bind-mount source with the real path it led to: the keys depend on nothing else in the
+    context, so the no-op record (``replay``) stats exactly these next time."""
 
     root: str
     containerfile: str | None = None
     file_digests: FileDigests = field(default_factory=FileDigests)
+    visited: set[str] = field(default_factory=set)
+    resolved: dict[str, str] = field(default_factory=dict)
     _digests: dict[tuple, str] = field(default_factory=dict)
     _manifests: dict[tuple, dict[str, str]] = field(default_factory=dict)
 
@@ -187,6 +193,7 @@ class BuildContext:
         if self.containerfile:
             candidates += [self.containerfile + ".dockerignore", self.containerfile + ".containerignore"]
         candidates += [os.path.join(self.root, name) for name in IGNORE_FILES]
+        self.visited.update(candidates)
         return next((c for c in candidates if os.path.isfile(c)), None)
 
     @cached_property
@@ -200,6 +207,7 @@ class BuildContext:
         """The ignore rules for one source: the ignore file's, then its ``--exclude`` patterns (copyopts)."""
         if not exclude:
             return self.ignore
+        self.visited.add(os.path.join(self.root, posixpath.normpath(source.lstrip("/") or ".")))
         return self.ignore + IgnoreRules.parse("\n".join(exclusion_lines(self.root, source, exclude)))
 
     def expand(self, source: str, rules: IgnoreRules | None = None) -> list[str]:
@@ -210,9 +218,10 @@ class BuildContext:
         rules = self.ignore if rules is None else rules
         rel = _relative(source)
         try:
-            matches = gomatch.glob(self.root, rel)
+            matches = gomatch.glob(self.root, rel, self.visited)
         except gomatch.BadPattern as err:
             raise ContextError(f"{source}: {err}") from None
+        self.visited.update(os.path.join(self.root, m) for m in matches)
         kept = [
             m
             for m in matches
@@ -284,9 +293,11 @@ class BuildContext:
 
     def _mounted(self, rel: str) -> Iterator[bytes]:
         host = os.path.join(self.root, rel)
+        self.visited.add(host)
         if not os.path.lexists(host):
             raise ContextError(f"{rel}: no such file or directory in the build context")
         real = os.path.realpath(host)
+        self.resolved[host] = real
         root = os.path.realpath(self.root)
         if real != root and not real.startswith(root.rstrip("/") + "/"):
             raise OutsideContext(f"{rel}: outside the build context (a symlink leads to {real})")
@@ -304,6 +315,7 @@ class BuildContext:
         directory keeps hard links between its files.
         """
         top = os.path.join(root or self.root, real)
+        self.visited.add(top)
         with os.scandir(top) as it:
             children = sorted(it, key=lambda e: os.fsencode(e.name))
         for child in children:
@@ -322,6 +334,7 @@ class BuildContext:
                 yield from self._tree(child_name, child_real, rules, links, root)
 
     def _entry(self, name: str, path: str, st: os.stat_result, links: dict) -> bytes:
+        self.visited.add(path)
         return _entry(name, path, st, links, self.file_digests.sha256)
 
     def resolve(self, rel: str) -> str | None:
@@ -337,6 +350,7 @@ class BuildContext:
                     done.pop()
                 continue
             path = os.path.join(self.root, *done, part)
+            self.visited.add(path)
             if not os.path.lexists(path):
                 return None
             if os.path.islink(path):

@@ -145,23 +145,27 @@ def _class_char(chunk: str, pattern: str) -> tuple[str, str]:
     return char, rest
 
 
-def glob(root: str, pattern: str) -> list[str]:
+def glob(root: str, pattern: str, seen: set[str] | None = None) -> list[str]:
     """``filepath.Glob`` of a context-relative pattern: matching paths, sorted per directory.
 
     A pattern without meta characters names itself if it exists (a dangling symlink does); unreadable
-    directories are skipped, as Go does.
+    directories are skipped, as Go does. ``seen`` gets every path looked at (a name probed, a directory
+    listed): what the answer depends on.
     """
     match(pattern, "")  # a malformed pattern is an error even if nothing could match
     if not has_meta(pattern):
-        return [pattern] if os.path.lexists(os.path.join(root, pattern)) else []
+        path = os.path.join(root, pattern)
+        if seen is not None:
+            seen.add(path)
+        return [pattern] if os.path.lexists(path) else []
     directory, name = _split(pattern)
     if not has_meta(directory):
-        return _glob_in(root, directory, name, [])
+        return _glob_in(root, directory, name, [], seen)
     if directory == pattern:
         raise BadPattern(pattern)
     found: list[str] = []
-    for parent in glob(root, directory):
-        found = _glob_in(root, parent, name, found)
+    for parent in glob(root, directory, seen):
+        found = _glob_in(root, parent, name, found, seen)
     return found
 
 
@@ -173,8 +177,10 @@ def _split(pattern: str) -> tuple[str, str]:
     return head or ".", tail
 
 
-def _glob_in(root: str, directory: str, name: str, found: list[str]) -> list[str]:
+def _glob_in(root: str, directory: str, name: str, found: list[str], seen: set[str] | None) -> list[str]:
     path = os.path.join(root, directory)
+    if seen is not None:
+        seen.add(path)
     if not os.path.isdir(path):
         return found
     try:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shlax_front.backend import faults, stale
+from shlax_front.backend import faults
 from shlax_front.errors import BuildError, RefusedError
 
 #: what the library has to say goes through logging: the CLI prints it, a library caller decides
@@ -162,6 +162,8 @@ def lock_subject(path: Path) -> str:
 
 
 def write_atomic(path: Path, data: str) -> None:
+    from shlax_front.backend import stale  # not at the top: a no-op replayed from its record never needs it
+
     with cache_writes(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         # named after its writer: what a build killed before the rename left is deleted by the next one (stale)
@@ -206,6 +208,8 @@ class LayerIndex:
     def load(self) -> LayerIndex:
         """Read the index (under a shared lock: never while a build writes it, and a cache directory that
         cannot be written fails here, before anything is built). A root others can write is refused."""
+        from shlax_front.backend import stale
+
         check_trusted(self.root)
         stale.sweep_writes(self.root)
         with file_lock(self.lock_path, exclusive=False):

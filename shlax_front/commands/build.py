@@ -209,6 +209,14 @@ def build_command(
         argv = (click.get_current_context().obj or {}).get("argv")
         if argv is not None:  # an ordinary user: run again inside buildah's user namespace
             enter_user_namespace(argv)
+        recorder = None
+        if argv is not None and "-" not in (context, containerfile):  # a no-op ends here, from its record
+            from shlax_front.backend import replay
+
+            shown = {"progress": progress, "quiet": quiet, "as_json": as_json, "verbose": verbose}
+            if replay.finish(argv, cache_dir, iidfile, no_color=no_color, **shown):
+                return
+            recorder = replay.Recorder(argv, cache_dir)
 
         from shlax_front.backend.api import BuildRequest, run_request
         from shlax_front.commands.cache import parse_age
@@ -248,12 +256,18 @@ def build_command(
             build_contexts=build_contexts,
             ssh=ssh,
             output=output,
+            recorder=recorder,
         )
     except ShlaxError as err:  # refused before anything runs: --json and rawjson still get their error object
         report_early_failure(err, progress=progress, quiet=quiet, as_json=as_json)
         raise
     flags = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": explain}
-    build_with_progress(request, run_request, progress=progress, **flags)
+    if recorder is None:
+        build_with_progress(request, run_request, progress=progress, **flags)
+        return
+    with recorder.watching():
+        build_with_progress(request, run_request, progress=progress, **flags)
+    recorder.write()
 
 
 def _jobs(value: str | None) -> int | None:

@@ -1,0 +1,501 @@
+"""A no-op rebuild finished from the record of the last build, without the parser, the planner or the executor.
+
+Why: a rebuild where nothing changed reuses every layer, yet the normal path still imports and runs the whole
+front end (parser, instruction classes, scope, lowering, package managers, planner) and walks the context: about
+0.6 s where ``buildah bud --layers`` takes 0.8 s. What that path computes is a function of its inputs; when none
+of them changed since a build that succeeded, it gives the same image again. So a successful build writes down
+what it depended on, and the next ``build`` with the same command line checks those inputs first (stats, one
+small JSON file, the layer index, one ``buildah images``) and, when all hold, writes ``--iidfile``, applies the
+``-t`` names the image lacks and shows every step as the no-op would, importing none of the above.
+
+The record (``CACHE/noop/<sha256 of cwd and argv>.json``, one per command line and working directory, written
+whole; a damaged one counts as absent) holds:
+
+- the command line and the working directory, as given; a digest of the environment (every variable but the
+  few listed in ``IGNORED_ENV``: ``--build-arg NAME`` reads it, and buildah, the storage, the cache root and
+  the proxies are configured through it) and of the user ids;
+- ``lstat`` signatures (size, mtime, ctime, inode, device, mode; ``stat`` too for a symlink) of every path the
+  build's context walk looked at (``context.BuildContext.visited``: files read, directories listed, names
+  probed and found absent), of the Containerfile and the names tried to find it, the ignore files tried, the
+  files the flags name (``-v`` sources, ``--authfile``, the CA bundle); and the real path of each bind-mount
+  source;
+- the buildah binary (path and stat) and shlax-front's code (the stats of the package's files, of the
+  ``sys.path`` directories, which an install or upgrade of a dependency changes, and the interpreter);
+- every image read from the store by name (FROM, ``COPY --from``, ``RUN --mount from=``) with the id it was;
+  every cache key the build found or committed with its image (``Executor.reached``); the final image, the
+  ``-t`` names as buildah spells them, and each step as a no-op shows it.
+
+A stat signature stands for the content only when the file was last changed well before the build read it
+(``statcache``'s racy rule): a path whose mtime or ctime is less than ``RACY_SECONDS`` older than the start of
+the recorded build makes the build write no record (the next build takes the normal path and records then).
+
+Used only when, this time: every field above is equal, the layer index still maps each key to the same image,
+the listing shows every such image, the final image, and each named image under a name that can only mean it
+(``imagecache.listed_image``). Anything else, or any error, is the normal path, which is always right and writes
+a new record. Never recorded (the normal path every time): ``--no-cache``, ``--pull`` other than missing or
+never, ``--explain``, ``-o``, ``--push``, ``--cache-from``/``--cache-to``, ``--secret``, ``--ssh``,
+``--build-context``, a context or Containerfile on stdin, a Python recipe, an ``ADD`` of a URL, a base image
+that was not found, a build that logged a warning (it would not be said again), a library call (no command
+line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+#: the layout of a record; another number is read as absent
+FORMAT = 1
+#: variables that change between shells and terminals and cannot change what a build makes
+IGNORED_ENV = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "TERM", "COLUMNS", "LINES"})
+#: where the records live under the cache root
+DIRECTORY = "noop"
+#: the executor's pull policies with which an image present in the store is used as it is
+STORE_ONLY_PULLS = ("missing", "never")
+
+Signature = list[int]
+
+
+def signature(path: str, follow: bool = False) -> Signature | None:
+    """(size, mtime, ctime, inode, device, mode) of ``path`` (``follow``: of what a symlink points at), None when
+    there is nothing there."""
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode]
+
+
+def path_entry(path: str, follow: bool = False) -> list[Any]:
+    """``[path, follow, lstat signature, stat signature]``: the stat signature for a symlink, or for a path read
+    through its symlinks (``follow``), so that what a link leads to is covered too."""
+    own = signature(path)
+    is_link = own is not None and (own[5] & 0o170000) == 0o120000
+    return [path, follow, own, signature(path, follow=True) if (is_link or follow) else None]
+
+
+def record_path(root: Path, argv: Sequence[str], cwd: str) -> Path:
+    """The record of this command line run in ``cwd``."""
+    key = json.dumps([cwd, list(argv)]).encode("utf-8", "surrogateescape")
+    return root / DIRECTORY / (hashlib.sha256(key).hexdigest()[:32] + ".json")
+
+
+def environment_digest(environ: Mapping[str, str]) -> str:
+    """One digest over the variables that may matter and the user ids (never a value stored as it is)."""
+    kept = sorted((name, value) for name, value in environ.items() if name not in IGNORED_ENV)
+    ids = [os.getuid(), os.geteuid(), os.getgid(), os.getegid()]
+    data = json.dumps([kept, ids]).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(data).hexdigest()
+
+
+def code_entries() -> list[list[Any]]:
+    """The stat signatures of shlax-front's files, of the directories Python imports from (an install, an
+    upgrade or a removal of a package changes its site-packages directory) and of the interpreter."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    entries = [[path, signature(path)] for path in _files_below(package)]
+    entries += [[path, signature(path, follow=True)] for path in sys.path if path]
+    entries.append([sys.executable, signature(sys.executable, follow=True)])
+    return entries
+
+
+def _files_below(top: str) -> Iterator[str]:
+    yield top
+    with contextlib.suppress(OSError), os.scandir(top) as it:
+        for entry in sorted(it, key=lambda e: e.name):
+            if entry.name == "__pycache__":
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files_below(entry.path)
+            else:
+                yield entry.path
+
+
+def code_digest(entries: list[list[Any]]) -> str:
+    return hashlib.sha256(json.dumps([sys.version, entries]).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def buildah_binary(environ: Mapping[str, str]) -> list[Any]:
+    """The buildah this build runs (the first on ``PATH``), with its stat: an upgrade changes it."""
+    import shutil
+
+    found = shutil.which("buildah", path=environ.get("PATH", os.defpath)) or ""
+    return [found, signature(found, follow=True) if found else None]
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    from shlax_front.backend.store import default_root
+
+    return Path(cache_dir) if cache_dir else default_root()
+
+
+# -- the fast path ------------------------------------------------------------------------------------------------
+
+
+class Replayed:
+    """A build finished from its record: the image, and each step as the no-op shows it."""
+
+    def __init__(self, image: str, steps: list[list[Any]], began: float):
+        self.image = image
+        self.steps = steps
+        self.began = began
+
+    def run(self, request: Any, on_start: Any = None, on_output: Any = None, on_step: Any = None) -> Any:
+        """The steps told to the progress callbacks as the executor tells a no-op's (a FROM starts, then ends;
+        a reused step only ends), and the ``BuildResult``: ``progress.options.build_with_progress``'s ``run``."""
+        from shlax_front.backend.result import BuildResult, StepRecord, StepStart
+        from shlax_front.backend.steps import Location
+
+        records = []
+        for stage, instruction, path, line, status in self.steps:
+            where = Location(path, line)
+            if status == "from" and on_start is not None:
+                on_start(StepStart(stage, instruction, where))
+            record = StepRecord(stage, instruction, where, status, 0.0)
+            records.append(record)
+            if on_step is not None:
+                on_step(record)
+        return BuildResult(self.image, tuple(records), time.monotonic() - self.began)
+
+
+def attempt(
+    argv: Sequence[str],
+    cache_dir: str | None,
+    iidfile: str | None,
+    environ: Mapping[str, str] = os.environ,
+) -> Replayed | None:
+    """Finish this build from its record when every input it names is unchanged (see the module docstring):
+    the image is tagged and ``--iidfile`` written. None: take the normal path."""
+    began = time.monotonic()
+    try:
+        root = cache_root(cache_dir)
+        cwd = os.getcwd()
+        record = load(record_path(root, argv, cwd))
+        if record is None:
+            return None
+        buildah = str(record["buildah"][0])
+        listing: dict[str, set[str]] = {}
+        if stale_reason(record, argv, cwd, environ, root, lambda: list_images(buildah), listing) is not None:
+            return None
+        image = record["image"]
+        names = [tag for tag, normalized in record["tags"] if normalized not in listing[image]]
+        if names and not run_buildah(buildah, "tag", image, *names):
+            return None
+        if iidfile:
+            with open(iidfile, "w") as f:
+                f.write(f"sha256:{image}")
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return Replayed(image, record["steps"], began)
+
+
+def finish(
+    argv: Sequence[str],
+    cache_dir: str | None,
+    iidfile: str | None,
+    *,
+    progress: str | None,
+    quiet: bool,
+    as_json: bool,
+    verbose: bool,
+    no_color: bool,
+) -> bool:
+    """``build``'s fast path: True when the build was finished from its record (``attempt``) and shown as the
+    flags ask, as a no-op is shown: the image id only for ``-q`` (nothing else imported), else through the
+    progress renderers with every step as the executor reports a reused one."""
+    done = attempt(argv, cache_dir, iidfile)
+    if done is None:
+        return False
+    if not as_json and (progress == "quiet" or (progress is None and quiet)):
+        print(done.image, flush=True)
+        return True
+    from types import SimpleNamespace
+
+    from shlax_front.progress.options import build_with_progress
+
+    shown = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": False}
+    build_with_progress(SimpleNamespace(cache_dir=cache_dir), done.run, progress=progress, **shown)
+    return True
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``; None when missing, damaged or of another format."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    return data
+
+
+def stale_reason(
+    record: dict[str, Any],
+    argv: Sequence[str],
+    cwd: str,
+    environ: Mapping[str, str],
+    root: Path,
+    images: Callable[[], dict[str, set[str]] | None],
+    listing: dict[str, set[str]] | None = None,
+) -> str | None:
+    """Why ``record`` does not stand for this build (the first input found changed), or None when it does;
+    ``images`` lists the store (called last, once: it is a buildah call), and ``listing`` gets what it said.
+    Cheapest checks first."""
+    if record.get("argv") != list(argv) or record.get("cwd") != cwd:
+        return "command line"
+    if record.get("env") != environment_digest(environ):
+        return "environment"
+    if record.get("buildah") != buildah_binary(environ):
+        return "buildah binary"
+    if record.get("code") != code_digest(code_entries()):
+        return "shlax-front code"
+    for entry in record["paths"]:
+        if path_entry(entry[0], bool(entry[1])) != entry:
+            return f"file {entry[0]}"
+    for host, real in record["realpaths"]:
+        if os.path.realpath(host) != real:
+            return f"file {host}"
+    from shlax_front.backend.imagecache import listed_image
+    from shlax_front.backend.store import RefusedError, check_trusted
+
+    try:
+        check_trusted(root)  # a record others could write is not trusted (the normal path says why)
+    except RefusedError:
+        return "cache directory"
+    entries = layer_entries(root)
+    if entries is None or any(entries.get(key) != image for key, image in record["layers"].items()):
+        return "layer index"
+    listed = images()
+    if listed is None:
+        return "image listing"
+    wanted = [record["image"], *record["layers"].values()]
+    if any(image not in listed for image in wanted):
+        return "image removed"
+    for ref, image in record["images"].items():
+        bare = ref.removeprefix("sha256:")
+        found = (bare if bare in listed else None) if _is_image_id(ref) else listed_image(ref, listed)
+        if found != image:
+            return f"image {ref}"
+    if listing is not None:
+        listing.update(listed)
+    return None
+
+
+def _is_image_id(ref: str) -> bool:
+    bare = ref.removeprefix("sha256:")
+    return len(bare) == 64 and all(c in "0123456789abcdef" for c in bare)
+
+
+def layer_entries(root: Path) -> dict[str, str] | None:
+    """The layer index's key -> image id (read without its lock: it is replaced whole), None when unreadable."""
+    try:
+        data = json.loads((root / "layers" / "index.json").read_bytes().decode("utf-8"))
+        return {key: entry["image"] for key, entry in data["entries"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def list_images(buildah: str) -> dict[str, set[str]] | None:
+    """Image id -> names, as ``Buildah.image_names`` reads ``buildah images`` (None when it fails: a concurrent
+    removal, which the normal path asks again about)."""
+    import subprocess
+
+    listing = ["images", "--all", "--no-trunc", "--format", "{{.ID}} {{.Name}}:{{.Tag}}"]
+    try:
+        done = subprocess.run([buildah, *listing], capture_output=True, text=True)
+    except OSError:
+        return None
+    if done.returncode != 0:
+        return None
+    names: dict[str, set[str]] = {}
+    for line in done.stdout.splitlines():
+        image, _, name = line.strip().partition(" ")
+        if image:
+            listed = names.setdefault(image.removeprefix("sha256:"), set())
+            if name.strip() and name.strip() != "<none>:<none>":
+                listed.add(name.strip())
+    return names
+
+
+def run_buildah(buildah: str, *args: str) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run([buildah, *args], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+# -- the record -----------------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """What the normal path of one ``build`` command read, written as the next run's record once it succeeded.
+
+    Made by the command line before the build (``stamp``: before any input is read); the build hands over what
+    it read at its end (``collect``, from ``api.run_request``); the command line writes it after the build
+    succeeded (``write``). Warnings logged meanwhile make the build ineligible (``watching``).
+    """
+
+    def __init__(self, argv: Sequence[str], cache_dir: str | None, environ: Mapping[str, str] = os.environ):
+        self.argv = list(argv)
+        self.cache_dir = cache_dir
+        self.environ = environ
+        self.cwd = os.getcwd()
+        self.stamp = time.time()
+        self.record: dict[str, Any] | None = None
+        self.warned = False
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Notice any warning the library logs during the build (a replay would not say it again)."""
+        recorder = self
+
+        class Noticer(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                recorder.warned = True
+
+        handler = Noticer(logging.WARNING)
+        logger = logging.getLogger("shlax_front")
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
+    def collect(
+        self,
+        request: Any,
+        containerfile: str,
+        context: Any,
+        options: Any,
+        inspected: Mapping[str, dict[str, Any] | None],
+        reached: Mapping[str, str],
+        result: Any,
+    ) -> None:
+        """Note what the build that just ended read; nothing when it is of a kind never recorded."""
+        if not eligible(request, containerfile, options, inspected, result):
+            return
+        from shlax_front.backend.buildah import normalized_name
+
+        paths = [path_entry(p) for p in sorted(context.visited)]
+        paths += [
+            path_entry(p, follow=True) for p in sorted(set(_files_named(request, containerfile, options)))
+        ]
+        self.record = {
+            "format": FORMAT,
+            "argv": self.argv,
+            "cwd": self.cwd,
+            "env": environment_digest(self.environ),
+            "buildah": buildah_binary(self.environ),
+            "_code": code_entries(),
+            "paths": paths,
+            "realpaths": sorted([host, real] for host, real in context.resolved.items()),
+            "images": {ref: _image_id(info) for ref, info in inspected.items() if info},
+            "layers": dict(reached),
+            "image": result.image,
+            "tags": [[tag, normalized_name(tag)] for tag in options.tags],
+            "steps": noop_view(result.steps),
+            "recorded": self.stamp,
+        }
+
+    def write(self) -> None:
+        """Write the record collected (or remove the old one: it may stand for inputs that changed meanwhile)."""
+        from shlax_front.backend.statcache import RACY_SECONDS
+        from shlax_front.backend.store import CacheDirError, write_atomic
+
+        with contextlib.suppress(OSError, CacheDirError):
+            path = record_path(cache_root(self.cache_dir), self.argv, self.cwd)
+            record = self.record
+            if record is None or self.warned or _racy(record, self.stamp - RACY_SECONDS):
+                path.unlink(missing_ok=True)
+                return
+            code = record.pop("_code")
+            record["code"] = code_digest(code)
+            write_atomic(path, json.dumps(record, separators=(",", ":")))
+
+
+def eligible(
+    request: Any,
+    containerfile: str,
+    options: Any,
+    inspected: Mapping[str, dict[str, Any] | None],
+    result: Any,
+) -> bool:
+    """Whether a build of this kind may be finished from its record next time (see the module docstring)."""
+    if (
+        request.no_cache
+        or request.explain
+        or request.output
+        or request.push
+        or request.cache_from
+        or request.cache_to
+        or request.secrets
+        or request.ssh
+        or request.build_contexts
+        or options.build_contexts
+        or options.pull not in STORE_ONLY_PULLS
+        or containerfile.endswith(".py")
+    ):
+        return False
+    if any(info is None for info in inspected.values()):
+        return False  # an image that was not there: what a name stands for is not known
+    return not any(_downloads(record.instruction) for record in result.steps)
+
+
+def _image_id(info: dict[str, Any]) -> str:
+    return str(info["FromImageID"]).removeprefix("sha256:")
+
+
+def _downloads(instruction: str) -> bool:
+    """An ``ADD`` of a URL or a git source: what it reads may change at any time."""
+    words = instruction.split()
+    return (
+        bool(words) and words[0].upper() == "ADD" and any("://" in w or w.startswith("git@") for w in words)
+    )
+
+
+def _files_named(request: Any, containerfile: str, options: Any) -> Iterator[str]:
+    """Files outside the walk whose presence or content the normal path depends on: the Containerfile (and the
+    names tried before it), the files the flags name."""
+    yield os.path.abspath(containerfile)
+    if not request.containerfile:
+        for name in ("Containerfile", "Dockerfile", "shlaxfile.py"):
+            yield os.path.abspath(os.path.join(request.context, name))
+    for volume in request.volumes:
+        yield os.path.abspath(volume.split(":", 1)[0])
+    if request.authfile:
+        yield os.path.abspath(request.authfile)
+    if request.network and request.network.startswith("ns:"):
+        yield request.network[3:]
+    if options.ca_bundle:
+        yield os.path.abspath(options.ca_bundle)
+
+
+def noop_view(steps: Sequence[Any]) -> list[list[Any]]:
+    """Each step as a rebuild that reuses everything shows it: built steps are reused then; a config step stays
+    a config step (folded, never looked up as a layer) except the last of its stage, whose key the stage's
+    commit recorded."""
+    last = {record.stage: n for n, record in enumerate(steps)}
+    view = []
+    for n, record in enumerate(steps):
+        status = record.status
+        if status == "built" or (status == "config" and last[record.stage] == n):
+            status = "cached"
+        view.append([record.stage, record.instruction, record.location.path, record.location.line, status])
+    return view
+
+
+def _racy(record: dict[str, Any], limit: float) -> bool:
+    """Whether any path of the record changed too close to the build's start for its stat to be trusted."""
+    signatures = [sig for entry in record["paths"] for sig in entry[2:]]
+    signatures += [sig for _, sig in record["_code"]] + [record["buildah"][1]]
+    limit_ns = limit * 1e9
+    return any(sig is not None and max(sig[1], sig[2]) >= limit_ns for sig in signatures)

@@ -1,0 +1,349 @@
+"""The no-op record (``backend/replay.py``): every input it covers, changed, makes it stand for nothing.
+
+Each test records a build (a real ``BuildContext`` walk over a real directory, a fake buildah on ``PATH``, a
+layer index file, an image listing given as a dict), checks that the record holds, changes one input and
+checks that it no longer does, naming that input. Without the check of that input the record would still
+hold, and a no-op would be replayed over a changed build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from shlax_front.backend import replay
+from shlax_front.backend.context import BuildContext
+from shlax_front.backend.result import BuildResult, StepRecord
+from shlax_front.backend.statcache import RACY_SECONDS
+from shlax_front.backend.steps import Location
+
+BASE = "b" * 64
+LAYER = "1" * 64
+FINAL = "f" * 64
+OLD = time.time() - 1000  # every file of the fixture was last changed long before the recorded build
+
+
+class Build:
+    """One recorded build of ``ctx`` and the means to ask whether its record still holds."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        self.tmp = tmp_path
+        self.ctx = tmp_path / "ctx"
+        (self.ctx / "src").mkdir(parents=True)
+        (self.ctx / "Containerfile").write_text("FROM base\nCOPY src/*.py /app/\nCOPY app.txt /\n")
+        (self.ctx / "src" / "a.py").write_text("a\n")
+        (self.ctx / "src" / "b.py").write_text("b\n")
+        (self.ctx / "app.txt").write_text("app\n")
+        (self.ctx / "README").write_text("not copied\n")
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        (self.bin / "buildah").write_text("#!/bin/sh\n")
+        (self.bin / "buildah").chmod(0o755)
+        self.cache = tmp_path / "cache"
+        (self.cache / "layers").mkdir(parents=True)
+        self.cache.chmod(0o700)
+        self.write_index({"k1": LAYER, "k2": FINAL})
+        for path in [self.tmp, *self.tmp.rglob("*")]:
+            os.utime(path, (OLD, OLD), follow_symlinks=False)
+        monkeypatch.chdir(self.ctx)
+        self.environ = {"PATH": str(self.bin), "HOME": str(tmp_path), "V": "s3cr3t", "PWD": str(self.ctx)}
+        self.argv = ["build", "-t", "app", "--cache-dir", str(self.cache), "."]
+        self.listing: dict[str, set[str]] = {
+            BASE: {"docker.io/library/base:latest"},
+            LAYER: set(),
+            FINAL: {"localhost/app:latest"},
+        }
+
+    def write_index(self, entries: dict[str, str]) -> None:
+        data = {
+            "entries": {key: {"image": image, "step": "", "created": 0} for key, image in entries.items()}
+        }
+        (self.cache / "layers" / "index.json").write_text(json.dumps(data))
+
+    def record(
+        self, *, containerfile=None, used=None, copies=(("src/*.py",), ("app.txt",)), steps=None, warned=False,
+        started=None, **changes,
+    ) -> Path:  # fmt: skip
+        """Record a build of ``containerfile`` (``-f``; else ``used``, found in the context), which started at
+        ``started`` (default: well after the fixture's files were made); ``changes``: request or options
+        fields. The record's path."""
+        path = containerfile or used or "Containerfile"
+        context = BuildContext(str(self.ctx), os.path.abspath(path))
+        for sources in copies:
+            context.digest(sources)
+        request = SimpleNamespace(
+            no_cache=False, explain=False, output=None, push=False, cache_from=(), cache_to=(), secrets=(),
+            ssh=(), build_contexts=(), containerfile=None, context=".", volumes=(), authfile=None, network=None,
+        )  # fmt: skip
+        request.containerfile = containerfile
+        options = SimpleNamespace(build_contexts={}, pull="missing", ca_bundle=None, tags=("app",))
+        for name, value in changes.items():
+            setattr(request if hasattr(request, name) else options, name, value)
+        where = Location("Containerfile", 1)
+        result = BuildResult(
+            FINAL,
+            tuple(
+                StepRecord("0", text, where, status, 1.0)
+                for text, status in steps or [("FROM base", "from"), ("COPY src/*.py /app/", "built")]
+            ),
+            2.0,
+        )
+        recorder = replay.Recorder(self.argv, str(self.cache), self.environ)
+        recorder.stamp = time.time() + RACY_SECONDS + 1 if started is None else started
+        recorder.warned = warned
+        recorder.collect(request, path, context, options, {"base": {"FromImageID": BASE}},
+                         {"k1": LAYER, "k2": FINAL}, result)  # fmt: skip
+        recorder.write()
+        return replay.record_path(self.cache, self.argv, str(self.ctx))
+
+    def why(self, **given) -> str | None:
+        """Why the record does not stand for a build run now (None: it does)."""
+        record = replay.load(replay.record_path(self.cache, self.argv, str(self.ctx)))
+        assert record is not None, "no record"
+        args = {"argv": self.argv, "cwd": str(self.ctx), "environ": self.environ, **given}
+        return replay.stale_reason(
+            record, args["argv"], args["cwd"], args["environ"], self.cache, lambda: self.listing
+        )
+
+
+@pytest.fixture
+def build(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    made.record()
+    assert made.why() is None
+    return made
+
+
+# -- the command line, the environment, the programs -----------------------------------------------------------
+
+
+def test_another_command_line_or_directory_is_another_build(build):
+    assert build.why(argv=[*build.argv[:-1], "--target", "x", "."]) == "command line"
+    assert build.why(cwd=str(build.tmp)) == "command line"
+    other = replay.record_path(build.cache, [*build.argv, "--no-color"], str(build.ctx))
+    assert other != replay.record_path(build.cache, build.argv, str(build.ctx))
+
+
+def test_every_variable_counts_but_the_shells_own(build):
+    assert build.why(environ={**build.environ, "V": "s3cr3t2"}) == "environment"  # --build-arg V reads it
+    assert build.why(environ={**build.environ, "https_proxy": "http://p:3128"}) == "environment"
+    assert build.why(environ={**build.environ, "CONTAINERS_STORAGE_CONF": "/x"}) == "environment"
+    assert build.why(environ={k: v for k, v in build.environ.items() if k != "V"}) == "environment"
+    assert build.why(environ={**build.environ, "PWD": "/elsewhere", "TERM": "dumb", "SHLVL": "3"}) is None
+
+
+def test_another_buildah_binary(build):
+    (build.bin / "buildah").write_text("#!/bin/sh\n# upgraded\n")
+    assert build.why() == "buildah binary"
+
+
+def test_another_shlax_front(build, monkeypatch):
+    entries = replay.code_entries()
+    assert any(path.endswith("/backend/replay.py") for path, _ in entries)
+    edited = [[path, [*sig[:1], sig[1] + 1, *sig[2:]]] if path.endswith("api.py") else [path, sig]
+              for path, sig in entries]  # fmt: skip
+    monkeypatch.setattr(replay, "code_entries", lambda: edited)
+    assert build.why() == "shlax-front code"
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+
+
+def test_an_edited_copied_file(build):
+    (build.ctx / "app.txt").write_text("app, edited\n")
+    assert build.why() == f"file {build.ctx / 'app.txt'}"
+
+
+def test_an_edit_that_keeps_the_size_and_the_mtime(build):
+    path = build.ctx / "src" / "a.py"
+    path.write_text("A\n")
+    os.utime(path, (OLD, OLD))  # the ctime still moves
+    assert build.why() == f"file {path}"
+
+
+def test_a_file_added_where_a_copy_glob_looked(build):
+    (build.ctx / "src" / "c.py").write_text("c\n")
+    assert build.why() == f"file {build.ctx / 'src'}"
+
+
+def test_a_file_removed_or_its_mode_changed(build):
+    (build.ctx / "src" / "b.py").chmod(0o600)
+    assert build.why() == f"file {build.ctx / 'src' / 'b.py'}"
+    (build.ctx / "src" / "b.py").unlink()
+    assert build.why() == f"file {build.ctx / 'src'}"
+
+
+def test_a_file_no_step_reads_changes_nothing(build):
+    (build.ctx / "README").write_text("edited, still not copied\n")
+    assert build.why() is None
+
+
+def test_a_symlink_retargeted(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    (made.ctx / "link").symlink_to("app.txt")
+    os.utime(made.ctx / "link", (OLD, OLD), follow_symlinks=False)
+    made.record(copies=(("link",),))
+    assert made.why() is None
+    (made.ctx / "link").unlink()
+    (made.ctx / "link").symlink_to("README")
+    assert made.why() == f"file {made.ctx / 'link'}"
+
+
+def test_the_containerfile_and_the_ignore_file(build):
+    (build.ctx / ".dockerignore").write_text("src/b.py\n")
+    assert build.why() == f"file {build.ctx / '.dockerignore'}"
+    (build.ctx / ".dockerignore").unlink()
+    (build.ctx / "Containerfile").write_text("FROM base\nCOPY src/*.py /app/\nCOPY app.txt /x/\n")
+    assert build.why() == f"file {build.ctx / 'Containerfile'}"
+
+
+def test_a_dockerfile_appearing_beside_the_containerfile_it_was_chosen_over(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    (made.ctx / "Containerfile").rename(made.ctx / "Dockerfile")
+    made.record(used="Dockerfile")
+    assert made.why() is None
+    (made.ctx / "Containerfile").write_text("FROM other\n")
+    assert made.why() == f"file {made.ctx / 'Containerfile'}"
+
+
+def test_a_containerfile_outside_the_context(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    outside = tmp_path / "ci" / "Containerfile"
+    outside.parent.mkdir()
+    outside.write_text("FROM base\n")
+    os.utime(outside, (OLD, OLD))
+    made.record(containerfile=str(outside))
+    outside.write_text("FROM base\nRUN true\n")
+    assert made.why() == f"file {outside}"
+
+
+def test_a_volume_source_removed(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    source = tmp_path / "src-volume"
+    source.mkdir()
+    os.utime(source, (OLD, OLD))
+    made.record(volumes=(f"{source}:/src:ro",))
+    source.rmdir()
+    assert made.why() == f"file {source}"
+
+
+# -- the store ----------------------------------------------------------------------------------------------------
+
+
+def test_a_key_pointing_at_another_image(build):
+    build.write_index({"k1": LAYER, "k2": "2" * 64})  # a --no-cache build committed the last step again
+    assert build.why() == "layer index"
+    (build.cache / "layers" / "index.json").write_text("{damaged")
+    assert build.why() == "layer index"
+
+
+def test_an_image_removed_from_the_store(build):
+    del build.listing[LAYER]  # an intermediate layer: the normal path would build its step again
+    assert build.why() == "image removed"
+    build.listing[LAYER] = set()
+    del build.listing[FINAL]
+    assert build.why() == "image removed"
+
+
+def test_a_base_image_name_moved_or_made_ambiguous(build):
+    build.listing["c" * 64] = build.listing.pop(BASE)  # retagged: the name is another image now
+    assert build.why() == "image base"
+    build.listing[BASE] = {"quay.io/x/base:latest"}  # two images a short name can stand for
+    assert build.why() == "image base"
+
+
+def test_a_cache_directory_others_can_write(build):
+    build.cache.chmod(0o777)
+    try:
+        assert build.why() == "cache directory"
+    finally:
+        build.cache.chmod(0o700)
+
+
+# -- when there is no record --------------------------------------------------------------------------------------
+
+
+def test_a_file_changed_just_before_the_build_leaves_no_record(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    path = made.record()
+    (made.ctx / "app.txt").write_text("just now\n")  # younger than RACY_SECONDS when the build starts
+    made.record(started=time.time())
+    assert not path.exists()
+    os.utime(made.ctx / "app.txt", (OLD, OLD))  # its ctime is still recent: still none
+    made.record(started=time.time())
+    assert not path.exists()
+    made.record()  # a build that starts later records it
+    assert path.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"no_cache": True},
+        {"explain": True},
+        {"pull": "always"},
+        {"pull": "newer"},
+        {"output": "type=local,dest=out"},
+        {"push": True},
+        {"cache_to": ("x",)},
+        {"secrets": ("id=a,src=f",)},
+        {"ssh": ("default",)},
+        {"build_contexts": ("n=dir",)},
+        {"warned": True},
+        {"steps": [("FROM base", "from"), ("ADD https://example.com/f /f", "cached")]},
+    ],
+)
+def test_builds_never_recorded(tmp_path, monkeypatch, change):
+    made = Build(tmp_path, monkeypatch)
+    path = made.record()
+    assert path.exists()
+    made.record(**change)
+    assert not path.exists()  # the earlier record goes too
+
+
+def test_a_damaged_record_is_absent(build):
+    path = replay.record_path(build.cache, build.argv, str(build.ctx))
+    path.write_text('{"format": 1, "argv"')
+    assert replay.load(path) is None
+    path.write_text(json.dumps({"format": 99}))
+    assert replay.load(path) is None
+
+
+def test_the_record_is_private_and_names_no_value(build):
+    path = replay.record_path(build.cache, build.argv, str(build.ctx))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "s3cr3t" not in path.read_text()
+
+
+# -- what is shown --------------------------------------------------------------------------------------------------
+
+
+def test_each_step_as_a_no_op_shows_it():
+    where = Location("Containerfile", 1)
+    steps = [
+        StepRecord("0", "FROM base", where, "from", 0.1),
+        StepRecord("0", "ENV A=1", where, "config", 0.0),
+        StepRecord("0", "RUN make", where, "built", 3.0),
+        StepRecord("0", "EXPOSE 80", where, "config", 0.0),  # the stage's commit keeps its key
+        StepRecord("1", "FROM base", where, "from", 0.1),
+        StepRecord("1", "COPY a /", where, "cached", 0.0),
+    ]
+    assert [status for *_, status in replay.noop_view(steps)] == [
+        "from", "config", "cached", "cached", "from", "cached",
+    ]  # fmt: skip
+
+
+def test_the_replay_tells_the_progress_what_a_no_op_tells_it():
+    events = []
+    done = replay.Replayed(FINAL, [["0", "FROM base", "Containerfile", 1, "from"],
+                                   ["0", "RUN make", "Containerfile", 2, "cached"]], time.monotonic())  # fmt: skip
+    result = done.run(None, on_start=lambda s: events.append(("start", s.instruction)),
+                      on_step=lambda r: events.append((r.status, r.instruction)))  # fmt: skip
+    assert events == [("start", "FROM base"), ("from", "FROM base"), ("cached", "RUN make")]
+    assert result.image == FINAL and result.cached == 1 and result.built == 0
