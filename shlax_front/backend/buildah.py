@@ -125,17 +125,26 @@ class Buildah:
             self._run("config", *options, container)
 
     def commit(
-        self, container: str, fmt: str = "docker", created_by: str | None = None, remove: bool = False
+        self,
+        container: str,
+        fmt: str = "docker",
+        created_by: str | None = None,
+        remove: bool = False,
+        name: str | None = None,
+        config: Sequence[str] | None = None,
     ) -> str:
-        """Commit ``container`` to a new untagged image; returns the image id. ``created_by`` is the history's
-        line for the layer (the comment stays buildah's own ``FROM <parent>``, as bud's); ``remove``: the
-        container goes with the commit (``--rm``: no ``buildah rm`` call after it)."""
+        """Commit ``container`` to a new image; returns the image id. ``created_by`` is the history's line for the
+        layer (the comment stays buildah's own ``FROM <parent>``, as bud's); ``remove``: the container goes with
+        the commit (``--rm``: no ``buildah rm`` call after it); ``name``: the image's name, as bud names its last
+        commit (fully qualified: commit resolves a short name against the images in storage, ``tag`` does not);
+        ``config``: ``buildah config`` options set in the same call as the history line."""
         args = ["commit", "--quiet", "--format", fmt, *(["--rm"] if remove else [])]
         if self.timestamp is not None:
             args += ["--timestamp", str(self.timestamp)]
-        if created_by:
-            self._run("config", "--created-by", created_by, container)
-        return self._run(*args, container).stdout.strip().splitlines()[-1]
+        options = [*(config or []), *(["--created-by", created_by] if created_by else [])]
+        if options:
+            self._run("config", *options, container)
+        return self._run(*args, container, *([name] if name else [])).stdout.strip().splitlines()[-1]
 
     def mount(self, container: str) -> str:
         return self._run("mount", container).stdout.strip()

@@ -157,6 +157,7 @@ class Executor:
         self._current = threading.local()
         self._schedule: Scheduler[StageResult] = Scheduler(1)
         self._positions: dict[int, int] = {}
+        self._final: int | None = None  # the index of the stage whose image is the build's
         #: each record with its stage's place in the file, to give ``BuildResult.steps`` the file's order
         self._placed: list[tuple[int, StepRecord]] = []
         #: the context's digests (``statcache``) are read and remembered by one stage at a time
@@ -211,6 +212,7 @@ class Executor:
         start = time.monotonic()
         order = [stage.index for stage in plan.stages]
         self._positions = {index: n for n, index in enumerate(order)}
+        self._final = plan.stages[-1].index
         stages = {stage.index: stage for stage in plan.stages}
         self._schedule = Scheduler(self.options.jobs, stop=self._stop_commands)
 
@@ -311,16 +313,20 @@ class Executor:
             inputs = self._inputs(step, state, results)
             key = step_key(state.key, inputs)
             inputs = self._with_manifest(step, inputs)  # for --explain only: not part of the key
-            cached = None if self.options.no_cache else self._lookup(key)
+            folded = _folded(steps, i)  # a last COPY's config steps after it: one commit (``_fold_keys``)
+            keys = self._fold_keys(key, folded, state, results)
+            cached = None if self.options.no_cache else self._lookup(keys[-1])
             if cached is not None:
                 self._drop_container(state)
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
                         self.incremental.remember(step, state.key, inputs, key, built=False)
-                state.key, state.image, state.pending, state.uncommitted = key, cached, [], False
+                state.key, state.image, state.pending, state.uncommitted = keys[-1], cached, [], False
                 self._record(stage, step, "cached", t0)
-                i += 1
+                for n, config in enumerate(folded, 1):
+                    self._record(stage, config, "cached" if n == len(folded) else "config", t0)
+                i += 1 + len(folded)
                 continue
             parent_key = state.key
             state.key = key
@@ -339,6 +345,8 @@ class Executor:
                     with self._shared:
                         self.before_build_step()
                 reason = explain_miss(self.index.slots.get(slot), {"parent": parent_key, **inputs})
+                if folded and reason == "cached layer was removed":
+                    reason = "a config step after it changed (committed with it)"
                 if self.options.no_cache:
                     reason = "--no-cache"
                 start, parent_image, parent_pending = None, state.image, state.pending
@@ -391,11 +399,16 @@ class Executor:
                 elif isinstance(step, ConfigStep):
                     self.buildah.config(state.container, step.options)
                     self._mkdir(state, step.mkdir, step.mkdir_user)
-                self._commit(state, key, step, slot, {"parent": parent_key, **inputs})
+                config = [option for folded_step in folded for option in folded_step.options]
+                name = self._name_at_commit(stage) if i + len(folded) == len(steps) - 1 else None
+                self._commit(state, keys[-1], step, slot, {"parent": parent_key, **inputs}, config, name)
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
                         self.incremental.remember(step, parent_key, inputs, key)
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
+                for folded_step in folded:
+                    self._record(stage, folded_step, "config", t0)
+                i += len(folded)
             i += 1
         assert state is not None
         if state.uncommitted:
@@ -408,7 +421,7 @@ class Executor:
                 history = ["--created-by", state.history] if state.container is None and state.history else []
                 self._ensure_container(state, history)
                 state.history = "" if history else state.history
-                self._commit(state, state.key, None, None, {})
+                self._commit(state, state.key, None, None, {}, name=self._name_at_commit(stage))
         self._drop_container(state)
         assert state.image is not None
         return StageResult(state.image, state.key)
@@ -620,21 +633,60 @@ class Executor:
         state.container = None
         state.rootfs = None
 
-    def _commit(self, state: _State, key: str, step: Step | None, slot: str | None, inputs: dict) -> None:
+    def _commit(
+        self,
+        state: _State,
+        key: str,
+        step: Step | None,
+        slot: str | None,
+        inputs: dict,
+        config: list[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Commit the stage's container as the image of ``key``; ``config``: the folded config steps' options
+        (set with the history line, one call), ``name``: the build's image name (``_name_at_commit``)."""
         text = step.text if step else "(config)"
         assert state.container is not None
         image = self.buildah.commit(
-            state.container, self.format, created_by=state.history or None, remove=True
+            state.container,
+            self.format,
+            created_by=state.history or None,
+            remove=True,
+            name=name,
+            config=config,
         )
         self.work.forget(state.container)  # committed with --rm: buildah removed it
         state.container, state.rootfs = None, None
         image = image.removeprefix("sha256:")
+        if name:  # already named: ``run`` tags only the other names
+            with self._shared:
+                self._image_names.setdefault(image, set()).add(name)
         faults.point("layer-committed")  # tests: a build that dies here leaves no index entry
         self.index.record(key, image, text, slot, inputs)
         self.reached[key] = image
         if self._image_ids is not None:
             self._image_ids.add(image)
         state.image, state.key, state.uncommitted, state.history = image, key, False, ""
+
+    def _fold_keys(
+        self, key: str, folded: list[ConfigStep], state: _State, results: dict[int, StageResult]
+    ) -> list[str]:
+        """``key`` and the keys of the config steps folded after it: the last is the key of the one image they
+        make (the keys are those of one step after the other, so a cache made before folding still serves)."""
+        keys = [key]
+        for config in folded:
+            keys.append(step_key(keys[-1], self._inputs(config, state, results)))
+        return keys
+
+    def _name_at_commit(self, stage: Stage) -> str | None:
+        """The name the build's image gets at its last commit, as bud names it (the first ``-t``; ``run`` tags
+        the others): only in the last stage once every other stage is built (a later failure could not unname it)
+        and for a name ``tag`` would spell alike."""
+        if stage.index != self._final or not self.options.tags:
+            return None
+        if not set(self._positions) - {stage.index} <= set(self._schedule.results()):
+            return None
+        return normalized_name(self.options.tags[0])
 
     def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
         if not path:
@@ -652,6 +704,19 @@ class Executor:
             owner = resolve_owner(HostCache("workdir", path, uid=None, gid=None, user=user), rootfs)
             for directory in missing:
                 os.lchown(_inside(rootfs, directory), owner.uid or 0, owner.gid or 0)
+
+
+def _folded(steps: list[Step], i: int) -> list[ConfigStep]:
+    """The config steps after ``steps[i]`` committed with it: when it is a COPY/ADD and only config steps that
+    change no file follow, as bud's history ends (its last layer, then empty entries) - one container and one
+    commit, instead of a container and a commit of their own that added an empty layer bud's image does not
+    have. Never after a RUN: a config change alone would run it again (a COPY is copied again)."""
+    rest = steps[i + 1 :]
+    if not isinstance(steps[i], CopyStep) or not rest:
+        return []
+    if not all(isinstance(step, ConfigStep) and not step.mkdir for step in rest):
+        return []
+    return [step for step in rest if isinstance(step, ConfigStep)]
 
 
 def _onbuild(info: dict | None) -> list[str]:

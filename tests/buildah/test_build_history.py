@@ -60,7 +60,8 @@ def test_history_reads_as_bud_writes_it(base_images, buildah_cleanup, tmp_path):
         shlax("build", "--build-arg", "V=7", "-t", ours, str(ctx), cache_dir=cache)
         bud(ctx / "Containerfile", ctx, theirs, "--build-arg", "V=7", cleanup=buildah_cleanup)
         mine, budded = _layers(ours), _layers(theirs)
-        # the final config-only steps are a layer of their own here (bud: empty history entries)
+        # the final config-only steps after a RUN are a layer of their own here (bud: empty history entries;
+        # after a last COPY they go into its commit, next test)
         assert [created for created, _ in mine[:-1]] == [created for created, _ in budded]
         assert mine[0][0] == "|1 V=7 /bin/sh -c echo $V > /x     &&  echo two > /y"
         assert mine[-1][0] == '/bin/sh -c #(nop) CMD ["sh"]'
@@ -74,5 +75,41 @@ def test_history_reads_as_bud_writes_it(base_images, buildah_cleanup, tmp_path):
         again = shlax("build", "--build-arg", "V=7", str(ctx), cache_dir=cache)
         assert "built" not in statuses(again.stderr)
         assert again.stdout.strip().splitlines()[-1] == _image_id(ours)
+    finally:
+        forget_layers(cache)
+
+
+def _config(ref: str) -> dict:
+    config = _inspect(ref)["Docker"]["config"]
+    return {key: config.get(key) for key in ("Cmd", "ExposedPorts", "Env", "WorkingDir")}
+
+
+def test_config_steps_after_a_last_copy_add_no_layer_cold_or_after_an_edit(
+    base_images, buildah_cleanup, tmp_path
+):
+    """The EXPOSE and CMD after the last COPY go into its commit: the layers bud's image has, the same after a
+    late edit as cold (a cached RUN before), and the image named at that commit."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        'FROM busybox\nRUN echo a > /a\nCOPY f.txt /app/\nEXPOSE 8000\nCMD ["sh", "/app/f.txt"]\n'
+    )
+    (ctx / "f.txt").write_text("echo one\n")
+    ours, theirs = buildah_cleanup.tag("shlax-fold"), buildah_cleanup.tag("bud-fold")
+    cache = tmp_path / "cache"
+    iid = tmp_path / "iid"
+    try:
+        cold = shlax("build", "-t", ours, "--iidfile", str(iid), str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        assert [created for created, _ in _layers(ours)] == [created for created, _ in _layers(theirs)]
+        assert _config(ours) == _config(theirs)
+        assert iid.read_text().strip().removeprefix("sha256:") == _image_id(ours)
+        assert cold.stdout.strip().splitlines()[-1] == _image_id(ours)
+
+        (ctx / "f.txt").write_text("echo two\n")
+        edited = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+        assert statuses(edited.stderr).count("built") == 1
+        assert edited.stdout.strip().splitlines()[-1] == _image_id(ours)
+        assert len(_layers(ours)) == len(_layers(theirs)) and _config(ours) == _config(theirs)
     finally:
         forget_layers(cache)
