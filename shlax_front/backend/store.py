@@ -11,6 +11,7 @@ Layout under the root (``--cache-dir``, else ``$XDG_CACHE_HOME/shlax-front``, el
     context/<context>.json  context files' content digests by stat (``statcache``)
     images/<ref>.json    what ``buildah inspect`` said of a FROM image, by id (``imagecache``)
     buildah-version.json the installed buildah's version, by its binary's stat (``budversion``)
+    noop/<cwd, argv>.json  what the last build of a command line depended on, for the next no-op (``replay``)
 
 Writes are atomic (temporary file + rename) so an interrupted build never leaves a half-written entry; a
 damaged index or record is renamed ``*.corrupt`` with a warning and rebuilt, and a cache directory that cannot
