@@ -46,10 +46,12 @@ class App:
     path: Path
     edited_source: str
     description: str
+    #: the folder under ``variants/`` whose files replace their namesakes for the ``added`` scenario
+    variant_name: str = "added"
 
     @property
     def variant(self) -> Path:
-        return self.path / "variants" / "added"
+        return self.path / "variants" / self.variant_name
 
 
 APPS = {
@@ -64,6 +66,13 @@ APPS = {
         "app.py",
         "the second, smaller app (`fixtures/app2`: Debian bookworm, apt python3, python3-venv, curl, tini and "
         "procps, a venv with flask and requests, app.py copied last; the added variant adds less and six)",
+    ),
+    "app2-unpinned": App(
+        ROOT / "fixtures" / "app2",
+        "app.py",
+        "the second, smaller app (`fixtures/app2`, as above) with an unpinned addition: its added-unpinned variant "
+        "adds less and `colorama` with no version, so pip asks the index what it means",
+        "added-unpinned",
     ),
 }
 APP = APPS["app"].path

@@ -106,7 +106,9 @@ def _apt_print_uris(image: str, packages: list[str], env: dict[str, str]) -> dic
         ["buildah", "from", "--pull=never", image], check=True, capture_output=True, text=True, env=env
     ).stdout.strip()
     try:
+        # an image built with a cache mount on /var/cache/apt has no archives/partial, which apt insists on
         script = (
+            "mkdir -p /var/cache/apt/archives/partial /var/lib/apt/lists/partial && "
             "apt-get update -qq >/dev/null && "
             f"apt-get install -qq --print-uris --no-install-recommends {' '.join(packages)}"
         )
