@@ -13,7 +13,9 @@ Listing the containers is a buildah call, so it is made only when something can 
 has containers it keeps a marker naming its owner and its image store (``Markers``), removed once its containers
 are. A marker whose owner is dead, made in this build's store, means a build was killed: then the containers are
 swept (and its marker removed). They are swept too whenever the markers cannot tell (no marker directory yet, one
-this user does not own alone, a marker that cannot be written). The store is told by what picks it for buildah
+this user does not own alone, a marker that cannot be written), and when the store was last swept more than
+``SWEEP_EVERY`` ago: a build that left no marker (a version before markers, a marker a temporary-file cleaner
+deleted) is swept within that time. The store is told by what picks it for buildah
 (``CONTAINERS_STORAGE_CONF``, the storage variables, for a rootless user the home and XDG directories): builds
 in another store leave markers that are not this build's to act on. The temporary directories are swept every time
 (a directory listing, no buildah call).
@@ -113,6 +115,8 @@ ROOTLESS_STORE_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUN
 MARKER = re.compile(r"^(\d+)\.(\d+)-([0-9a-f]{16})-[0-9a-f]+$")
 #: a dead build's marker of another store is forgotten after this long (that store may be gone)
 FORGOTTEN_AFTER = 14 * 24 * 3600
+#: a store is swept at least this often, whatever the markers say (``swept-<store>``'s mtime: the last sweep)
+SWEEP_EVERY = 3600
 
 
 def _user() -> str:
@@ -146,10 +150,11 @@ class Markers:
         self.path: Path | None = None
         #: dead builds' markers of this store, removed once the sweep is done
         self._dead: list[Path] = []
+        self._stamp = self.directory / f"swept-{self.identity}"
 
     def begin(self) -> bool:
         """Leave this build's marker; True when the containers must be swept (a dead build of this store left
-        its marker, or the markers cannot tell)."""
+        its marker, the markers cannot tell, or the last sweep is older than ``SWEEP_EVERY``)."""
         try:
             created = self._own_directory()
         except OSError:
@@ -164,21 +169,25 @@ class Markers:
             return True
         for entry in entries:
             match = MARKER.match(entry.name)
-            if match is None or start_time(int(match.group(1))) == int(match.group(2)):
-                continue
-            if match.group(3) == self.identity:
+            if match is not None and start_time(int(match.group(1))) == int(match.group(2)):
+                continue  # a running build's
+            if match is not None and match.group(3) == self.identity:
                 self._dead.append(Path(entry.path))
-            else:
+            elif match is not None or (entry.name.startswith("swept-") and entry.path != str(self._stamp)):
                 with contextlib.suppress(OSError):
                     if now - entry.stat(follow_symlinks=False).st_mtime > FORGOTTEN_AFTER:
                         os.unlink(entry.path)
+        try:
+            overdue = now - os.stat(self._stamp).st_mtime > SWEEP_EVERY
+        except OSError:
+            overdue = True
         path = self.directory / f"{owner()}-{self.identity}-{uuid.uuid4().hex[:8]}"
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError:
             return True
         self.path = path
-        return cannot_tell or bool(self._dead)
+        return cannot_tell or overdue or bool(self._dead)
 
     def swept(self) -> None:
         """The containers were swept: the dead builds' markers of this store have done their work."""
@@ -186,6 +195,9 @@ class Markers:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         self._dead.clear()
+        with contextlib.suppress(OSError):
+            self._stamp.touch(0o600)
+            os.utime(self._stamp)
 
     def end(self) -> None:
         """This build's containers are gone: its marker goes."""
