@@ -11,7 +11,9 @@ wheelhouse. ``RUN --mount`` flags go to ``buildah run`` as written. Afterwards t
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,33 @@ if TYPE_CHECKING:
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+
+
+def read_in_rootfs(
+    rootfs: str, config: Mapping[str, Any], paths: Sequence[str], covered: Sequence[str]
+) -> str | None:
+    """The files at ``paths`` (relative to the container's working directory) read from its mounted root, as
+    ``cat`` run in the container would print them (a ``buildah run`` less for the wheelhouse's requirements),
+    or None when only that run can tell: the container runs as another user than root (its rights decide),
+    or a path (or where its symlinks lead) lies under something mounted for the RUN (``covered``)."""
+    if str(config.get("User") or "root").split(":")[0] not in ("root", "0"):
+        return None
+    texts = []
+    for path in paths:
+        full = posixpath.normpath(posixpath.join(str(config.get("WorkingDir") or "/"), path))
+        host = inside(rootfs, full)
+        seen = "/" + os.path.relpath(host, rootfs).removeprefix(".")
+        for where in (full, seen):
+            if any(where == t or where.startswith(t.rstrip("/") + "/") for t in covered):
+                return None
+        try:
+            if not stat.S_ISREG(os.stat(host).st_mode):  # a directory, or a fifo that would block the read
+                return None
+            with open(host, "rb") as f:
+                texts.append(f.read().decode("utf-8", errors="replace"))
+        except OSError:
+            return None
+    return "".join(texts)
 
 
 class RunExecutor:
@@ -201,6 +230,16 @@ class RunExecutor:
                             network=network if online else None,
                         )
 
+                    covered = [*targets, *secret_targets, *step.masks]
+                    covered += [
+                        m.get("target") or m.get("dst") or m.get("destination") or "/" for m in step.mounts
+                    ]
+
+                    def from_rootfs(paths: Sequence[str]) -> str | None:
+                        info = self.buildah.inspect_container(container) or {}
+                        config = (info.get("OCIv1") or {}).get("config") or {}
+                        return read_in_rootfs(rootfs, config, paths, covered)
+
                     env += fill_wheelhouse(
                         in_container,
                         wheelhouse,
@@ -208,6 +247,7 @@ class RunExecutor:
                         self.options.offline,
                         self.options.lists_ttl,
                         self.show,
+                        from_rootfs,
                     )
                 result = self.buildah.run(
                     container,

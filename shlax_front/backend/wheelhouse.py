@@ -67,6 +67,10 @@ class Ran(Protocol):
 Run = Callable[[Sequence[str], bool], Ran]
 
 
+#: the text of requirement files (paths as the install names them) read without a run, or None: ``cat`` them
+Read = Callable[[Sequence[str]], "str | None"]
+
+
 def fill(
     run: Run,
     installs: Sequence[tuple[str, Wheelhouse]],
@@ -74,6 +78,7 @@ def fill(
     offline: bool,
     lists_ttl: float,
     show: Callable[[str], None],
+    read: Read | None = None,
 ) -> list[tuple[str, str]]:
     """Get every distribution the pip ``installs`` ((pip executable, wheelhouse) pairs) need into the host
     wheelhouse, offline first; returns the environment the RUN's installs need to use it.
@@ -116,7 +121,7 @@ def fill(
             index += ["--extra-index-url", url]
         offline_argv = [*base, "--no-index", *spec]
         online_argv = [*base, *index, *spec]
-        lines = None if offline else installed_lines(run, wh)
+        lines = None if offline else installed_lines(run, wh, read)
         if lines and not wh.find_links and cold_for(wheelhouse_directory(history), lines):
             # cold for this install: the offline attempt cannot succeed, and fetching what it misses one at a
             # time costs a pip run per distribution before the full download that follows anyway
@@ -250,17 +255,21 @@ def history_directory(caches: HostCaches) -> Path:
     return records_directory(caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None))
 
 
-def installed_lines(run: Run, wh: Wheelhouse) -> list[str] | None:
+def installed_lines(run: Run, wh: Wheelhouse, read: Read | None = None) -> list[str] | None:
     """The install's requirements as pip will read them: command line, ``-r`` files and ``-c`` files
-    (prefixed ``constraint:``), read in the container; ``None`` when a file cannot be read."""
+    (prefixed ``constraint:``), read from the container's root by ``read`` when it can, else by ``cat`` in
+    the container; ``None`` when a file cannot be read."""
     lines = requirement_lines(wh.packages)
     for prefix, paths in (("", wh.requirements), ("constraint: ", wh.constraints)):
         if not paths:
             continue
-        read = run(["cat", "--", *paths], False)
-        if read.returncode != 0:
-            return None
-        lines += [prefix + line for line in requirement_lines(read.stdout.splitlines())]
+        text = read(paths) if read is not None else None
+        if text is None:
+            done = run(["cat", "--", *paths], False)
+            if done.returncode != 0:
+                return None
+            text = done.stdout
+        lines += [prefix + line for line in requirement_lines(text.splitlines())]
     return lines
 
 

@@ -138,3 +138,39 @@ def test_an_added_pin_is_fetched_at_once_without_an_offline_attempt_that_must_fa
     assert pip.calls[1:] == [([*ONLINE, "--no-deps", "pygments==3"], True), (offline, False)]
     assert pip.calls[0][0][0] == "cat" and len(pip.calls) == 3
     assert ("PIP_NO_INDEX", "1") in env
+
+
+def test_requirement_files_read_from_the_containers_root_need_no_cat_run(tmp_path):
+    """The requirements are read from the mounted root when that tells what ``cat`` in the container would
+    print; when it cannot (None), ``cat`` runs as before."""
+    history = tmp_path / "pip-wheelhouse.state"
+    (tmp_path / "pip-wheelhouse").mkdir()
+    previous_answer(history)
+    for read, cats in ((lambda paths: "flask==1\n", 0), (lambda paths: None, 1)):
+        pip = FakePip(
+            tmp_path / "pip-wheelhouse", {"flask": "1", "werkzeug": "2"}, {}, requirements="flask==1\n"
+        )
+        env = fill_wheelhouse(pip, install(), history, False, 3600, print, read)
+        assert [argv[0] for argv, _ in pip.calls].count("cat") == cats
+        assert not [argv for argv, network in pip.calls if network] and ("PIP_NO_INDEX", "1") in env
+
+
+def test_read_in_rootfs_reads_only_what_cat_in_the_container_would_print(tmp_path):
+    from shlax_front.backend.run_step import read_in_rootfs
+
+    rootfs = tmp_path / "root"
+    (rootfs / "app").mkdir(parents=True)
+    (rootfs / "mnt").mkdir()
+    (rootfs / "app" / "requirements.txt").write_text("flask==1\n")
+    (rootfs / "app" / "more.txt").write_text("six\n")
+    (rootfs / "app" / "elsewhere.txt").symlink_to("/mnt/r.txt")
+    (rootfs / "app" / "dir").mkdir()
+    root = {"WorkingDir": "/app"}
+    assert read_in_rootfs(str(rootfs), root, ["requirements.txt", "/app/more.txt"], []) == "flask==1\nsix\n"
+    assert (
+        read_in_rootfs(str(rootfs), {**root, "User": "1000"}, ["requirements.txt"], []) is None
+    )  # its rights
+    assert read_in_rootfs(str(rootfs), root, ["requirements.txt"], ["/app"]) is None  # mounted for the RUN
+    assert read_in_rootfs(str(rootfs), root, ["elsewhere.txt"], ["/mnt"]) is None  # a link into a mount
+    assert read_in_rootfs(str(rootfs), root, ["dir"], []) is None
+    assert read_in_rootfs(str(rootfs), root, ["missing.txt"], []) is None
