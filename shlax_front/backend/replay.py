@@ -231,9 +231,33 @@ def load(path: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not _shaped(data):
         return None
     return data
+
+
+def _shaped(data: dict[str, Any]) -> bool:
+    """Whether ``data`` has every field a record has, of the type ``Recorder`` writes: anything else is damage
+    (counted as no record), never a half-done replay."""
+
+    def rows(value: Any, *types: type | tuple[type, ...]) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(row, list)
+            and len(row) == len(types)
+            and all(isinstance(v, t) for v, t in zip(row, types, strict=True))
+            for row in value
+        )
+
+    fields = {"argv": list, "cwd": str, "env": str, "code": str, "image": str, "images": dict, "layers": dict}
+    return (
+        all(isinstance(data.get(name), kind) for name, kind in fields.items())
+        and rows([data.get("buildah")], str, (list, type(None)))
+        and rows(data.get("paths"), str, bool, (list, type(None)), (list, type(None)))
+        and rows(data.get("realpaths"), str, str)
+        and rows(data.get("tags"), str, (str, type(None)))
+        and rows(data.get("steps"), str, str, str, int, str)
+        and all(row[4] in ("from", "cached", "config") for row in data["steps"])
+    )
 
 
 def stale_reason(

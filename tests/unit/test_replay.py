@@ -313,6 +313,16 @@ def test_a_damaged_record_is_absent(build):
     assert replay.load(path) is None
     path.write_text(json.dumps({"format": 99}))
     assert replay.load(path) is None
+    build.record()
+    record = json.loads(path.read_text())
+    assert replay.load(path) == record
+    for damage in (
+        {"steps": [["0", "FROM base", "Containerfile", "1", "from"]]},
+        {"image": None},
+        {"tags": [[1, 2]]},
+    ):
+        path.write_text(json.dumps({**record, **damage}))
+        assert replay.load(path) is None, damage
 
 
 def test_the_record_is_private_and_names_no_value(build):
