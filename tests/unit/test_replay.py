@@ -67,8 +67,8 @@ class Build:
         (self.cache / "layers" / "index.json").write_text(json.dumps(data))
 
     def record(
-        self, *, containerfile=None, used=None, copies=(("src/*.py",), ("app.txt",)), steps=None, warned=False,
-        started=None, **changes,
+        self, *, containerfile=None, used=None, copies=(("src/*.py",), ("app.txt",)), mounts=(), steps=None,
+        warned=False, started=None, **changes,
     ) -> Path:  # fmt: skip
         """Record a build of ``containerfile`` (``-f``; else ``used``, found in the context), which started at
         ``started`` (default: well after the fixture's files were made); ``changes``: request or options
@@ -77,6 +77,8 @@ class Build:
         context = BuildContext(str(self.ctx), os.path.abspath(path))
         for sources in copies:
             context.digest(sources)
+        for sources in mounts:  # RUN --mount=type=bind sources
+            context.mounted_digest(sources)
         request = SimpleNamespace(
             no_cache=False, explain=False, output=None, push=False, cache_from=(), cache_to=(), secrets=(),
             ssh=(), build_contexts=(), containerfile=None, context=".", volumes=(), authfile=None, network=None,
@@ -193,6 +195,20 @@ def test_a_symlink_retargeted(tmp_path, monkeypatch):
     (made.ctx / "link").unlink()
     (made.ctx / "link").symlink_to("README")
     assert made.why() == f"file {made.ctx / 'link'}"
+
+
+def test_a_bind_mount_source_led_elsewhere(tmp_path, monkeypatch):
+    made = Build(tmp_path, monkeypatch)
+    (made.ctx / "other").mkdir()
+    (made.ctx / "via").symlink_to("src")
+    (made.ctx / "mounted").symlink_to("via")  # a chain: the mount shows src
+    for path in ("other", "via", "mounted"):
+        os.utime(made.ctx / path, (OLD, OLD), follow_symlinks=False)
+    made.record(copies=(), mounts=(("mounted",),))
+    assert made.why() is None
+    (made.ctx / "via").unlink()
+    (made.ctx / "via").symlink_to("other")  # the link in the middle of the chain
+    assert made.why() == f"file {made.ctx / 'mounted'}"  # what it leads to is another directory
 
 
 def test_the_containerfile_and_the_ignore_file(build):
