@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from shlax_front.backend.imagecache import IMAGE_LISTING, image_names
 from shlax_front.backend.pullauth import authfile_for
 from shlax_front.backend.runner import CommandFailed, LineCallback, Result, SubprocessRunner
 
@@ -197,19 +198,11 @@ class Buildah:
         (a full rebuild), so it is asked again a few times.
         """
         for attempt in range(LISTING_ATTEMPTS):
-            listing = ["images", "--all", "--no-trunc", "--format", "{{.ID}} {{.Name}}:{{.Tag}}"]
-            result = self._run(*listing, check=False)
+            result = self._run(*IMAGE_LISTING, check=False)
             if result.returncode == 0:
                 break
             time.sleep(0.1 * (attempt + 1))
-        names: dict[str, set[str]] = {}
-        for line in result.stdout.splitlines():
-            image, _, name = line.strip().partition(" ")
-            if image:
-                listed = names.setdefault(image.removeprefix("sha256:"), set())
-                if name.strip() and name.strip() != "<none>:<none>":
-                    listed.add(name.strip())
-        return names
+        return image_names(result.stdout)
 
     def pull(self, ref: str, policy: str = "missing") -> None:
         """``buildah pull`` of a FROM image (``policy``: missing, always, never), with the registry options;

@@ -20,6 +20,21 @@ from pathlib import Path
 
 from shlax_front.backend.store import CacheDirError, write_atomic
 
+#: ``buildah images`` as every reader of the listing asks it: one ``<id> <name>:<tag>`` line an image and name
+IMAGE_LISTING = ("images", "--all", "--no-trunc", "--format", "{{.ID}} {{.Name}}:{{.Tag}}")
+
+
+def image_names(listing: str) -> dict[str, set[str]]:
+    """Image id -> its names, read from the output of ``IMAGE_LISTING`` (a nameless image: an empty set)."""
+    names: dict[str, set[str]] = {}
+    for line in listing.splitlines():
+        image, _, name = line.strip().partition(" ")
+        if image:
+            listed = names.setdefault(image.removeprefix("sha256:"), set())
+            if name.strip() and name.strip() != "<none>:<none>":
+                listed.add(name.strip())
+    return names
+
 
 def listed_image(ref: str, names: dict[str, set[str]]) -> str | None:
     """The id of the one listed image ``ref`` can name, or None (not listed, ambiguous, not a plain name)."""

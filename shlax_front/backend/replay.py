@@ -331,21 +331,15 @@ def list_images(buildah: str) -> dict[str, set[str]] | None:
     removal, which the normal path asks again about)."""
     import subprocess
 
-    listing = ["images", "--all", "--no-trunc", "--format", "{{.ID}} {{.Name}}:{{.Tag}}"]
+    from shlax_front.backend.imagecache import IMAGE_LISTING, image_names
+
     try:
-        done = subprocess.run([buildah, *listing], capture_output=True, text=True)
+        done = subprocess.run([buildah, *IMAGE_LISTING], capture_output=True, text=True)
     except OSError:
         return None
     if done.returncode != 0:
         return None
-    names: dict[str, set[str]] = {}
-    for line in done.stdout.splitlines():
-        image, _, name = line.strip().partition(" ")
-        if image:
-            listed = names.setdefault(image.removeprefix("sha256:"), set())
-            if name.strip() and name.strip() != "<none>:<none>":
-                listed.add(name.strip())
-    return names
+    return image_names(done.stdout)
 
 
 def run_buildah(buildah: str, *args: str) -> bool:
