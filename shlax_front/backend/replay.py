@@ -52,6 +52,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shlax_front.backend.statcache import racy, stat_signature
+
 #: the layout of a record; another number is read as absent
 FORMAT = 1
 #: variables that change between shells and terminals and cannot change what a build makes
@@ -71,7 +73,7 @@ def signature(path: str, follow: bool = False) -> Signature | None:
         st = os.stat(path) if follow else os.lstat(path)
     except (OSError, ValueError):
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode]
+    return stat_signature(st)
 
 
 def path_entry(path: str, follow: bool = False) -> list[Any]:
@@ -426,13 +428,12 @@ class Recorder:
 
     def write(self) -> None:
         """Write the record collected (or remove the old one: it may stand for inputs that changed meanwhile)."""
-        from shlax_front.backend.statcache import RACY_SECONDS
         from shlax_front.backend.store import CacheDirError, write_atomic
 
         with contextlib.suppress(OSError, CacheDirError):
             path = record_path(cache_root(self.cache_dir), self.argv, self.cwd)
             record = self.record
-            if record is None or self.warned or _racy(record, self.stamp - RACY_SECONDS):
+            if record is None or self.warned or _racy(record, self.stamp):
                 path.unlink(missing_ok=True)
                 return
             code = record.pop("_code")
@@ -511,9 +512,9 @@ def noop_view(steps: Sequence[Any]) -> list[list[Any]]:
     return view
 
 
-def _racy(record: dict[str, Any], limit: float) -> bool:
-    """Whether any path of the record changed too close to the build's start for its stat to be trusted."""
+def _racy(record: dict[str, Any], stamp: float) -> bool:
+    """Whether any path of the record changed too close to the build's start (``stamp``) for its stat to be
+    trusted: statcache's rule."""
     signatures = [sig for entry in record["paths"] for sig in entry[2:]]
     signatures += [sig for _, sig in record["_code"]] + [record["buildah"][1]]
-    limit_ns = limit * 1e9
-    return any(sig is not None and max(sig[1], sig[2]) >= limit_ns for sig in signatures)
+    return any(sig is not None and racy(sig, stamp) for sig in signatures)

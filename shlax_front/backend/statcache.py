@@ -36,8 +36,16 @@ FORMAT = 1
 _FIELDS = ("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev", "st_mode")
 
 
-def _signature(st: os.stat_result) -> list[int]:
+def stat_signature(st: os.stat_result) -> list[int]:
+    """The stat fields that stand for a file's content (``_FIELDS``), in that order: what is remembered."""
     return [getattr(st, name) for name in _FIELDS]
+
+
+def racy(signature: list[int], stamp: float) -> bool:
+    """Whether a file of this ``stat_signature``, read at ``stamp``, may have changed since without its stat
+    showing it (last changed within ``RACY_SECONDS`` of the read; the module docstring)."""
+    changed = max(signature[_FIELDS.index("st_mtime_ns")], signature[_FIELDS.index("st_ctime_ns")]) / 1e9
+    return changed >= stamp - RACY_SECONDS
 
 
 class FileDigests:
@@ -65,20 +73,15 @@ class FileDigests:
 
     def sha256(self, path: str, st: os.stat_result) -> str:
         """The content digest of the regular file ``path`` whose ``lstat`` is ``st``."""
-        signature = _signature(st)
+        signature = stat_signature(st)
         entry = self._load().get(path)
-        if entry is not None and entry[0] == signature and not self._racy(st, entry[1]):
+        if entry is not None and entry[0] == signature and not racy(signature, entry[1]):
             return entry[2]
         digest, unchanged = self._read(path, st)
         if unchanged and self.path is not None:
             self._entries[path] = [signature, self._stamp, digest]  # type: ignore[index]
             self._dirty = True
         return digest
-
-    def _racy(self, st: os.stat_result, stamp: float) -> bool:
-        """Whether the file may have changed after it was read without its stat showing it."""
-        changed = max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
-        return changed >= stamp - RACY_SECONDS
 
     def _read(self, path: str, st: os.stat_result) -> tuple[str, bool]:
         """(digest, whether the file kept the stat ``st`` while it was read): a file being written is hashed
@@ -89,7 +92,7 @@ class FileDigests:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
             after = os.fstat(f.fileno())
-        return h.hexdigest(), _signature(after) == _signature(st)
+        return h.hexdigest(), stat_signature(after) == stat_signature(st)
 
     def _load(self) -> dict[str, list]:
         if self._entries is None:
