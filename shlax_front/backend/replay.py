@@ -11,7 +11,8 @@ small JSON file, the layer index, one ``buildah images``) and, when all hold, wr
 The record (``CACHE/noop/<sha256 of cwd and argv>.json``, one per command line and working directory, written
 whole; a damaged one counts as absent) holds:
 
-- the command line and the working directory, as given; a digest of the environment (every variable but the
+- a digest of the command line and the working directory (never the words themselves: a ``--build-arg`` value
+  may be a secret, and the layer index keeps only digests of those too); a digest of the environment (every variable but the
   few listed in ``IGNORED_ENV``: ``--build-arg NAME`` reads it, and buildah, the storage, the cache root and
   the proxies are configured through it) and of the user ids;
 - ``lstat`` signatures (size, mtime, ctime, inode, device, mode; ``stat`` too for a symlink) of every path the
@@ -23,7 +24,8 @@ whole; a damaged one counts as absent) holds:
   ``sys.path`` directories, which an install or upgrade of a dependency changes, and the interpreter);
 - every image read from the store by name (FROM, ``COPY --from``, ``RUN --mount from=``) with the id it was;
   every cache key the build found or committed with its image (``Executor.reached``); the final image, the
-  ``-t`` names as buildah spells them, and each step as a no-op shows it.
+  ``-t`` names as buildah spells them, and each step as a no-op shows it (an ``ENV``/``LABEL`` shows its
+  expanded value, which the image's config holds anyway; a ``RUN`` shows its text as written).
 
 A stat signature stands for the content only when the file was last changed well before the build read it
 (``statcache``'s racy rule): a path whose mtime or ctime is less than ``RACY_SECONDS`` older than the start of
@@ -55,7 +57,7 @@ from typing import Any
 from shlax_front.backend.statcache import racy, stat_signature
 
 #: the layout of a record; another number is read as absent
-FORMAT = 1
+FORMAT = 2
 #: variables that change between shells and terminals and cannot change what a build makes
 IGNORED_ENV = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "TERM", "COLUMNS", "LINES"})
 #: where the records live under the cache root
@@ -84,10 +86,15 @@ def path_entry(path: str, follow: bool = False) -> list[Any]:
     return [path, follow, own, signature(path, follow=True) if (is_link or follow) else None]
 
 
+def command_digest(argv: Sequence[str], cwd: str) -> str:
+    """One digest over the command line and the directory it ran in: what the record keeps of them."""
+    key = json.dumps([cwd, list(argv)]).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(key).hexdigest()
+
+
 def record_path(root: Path, argv: Sequence[str], cwd: str) -> Path:
     """The record of this command line run in ``cwd``."""
-    key = json.dumps([cwd, list(argv)]).encode("utf-8", "surrogateescape")
-    return root / DIRECTORY / (hashlib.sha256(key).hexdigest()[:32] + ".json")
+    return root / DIRECTORY / (command_digest(argv, cwd)[:32] + ".json")
 
 
 def environment_digest(environ: Mapping[str, str]) -> str:
@@ -250,7 +257,7 @@ def _shaped(data: dict[str, Any]) -> bool:
             for row in value
         )
 
-    fields = {"argv": list, "cwd": str, "env": str, "code": str, "image": str, "images": dict, "layers": dict}
+    fields = {"command": str, "env": str, "code": str, "image": str, "images": dict, "layers": dict}
     return (
         all(isinstance(data.get(name), kind) for name, kind in fields.items())
         and rows([data.get("buildah")], str, (list, type(None)))
@@ -274,7 +281,7 @@ def stale_reason(
     """Why ``record`` does not stand for this build (the first input found changed), or None when it does;
     ``images`` lists the store (called last, once: it is a buildah call), and ``listing`` gets what it said.
     Cheapest checks first."""
-    if record.get("argv") != list(argv) or record.get("cwd") != cwd:
+    if record.get("command") != command_digest(argv, cwd):
         return "command line"
     if record.get("env") != environment_digest(environ):
         return "environment"
@@ -411,8 +418,7 @@ class Recorder:
         ]
         self.record = {
             "format": FORMAT,
-            "argv": self.argv,
-            "cwd": self.cwd,
+            "command": command_digest(self.argv, self.cwd),
             "env": environment_digest(self.environ),
             "buildah": buildah_binary(self.environ),
             "_code": code_entries(),

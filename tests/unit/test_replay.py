@@ -132,6 +132,16 @@ def test_another_command_line_or_directory_is_another_build(build):
     assert other != replay.record_path(build.cache, build.argv, str(build.ctx))
 
 
+def test_the_record_keeps_no_word_of_the_command_line(build):
+    """A ``--build-arg`` value may be a secret: the record keeps a digest of the command line, never its words,
+    and a changed value is still another build."""
+    build.argv = ["build", "--build-arg", "TOKEN=s3cr3t-value", "-t", "app", "--cache-dir", str(build.cache), "."]
+    path = build.record()
+    assert b"s3cr3t" not in path.read_bytes()
+    assert build.why() is None
+    assert build.why(argv=[*build.argv[:2], "TOKEN=other", *build.argv[3:]]) == "command line"
+
+
 def test_every_variable_counts_but_the_shells_own(build):
     assert build.why(environ={**build.environ, "V": "s3cr3t2"}) == "environment"  # --build-arg V reads it
     assert build.why(environ={**build.environ, "https_proxy": "http://p:3128"}) == "environment"
