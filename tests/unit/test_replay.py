@@ -135,7 +135,16 @@ def test_another_command_line_or_directory_is_another_build(build):
 def test_the_record_keeps_no_word_of_the_command_line(build):
     """A ``--build-arg`` value may be a secret: the record keeps a digest of the command line, never its words,
     and a changed value is still another build."""
-    build.argv = ["build", "--build-arg", "TOKEN=s3cr3t-value", "-t", "app", "--cache-dir", str(build.cache), "."]
+    build.argv = [
+        "build",
+        "--build-arg",
+        "TOKEN=s3cr3t-value",
+        "-t",
+        "app",
+        "--cache-dir",
+        str(build.cache),
+        ".",
+    ]
     path = build.record()
     assert b"s3cr3t" not in path.read_bytes()
     assert build.why() is None
