@@ -321,7 +321,9 @@ def run_request(
     finally:
         digests.save()  # what was read this time is not read again (a failed build's too)
     if request.recorder is not None:
-        request.recorder.collect(request, path, context, options, inspected, executor.reached, result)
+        request.recorder.collect(
+            request, path, context, options, inspected, executor.reached, result, tail=executor.tail
+        )
     return result
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shlax_front.backend import aptlists, faults
+from shlax_front.backend import aptlists, faults, late_edit
 from shlax_front.backend.buildah import Buildah, normalized_name
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
@@ -180,6 +180,8 @@ class Executor:
         )
         self._runs: RunExecutor | None = None
         self._runs_lock = threading.Lock()
+        #: where a one-stage build's final steps began, for the no-op record's late edits (``late_edit``)
+        self.tail: dict | None = None
 
     @property
     def runs(self) -> RunExecutor:
@@ -294,6 +296,10 @@ class Executor:
                 raise Cancelled
             step = steps[i]
             slot = f"{os.path.abspath(path)}|{stage.index}|{i}|{type(step).__name__}"
+            if len(self._positions) == 1 and state is not None and i == late_edit.tail_start(steps):
+                self.tail = late_edit.tail_entry(
+                    steps, i, stage, path, state, self.context, self.reached, self.format, self.buildah
+                )
             t0 = time.monotonic()
             if isinstance(step, FromStep):
                 self._started(stage, step)  # a pull can take long: shown as running meanwhile

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from shlax_front import instructions as ins
-from shlax_front.scope import Step as Walked
+if TYPE_CHECKING:  # the front end's modules, imported by ``created_by`` only: ``with_content`` needs none
+    from shlax_front.scope import Step as Walked
 
 #: where a COPY/ADD's ``<type>:<digest>`` goes once buildah printed it
 CONTENT = "\x00content\x00"
@@ -27,6 +28,8 @@ CONTENT = "\x00content\x00"
 def created_by(walked: Walked) -> str:
     """bud's ``created_by`` for one walked instruction (RUN with the build args it saw, COPY/ADD with a
     ``CONTENT`` place for its digest, anything else ``#(nop)`` and the line as written)."""
+    from shlax_front import instructions as ins
+
     i = walked.instruction
     line = ins.node_text(i.node)
     keyword, _, rest = line.partition(" ")

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-from shlax_front.backend.budversion import installed
-
 #: bump when the executor's semantics change in a way that makes old layers wrong
 #: v5: context keys follow symlinks like buildah, read ignore lines as Go regexps, cover xattrs and hard links
 #: v6: build arg values keyed (and stored in the index) by their digest
@@ -36,6 +34,8 @@ def root_key(base: str, fmt: str, timestamp: int | None = None) -> str:
     """Key of a stage's starting point: the base image id (or an earlier stage's key), the image format,
     the installed bud's rules (a layer made to another bud version's image is not reused) and the
     ``--timestamp`` every image gets, when one is given."""
+    from shlax_front.backend.budversion import installed  # the planner's modules: not for a key chain alone
+
     extra = {} if timestamp is None else {"timestamp": timestamp}
     return step_key("", {"base": base, "format": fmt, "bud": installed().key, **extra})
 

@@ -66,6 +66,8 @@ DIRECTORY = "noop"
 STORE_ONLY_PULLS = ("missing", "never")
 
 Signature = list[int]
+#: ``stale_reason`` when every input holds but files only the steps after the last RUN read (``late_edit``)
+LATE_FILES = "files copied after the last RUN"
 
 
 def signature(path: str, follow: bool = False) -> Signature | None:
@@ -163,11 +165,11 @@ class Replayed:
         from shlax_front.backend.steps import Location
 
         records = []
-        for stage, instruction, path, line, status in self.steps:
+        for stage, instruction, path, line, status, *reason in self.steps:
             where = Location(path, line)
-            if status == "from" and on_start is not None:
+            if status in ("from", "built") and on_start is not None:
                 on_start(StepStart(stage, instruction, where))
-            record = StepRecord(stage, instruction, where, status, 0.0)
+            record = StepRecord(stage, instruction, where, status, 0.0, *reason)
             records.append(record)
             if on_step is not None:
                 on_step(record)
@@ -191,10 +193,18 @@ def attempt(
             return None
         buildah = str(record["buildah"][0])
         listing: dict[str, set[str]] = {}
-        if stale_reason(record, argv, cwd, environ, root, lambda: list_images(buildah), listing) is not None:
+        reason = stale_reason(record, argv, cwd, environ, root, lambda: list_images(buildah), listing)
+        steps = record["steps"]
+        if reason == LATE_FILES:
+            redone = _late_edit(record, root, listing, record_path(root, argv, cwd))
+            if redone is None:
+                return None
+            image, steps = redone
+        elif reason is not None:
             return None
-        image = record["image"]
-        names = [tag for tag, normalized in record["tags"] if normalized not in listing[image]]
+        else:
+            image = record["image"]
+        names = [tag for tag, normalized in record["tags"] if normalized not in listing.get(image, ())]
         if names and not run_buildah(buildah, "tag", image, *names):
             return None
         if iidfile:
@@ -202,7 +212,67 @@ def attempt(
                 f.write(f"sha256:{image}")
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    return Replayed(image, record["steps"], began)
+    return Replayed(image, steps, began)
+
+
+def _late_edit(
+    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path
+) -> tuple[str, list[list[Any]]] | None:
+    """Redo the record's tail (``late_edit``): only files the steps after the last RUN copy changed. The final
+    image and the steps as the build shows them (``listing`` learns the image's name), and the record written
+    for the next build; None: the normal path builds."""
+    from shlax_front.backend import late_edit
+
+    stamp = time.time()
+    tail = record["tail"]
+    name = record["tags"][0][1] if record["tags"] else None
+    try:
+        redone, context = late_edit.redo(tail, root, listing, name)
+    except (late_edit.NotRedone, OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    if redone.named:
+        listing[redone.image] = {redone.named}
+    kept = len(record["steps"]) - len(redone.rows)
+    steps = [list(row) for row in record["steps"][:kept]] + redone.rows
+    _write_after_late_edit(record, path, redone, context, steps, stamp)
+    return redone.image, steps
+
+
+def _write_after_late_edit(
+    record: dict[str, Any], path: Path, redone: Any, context: Any, steps: list[list[Any]], stamp: float
+) -> None:
+    """The record of the build just finished by a late edit: the normal path's would differ only by the tail's
+    paths, keys and steps and the final image (every other input was checked equal to the last record's)."""
+    from shlax_front.backend.store import CacheDirError, write_atomic
+
+    tail = dict(record["tail"])
+    others = {entry[0] for entry in record["paths"]}
+    tail["paths"] = [path_entry(p) for p in sorted(context.visited - others)]
+    tail["racy"] = any(sig is not None and racy(sig, stamp) for entry in tail["paths"] for sig in entry[2:])
+    layers = {key: image for key, image in record["layers"].items() if key not in set(tail["keys"])}
+    layers.update(redone.reached)
+    tail["keys"] = sorted(redone.reached)
+    last = {row[0]: n for n, row in enumerate(steps)}
+    view = [
+        [
+            stage,
+            text,
+            where,
+            line,
+            "cached" if status == "built" or (status == "config" and last[stage] == n) else status,
+        ]
+        for n, (stage, text, where, line, status, *_) in enumerate(steps)
+    ]
+    written = {
+        **record,
+        "tail": tail,
+        "layers": layers,
+        "image": redone.image,
+        "steps": view,
+        "recorded": stamp,
+    }
+    with contextlib.suppress(OSError, CacheDirError):
+        write_atomic(path, json.dumps(written, separators=(",", ":")))
 
 
 def finish(
@@ -318,6 +388,14 @@ def stale_reason(
             return f"image {ref}"
     if listing is not None:
         listing.update(listed)
+    tail = record.get("tail")
+    if tail is not None:
+        from shlax_front.backend.late_edit import shaped
+
+        if not shaped(tail):
+            return "record"
+        if tail.get("racy") or any(path_entry(e[0], bool(e[1])) != e for e in tail["paths"]):
+            return LATE_FILES
     return None
 
 
@@ -406,16 +484,29 @@ class Recorder:
         inspected: Mapping[str, dict[str, Any] | None],
         reached: Mapping[str, str],
         result: Any,
+        tail: dict[str, Any] | None = None,
     ) -> None:
-        """Note what the build that just ended read; nothing when it is of a kind never recorded."""
+        """Note what the build that just ended read; nothing when it is of a kind never recorded. ``tail``: where
+        the executor's final steps began (``late_edit``), kept when a late edit can redo them."""
         if not eligible(request, containerfile, options, inspected, result):
             return
         from shlax_front.backend.buildah import normalized_name
 
-        paths = [path_entry(p) for p in sorted(context.visited)]
-        paths += [
-            path_entry(p, follow=True) for p in sorted(set(_files_named(request, containerfile, options)))
-        ]
+        named = set(_files_named(request, containerfile, options))
+        if tail is not None:
+            from shlax_front.backend.context import IGNORE_FILES
+            from shlax_front.backend.late_edit import finished_tail
+
+            ignore = [os.path.join(context.root, name) for name in IGNORE_FILES]
+            if context.containerfile:
+                ignore += [
+                    context.containerfile + ".dockerignore",
+                    context.containerfile + ".containerignore",
+                ]
+            tail = finished_tail(tail, context.visited, named | set(ignore), reached)
+        visited = set(context.visited) - set(tail["paths"] if tail else ())
+        paths = [path_entry(p) for p in sorted(visited)]
+        paths += [path_entry(p, follow=True) for p in sorted(named)]
         self.record = {
             "format": FORMAT,
             "command": command_digest(self.argv, self.cwd),
@@ -431,6 +522,9 @@ class Recorder:
             "steps": noop_view(result.steps),
             "recorded": self.stamp,
         }
+        if tail is not None:
+            tail["paths"] = [path_entry(p) for p in tail["paths"]]
+            self.record["tail"] = tail
 
     def write(self) -> None:
         """Write the record collected (or remove the old one: it may stand for inputs that changed meanwhile)."""
@@ -442,6 +536,11 @@ class Recorder:
             if record is None or self.warned or _racy(record, self.stamp):
                 path.unlink(missing_ok=True)
                 return
+            tail = record.get("tail")
+            if tail is not None:  # its files are hashed again by a late edit: racy only for a no-op
+                tail["racy"] = any(
+                    sig is not None and racy(sig, self.stamp) for e in tail["paths"] for sig in e[2:]
+                )
             code = record.pop("_code")
             record["code"] = code_digest(code)
             write_atomic(path, json.dumps(record, separators=(",", ":")))

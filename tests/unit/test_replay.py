@@ -17,11 +17,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from shlax_front.backend import replay
+from shlax_front.backend import late_edit, replay
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.result import BuildResult, StepRecord
 from shlax_front.backend.statcache import RACY_SECONDS
-from shlax_front.backend.steps import Location
+from shlax_front.backend.steps import ConfigStep, CopyStep, FromStep, Location
 
 BASE = "b" * 64
 LAYER = "1" * 64
@@ -68,7 +68,7 @@ class Build:
 
     def record(
         self, *, containerfile=None, used=None, copies=(("src/*.py",), ("app.txt",)), mounts=(), steps=None,
-        warned=False, started=None, **changes,
+        warned=False, started=None, tail_copies=None, **changes,
     ) -> Path:  # fmt: skip
         """Record a build of ``containerfile`` (``-f``; else ``used``, found in the context), which started at
         ``started`` (default: well after the fixture's files were made); ``changes``: request or options
@@ -79,6 +79,20 @@ class Build:
             context.digest(sources)
         for sources in mounts:  # RUN --mount=type=bind sources
             context.mounted_digest(sources)
+        tail = None
+        if tail_copies is not None:  # COPY steps after the last RUN: the executor notes where they began
+            tail_steps = [
+                CopyStep(Location("Containerfile", 9), "COPY x /", sources=s, dest="/") for s in tail_copies
+            ]
+            state = SimpleNamespace(
+                key="k1", image=LAYER, pending=[], history="", uncommitted=False, container=None
+            )
+            tail = late_edit.tail_entry(
+                tail_steps, 0, SimpleNamespace(index=0, label="0"), path, state, context, {"k1": LAYER}, "oci",
+                SimpleNamespace(timestamp=None, container_options=()),
+            )  # fmt: skip
+            for sources in tail_copies:
+                context.digest(sources)
         request = SimpleNamespace(
             no_cache=False, explain=False, output=None, push=False, cache_from=(), cache_to=(), secrets=(),
             ssh=(), build_contexts=(), containerfile=None, context=".", volumes=(), authfile=None, network=None,
@@ -100,7 +114,7 @@ class Build:
         recorder.stamp = time.time() + RACY_SECONDS + 1 if started is None else started
         recorder.warned = warned
         recorder.collect(request, path, context, options, {"base": {"FromImageID": BASE}},
-                         {"k1": LAYER, "k2": FINAL}, result)  # fmt: skip
+                         {"k1": LAYER, "k2": FINAL}, result, tail=tail)  # fmt: skip
         recorder.write()
         return replay.record_path(self.cache, self.argv, str(self.ctx))
 
@@ -392,3 +406,165 @@ def test_the_replay_tells_the_progress_what_a_no_op_tells_it():
                       on_step=lambda r: events.append((r.status, r.instruction)))  # fmt: skip
     assert events == [("start", "FROM base"), ("from", "FROM base"), ("cached", "RUN make")]
     assert result.image == FINAL and result.cached == 1 and result.built == 0
+
+
+# -- late edits (``late_edit``): files only the COPY steps after the last RUN read ------------------------------
+
+
+def test_a_file_only_the_last_copies_read_edited_is_a_late_edit(tmp_path, monkeypatch):
+    build = Build(tmp_path, monkeypatch)
+    path = build.record(copies=(("src/*.py",),), tail_copies=(("app.txt",),))
+    record = json.loads(path.read_text())
+    assert [entry[0] for entry in record["tail"]["paths"]] == [str(build.ctx / "app.txt")]
+    assert str(build.ctx / "app.txt") not in [entry[0] for entry in record["paths"]]
+    assert record["tail"]["keys"] == ["k2"] and not record["tail"]["racy"]
+    assert build.why() is None
+    (build.ctx / "app.txt").write_text("edited\n")
+    assert build.why() == replay.LATE_FILES
+    (build.ctx / "src" / "a.py").write_text("an earlier step's file\n")
+    assert build.why() == f"file {build.ctx / 'src' / 'a.py'}"  # the other inputs are checked first
+
+
+def test_a_file_both_an_earlier_step_and_the_last_copies_read_is_not_a_late_edit(tmp_path, monkeypatch):
+    build = Build(tmp_path, monkeypatch)
+    path = build.record(copies=(("app.txt",),), tail_copies=(("app.txt",), ("src/*.py",)))
+    tail_paths = [entry[0] for entry in json.loads(path.read_text())["tail"]["paths"]]
+    assert str(build.ctx / "app.txt") not in tail_paths and str(build.ctx / "src" / "a.py") in tail_paths
+    (build.ctx / "app.txt").write_text("edited\n")
+    assert build.why() == f"file {build.ctx / 'app.txt'}"
+
+
+def test_the_containerfile_and_the_ignore_files_are_never_late_files(tmp_path, monkeypatch):
+    build = Build(tmp_path, monkeypatch)
+    (build.ctx / ".dockerignore").write_text("README\n")
+    os.utime(build.ctx / ".dockerignore", (OLD, OLD))
+    path = build.record(copies=(), tail_copies=((".",),))  # COPY . / last: its ignore file read by it
+    record = json.loads(path.read_text())
+    assert any(entry[0].endswith("app.txt") for entry in record["tail"]["paths"])
+    checked_first = {entry[0] for entry in record["paths"]}  # a change there is never a late edit
+    assert {
+        str(build.ctx / n) for n in ("Containerfile", ".dockerignore", ".containerignore")
+    } <= checked_first
+    (build.ctx / ".dockerignore").write_text("README\napp.txt\n")
+    assert build.why() == f"file {build.ctx / '.dockerignore'}"
+
+
+def test_a_late_file_changed_just_before_the_build_is_read_again_by_the_next(tmp_path, monkeypatch):
+    """The racy rule: a stat taken too soon after a change vouches for nothing. Such a late file keeps the record
+    (a late edit hashes it again) but makes it no no-op."""
+    build = Build(tmp_path, monkeypatch)
+    started = time.time() + RACY_SECONDS + 1  # the fixture's files were made (ctime) well before
+    os.utime(build.ctx / "app.txt", (started, started))  # changed as the build started
+    path = build.record(copies=(("src/*.py",),), tail_copies=(("app.txt",),), started=started)
+    assert json.loads(path.read_text())["tail"]["racy"]
+    assert build.why() == replay.LATE_FILES
+
+
+def test_a_damaged_tail_is_no_record(tmp_path, monkeypatch):
+    build = Build(tmp_path, monkeypatch)
+    path = build.record(copies=(("src/*.py",),), tail_copies=(("app.txt",),))
+    record = json.loads(path.read_text())
+    record["tail"]["keys"] = "k2"
+    path.write_text(json.dumps(record))
+    assert build.why() == "record"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        CopyStep(
+            Location("C", 1), "COPY $SRC /", sources=("s3cr3t",), dest="/"
+        ),  # an ARG's value in the record
+        CopyStep(Location("C", 1), "COPY --from=0 a /", sources=("a",), dest="/", from_stage=0),
+        CopyStep(Location("C", 1), "COPY --from=img a /", sources=("a",), dest="/", from_image="img"),
+        CopyStep(Location("C", 1), "ADD https://x/a /", sources=("https://x/a",), dest="/", add=True),
+        CopyStep(Location("C", 1), "COPY <<EOF /a", sources=(), dest="/a", heredocs=(("a", "x"),)),
+        ConfigStep(Location("C", 1), "WORKDIR /w", options=("--workingdir", "/w"), mkdir="/w"),
+    ],
+)
+def test_steps_never_redone_from_the_record(step):
+    assert not late_edit.is_tail_step(step)
+    steps = [
+        FromStep(Location("C", 1), "FROM b"),
+        CopyStep(Location("C", 2), "COPY a /", sources=("a",), dest="/"),
+    ]
+    assert late_edit.tail_start(steps) == 1 and late_edit.tail_start([*steps, step]) is None
+
+
+def test_a_late_edit_makes_the_calls_and_the_index_entries_the_executor_makes(tmp_path):
+    """The tail redone from the record against the normal path on the same edit (a fake buildah for both,
+    knowing the same images): the same buildah commands, image, statuses, and layer index afterwards."""
+    import re
+    import shutil
+
+    from fake_runner import FakeRunner
+
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.executor import Executor, Options
+    from shlax_front.backend.hostcache import HostCaches
+    from shlax_front.backend.plan import Planner
+    from shlax_front.backend.store import LayerIndex
+    from shlax_front.parser import parse
+
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    text = 'FROM busybox\nRUN echo hi\nENV A=1\nCOPY a.txt /a/\nCOPY b.txt c.txt /b/\nEXPOSE 80\nCMD ["sh"]\n'
+    (ctx / "Containerfile").write_text(text)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (ctx / name).write_text(name)
+
+    def build(root: Path, runner: FakeRunner):
+        context = BuildContext(str(ctx), str(ctx / "Containerfile"))
+        options = Options(ca_bundle=None, tags=("app",))
+        executor = Executor(Buildah(runner), LayerIndex(root).load(), HostCaches(root), context, options)
+        plan = Planner(parse(text), path=str(ctx / "Containerfile")).plan()
+        return executor, executor.run(plan), context
+
+    def knowing(first: FakeRunner) -> FakeRunner:
+        runner = FakeRunner()
+        runner.images, runner.counter = set(first.images), first.counter
+        return runner
+
+    def commands(runner: FakeRunner) -> list[str]:
+        kept = [
+            c for c in runner.calls if c[1] in ("from", "config", "copy", "add", "mount", "commit", "tag")
+        ]
+        return [re.sub(r"shlax-front-\S+", "CONTAINER", " ".join(c)) for c in kept]
+
+    def index(root: Path) -> dict:
+        data = json.loads((root / "layers" / "index.json").read_text())
+        return {**data, "entries": {k: v["image"] for k, v in data["entries"].items()}}
+
+    first = FakeRunner()
+    executor, result, context = build(cache, first)
+    assert (
+        executor.tail is not None and executor.tail["start"] == 3
+    )  # the two COPYs, EXPOSE and CMD; ENV pending
+    tail = late_edit.finished_tail(executor.tail, context.visited, set(), executor.reached)
+    assert len(tail["keys"]) == 2
+
+    (ctx / "c.txt").write_text("edited")
+    shutil.copytree(cache, tmp_path / "cache2")
+    late = knowing(first)
+    listing = {image: set() for image in first.images}
+    redone, _ = late_edit.redo(tail, cache, listing, "localhost/app:latest", runner=late)
+    normal = knowing(first)
+    _, built, _ = build(tmp_path / "cache2", normal)
+
+    assert commands(late) == commands(normal) and any(c.startswith("buildah copy") for c in commands(late))
+    assert redone.image == built.image != result.image and redone.named == "localhost/app:latest"
+    assert [row[4] for row in redone.rows] == [step.status for step in built.steps[-4:]]
+    assert [row[5] for row in redone.rows] == [step.reason for step in built.steps[-4:]]
+    assert index(cache) == index(tmp_path / "cache2")
+
+    # the edit undone: the layer made before is found again, as the normal path finds it
+    (ctx / "c.txt").write_text("c.txt")
+    again, _ = late_edit.redo(
+        tail, cache, {**listing, redone.image: set()}, "localhost/app:latest", knowing(first)
+    )
+    assert again.image == result.image and [row[4] for row in again.rows] == [
+        "cached",
+        "cached",
+        "config",
+        "cached",
+    ]
