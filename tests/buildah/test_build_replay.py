@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
 import pyte
-from buildah_tools import forget_layers, read_file, shlax, statuses
+from buildah_tools import diff_trees, file_tree, forget_layers, read_file, shlax, statuses
 
 from shlax_front.backend import replay
 from shlax_front.backend.statcache import RACY_SECONDS
@@ -186,3 +187,79 @@ def _screen(written: str) -> list[str]:
     screen = pyte.Screen(100, 40)
     pyte.Stream(screen).feed(written)
     return [_same(line.rstrip()) for line in screen.display if line.strip()]
+
+
+def _made_of(ref: str) -> dict:
+    """What an image is made of, times left out: its layers' digests but the last (the directories a copy
+    writes into get the copy's time: two builds of the same step differ there), history and config."""
+    info = json.loads(subprocess.run(["buildah", "inspect", ref], capture_output=True, text=True).stdout)
+    oci = info["OCIv1"]
+    history = [{k: v for k, v in entry.items() if k != "created"} for entry in oci["history"]]
+    layers = oci["rootfs"]["diff_ids"]
+    return {
+        "layers": [len(layers), layers[:-1]],
+        "history": history,
+        "config": oci["config"],
+        "docker": info["Docker"]["config"],
+    }
+
+
+def test_a_late_edit_is_redone_from_the_record_as_the_normal_path_builds_it(
+    tmp_path, base_images, buildah_cleanup
+):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        f"FROM {BUSYBOX}\nRUN echo one > /one\nWORKDIR /app\nENV A=1\nCOPY a.txt ./\nCOPY app.txt ./\n"
+        'EXPOSE 80\nCMD ["cat", "app.txt"]\n'
+    )
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "app.txt").write_text("one\n")
+    tag, other = buildah_cleanup.tag(), buildah_cleanup.tag()
+    iidfile = tmp_path / "iid"
+    args = ("build", "--progress=plain", "-t", tag, "-t", other, "--iidfile", str(iidfile), str(ctx))
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    record = replay.record_path(cache, [*args[:1], "--cache-dir", str(cache), *args[1:]], os.getcwd())
+    time.sleep(RACY_SECONDS + 0.5)
+    try:
+        first = shlax(*args, cache_dir=cache, env=env)
+        assert not _replayed(first) and record.exists()
+        shutil.copytree(cache, tmp_path / "before")
+
+        (ctx / "app.txt").write_text("two, longer\n")  # just now: hashed again by every build until older
+        written = os.stat(record).st_ino
+        late = shlax(*args, cache_dir=cache, env=env)
+        assert _replayed(late), late.stderr[-3000:]
+        assert os.stat(record).st_ino != written  # the record written for the next build
+        assert statuses(late.stderr) == [
+            "from",
+            "cached",
+            "config",
+            "config",
+            "cached",
+            "built",
+            "config",
+            "config",
+        ]
+        image = late.stdout.strip()
+        assert image != first.stdout.strip() and image == _image(tag) == _image(other)
+        assert iidfile.read_text() == f"sha256:{image}" and read_file(tag, "/app/app.txt") == "two, longer\n"
+
+        # the normal path on the same edit, from the layers and index the first build left
+        shutil.rmtree(tmp_path / "before" / "noop")
+        normal_tag = buildah_cleanup.tag()
+        normal = shlax("build", "-t", normal_tag, str(ctx), cache_dir=tmp_path / "before", env=env)
+        assert not _replayed(normal)
+        assert _made_of(image) == _made_of(normal.stdout.strip())
+        assert diff_trees(file_tree(image), file_tree(normal.stdout.strip())) == []
+
+        # what the late edit built is the normal path's cached layer, and the next no-op is replayed
+        again = shlax(*args, cache_dir=cache, env=env)
+        assert _replayed(again) and again.stdout.strip() == image and "built" not in statuses(again.stderr)
+        record.unlink()
+        normal_again = shlax(*args, cache_dir=cache, env=env)
+        assert not _replayed(normal_again) and normal_again.stdout.strip() == image
+        assert "built" not in statuses(normal_again.stderr)
+    finally:
+        forget_layers(cache)
+        forget_layers(tmp_path / "before")
