@@ -6,6 +6,14 @@
   files are handed back to that user, so a ``sudo shlax-front build`` leaves no root-owned files there.
 - A non-root ``USER`` in the container must be able to write: the directory is handed to that uid for
   the run (under the cache's exclusive lock) and back to its owner afterwards.
+- A user's own cache can hold hundreds of thousands of files, and walking it costs seconds (tens of seconds on
+  a busy disk): it is walked only when ownership can be wrong. A RUN whose container user is the cache's owner
+  (root in CI; uid 0 of the namespace of a rootless build, which is the user outside) writes files its owner
+  owns, so nothing is walked. A hand-over is journalled by a marker beside the directory
+  (``HANDOVER_SUFFIX``), written before the first chown and removed after the last: a build killed in between
+  leaves it, and the next build that mounts the cache gives the whole tree back first.
+- What a RUN fetched into a cache is counted from the entries it created or replaced
+  (``bytes_written_since``), not by sizing the tree before and after.
 - apt needs two settings to keep what it downloads, and neither may persist in the image: they are put
   in a config file mounted for the run only and named by ``APT_CONFIG`` (read after ``apt.conf.d``, so
   its ``#clear`` removes the image's docker-clean hooks for this run).
@@ -33,6 +41,9 @@ APT::Keep-Downloaded-Packages "true";
 Binary::apt::APT::Keep-Downloaded-Packages "true";
 """
 
+
+#: suffix of the marker beside a user's cache that says it is handed to another uid (a build killed then left it)
+HANDOVER_SUFFIX = ".shlax-front-handover"
 
 #: suffix of the directory beside a cache that holds its freshness records (apt lists, pip resolutions)
 RECORDS_SUFFIX = ".state"
@@ -89,7 +100,8 @@ class HostCaches:
 
     @contextlib.contextmanager
     def mounted(self, caches: tuple[HostCache, ...], partition: str | None):
-        """Prepare, lock and yield [(host_dir, cache)]; on exit give every file back to the dir's owner."""
+        """Prepare, lock and yield [(host_dir, cache)]; on exit give every file back to the dir's owner
+        (for a user's own cache: only when it was handed to another uid, see the module's docstring)."""
         with contextlib.ExitStack() as stack:
             prepared = []
             for cache in sorted(caches, key=lambda c: c.id):  # one global order: no lock-order deadlock
@@ -97,16 +109,21 @@ class HostCaches:
                 owner = self._owner(cache)
                 with cache_writes(directory):
                     directory.mkdir(parents=True, exist_ok=True)
-                if cache.host:
-                    _chown_tree(directory, *owner)
+                marker = handover_marker(directory) if cache.host else None
                 # handing the directory to another uid for the run is only safe with nobody else inside
                 handover = (cache.uid, cache.gid) != owner
-                stack.enter_context(
-                    file_lock(self.lock_path(cache, partition), cache.sharing != "shared" or handover)
-                )
+                leftover = marker is not None and marker.exists()
+                exclusive = cache.sharing != "shared" or handover or leftover
+                stack.enter_context(file_lock(self.lock_path(cache, partition), exclusive))
+                if marker is not None and marker.exists():  # a build was killed while it was handed over
+                    _chown_tree(directory, *owner)
+                    marker.unlink(missing_ok=True)
                 if handover:
+                    if marker is not None:
+                        _mark_handover(marker, *owner)
                     _chown_tree(directory, cache.uid, cache.gid)
-                stack.callback(_chown_tree, directory, *owner)
+                if handover or marker is None:  # a package manager may drop root (apt's _apt) in our caches
+                    stack.callback(_hand_back, directory, owner, marker)
                 prepared.append((directory, cache))
             yield prepared
             faults.point("host-caches-used")
@@ -130,3 +147,74 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
                     os.lchown(name, uid, gid)
             except FileNotFoundError:
                 continue
+
+
+def handover_marker(directory: Path) -> Path:
+    """The marker beside a user's cache that says it is handed to another uid (never inside: the RUN sees and
+    may clean the cache's contents)."""
+    return directory.with_name(directory.name + HANDOVER_SUFFIX)
+
+
+def _mark_handover(marker: Path, uid: int, gid: int) -> None:
+    """Write the marker before the first chown (it belongs to the cache's owner, as everything beside it)."""
+    if os.getuid() != 0:
+        return
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(
+            fd,
+            b"shlax-front: this cache is handed to a build's container user; the next build gives it back\n",
+        )
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.lchown(marker, uid, gid)
+
+
+def _hand_back(directory: Path, owner: tuple[int, int], marker: Path | None) -> None:
+    """Give every entry back to the owner, then remove the marker (in that order: a kill in between leaves
+    the marker, and the next build gives the tree back again)."""
+    _chown_tree(directory, *owner)
+    if marker is not None:
+        marker.unlink(missing_ok=True)
+
+
+#: file timestamps come from the kernel's coarse clock, up to one tick (at most 10 ms) behind ``time.time()``;
+#: small, because the hand-over's chowns, just before the RUN, change ctimes too
+CLOCK_SLACK = 0.02
+
+
+def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
+    """Bytes of the regular files under ``path`` created, renamed in or replaced since ``since`` (a
+    ``time.time()`` taken before the RUN): what a RUN fetched into a cache.
+
+    Why not the tree's size before and after: that reads the size of every file twice, seconds on a user's
+    large cache. A new entry changes its directory's ctime, which nothing can set back, so only the files of
+    directories changed since then are looked at; the walk lists the other directories but does not stat
+    their files. A file rewritten in place (an index appended to) is not counted: package caches write new
+    files (pip and npm write a temporary file and rename it), and the figure is what was fetched. Deleted files
+    do not count against it."""
+    since -= CLOCK_SLACK
+    total = 0
+    try:
+        changed = os.lstat(path).st_ctime >= since
+    except OSError:
+        return 0
+    todo = [(os.fspath(path), changed)]
+    while todo:
+        directory, changed = todo.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, entry.stat(follow_symlinks=False).st_ctime >= since))
+                elif changed and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    if st.st_ctime >= since:
+                        total += st.st_size
+            except OSError:
+                continue
+    return total

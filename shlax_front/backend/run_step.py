@@ -14,6 +14,7 @@ import os
 import posixpath
 import shutil
 import stat
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,13 @@ from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
 from shlax_front.backend.context import OutsideContext
 from shlax_front.backend.distcheck import drop_damaged_packages
-from shlax_front.backend.hostcache import APT_RUN_CONFIG, HostCaches, partition_name, read_os_release
+from shlax_front.backend.hostcache import (
+    APT_RUN_CONFIG,
+    HostCaches,
+    bytes_written_since,
+    partition_name,
+    read_os_release,
+)
 from shlax_front.backend.mountpoints import MountPoints
 from shlax_front.backend.named import bind_from_named
 from shlax_front.backend.rootfs import inside
@@ -32,7 +39,6 @@ from shlax_front.backend.run_output import (
     offline_missing,
     served_bytes,
     tail,
-    tree_size,
 )
 from shlax_front.backend.runner import Result
 from shlax_front.backend.secrets import SecretError, read_secret_mount, write_secret_file
@@ -204,7 +210,7 @@ class RunExecutor:
                 )
             for d, c in prepared:  # a damaged package would fail every install from the cache: fetched again
                 drop_damaged_packages(c.id, Path(d), rootfs)
-            sizes = {str(d): tree_size(d) for d, c in prepared}
+            began = time.time()  # what each cache grows by from here is what the RUN fetched
             wheelhouse_before = {
                 f.name: f.stat().st_size
                 for d, c in prepared
@@ -275,7 +281,7 @@ class RunExecutor:
             if result.returncode == 0:
                 aptlists.replay_layout(rootfs, caches)
             metered = {"apt-lists"} | ({"pip-wheelhouse"} if meter is not None else set())
-            grown = sum(max(0, tree_size(d) - sizes[str(d)]) for d, c in prepared if c.id not in metered)
+            grown = sum(bytes_written_since(d, began) for d, c in prepared if c.id not in metered)
             fetched = grown or None
             pip_bytes = meter.received if meter is not None else 0
         if result.returncode != 0:
