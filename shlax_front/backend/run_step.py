@@ -45,7 +45,7 @@ from shlax_front.backend.secrets import SecretError, read_secret_mount, write_se
 from shlax_front.backend.sshmount import ssh_volumes
 from shlax_front.backend.steps import HostCache, RunMount, RunStep
 from shlax_front.backend.users import resolve_owner
-from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET
+from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET, ColdFill, cold_fill
 from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
 from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
 from shlax_front.errors import BuildError, RefusedError
@@ -223,6 +223,7 @@ class RunExecutor:
                 self.buildah.isolation, self.options.proxy_env, self.options.offline
             )
             meter = netmeter.NetMeter() if counting else None
+            cold: ColdFill | None = None
             try:
                 if wheelhouse:
 
@@ -241,29 +242,55 @@ class RunExecutor:
                         m.get("target") or m.get("dst") or m.get("destination") or "/" for m in step.mounts
                     ]
 
-                    def from_rootfs(paths: Sequence[str]) -> str | None:
-                        info = self.buildah.inspect_container(container) or {}
-                        config = (info.get("OCIv1") or {}).get("config") or {}
-                        return read_in_rootfs(rootfs, config, paths, covered)
+                    configs: list[dict[str, Any]] = []
 
-                    env += fill_wheelhouse(
-                        in_container,
-                        wheelhouse,
-                        wheelhouse_history(self.caches),
-                        self.options.offline,
-                        self.options.lists_ttl,
-                        self.show,
-                        from_rootfs,
+                    def from_rootfs(paths: Sequence[str]) -> str | None:
+                        if not configs:
+                            info = self.buildah.inspect_container(container) or {}
+                            configs.append((info.get("OCIv1") or {}).get("config") or {})
+                        return read_in_rootfs(rootfs, configs[0], paths, covered)
+
+                    history = wheelhouse_history(self.caches)
+                    shell_form = len(step.argv) == 3 and tuple(step.argv[:2]) == ("/bin/sh", "-c")
+                    # a cold install downloads in the RUN's own run, right before its command (ColdFill)
+                    cold = (
+                        cold_fill(wheelhouse, history, self.options.offline, from_rootfs)
+                        if shell_form and not mounts
+                        else None
                     )
+                    if cold is None:
+                        env += fill_wheelhouse(
+                            in_container,
+                            wheelhouse,
+                            history,
+                            self.options.offline,
+                            self.options.lists_ttl,
+                            self.show,
+                            from_rootfs,
+                        )
+                argv = list(step.argv)
+                on_output = self.show  # line by line, as the command prints
+                if cold is not None:
+                    argv = cold.wrap(step.argv, meter.env if meter is not None else [])
+
+                    def on_output(line: str, cold: ColdFill = cold) -> None:
+                        if not shown:  # the download's output, before the command's first line
+                            shown.append(True)
+                            self.show(cold.output())
+                        self.show(line)
+
+                shown: list[bool] = []
                 result = self.buildah.run(
                     container,
-                    step.argv,
+                    argv,
                     env=env,
                     volumes=volumes,
                     mounts=mounts,
                     network=network,
-                    on_output=self.show,  # line by line, as the command prints
+                    on_output=on_output,
                 )
+                if cold is not None:
+                    env += cold.finish(self.show if not shown else lambda output: None)
                 if check is not None and result.returncode == 0:
 
                     def as_the_step(argv: Sequence[str], other: str | None = None) -> Result:
@@ -273,6 +300,8 @@ class RunExecutor:
 
                     check(as_the_step)
             finally:
+                if cold is not None:
+                    cold.remove()
                 if meter is not None:
                     meter.close()
                 if secret_dir:

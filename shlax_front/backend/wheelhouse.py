@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -95,32 +96,7 @@ def fill(
     """
     complete = True
     for executable, wh in installs:
-        base = [
-            *executable.split(),
-            "download",
-            "--dest",
-            WHEELHOUSE_TARGET,
-            "--find-links",
-            WHEELHOUSE_TARGET,
-        ]
-        options = []  # what shapes the choice of one distribution as much as of all of them
-        if wh.pre:
-            options.append("--pre")
-        for link in wh.find_links:
-            options += ["--find-links", link]
-        for con in wh.constraints:
-            options += ["-c", con]
-        spec = list(options)
-        for req in wh.requirements:
-            spec += ["-r", req]
-        spec += list(wh.packages)
-        index = []
-        if wh.index_url:
-            index += ["--index-url", wh.index_url]
-        for url in wh.extra_index_urls:
-            index += ["--extra-index-url", url]
-        offline_argv = [*base, "--no-index", *spec]
-        online_argv = [*base, *index, *spec]
+        base, options, index, offline_argv, online_argv = _download_argvs(executable, wh)
         lines = None if offline else installed_lines(run, wh, read)
         if lines and not wh.find_links and cold_for(wheelhouse_directory(history), lines):
             # cold for this install: the offline attempt cannot succeed, and fetching what it misses one at a
@@ -183,6 +159,31 @@ def fill(
     return extra
 
 
+def _download_argvs(
+    executable: str, wh: Wheelhouse
+) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+    """(base, options, index options, offline argv, online argv) of the ``pip download`` runs for one install:
+    the online argv is also what the resolution records are keyed by."""
+    base = [*executable.split(), "download", "--dest", WHEELHOUSE_TARGET, "--find-links", WHEELHOUSE_TARGET]
+    options = []  # what shapes the choice of one distribution as much as of all of them
+    if wh.pre:
+        options.append("--pre")
+    for link in wh.find_links:
+        options += ["--find-links", link]
+    for con in wh.constraints:
+        options += ["-c", con]
+    spec = list(options)
+    for req in wh.requirements:
+        spec += ["-r", req]
+    spec += list(wh.packages)
+    index = []
+    if wh.index_url:
+        index += ["--index-url", wh.index_url]
+    for url in wh.extra_index_urls:
+        index += ["--extra-index-url", url]
+    return base, options, index, [*base, "--no-index", *spec], [*base, *index, *spec]
+
+
 def _download_all(
     run: Run,
     online_argv: Sequence[str],
@@ -193,13 +194,101 @@ def _download_all(
     """The full ``pip download`` with the index, as a plain ``pip install`` would resolve; recorded as the
     index's answer when the lines are known. True when it succeeded."""
     online = run(online_argv, True)
+    return _downloaded(online.returncode == 0, online.output, online_argv, history, lines, show)
+
+
+def _downloaded(
+    ok: bool,
+    output: str,
+    online_argv: Sequence[str],
+    history: Path,
+    lines: Sequence[str] | None,
+    show: Callable[[str], None],
+) -> bool:
+    """What follows the full download (``ok``: it succeeded, printing ``output``): shown, and recorded as the
+    index's answer when the lines are known. Returns ``ok``."""
     faults.point("wheelhouse-filled")
-    show(online.output)
-    if online.returncode != 0:
-        return False
-    if lines is not None:
-        record_resolution(history, online_argv, lines, online.output)
-    return True
+    show(output)
+    if ok and lines is not None:
+        record_resolution(history, online_argv, lines, output)
+    return ok
+
+
+class ColdFill:
+    """The full ``pip download`` of a cold install (``cold_for``), run by the RUN's own ``buildah run`` right
+    before the RUN's command, in the same shell: a ``buildah run`` less than running it alone (its setup, with
+    the mounts, took 0.3-1 s on the benchmark machine, the tenth of a cold pip step or more).
+
+    The download is the one ``fill`` would run (same argv, same environment, the meter's proxy variables
+    given to it alone), its output goes to a file in the wheelhouse instead of the RUN's output; then the
+    RUN's command is ``exec``'d unchanged with ``PIP_FIND_LINKS``, and ``PIP_NO_INDEX`` when the download
+    succeeded - what ``fill`` would have given it. Only a shell-form RUN (``/bin/sh -c``) is wrapped: the
+    shell is then known to be there, and ``exec "$@"`` gives the command the very argv and environment it
+    would have had (the wrapper sets no variable of its own)."""
+
+    def __init__(self, online_argv: Sequence[str], history: Path, lines: Sequence[str]):
+        self.online_argv = list(online_argv)
+        self.history = history
+        self.lines = list(lines)
+        name = f".shlax-front-download-{os.getpid()}"
+        self.log = wheelhouse_directory(history) / f"{name}.log"
+        self.succeeded = wheelhouse_directory(history) / f"{name}.ok"
+        self._output: str | None = None
+        self.ok = False
+
+    def wrap(self, step_argv: Sequence[str], download_env: Sequence[tuple[str, str]]) -> list[str]:
+        """The argv that runs the download, then ``exec``'s ``step_argv`` (``/bin/sh -c SCRIPT``); the files
+        a build that died left under this process id's names are removed first (a stale mark would say a
+        failed download succeeded)."""
+        self.remove()
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in download_env]
+        download = " ".join([*assignments, *map(shlex.quote, self.online_argv)])
+        log = shlex.quote(f"{WHEELHOUSE_TARGET}/{self.log.name}")
+        done = shlex.quote(f"{WHEELHOUSE_TARGET}/{self.succeeded.name}")
+        script = (
+            f"if {download} >{log} 2>&1; then : >{done}; export PIP_NO_INDEX=1; fi; "
+            f'export PIP_FIND_LINKS={WHEELHOUSE_TARGET}; exec "$@"'
+        )
+        return ["/bin/sh", "-c", script, "sh", *step_argv]
+
+    def output(self) -> str:
+        """What the download printed (read once; the RUN's command starts only after it ended)."""
+        if self._output is None:
+            try:
+                self._output = self.log.read_bytes().decode("utf-8", errors="replace")
+            except OSError:
+                self._output = ""
+        return self._output
+
+    def finish(self, show: Callable[[str], None]) -> list[tuple[str, str]]:
+        """After the run: the download's outcome recorded as ``fill`` records it (``show`` receives its output),
+        its files removed; returns the environment the RUN's command had."""
+        output = self.output()
+        self.ok = self.succeeded.exists()
+        self.remove()
+        _downloaded(self.ok, output, self.online_argv, self.history, self.lines, show)
+        return [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)] + ([("PIP_NO_INDEX", "1")] if self.ok else [])
+
+    def remove(self) -> None:
+        for path in (self.log, self.succeeded):
+            path.unlink(missing_ok=True)
+
+
+def cold_fill(
+    installs: Sequence[tuple[str, Wheelhouse]], history: Path, offline: bool, read: Read | None
+) -> ColdFill | None:
+    """The ``ColdFill`` of a RUN whose only pip install is cold for the wheelhouse, its requirement files read
+    by ``read`` (never by a run: that would cost the run this saves); None when anything else holds (then
+    ``fill`` runs as before)."""
+    if offline or len(installs) != 1 or read is None:
+        return None
+    executable, wh = installs[0]
+    if wh.find_links:
+        return None
+    lines = installed_lines(None, wh, read)
+    if not lines or not cold_for(wheelhouse_directory(history), lines):
+        return None
+    return ColdFill(_download_argvs(executable, wh)[4], history, lines)
 
 
 def wheelhouse_directory(history: Path) -> Path:
@@ -255,16 +344,18 @@ def history_directory(caches: HostCaches) -> Path:
     return records_directory(caches.directory(HostCache("pip-wheelhouse", WHEELHOUSE_TARGET), None))
 
 
-def installed_lines(run: Run, wh: Wheelhouse, read: Read | None = None) -> list[str] | None:
+def installed_lines(run: Run | None, wh: Wheelhouse, read: Read | None = None) -> list[str] | None:
     """The install's requirements as pip will read them: command line, ``-r`` files and ``-c`` files
     (prefixed ``constraint:``), read from the container's root by ``read`` when it can, else by ``cat`` in
-    the container; ``None`` when a file cannot be read."""
+    the container (``run``; without one, unknown); ``None`` when a file cannot be read."""
     lines = requirement_lines(wh.packages)
     for prefix, paths in (("", wh.requirements), ("constraint: ", wh.constraints)):
         if not paths:
             continue
         text = read(paths) if read is not None else None
         if text is None:
+            if run is None:
+                return None
             done = run(["cat", "--", *paths], False)
             if done.returncode != 0:
                 return None

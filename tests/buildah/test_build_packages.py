@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 
 import pytest
 from buildah_tools import (
     build_concurrently,
+    diff_trees,
     file_tree,
     forget_layers,
     printed_lines,
@@ -173,6 +175,54 @@ def test_non_root_pip_uses_the_wheelhouse(tmp_path, base_images, buildah_cleanup
         for dirpath, _, filenames in os.walk(root):
             for name in filenames:
                 assert os.lstat(os.path.join(dirpath, name)).st_uid == os.getuid()
+
+
+ROOT_PIP = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /venv
+COPY requirements.txt .
+RUN {before}/venv/bin/pip install --no-cache-dir -r requirements.txt && env | grep -v ^HOSTNAME= | sort >/run-env
+"""
+
+
+def test_a_cold_install_downloads_in_the_steps_own_run(tmp_path, base_images, buildah_cleanup, pip_cache):
+    """A wheelhouse holding nothing the install names: one ``buildah run`` downloads into it and then runs the
+    RUN's command, installing from it. The image (the command's environment included) is the one the separate
+    download run gives (the rebuild from the now warm wheelhouse); the index's answer is recorded."""
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "bin" / "buildah"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("buildah")} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    for old in wheelhouse.glob("iniconfig-*") if wheelhouse.is_dir() else ():
+        old.unlink()
+    ctx = tmp_path / "ctx"
+    _write(ctx, ROOT_PIP.format(before=""), requirements_txt="iniconfig==2.0.0\n")
+    cold_tag = buildah_cleanup.tag()
+    cold = shlax("build", "--verbose", "-t", cold_tag, str(ctx), cache_dir=pip_cache, env=env)
+    assert "Saved /run/shlax-front/wheelhouse/iniconfig-2.0.0-py3-none-any.whl" in cold.stderr
+    assert "Processing /run/shlax-front/wheelhouse/iniconfig-2.0.0-py3-none-any.whl" in cold.stderr
+    runs = [line for line in calls.read_text().splitlines() if line.startswith("run ")]
+    (step,) = [line for line in runs if "pip install" in line]
+    assert "download --dest /run/shlax-front/wheelhouse" in step  # the download, in the step's own run
+    assert not [line for line in runs if "download" in line and line != step]
+    assert [p.name for p in wheelhouse.glob("iniconfig-*")] == ["iniconfig-2.0.0-py3-none-any.whl"]
+    assert not list(wheelhouse.glob(".shlax-front-*"))
+    records = [json.loads(p.read_text()) for p in (pip_cache / "caches" / "pip-wheelhouse.state").iterdir()]
+    assert any(r["files"] == {"iniconfig": "iniconfig-2.0.0-py3-none-any.whl"} for r in records)
+
+    calls.unlink()
+    _write(ctx, ROOT_PIP.format(before="true && "))  # the same files, built by the separate download run
+    warm_tag = buildah_cleanup.tag()
+    shlax("build", "-t", warm_tag, str(ctx), cache_dir=pip_cache, env=env)
+    runs = [line for line in calls.read_text().splitlines() if line.startswith("run ")]
+    assert any("--no-index" in line and "pip install" not in line for line in runs)
+    cold_tree, warm_tree = file_tree(cold_tag), file_tree(warm_tag)
+    assert "/run-env" in cold_tree
+    assert [d for d in diff_trees(cold_tree, warm_tree) if ".pyc:" not in d] == []
 
 
 def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_cleanup, pip_cache):
