@@ -183,6 +183,11 @@ class Redone:
         self.named = named
 
 
+def import_what_redo_needs() -> None:
+    """Import the modules ``redo`` uses (while the image listing runs: ``replay.ImageListing``)."""
+    from shlax_front.backend import containers, copy_step, history, keys, store  # noqa: F401
+
+
 def redo(
     tail: dict[str, Any],
     root: Path,

@@ -193,7 +193,12 @@ def attempt(
             return None
         buildah = str(record["buildah"][0])
         listing: dict[str, set[str]] = {}
-        reason = stale_reason(record, argv, cwd, environ, root, lambda: list_images(buildah), listing)
+        with ImageListing(buildah) as images:  # runs while the inputs are checked
+            if _late_files_changed(record):
+                from shlax_front.backend import late_edit
+
+                late_edit.import_what_redo_needs()  # meanwhile too
+            reason = stale_reason(record, argv, cwd, environ, root, images, listing)
         steps = record["steps"]
         if reason == LATE_FILES:
             redone = _late_edit(record, root, listing, record_path(root, argv, cwd))
@@ -411,6 +416,49 @@ def layer_entries(root: Path) -> dict[str, str] | None:
         return {key: entry["image"] for key, entry in data["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+class ImageListing:
+    """``buildah images`` started at once and read when asked (``list_images``' answer): the process runs while
+    the record's inputs are checked. Stopped on leaving the ``with`` block when not read."""
+
+    def __init__(self, buildah: str):
+        import subprocess
+
+        from shlax_front.backend.imagecache import IMAGE_LISTING
+
+        try:
+            self.process: Any = subprocess.Popen(
+                [buildah, *IMAGE_LISTING], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+        except OSError:
+            self.process = None
+
+    def __call__(self) -> dict[str, set[str]] | None:
+        from shlax_front.backend.imagecache import image_names
+
+        if self.process is None:
+            return None
+        out, _ = self.process.communicate()
+        return image_names(out) if self.process.returncode == 0 else None
+
+    def __enter__(self) -> ImageListing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.returncode is None:  # not read: not needed
+            self.process.kill()
+            self.process.communicate()
+
+
+def _late_files_changed(record: dict[str, Any]) -> bool:
+    """Whether the record's tail paths (``late_edit``) changed: a late edit is then likely."""
+    tail = record.get("tail")
+    if not isinstance(tail, dict) or not isinstance(tail.get("paths"), list):
+        return False
+    return bool(tail.get("racy")) or any(
+        isinstance(e, list) and len(e) == 4 and path_entry(str(e[0]), bool(e[1])) != e for e in tail["paths"]
+    )
 
 
 def list_images(buildah: str) -> dict[str, set[str]] | None:
