@@ -27,6 +27,13 @@ whole; a damaged one counts as absent) holds:
   ``-t`` names as buildah spells them, and each step as a no-op shows it (an ``ENV``/``LABEL`` shows its
   expanded value, which the image's config holds anyway; a ``RUN`` shows its text as written).
 
+A late edit (``late_edit``): for a one-stage build, the record also keeps the steps after the last RUN (COPY of
+context files, config steps), where the executor stood when they began, and the paths only they read, apart from
+the others. When every other input holds and only those paths changed, those steps are redone with the
+executor's rules (keys, layer index, the image's layers, history and config as the normal path makes them) and
+the record is written anew. Such a path changed just before the build (the racy rule below) keeps the record,
+since a late edit reads it again, but makes it no no-op.
+
 A stat signature stands for the content only when the file was last changed well before the build read it
 (``statcache``'s racy rule): a path whose mtime or ctime is less than ``RACY_SECONDS`` older than the start of
 the recorded build makes the build write no record (the next build takes the normal path and records then).
