@@ -1,4 +1,12 @@
-"""``shlax-front cache ls|du|prune``: the host package caches and the cached layers, under one root."""
+"""``shlax-front cache ls|du|prune``: the host package caches, the cached layers and the no-op records, under one
+root.
+
+The no-op records (``noop/<digest>.json``, written by ``backend.replay`` after each CLI build, one per working
+directory and command line) pile up as directories and command lines change; ``du`` counts them and ``prune``
+removes them. Removing one is always safe: a record is written whole (a temporary file renamed over it), a build
+that finds none takes the normal path and writes it again; only the temporary files of a write in progress are
+left alone (the next build deletes those a killed build left).
+"""
 
 from __future__ import annotations
 
@@ -81,6 +89,44 @@ def _size(path: Path) -> tuple[int, int, float]:
     return total, files, newest
 
 
+def _noop_records(root: Path) -> list[Path]:
+    """The no-op records under the root (never a record's temporary file: its writer is renaming it)."""
+    from shlax_front.backend.replay import DIRECTORY
+
+    directory = root / DIRECTORY
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("*.json") if not p.name.startswith(".") and p.is_file())
+
+
+def _records_size(records: list[Path]) -> tuple[int, float]:
+    """(bytes, newest mtime) of the records (one removed meanwhile counts as nothing)."""
+    total, newest = 0, 0.0
+    for p in records:
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        total += st.st_size
+        newest = max(newest, st.st_mtime)
+    return total, newest
+
+
+def _remove_records(records: list[Path], cutoff: float | None) -> int:
+    """Delete the records (each still older than ``cutoff`` when one is given: a build may have written it
+    again since it was listed); the bytes freed."""
+    freed = 0
+    for p in records:
+        try:
+            st = p.lstat()
+            if cutoff is None or st.st_mtime < cutoff:
+                p.unlink()
+                freed += st.st_size
+        except OSError:
+            continue
+    return freed
+
+
 CACHE_EXAMPLES = """\b
 Examples:
   shlax-front cache ls                  # package caches and cached layers
@@ -127,7 +173,8 @@ def ls_command(cache_dir, as_json):
 @click.option("--cache-dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 def du_command(cache_dir, as_json):
-    """Disk use of each package cache."""
+    """Disk use of each package cache, and of the no-op records."""
+    from shlax_front.backend.replay import DIRECTORY
     from shlax_front.progress.units import human
 
     root = _root(cache_dir)
@@ -135,6 +182,15 @@ def du_command(cache_dir, as_json):
     for p in _caches(root):
         size, files, _ = _size(p)
         rows.append({"name": _name(root, p), "bytes": size, "files": files})
+    records = _noop_records(root)
+    if records:
+        rows.append(
+            {
+                "name": f"{DIRECTORY} (no-op records)",
+                "bytes": _records_size(records)[0],
+                "files": len(records),
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -159,7 +215,7 @@ Examples:
 @click.option("-f", "--force", is_flag=True, help="Do not ask (a terminal is asked before anything goes).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, and its size; remove nothing.")
 def prune_command(cache_dir, older_than, force, dry_run):
-    """Remove package caches and cached layers (all, or those unused for --older-than).
+    """Remove package caches, cached layers and no-op records (all, or those unused for --older-than).
 
     On a terminal it says what it will remove and asks first (unless --force); it ends with what it freed."""
     from shlax_front.backend.store import LayerIndex
@@ -174,6 +230,8 @@ def prune_command(cache_dir, older_than, force, dry_run):
     caches = {p: _size(p) for p in _caches(root)}
     doomed = [p for p, (_, _, newest) in caches.items() if cutoff is None or newest < cutoff]
     cache_bytes = sum(caches[p][0] for p in doomed)
+    records = [p for p in _noop_records(root) if cutoff is None or _records_size([p])[1] < cutoff]
+    record_bytes = _records_size(records)[0]
     index = LayerIndex(root).load()
     stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
     unreachable = index.unreachable()  # replaced by a rebuild of the same key: never reusable, always pruned
@@ -182,23 +240,26 @@ def prune_command(cache_dir, older_than, force, dry_run):
     # cached layers only; an image someone tagged stays (its tag is theirs)
     images = sorted(image for image in candidates if not listed.get(image[:12], {}).get("names"))
     what = (
-        f"{len(doomed)} package caches ({human(cache_bytes)}) and {len(stale) + len(unreachable)} cached "
-        f"layers ({len(images)} images) from {root}"
+        f"{len(doomed)} package caches ({human(cache_bytes)}), {len(stale) + len(unreachable)} cached "
+        f"layers ({len(images)} images) and {len(records)} no-op records ({human(record_bytes)}) from {root}"
     )
     if dry_run:
         for p in doomed:
             click.echo(f"cache  {human(caches[p][0]):>10}  {_name(root, p)}")
         for image in images:
             click.echo(f"layer  {image[:12]}  {_step_of(index, image)[:70]}")
+        if records:
+            click.echo(f"noop   {human(record_bytes):>10}  {len(records)} records")
         click.echo(f"would remove {what}", err=True)
         return
-    if not (doomed or stale or unreachable):
+    if not (doomed or stale or unreachable or records):
         click.echo(f"nothing to remove in {root}", err=True)
         return
     if not force and _interactive() and not click.confirm(f"remove {what}?", err=True):
         click.echo("nothing removed", err=True)
         raise SystemExit(1)
     freed = _remove_caches(root, doomed, cutoff)
+    records_freed = _remove_records(records, cutoff)
     if images:
         from shlax_front.backend.buildah import Buildah
         from shlax_front.backend.runner import SubprocessRunner
@@ -208,8 +269,9 @@ def prune_command(cache_dir, older_than, force, dry_run):
     left = _listed_images()
     gone = [image for image in images if image[:12] not in left]
     click.echo(
-        f"removed {len(doomed)} package caches and {len(stale) + len(unreachable)} cached layers from {root}: "
-        f"freed {human(freed)} of package caches and {len(gone)} layer images",
+        f"removed {len(doomed)} package caches, {len(stale) + len(unreachable)} cached layers and "
+        f"{len(records)} no-op records from {root}: freed {human(freed)} of package caches, {len(gone)} layer "
+        f"images and {human(records_freed)} of no-op records",
         err=True,
     )
 

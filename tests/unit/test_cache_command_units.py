@@ -1,4 +1,5 @@
-"""``shlax-front cache``: ages, an empty image store, freshness records listed and pruned with their cache."""
+"""``shlax-front cache``: ages, an empty image store, freshness records listed and pruned with their cache, no-op
+records counted and pruned."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from buildah_tools import ROOT
@@ -56,3 +58,58 @@ def test_an_empty_image_store_has_no_named_images(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "null\n", ""))
     assert cache._named_images() == set()
+
+
+def _records(cache) -> dict[str, int]:
+    """Three no-op records, one written 3 days ago, and a record being written (its temporary file)."""
+    sizes = {"fresh.json": 300, "fresh2.json": 200, "old.json": 100, ".old.json.123-abc.tmp": 50}
+    noop = cache / "noop"
+    noop.mkdir(parents=True)
+    for name, size in sizes.items():
+        (noop / name).write_bytes(b"x" * size)
+    old = time.time() - 3 * 86400
+    os.utime(noop / "old.json", (old, old))
+    return sizes
+
+
+def test_du_counts_the_no_op_records(tmp_path):
+    cache = tmp_path / "cache"
+    _records(cache)
+    rows = json.loads(cache_cli("du", "--cache-dir", str(cache), "--json").stdout)
+    assert rows == [{"name": "noop (no-op records)", "bytes": 600, "files": 3}]
+    text = cache_cli("du", "--cache-dir", str(cache)).stdout
+    assert "3 files  noop (no-op records)" in text and "600 B" in text
+
+
+def test_prune_older_than_removes_the_old_records_and_a_full_prune_all(tmp_path):
+    """A record being written (its temporary file) is never removed: its writer renames it next."""
+    cache = tmp_path / "cache"
+    _records(cache)
+    noop = cache / "noop"
+    dry = cache_cli("prune", "--cache-dir", str(cache), "--older-than", "1d", "--dry-run")
+    assert dry.stdout.split() == ["noop", "100", "B", "1", "records"]
+    assert "and 1 no-op records (100 B)" in dry.stderr
+    assert len(list(noop.iterdir())) == 4
+    done = cache_cli("prune", "--cache-dir", str(cache), "--older-than", "1d")
+    assert sorted(p.name for p in noop.iterdir()) == [".old.json.123-abc.tmp", "fresh.json", "fresh2.json"]
+    assert "1 no-op records" in done.stderr and "100 B of no-op records" in done.stderr
+    cache_cli("prune", "--cache-dir", str(cache))
+    assert [p.name for p in noop.iterdir()] == [".old.json.123-abc.tmp"]
+    nothing = cache_cli("prune", "--cache-dir", str(cache))
+    assert nothing.stderr.startswith("nothing to remove")
+
+
+def test_a_record_written_again_after_the_listing_is_kept(tmp_path):
+    """prune --older-than looks at a record's age again right before removing it."""
+    from shlax_front.commands.cache import _remove_records
+
+    cache = tmp_path / "cache"
+    _records(cache)
+    old = cache / "noop" / "old.json"
+    cutoff = time.time() - 86400
+    listed = [old]
+    old.write_bytes(b"y" * 10)  # a build wrote it again meanwhile
+    assert _remove_records(listed, cutoff) == 0 and old.exists()
+    os.utime(old, (cutoff - 10, cutoff - 10))
+    assert _remove_records(listed, cutoff) == 10 and not old.exists()
+    assert _remove_records(listed, None) == 0  # gone meanwhile: nothing freed, no error

@@ -81,7 +81,7 @@ def test_force_and_scripts_are_not_asked_and_hear_what_was_freed(tmp_path):
     _fill(cache)
     done = _prune(cache, "--force")
     assert done.returncode == 0 and done.stdout == ""
-    assert "removed 2 package caches and 0 cached layers" in done.stderr
+    assert "removed 2 package caches, 0 cached layers and 0 no-op records" in done.stderr
     assert "freed 2.5 kB of package caches" in done.stderr
     assert not (cache / "caches" / "pip-wheelhouse").exists()
     assert "nothing to remove" in _prune(cache).stderr
