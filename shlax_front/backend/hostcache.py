@@ -115,15 +115,14 @@ class HostCaches:
                 leftover = marker is not None and marker.exists()
                 exclusive = cache.sharing != "shared" or handover or leftover
                 stack.enter_context(file_lock(self.lock_path(cache, partition), exclusive))
-                if marker is not None and marker.exists():  # a build was killed while it was handed over
-                    _chown_tree(directory, *owner)
-                    marker.unlink(missing_ok=True)
-                if handover:
-                    if marker is not None:
-                        _mark_handover(marker, *owner)
-                    _chown_tree(directory, cache.uid, cache.gid)
+                if marker is not None and marker.exists() and os.getuid() == 0:  # a build was killed while
+                    _hand_back(directory, owner, marker)  # it was handed over (only root can give it back)
+                if handover and marker is not None:
+                    _mark_handover(marker, *owner)
                 if handover or marker is None:  # a package manager may drop root (apt's _apt) in our caches
                     stack.callback(_hand_back, directory, owner, marker)
+                if handover:
+                    _chown_tree(directory, cache.uid, cache.gid)
                 prepared.append((directory, cache))
             yield prepared
             faults.point("host-caches-used")

@@ -130,3 +130,14 @@ def test_bytes_written_since_counts_what_was_created_or_replaced(tmp_path):
     os.symlink("deep/kept", cache / "old" / "link")
     assert bytes_written_since(cache, since) == 10 + 100 + 3000
     assert bytes_written_since(cache / "missing", since) == 0
+
+
+def test_a_build_that_cannot_chown_keeps_the_marker_for_one_that_can(home, tmp_path, monkeypatch):
+    marker = handover_marker(home)
+    marker.write_text("left by a killed build")
+    os.lchown(home / "http", 0, 0)
+    monkeypatch.setattr(os, "getuid", lambda: OWNER[0])
+    pip = HostCache(**PIP, uid=OWNER[0], gid=OWNER[1])
+    with HostCaches(tmp_path / "root").mounted((pip,), None):
+        pass
+    assert marker.exists()
