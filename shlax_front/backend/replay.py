@@ -200,15 +200,24 @@ def attempt(
             return None
         buildah = str(record["buildah"][0])
         listing: dict[str, set[str]] = {}
+        early = None
         with ImageListing(buildah) as images:  # runs while the inputs are checked
-            if _late_files_changed(record):
+            if _late_files_changed(record):  # and meanwhile, a late edit's first container
                 from shlax_front.backend import late_edit
 
-                late_edit.import_what_redo_needs()  # meanwhile too
-            reason = stale_reason(record, argv, cwd, environ, root, images, listing)
+                early = late_edit.early_for(record["tail"])
+                late_edit.import_what_redo_needs()
+            try:
+                reason = stale_reason(record, argv, cwd, environ, root, images, listing)
+            except BaseException:
+                if early is not None:
+                    early.discard()
+                raise
         steps = record["steps"]
+        if early is not None and reason != LATE_FILES:
+            early.discard()
         if reason == LATE_FILES:
-            redone = _late_edit(record, root, listing, record_path(root, argv, cwd))
+            redone = _late_edit(record, root, listing, record_path(root, argv, cwd), early)
             if redone is None:
                 return None
             image, steps = redone
@@ -228,7 +237,7 @@ def attempt(
 
 
 def _late_edit(
-    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path
+    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path, early: Any = None
 ) -> tuple[str, list[list[Any]]] | None:
     """Redo the record's tail (``late_edit``): only files the steps after the last RUN copy changed. The final
     image and the steps as the build shows them (``listing`` learns the image's name), and the record written
@@ -239,8 +248,10 @@ def _late_edit(
     tail = record["tail"]
     name = record["tags"][0][1] if record["tags"] else None
     try:
-        redone, context = late_edit.redo(tail, root, listing, name)
+        redone, context = late_edit.redo(tail, root, listing, name, early=early)
     except (late_edit.NotRedone, OSError, ValueError, KeyError, TypeError, IndexError):
+        if early is not None:
+            early.discard()  # also when it failed before using it
         return None
     if redone.named:
         listing[redone.image] = {redone.named}
@@ -434,6 +445,7 @@ class ImageListing:
 
         from shlax_front.backend.imagecache import IMAGE_LISTING
 
+        self.buildah = buildah
         try:
             self.process: Any = subprocess.Popen(
                 [buildah, *IMAGE_LISTING], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -447,7 +459,16 @@ class ImageListing:
         if self.process is None:
             return None
         out, _ = self.process.communicate()
-        return image_names(out) if self.process.returncode == 0 else None
+        if self.process.returncode == 0:
+            return image_names(out)
+        # as ``Buildah.image_names``: the listing fails as a whole when the store changes meanwhile (another
+        # build, or the late edit's first container being made)
+        for attempt in range(3):
+            time.sleep(0.05 * (attempt + 1))
+            listed = list_images(self.buildah)
+            if listed is not None:
+                return listed
+        return None
 
     def __enter__(self) -> ImageListing:
         return self

@@ -210,7 +210,7 @@ def test_a_late_edit_is_redone_from_the_record_as_the_normal_path_builds_it(
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     ctx.mkdir()
     (ctx / "Containerfile").write_text(
-        f"FROM {BUSYBOX}\nRUN echo one > /one\nWORKDIR /app\nENV A=1\nCOPY a.txt ./\nCOPY app.txt ./\n"
+        f"FROM {BUSYBOX}\nWORKDIR /app\nCOPY a.txt ./\nRUN echo one > /one\nENV A=1\nCOPY app.txt ./\n"
         'EXPOSE 80\nCMD ["cat", "app.txt"]\n'
     )
     (ctx / "a.txt").write_text("a\n")
@@ -231,16 +231,8 @@ def test_a_late_edit_is_redone_from_the_record_as_the_normal_path_builds_it(
         late = shlax(*args, cache_dir=cache, env=env)
         assert _replayed(late), late.stderr[-3000:]
         assert os.stat(record).st_ino != written  # the record written for the next build
-        assert statuses(late.stderr) == [
-            "from",
-            "cached",
-            "config",
-            "config",
-            "cached",
-            "built",
-            "config",
-            "config",
-        ]
+        reused = [status.replace("built", "cached") for status in statuses(first.stderr)]
+        assert statuses(late.stderr) == [*reused[:-3], "built", "config", "config"]  # one COPY after the RUN
         image = late.stdout.strip()
         assert image != first.stdout.strip() and image == _image(tag) == _image(other)
         assert iidfile.read_text() == f"sha256:{image}" and read_file(tag, "/app/app.txt") == "two, longer\n"
