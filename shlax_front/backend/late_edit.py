@@ -183,65 +183,9 @@ class Redone:
         self.named = named
 
 
-def early_for(tail: dict[str, Any]) -> Early | None:
-    """The first container made ahead (``Early``) when the tail has one COPY: it starts from the tail's image
-    whatever changed (with several, an unchanged first COPY is reused and the next starts from its layer)."""
-    steps = tail.get("steps")
-    if (
-        not isinstance(steps, list)
-        or sum(1 for s in steps if isinstance(s, dict) and s.get("kind") == "copy") != 1
-    ):
-        return None
-    return Early(tail)
-
-
 def import_what_redo_needs() -> None:
     """Import the modules ``redo`` uses (while the image listing runs: ``replay.ImageListing``)."""
     from shlax_front.backend import containers, copy_step, history, keys, store  # noqa: F401
-
-
-class Early:
-    """The working container of the tail's first image, made in a thread while the record's inputs are checked
-    (``buildah from`` and ``buildah images`` at the same time): the first COPY redone starts from it. Given to
-    ``redo``, which removes it when not used; ``discard`` when the tail is not redone."""
-
-    def __init__(self, tail: dict[str, Any], runner: Any = None):
-        import threading
-
-        from shlax_front.backend.buildah import Buildah
-        from shlax_front.backend.containers import WorkingContainers
-        from shlax_front.backend.runner import SubprocessRunner
-
-        self.buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
-        self.work = WorkingContainers(self.buildah)
-        self.image = str(tail["image"])
-        self.container: str | None = None
-        self.failed = False
-        self._thread = threading.Thread(target=self._make, daemon=True)
-        self._thread.start()
-
-    def _make(self) -> None:
-        try:
-            self.container = self.work.create(self.image)
-        except Exception:  # noqa: BLE001 - a missing image among others: the normal path says what
-            self.failed = True
-
-    def take(self, image: str) -> str | None:
-        """The container, when ``image`` is the one it was made of (once); None: make another."""
-        self.wait()
-        if image != self.image:
-            return None
-        if self.failed or self.container is None:
-            raise NotRedone(f"buildah from {image} failed")
-        container, self.container = self.container, None
-        return container
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def discard(self) -> None:
-        self.wait()
-        self.work.cleanup()
 
 
 def redo(
@@ -250,12 +194,11 @@ def redo(
     listing: Mapping[str, set[str]],
     name: str | None,
     runner: Any = None,
-    early: Early | None = None,
 ) -> tuple[Redone, Any]:
     """Redo the tail as ``Executor._run_stage`` does it (see the module docstring); returns what was done and
     the context walk (whose ``visited`` paths the new record keeps). ``listing``: the store's images and their
-    names, ``name``: what the last commit names the image, ``runner``: runs buildah (unit tests give a fake), ``early``: the first container,
-    already being made. Raises ``NotRedone``."""
+    names, ``name``: what the last commit names the image, ``runner``: runs buildah (unit tests give a fake).
+    Raises ``NotRedone``."""
     from shlax_front.backend import faults
     from shlax_front.backend.buildah import Buildah
     from shlax_front.backend.containers import WorkingContainers
@@ -273,11 +216,8 @@ def redo(
     digests = FileDigests.for_context(root, context_root)
     context = BuildContext(context_root, containerfile, file_digests=digests)
     index = LayerIndex(root).load()
-    if early is not None:
-        buildah, work = early.buildah, early.work
-    else:
-        buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
-        work = WorkingContainers(buildah)
+    buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
+    work = WorkingContainers(buildah)
     copies = CopyExecutor(buildah, context, work.scratch, work.source_rootfs)
     stage_index, label = tail["stage"]
     listed = set(listing)
@@ -341,7 +281,7 @@ def redo(
             reason = explain_miss(index.slots.get(slot), {"parent": parent_key, **inputs})
             if folded and reason == "cached layer was removed":
                 reason = "a config step after it changed (committed with it)"
-            container = (early.take(image) if early is not None else None) or work.create(image)
+            container = work.create(image)
             buildah.config(container, [option for options in pending for option in options])
             pending = []
             digest = copies.copy(step, container, _mounter(buildah, container), {})
@@ -373,9 +313,7 @@ def redo(
     except (ShlaxError, CommandFailed, ContextError, OSError, TypeError, ValueError, KeyError) as err:
         raise NotRedone(str(err)) from None
     finally:
-        if early is not None:
-            early.wait()
-        work.cleanup()  # with the early container when no copy used it
+        work.cleanup()
         digests.save()
     return Redone(image, rows, reached, named), context
 

@@ -200,24 +200,15 @@ def attempt(
             return None
         buildah = str(record["buildah"][0])
         listing: dict[str, set[str]] = {}
-        early = None
         with ImageListing(buildah) as images:  # runs while the inputs are checked
-            if _late_files_changed(record):  # and meanwhile, a late edit's first container
+            if _late_files_changed(record):
                 from shlax_front.backend import late_edit
 
-                early = late_edit.early_for(record["tail"])
-                late_edit.import_what_redo_needs()
-            try:
-                reason = stale_reason(record, argv, cwd, environ, root, images, listing)
-            except BaseException:
-                if early is not None:
-                    early.discard()
-                raise
+                late_edit.import_what_redo_needs()  # meanwhile too
+            reason = stale_reason(record, argv, cwd, environ, root, images, listing)
         steps = record["steps"]
-        if early is not None and reason != LATE_FILES:
-            early.discard()
         if reason == LATE_FILES:
-            redone = _late_edit(record, root, listing, record_path(root, argv, cwd), early)
+            redone = _late_edit(record, root, listing, record_path(root, argv, cwd))
             if redone is None:
                 return None
             image, steps = redone
@@ -237,7 +228,7 @@ def attempt(
 
 
 def _late_edit(
-    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path, early: Any = None
+    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path
 ) -> tuple[str, list[list[Any]]] | None:
     """Redo the record's tail (``late_edit``): only files the steps after the last RUN copy changed. The final
     image and the steps as the build shows them (``listing`` learns the image's name), and the record written
@@ -248,10 +239,8 @@ def _late_edit(
     tail = record["tail"]
     name = record["tags"][0][1] if record["tags"] else None
     try:
-        redone, context = late_edit.redo(tail, root, listing, name, early=early)
+        redone, context = late_edit.redo(tail, root, listing, name)
     except (late_edit.NotRedone, OSError, ValueError, KeyError, TypeError, IndexError):
-        if early is not None:
-            early.discard()  # also when it failed before using it
         return None
     if redone.named:
         listing[redone.image] = {redone.named}
@@ -461,8 +450,7 @@ class ImageListing:
         out, _ = self.process.communicate()
         if self.process.returncode == 0:
             return image_names(out)
-        # as ``Buildah.image_names``: the listing fails as a whole when the store changes meanwhile (another
-        # build, or the late edit's first container being made)
+        # as ``Buildah.image_names``: the listing fails as a whole when another build removes an image meanwhile
         for attempt in range(3):
             time.sleep(0.05 * (attempt + 1))
             listed = list_images(self.buildah)
