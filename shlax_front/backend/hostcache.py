@@ -9,9 +9,10 @@
 - A user's own cache can hold hundreds of thousands of files, and walking it costs seconds (tens of seconds on
   a busy disk): it is walked only when ownership can be wrong. A RUN whose container user is the cache's owner
   (root in CI; uid 0 of the namespace of a rootless build, which is the user outside) writes files its owner
-  owns, so nothing is walked. A hand-over is journalled by a marker beside the directory
-  (``HANDOVER_SUFFIX``), written before the first chown and removed after the last: a build killed in between
-  leaves it, and the next build that mounts the cache gives the whole tree back first.
+  owns, so nothing is walked. A hand-over (of a user's cache or of one under the cache root) is journalled by
+  a marker beside the directory (``store.HANDOVER_SUFFIX``), written before the first chown and removed after
+  the last: a build killed in between leaves it, the next build that mounts the cache gives the whole tree
+  back first, and until then the marker tells ``store.check_trusted`` that the uid it finds is a build's own.
 - What a RUN fetched into a cache is counted from the entries it created or replaced
   (``bytes_written_since``), not by sizing the tree before and after.
 - apt needs two settings to keep what it downloads, and neither may persist in the image: they are put
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from shlax_front.backend import faults
 from shlax_front.backend.steps import HostCache
-from shlax_front.backend.store import cache_writes, file_lock, invoking_user
+from shlax_front.backend.store import HANDOVER_SUFFIX, cache_writes, file_lock, invoking_user
 
 #: the invoking user's own caches a HostCache may share (``host=``), relative to their home
 HOST_CACHES = {"pip": ".cache/pip", "npm": ".npm", "yarn": ".cache/yarn", "uv": ".cache/uv"}
@@ -41,9 +42,6 @@ APT::Keep-Downloaded-Packages "true";
 Binary::apt::APT::Keep-Downloaded-Packages "true";
 """
 
-
-#: suffix of the marker beside a user's cache that says it is handed to another uid (a build killed then left it)
-HANDOVER_SUFFIX = ".shlax-front-handover"
 
 #: suffix of the directory beside a cache that holds its freshness records (apt lists, pip resolutions)
 RECORDS_SUFFIX = ".state"
@@ -109,17 +107,16 @@ class HostCaches:
                 owner = self._owner(cache)
                 with cache_writes(directory):
                     directory.mkdir(parents=True, exist_ok=True)
-                marker = handover_marker(directory) if cache.host else None
+                marker = handover_marker(directory)
                 # handing the directory to another uid for the run is only safe with nobody else inside
                 handover = (cache.uid, cache.gid) != owner
-                leftover = marker is not None and marker.exists()
-                exclusive = cache.sharing != "shared" or handover or leftover
+                exclusive = cache.sharing != "shared" or handover or marker.exists()
                 stack.enter_context(file_lock(self.lock_path(cache, partition), exclusive))
-                if marker is not None and marker.exists() and os.getuid() == 0:  # a build was killed while
-                    _hand_back(directory, owner, marker)  # it was handed over (only root can give it back)
-                if handover and marker is not None:
+                if marker.exists() and os.getuid() == 0:  # a build was killed while it was handed over
+                    _hand_back(directory, owner, marker)  # (only root can give it back)
+                if handover:
                     _mark_handover(marker, *owner)
-                if handover or marker is None:  # a package manager may drop root (apt's _apt) in our caches
+                if handover or not cache.host:  # a package manager may drop root (apt's _apt) in our caches
                     stack.callback(_hand_back, directory, owner, marker)
                 if handover:
                     _chown_tree(directory, cache.uid, cache.gid)
@@ -149,8 +146,9 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
 
 
 def handover_marker(directory: Path) -> Path:
-    """The marker beside a user's cache that says it is handed to another uid (never inside: the RUN sees and
-    may clean the cache's contents)."""
+    """The marker beside a cache that says it is handed to another uid (never inside: the RUN sees and may
+    clean the cache's contents; ``store.check_trusted`` accepts a cache directory of the root owned by another
+    uid while it stands)."""
     return directory.with_name(directory.name + HANDOVER_SUFFIX)
 
 
@@ -170,12 +168,11 @@ def _mark_handover(marker: Path, uid: int, gid: int) -> None:
     os.lchown(marker, uid, gid)
 
 
-def _hand_back(directory: Path, owner: tuple[int, int], marker: Path | None) -> None:
+def _hand_back(directory: Path, owner: tuple[int, int], marker: Path) -> None:
     """Give every entry back to the owner, then remove the marker (in that order: a kill in between leaves
     the marker, and the next build gives the tree back again)."""
     _chown_tree(directory, *owner)
-    if marker is not None:
-        marker.unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
 
 
 #: file timestamps come from the kernel's coarse clock, up to one tick (at most 10 ms) behind ``time.time()``;

@@ -67,16 +67,31 @@ def cache_writes(what: Path):
         raise
 
 
+#: suffix of the marker beside a cache directory that a build handed to its container's user for a RUN
+#: (``hostcache``): written before the hand-over, removed after the hand-back
+HANDOVER_SUFFIX = ".shlax-front-handover"
+
+
+def handed_over(path: Path) -> bool:
+    """Whether ``path`` is handed to a container's user by a build (running, or killed before it gave it
+    back): its marker stands beside it, written by root or the invoking user, who alone may write there."""
+    try:
+        st = os.lstat(path.with_name(path.name + HANDOVER_SUFFIX))
+    except OSError:
+        return False
+    return st.st_uid in (invoking_user()[0], 0)
+
+
 def untrusted(path: Path) -> str | None:
     """Why ``path`` (a directory of the cache) may hold what someone else put there, or None: it must belong to
-    the invoking user or root, and nobody else may write it (group-writable only for the user's own group,
-    as with a 002 umask and user private groups)."""
+    the invoking user or root (or be handed over by a build of theirs: ``handed_over``), and nobody else may
+    write it (group-writable only for the user's own group, as with a 002 umask and user private groups)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
     uid, gid, _ = invoking_user()
-    if st.st_uid not in (uid, 0):
+    if st.st_uid not in (uid, 0) and not handed_over(path):
         return f"owned by uid {st.st_uid}"
     if st.st_mode & 0o002:
         return f"writable by anyone (mode {st.st_mode & 0o7777:04o})"

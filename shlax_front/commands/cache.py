@@ -47,6 +47,8 @@ def _caches(root: Path) -> list[Path]:
         for cache in sorted(base.iterdir()):
             if cache.name.endswith(RECORDS_SUFFIX):  # a cache's freshness records: listed and pruned with it
                 continue
+            if not cache.is_dir():  # a hand-over marker (hostcache): the next build that mounts it clears it
+                continue
             parts = [
                 p
                 for p in sorted(cache.iterdir())

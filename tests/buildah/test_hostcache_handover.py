@@ -1,5 +1,6 @@
 """A user's own pip cache handed to a container's non-root USER, for real: given back after the RUN, and given
-back by the next build when the one that handed it over was killed (SIGKILL: no clean-up code ran).
+back by the next build when the one that handed it over was killed (SIGKILL: no clean-up code ran), and the
+build root's own wheelhouse, handed over with it, too (the next build with that root uses it and gives it back).
 
 The container is busybox (no pip there: the RUN's ``pip install`` fails and ``|| true`` ends it well), which is
 enough: the cache is mounted, handed over and handed back all the same, in about a second per build.
@@ -54,11 +55,13 @@ def test_a_handed_over_pip_cache_comes_back_even_after_a_kill(
         assert killed.returncode == -9
         dead = as_user.dead_containers()
         assert owners(pip) == {1234} and handover_marker(pip).exists()  # what the kill left
+        wheelhouse = tmp_path / "cache" / "caches" / "pip-wheelhouse"  # the build root's own, handed over too
+        assert owners(wheelhouse) == {1234} and handover_marker(wheelhouse).exists()
 
-        # (the kill left the build root's wheelhouse handed over too, which that root then refuses: other roots)
-        repaired = as_root.build(tmp_path / "cache2")  # a build that hands nothing over
+        repaired = as_root.build(tmp_path / "cache")  # a build that hands nothing over, with the same root
         assert repaired.returncode == 0, repaired.stderr
         assert owners(pip) == {os.getuid()} and not handover_marker(pip).exists()
+        assert owners(wheelhouse) == {os.getuid()} and not handover_marker(wheelhouse).exists()
         assert (pip / "http" / "kept").read_text() == "from an earlier pip run"
 
         done = as_user.build(tmp_path / "cache3")

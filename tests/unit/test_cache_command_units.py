@@ -52,6 +52,16 @@ def test_freshness_records_are_listed_and_pruned_with_their_cache(tmp_path):
     assert list((cache / "caches" / "apt-lists").iterdir()) == []
 
 
+def test_a_hand_over_marker_is_no_cache(tmp_path):
+    """A build killed while it handed ``caches/pip-wheelhouse`` to a RUN's user leaves a marker file beside it:
+    ``cache ls`` lists the cache, not the marker (and does not fail on a file where it expects directories)."""
+    cache = tmp_path / "cache"
+    (cache / "caches" / "pip-wheelhouse").mkdir(parents=True)
+    (cache / "caches" / "pip-wheelhouse.shlax-front-handover").write_text("handed over\n")
+    listed = json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)
+    assert [c["name"] for c in listed["caches"]] == ["pip-wheelhouse"]
+
+
 def test_an_empty_image_store_has_no_named_images(monkeypatch):
     """``buildah images --json`` prints ``null``, not ``[]``, when the store is empty (prune crashed on it)."""
     from shlax_front.commands import cache

@@ -27,7 +27,7 @@ from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.remote import RemoteError, remote_digest
 from shlax_front.backend.run_step import RunExecutor
 from shlax_front.backend.steps import RunMount
-from shlax_front.backend.store import CacheDirError, LayerIndex
+from shlax_front.backend.store import HANDOVER_SUFFIX, CacheDirError, LayerIndex
 from shlax_front.backend.wheelhouse import record_resolution, settled
 from shlax_front.errors import RefusedError
 from shlax_front.optimizer import optimize
@@ -302,6 +302,29 @@ def test_a_cache_directory_others_can_write_is_refused(tmp_path):
         os.chmod(path, before.st_mode & 0o7777)
     os.chmod(root, 0o775)  # group-writable for the user's own group (umask 002): used
     LayerIndex(root).load()
+
+
+def test_a_cache_directory_handed_over_by_a_killed_build_is_still_ours(tmp_path):
+    """A build killed while a RUN's non-root user held ``caches/pip-wheelhouse`` leaves it owned by that uid and
+    its hand-over marker beside it: the next build uses the root (and gives the tree back when it mounts it).
+    Without the marker, or with one someone else wrote, the uid is refused as before."""
+    root = tmp_path / "cache"
+    wheelhouse = root / "caches" / "pip-wheelhouse"
+    wheelhouse.mkdir(parents=True)
+    os.chmod(root, 0o755)
+    os.chown(wheelhouse, 1234, 1234)
+    with pytest.raises(RefusedError, match=f"{wheelhouse}: the cache directory is owned by uid 1234"):
+        LayerIndex(root).load()
+    marker = wheelhouse.with_name(wheelhouse.name + HANDOVER_SUFFIX)
+    marker.write_text("handed over\n")
+    LayerIndex(root).load()
+    os.chown(marker, 1234, 1234)  # not written by a build of ours
+    with pytest.raises(RefusedError, match="owned by uid 1234"):
+        LayerIndex(root).load()
+    os.chmod(wheelhouse, 0o777)  # a marker never excuses a mode anyone can write through
+    os.chown(marker, 0, 0)
+    with pytest.raises(RefusedError, match="writable by anyone"):
+        LayerIndex(root).load()
 
 
 def test_build_refuses_a_world_writable_cache_directory_in_one_line(tmp_path):
