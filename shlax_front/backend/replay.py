@@ -44,8 +44,9 @@ the listing shows every such image, the final image, and each named image under 
 a new record. Never recorded (the normal path every time): ``--no-cache``, ``--pull`` other than missing or
 never, ``--explain``, ``-o``, ``--push``, ``--cache-from``/``--cache-to``, ``--secret``, ``--ssh``,
 ``--build-context``, a context or Containerfile on stdin, a Python recipe, an ``ADD`` of a URL, a base image
-that was not found, a build that logged a warning (it would not be said again), a library call (no command
-line).
+that was not found, a build that logged a warning (it would not be said again), a build whose record would hold a
+``--build-arg`` value of 4 characters or more (an ARG expanded into a COPY's sources, an ENV or a LABEL), a
+library call (no command line).
 """
 
 from __future__ import annotations
@@ -589,6 +590,8 @@ class Recorder:
         if tail is not None:
             tail["paths"] = [path_entry(p) for p in tail["paths"]]
             self.record["tail"] = tail
+        if _holds_a_build_arg(self.record, request):
+            self.record = None
 
     def write(self) -> None:
         """Write the record collected (or remove the old one: it may stand for inputs that changed meanwhile)."""
@@ -608,6 +611,16 @@ class Recorder:
             code = record.pop("_code")
             record["code"] = code_digest(code)
             write_atomic(path, json.dumps(record, separators=(",", ":")))
+
+
+def _holds_a_build_arg(record: dict[str, Any], request: Any) -> bool:
+    """Whether a ``--build-arg`` value (of 4 characters or more: shorter ones are no secret and would match
+    anything) appears in the record: an ARG expanded into a COPY's sources (its paths, its step, the tail's) or into
+    an ENV or LABEL the steps show. Such a build is not recorded (nothing under the cache directory may hold a build
+    arg's value: the layer index keeps digests only); it takes the normal path every time."""
+    text = json.dumps(record)
+    values = (getattr(request, "build_args", None) or {}).values()
+    return any(len(value) >= 4 and (value in text or json.dumps(value)[1:-1] in text) for value in values)
 
 
 def eligible(

@@ -96,6 +96,7 @@ class Build:
         request = SimpleNamespace(
             no_cache=False, explain=False, output=None, push=False, cache_from=(), cache_to=(), secrets=(),
             ssh=(), build_contexts=(), containerfile=None, context=".", volumes=(), authfile=None, network=None,
+            build_args={},
         )  # fmt: skip
         request.containerfile = containerfile
         options = SimpleNamespace(build_contexts={}, pull="missing", ca_bundle=None, tags=("app",))
@@ -568,3 +569,14 @@ def test_a_late_edit_makes_the_calls_and_the_index_entries_the_executor_makes(tm
         "config",
         "cached",
     ]
+
+
+def test_a_build_whose_record_would_hold_a_build_args_value_is_not_recorded(tmp_path, monkeypatch):
+    """``ARG F`` then ``COPY $F /``: the paths read, the step shown and the tail's sources hold the value."""
+    build = Build(tmp_path, monkeypatch)
+    path = build.record(copies=(("src/*.py",),), tail_copies=(("app.txt",),), build_args={"F": "app.txt"})
+    assert not path.exists()
+    path = build.record(
+        copies=(("src/*.py",),), tail_copies=(("app.txt",),), build_args={"F": "n0t-th3re", "G": "x"}
+    )
+    assert "tail" in json.loads(path.read_text())  # a value nothing holds, one too short to tell
