@@ -7,8 +7,6 @@ wheelhouse file); where they print nothing, the growth of the host cache directo
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 
 FETCHED = re.compile(r"^Fetched ([\d.,]+) ([kMG]?B)\b", re.M)
@@ -60,13 +58,3 @@ def offline_missing(output: str) -> list[str]:
 def tail(output: str, lines: int = 25) -> str:
     """The last lines of a failed command's output, shown under the error."""
     return "\n".join(output.rstrip().splitlines()[-lines:])
-
-
-def tree_size(path: str | os.PathLike[str]) -> int:
-    """Bytes of the regular files under ``path`` (a host cache's growth during a run is what it fetched)."""
-    total = 0
-    for dirpath, _dirnames, filenames in os.walk(path):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
