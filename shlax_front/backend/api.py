@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.imagecache import InspectCache
+from shlax_front.backend.interrupts import signals_as_interrupt
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.prepare import checked, configure, executor_options, planned, pull_policy
 from shlax_front.backend.result import BuildResult, OutputCallback, StartCallback, StepCallback
@@ -316,7 +316,7 @@ def run_request(
 
         attach(request, buildah, root, executor)
     try:
-        with _signals_as_interrupt():
+        with signals_as_interrupt():
             result = executor.run(plan)
     finally:
         digests.save()  # what was read this time is not read again (a failed build's too)
@@ -334,19 +334,3 @@ def stage_jobs(jobs: int | None) -> int:
     if jobs < 1:
         raise ShlaxError(f"--jobs {jobs}: expected a number of stages of 1 or more")
     return jobs
-
-
-@contextlib.contextmanager
-def _signals_as_interrupt():
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError):
-            previous[sig] = signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

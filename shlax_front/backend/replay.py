@@ -239,8 +239,11 @@ def _late_edit(
     stamp = time.time()
     tail = record["tail"]
     name = record["tags"][0][1] if record["tags"] else None
+    from shlax_front.backend.interrupts import signals_as_interrupt
+
     try:
-        redone, context = late_edit.redo(tail, root, listing, name)
+        with signals_as_interrupt():  # its containers are removed on SIGTERM/SIGHUP too, as the normal path's
+            redone, context = late_edit.redo(tail, root, listing, name)
     except (late_edit.NotRedone, OSError, ValueError, KeyError, TypeError, IndexError):
         return None
     if redone.named:
