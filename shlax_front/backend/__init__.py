@@ -3,7 +3,10 @@
 One idea a module, in the order a build goes through them:
 
 - ``api``         ``build(...)`` / ``run_request(BuildRequest)`` -> ``BuildResult``: find the file, plan,
-                  execute; prints nothing; SIGTERM/SIGHUP become Ctrl-C so that cleanup runs.
+                  execute; prints nothing; SIGTERM/SIGHUP become Ctrl-C so that cleanup runs
+                  (``interrupts``).
+- ``replay``      a no-op finished from the record of the last build; ``late_edit`` redoes only the COPY
+                  steps after the last RUN when only their files changed.
 - ``plan``        the one entry from the front end: passed actions in, ``steps`` out.
 - ``steps``       backend-neutral steps (From/Run/Copy/Config) the executor runs.
 - ``executor``    the stage/step loop: cache keys and their lookup, one committed layer per file-changing
