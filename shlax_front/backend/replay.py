@@ -56,6 +56,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -620,10 +621,31 @@ def _holds_a_build_arg(record: dict[str, Any], request: Any) -> bool:
     """Whether a ``--build-arg`` value (of 4 characters or more: shorter ones are no secret and would match
     anything) appears in the record: an ARG expanded into a COPY's sources (its paths, its step, the tail's) or into
     an ENV or LABEL the steps show. Such a build is not recorded (nothing under the cache directory may hold a build
-    arg's value: the layer index keeps digests only); it takes the normal path every time."""
-    text = json.dumps(record)
-    values = (getattr(request, "build_args", None) or {}).values()
-    return any(len(value) >= 4 and (value in text or json.dumps(value)[1:-1] in text) for value in values)
+    arg's value: the layer index keeps digests only); it takes the normal path every time.
+
+    Only the record's words are looked at: its numbers (stat fields), booleans and hex digests (keys, image
+    ids) are no place a value can be expanded into, and a common value (``UID=1000``, ``DEBUG=true``) would be
+    found in them by chance."""
+    words = [word for word in _words(record) if not HEX_DIGEST.fullmatch(word)]
+    values = [value for value in (getattr(request, "build_args", None) or {}).values() if len(value) >= 4]
+    return any(value in word for value in values for word in words)
+
+
+#: a digest or an image id, as the record keeps them (a build arg's value is never expanded into one)
+HEX_DIGEST = re.compile(r"(?:sha256:)?[0-9a-f]{32,64}")
+
+
+def _words(value: Any) -> Iterator[str]:
+    """Every string of a JSON-shaped ``value``, dictionary keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _words(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _words(item)
 
 
 def eligible(

@@ -580,3 +580,18 @@ def test_a_build_whose_record_would_hold_a_build_args_value_is_not_recorded(tmp_
         copies=(("src/*.py",),), tail_copies=(("app.txt",),), build_args={"F": "n0t-th3re", "G": "x"}
     )
     assert "tail" in json.loads(path.read_text())  # a value nothing holds, one too short to tell
+
+
+def test_a_common_build_arg_value_found_only_in_numbers_or_digests_is_no_reason_not_to_record(
+    tmp_path, monkeypatch
+):
+    """``UID=1000`` or ``DEBUG=true`` show up by chance in the record's stat numbers, JSON booleans or hex
+    digests, where no value is ever expanded: the build is recorded. Found in a word (a step's text), it is not."""
+    build = Build(tmp_path, monkeypatch)
+    record = json.loads(build.record().read_text())
+    number = next(str(entry[2][1]) for entry in record["paths"] if entry[2])  # a stat field
+    common = {"UID": number[:4], "DEBUG": "true", "KEY": record["code"][:8]}
+    assert all(value in json.dumps(record) for value in common.values())
+    assert build.record(build_args=common).exists()
+    shown = [("FROM base", "from"), ("ENV DEBUG=true", "config"), ("COPY src/*.py /app/", "built")]
+    assert not build.record(build_args=common, steps=shown).exists()
