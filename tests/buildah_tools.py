@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from shlax_front.backend.runner import REEXEC_RETRIES, REEXEC_SEAL_FAILURE
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "build"
 
@@ -53,10 +55,22 @@ def shlax(*args: str, cache_dir: str | os.PathLike, check: bool = True, **kw) ->
     return result
 
 
+def run_bud(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run`` of a ``buildah bud`` command line, with its output captured as text; started again
+    when buildah stopped at its self re-execution, before doing anything, as shlax-front's own runner does
+    (``runner.failed_to_reexec``: the kernel refused for a moment to seal the copy of its binary)."""
+    for _ in range(REEXEC_RETRIES + 1):
+        result = subprocess.run(argv, capture_output=True, text=True, **kw)
+        if not (result.returncode != 0 and REEXEC_SEAL_FAILURE in result.stdout + result.stderr):
+            break
+        time.sleep(0.1)
+    return result
+
+
 def bud(containerfile: Path, context: Path, tag: str, *extra: str, cleanup=None) -> str:
     """``buildah bud --layers --format docker``; the image id. ``--layers`` leaves an image per step (and per
     stage) behind: their ids, printed as ``--> ID``, are handed to ``cleanup.layers`` to be removed after the test."""
-    result = subprocess.run(
+    result = run_bud(
         [
             "buildah",
             "bud",
@@ -69,9 +83,7 @@ def bud(containerfile: Path, context: Path, tag: str, *extra: str, cleanup=None)
             tag,
             *extra,
             str(context),
-        ],
-        capture_output=True,
-        text=True,
+        ]
     )
     assert result.returncode == 0, result.stderr
     if cleanup is not None:

@@ -4,6 +4,11 @@ The real runner remembers the child it is waiting for: on Ctrl-C the executor's 
 ``buildah run`` that is still writing into the container it is about to remove, so ``terminate_children``
 stops it first.
 
+buildah copies its own binary into a sealed memory file before it re-executes itself (its chroot runtime, its
+copier, a rootless user namespace); the kernel can refuse the seal for a moment (``F_ADD_SEALS``: EBUSY while
+something still holds the fresh pages) and buildah then stops before doing anything (``sealing memfd copy:
+Device or resource busy``). Such a run is started again, at most ``REEXEC_RETRIES`` times: nothing ran.
+
 A long RUN must not look stuck: given ``on_output``, the runner reads the command's output (stdout and stderr
 merged, in the order the command wrote them, as ``buildah bud`` shows them) line by line as it arrives and
 hands each line to the callback, and still returns the whole output (the byte accounting and the failure
@@ -16,8 +21,20 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+#: how many times a command that failed at buildah's self re-execution is started again
+REEXEC_RETRIES = 2
+#: what buildah prints when the kernel refused to seal the copy of its binary (and it stopped there)
+REEXEC_SEAL_FAILURE = "sealing memfd copy: Device or resource busy"
+
+
+def failed_to_reexec(result: Result) -> bool:
+    """Whether ``result`` is buildah stopping at its self re-execution, before doing anything (module
+    docstring): safe to start again."""
+    return result.returncode != 0 and REEXEC_SEAL_FAILURE in result.output
 
 
 @dataclass
@@ -64,8 +81,23 @@ class SubprocessRunner:
         input: str | None = None,
     ) -> Result:
         """Run ``argv`` to its end. Without ``on_output``, stdout and stderr are kept apart (a verb's answer
-        is its stdout); with it, they are merged and streamed, and the result's ``stdout`` holds them both."""
+        is its stdout); with it, they are merged and streamed, and the result's ``stdout`` holds them both.
+        A run that stopped at buildah's self re-execution is started again (module docstring)."""
         argv = [str(a) for a in argv]
+        for _ in range(REEXEC_RETRIES):
+            result = self._run_once(argv, on_output, cwd, input)
+            if not failed_to_reexec(result):
+                break
+            time.sleep(0.1)
+        else:
+            result = self._run_once(argv, on_output, cwd, input)
+        if check and result.returncode != 0:
+            raise CommandFailed(result)
+        return result
+
+    def _run_once(
+        self, argv: list[str], on_output: LineCallback | None, cwd: str | None, input: str | None
+    ) -> Result:
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -91,8 +123,6 @@ class SubprocessRunner:
                 _stop(proc)
             with self._lock:
                 self._children.discard(proc)
-        if check and result.returncode != 0:
-            raise CommandFailed(result)
         return result
 
     def terminate_children(self) -> None:

@@ -26,6 +26,7 @@ from buildah_tools import (
     forget_layers,
     image_config,
     read_file,
+    run_bud,
     shlax,
     working_containers,
 )
@@ -84,11 +85,9 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
             "build", "-t", ours_tag, *flags, "--iidfile", str(iidfile),
             "-o", f"type=local,dest={exported}", str(ctx), cache_dir=cache,
         )  # fmt: skip
-        listing = subprocess.run(
-            ["buildah", "bud", "--layers", "-f", str(ctx / "Containerfile"), "-t", bud_tag,
-             *flags, str(ctx)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+        listing = run_bud(
+            ["buildah", "bud", "--layers", "-f", str(ctx / "Containerfile"), "-t", bud_tag, *flags, str(ctx)]
+        )
         assert listing.returncode == 0, listing.stderr
         buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", listing.stdout, re.M))
         image = result.stdout.strip()

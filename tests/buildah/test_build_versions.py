@@ -16,6 +16,7 @@ from buildah_tools import (
     image_config,
     mounted_image,
     read_file,
+    run_bud,
     shlax,
 )
 
@@ -78,11 +79,7 @@ def test_platform_arg_redefinition_refused_where_bud_refuses(base_images, builda
     ctx.mkdir()
     (ctx / "Containerfile").write_text("FROM busybox\nARG TARGETPLATFORM=linux/amd64\nRUN true\n")
     theirs = buildah_cleanup.tag("bud-ver")
-    budded = subprocess.run(
-        ["buildah", "bud", "--layers", "-t", theirs, "-f", str(ctx / "Containerfile"), str(ctx)],
-        capture_output=True,
-        text=True,
-    )
+    budded = run_bud(["buildah", "bud", "--layers", "-t", theirs, "-f", str(ctx / "Containerfile"), str(ctx)])
     result = shlax("build", "-t", buildah_cleanup.tag(), str(ctx), cache_dir=tmp_path / "cache", check=False)
     forget_layers(tmp_path / "cache")
     if "attempted to redefine" in budded.stderr:

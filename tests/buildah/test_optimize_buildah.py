@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from buildah_tools import file_tree, image_config, read_file
+from buildah_tools import file_tree, image_config, read_file, run_bud
 
 from shlax_front.optimizer import optimize
 
@@ -56,7 +56,7 @@ RUN su -c "apt-get update && apt-get install -y --no-install-recommends cowsay &
 
 
 def build(containerfile: Path, tag: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
+    result = run_bud(
         [
             "buildah",
             "bud",
@@ -68,9 +68,7 @@ def build(containerfile: Path, tag: str) -> subprocess.CompletedProcess:
             "-t",
             tag,
             str(containerfile.parent),
-        ],
-        capture_output=True,
-        text=True,
+        ]
     )
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     return result
