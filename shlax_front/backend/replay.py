@@ -265,21 +265,11 @@ def _write_after_late_edit(
     tail = dict(record["tail"])
     others = {entry[0] for entry in record["paths"]}
     tail["paths"] = [path_entry(p) for p in sorted(context.visited - others)]
-    tail["racy"] = any(sig is not None and racy(sig, stamp) for entry in tail["paths"] for sig in entry[2:])
+    tail["racy"] = _any_racy(tail["paths"], stamp)
     layers = {key: image for key, image in record["layers"].items() if key not in set(tail["keys"])}
     layers.update(redone.reached)
     tail["keys"] = sorted(redone.reached)
-    last = {row[0]: n for n, row in enumerate(steps)}
-    view = [
-        [
-            stage,
-            text,
-            where,
-            line,
-            "cached" if status == "built" or (status == "config" and last[stage] == n) else status,
-        ]
-        for n, (stage, text, where, line, status, *_) in enumerate(steps)
-    ]
+    view = noop_rows(steps)
     written = {
         **record,
         "tail": tail,
@@ -609,9 +599,7 @@ class Recorder:
                 return
             tail = record.get("tail")
             if tail is not None:  # its files are hashed again by a late edit: racy only for a no-op
-                tail["racy"] = any(
-                    sig is not None and racy(sig, self.stamp) for e in tail["paths"] for sig in e[2:]
-                )
+                tail["racy"] = _any_racy(tail["paths"], self.stamp)
             code = record.pop("_code")
             record["code"] = code_digest(code)
             write_atomic(path, json.dumps(record, separators=(",", ":")))
@@ -709,14 +697,24 @@ def noop_view(steps: Sequence[Any]) -> list[list[Any]]:
     """Each step as a rebuild that reuses everything shows it: built steps are reused then; a config step stays
     a config step (folded, never looked up as a layer) except the last of its stage, whose key the stage's
     commit recorded."""
-    last = {record.stage: n for n, record in enumerate(steps)}
+    return noop_rows([[r.stage, r.instruction, r.location.path, r.location.line, r.status] for r in steps])
+
+
+def noop_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """``noop_view`` of rows as the record keeps them (stage, instruction, path, line, status, and a reason
+    that is dropped)."""
+    last = {row[0]: n for n, row in enumerate(rows)}
     view = []
-    for n, record in enumerate(steps):
-        status = record.status
-        if status == "built" or (status == "config" and last[record.stage] == n):
+    for n, (stage, text, where, line, status, *_) in enumerate(rows):
+        if status == "built" or (status == "config" and last[stage] == n):
             status = "cached"
-        view.append([record.stage, record.instruction, record.location.path, record.location.line, status])
+        view.append([stage, text, where, line, status])
     return view
+
+
+def _any_racy(entries: Sequence[Sequence[Any]], stamp: float) -> bool:
+    """Whether any of these path entries' signatures changed too close to ``stamp`` to be trusted."""
+    return any(sig is not None and racy(sig, stamp) for entry in entries for sig in entry[2:])
 
 
 def _racy(record: dict[str, Any], stamp: float) -> bool:
