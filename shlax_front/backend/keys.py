@@ -23,6 +23,29 @@ def value_digest(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode(errors="surrogateescape")).hexdigest()
 
 
+#: slot fields kept as they are: digests already (parent, context, env values) or names ``--explain`` shows (the
+#: env's names, the context's file names)
+_SHOWN_IN_SLOTS = frozenset({"parent", "env", "context", "context_files"})
+
+
+def slot_view(inputs: dict) -> dict:
+    """What the index keeps of a step's inputs for ``--explain``. A COPY's text, an ENV's or LABEL's options and
+    a WORKDIR's path are expanded, so they can hold a build arg's value: they are kept as digests, since the
+    explanation only says *that* they changed. Idempotent, so slots written before are read alike."""
+    return {
+        name: value if name in _SHOWN_IN_SLOTS or _is_digest(value) else _json_digest(value)
+        for name, value in inputs.items()
+    }
+
+
+def _is_digest(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("sha256:") and len(value) == 71
+
+
+def _json_digest(value: object) -> str:
+    return value_digest(json.dumps(value, sort_keys=True))
+
+
 def step_key(parent: str, inputs: dict) -> str:
     payload = json.dumps(
         {"v": KEY_VERSION, "parent": parent, **inputs}, sort_keys=True, separators=(",", ":")
@@ -44,6 +67,7 @@ def explain_miss(previous: dict | None, current: dict) -> str:
     """One phrase saying why a step missed, comparing with the inputs last seen at the same place."""
     if previous is None:
         return "not built before"
+    previous, current = slot_view(previous), slot_view(current)
     if previous.get("parent") != current.get("parent"):
         return "an earlier step changed"
     names = sorted((set(previous) | set(current)) - {"context_files"})

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shlax_front.backend import faults
+from shlax_front.backend.keys import slot_view
 from shlax_front.errors import BuildError, RefusedError
 
 #: what the library has to say goes through logging: the CLI prints it, a library caller decides
@@ -260,6 +261,7 @@ class LayerIndex:
         """Add one entry and merge it into the file under the lock (other builds may have written too)."""
         entry = {"image": image, "step": text, "created": time.time()}
         self.entries[key] = entry
+        inputs = slot_view(inputs)
         if slot:
             self.slots[slot] = inputs
         with self._writing, file_lock(self.lock_path):
@@ -275,6 +277,7 @@ class LayerIndex:
 
     def remember_slot(self, slot: str, inputs: dict) -> None:
         """Record a slot's inputs on a hit too, so the next miss compares with the latest build."""
+        inputs = slot_view(inputs)
         if self.slots.get(slot) == inputs:
             return
         self.slots[slot] = inputs

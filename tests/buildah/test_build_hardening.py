@@ -213,7 +213,8 @@ def test_add_url_rebuilds_when_the_remote_file_changes(base_images, buildah_clea
 
 def test_build_arg_values_are_not_stored_in_the_layer_index(base_images, buildah_cleanup, tmp_path):
     """The index keeps a digest of each build arg's value: equal values still hit, a changed one misses and is
-    named, and the value itself is nowhere under the cache directory."""
+    named, and the value itself is nowhere under the cache directory, not even where an ENV expanded it (the
+    image's config holds it: that is the Containerfile's choice, not the cache's)."""
     context = tmp_path / "ctx"
     cache = tmp_path / "cache"
     _containerfile(
@@ -222,6 +223,7 @@ def test_build_arg_values_are_not_stored_in_the_layer_index(base_images, buildah
         FROM {BUSYBOX}
         ARG TOKEN
         RUN test -n "$TOKEN" && echo built > /done
+        ENV SEEN=$TOKEN
         """,
     )
     try:

@@ -144,6 +144,33 @@ def test_keys_chain_and_explain():
     assert explain_miss(None, prev) == "not built before"
 
 
+def test_the_index_keeps_expanded_texts_as_digests_and_still_explains(tmp_path):
+    """An ENV's options and a COPY's text are expanded, so a build arg's value can be in them: the index's slots
+    keep digests of those, names and digests as they are, and a miss is explained alike from either side."""
+    env = {"parent": "p", "instruction": "ENV SEEN=tok3n-value", "options": ["--env", "SEEN=tok3n-value"]}
+    copy = {
+        "parent": "p",
+        "instruction": "COPY a /opt/tok3n-value",
+        "context": "c1",
+        "context_files": {"a": "1"},
+    }
+    index = LayerIndex(tmp_path / "cache").load()
+    index.record("k1", "image1", "(config)", "Containerfile|0|3|ConfigStep", env)
+    index.remember_slot("Containerfile|0|4|CopyStep", copy)
+    written = (tmp_path / "cache" / "layers" / "index.json").read_text()
+    assert "tok3n" not in written and "tok3n" not in str(index.slots)
+    again = LayerIndex(tmp_path / "cache").load()
+    assert again.slots["Containerfile|0|4|CopyStep"]["context_files"] == {"a": "1"}
+    assert explain_miss(again.slots["Containerfile|0|3|ConfigStep"], env) == "cached layer was removed"
+    changed = {**env, "options": ["--env", "SEEN=other"], "instruction": "ENV SEEN=other"}
+    assert explain_miss(again.slots["Containerfile|0|3|ConfigStep"], changed) == (
+        "instruction text changed; options changed"
+    )
+    moved = {**copy, "context": "c2", "context_files": {"a": "2"}}
+    assert explain_miss(again.slots["Containerfile|0|4|CopyStep"], moved) == "context files changed: a"
+    assert explain_miss(env, changed) == explain_miss(again.slots["Containerfile|0|3|ConfigStep"], changed)
+
+
 def test_partition_name():
     assert partition_name({"ID": "debian", "VERSION_ID": "12"}, "amd64") == "debian-12-amd64"
     assert partition_name({"ID": "arch"}, "arm64") == "arch-rolling-arm64"
