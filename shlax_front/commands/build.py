@@ -32,11 +32,19 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
 """
 
 
-class _BudFlags(click.Command):
-    """``--pull`` and ``--tls-verify`` alone mean ``=true`` as in bud, and never take the next word as their
-    value: ``build --pull .`` builds ``.``; a policy is ``--pull=always``, as bud reads it."""
+#: flags of ``buildah bud`` and ``docker build`` that scripts pass and that cannot change what shlax-front makes:
+#: layers are always reused (``--layers``), and the working containers always removed, after a failure too
+#: (``--rm``, ``--force-rm``). Taken, with or without ``=BOOL``, so that a script keeps its command line.
+ALWAYS_SO = ("--layers", "--rm", "--force-rm")
 
-    BARE = {"--pull": "--pull=true", "--tls-verify": "--tls-verify=true"}
+
+class _BudFlags(click.Command):
+    """``--pull``, ``--tls-verify`` and the flags of ``ALWAYS_SO`` alone mean ``=true`` as in bud, and never take
+    the next word as their value: ``build --pull .`` builds ``.``; a policy is ``--pull=always``, as bud reads it."""
+
+    BARE = {"--pull": "--pull=true", "--tls-verify": "--tls-verify=true"} | {
+        f: f"{f}=true" for f in ALWAYS_SO
+    }
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
@@ -129,6 +137,17 @@ class _BudFlags(click.Command):
     "--output",
     metavar="type=local|tar,dest=PATH|type=registry,name=REF",
     help="Export the image's files, or push the image to REF (as --push).",
+)
+@click.option(
+    "--layers",
+    "--rm",
+    "--force-rm",
+    "always_so",
+    type=click.BOOL,
+    multiple=True,
+    expose_value=False,
+    metavar="[=BOOL]",
+    help="Taken as bud and docker take them; layers are always reused, containers always removed.",
 )
 @click.option(
     "--incremental/--no-incremental",

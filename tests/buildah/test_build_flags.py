@@ -1,7 +1,7 @@
 """Real-buildah tests of bud's and docker's ``build`` flags and of the errors bad values give.
 
 One busybox build carries every flag ``buildah bud`` 1.28 also has (labels, annotations, timestamp, add-host,
-ulimit, volume, network, an unused build arg) and is compared with bud's build of the same file with the same
+ulimit, volume, network, an unused build arg, and ``--layers``/``--rm``/``--force-rm``, which change nothing here) and is compared with bud's build of the same file with the same
 flags: config, annotations, created times, what the RUN saw, the file tree. A second build reads a named
 context, an SSH agent socket and a context tar from stdin, and exports its files. Each bad input is one
 subprocess call: one line on stderr, exit status 2, no working container left.
@@ -75,7 +75,7 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
         "--build-arg", "USED=1", "--build-arg", "UNUSED=2",
         "--label", "team=core", "--annotation", "org.example.note=hi", "--timestamp", "1000",
         "--add-host", "foo.example:10.1.2.3", "--ulimit", "nofile=1000:2000",
-        "-v", f"{vol}:/mnt/v:ro", "--network", "host",
+        "-v", f"{vol}:/mnt/v:ro", "--network", "host", "--layers", "--rm=true", "--force-rm",
     ]  # fmt: skip
     ours_tag, bud_tag = buildah_cleanup.tag(), buildah_cleanup.tag()
     iidfile, exported = tmp_path / "iid", tmp_path / "out"

@@ -279,3 +279,18 @@ def test_a_failed_pull_is_not_tried_again_in_the_same_build():
         with pytest.raises(CommandFailed):
             buildah.pull("localhost:9/app", "always")
     assert len(pulls) == 1
+
+
+def test_layers_rm_and_force_rm_are_taken_and_never_take_the_next_word(tmp_path):
+    """``buildah bud --layers -t app .`` and ``docker build --rm --force-rm .`` keep their command line: the
+    flags are read, with or without ``=BOOL``, and change nothing; a bare one never eats the next word."""
+    import click
+
+    from shlax_front.commands.build import build_command
+
+    words = ["--layers", "-t", "app", "--rm=false", "--force-rm", str(tmp_path)]
+    ctx = build_command.make_context("build", words)
+    assert ctx.params["tags"] == ("app",) and ctx.params["context"] == str(tmp_path)
+    assert "always_so" not in ctx.params
+    with pytest.raises(click.BadParameter, match="maybe"):
+        build_command.make_context("build", ["--layers=maybe", str(tmp_path)])
