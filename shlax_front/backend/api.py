@@ -282,7 +282,6 @@ def run_request(
     options = Options(
         tags=tags,
         no_cache=request.no_cache,
-        format=request.format,
         offline=request.offline,
         lists_ttl=int(request.lists_ttl),
         ca_bundle=ca,

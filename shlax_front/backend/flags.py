@@ -302,11 +302,24 @@ def file_for_writing(path: str | None, flag: str) -> str | None:
     return os.path.abspath(path)
 
 
+def image_format(value: str | None, environ: dict[str, str]) -> str | None:
+    """``--format``, else ``$BUILDAH_FORMAT`` as bud reads it (CI templates set it to ``docker``), spelled as bud
+    spells it; None: the executor's default (oci, docker when an instruction needs it)."""
+    chosen, source = (value, "--format") if value else (environ.get("BUILDAH_FORMAT"), "BUILDAH_FORMAT")
+    if not chosen:
+        return None
+    if chosen not in ("oci", "docker"):
+        raise ShlaxError(f"{source}={chosen}: expected oci or docker")
+    return chosen
+
+
 @dataclass(frozen=True)
 class BudFlags:
     """Every bud/docker flag of one build, read and checked (``read``); what the backend hands on."""
 
     pull: str = "missing"
+    #: ``--format`` or ``$BUILDAH_FORMAT``; None: the executor chooses (``image_format``)
+    format: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     iidfile: str | None = None
@@ -361,6 +374,7 @@ def read(request: Any, environ: dict[str, str] | None = None) -> BudFlags:
         stamp = timestamp(env.get("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH")
     return BudFlags(
         pull=pull_policy(request.pull),
+        format=image_format(getattr(request, "format", None), env),
         labels=key_values(request.labels, "--label"),
         annotations=key_values(request.annotations, "--annotation"),
         iidfile=file_for_writing(request.iidfile, "--iidfile"),

@@ -111,6 +111,7 @@ def executor_options(request: Any) -> dict[str, Any]:
     bud = _flags(request)
     return {
         "pull": bud.pull,
+        "format": bud.format,
         "timestamp": bud.timestamp,
         "network": bud.network,
         "build_contexts": dict(bud.build_contexts),

@@ -74,7 +74,8 @@ class _BudFlags(click.Command):
     "fmt",
     type=click.Choice(["oci", "docker"]),
     default=None,
-    help="Image format (default oci, docker when HEALTHCHECK/SHELL/ONBUILD/STOPSIGNAL need it).",
+    help="Image format (default $BUILDAH_FORMAT, else oci, docker when HEALTHCHECK/SHELL/ONBUILD/STOPSIGNAL "
+    "need it).",
 )
 @click.option(
     "--isolation",

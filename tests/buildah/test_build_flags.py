@@ -240,3 +240,32 @@ def test_pull_policies(tmp_path, base_images):
     never = shlax("build", "--pull=never", str(tmp_path), cache_dir=tmp_path / "c", check=False)
     assert never.returncode == 1 and "not in local storage and --pull=never given" in never.stderr
     assert _containers() - before == set()
+
+
+def _manifest_type(ref: str) -> str:
+    return json.loads(_inspect(ref)["Manifest"])["mediaType"]
+
+
+def test_buildah_format_from_the_environment_as_bud(tmp_path, base_images, buildah_cleanup):
+    """``$BUILDAH_FORMAT`` (which CI templates set) is bud's default for ``--format``: the same docker image as
+    bud's with it, ``--format`` before it, and a value bud refuses is one line, exit status 2."""
+    (tmp_path / "Containerfile").write_text(f"FROM {BUSYBOX}\nRUN echo hi > /x\n")
+    env = {**os.environ, "BUILDAH_FORMAT": "docker"}
+    ours, theirs, flagged = buildah_cleanup.tag(), buildah_cleanup.tag(), buildah_cleanup.tag()
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "-t", ours, str(tmp_path), cache_dir=cache, env=env)
+        bud = run_bud(["buildah", "bud", "--layers", "-t", theirs, str(tmp_path)], env=env)
+        assert bud.returncode == 0, bud.stderr
+        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud.stdout, re.M))
+        docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
+        assert _manifest_type(ours) == _manifest_type(theirs) == docker_v2
+        assert image_config(ours) == image_config(theirs)
+        shlax("build", "--format", "oci", "-t", flagged, str(tmp_path), cache_dir=cache, env=env)
+        assert _manifest_type(flagged) == "application/vnd.oci.image.manifest.v1+json"
+        bad = shlax(
+            "build", str(tmp_path), cache_dir=cache, check=False, env={**env, "BUILDAH_FORMAT": "OCI"}
+        )
+        assert bad.returncode == 2 and bad.stderr.strip() == "BUILDAH_FORMAT=OCI: expected oci or docker"
+    finally:
+        forget_layers(cache)

@@ -294,3 +294,13 @@ def test_layers_rm_and_force_rm_are_taken_and_never_take_the_next_word(tmp_path)
     assert "always_so" not in ctx.params
     with pytest.raises(click.BadParameter, match="maybe"):
         build_command.make_context("build", ["--layers=maybe", str(tmp_path)])
+
+
+def test_image_format_is_the_flag_else_buildah_format_as_bud_spells_it():
+    assert flags.image_format(None, {}) is None  # the executor's default
+    assert flags.image_format(None, {"BUILDAH_FORMAT": "docker"}) == "docker"
+    assert flags.image_format("oci", {"BUILDAH_FORMAT": "docker"}) == "oci"
+    with pytest.raises(ShlaxError, match="BUILDAH_FORMAT=OCI: expected oci or docker"):
+        flags.image_format(None, {"BUILDAH_FORMAT": "OCI"})  # bud: unrecognized image type "OCI"
+    with pytest.raises(ShlaxError, match="--format=v2s2: expected oci or docker"):
+        flags.image_format("v2s2", {})
