@@ -35,7 +35,7 @@ from shlax_front.backend.copy_step import CopyExecutor, is_url
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.history import with_content
 from shlax_front.backend.hostcache import HostCaches
-from shlax_front.backend.incremental import IncrementalLayers
+from shlax_front.backend.incremental import IncrementalLayers, PipCheck
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.named import NamedContexts
 from shlax_front.backend.pulling import pull_by_policy
@@ -370,18 +370,26 @@ class Executor:
                     images = {index: result.image for index, result in results.items()}
                     run = start.step if start and start.step else step
                     if start and start.image and self.incremental:
-                        self.incremental.before_run(start, self._rootfs(state))
+                        parent_root = functools.partial(self._image_root, parent_image)
+                        self.incremental.before_run(start, self._rootfs(state), parent_root)
                     check = start.check if start and start.image else None
-                    if check is not None:  # a pip delta is checked against its parent layer
+                    if isinstance(check, PipCheck):  # a pip delta is checked against its parent layer
                         check.parent = self._parent_container(parent_image, parent_pending)
+                    failed = None
                     try:
                         fetched, served = self.runs.run(
                             run, state.container, self._rootfs(state), state.image, images, check
                         )
+                    except RefusedError:
+                        raise
+                    except BuildError as error:  # a delta that fails is built in full: as written
+                        if not (start and start.image):
+                            raise
+                        failed = f"the delta run failed ({error.message.rsplit(': ', 1)[-1]})"
                     finally:
-                        if check is not None and check.parent:
+                        if isinstance(check, PipCheck) and check.parent:
                             self.work.remove(check.parent)
-                    spoiled = (
+                    spoiled = failed or (
                         start
                         and start.image
                         and self.incremental
@@ -625,6 +633,10 @@ class Executor:
         if state.rootfs is None:
             state.rootfs = self.buildah.mount(state.container)
         return state.rootfs
+
+    def _image_root(self, image: str | None) -> str | None:
+        """The mounted root of ``image`` (None: no image, ``FROM scratch``)."""
+        return self.work.source_rootfs(image) if image else None
 
     def _parent_container(self, image: str | None, pending: list[ConfigStep]) -> str:
         """A working container of ``image`` with the ``pending`` config steps (a delta's proof runs in it)."""

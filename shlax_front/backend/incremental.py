@@ -38,9 +38,11 @@ Anything else builds the step in full; ``--explain`` says which and why.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
+import posixpath
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,6 +70,8 @@ DPKG_LOG = "/var/log/dpkg.log"
 DPKG_STATUS = "/var/lib/dpkg/status"
 #: dpkg's copy of its status file from before its last write (``restore_status_old``)
 DPKG_STATUS_OLD = "/var/lib/dpkg/status-old"
+#: apt's record of the packages installed only as dependencies (``AptOrder``)
+EXTENDED_STATES = "/var/lib/apt/extended_states"
 #: where apt's package lists live in the image (a host cache when the RUN deletes them afterwards)
 LISTS_TARGET = "/var/lib/apt/lists"
 #: where the package list stood in ``DeltaInstall.template`` / ``rewritten``
@@ -104,6 +108,9 @@ class DeltaInstall:
     updates: bool = False
     #: a pip install: how to ask the same pip what a full install would do (``PipCheck``)
     pip: PipInstall | None = None
+    #: the script deletes apt's package lists: the earlier layer has none to install from, unless they are
+    #: the host's (mounted for a RUN that updates them)
+    deletes_lists: bool = False
 
     def script_with(self, packages: tuple[str, ...]) -> str:
         """The script to run that installs only ``packages`` (names of ``self.packages``), as written."""
@@ -196,6 +203,9 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
             return "options among the package names"
     if len({w.value for w in operands}) != len(operands):
         return "a package named twice"
+    refused = _removal_refusal(script, install.name)
+    if refused:
+        return refused
     if any(e[0] < end and e[1] > start or start < e[0] < end for e in edits):
         return "the cache rewrite changes the package list"
     cut = (start, end, MARK)
@@ -217,7 +227,55 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         rewritten=rewritten,
         updates=updates,
         pip=pip,
+        deletes_lists=_deletes_lists(script),
     )
+
+
+#: what a delta-able RUN may delete: the content of directories no install reads and no check of the delta
+#: does (downloads, temporary files, documentation, apt's own logs, debconf's backups, a user's caches).
+#: Anything else may be what the install reads (apt's sources or lists, dpkg's database or its log that the
+#: trigger check reads, the pip that runs): the delta starts from a layer where it is already gone.
+_REMOVABLE = (
+    "/var/cache/apt",
+    "/tmp",
+    "/var/tmp",
+    "/usr/share/doc",
+    "/usr/share/man",
+    "/usr/share/info",
+    "/var/log/apt",
+    "/root/.cache",
+)
+_REMOVABLE_GLOBS = ("/var/cache/debconf/*-old", "/home/*/.cache/*")
+
+
+def _removal_refusal(script, manager: str) -> str | None:
+    """Why the ``rm`` commands of a delta-able script stop the delta (None: they may run again)."""
+    from shlax_front.managers.paths import relation, rm_paths
+
+    for _cmd, paths in rm_paths(script, {}, None):
+        for word, path in paths:
+            if path is None or not path.startswith("/"):
+                return f"the RUN deletes `{word.text}`, a path not known before it runs"
+            lists = relation(path, LISTS_TARGET)
+            if manager == "apt" and (lists == "inside" or lists and posixpath.normpath(path) == LISTS_TARGET):
+                continue  # ``start`` decides: only with the lists kept on the host
+            if any(relation(path, root) == "inside" for root in _REMOVABLE):
+                continue
+            if any(fnmatch.fnmatchcase(path, glob) for glob in _REMOVABLE_GLOBS):
+                continue
+            return f"the RUN deletes {path}, which the install or the delta's checks may read"
+    return None
+
+
+def _deletes_lists(script) -> bool:
+    """The script deletes apt's package lists (``rm -rf /var/lib/apt/lists/*``, ``apt-get dist-clean``)."""
+    from shlax_front.managers.paths import relation, rm_paths
+
+    return any(
+        path is not None and relation(path, LISTS_TARGET) is not None
+        for _cmd, paths in rm_paths(script, {}, None)
+        for _word, path in paths
+    ) or any(cmd.name in ("apt-get", "apt") and "dist-clean" in cmd.argv for cmd in script.commands)
 
 
 def _operands(inv) -> list[Word]:
@@ -337,6 +395,58 @@ def _installed(inspect_output: str) -> dict[str, tuple[str, bool]]:
 
 
 @dataclass
+class AptOrder:
+    """apt's ``extended_states`` (which packages were installed only as dependencies) as a full install leaves
+    it. apt writes the file keeping the entries it read from it in their order, then appends the packages it
+    newly marked automatic in the order of its package cache. After a delta the earlier install's entries
+    come first and the added packages' dependencies after them; a full install has both in cache order. The
+    entries the parent layer did not have are taken out and marked again in one ``apt-mark auto`` of the
+    image's own apt, with the step's mounts (the same package lists, so the same cache order); apt-mark
+    writes no package cache with ``Dir::Cache::pkgcache`` empty. When it fails or leaves other entries, the
+    file is put back and the delta is not kept."""
+
+    #: the delta's container, mounted
+    rootfs: str
+    #: the parent layer's mounted root (None: no parent, ``FROM scratch``), asked only when needed
+    parent_root: Callable[[], str | None]
+    verdict: str | None = None
+
+    def __call__(self, run: RunIn) -> None:
+        path = inside(self.rootfs, EXTENDED_STATES)
+        left = _read(path)
+        if not left:
+            return
+        stanzas = _stanzas(left)
+        root = self.parent_root()
+        had = {key for key, _ in _stanzas((_read(inside(root, EXTENDED_STATES)) if root else None) or "")}
+        added = [key for key, _ in stanzas if key not in had]
+        if len(added) < 2:
+            return  # nothing to put in order
+        kept = [stanza.strip("\n") + "\n\n" for key, stanza in stanzas if key not in added]
+        names = [f"{name}:{arch}" if arch else name for name, arch in added]
+        _write(path, "".join(kept))
+        marked = run([*APT_MARK, *names], None)
+        now = _read(path)
+        if marked.returncode != 0 or now is None or _entries(now) != _entries(left):
+            _write(path, left)
+            self.verdict = "apt-mark could not write apt's extended_states as a full install does"
+
+
+#: apt-mark of the image, writing no package cache (a full install's layer has none it did not write)
+APT_MARK = ("apt-mark", "-qq", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "auto")
+
+
+def _entries(text: str) -> list[tuple[tuple[str, str], str]]:
+    """The stanzas of a dpkg-style file, whatever their order and blank lines."""
+    return sorted((key, stanza.strip("\n")) for key, stanza in _stanzas(text))
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+
+
+@dataclass
 class Start:
     """Where a step begins under ``--incremental``: the earlier layer's ``image`` and the ``step`` that installs
     only the added packages, or neither with ``why`` saying why the step builds in full."""
@@ -357,8 +467,8 @@ class Start:
     dpkg_log_size: int = 0
     #: dpkg's status and status-old in the earlier layer (``restore_status_old``)
     dpkg_status: tuple[str | None, str | None] | None = None
-    #: a pip delta: what it must prove before it is kept (run by the step runner after the delta)
-    check: PipCheck | None = None
+    #: what the delta must prove or put right before it is kept (run by the step runner after the delta)
+    check: PipCheck | AptOrder | None = None
 
     def redone(self, reason: str | None, why: str) -> str:
         """The explanation once the delta run could not be kept (``why``) and the step was built in full
@@ -488,6 +598,8 @@ class IncrementalLayers:
         if not added:
             return Start("no package added")
         lists = None
+        if delta.deletes_lists and not any(c.target == LISTS_TARGET for c in step.cache_mounts):
+            return Start("the RUN deletes the package lists it installs from (its earlier layer has none)")
         if delta.updates:
             if not any(c.target == LISTS_TARGET for c in step.cache_mounts):
                 return Start("the RUN updates package lists it keeps in the image")
@@ -502,9 +614,15 @@ class IncrementalLayers:
         check = PipCheck(delta.pip, delta.packages) if delta.pip is not None else None
         return Start(said, image, replace(step, argv=argv), lists, check=check)
 
-    def before_run(self, start: Start, rootfs: str) -> None:
+    def before_run(
+        self, start: Start, rootfs: str, parent_root: Callable[[], str | None] = lambda: None
+    ) -> None:
         """Note where dpkg's log of the earlier layer ends and its status files, before the delta runs in its
-        container."""
+        container; an apt delta gets the check that orders apt's ``extended_states`` (``parent_root``: the
+        parent layer's mounted root, for that check)."""
+        delta = start.step.incremental if start.step is not None else None
+        if start.check is None and isinstance(delta, DeltaInstall) and delta.pip is None:
+            start.check = AptOrder(rootfs, parent_root)
         try:
             start.dpkg_log_size = os.path.getsize(inside(rootfs, DPKG_LOG))
         except OSError:

@@ -358,3 +358,124 @@ def test_pip_deltas_are_built_only_when_asked():
     ]
     assert "only with --incremental" in steps[0].incremental
     assert isinstance(steps[1].incremental, DeltaInstall)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (INSTALL.format("tini") + " /var/log/dpkg.log", "deletes /var/log/dpkg.log"),
+        (INSTALL.format("tini") + " /etc/apt/sources.list.d/extra.list", "deletes /etc/apt/sources.list.d"),
+        (INSTALL.format("tini") + " $HOME/x", "deletes `$HOME/x`, a path not known"),
+        ("RUN apt-get install -y tini && rm -rf ./*.deb", "deletes `./*.deb`"),
+    ],
+)
+def test_a_run_that_deletes_what_the_install_reads_is_built_in_full(line, why):
+    assert why in run_step(line).incremental
+
+
+def test_a_run_may_delete_downloads_docs_and_temporary_files():
+    line = (
+        INSTALL.format("tini") + " /tmp/* /var/tmp/* /usr/share/doc/* /var/cache/debconf/*-old /var/log/apt/*"
+    )
+    step = run_step(line)
+    assert isinstance(step.incremental, DeltaInstall) and step.incremental.deletes_lists
+
+
+def test_a_run_that_deletes_the_lists_of_its_image_is_built_in_full(tmp_path):
+    """Without ``apt-get update`` the install reads the lists an earlier RUN left in the image; once this RUN
+    deleted them, its layer has none, and a delta from it could not install anything."""
+    layers = IncrementalLayers(tmp_path)
+    old = run_step("RUN apt-get install -y tini && rm -rf /var/lib/apt/lists/*")
+    assert isinstance(old.incremental, DeltaInstall) and old.incremental.deletes_lists
+    layers.remember(old, "parent", {}, "old-key")
+    step = run_step("RUN apt-get install -y tini nano && rm -rf /var/lib/apt/lists/*")
+    start = layers.start(step, "parent", {}, {"old-key": "img1"}.get)
+    assert start.image is None
+    assert start.why == "the RUN deletes the package lists it installs from (its earlier layer has none)"
+
+
+def _states(*names: str) -> str:
+    return "".join(f"Package: {name}\nArchitecture: amd64\nAuto-Installed: 1\n\n" for name in names)
+
+
+class _Exited:
+    def __init__(self, returncode: int):
+        self.returncode, self.stdout, self.output = returncode, "", ""
+
+
+def _apt_mark(path: Path, cache_order: list[str], returncode: int = 0):
+    """A stand-in for the image's apt-mark: keeps the file's entries, appends the named ones in cache order."""
+    calls = []
+
+    def run(argv, container):
+        calls.append(list(argv))
+        if returncode == 0:
+            named = {a.split(":")[0] for a in argv[argv.index("auto") + 1 :]}
+            path.write_text(path.read_text() + _states(*[n for n in cache_order if n in named]))
+        return _Exited(returncode)
+
+    return run, calls
+
+
+def test_apt_s_extended_states_are_put_in_a_full_install_s_order(tmp_path):
+    """apt appends newly automatic packages in its cache's order after the ones it read: a delta leaves the
+    earlier install's before the added ones'; apt-mark writes them again as a full install would."""
+    from shlax_front.backend.incremental import AptOrder
+
+    root, parent = tmp_path / "delta", tmp_path / "parent"
+    for r in (root, parent):
+        (r / "var/lib/apt").mkdir(parents=True)
+    states = root / "var/lib/apt/extended_states"
+    (parent / "var/lib/apt/extended_states").write_text(_states("base-dep"))
+    states.write_text(_states("base-dep", "libonig5", "libjq1", "libmagic-mgc", "libmagic1"))
+    run, calls = _apt_mark(states, ["libonig5", "libmagic-mgc", "libmagic1", "libjq1", "base-dep"])
+    check = AptOrder(str(root), lambda: str(parent))
+    check(run)
+    assert check.verdict is None
+    assert calls[0][-4:] == ["libonig5:amd64", "libjq1:amd64", "libmagic-mgc:amd64", "libmagic1:amd64"]
+    assert "Dir::Cache::pkgcache=" in calls[0]
+    assert states.read_text() == _states("base-dep", "libonig5", "libmagic-mgc", "libmagic1", "libjq1")
+
+
+def test_an_extended_states_apt_mark_cannot_write_again_is_put_back_and_the_delta_not_kept(tmp_path):
+    from shlax_front.backend.incremental import AptOrder
+
+    (tmp_path / "var/lib/apt").mkdir(parents=True)
+    states = tmp_path / "var/lib/apt/extended_states"
+    left = _states("libonig5", "libjq1")
+    states.write_text(left)
+    run, _ = _apt_mark(states, [], returncode=100)
+    check = AptOrder(str(tmp_path), lambda: None)
+    check(run)
+    assert states.read_text() == left
+    assert check.verdict == "apt-mark could not write apt's extended_states as a full install does"
+    # one new entry (or none) has nothing to order: apt-mark does not run
+    states.write_text(_states("libonig5"))
+    run, calls = _apt_mark(states, [])
+    AptOrder(str(tmp_path), lambda: None)(run)
+    assert calls == []
+
+
+class FailingDeltaRunner(FakeRunner):
+    """A fake buildah whose RUN of the delta (an install of ``nano`` alone) fails."""
+
+    def run(self, argv, check=True, on_output=None, cwd=None, input=None):
+        if argv[1] == "run" and argv[-1].endswith("--no-install-recommends nano"):
+            self.calls.append([str(a) for a in argv])
+            from shlax_front.backend.runner import Result
+
+            return Result([str(a) for a in argv], 100, "E: Unable to locate package nano\n", "")
+        return super().run(argv, check, on_output, cwd, input)
+
+
+def test_a_delta_run_that_fails_is_built_in_full(tmp_path):
+    runner = FailingDeltaRunner()
+    _build(tmp_path, runner, "tini")
+    runner.calls.clear()
+    second, runs, froms = _build(tmp_path, runner, "tini nano")
+    (record,) = [s for s in second.steps if s.status == "built"]
+    assert len(runs) == 2 and "tini nano" in runs[1]
+    assert froms[-1] == "busybox-id"
+    assert record.reason.endswith(
+        "not incremental: the delta run failed (exited with status 100) (built in full)"
+    )
