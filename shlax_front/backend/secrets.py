@@ -51,7 +51,9 @@ class Secret:
 def parse_secret_flag(spec: str, environ: Mapping[str, str] | None = None) -> Secret:
     """``id=ID,src=PATH`` / ``id=ID,env=VAR`` / ``id=ID,type=env,src=VAR`` as ``buildah bud --secret``
     reads them: ``src`` defaults to the id; a file must exist now (bud checks before building); an unset
-    environment variable is an empty secret (bud does the same)."""
+    environment variable is an empty secret (bud does the same). ``id=ID`` alone with no file ``ID`` but a
+    variable ``ID`` set is that variable, as ``docker build --secret id=API_TOKEN`` reads it (docker prefers the
+    variable; bud, which only knows the file, is followed when both are there)."""
     environ = os.environ if environ is None else environ
     fields: dict[str, str] = {}
     for item in spec.split(","):
@@ -67,6 +69,8 @@ def parse_secret_flag(spec: str, environ: Mapping[str, str] | None = None) -> Se
     if kind == "env":
         return Secret(secret_id, value=environ.get(source, "").encode())
     path = os.path.abspath(source)
+    if not os.path.isfile(path) and set(fields) == {"id"} and secret_id in environ:
+        return Secret(secret_id, value=environ[secret_id].encode())
     if not os.path.isfile(path):
         raise ShlaxError(f"--secret {spec}: {path}: no such file")
     return Secret(secret_id, path=path)

@@ -247,6 +247,8 @@ def test_secret_from_an_environment_variable(tmp_path, base_images, buildah_clea
     (tmp_path / "Containerfile").write_text(
         f"FROM {BUSYBOX}\nRUN --mount=type=secret,id=api sha256sum /run/secrets/api | grep -q '^{digest} '"
         " && touch /ok\n"
+        "RUN --mount=type=secret,id=SHLAX_TEST_API_TOKEN sha256sum /run/secrets/SHLAX_TEST_API_TOKEN"
+        f" | grep -q '^{digest} ' && touch /ok2\n"
     )
     tag = buildah_cleanup.tag("shlax-secret")
     env = {**os.environ, "SHLAX_TEST_API_TOKEN": value}
@@ -255,13 +257,15 @@ def test_secret_from_an_environment_variable(tmp_path, base_images, buildah_clea
             "build",
             "--secret",
             "id=api,env=SHLAX_TEST_API_TOKEN",
+            "--secret",
+            "id=SHLAX_TEST_API_TOKEN",  # docker's spelling: the variable of that name (no such file here)
             "-t",
             tag,
             str(tmp_path),
             cache_dir=tmp_path / "cache",
             env=env,
         )
-        assert "/ok" in file_tree(tag)
+        assert "/ok" in file_tree(tag) and "/ok2" in file_tree(tag)
         assert _image_holds(tag, value.encode()) == []
     finally:
         forget_layers(tmp_path / "cache")

@@ -48,6 +48,7 @@ def test_bad_secret_flag_is_one_line_exit_2(tmp_path, flag, message):
 
 def test_secret_flag_parsing(tmp_path, monkeypatch):
     from shlax_front.backend.secrets import parse_secret_flag, read_secret_mount
+    from shlax_front.errors import ShlaxError
 
     (tmp_path / "tok").write_text("file value")
     monkeypatch.chdir(tmp_path)
@@ -56,6 +57,13 @@ def test_secret_flag_parsing(tmp_path, monkeypatch):
     assert parse_secret_flag("id=a,env=V", {"V": "from env"}).content() == b"from env"
     assert parse_secret_flag("id=a,type=env,src=V", {"V": "x"}).content() == b"x"
     assert parse_secret_flag("id=a,env=UNSET", {}).content() == b""  # bud: an unset variable is empty
+    # docker's id=NAME alone: the variable NAME when no file NAME is there; bud's file when it is
+    assert parse_secret_flag("id=API_TOKEN", {"API_TOKEN": "t0k"}).content() == b"t0k"
+    assert parse_secret_flag("id=tok", {"tok": "env value"}).content() == b"file value"
+    with pytest.raises(ShlaxError, match="API_TOKEN: no such file"):
+        parse_secret_flag("id=API_TOKEN", {})
+    with pytest.raises(ShlaxError, match="no such file"):
+        parse_secret_flag("id=API_TOKEN,type=file", {"API_TOKEN": "t0k"})  # a file asked for: a file
     mount = read_secret_mount((("id", "a"),))
     assert (mount.target, mount.mode, mount.uid, mount.gid, mount.required) == (
         "/run/secrets/a",
