@@ -8,12 +8,12 @@ are printed as one line on stderr with their exit code; they never show a traceb
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 
 import click
 
 from shlax_front.errors import ShlaxError
+from shlax_front.loglines import show_library_messages
 
 #: verb -> module under shlax_front.commands defining ``<verb>_command``.
 COMMANDS = {
@@ -58,25 +58,6 @@ Shell completion (bash; zsh_source and fish_source for the others):
 @click.version_option(package_name="shlax-front")
 def cli() -> None:
     """Build Containerfiles without re-downloading the world."""
-
-
-class _OneLine(logging.Formatter):
-    """What the library logs, as the command line shows it: ``shlax-front: [warning: ]message``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-        return f"shlax-front: {level}{record.getMessage()}"
-
-
-def show_library_messages() -> None:
-    """Print what the library logs (warnings, what a build waits for) on stderr, one line each."""
-    logger = logging.getLogger("shlax_front")
-    if not any(getattr(h, "shlax_front_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_OneLine())
-        handler.shlax_front_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> None:

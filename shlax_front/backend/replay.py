@@ -190,9 +190,11 @@ def attempt(
     cache_dir: str | None,
     iidfile: str | None,
     environ: Mapping[str, str] = os.environ,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Replayed | None:
     """Finish this build from its record when every input it names is unchanged (see the module docstring):
-    the image is tagged and ``--iidfile`` written. None: take the normal path."""
+    the image is tagged and ``--iidfile`` written. None: take the normal path. ``meanwhile``: called while the
+    store's listing runs (imports what showing the build needs)."""
     began = time.monotonic()
     try:
         root = cache_root(cache_dir)
@@ -207,6 +209,8 @@ def attempt(
                 from shlax_front.backend import late_edit
 
                 late_edit.import_what_redo_needs()  # meanwhile too
+            if meanwhile is not None:
+                meanwhile()
             reason = stale_reason(record, argv, cwd, environ, root, images, listing)
         steps = record["steps"]
         if reason == LATE_FILES:
@@ -296,10 +300,13 @@ def finish(
     """``build``'s fast path: True when the build was finished from its record (``attempt``) and shown as the
     flags ask, as a no-op is shown: the image id only for ``-q`` (nothing else imported), else through the
     progress renderers with every step as the executor reports a reused one."""
-    done = attempt(argv, cache_dir, iidfile)
+    if tuple(argv) in TRIED_EARLY:  # already tried before the command line was read: the normal path
+        return False
+    only_id = not as_json and (progress == "quiet" or (progress is None and quiet))
+    done = attempt(argv, cache_dir, iidfile, meanwhile=None if only_id else _import_the_progress_view)
     if done is None:
         return False
-    if not as_json and (progress == "quiet" or (progress is None and quiet)):
+    if only_id:
         print(done.image, flush=True)
         return True
     from types import SimpleNamespace
@@ -309,6 +316,101 @@ def finish(
     shown = {"quiet": quiet, "as_json": as_json, "verbose": verbose, "no_color": no_color, "explain": False}
     build_with_progress(SimpleNamespace(cache_dir=cache_dir), done.run, progress=progress, **shown)
     return True
+
+
+#: ``build``'s options as ``early_options`` reads them (``commands/build.py`` defines them; a unit test checks
+#: that both agree): those that take the next word as their value, and those that take none
+VALUE_OPTIONS = frozenset(
+    {
+        "--file", "--tag", "--build-arg", "--target", "--secret", "--format", "--isolation", "--cache-dir",
+        "--lists-ttl", "--ca-bundle", "--label", "--annotation", "--iidfile", "--network", "--add-host",
+        "--ulimit", "--shm-size", "--volume", "--timestamp", "--platform", "--retry", "--retry-delay",
+        "--build-context", "--ssh", "--output", "--jobs", "--progress", "--cache-from", "--cache-to",
+        "--authfile", "--creds",
+    }
+)  # fmt: skip
+FLAG_OPTIONS = frozenset(
+    {
+        "--no-cache", "--offline", "--incremental", "--no-incremental", "--explain", "--quiet", "--json",
+        "--verbose", "--no-color", "--push",
+    }
+)  # fmt: skip
+#: alone they take no value (``--pull`` means ``--pull=true``, as bud reads it); a value only after ``=``
+BARE_OPTIONS = frozenset({"--pull", "--tls-verify", "--layers", "--rm", "--force-rm"})
+SHORT_OPTIONS = {"-f": "--file", "-t": "--tag", "-v": "--volume", "-o": "--output", "-q": "--quiet"}
+#: command lines ``finish_early`` tried in this process: ``finish`` does not try them twice
+TRIED_EARLY: set[tuple[str, ...]] = set()
+
+
+def early_options(args: Sequence[str]) -> dict[str, Any] | None:
+    """The options ``finish`` needs, read from a ``build`` command line without click (``finish_early``);
+    None when the line holds anything this reading is not sure to read as click does (an unknown or clustered
+    option, ``--``, ``-`` for stdin, a value that looks like an option, a second CONTEXT, help): the command
+    line then reads it. Values are not checked: a record exists only for a command line that built."""
+    if not args or args[0] != "build":
+        return None
+    found: dict[str, Any] = {}
+    context = None
+    rest = list(args[1:])
+    while rest:
+        arg = rest.pop(0)
+        name, equals, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        name = SHORT_OPTIONS.get(name, name)
+        if equals and (name in VALUE_OPTIONS or name in BARE_OPTIONS):
+            found[name] = value
+        elif equals:
+            return None
+        elif name in FLAG_OPTIONS or name in BARE_OPTIONS:
+            found[name] = True
+        elif name in VALUE_OPTIONS:
+            if not rest or rest[0].startswith("-"):
+                return None
+            found[name] = rest.pop(0)
+        elif arg.startswith("-") or context is not None:
+            return None
+        else:
+            context = arg
+    return {
+        "context": context or ".",
+        "containerfile": found.get("--file"),
+        "cache_dir": found.get("--cache-dir"),
+        "iidfile": found.get("--iidfile"),
+        "progress": found.get("--progress"),
+        "quiet": bool(found.get("--quiet")),
+        "as_json": bool(found.get("--json")),
+        "verbose": bool(found.get("--verbose")),
+        "no_color": bool(found.get("--no-color")),
+    }
+
+
+def finish_early(args: Sequence[str]) -> bool:
+    """``python -m shlax_front``'s first try: a ``build`` finished from its record (``finish``) before click and
+    the command line are imported (about 50 ms). False: anything else, or any doubt (``early_options``, a build
+    that must enter buildah's user namespace first), and the command line runs as always."""
+    options = early_options(args)
+    if options is None or "-" in (options["context"], options["containerfile"]):
+        return False
+    from shlax_front.backend.userns import needs_user_namespace
+
+    if needs_user_namespace():
+        return False
+    done = finish(
+        list(args),
+        options["cache_dir"],
+        options["iidfile"],
+        progress=options["progress"],
+        quiet=options["quiet"],
+        as_json=options["as_json"],
+        verbose=options["verbose"],
+        no_color=options["no_color"],
+    )
+    if not done:
+        TRIED_EARLY.add(tuple(args))
+    return done
+
+
+def _import_the_progress_view() -> None:
+    from shlax_front.progress import options, session  # noqa: F401
 
 
 def load(path: Path) -> dict[str, Any] | None:

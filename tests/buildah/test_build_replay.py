@@ -26,11 +26,14 @@ BUSYBOX = "docker.io/library/busybox:latest"
 
 
 def _replayed(build: subprocess.CompletedProcess) -> bool:
-    """Whether the build was finished from its record (it imported neither the build API nor the parser)."""
+    """Whether the build was finished from its record (it imported neither the build API nor the parser), before
+    the command line was read (``python -m shlax_front`` tries the record first: ``replay.finish_early``)."""
     imported = re.findall(r"^import time:.*\| ( *)(shlax_front\S*)$", build.stderr, re.M)
     names = {name for _, name in imported}
     assert "shlax_front.backend.replay" in names, build.stderr[-2000:]  # the build command ran
-    return "shlax_front.backend.api" not in names and "shlax_front.parser" not in names
+    replayed = "shlax_front.backend.api" not in names and "shlax_front.parser" not in names
+    assert not replayed or "shlax_front.cli" not in names, "finished from the record after the command line"
+    return replayed
 
 
 def _image(ref: str) -> str:
