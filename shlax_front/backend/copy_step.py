@@ -10,6 +10,7 @@ files (``COPY <<EOF``) are written on the host first.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 
 from shlax_front.backend.buildah import Buildah
@@ -79,14 +80,18 @@ class CopyExecutor:
                 local = tuple(s for s in step.sources if not is_url(s))
                 setid = [] if step.chmod else self._setid_destinations(rootfs, step, local)
                 for sources, dest, ignorefile in self._copy_batches(step):
+                    paths = [
+                        s if is_url(s) else os.path.join(self.context.root, s.lstrip("/")) for s in sources
+                    ]
+                    confined = step.add or ignorefile is not None or not plain_files(self.context.root, paths)
                     done = self.buildah.copy(
                         container,
-                        [s if is_url(s) else os.path.join(self.context.root, s.lstrip("/")) for s in sources],
+                        paths,
                         dest,
                         add=step.add,
                         chown=step.chown,
                         chmod=step.chmod,
-                        contextdir=self.context.root,
+                        contextdir=self.context.root if confined else None,
                         ignorefile=ignorefile,
                         cwd=self.context.root,
                     )
@@ -169,6 +174,30 @@ class CopyExecutor:
             ) from None
         except ContextError as err:  # a malformed --exclude pattern, refused as buildah and BuildKit do
             raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+
+
+def plain_files(root: str, paths: list[str]) -> bool:
+    """Whether each path is a regular file below ``root`` reached through real directories (``root`` included)
+    that only this user or root can change. Such a COPY needs no ``--contextdir``: that option makes buildah
+    1.28 chroot into the context to read the sources (two more re-executions of its copier, 60-90 ms at load
+    3.5), which only matters when a source or a directory on its way is a symlink that could lead out of the
+    context; the bytes, the layer and the printed digest are the same. No one else can swap a symlink in
+    between this check and the copy, since no one else may write those directories."""
+    me = os.geteuid()
+    try:
+        for path in paths:
+            rel = os.path.relpath(path, root)
+            if rel == os.curdir or rel.startswith(os.pardir) or not stat.S_ISREG(os.lstat(path).st_mode):
+                return False
+            directory = root
+            for part in ["", *rel.split(os.sep)[:-1]]:
+                directory = os.path.join(directory, part) if part else directory
+                st = os.lstat(directory)
+                if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, me) or st.st_mode & 0o022:
+                    return False
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def is_url(source: str) -> bool:

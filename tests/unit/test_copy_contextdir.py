@@ -1,0 +1,84 @@
+"""A COPY of plain files from the context runs ``buildah copy`` without ``--contextdir`` (``copy_step.plain_files``:
+buildah then reads the files without chrooting into the context, two re-executions fewer); anything a chroot
+could matter for keeps it: a symlink on the way, a directory someone else may write, an ignore file, ADD."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+from shlax_front.backend.context import BuildContext
+from shlax_front.backend.copy_step import CopyExecutor, plain_files
+from shlax_front.backend.steps import CopyStep, Location
+
+DIGEST = "a" * 64
+
+
+def _context(tmp_path):
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    os.chmod(root, 0o755)
+    (root / "app.py").write_text("app\n")
+    (root / "src" / "lib.py").write_text("lib\n")
+    return root
+
+
+def test_plain_files_below_directories_only_this_user_writes(tmp_path):
+    root = _context(tmp_path)
+    assert plain_files(str(root), [str(root / "app.py"), str(root / "src" / "lib.py")])
+
+
+def test_not_plain_a_symlink_a_directory_a_missing_name_or_a_path_outside(tmp_path):
+    root = _context(tmp_path)
+    (root / "link.py").symlink_to(root / "app.py")
+    (root / "linked").symlink_to(root / "src")
+    (tmp_path / "outside.py").write_text("x\n")
+    for path in (
+        root / "link.py",
+        root / "linked" / "lib.py",
+        root / "src",
+        root,
+        root / "*.py",
+        tmp_path / "outside.py",
+    ):
+        assert not plain_files(str(root), [str(root / "app.py"), str(path)]), path
+
+
+def test_not_plain_below_a_directory_others_may_write_or_own(tmp_path):
+    root = _context(tmp_path)
+    os.chmod(root / "src", 0o775)
+    assert not plain_files(str(root), [str(root / "src" / "lib.py")])
+    os.chmod(root / "src", 0o755)
+    os.chown(root / "src", 1234, 1234)
+    assert not plain_files(str(root), [str(root / "src" / "lib.py")])
+    assert plain_files(str(root), [str(root / "app.py")])
+    os.chmod(root, 0o757)
+    assert not plain_files(str(root), [str(root / "app.py")])
+
+
+class _Buildah:
+    def __init__(self):
+        self.copies = []
+
+    def copy(self, container, sources, dest, **options):
+        self.copies.append(options)
+        return SimpleNamespace(stdout=DIGEST + "\n")
+
+
+def _copied(root, text, sources, add=False):
+    buildah = _Buildah()
+    copies = CopyExecutor(buildah, BuildContext(str(root)), lambda prefix: "", lambda image: "")  # type: ignore[arg-type]
+    step = CopyStep(Location("Containerfile", 2), text, sources=sources, dest="/app/", add=add)
+    assert copies.copy(step, "ctr", lambda: "/nonexistent", {}) == DIGEST
+    return [options["contextdir"] for options in buildah.copies]
+
+
+def test_the_copy_runs_without_contextdir_only_for_plain_files(tmp_path):
+    root = _context(tmp_path)
+    (root / "link.py").symlink_to(root / "app.py")
+    assert _copied(root, "COPY app.py src/lib.py /app/", ("app.py", "src/lib.py")) == [None]
+    assert _copied(root, "COPY link.py /app/", ("link.py",)) == [str(root)]
+    assert _copied(root, "COPY src /app/", ("src",)) == [str(root)]
+    assert _copied(root, "ADD app.py /app/", ("app.py",), add=True) == [str(root)]
+    (root / ".dockerignore").write_text("*.txt\n")
+    assert _copied(root, "COPY app.py /app/", ("app.py",)) == [str(root)]
