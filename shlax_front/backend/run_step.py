@@ -143,9 +143,18 @@ class RunExecutor:
             volumes.append(f"{self.options.ca_bundle}:{CA_TARGET}:ro")
             targets.append(CA_TARGET)
             env += [(name, CA_TARGET) for name in CA_ENV]
+        inspected: list[dict[str, Any]] = []
+
+        def container_info() -> dict[str, Any]:
+            """The container's ``buildah inspect``, asked once for everything this run needs from it (its
+            architecture, its user and working directory, its PATH): each ``buildah`` call costs 30-100 ms."""
+            if not inspected:
+                inspected.append(self.buildah.inspect_container(container) or {})
+            return inspected[0]
+
         partition = None
         if step.cache_mounts:
-            partition = self._partition(image, rootfs)
+            partition = self._partition(image, rootfs, container_info)
             if any(
                 c.target.startswith("/var/cache/apt") or c.target.startswith("/var/lib/apt")
                 for c in step.cache_mounts
@@ -206,7 +215,7 @@ class RunExecutor:
                     env,
                     volumes,
                     targets,
-                    lambda: self._container_path(container),
+                    lambda: _container_path(container_info()),
                 )
             for d, c in prepared:  # a damaged package would fail every install from the cache: fetched again
                 drop_damaged_packages(c.id, Path(d), rootfs)
@@ -242,13 +251,9 @@ class RunExecutor:
                         m.get("target") or m.get("dst") or m.get("destination") or "/" for m in step.mounts
                     ]
 
-                    configs: list[dict[str, Any]] = []
-
                     def from_rootfs(paths: Sequence[str]) -> str | None:
-                        if not configs:
-                            info = self.buildah.inspect_container(container) or {}
-                            configs.append((info.get("OCIv1") or {}).get("config") or {})
-                        return read_in_rootfs(rootfs, configs[0], paths, covered)
+                        config = (container_info().get("OCIv1") or {}).get("config") or {}
+                        return read_in_rootfs(rootfs, config, paths, covered)
 
                     history = wheelhouse_history(self.caches)
                     shell_form = len(step.argv) == 3 and tuple(step.argv[:2]) == ("/bin/sh", "-c")
@@ -323,14 +328,6 @@ class RunExecutor:
             raise BuildError(message, step.location.path, step.location.line, tail(result.output))
         downloaded = (fetched_bytes(result.output) or fetched or 0) + pip_bytes
         return downloaded or None, served_bytes(result.output, wheelhouse_before)
-
-    def _container_path(self, container: str) -> str | None:
-        info = self.buildah.inspect_container(container) or {}
-        entries: list[str] = (info.get("OCIv1") or {}).get("config", {}).get("Env") or []
-        for entry in entries:
-            if entry.startswith("PATH="):
-                return entry[len("PATH=") :]
-        return None
 
     def _network(self, step: RunStep) -> tuple[str | None, list[tuple[str, str]]]:
         """(--network, extra env) for a RUN. ``--offline``: ``--network none`` - a real cut, made by
@@ -458,11 +455,22 @@ class RunExecutor:
             raise OutsideContext(f"{source}: outside the build context (it leads to {real})")
         return real
 
-    def _partition(self, image: str | None, rootfs: str) -> str:
-        """The host cache partition of a RUN's packages: distribution release and architecture."""
+    def _partition(self, image: str | None, rootfs: str, container_info: Callable[[], dict[str, Any]]) -> str:
+        """The host cache partition of a RUN's packages: distribution release and architecture. The architecture
+        is read from the RUN's container (``container_info``), made from ``image``: the same as the image's, and
+        the inspect is one the run makes anyway."""
         key = image or "scratch"
         if key not in self._partitions:
-            info = self.inspect(image) if image else None
+            info = container_info() if image else None
             arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
             self._partitions[key] = partition_name(read_os_release(rootfs), arch)
         return self._partitions[key]
+
+
+def _container_path(info: dict[str, Any]) -> str | None:
+    """The PATH of a container's environment, from its ``buildah inspect`` (``info``)."""
+    entries: list[str] = (info.get("OCIv1") or {}).get("config", {}).get("Env") or []
+    for entry in entries:
+        if entry.startswith("PATH="):
+            return entry[len("PATH=") :]
+    return None
