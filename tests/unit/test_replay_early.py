@@ -111,3 +111,23 @@ def test_no_early_try_for_stdin_or_a_build_that_enters_the_user_namespace(monkey
     assert not replay.finish_early(["build", "-f", "-", "."])
     monkeypatch.setattr("shlax_front.backend.userns.needs_user_namespace", lambda: True)
     assert not replay.finish_early(["build", "."])
+
+
+def test_the_console_script_tries_the_record_first_and_falls_back_to_the_command_line():
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["shlax-front"] == "shlax_front.__main__:main"
+    # what the installed script runs; anything but a build goes to the command line
+    script = (
+        "import sys; from shlax_front.__main__ import main; sys.argv[0] = 'shlax-front'; sys.exit(main())"
+    )
+    for args, shown in ((["--version"], "version"), (["build", "--help"], "--cache-dir")):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=root, check=True
+        )
+        assert shown in done.stdout, done.stderr
