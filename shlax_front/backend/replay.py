@@ -63,8 +63,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shlax_front.backend.statcache import racy, stat_signature
-
 #: the layout of a record; another number is read as absent
 FORMAT = 2
 #: variables that change between shells and terminals and cannot change what a build makes
@@ -82,6 +80,9 @@ LATE_FILES = "files copied after the last RUN"
 def signature(path: str, follow: bool = False) -> Signature | None:
     """(size, mtime, ctime, inode, device, mode) of ``path`` (``follow``: of what a symlink points at), None when
     there is nothing there."""
+    # imported here, with the store's helpers, once the store's listing runs (``attempt``)
+    from shlax_front.backend.statcache import stat_signature
+
     try:
         st = os.stat(path) if follow else os.lstat(path)
     except (OSError, ValueError):
@@ -816,6 +817,8 @@ def noop_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
 
 def _any_racy(entries: Sequence[Sequence[Any]], stamp: float) -> bool:
     """Whether any of these path entries' signatures changed too close to ``stamp`` to be trusted."""
+    from shlax_front.backend.statcache import racy
+
     return any(sig is not None and racy(sig, stamp) for entry in entries for sig in entry[2:])
 
 
@@ -824,4 +827,6 @@ def _racy(record: dict[str, Any], stamp: float) -> bool:
     trusted: statcache's rule."""
     signatures = [sig for entry in record["paths"] for sig in entry[2:]]
     signatures += [sig for _, sig in record["_code"]] + [record["buildah"][1]]
+    from shlax_front.backend.statcache import racy
+
     return any(sig is not None and racy(sig, stamp) for sig in signatures)
