@@ -467,6 +467,8 @@ class Start:
     dpkg_log_size: int = 0
     #: dpkg's status and status-old in the earlier layer (``restore_status_old``)
     dpkg_status: tuple[str | None, str | None] | None = None
+    #: the parent layer's mounted root (None: no parent), asked only when needed
+    parent_root: Callable[[], str | None] = lambda: None
     #: what the delta must prove or put right before it is kept (run by the step runner after the delta)
     check: PipCheck | AptOrder | None = None
 
@@ -519,6 +521,43 @@ def _last_write(status: str, status_old: str) -> dict[tuple[str, str], str]:
     """The packages dpkg's last write changed (their stanzas in ``status_old``, from before that write)."""
     now = dict(_stanzas(status))
     return {key: stanza for key, stanza in _stanzas(status_old) if now.get(key) != stanza}
+
+
+def _changed(before: str, after: str) -> set[tuple[str, str]]:
+    """The packages whose stanza in the status file ``after`` is not the one in ``before``."""
+    was = dict(_stanzas(before))
+    return {key for key, stanza in _stanzas(after) if was.get(key) != stanza}
+
+
+def dpkg_runs_split(
+    rootfs: str, parent_root: Callable[[], str | None], earlier_status: str | None, earlier_old: str | None
+) -> str | None:
+    """Why ``restore_status_old`` cannot rebuild a full install's ``status-old`` (None: it can). Its rule holds
+    when apt unpacked and configured the packages of an install in its last dpkg run, so that the copy
+    shows them unpacked. apt configures some in earlier runs: an upgraded library dpkg itself needs
+    (bookworm-security's libzstd1, in the real test), which a full install configures early as well; and in
+    big installs new packages too, where which ones is apt's choice for the whole set (npm on bookworm: the
+    earlier install's early runs held node packages, a full install with ``file`` added held ``file`` and
+    libmagic instead). An earlier install or a delta that configured a package new to its layer before its
+    last run is built in full."""
+    status, delta_old = _read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD))
+    if not (status and delta_old and earlier_status and earlier_old):
+        return None  # nothing to rebuild (``restore_status_old`` writes nothing either)
+    root = parent_root()
+    parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
+    for who, before, after, after_old in (
+        ("the earlier install", parent, earlier_status, earlier_old),
+        ("the delta", earlier_status, status, delta_old),
+    ):
+        had = dict(_stanzas(before))
+        early = _changed(before, after) - set(_last_write(after, after_old))
+        new = sorted(name for name, _arch in early if (name, _arch) not in had)
+        if new:
+            return (
+                f"{who} configured {', '.join(new[:3])}{' ...' if len(new) > 3 else ''} in an earlier dpkg run"
+                " than its last, which a full install splits its own way"
+            )
+    return None
 
 
 def restore_status_old(rootfs: str, earlier_status: str | None, earlier_old: str | None) -> None:
@@ -623,6 +662,7 @@ class IncrementalLayers:
         delta = start.step.incremental if start.step is not None else None
         if start.check is None and isinstance(delta, DeltaInstall) and delta.pip is None:
             start.check = AptOrder(rootfs, parent_root)
+        start.parent_root = parent_root
         try:
             start.dpkg_log_size = os.path.getsize(inside(rootfs, DPKG_LOG))
         except OSError:
@@ -643,6 +683,9 @@ class IncrementalLayers:
         if start.check is not None and start.check.verdict:
             return start.check.verdict
         if start.dpkg_status is not None:
+            split = dpkg_runs_split(rootfs, start.parent_root, *start.dpkg_status)
+            if split:
+                return split
             restore_status_old(rootfs, *start.dpkg_status)
         return None
 

@@ -479,3 +479,39 @@ def test_a_delta_run_that_fails_is_built_in_full(tmp_path):
     assert record.reason.endswith(
         "not incremental: the delta run failed (exited with status 100) (built in full)"
     )
+
+
+def test_an_install_apt_split_over_several_dpkg_runs_is_built_in_full(tmp_path):
+    """status-old is rebuilt on the rule that apt's last dpkg run configured the packages the install added;
+    when the earlier install (or the delta) configured a package new to its layer in an earlier run, a full
+    install's split is apt's choice for the whole set: not kept (npm on bookworm). An upgrade configured
+    early (a library dpkg needs) is configured early by a full install too."""
+    from shlax_front.backend.incremental import dpkg_runs_split
+
+    dpkg, parent = tmp_path / "delta/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
+    for d in (dpkg, parent):
+        d.mkdir(parents=True)
+    (parent / "status").write_text(_status(("base", "installed"), ("libzstd1", "installed")))
+    earlier = _status(("base", "installed"), ("libzstd1", "installed"), ("nodejs", "installed"))
+    one_run = _status(("base", "installed"), ("libzstd1", "installed"), ("nodejs", "unpacked"))
+    new_early = _status(("base", "installed"), ("libzstd1", "installed"), ("nodejs", "installed"))
+    delta = _status(
+        ("base", "installed"), ("file", "installed"), ("libzstd1", "installed"), ("nodejs", "installed")
+    )
+    (dpkg / "status").write_text(
+        delta.replace("libzstd1\nStatus: install ok installed", "libzstd1\nStatus: install ok half")
+    )
+    (dpkg / "status-old").write_text(
+        _status(("base", "installed"), ("file", "unpacked"), ("libzstd1", "half"), ("nodejs", "installed"))
+    )
+    root, parent_root = str(tmp_path / "delta"), lambda: str(tmp_path / "parent")
+    # the delta upgraded libzstd1 in an earlier run, added file in its last: kept
+    assert dpkg_runs_split(root, parent_root, earlier, one_run) is None
+    assert dpkg_runs_split(root, parent_root, earlier, new_early) == (
+        "the earlier install configured nodejs in an earlier dpkg run than its last, which a full install"
+        " splits its own way"
+    )
+    (dpkg / "status-old").write_text(
+        _status(("base", "installed"), ("file", "installed"), ("libzstd1", "half"), ("nodejs", "installed"))
+    )
+    assert dpkg_runs_split(root, parent_root, earlier, one_run).startswith("the delta configured file in an")
