@@ -7,7 +7,7 @@ dpkg's ``status-old`` is compared too: the delta rebuilds it as a full install l
 
 from __future__ import annotations
 
-from buildah_tools import diff_trees, file_tree, forget_layers, image_config, shlax, statuses
+from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax, statuses
 
 APT = """\
 FROM debian:bookworm
@@ -47,5 +47,58 @@ def test_added_apt_packages_build_on_the_previous_layer_as_a_full_build_would(
         shlax("build", "--no-cache", "-t", full, str(ctx), cache_dir=cache)
         assert diff_trees(_tree(incremental), _tree(full)) == []
         assert image_config(incremental) == image_config(full)
+    finally:
+        forget_layers(cache)
+
+
+ADDED_LAST = """\
+FROM debian:bookworm
+ARG DEBIAN_FRONTEND=noninteractive
+RUN set -eux; \\
+    apt-get update; \\
+    apt-get install -y -q --no-install-recommends \\
+        {packages} \\
+    ; \\
+    rm -rf /var/lib/apt/lists/*
+"""
+
+
+def test_a_delta_leaves_apt_s_auto_installed_list_in_the_order_bud_s_full_build_does(
+    tmp_path, base_images, buildah_cleanup
+):
+    """apt appends the dependencies it marks automatic in its cache's order: file's libmagic come before jq's
+    libjq1 in a full install, after them in a delta until apt-mark writes the list again."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    containerfile = ctx / "Containerfile"
+    try:
+        containerfile.write_text(ADDED_LAST.format(packages="jq tree"))
+        shlax("build", str(ctx), cache_dir=cache)
+        containerfile.write_text(ADDED_LAST.format(packages="jq tree file"))
+        incremental = buildah_cleanup.tag()
+        added = shlax("build", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
+        assert "built incrementally: added file to the layer with jq tree" in added.stderr
+        full = bud(containerfile, ctx, buildah_cleanup.tag(), cleanup=buildah_cleanup)
+        assert diff_trees(_tree(incremental), _tree(full)) == []
+        assert image_config(incremental) == image_config(full)
+    finally:
+        forget_layers(cache)
+
+
+def test_an_install_that_deletes_the_lists_of_its_image_is_built_in_full(
+    tmp_path, base_images, buildah_cleanup
+):
+    """Without an update of its own the install reads the lists an earlier RUN left, and deletes them: its
+    layer has none, so a delta from it could not install anything (it failed the build before)."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    containerfile = ctx / "Containerfile"
+    lines = "FROM debian:bookworm\nRUN apt-get update -qq\nRUN apt-get install -y -q {} && rm -rf /var/lib/apt/lists/*\n"
+    try:
+        containerfile.write_text(lines.format("tree"))
+        shlax("build", str(ctx), cache_dir=cache)
+        containerfile.write_text(lines.format("tree less"))
+        added = shlax("build", "--explain", "-t", buildah_cleanup.tag(), str(ctx), cache_dir=cache)
+        assert "not incremental: the RUN deletes the package lists it installs from" in added.stderr
     finally:
         forget_layers(cache)
