@@ -44,7 +44,7 @@ import json
 import os
 import posixpath
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -469,6 +469,8 @@ class Start:
     dpkg_status: tuple[str | None, str | None] | None = None
     #: the parent layer's mounted root (None: no parent), asked only when needed
     parent_root: Callable[[], str | None] = lambda: None
+    #: /etc/passwd and /etc/group of the earlier layer (``accounts_added``)
+    accounts: dict[str, str | None] = field(default_factory=dict)
     #: what the delta must prove or put right before it is kept (run by the step runner after the delta)
     check: PipCheck | AptOrder | None = None
 
@@ -556,6 +558,43 @@ def dpkg_runs_split(
             return (
                 f"{who} configured {', '.join(new[:3])}{' ...' if len(new) > 3 else ''} in an earlier dpkg run"
                 " than its last, which a full install splits its own way"
+            )
+    return None
+
+
+#: the files where maintainer scripts add system users and groups (``adduser --system``)
+ACCOUNTS = ("/etc/passwd", "/etc/group")
+
+
+def _names(text: str | None) -> list[str]:
+    return [line.split(":", 1)[0] for line in (text or "").splitlines() if ":" in line]
+
+
+def accounts_added(
+    rootfs: str, parent_root: Callable[[], str | None], earlier: dict[str, str | None]
+) -> str | None:
+    """Why the users and groups the delta's maintainer scripts added may not be a full install's (None: they
+    are). ``adduser --system`` takes the first free id, in the order apt configures the packages: adding
+    uuid-runtime to an install of tcpdump gave uuidd 101 (tcpdump had 100), where a full install configures
+    uuid-runtime first and gives it 100 (and its files that owner). The ids are a full install's only when
+    the delta added at most one user and one group and the earlier install none."""
+    if not earlier:
+        return None
+    root = None
+    for path in ACCOUNTS:
+        had = set(_names(earlier.get(path)))
+        added = [name for name in _names(_read(inside(rootfs, path))) if name not in had]
+        if not added:
+            continue
+        if len(added) > 1:
+            return f"the delta added {', '.join(added)} to {path}, whose ids a full install may give in another order"
+        root = root or parent_root() or ""
+        before = set(_names(_read(inside(root, path)) if root else None))
+        theirs = [name for name in had if name not in before]
+        if theirs:
+            return (
+                f"the delta added {added[0]} to {path} after the earlier install's {', '.join(sorted(theirs)[:3])}:"
+                " a full install may give their ids in another order"
             )
     return None
 
@@ -668,6 +707,7 @@ class IncrementalLayers:
         except OSError:
             start.dpkg_log_size = 0
         start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
+        start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
 
     def spoiled(self, start: Start, rootfs: str) -> str | None:
         """Why the delta run's result must not be kept (None: it is the image a full build gives): its update
@@ -686,6 +726,9 @@ class IncrementalLayers:
             split = dpkg_runs_split(rootfs, start.parent_root, *start.dpkg_status)
             if split:
                 return split
+            accounts = accounts_added(rootfs, start.parent_root, start.accounts)
+            if accounts:
+                return accounts
             restore_status_old(rootfs, *start.dpkg_status)
         return None
 

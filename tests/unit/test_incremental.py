@@ -515,3 +515,36 @@ def test_an_install_apt_split_over_several_dpkg_runs_is_built_in_full(tmp_path):
         _status(("base", "installed"), ("file", "installed"), ("libzstd1", "half"), ("nodejs", "installed"))
     )
     assert dpkg_runs_split(root, parent_root, earlier, one_run).startswith("the delta configured file in an")
+
+
+def _accounts(root: Path, *names: str) -> None:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/passwd").write_text(
+        "".join(f"{n}:x:{100 + i}:{100 + i}::/:/bin/false\n" for i, n in enumerate(names))
+    )
+    (root / "etc/group").write_text("".join(f"{n}:x:{100 + i}:\n" for i, n in enumerate(names)))
+
+
+def test_system_users_a_full_install_may_number_otherwise_are_not_kept(tmp_path):
+    """adduser --system gives the first free id in apt's configure order: after tcpdump's user, a delta gave
+    uuidd 101 where a full install gave it 100."""
+    from shlax_front.backend.incremental import accounts_added
+
+    parent, earlier, delta = tmp_path / "parent", tmp_path / "earlier", tmp_path / "delta"
+    _accounts(parent, "root")
+    _accounts(earlier, "root", "tcpdump")
+    _accounts(delta, "root", "tcpdump", "uuidd")
+    layers = IncrementalLayers(tmp_path)
+    start = Start("added uuid-runtime", "img1")
+    layers.before_run(start, str(earlier))
+    why = accounts_added(str(delta), lambda: str(parent), start.accounts)
+    assert why == (
+        "the delta added uuidd to /etc/passwd after the earlier install's tcpdump: a full install may give"
+        " their ids in another order"
+    )
+    _accounts(earlier, "root")  # the earlier install added none: the one the delta added is numbered alike
+    layers.before_run(start, str(earlier))
+    _accounts(delta, "root", "uuidd")
+    assert accounts_added(str(delta), lambda: str(parent), start.accounts) is None
+    _accounts(delta, "root", "uuidd", "tcpdump")  # two at once: apt's order for the whole set decides
+    assert "added uuidd, tcpdump to /etc/passwd" in accounts_added(str(delta), lambda: None, start.accounts)
