@@ -471,6 +471,8 @@ class Start:
     parent_root: Callable[[], str | None] = lambda: None
     #: /etc/passwd and /etc/group of the earlier layer (``accounts_added``)
     accounts: dict[str, str | None] = field(default_factory=dict)
+    #: digests of the earlier layer's files maintainer scripts edit (``shared_edits``)
+    shared: dict[str, str] = field(default_factory=dict)
     #: what the delta must prove or put right before it is kept (run by the step runner after the delta)
     check: PipCheck | AptOrder | None = None
 
@@ -599,6 +601,72 @@ def accounts_added(
     return None
 
 
+#: where maintainer scripts edit files other packages' scripts edit too (``add-shell``, ``ucf``, ``install-info``)
+SHARED_EDITS = ("/etc", "/var/lib/ucf", "/usr/share/info/dir")
+#: such files a delta leaves as a full install does, or that another check covers (``accounts_added``);
+#: ldconfig writes its cache whole from the libraries present
+SHARED_EDITS_HANDLED = frozenset(
+    {"/etc/ld.so.cache"}
+    | {
+        f"{path}{end}"
+        for path in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
+        for end in ("", "-")
+    }
+)
+
+
+def _digest(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _digests(rootfs: str | None) -> dict[str, str]:
+    """{path in the image: sha256} of the regular files under ``SHARED_EDITS`` (symlinks not followed)."""
+    out: dict[str, str] = {}
+    if not rootfs:
+        return out
+    for top in SHARED_EDITS:
+        host = inside(rootfs, top)
+        walked = (
+            [(os.path.dirname(host), [], [os.path.basename(host)])] if os.path.isfile(host) else os.walk(host)
+        )
+        for dirpath, _dirs, files in walked:
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if os.path.isfile(path) and not os.path.islink(path):
+                    digest = _digest(path)
+                    if digest is not None:
+                        out["/" + os.path.relpath(path, rootfs)] = digest
+    return out
+
+
+def shared_edits(rootfs: str, parent_root: Callable[[], str | None], earlier: dict[str, str]) -> str | None:
+    """Why a file the delta's maintainer scripts edited may not read as after a full install (None: it does).
+    Scripts append to files shared between packages in the order apt configures them: ``add-shell`` of csh
+    then of mksh, or the other way round in a full install (``/etc/shells`` differed from bud's). A file the
+    delta changed that the earlier install had changed too (from the parent layer's) builds in full."""
+    changed = [
+        path
+        for path, digest in _digests(rootfs).items()
+        if path in earlier and earlier[path] != digest and path not in SHARED_EDITS_HANDLED
+    ]
+    if not changed:
+        return None
+    root = parent_root()
+    both = [
+        path for path in sorted(changed) if (_digest(inside(root, path)) if root else None) != earlier[path]
+    ]
+    if both:
+        return (
+            f"the delta and the earlier install both edited {', '.join(both[:3])}, which a full install"
+            " edits in its own order"
+        )
+    return None
+
+
 def restore_status_old(rootfs: str, earlier_status: str | None, earlier_old: str | None) -> None:
     """Make dpkg's ``status-old`` (its copy of the status file from before its last write) the one a full
     install leaves. apt's last dpkg run configures every package the run unpacked, so a full install's copy
@@ -708,6 +776,7 @@ class IncrementalLayers:
             start.dpkg_log_size = 0
         start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
         start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
+        start.shared = _digests(rootfs)
 
     def spoiled(self, start: Start, rootfs: str) -> str | None:
         """Why the delta run's result must not be kept (None: it is the image a full build gives): its update
@@ -729,6 +798,9 @@ class IncrementalLayers:
             accounts = accounts_added(rootfs, start.parent_root, start.accounts)
             if accounts:
                 return accounts
+            edited = shared_edits(rootfs, start.parent_root, start.shared)
+            if edited:
+                return edited
             restore_status_old(rootfs, *start.dpkg_status)
         return None
 

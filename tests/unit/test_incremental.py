@@ -548,3 +548,27 @@ def test_system_users_a_full_install_may_number_otherwise_are_not_kept(tmp_path)
     assert accounts_added(str(delta), lambda: str(parent), start.accounts) is None
     _accounts(delta, "root", "uuidd", "tcpdump")  # two at once: apt's order for the whole set decides
     assert "added uuidd, tcpdump to /etc/passwd" in accounts_added(str(delta), lambda: None, start.accounts)
+
+
+def test_a_shared_file_both_installs_edited_is_not_kept(tmp_path):
+    """add-shell appends in configure order: csh's lines then mksh's after a delta, mksh's first in a full
+    install. A file only the delta edited, or one the earlier install left as the parent had it, is kept."""
+    from shlax_front.backend.incremental import shared_edits
+
+    parent, delta = tmp_path / "parent", tmp_path / "delta"
+    for root, shells in ((parent, "/bin/sh\n"), (delta, "/bin/sh\n/bin/csh\n")):
+        (root / "etc").mkdir(parents=True)
+        (root / "etc/shells").write_text(shells)
+        (root / "etc/ld.so.cache").write_text("old")
+        (root / "etc/hostname").write_text("x\n")
+    layers = IncrementalLayers(tmp_path)
+    start = Start("added mksh", "img1")
+    layers.before_run(start, str(delta))  # the earlier layer: csh added to /etc/shells
+    assert set(start.shared) == {"/etc/shells", "/etc/ld.so.cache", "/etc/hostname"}
+    (delta / "etc/shells").write_text("/bin/sh\n/bin/csh\n/bin/mksh\n")
+    (delta / "etc/ld.so.cache").write_text("new")
+    assert shared_edits(str(delta), lambda: str(parent), start.shared) == (
+        "the delta and the earlier install both edited /etc/shells, which a full install edits in its own order"
+    )
+    (parent / "etc/shells").write_text("/bin/sh\n/bin/csh\n")  # the earlier install had not touched it
+    assert shared_edits(str(delta), lambda: str(parent), start.shared) is None
