@@ -601,8 +601,9 @@ def accounts_added(
     return None
 
 
-#: where maintainer scripts edit files other packages' scripts edit too (``add-shell``, ``ucf``, ``install-info``)
-SHARED_EDITS = ("/etc", "/var/lib/ucf", "/usr/share/info/dir")
+#: where maintainer scripts edit files other packages' scripts edit too (``add-shell``, ``ucf``, ``install-info``;
+#: debconf's ``*.dat-old``, its database from before the last package's write)
+SHARED_EDITS = ("/etc", "/var/lib/ucf", "/usr/share/info/dir", "/var/cache/debconf")
 #: such files a delta leaves as a full install does, or that another check covers (``accounts_added``);
 #: ldconfig writes its cache whole from the libraries present
 SHARED_EDITS_HANDLED = frozenset(
@@ -646,7 +647,9 @@ def _digests(rootfs: str | None) -> dict[str, str]:
 def shared_edits(rootfs: str, parent_root: Callable[[], str | None], earlier: dict[str, str]) -> str | None:
     """Why a file the delta's maintainer scripts edited may not read as after a full install (None: it does).
     Scripts append to files shared between packages in the order apt configures them: ``add-shell`` of csh
-    then of mksh, or the other way round in a full install (``/etc/shells`` differed from bud's). A file the
+    then of mksh, or the other way round in a full install (``/etc/shells`` differed from bud's); debconf's
+    ``config.dat-old`` holds the database from before the last package configured (adding tzdata to
+    ca-certificates: ca-certificates' entries in it after a delta, not after bud's full build). A file the
     delta changed that the earlier install had changed too (from the parent layer's) builds in full."""
     changed = [
         path

@@ -572,3 +572,12 @@ def test_a_shared_file_both_installs_edited_is_not_kept(tmp_path):
     )
     (parent / "etc/shells").write_text("/bin/sh\n/bin/csh\n")  # the earlier install had not touched it
     assert shared_edits(str(delta), lambda: str(parent), start.shared) is None
+    # debconf's database from before the last package's write: ca-certificates' entries, then tzdata's
+    debconf = delta / "var/cache/debconf"
+    debconf.mkdir(parents=True)
+    (debconf / "config.dat-old").write_text("Name: ca-certificates/title\n")
+    layers.before_run(start, str(delta))
+    (debconf / "config.dat-old").write_text("Name: ca-certificates/title\n\nName: tzdata/Areas\n")
+    assert "both edited /var/cache/debconf/config.dat-old" in shared_edits(
+        str(delta), lambda: str(parent), start.shared
+    )
