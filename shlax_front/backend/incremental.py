@@ -403,12 +403,15 @@ class AptOrder:
     entries the parent layer did not have are taken out and marked again in one ``apt-mark auto`` of the
     image's own apt, with the step's mounts (the same package lists, so the same cache order); apt-mark
     writes no package cache with ``Dir::Cache::pkgcache`` empty. When it fails or leaves other entries, the
-    file is put back and the delta is not kept."""
+    file is put back and the delta is not kept. Nothing runs when the new entries are all the earlier
+    install's or all the delta's (apt wrote them in one go, in cache order)."""
 
     #: the delta's container, mounted
     rootfs: str
     #: the parent layer's mounted root (None: no parent, ``FROM scratch``), asked only when needed
     parent_root: Callable[[], str | None]
+    #: the earlier layer's entries (None: not known)
+    earlier: set[tuple[str, str]] | None = None
     verdict: str | None = None
 
     def __call__(self, run: RunIn) -> None:
@@ -417,10 +420,12 @@ class AptOrder:
         if not left:
             return
         stanzas = _stanzas(left)
+        if self.earlier is not None and (not self.earlier or all(key in self.earlier for key, _ in stanzas)):
+            return  # the new entries are all the earlier install's or all the delta's: in cache order already
         root = self.parent_root()
         had = {key for key, _ in _stanzas((_read(inside(root, EXTENDED_STATES)) if root else None) or "")}
         added = [key for key, _ in stanzas if key not in had]
-        if len(added) < 2:
+        if len(added) < 2 or self.earlier is not None and self.earlier <= had:
             return  # nothing to put in order
         kept = [stanza.strip("\n") + "\n\n" for key, stanza in stanzas if key not in added]
         names = [f"{name}:{arch}" if arch else name for name, arch in added]
@@ -771,7 +776,8 @@ class IncrementalLayers:
         parent layer's mounted root, for that check)."""
         delta = start.step.incremental if start.step is not None else None
         if start.check is None and isinstance(delta, DeltaInstall) and delta.pip is None:
-            start.check = AptOrder(rootfs, parent_root)
+            earlier = _read(inside(rootfs, EXTENDED_STATES)) or ""
+            start.check = AptOrder(rootfs, parent_root, {key for key, _ in _stanzas(earlier)})
         start.parent_root = parent_root
         try:
             start.dpkg_log_size = os.path.getsize(inside(rootfs, DPKG_LOG))

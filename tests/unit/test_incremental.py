@@ -435,6 +435,17 @@ def test_apt_s_extended_states_are_put_in_a_full_install_s_order(tmp_path):
     assert calls[0][-4:] == ["libonig5:amd64", "libjq1:amd64", "libmagic-mgc:amd64", "libmagic1:amd64"]
     assert "Dir::Cache::pkgcache=" in calls[0]
     assert states.read_text() == _states("base-dep", "libonig5", "libmagic-mgc", "libmagic1", "libjq1")
+    # new entries all the delta's (the earlier layer had the parent's only), or all the earlier install's:
+    # apt wrote them in one go, apt-mark does not run
+    for earlier in (
+        {("base-dep", "amd64")},
+        set(),
+        {(n, "amd64") for n in ("base-dep", "libonig5", "libjq1")},
+    ):
+        states.write_text(_states("base-dep", "libonig5", "libjq1"))
+        run, calls = _apt_mark(states, [])
+        AptOrder(str(root), lambda: str(parent), earlier)(run)
+        assert calls == []
 
 
 def test_an_extended_states_apt_mark_cannot_write_again_is_put_back_and_the_delta_not_kept(tmp_path):
