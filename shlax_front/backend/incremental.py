@@ -246,6 +246,10 @@ _REMOVABLE = (
     "/root/.cache",
 )
 _REMOVABLE_GLOBS = ("/var/cache/debconf/*-old", "/home/*/.cache/*")
+#: files no package ships that the image may lose before or after the install alike: the official images'
+#: hook that deletes downloaded .debs (Docker's documented apt cache-mount recipe removes it first; it
+#: only empties the cache, which shlax-front parks it away from anyway)
+_REMOVABLE_FILES = ("/etc/apt/apt.conf.d/docker-clean",)
 
 
 def _removal_refusal(script, manager: str) -> str | None:
@@ -259,7 +263,7 @@ def _removal_refusal(script, manager: str) -> str | None:
             lists = relation(path, LISTS_TARGET)
             if manager == "apt" and (lists == "inside" or lists and posixpath.normpath(path) == LISTS_TARGET):
                 continue  # ``start`` decides: only with the lists kept on the host
-            if any(relation(path, root) == "inside" for root in _REMOVABLE):
+            if any(relation(path, root) == "inside" for root in _REMOVABLE) or path in _REMOVABLE_FILES:
                 continue
             if any(fnmatch.fnmatchcase(path, glob) for glob in _REMOVABLE_GLOBS):
                 continue

@@ -373,6 +373,15 @@ def test_a_run_that_deletes_what_the_install_reads_is_built_in_full(line, why):
     assert why in run_step(line).incremental
 
 
+def test_docker_s_apt_cache_mount_recipe_is_incremental():
+    line = (
+        "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked"
+        " --mount=type=cache,target=/var/lib/apt,sharing=locked"
+        " rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update && apt-get install -y --no-install-recommends tini"
+    )
+    assert isinstance(run_step(line).incremental, DeltaInstall)
+
+
 def test_a_run_may_delete_downloads_docs_and_temporary_files():
     line = (
         INSTALL.format("tini") + " /tmp/* /var/tmp/* /usr/share/doc/* /var/cache/debconf/*-old /var/log/apt/*"
