@@ -35,11 +35,14 @@ class CopyExecutor:
         context: BuildContext,
         scratch: Callable[[str], str],
         source_rootfs: Callable[[str], str],
+        plain_copies: bool = False,
     ):
         self.buildah = buildah
         self.context = context
         self.scratch = scratch
         self.source_rootfs = source_rootfs
+        #: plain context files are copied without ``--contextdir`` (``plain_copies_allowed``)
+        self.plain_copies = plain_copies
 
     def copy(
         self, step: CopyStep, container: str, rootfs: Callable[[], str], stage_images: Mapping[int, str]
@@ -83,7 +86,12 @@ class CopyExecutor:
                     paths = [
                         s if is_url(s) else os.path.join(self.context.root, s.lstrip("/")) for s in sources
                     ]
-                    confined = step.add or ignorefile is not None or not plain_files(self.context.root, paths)
+                    confined = (
+                        not self.plain_copies
+                        or step.add
+                        or ignorefile is not None
+                        or not plain_files(self.context.root, paths)
+                    )
                     done = self.buildah.copy(
                         container,
                         paths,
@@ -174,6 +182,15 @@ class CopyExecutor:
             ) from None
         except ContextError as err:  # a malformed --exclude pattern, refused as buildah and BuildKit do
             raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+
+
+def plain_copies_allowed() -> bool:
+    """Whether the installed buildah prints the same content digest (the history's ``file:<digest>``) for a
+    copy of plain files without ``--contextdir`` as bud's COPY: measured the same on 1.28, another on 1.39 (so
+    bud's history would differ there). Versions between were not measured: they keep ``--contextdir``."""
+    from shlax_front.backend.budversion import installed_version
+
+    return installed_version() == (1, 28)
 
 
 def plain_files(root: str, paths: list[str]) -> bool:

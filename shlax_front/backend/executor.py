@@ -31,7 +31,7 @@ from shlax_front.backend import aptlists, faults, late_edit
 from shlax_front.backend.buildah import Buildah, normalized_name
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
-from shlax_front.backend.copy_step import CopyExecutor, is_url
+from shlax_front.backend.copy_step import CopyExecutor, is_url, plain_copies_allowed
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.history import with_content
 from shlax_front.backend.hostcache import HostCaches
@@ -174,7 +174,8 @@ class Executor:
         self._inspected = {} if inspected is None else inspected
         self.format = "oci"
         self.incremental = IncrementalLayers(caches.root) if options.incremental else None
-        copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs)
+        self.plain_copies = plain_copies_allowed()
+        copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs, self.plain_copies)
         self.copies = NamedContexts(
             options.build_contexts, copies, buildah, self.work.scratch, self.work.source_rootfs
         )
@@ -298,8 +299,9 @@ class Executor:
             slot = f"{os.path.abspath(path)}|{stage.index}|{i}|{type(step).__name__}"
             if len(self._positions) == 1 and state is not None and i == late_edit.tail_start(steps):
                 self.tail = late_edit.tail_entry(
-                    steps, i, stage, path, state, self.context, self.reached, self.format, self.buildah
-                )
+                    steps, i, stage, path, state, self.context, self.reached, self.format, self.buildah,
+                    self.plain_copies,
+                )  # fmt: skip
             t0 = time.monotonic()
             if isinstance(step, FromStep):
                 self._started(stage, step)  # a pull can take long: shown as running meanwhile

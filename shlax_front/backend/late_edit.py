@@ -83,11 +83,12 @@ def tail_entry(
     reached: Mapping[str, str],
     fmt: str,
     buildah: Any,
+    plain_copies: bool = False,
 ) -> dict[str, Any] | None:
     """What the executor hands the record when its final stage reaches its tail at ``steps[start]``
     (``state``: the executor's ``_State`` then; ``context``: its walk, with the paths looked at so far;
     ``reached``: the keys found or committed so far; ``buildah``: its working-container options and
-    ``--timestamp``)."""
+    ``--timestamp``; ``plain_copies``: whether its COPYs of plain files go without ``--contextdir``)."""
     if state.container is not None or state.image is None or buildah.container_options:
         return None
     return {
@@ -103,6 +104,7 @@ def tail_entry(
         "pending": [list(config.options) for config in state.pending],
         "history": state.history,
         "uncommitted": state.uncommitted,
+        "plain_copies": plain_copies,
         "steps": [_step_fields(step) for step in steps[start:]],
         "visited_before": sorted(context.visited),
         "reached_before": sorted(reached),
@@ -218,7 +220,9 @@ def redo(
     index = LayerIndex(root).load()
     buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
     work = WorkingContainers(buildah)
-    copies = CopyExecutor(buildah, context, work.scratch, work.source_rootfs)
+    copies = CopyExecutor(
+        buildah, context, work.scratch, work.source_rootfs, tail.get("plain_copies") is True
+    )
     stage_index, label = tail["stage"]
     listed = set(listing)
     key, image, history = tail["key"], tail["image"], tail["history"]
