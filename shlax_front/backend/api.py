@@ -236,7 +236,8 @@ def run_request(
     secrets = secrets_by_id(request.secrets)
     runner = runner or SubprocessRunner()
     buildah = configure(Buildah(runner, isolation=request.isolation or default_isolation()), request)
-    root = Path(request.cache_dir) if request.cache_dir else default_root()
+    # absolute: the host caches under it are bind-mounted, and buildah refuses a relative host path
+    root = Path(os.path.abspath(request.cache_dir)) if request.cache_dir else default_root()
     budversion.keep_version_in(root / "buildah-version.json")
     # one image listing serves the executor's cached steps and tags, and tells which image a FROM names now
     listing = buildah.image_names()

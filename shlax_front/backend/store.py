@@ -139,7 +139,7 @@ def invoking_user() -> tuple[int, int, str]:
 
 def default_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and "SUDO_UID" not in os.environ:
+    if xdg and os.path.isabs(xdg) and "SUDO_UID" not in os.environ:  # the XDG spec: a relative one is ignored
         return Path(xdg) / "shlax-front"
     return Path(invoking_user()[2]) / ".cache" / "shlax-front"
 

@@ -269,3 +269,19 @@ def test_buildah_format_from_the_environment_as_bud(tmp_path, base_images, build
         assert bad.returncode == 2 and bad.stderr.strip() == "BUILDAH_FORMAT=OCI: expected oci or docker"
     finally:
         forget_layers(cache)
+
+
+def test_a_relative_cache_dir_is_read_from_the_working_directory(tmp_path, base_images, buildah_cleanup):
+    """``--cache-dir relc``: its host caches are bind-mounted by absolute path (buildah refuses a relative one,
+    and every RUN with a cache failed)."""
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Containerfile").write_text(
+        f"FROM {BUSYBOX}\nRUN --mount=type=cache,target=/cache echo hi > /cache/f && cat /cache/f > /copied\n"
+    )
+    tag = buildah_cleanup.tag()
+    try:
+        shlax("build", "-t", tag, "ctx", cache_dir="relc", cwd=tmp_path)
+        assert read_file(tag, "/copied") == "hi\n"
+        assert (tmp_path / "relc" / "layers" / "index.json").is_file()
+    finally:
+        forget_layers(tmp_path / "relc")

@@ -422,3 +422,15 @@ def test_step_traffic_is_read_from_the_output():
     assert served_bytes("", {}) is None
     missing = "E: Unable to locate package curl\nERROR: No matching distribution found for flask==3\n"
     assert offline_missing(missing) == ["curl", "flask==3"]
+
+
+def test_the_default_cache_root_ignores_a_relative_xdg_cache_home(monkeypatch, tmp_path):
+    """The XDG spec says a relative ``XDG_CACHE_HOME`` is to be ignored; the caches under the root are
+    bind-mounted, and buildah refuses a relative host path."""
+    from shlax_front.backend.store import default_root
+
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_root() == tmp_path / "shlax-front"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert default_root().is_absolute() and default_root().name == "shlax-front"
