@@ -179,6 +179,11 @@ def _hand_back(directory: Path, owner: tuple[int, int], marker: Path) -> None:
 #: small, because the hand-over's chowns, just before the RUN, change ctimes too
 CLOCK_SLACK = 0.02
 
+#: files a package manager writes from what it fetched, not fetched themselves: apt rebuilds its binary caches
+#: (37 MiB each on bookworm) from the lists whenever they are newer, and a RUN that fetched nothing showed them
+#: as 37-74 MB downloaded
+NOT_FETCHED = frozenset({"pkgcache.bin", "srcpkgcache.bin"})
+
 
 def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
     """Bytes of the regular files under ``path`` created, renamed in or replaced since ``since`` (a
@@ -189,7 +194,7 @@ def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
     directories changed since then are looked at; the walk lists the other directories but does not stat
     their files. A file rewritten in place (an index appended to) is not counted: package caches write new
     files (pip and npm write a temporary file and rename it), and the figure is what was fetched. Deleted files
-    do not count against it."""
+    do not count against it, nor do ``NOT_FETCHED`` files."""
     since -= CLOCK_SLACK
     total = 0
     try:
@@ -207,7 +212,7 @@ def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     todo.append((entry.path, entry.stat(follow_symlinks=False).st_ctime >= since))
-                elif changed and entry.is_file(follow_symlinks=False):
+                elif changed and entry.name not in NOT_FETCHED and entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
                     if st.st_ctime >= since:
                         total += st.st_size

@@ -128,6 +128,8 @@ def test_bytes_written_since_counts_what_was_created_or_replaced(tmp_path):
     tmp.rename(cache / "old" / "replaced")  # replaced the way pip and npm write
     (cache / "old" / "deleted").unlink()
     os.symlink("deep/kept", cache / "old" / "link")
+    # apt's binary cache, rebuilt from the lists: not fetched
+    (cache / "pkgcache.bin").write_bytes(b"p" * 5000)
     assert bytes_written_since(cache, since) == 10 + 100 + 3000
     assert bytes_written_since(cache / "missing", since) == 0
 
