@@ -97,17 +97,18 @@ def fill(
     complete = True
     for executable, wh in installs:
         base, options, index, offline_argv, online_argv = _download_argvs(executable, wh)
+        record_argv = _record_argv(online_argv, wh)
         lines = None if offline else installed_lines(run, wh, read)
         if lines and not wh.find_links and cold_for(wheelhouse_directory(history), lines):
             # cold for this install: the offline attempt cannot succeed, and fetching what it misses one at a
             # time costs a pip run per distribution before the full download that follows anyway
-            complete = _download_all(run, online_argv, history, lines, show) and complete
+            complete = _download_all(run, online_argv, record_argv, history, lines, show) and complete
             continue
         absent = (
             []
             if offline or wh.find_links
             else absent_pins(
-                wheelhouse_directory(history), lines, fetchable_alone(history, online_argv, lines, lists_ttl)
+                wheelhouse_directory(history), lines, fetchable_alone(history, record_argv, lines, lists_ttl)
             )
         )
         if absent:
@@ -116,7 +117,7 @@ def fill(
             fetched = run([*base, *index, *options, "--no-deps", *absent], True)
             show(fetched.output)
             if fetched.returncode != 0:  # the full download says why, as a plain install would
-                complete = _download_all(run, online_argv, history, lines, show) and complete
+                complete = _download_all(run, online_argv, record_argv, history, lines, show) and complete
                 continue
         first = run(offline_argv, False)
         if offline:
@@ -124,7 +125,7 @@ def fill(
             complete = complete and first.returncode == 0
             continue
 
-        def stands(output, lines=lines, argv=online_argv):
+        def stands(output, lines=lines, argv=record_argv):
             return settled(history, argv, lines, output, lists_ttl)
 
         if first.returncode == 0:
@@ -136,7 +137,7 @@ def fill(
                 run,
                 offline_argv,
                 [*base, *index, *options],
-                fetchable_alone(history, online_argv, lines, lists_ttl),
+                fetchable_alone(history, record_argv, lines, lists_ttl),
                 first.output,
                 stands,
             )
@@ -146,13 +147,13 @@ def fill(
                 continue
         if lines is not None:
             addition = resolve_addition(
-                run, history, [*base, *index, *options], offline_argv, online_argv, lines, lists_ttl
+                run, history, [*base, *index, *options], offline_argv, record_argv, lines, lists_ttl
             )
             for output in addition:
                 show(output)
             if addition and addition[-1] is not FALLBACK:
                 continue
-        complete = _download_all(run, online_argv, history, lines, show) and complete
+        complete = _download_all(run, online_argv, record_argv, history, lines, show) and complete
     extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
     if complete and not any(wh.find_links for _, wh in installs):
         extra.append(("PIP_NO_INDEX", "1"))
@@ -184,23 +185,32 @@ def _download_argvs(
     return base, options, index, [*base, "--no-index", *spec], [*base, *index, *spec]
 
 
+def _record_argv(online_argv: Sequence[str], wh: Wheelhouse) -> list[str]:
+    """What the index's answers are recorded under: the online argv without the requirements named on the command
+    line (they end it), which the records' lines hold. Keyed with them, ``pip install six idna attrs tomli`` found
+    no answer for ``six idna attrs`` and read every page again, where a requirements file's install reads the
+    added one's alone."""
+    return list(online_argv[: len(online_argv) - len(wh.packages)])
+
+
 def _download_all(
     run: Run,
     online_argv: Sequence[str],
+    record_argv: Sequence[str],
     history: Path,
     lines: Sequence[str] | None,
     show: Callable[[str], None],
 ) -> bool:
-    """The full ``pip download`` with the index, as a plain ``pip install`` would resolve; recorded as the
-    index's answer when the lines are known. True when it succeeded."""
+    """The full ``pip download`` with the index, as a plain ``pip install`` would resolve; recorded (under
+    ``record_argv``) as the index's answer when the lines are known. True when it succeeded."""
     online = run(online_argv, True)
-    return _downloaded(online.returncode == 0, online.output, online_argv, history, lines, show)
+    return _downloaded(online.returncode == 0, online.output, record_argv, history, lines, show)
 
 
 def _downloaded(
     ok: bool,
     output: str,
-    online_argv: Sequence[str],
+    record_argv: Sequence[str],
     history: Path,
     lines: Sequence[str] | None,
     show: Callable[[str], None],
@@ -210,7 +220,7 @@ def _downloaded(
     faults.point("wheelhouse-filled")
     show(output)
     if ok and lines is not None:
-        record_resolution(history, online_argv, lines, output)
+        record_resolution(history, record_argv, lines, output)
     return ok
 
 
@@ -226,8 +236,11 @@ class ColdFill:
     shell is then known to be there, and ``exec "$@"`` gives the command the very argv and environment it
     would have had (the wrapper sets no variable of its own)."""
 
-    def __init__(self, online_argv: Sequence[str], history: Path, lines: Sequence[str]):
+    def __init__(
+        self, online_argv: Sequence[str], history: Path, lines: Sequence[str], record_argv: Sequence[str]
+    ):
         self.online_argv = list(online_argv)
+        self.record_argv = list(record_argv)
         self.history = history
         self.lines = list(lines)
         name = f".shlax-front-download-{os.getpid()}"
@@ -266,7 +279,7 @@ class ColdFill:
         output = self.output()
         self.ok = self.succeeded.exists()
         self.remove()
-        _downloaded(self.ok, output, self.online_argv, self.history, self.lines, show)
+        _downloaded(self.ok, output, self.record_argv, self.history, self.lines, show)
         return [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)] + ([("PIP_NO_INDEX", "1")] if self.ok else [])
 
     def remove(self) -> None:
@@ -288,7 +301,8 @@ def cold_fill(
     lines = installed_lines(None, wh, read)
     if not lines or not cold_for(wheelhouse_directory(history), lines):
         return None
-    return ColdFill(_download_argvs(executable, wh)[4], history, lines)
+    online_argv = _download_argvs(executable, wh)[4]
+    return ColdFill(online_argv, history, lines, _record_argv(online_argv, wh))
 
 
 def wheelhouse_directory(history: Path) -> Path:
@@ -460,7 +474,7 @@ def resolve_addition(
     state: Path,
     single_argv: Sequence[str],
     offline_argv: Sequence[str],
-    online_argv: Sequence[str],
+    record_argv: Sequence[str],
     lines: Sequence[str],
     ttl: float,
 ) -> list[str]:
@@ -474,7 +488,7 @@ def resolve_addition(
     """
     if not all(_plain(line) for line in lines):
         return []
-    records = sorted(_fresh_records(state, online_argv, ttl), key=lambda r: -len(r["lines"]))
+    records = sorted(_fresh_records(state, record_argv, ttl), key=lambda r: -len(r["lines"]))
     for record in records:  # the answer closest to these lines first: the fewest added
         before = set(record["lines"])
         added = [line for line in lines if line not in before]
@@ -495,7 +509,7 @@ def resolve_addition(
         again = run(offline_argv, False)
         if again.returncode != 0 or resolved_files(again.output) != expected:
             return [alone.output, FALLBACK]  # the wheelhouse would not install what the index chose
-        record_resolution(state, online_argv, lines, again.output)
+        record_resolution(state, record_argv, lines, again.output)
         return [alone.output, again.output]
     return []
 
@@ -556,7 +570,7 @@ def settled(state: Path, argv: Sequence[str], lines: Sequence[str] | None, outpu
 
 def fetchable_alone(state: Path, argv: Sequence[str], lines: Sequence[str] | None, ttl: float) -> set[str]:
     """Distributions worth fetching one at a time: the exact pins, when the result can stand at all
-    (every line a pin, or a fresh record of requirements these extend). Otherwise each page would be read
+    (every line a pin, or a fresh record of requirements these extend with exact pins). Otherwise each page would be read
     twice: once alone, once by the full download that follows anyway."""
     if lines is None:
         return set()
@@ -564,8 +578,12 @@ def fetchable_alone(state: Path, argv: Sequence[str], lines: Sequence[str] | Non
         return exact_pins(lines)
     if all(_plain(line) for line in lines):
         for record in _fresh_records(state, argv, ttl):
-            if set(record["lines"]) <= set(lines):
-                return exact_pins(lines)
+            before = set(record["lines"])
+            if (
+                before <= set(lines)
+                and pinned_names([line for line in lines if line not in before]) is not None
+            ):
+                return exact_pins(lines)  # what ``settled`` then accepts: a record these extend with pins
     return set()
 
 

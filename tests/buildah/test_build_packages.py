@@ -332,6 +332,19 @@ def test_unpinned_addition_asks_the_index_about_itself_and_installs_what_a_full_
     assert any(d.startswith("colorama-") for d in distributions(added_tag))
 
 
+def test_unpinned_addition_on_the_command_line_asks_the_index_about_itself(tmp_path, base_images, pip_cache):
+    """The same with the requirements on ``pip install``'s command line: the index's answer for ``six idna``
+    stands for them in ``six idna colorama`` (it was recorded under the whole command line, so colorama's
+    addition read every page again)."""
+    ctx = tmp_path / "ctx"
+    named = PIP.replace("COPY requirements.txt .\n", "").replace("-r requirements.txt", "{names}")
+    _write(ctx, named.format(names="six idna"))
+    shlax("build", str(ctx), cache_dir=pip_cache)
+    _write(ctx, named.format(names="six idna colorama"))
+    added = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache)
+    assert re.findall(r"^Collecting (\S+)", run_output(added.stderr), re.M) == ["colorama"], added.stderr
+
+
 def test_downloaded_counts_the_index_pages_the_wheelhouse_read(tmp_path, base_images, pip_cache):
     """The summary's "downloaded" counts every byte the wheelhouse's pip download received, the index pages
     of an unpinned requirement included: more than the wheel it saved (which is all it counted before)."""

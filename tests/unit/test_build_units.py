@@ -242,6 +242,8 @@ class FakePip:
                 todo += self.deps.get(name, [])
             return Result(argv, 0, "\n".join(lines), "")
         name = argv[-1].split("==")[0]
+        if name not in self.index:  # a local path, say: this index has nothing of it
+            return Result(argv, 1, f"ERROR: No matching distribution found for {argv[-1]}", "")
         self.wheelhouse[name] = self.index[name]
         return Result(argv, 0, f"Saved /wh/{name}-{self.index[name]}-py3-none-any.whl", "")
 

@@ -174,3 +174,24 @@ def test_read_in_rootfs_reads_only_what_cat_in_the_container_would_print(tmp_pat
     assert read_in_rootfs(str(rootfs), root, ["elsewhere.txt"], ["/mnt"]) is None  # a link into a mount
     assert read_in_rootfs(str(rootfs), root, ["dir"], []) is None
     assert read_in_rootfs(str(rootfs), root, ["missing.txt"], []) is None
+
+
+def test_an_unpinned_addition_on_the_command_line_reads_only_its_own_page(tmp_path):
+    """``pip install six idna`` then ``pip install six idna tomli``: the index's answer is recorded without the
+    names the command line gives (its lines hold them), so the addition finds it, as a requirements file's
+    does. Keyed with them, no answer matched and every page was read again (529.7 kB for tomli's 276 kB)."""
+    history = tmp_path / "pip-wheelhouse.state"
+    (tmp_path / "pip-wheelhouse").mkdir()
+    pip = FakePip(tmp_path / "pip-wheelhouse", {}, {"six": "1", "idna": "3", "tomli": "2"})
+    fill_wheelhouse(pip, [("pip", Wheelhouse(packages=("six", "idna")))], history, False, 3600, print)
+    assert [argv for argv, network in pip.calls if network] == [[*ONLINE, "six", "idna"]]  # cold: all of it
+    for name in ("six-1-py3-none-any.whl", "idna-3-py3-none-any.whl"):  # what that download saved
+        (tmp_path / "pip-wheelhouse" / name).write_bytes(b"")
+    pip.calls.clear()
+    env = fill_wheelhouse(
+        pip, [("pip", Wheelhouse(packages=("six", "idna", "tomli")))], history, False, 3600, print
+    )
+    online = [argv for argv, network in pip.calls if network]
+    assert online == [[*ONLINE, "-c", online[0][online[0].index("-c") + 1], "tomli"]]
+    assert pip.constraints == ["idna==3\nsix==1\n"]
+    assert ("PIP_NO_INDEX", "1") in env

@@ -96,7 +96,7 @@ def _step_env(output):
 
 def test_the_download_runs_first_then_the_command_with_fills_environment(host_wheelhouse):
     history, pip = host_wheelhouse
-    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"])
+    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"], [pip, "download"])
     base = {"PATH": os.environ["PATH"], "KEEP": "1"}
     done = _run(cold, ["/bin/sh", "-c", "env; exit 7"], base)
     assert done.returncode == 7  # the command's own status
@@ -116,14 +116,14 @@ def test_the_download_runs_first_then_the_command_with_fills_environment(host_wh
     ]
     assert shown == [cold.output()]
     # the index's answer is recorded as fill records it, and the run's own files are gone
-    (record,) = wheelhouse._fresh_records(history, cold.online_argv, 3600)
+    (record,) = wheelhouse._fresh_records(history, cold.record_argv, 3600)
     assert record["lines"] == ["six==1"] and record["files"] == {"six": "six-1-py3-none-any.whl"}
     assert sorted(os.listdir(history.parent / "pip-wheelhouse")) == ["six-1-py3-none-any.whl"]
 
 
 def test_a_failed_download_leaves_the_index_to_the_command(host_wheelhouse):
     history, pip = host_wheelhouse
-    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"])
+    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"], [pip, "download"])
     done = _run(cold, ["/bin/sh", "-c", "env"], {"PATH": os.environ["PATH"], "FAIL": "1"})
     assert done.returncode == 0
     assert "PIP_NO_INDEX" not in _step_env(done.stdout)  # the command resolves against the index itself
@@ -134,7 +134,7 @@ def test_a_failed_download_leaves_the_index_to_the_command(host_wheelhouse):
 
 def test_a_stale_success_mark_of_a_dead_build_does_not_count(host_wheelhouse):
     history, pip = host_wheelhouse
-    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"])
+    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"], [pip, "download"])
     cold.succeeded.write_text("")
     _run(cold, ["/bin/sh", "-c", "true"], {"PATH": os.environ["PATH"], "FAIL": "1"})
     assert cold.finish(lambda output: None) == [("PIP_FIND_LINKS", wheelhouse.WHEELHOUSE_TARGET)]
@@ -142,7 +142,7 @@ def test_a_stale_success_mark_of_a_dead_build_does_not_count(host_wheelhouse):
 
 def test_interrupted_before_the_record_records_nothing(host_wheelhouse, monkeypatch):
     history, pip = host_wheelhouse
-    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"])
+    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"], [pip, "download"])
     _run(cold, ["/bin/sh", "-c", "true"], {"PATH": os.environ["PATH"]})
     monkeypatch.setenv(faults.ENV, "wheelhouse-filled")
     with pytest.raises(faults.InjectedFault):
