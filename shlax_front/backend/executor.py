@@ -371,17 +371,18 @@ class Executor:
                 if isinstance(step, RunStep):
                     images = {index: result.image for index, result in results.items()}
                     run = start.step if start and start.step else step
+                    failed = None  # why the delta is not kept; known before it runs, it does not run
                     if start and start.image and self.incremental:
                         parent_root = functools.partial(self._image_root, parent_image)
-                        self.incremental.before_run(start, self._rootfs(state), parent_root)
-                    check = start.check if start and start.image else None
+                        failed = self.incremental.before_run(start, self._rootfs(state), parent_root)
+                    check = start.check if start and start.image and not failed else None
                     if isinstance(check, PipCheck):  # a pip delta is checked against its parent layer
                         check.parent = self._parent_container(parent_image, parent_pending)
-                    failed = None
                     try:
-                        fetched, served = self.runs.run(
-                            run, state.container, self._rootfs(state), state.image, images, check
-                        )
+                        if not failed:
+                            fetched, served = self.runs.run(
+                                run, state.container, self._rootfs(state), state.image, images, check
+                            )
                     except RefusedError:
                         raise
                     except BuildError as error:  # a delta that fails is built in full: as written

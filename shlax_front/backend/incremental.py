@@ -556,21 +556,36 @@ def dpkg_runs_split(
     status, delta_old = _read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD))
     if not (status and delta_old and earlier_status and earlier_old):
         return None  # nothing to rebuild (``restore_status_old`` writes nothing either)
+    return earlier_split(parent_root, earlier_status, earlier_old) or _split(
+        "the delta", earlier_status, status, delta_old
+    )
+
+
+def earlier_split(
+    parent_root: Callable[[], str | None], earlier_status: str | None, earlier_old: str | None
+) -> str | None:
+    """The earlier install's part of ``dpkg_runs_split``, known from the earlier layer alone: asked before the
+    delta runs, which it would otherwise throw away after running it (an added package to the example app's
+    nodejs/npm install cost the delta and then the full install)."""
+    if not (earlier_status and earlier_old):
+        return None
     root = parent_root()
     parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
-    for who, before, after, after_old in (
-        ("the earlier install", parent, earlier_status, earlier_old),
-        ("the delta", earlier_status, status, delta_old),
-    ):
-        had = dict(_stanzas(before))
-        early = _changed(before, after) - set(_last_write(after, after_old))
-        new = sorted(name for name, _arch in early if (name, _arch) not in had)
-        if new:
-            return (
-                f"{who} configured {', '.join(new[:3])}{' ...' if len(new) > 3 else ''} in an earlier dpkg run"
-                " than its last, which a full install splits its own way"
-            )
-    return None
+    return _split("the earlier install", parent, earlier_status, earlier_old)
+
+
+def _split(who: str, before: str, after: str, after_old: str) -> str | None:
+    """Why ``who``, which took the status file from ``before`` to ``after`` (``after_old`` its status-old),
+    configured a package new to its layer before its last dpkg run (None: it did not)."""
+    had = dict(_stanzas(before))
+    early = _changed(before, after) - set(_last_write(after, after_old))
+    new = sorted(name for name, _arch in early if (name, _arch) not in had)
+    if not new:
+        return None
+    return (
+        f"{who} configured {', '.join(new[:3])}{' ...' if len(new) > 3 else ''} in an earlier dpkg run"
+        " than its last, which a full install splits its own way"
+    )
 
 
 #: the files where maintainer scripts add system users and groups (``adduser --system``)
@@ -774,10 +789,11 @@ class IncrementalLayers:
 
     def before_run(
         self, start: Start, rootfs: str, parent_root: Callable[[], str | None] = lambda: None
-    ) -> None:
+    ) -> str | None:
         """Note where dpkg's log of the earlier layer ends and its status files, before the delta runs in its
         container; an apt delta gets the check that orders apt's ``extended_states`` (``parent_root``: the
-        parent layer's mounted root, for that check)."""
+        parent layer's mounted root, for that check). Returns why the delta must not run at all (None: it may):
+        what the earlier layer alone shows (``earlier_split``)."""
         delta = start.step.incremental if start.step is not None else None
         if start.check is None and isinstance(delta, DeltaInstall) and delta.pip is None:
             earlier = _read(inside(rootfs, EXTENDED_STATES)) or ""
@@ -788,8 +804,12 @@ class IncrementalLayers:
         except OSError:
             start.dpkg_log_size = 0
         start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
+        refused = earlier_split(parent_root, *start.dpkg_status)
+        if refused:
+            return refused
         start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
         start.shared = _digests(rootfs)
+        return None
 
     def spoiled(self, start: Start, rootfs: str) -> str | None:
         """Why the delta run's result must not be kept (None: it is the image a full build gives): its update

@@ -601,3 +601,45 @@ def test_a_shared_file_both_installs_edited_is_not_kept(tmp_path):
     assert "both edited /var/cache/debconf/config.dat-old" in shared_edits(
         str(delta), lambda: str(parent), start.shared
     )
+
+
+def test_a_split_the_earlier_layer_shows_refuses_the_delta_before_it_runs(tmp_path, monkeypatch):
+    """What the earlier layer alone shows (its install configured a new package before its last dpkg run) is
+    known before the delta runs: ``before_run`` says so, and the executor builds in full without running the
+    delta it would throw away (an added package to a nodejs/npm install cost the delta and then the full
+    install)."""
+    from shlax_front.backend.incremental import IncrementalLayers, Start
+
+    earlier, parent = tmp_path / "earlier/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
+    for d in (earlier, parent):
+        d.mkdir(parents=True)
+    (parent / "status").write_text(_status(("base", "installed")))
+    (earlier / "status").write_text(
+        _status(("base", "installed"), ("nodejs", "installed"), ("npm", "installed"))
+    )
+    # nodejs configured in an earlier run: installed already in the copy the last run left
+    (earlier / "status-old").write_text(
+        _status(("base", "installed"), ("nodejs", "installed"), ("npm", "unpacked"))
+    )
+    layers = IncrementalLayers(tmp_path / "cache")
+    start = Start("", "earlier-image", run_step("RUN apt-get install -y npm file"))
+    refused = layers.before_run(start, str(tmp_path / "earlier"), lambda: str(tmp_path / "parent"))
+    assert refused == (
+        "the earlier install configured nodejs in an earlier dpkg run than its last, which a full install"
+        " splits its own way"
+    )
+    (earlier / "status-old").write_text(
+        _status(("base", "installed"), ("nodejs", "unpacked"), ("npm", "unpacked"))
+    )
+    assert layers.before_run(start, str(tmp_path / "earlier"), lambda: str(tmp_path / "parent")) is None
+
+    # the executor: no delta run, the step run once in full on the parent, the reason said
+    runner = FakeRunner()
+    _build(tmp_path, runner, "tini")
+    runner.calls.clear()
+    monkeypatch.setattr(IncrementalLayers, "before_run", lambda self, start, rootfs, parent_root: "split")
+    second, runs, froms = _build(tmp_path, runner, "tini nano")
+    (record,) = [s for s in second.steps if s.status == "built"]
+    assert len(runs) == 1 and "tini nano" in runs[0]
+    assert froms[-1] == "busybox-id"
+    assert record.reason.endswith("not incremental: split (built in full)")
