@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import time
+import uuid
 
 import pyte
 from buildah_tools import diff_trees, file_tree, forget_layers, read_file, shlax, statuses
@@ -45,11 +46,19 @@ def _image(ref: str) -> str:
 
 def _base_image(tag: str, label: str) -> str:
     """A base image of this test's own (busybox with a label): its name can be moved without touching busybox."""
-    ctr = subprocess.run(
-        ["buildah", "from", "--pull=never", "--quiet", BUSYBOX], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    subprocess.run(["buildah", "config", "--label", f"base={label}", ctr], check=True, capture_output=True)
-    made = subprocess.run(["buildah", "commit", "--rm", "--quiet", ctr, tag], capture_output=True, text=True)
+    ctr = f"shlax-replay-base-{uuid.uuid4().hex[:12]}"  # never busybox's default name, which others may hold
+    subprocess.run(
+        ["buildah", "from", "--pull=never", "--quiet", "--name", ctr, BUSYBOX],
+        capture_output=True,
+        check=True,
+    )
+    try:
+        subprocess.run(
+            ["buildah", "config", "--label", f"base={label}", ctr], check=True, capture_output=True
+        )
+        made = subprocess.run(["buildah", "commit", "--quiet", ctr, tag], capture_output=True, text=True)
+    finally:
+        subprocess.run(["buildah", "rm", ctr], capture_output=True)
     assert made.returncode == 0, made.stderr
     return made.stdout.strip().removeprefix("sha256:")
 
