@@ -58,7 +58,11 @@ def shlax(*args: str, cache_dir: str | os.PathLike, check: bool = True, **kw) ->
 def run_bud(argv: list[str], **kw) -> subprocess.CompletedProcess:
     """``subprocess.run`` of a ``buildah bud`` command line, with its output captured as text; started again
     when buildah stopped at its self re-execution, before doing anything, as shlax-front's own runner does
-    (``runner.failed_to_reexec``: the kernel refused for a moment to seal the copy of its binary)."""
+    (``runner.failed_to_reexec``: the kernel refused for a moment to seal the copy of its binary). bud gets
+    ``--force-rm``: a build a test expects to fail otherwise leaves its working container (bud's default), as
+    ``busybox-working-container`` in the shared store."""
+    if argv[:2] == ["buildah", "bud"] and "--force-rm" not in argv:
+        argv = [*argv[:2], "--force-rm", *argv[2:]]
     for _ in range(REEXEC_RETRIES + 1):
         result = subprocess.run(argv, capture_output=True, text=True, **kw)
         if not (result.returncode != 0 and REEXEC_SEAL_FAILURE in result.stdout + result.stderr):
