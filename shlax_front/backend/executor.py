@@ -202,7 +202,6 @@ class Executor:
             self.context.root,
             self.options,
             self.work.scratch,
-            self._inspect,
             self._show,
             source_rootfs=self.work.source_rootfs,
         )

@@ -88,7 +88,7 @@ def read_in_rootfs(
 
 class RunExecutor:
     """Runs RUN steps of one build; ``scratch(prefix)`` makes a temporary directory the build removes at
-    its end, ``inspect(ref)`` reads an image's config, ``show(text)`` receives what the commands print
+    its end, ``show(text)`` receives what the commands print
     (the RUN's own command line by line as it prints, the wheelhouse's pip runs whole)."""
 
     def __init__(
@@ -98,7 +98,6 @@ class RunExecutor:
         context_root: str,
         options: Options,
         scratch: Callable[[str], str],
-        inspect: Callable[[str], dict[str, Any] | None],
         show: Callable[[str], None],
         source_rootfs: Callable[[str], str] | None = None,
     ):
@@ -109,7 +108,6 @@ class RunExecutor:
         self.context_root = context_root
         self.options = options
         self.scratch = scratch
-        self.inspect = inspect
         self.show = show
         self._partitions: dict[str, str] = {}
         self.cache_mounts = CacheMounts(caches.root)

@@ -249,7 +249,7 @@ def test_the_bind_source_buildah_gets_is_resolved_inside_the_context(tmp_path):
     (tmp_path / "sub").mkdir()
     os.symlink("sub", tmp_path / "inlink")
     os.symlink("/etc", tmp_path / "dlink")
-    runs = RunExecutor(None, HostCaches(tmp_path / "cache"), str(tmp_path), None, None, None, None)  # type: ignore[arg-type]
+    runs = RunExecutor(None, HostCaches(tmp_path / "cache"), str(tmp_path), None, None, None)  # type: ignore[arg-type]
     bind = runs._mount_arg(RunMount("bind", (("source", "inlink"), ("target", "/m"))), {})
     assert bind == f"type=bind,source={tmp_path / 'sub'},target=/m"
     with pytest.raises(OutsideContext):
