@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shlax_front.backend import budversion
+from shlax_front.backend import budversion, run_settings
 from shlax_front.backend.aptlists import DEFAULT_TTL
 from shlax_front.backend.buildah import Buildah, default_isolation
 from shlax_front.backend.context import BuildContext
@@ -78,6 +78,9 @@ class BuildRequest:
     ulimits: tuple[str, ...] = ()
     shm_size: str | None = None
     volumes: tuple[str, ...] = ()
+    #: the other settings of RUN containers (``--cap-add``, ``--dns``, ``--memory``...; ``run_settings``), as
+    #: ``(flag, value)`` pairs
+    run_settings: tuple[tuple[str, str], ...] = ()
     #: ``--timestamp`` (default ``$SOURCE_DATE_EPOCH``), ``--platform`` (this machine's only)
     timestamp: int | None = None
     platform: str | None = None
@@ -287,7 +290,7 @@ def run_request(
         lists_ttl=int(request.lists_ttl),
         ca_bundle=ca,
         explain=request.explain,
-        proxy_env=proxy_env(),
+        proxy_env=proxy_env() if run_settings.passes_proxy(request.run_settings) else (),
         secrets=secrets,
         incremental=request.incremental is not False,
         jobs=stage_jobs(request.jobs),

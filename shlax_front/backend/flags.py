@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from shlax_front.backend import run_settings
 from shlax_front.errors import ShlaxError
 
 # -- image references (the distribution reference grammar docker and buildah use) -----------------------------
@@ -328,7 +329,7 @@ class BudFlags:
     build_contexts: tuple[tuple[str, str], ...] = ()
     ssh: tuple[SshSource, ...] = ()
     output: Output | None = None
-    #: ``buildah from`` options of every working container (add-host, ulimit, shm-size, volume)
+    #: ``buildah from`` options of every working container (add-host, ulimit, shm-size, volume, ``run_settings``)
     container_options: tuple[str, ...] = ()
     #: ``buildah pull`` options (tls-verify); the login, put in a private auth file per pull (``pullauth``)
     registry_options: tuple[str, ...] = ()
@@ -352,6 +353,7 @@ def read(request: Any, environ: dict[str, str] | None = None) -> BudFlags:
         container += ["--shm-size", shm_size(request.shm_size)]
     for value in request.volumes:
         container += ["--volume", volume(value)]
+    container += run_settings.from_options(getattr(request, "run_settings", ()))
     registry: list[str] = []
     authfile = getattr(request, "authfile", None)
     if authfile and not os.path.isfile(authfile):

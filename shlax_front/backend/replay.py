@@ -327,7 +327,9 @@ VALUE_OPTIONS = frozenset(
         "--lists-ttl", "--ca-bundle", "--label", "--annotation", "--iidfile", "--network", "--add-host",
         "--ulimit", "--shm-size", "--volume", "--timestamp", "--platform", "--retry", "--retry-delay",
         "--build-context", "--ssh", "--output", "--jobs", "--progress", "--cache-from", "--cache-to",
-        "--authfile", "--creds",
+        "--authfile", "--creds", "--cap-add", "--cap-drop", "--security-opt", "--device", "--dns",
+        "--dns-search", "--dns-option", "--memory", "--memory-swap", "--cpu-shares", "--cpu-period",
+        "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--cgroup-parent",
     }
 )  # fmt: skip
 FLAG_OPTIONS = frozenset(
@@ -337,8 +339,11 @@ FLAG_OPTIONS = frozenset(
     }
 )  # fmt: skip
 #: alone they take no value (``--pull`` means ``--pull=true``, as bud reads it); a value only after ``=``
-BARE_OPTIONS = frozenset({"--pull", "--tls-verify", "--layers", "--rm", "--force-rm"})
-SHORT_OPTIONS = {"-f": "--file", "-t": "--tag", "-v": "--volume", "-o": "--output", "-q": "--quiet"}
+BARE_OPTIONS = frozenset({"--pull", "--tls-verify", "--http-proxy", "--layers", "--rm", "--force-rm"})
+SHORT_OPTIONS = {
+    "-f": "--file", "-t": "--tag", "-v": "--volume", "-o": "--output", "-q": "--quiet", "-m": "--memory",
+    "-c": "--cpu-shares",
+}  # fmt: skip
 #: command lines ``finish_early`` tried in this process: ``finish`` does not try them twice
 TRIED_EARLY: set[tuple[str, ...]] = set()
 

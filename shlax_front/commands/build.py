@@ -42,13 +42,38 @@ class _BudFlags(click.Command):
     """``--pull``, ``--tls-verify`` and the flags of ``ALWAYS_SO`` alone mean ``=true`` as in bud, and never take
     the next word as their value: ``build --pull .`` builds ``.``; a policy is ``--pull=always``, as bud reads it."""
 
-    BARE = {"--pull": "--pull=true", "--tls-verify": "--tls-verify=true"} | {
-        f: f"{f}=true" for f in ALWAYS_SO
-    }
+    BARE = {
+        "--pull": "--pull=true",
+        "--tls-verify": "--tls-verify=true",
+        "--http-proxy": "--http-proxy=true",
+    } | {f: f"{f}=true" for f in ALWAYS_SO}
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
         return super().parse_args(ctx, [self.BARE.get(a, a) if n < end else a for n, a in enumerate(args)])
+
+
+def _run_settings(command):
+    """The options of ``run_settings.SETTINGS`` (capabilities, devices, DNS, limits of RUN), as bud spells them."""
+    from shlax_front.backend.run_settings import SETTINGS
+
+    for setting in reversed(SETTINGS):
+        names = [setting.flag, setting.short] if setting.short else [setting.flag]
+        if setting.flag == "--http-proxy":
+            option = click.option(
+                *names,
+                setting.dest,
+                type=click.BOOL,
+                default=None,
+                metavar=setting.metavar,
+                help=setting.help,
+            )
+        else:
+            option = click.option(
+                *names, setting.dest, multiple=setting.multiple, metavar=setting.metavar, help=setting.help
+            )
+        command = option(command)
+    return command
 
 
 @click.command("build", cls=_BudFlags, epilog=EXAMPLES)
@@ -116,6 +141,7 @@ class _BudFlags(click.Command):
 @click.option(
     "-v", "--volume", "volumes", multiple=True, metavar="SRC:DST[:OPTS]", help="Bind mount into every RUN."
 )
+@_run_settings
 @click.option("--timestamp", type=int, help="Created time (epoch seconds); default $SOURCE_DATE_EPOCH.")
 @click.option("--platform", help="Only this machine's platform can be built (others are refused).")
 @click.option(
@@ -238,6 +264,7 @@ def build_command(
                 return
             recorder = replay.Recorder(argv, cache_dir)
 
+        from shlax_front.backend import run_settings
         from shlax_front.backend.api import BuildRequest, run_request
         from shlax_front.commands.cache import parse_age
 
@@ -268,6 +295,7 @@ def build_command(
             ulimits=ulimits,
             shm_size=shm_size,
             volumes=volumes,
+            run_settings=run_settings.given(transfer),
             timestamp=timestamp,
             platform=platform,
             tls_verify=tls_verify,

@@ -122,6 +122,48 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
         forget_layers(cache)
 
 
+def test_run_container_settings_as_bud(tmp_path, base_images, buildah_cleanup):
+    """The settings of RUN containers (``run_settings``: DNS, capabilities, devices, limits, proxy variables)
+    reach the RUN as they reach bud's, and leave the same image; the layer is reused without them, as in bud."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        f"FROM {BUSYBOX}\n"
+        "RUN cat /etc/resolv.conf > /resolv && grep CapEff /proc/self/status > /caps"
+        ' && ls /dev/fuse > /devices && echo "${http_proxy:-unset}" > /proxy\n'
+    )
+    flags = [
+        "--dns", "192.0.2.7", "--dns-search", "example.org", "--dns-option", "ndots:2",
+        "--cap-drop", "ALL", "--cap-add", "CHOWN,cap_fowner", "--cap-add", "DAC_OVERRIDE", "--device", "/dev/fuse",
+        "-m", "512m", "--memory-swap", "-1", "-c", "512", "--cpuset-cpus", "0", "--http-proxy=false",
+    ]  # fmt: skip
+    env = {**os.environ, "http_proxy": "http://192.0.2.9:3128"}
+    ours_tag, bud_tag, again_tag = buildah_cleanup.tag(), buildah_cleanup.tag(), buildah_cleanup.tag()
+    cache = tmp_path / "cache"
+    try:
+        result = shlax("build", "-t", ours_tag, *flags, str(ctx), cache_dir=cache, env=env)
+        # --no-cache: bud would reuse our layer (the same parent and history line)
+        listing = run_bud(["buildah", "bud", "--no-cache", "-t", bud_tag, *flags, str(ctx)], env=env)
+        assert listing.returncode == 0, listing.stderr
+        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", listing.stdout, re.M))
+        for path in ("/resolv", "/caps", "/devices", "/proxy"):
+            assert read_file(ours_tag, path) == read_file(bud_tag, path), path
+        assert read_file(ours_tag, "/resolv").split() == [
+            "search", "example.org", "nameserver", "192.0.2.7", "options", "ndots:2"
+        ]  # fmt: skip
+        assert read_file(ours_tag, "/caps").split() == [
+            "CapEff:",
+            "000000000000000b",
+        ]  # CHOWN, DAC_OVERRIDE, FOWNER
+        assert read_file(ours_tag, "/proxy") == "unset\n"
+        assert image_config(ours_tag) == image_config(bud_tag)
+        assert diff_trees(file_tree(ours_tag), file_tree(bud_tag)) == []
+        again = shlax("build", "-t", again_tag, str(ctx), cache_dir=cache, env=env)
+        assert again.stdout.strip() == result.stdout.strip()
+    finally:
+        forget_layers(cache)
+
+
 def test_named_context_ssh_agent_stdin_context_and_tar_output(tmp_path, base_images, buildah_cleanup):
     extra = tmp_path / "extra"
     extra.mkdir()
@@ -189,6 +231,16 @@ BAD_INPUTS = {
         "--platform linux/s390x: only this machine's platform",
     ),
     "add-host": (lambda tmp: ["--add-host", "nohost"], "--add-host nohost: expected HOST:IP"),
+    "dns": (lambda tmp: ["--dns", "bogus"], "--dns bogus: bogus is not an IP address"),
+    "cap-add": (
+        lambda tmp: ["--cap-add", "NET_ADMN"],
+        "--cap-add NET_ADMN: NET_ADMN is not a Linux capability",
+    ),
+    "device": (
+        lambda tmp: ["--device", "/dev/nonexistent"],
+        "--device /dev/nonexistent: /dev/nonexistent: no such",
+    ),
+    "memory": (lambda tmp: ["-m", "lots"], "--memory lots: expected <number><unit>"),
     "pull": (lambda tmp: ["--pull=sometimes"], "--pull=sometimes: expected always, missing, never or newer"),
     "volume": (lambda tmp: ["-v", "/nonexistent:/x"], "--volume /nonexistent:/x: /nonexistent: no such file"),
     "build-context": (lambda tmp: ["--build-context", "x=docker-image://busybox"], "only a local directory"),
