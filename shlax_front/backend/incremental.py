@@ -546,18 +546,25 @@ def dpkg_runs_split(
     rootfs: str, parent_root: Callable[[], str | None], earlier_status: str | None, earlier_old: str | None
 ) -> str | None:
     """Why ``restore_status_old`` cannot rebuild a full install's ``status-old`` (None: it can). Its rule holds
-    when apt unpacked and configured the packages of an install in its last dpkg run, so that the copy
-    shows them unpacked. apt configures some in earlier runs: an upgraded library dpkg itself needs
-    (bookworm-security's libzstd1, in the real test), which a full install configures early as well; and in
-    big installs new packages too, where which ones is apt's choice for the whole set (npm on bookworm: the
-    earlier install's early runs held node packages, a full install with ``file`` added held ``file`` and
-    libmagic instead). An earlier install or a delta that configured a package new to its layer before its
-    last run is built in full."""
+    when the copy is the status file from the start of apt's last dpkg run, and that run unpacked-then-configured
+    the packages of the install, so that the copy shows them unpacked. It does not hold:
+
+    - when dpkg wrote its status file during that run (``mid_run_write``): a full install of many packages;
+    - when apt configured packages new to the layer in an earlier dpkg run: which ones is apt's choice for the
+      whole set. An upgrade configured early (a library dpkg itself needs: bookworm-security's libzstd1, in
+      the real test) is configured early by a full install too.
+
+    An earlier install or a delta whose copy shows a package new to its layer configured (either cause), or a
+    full install that may write mid-run, is built in full."""
     status, delta_old = _read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD))
     if not (status and delta_old and earlier_status and earlier_old):
         return None  # nothing to rebuild (``restore_status_old`` writes nothing either)
-    return earlier_split(parent_root, earlier_status, earlier_old) or _split(
-        "the delta", earlier_status, status, delta_old
+    root = parent_root()
+    parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
+    return (
+        _earlier_split(parent, earlier_status, earlier_old)
+        or mid_run_write("a full install", parent, status)
+        or _split("the delta", earlier_status, status, delta_old)
     )
 
 
@@ -571,12 +578,48 @@ def earlier_split(
         return None
     root = parent_root()
     parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
-    return _split("the earlier install", parent, earlier_status, earlier_old)
+    return _earlier_split(parent, earlier_status, earlier_old)
+
+
+def _earlier_split(parent: str, earlier_status: str, earlier_old: str) -> str | None:
+    return mid_run_write("the earlier install", parent, earlier_status) or _split(
+        "the earlier install", parent, earlier_status, earlier_old
+    )
+
+
+#: dpkg writes its status file - and so ``status-old``, its copy of the one before - after every 251st update
+#: of a run (``MAXUPDATES`` 250, lib/dpkg/dbmodify.c), not only when the run ends
+DPKG_UPDATES_PER_WRITE = 251
+#: at most this many status updates per package apt's last dpkg run configures: 3 for most (unpacked,
+#: half-configured, installed), 6 for ca-certificates whose trigger the run processed too, in the example
+#: app's install (nodejs npm, 417 packages, 1253 updates logged)
+UPDATES_PER_PACKAGE = 6
+#: and besides them: updates dpkg does not log (a trigger noted pending again; 9 and 12 in that run, with
+#: and without ``file`` added), triggers processed
+UPDATES_BESIDES = 20
+
+
+def mid_run_write(who: str, before: str, after: str) -> str | None:
+    """Why the ``status-old`` of ``who``, which took the status file from ``before`` to ``after``, may be a copy
+    dpkg wrote during its last run (None: it is the one from the run's start). Such a copy shows every
+    package configured before that write installed and the rest unpacked: where the write falls depends on
+    dpkg's own configure order and on updates its log does not show. The example app's full install (417
+    packages configured in its last run, 1253 updates logged) left npm and four other node packages unpacked
+    in its copy, libc-bin and ca-certificates with triggers pending, all else installed; with ``file`` added,
+    npm alone. Below ``DPKG_UPDATES_PER_WRITE`` updates for all the packages it changed, no such write."""
+    changed = len(_changed(before, after))
+    if UPDATES_PER_PACKAGE * changed + UPDATES_BESIDES < DPKG_UPDATES_PER_WRITE:
+        return None
+    return (
+        f"{who} changes {changed} packages: dpkg may write its status file during its last run (every"
+        f" {DPKG_UPDATES_PER_WRITE} updates), and the status-old it leaves then follows dpkg's own configure order"
+    )
 
 
 def _split(who: str, before: str, after: str, after_old: str) -> str | None:
     """Why ``who``, which took the status file from ``before`` to ``after`` (``after_old`` its status-old),
-    configured a package new to its layer before its last dpkg run (None: it did not)."""
+    configured a package new to its layer before its last dpkg run, or its copy was written during that run
+    (None: neither)."""
     had = dict(_stanzas(before))
     early = _changed(before, after) - set(_last_write(after, after_old))
     new = sorted(name for name, _arch in early if (name, _arch) not in had)
@@ -700,7 +743,8 @@ def restore_status_old(rootfs: str, earlier_status: str | None, earlier_old: str
     shows all of them unpacked (conffiles ``newconffile``, libc-bin's trigger pending); a delta's shows only
     the added ones. The packages the earlier layer's install unpacked are read from its own copy (what its
     last write changed) and put back as that copy has them, unless the delta changed them since. Nothing is
-    written when a file is missing."""
+    written when a file is missing. Only right when dpkg wrote no status file during the full install's last
+    run, nor apt configured new packages before it (``dpkg_runs_split`` refuses the delta otherwise)."""
     status_path, old_path = inside(rootfs, DPKG_STATUS), inside(rootfs, DPKG_STATUS_OLD)
     status, delta_old = _read(status_path), _read(old_path)
     if not (status and delta_old and earlier_status and earlier_old):

@@ -102,3 +102,31 @@ def test_an_install_that_deletes_the_lists_of_its_image_is_built_in_full(
         assert "not incremental: the RUN deletes the package lists it installs from" in added.stderr
     finally:
         forget_layers(cache)
+
+
+def test_an_install_whose_status_file_dpkg_writes_mid_run_is_built_in_full(
+    tmp_path, base_images, buildah_cleanup
+):
+    """dpkg writes its status file after every 251st update of a run, and status-old is the copy from before
+    its last write: a full install of the eight packages below (87 configured in apt's last dpkg run, about
+    three updates each) leaves one from the middle of that run, its last packages unpacked and the rest
+    installed. The earlier install and the delta each stay below that, so their copies show all their
+    packages unpacked, and a status-old rebuilt from them would too (it did: the delta was kept, and its
+    status-old was not bud's). Built in full, and then equal to bud's full build."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    containerfile = ctx / "Containerfile"
+    try:
+        containerfile.write_text(ADDED_LAST.format(packages="git curl procps less"))
+        shlax("build", str(ctx), cache_dir=cache)
+        containerfile.write_text(
+            ADDED_LAST.format(packages="git curl procps less build-essential openssh-client sqlite3 unzip")
+        )
+        incremental = buildah_cleanup.tag()
+        added = shlax("build", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
+        assert "not incremental: a full install changes" in added.stderr
+        assert "dpkg may write its status file during its last run" in added.stderr
+        full = bud(containerfile, ctx, buildah_cleanup.tag(), cleanup=buildah_cleanup)
+        assert diff_trees(_tree(incremental), _tree(full)) == []
+    finally:
+        forget_layers(cache)

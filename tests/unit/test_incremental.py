@@ -643,3 +643,65 @@ def test_a_split_the_earlier_layer_shows_refuses_the_delta_before_it_runs(tmp_pa
     assert len(runs) == 1 and "tini nano" in runs[0]
     assert froms[-1] == "busybox-id"
     assert record.reason.endswith("not incremental: split (built in full)")
+
+
+def _installs(prefix: str, count: int, state: str) -> list[tuple[str, str]]:
+    return [(f"{prefix}{n:03}", state) for n in range(count)]
+
+
+def test_a_full_install_dpkg_may_write_its_status_file_during_is_built_in_full(tmp_path):
+    """dpkg writes its status file after every 251st update of a run: a full install of many packages leaves
+    a status-old from the middle of its last run, which no rule rebuilds. The earlier install and the delta
+    each below it, all their packages unpacked in their copies: still refused when both together are not
+    (here 30 + 10 packages: 6 updates each at most, 20 besides, reach 251)."""
+    from shlax_front.backend.incremental import dpkg_runs_split, mid_run_write
+
+    dpkg, parent = tmp_path / "delta/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
+    for d in (dpkg, parent):
+        d.mkdir(parents=True)
+    base = [("base", "installed")]
+    (parent / "status").write_text(_status(*base))
+    earlier = _status(*base, *_installs("a", 30, "installed"))
+    earlier_old = _status(*base, *_installs("a", 30, "unpacked"))
+    (dpkg / "status").write_text(
+        _status(*base, *_installs("a", 30, "installed"), *_installs("b", 10, "installed"))
+    )
+    (dpkg / "status-old").write_text(
+        _status(*base, *_installs("a", 30, "installed"), *_installs("b", 10, "unpacked"))
+    )
+    root, parent_root = str(tmp_path / "delta"), lambda: str(tmp_path / "parent")
+    assert dpkg_runs_split(root, parent_root, earlier, earlier_old) == (
+        "a full install changes 40 packages: dpkg may write its status file during its last run (every 251"
+        " updates), and the status-old it leaves then follows dpkg's own configure order"
+    )
+    # one package fewer in the delta: 39 * 6 + 20 < 251, no write before the run's end
+    (dpkg / "status").write_text(
+        _status(*base, *_installs("a", 30, "installed"), *_installs("b", 8, "installed"))
+    )
+    (dpkg / "status-old").write_text(
+        _status(*base, *_installs("a", 30, "installed"), *_installs("b", 8, "unpacked"))
+    )
+    assert dpkg_runs_split(root, parent_root, earlier, earlier_old) is None
+    # what the parent layer had counts for neither
+    assert mid_run_write("x", earlier, earlier) is None
+
+
+def test_an_earlier_install_dpkg_may_have_written_mid_run_refuses_the_delta_before_it_runs(tmp_path):
+    """The earlier layer alone shows it (the example app's nodejs npm install changed 420 packages): known
+    before the delta runs. Its copy shows them as a mid-run write does, all installed but the last."""
+    from shlax_front.backend.incremental import IncrementalLayers, Start
+
+    earlier, parent = tmp_path / "earlier/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
+    for d in (earlier, parent):
+        d.mkdir(parents=True)
+    (parent / "status").write_text(_status(("base", "installed")))
+    (earlier / "status").write_text(_status(("base", "installed"), *_installs("node", 50, "installed")))
+    (earlier / "status-old").write_text(
+        _status(("base", "installed"), *_installs("node", 49, "installed"), ("node049", "unpacked"))
+    )
+    start = Start("", "earlier-image", run_step("RUN apt-get install -y npm file"))
+    refused = IncrementalLayers(tmp_path / "cache").before_run(
+        start, str(tmp_path / "earlier"), lambda: str(tmp_path / "parent")
+    )
+    assert refused is not None
+    assert refused.startswith("the earlier install changes 50 packages: dpkg may write its status file")
