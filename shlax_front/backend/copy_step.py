@@ -36,6 +36,7 @@ class CopyExecutor:
         scratch: Callable[[str], str],
         source_rootfs: Callable[[str], str],
         plain_copies: bool = False,
+        direct: bool = False,
     ):
         self.buildah = buildah
         self.context = context
@@ -43,6 +44,9 @@ class CopyExecutor:
         self.source_rootfs = source_rootfs
         #: plain context files are copied without ``--contextdir`` (``plain_copies_allowed``)
         self.plain_copies = plain_copies
+        #: with ``plain_copies``, one plain file is written into the mounted container by this process
+        #: (``directcopy``: ``buildah mount`` instead of ``buildah copy``)
+        self.direct = direct
 
     def copy(
         self, step: CopyStep, container: str, rootfs: Callable[[], str], stage_images: Mapping[int, str]
@@ -80,6 +84,10 @@ class CopyExecutor:
                 )
                 digest = printed_digest(done.stdout)
             else:
+                if self.direct:
+                    digest = self._direct_copy(step, rootfs)
+                    if digest is not None:
+                        return digest
                 local = tuple(s for s in step.sources if not is_url(s))
                 setid = [] if step.chmod else self._setid_destinations(rootfs, step, local)
                 for sources, dest, ignorefile in self._copy_batches(step):
@@ -112,6 +120,35 @@ class CopyExecutor:
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
             ) from None
         return digest
+
+    def _direct_copy(self, step: CopyStep, rootfs: Callable[[], str]) -> str | None:
+        """One plain file written into the mounted container by this process (``directcopy``): the digest
+        ``buildah copy`` would print; None when its rules do not cover the step (``buildah copy`` then)."""
+        from shlax_front.backend import directcopy
+
+        if (
+            not self.plain_copies
+            or step.add
+            or step.chown
+            or step.chmod
+            or step.checksum
+            or step.exclude
+            or len(step.sources) != 1
+            or self.context.ignore_file is not None
+            or is_url(step.sources[0])
+            or any(c in step.sources[0] for c in "*?[\\")
+        ):
+            return None
+        source = os.path.join(self.context.root, step.sources[0].lstrip("/"))
+        if not plain_files(self.context.root, [source]):
+            return None
+        st = directcopy.eligible(source, step.dest, os.environ)
+        if st is None:
+            return None
+        target = directcopy.destination(rootfs(), step.dest, os.path.basename(source))
+        if target is None:
+            return None
+        return directcopy.copy(source, st, target)
 
     def _copy_batches(self, step: CopyStep) -> Iterator[tuple[tuple[str, ...], str, str | None]]:
         """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns

@@ -220,9 +220,9 @@ def redo(
     index = LayerIndex(root).load()
     buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
     work = WorkingContainers(buildah)
-    copies = CopyExecutor(
-        buildah, context, work.scratch, work.source_rootfs, tail.get("plain_copies") is True
-    )
+    plain = tail.get("plain_copies") is True
+    # direct: a plain file is written into the mounted container (``directcopy``), as buildah 1.28 copies it
+    copies = CopyExecutor(buildah, context, work.scratch, work.source_rootfs, plain, direct=plain)
     stage_index, label = tail["stage"]
     listed = set(listing)
     key, image, history = tail["key"], tail["image"], tail["history"]

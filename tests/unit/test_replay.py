@@ -571,6 +571,70 @@ def test_a_late_edit_makes_the_calls_and_the_index_entries_the_executor_makes(tm
     ]
 
 
+def test_a_late_edit_on_buildah_1_28_writes_a_plain_file_into_the_mounted_container(tmp_path, monkeypatch):
+    """Where plain files are copied without ``--contextdir`` (1.28), the late edit's COPY of one plain file is
+    ``buildah mount`` and this process writing it (``directcopy``), with the digest ``buildah copy`` prints in
+    the history line; with buildah 1.39's tail (``plain_copies`` off) it is ``buildah copy`` as before."""
+    import shutil
+
+    from fake_runner import FakeRunner
+
+    from shlax_front.backend import directcopy
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.executor import Executor, Options
+    from shlax_front.backend.hostcache import HostCaches
+    from shlax_front.backend.plan import Planner
+    from shlax_front.backend.store import LayerIndex
+    from shlax_front.parser import parse
+
+    monkeypatch.setattr(directcopy.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(directcopy, "_outside_user_namespaces", lambda: True)
+    monkeypatch.setattr(directcopy.os, "fchown", lambda fd, uid, gid: None)
+    monkeypatch.setattr(directcopy, "_owner_names", lambda st: ("root", "root"))
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "app").mkdir(parents=True)
+
+    class Mounting(FakeRunner):
+        def run(self, argv, check=True, on_output=None, cwd=None, input=None):
+            done = super().run(argv, check, on_output, cwd, input)
+            if argv[1] == "mount":
+                done.stdout = str(rootfs)
+            return done
+
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    text = 'FROM busybox\nRUN echo hi\nCOPY app.py /app/\nCMD ["sh"]\n'
+    (ctx / "Containerfile").write_text(text)
+    (ctx / "app.py").write_text("x")
+    first = FakeRunner()
+    context = BuildContext(str(ctx), str(ctx / "Containerfile"))
+    executor = Executor(
+        Buildah(first), LayerIndex(cache).load(), HostCaches(cache), context, Options(ca_bundle=None)
+    )
+    executor.run(Planner(parse(text), path=str(ctx / "Containerfile")).plan())
+    tail = late_edit.finished_tail(executor.tail, context.visited, set(), executor.reached)
+    listing = {image: set() for image in first.images}
+    shutil.copytree(cache, tmp_path / "cache2")
+
+    (ctx / "app.py").write_text("hello\n")
+    os.chmod(ctx / "app.py", 0o640)
+    late = Mounting()
+    late.images, late.counter = set(first.images), first.counter
+    late_edit.redo({**tail, "plain_copies": True}, cache, listing, None, runner=late)
+    assert [c[1] for c in late.calls if c[1] != "inspect"] == ["from", "mount", "config", "commit"]
+    config = next(c for c in late.calls if c[1] == "config")
+    digest = (
+        "d442f3032cca46bb3d00214fe46666b05f97c73fdc740f35154794f62051a2f0"  # printed by buildah copy 1.28.2
+    )
+    assert config[config.index("--created-by") + 1] == f"/bin/sh -c #(nop) COPY file:{digest} in /app/ "
+    assert (rootfs / "app" / "app.py").read_text() == "hello\n"
+
+    buildah_1_39 = FakeRunner()
+    buildah_1_39.images, buildah_1_39.counter = set(first.images), first.counter
+    late_edit.redo({**tail, "plain_copies": False}, tmp_path / "cache2", listing, None, runner=buildah_1_39)
+    assert [c[1] for c in buildah_1_39.calls if c[1] != "inspect"] == ["from", "copy", "config", "commit"]
+
+
 def test_a_build_whose_record_would_hold_a_build_args_value_is_not_recorded(tmp_path, monkeypatch):
     """``ARG F`` then ``COPY $F /``: the paths read, the step shown and the tail's sources hold the value."""
     build = Build(tmp_path, monkeypatch)
