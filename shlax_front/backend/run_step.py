@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shlax_front.backend import aptlists, budversion, netmeter
+from shlax_front.backend import aptlists, budversion, netmeter, pipindex
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.cachemounts import CacheMountError, CacheMounts, is_host_cache
 from shlax_front.backend.context import OutsideContext
@@ -45,7 +45,7 @@ from shlax_front.backend.secrets import SecretError, read_secret_mount, write_se
 from shlax_front.backend.sshmount import ssh_volumes
 from shlax_front.backend.steps import HostCache, RunMount, RunStep
 from shlax_front.backend.users import resolve_owner
-from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET, ColdFill, cold_fill
+from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET, ColdFill, cold_fill, wheelhouse_directory
 from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
 from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
 from shlax_front.errors import BuildError, RefusedError
@@ -231,6 +231,8 @@ class RunExecutor:
             )
             meter = netmeter.NetMeter() if counting else None
             cold: ColdFill | None = None
+            index: pipindex.PullThroughIndex | None = None
+            pulled: ColdFill | None = None
             try:
                 if wheelhouse:
 
@@ -261,7 +263,24 @@ class RunExecutor:
                         if shell_form and not mounts
                         else None
                     )
-                    if cold is None:
+                    if (
+                        cold is not None
+                        and counting
+                        and pipindex.usable(
+                            rootfs,
+                            env,
+                            _container_config(container_info()).get("Env") or [],
+                            step.argv[2],
+                            _container_config(container_info()).get("User"),
+                        )
+                    ):
+                        # pip runs once: the RUN's own install reads PyPI through an index that fills the wheelhouse
+                        index = pipindex.PullThroughIndex(
+                            wheelhouse_directory(history), self.options.ca_bundle
+                        )
+                        env += index.env
+                        pulled, cold = cold, None
+                    elif cold is None:
                         env += fill_wheelhouse(
                             in_container,
                             wheelhouse,
@@ -294,6 +313,10 @@ class RunExecutor:
                 )
                 if cold is not None:
                     env += cold.finish(self.show if not shown else lambda output: None)
+                if index is not None and pulled is not None:
+                    index.record(
+                        result.returncode == 0, result.output, history, pulled.record_argv, pulled.lines
+                    )
                 if check is not None and result.returncode == 0:
 
                     def as_the_step(argv: Sequence[str], other: str | None = None) -> Result:
@@ -307,6 +330,8 @@ class RunExecutor:
                     cold.remove()
                 if meter is not None:
                     meter.close()
+                if index is not None:
+                    index.close()
                 if secret_dir:
                     shutil.rmtree(secret_dir, ignore_errors=True)
                 points.after(rootfs)
@@ -315,7 +340,9 @@ class RunExecutor:
             metered = {"apt-lists"} | ({"pip-wheelhouse"} if meter is not None else set())
             grown = sum(bytes_written_since(d, began) for d, c in prepared if c.id not in metered)
             fetched = grown or None
-            pip_bytes = meter.received if meter is not None else 0
+            pip_bytes = (meter.received if meter is not None else 0) + (
+                index.received if index is not None else 0
+            )
         if result.returncode != 0:
             message = f"{step.text[:60]}: exited with status {result.returncode}"
             missing = offline_missing(result.output) if self.options.offline else []
@@ -463,6 +490,11 @@ class RunExecutor:
             arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
             self._partitions[key] = partition_name(read_os_release(rootfs), arch)
         return self._partitions[key]
+
+
+def _container_config(info: dict[str, Any]) -> dict[str, Any]:
+    """The OCI config (Env, User, WorkingDir...) of a container's ``buildah inspect`` (``info``)."""
+    return (info.get("OCIv1") or {}).get("config") or {}
 
 
 def _container_path(info: dict[str, Any]) -> str | None:

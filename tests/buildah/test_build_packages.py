@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 from buildah_tools import (
+    bud,
     build_concurrently,
     diff_trees,
     file_tree,
@@ -225,6 +226,63 @@ def test_a_cold_install_downloads_in_the_steps_own_run(tmp_path, base_images, bu
     cold_tree, warm_tree = file_tree(cold_tag), file_tree(warm_tag)
     assert "/run-env" in cold_tree
     assert [d for d in diff_trees(cold_tree, warm_tree) if ".pyc:" not in d] == []
+
+
+def test_a_cold_install_alone_runs_pip_once_and_fills_the_wheelhouse(
+    tmp_path, base_images, buildah_cleanup, pip_cache
+):
+    """A cold install that is its RUN's only command runs one pip: the RUN's own, reading PyPI through the
+    pull-through index, no ``pip download``. The wheelhouse and the index's recorded answer are what the download
+    left (a rebuild from them asks the index nothing), and the image is bud's, file for file."""
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "bin" / "buildah"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("buildah")} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    for old in wheelhouse.glob("iniconfig-*") if wheelhouse.is_dir() else ():
+        old.unlink()
+    ctx = tmp_path / "ctx"
+    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "")
+    _write(ctx, alone.format(before=""), requirements_txt="iniconfig==2.0.0\n")
+    cold_tag = buildah_cleanup.tag()
+    cold = shlax("build", "--verbose", "-t", cold_tag, str(ctx), cache_dir=pip_cache, env=env)
+    assert re.search(r"^Looking in indexes: http://127\.0\.0\.1:\d+/simple/$", run_output(cold.stderr), re.M)
+    assert "Successfully installed iniconfig-2.0.0" in cold.stderr
+    runs = [line for line in calls.read_text().splitlines() if line.startswith("run ")]
+    assert not [line for line in runs if "download" in line]  # one pip: the RUN's
+    assert [p.name for p in wheelhouse.glob("iniconfig-*")] == ["iniconfig-2.0.0-py3-none-any.whl"]
+    assert not list(wheelhouse.glob(".shlax-front-*"))
+    records = [json.loads(p.read_text()) for p in (pip_cache / "caches" / "pip-wheelhouse.state").iterdir()]
+    assert any(r["files"] == {"iniconfig": "iniconfig-2.0.0-py3-none-any.whl"} for r in records)
+
+    _write(ctx, alone.format(before="true && "))  # the same files, from the wheelhouse alone
+    warm = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache, env=env)
+    assert "Processing /run/shlax-front/wheelhouse/iniconfig-2.0.0-py3-none-any.whl" in warm.stderr
+    assert "Downloading" not in warm.stderr  # nothing crossed the network
+
+    (ctx / "pip.conf").write_text("[global]\ncert = /etc/ssl/host-ca.crt\n")
+    _write(ctx, alone.format(before=""))
+    theirs = buildah_cleanup.tag("bud-pip")
+    bud(
+        ctx / "Containerfile",
+        ctx,
+        theirs,
+        "-v",
+        "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro",
+        "-v",
+        f"{ctx / 'pip.conf'}:/etc/pip.conf:ro",
+        cleanup=buildah_cleanup,
+    )
+    # bud's -v leaves its mount points behind, empty; apt's logs and ldconfig's aux-cache hold times
+    noise = {"/etc/pip.conf", "/etc/ssl/host-ca.crt", "/var/cache/ldconfig/aux-cache"}
+    differences = diff_trees(file_tree(cold_tag), file_tree(theirs))
+    assert [
+        d
+        for d in differences
+        if ".pyc:" not in d and d.split(":")[0] not in noise and not d.startswith("/var/log/")
+    ] == []
 
 
 def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_cleanup, pip_cache):

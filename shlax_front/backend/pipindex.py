@@ -1,0 +1,384 @@
+"""A cold pip install that runs pip once: the RUN's own ``pip install`` reads PyPI through a pull-through index
+on loopback, which keeps every distribution file it passes on in the host wheelhouse.
+
+A cold install (``wheelhouse.cold_for``: the wheelhouse holds nothing it names) used to run pip twice: the
+wheelhouse's ``pip download`` with the index, then the RUN's install offline from it. The second pip's start and
+its resolution were most of what the step cost over ``buildah bud``'s single pip (the benchmark's app2: 0.8 s of
+wall, 0.7 s of CPU on two cores). Through this index the RUN's command is the only pip: what it downloads crosses
+the network once, reaches pip unchanged (the pages' file links point back here, nothing else in them changes) and
+is written into the wheelhouse under a temporary name, renamed into place only once it is whole and has the
+sha256 the index page gave for it (an interrupted build leaves no half file there). The index's answer is
+recorded as the download's was, from the files the install took (``record``), so the next build finds the
+wheelhouse as complete as after the download.
+
+It stands in for PyPI only where nothing else was asked for (``usable``): no index option, no pip configuration
+file in the container, no ``PIP_*`` index variable, the container on the host's network (chroot isolation, so
+loopback is the host's) and no proxy of the user's. Anywhere else the download runs before the command, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import ssl
+import threading
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shlax_front.backend.rootfs import inside
+from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET, canonical, record_resolution
+
+PYPI_INDEX = "https://pypi.org/simple/"
+PYPI_FILES = "https://files.pythonhosted.org/"
+CHUNK = 64 * 1024
+#: what a distribution file kept in the wheelhouse is called (the index's metadata files are passed on only)
+DISTRIBUTION = re.compile(r"\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)$")
+#: a temporary file of a distribution on its way into the wheelhouse: ``<prefix><pid>-<file name>``
+PART_PREFIX = ".shlax-front-part-"
+HTML_HASH = re.compile(r"/([^/\"'#?\s]+)#sha256=([0-9a-f]{64})")
+SUCCESS = re.compile(r"^Successfully installed (.+)$", re.M)
+
+#: pip's settings that choose another index, or where they could be read from
+INDEX_VARIABLES = frozenset(
+    {
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_NO_INDEX",
+        "PIP_INDEX",
+        "PIP_CONFIG_FILE",
+        "XDG_CONFIG_DIRS",
+    }
+)
+CONFIG_FILES = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/root/.config/pip/pip.conf", "/root/.pip/pip.conf")
+
+
+def usable(
+    rootfs: str, env: Iterable[tuple[str, str]], image_env: Sequence[str], script: str, user: str | None
+) -> bool:
+    """Whether a cold install's pip may read PyPI through the pull-through index: it runs as root, its
+    environment (``env`` given to the run, ``image_env`` the container's ``NAME=value`` entries) sets nothing of
+    pip's index, no pip configuration file is in the container (its site file is ``pip.conf`` beside the
+    ``bin`` of each PATH directory) and the RUN's script is the install alone, one simple command that names
+    no index either: the index's address is in that command's environment, and a command beside it that kept
+    its environment in the image (``env > file``) would keep another one than the download path gives."""
+    if (user or "root").split(":")[0] not in ("root", "0"):
+        return False
+    if re.search(r"[;&|<>$`()\n\\]", script):
+        return False
+    names = {name for name, _ in env} | {entry.partition("=")[0] for entry in image_env}
+    if names & INDEX_VARIABLES:
+        return False
+    if re.search(r"PIP_|pip\.conf|index|find-links|-i\b", script):
+        return False
+    path = next((e.partition("=")[2] for e in image_env if e.startswith("PATH=")), "")
+    candidates = list(CONFIG_FILES) + [
+        os.path.join(os.path.dirname(d.rstrip("/")), "pip.conf") for d in path.split(":") if d
+    ]
+    return not any(os.path.lexists(inside(rootfs, c)) for c in candidates)
+
+
+class PullThroughIndex:
+    """PyPI's simple index served on 127.0.0.1 (a random port) for one RUN; ``env`` points pip at it.
+
+    ``received`` counts what came from the network (bodies as they crossed it, compressed pages included, and
+    the response heads); ``saved`` lists the distribution files written into ``wheelhouse``, in order."""
+
+    def __init__(
+        self,
+        wheelhouse: Path,
+        ca_bundle: str | None = None,
+        index: str = PYPI_INDEX,
+        files: str = PYPI_FILES,
+    ):
+        self.wheelhouse = wheelhouse
+        self.index, self.files = index, files
+        self.received = 0
+        self.saved: list[str] = []
+        self._hashes: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
+        self._tls = ssl.create_default_context(
+            cafile=ca_bundle if ca_bundle and os.path.isfile(ca_bundle) else None
+        )
+        _remove_dead_parts(wheelhouse)
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+                owner._serve(self)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(  # polled often: closing waits for the poll, and the build for that
+            target=self._server.serve_forever, args=(0.02,), name="shlax-front-pipindex", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def env(self) -> list[tuple[str, str]]:
+        """What the RUN's pip gets: this index, and the wheelhouse as links (as the offline install had them)."""
+        return [("PIP_INDEX_URL", f"{self.url}/simple/"), ("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            for connections in self._idle.values():
+                for connection in connections:
+                    connection.close()
+            self._idle.clear()
+
+    # -- serving --------------------------------------------------------------------------------------------
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        path = request.path
+        try:
+            if path.startswith("/simple/"):
+                self._page(request, self.index + path[len("/simple/") :])
+            elif path.startswith("/files/"):
+                self._file(request, self.files + path[len("/files/") :])
+            else:
+                _reply(request, 404, {}, b"")
+        except (OSError, http.client.HTTPException, ValueError, EOFError, zlib.error):
+            # the network or pip went away: pip sees the connection end and retries or fails, as with PyPI
+            request.close_connection = True
+
+    def _page(self, request: BaseHTTPRequestHandler, url: str) -> None:
+        headers = {"Accept": request.headers.get("Accept", "text/html"), "Accept-Encoding": "gzip, deflate"}
+        with self._upstream(url, headers) as response:
+            raw = response.read()
+            self._count(response, len(raw))
+        body = _decoded(raw, response.getheader("Content-Encoding"))
+        content_type = response.getheader("Content-Type") or "text/html"
+        if response.status == 200:
+            self._learn_hashes(body, content_type)
+        body = self._rewritten(body)
+        out = {"Content-Type": content_type}
+        location = response.getheader("Location")
+        if location:
+            out["Location"] = self._rewritten(location.encode("latin-1")).decode("latin-1")
+        _reply(request, response.status, out, body)
+
+    def _file(self, request: BaseHTTPRequestHandler, url: str) -> None:
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        with self._upstream(url, {"Accept-Encoding": "identity"}) as response:
+            length = response.getheader("Content-Length")
+            expected = self._hashes.get(name)
+            keep = response.status == 200 and expected is not None and DISTRIBUTION.search(name) is not None
+            request.send_response(response.status)
+            request.send_header(
+                "Content-Type", response.getheader("Content-Type") or "application/octet-stream"
+            )
+            if length is None:  # pass it on whole: the client needs a length to keep its connection
+                body = response.read()
+                self._count(response, len(body))
+                request.send_header("Content-Length", str(len(body)))
+                request.end_headers()
+                if keep and expected is not None:  # kept before pip has it, as below
+                    self._keep(name, [body], expected)
+                request.wfile.write(body)
+                return
+            request.send_header("Content-Length", length)
+            request.end_headers()
+            total = int(length)
+            part = self.wheelhouse / f"{PART_PREFIX}{os.getpid()}-{name}" if keep else None
+            digest = hashlib.sha256()
+            received = 0
+            try:
+                with open(part, "wb") if part is not None else contextlib.nullcontext() as out:  # noqa: SIM115
+                    while received < total and (chunk := response.read(min(CHUNK, total - received))):
+                        received += len(chunk)
+                        if out is not None:
+                            out.write(chunk)
+                            digest.update(chunk)
+                            if received == total and part is not None:  # in place (and counted) before pip
+                                out.close()  # has its last byte: once pip is done, the file is kept
+                                self._kept(part, name, digest.hexdigest() == expected)
+                        if received == total:
+                            self._count(response, received)
+                        request.wfile.write(chunk)
+            finally:
+                if received < total:
+                    self._count(response, received)
+                if part is not None:
+                    part.unlink(missing_ok=True)
+
+    def _kept(self, part: Path, name: str, whole: bool) -> None:
+        if whole:
+            os.replace(part, self.wheelhouse / name)
+            with self._lock:
+                self.saved.append(name)
+
+    def _keep(self, name: str, chunks: list[bytes], expected: str) -> None:
+        data = b"".join(chunks)
+        if hashlib.sha256(data).hexdigest() != expected:
+            return
+        part = self.wheelhouse / f"{PART_PREFIX}{os.getpid()}-{name}"
+        try:
+            part.write_bytes(data)
+            self._kept(part, name, True)
+        finally:
+            part.unlink(missing_ok=True)
+
+    # -- the pages ------------------------------------------------------------------------------------------
+    def _rewritten(self, body: bytes) -> bytes:
+        """File links and the index's own absolute links pointed back here; nothing else changes."""
+        return body.replace(self.files.encode(), f"{self.url}/files/".encode()).replace(
+            self.index.encode(), f"{self.url}/simple/".encode()
+        )
+
+    def _learn_hashes(self, body: bytes, content_type: str) -> None:
+        """The sha256 the page gives each file (a file is kept only when it has it)."""
+        found: dict[str, str] = {}
+        if "json" in content_type:
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                for entry in json.loads(body).get("files", []):
+                    sha = (entry.get("hashes") or {}).get("sha256")
+                    if isinstance(sha, str) and isinstance(entry.get("filename"), str):
+                        found[entry["filename"]] = sha
+        else:
+            text = body.decode("utf-8", errors="replace")
+            found = {name: sha for name, sha in HTML_HASH.findall(text)}
+        with self._lock:
+            self._hashes.update(found)
+
+    # -- upstream -------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _upstream(self, url: str, headers: Mapping[str, str]):
+        """The upstream response to a GET of ``url`` on a kept-alive connection (one is opened again when
+        the kept one was closed meanwhile); the connection is kept for the next request once read whole."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response = None
+        connection: http.client.HTTPConnection | None = None
+        for attempt in range(2):
+            with self._lock:
+                idle = self._idle.get(key)
+                connection = idle.pop() if idle else None
+            fresh = connection is None
+            if connection is None:
+                port = parts.port
+                if parts.scheme == "https":
+                    connection = http.client.HTTPSConnection(
+                        parts.hostname or "", port, timeout=60, context=self._tls
+                    )
+                else:
+                    connection = http.client.HTTPConnection(parts.hostname or "", port, timeout=60)
+            try:
+                connection.request("GET", target, headers={**headers, "Host": parts.netloc})
+                response = connection.getresponse()
+                break
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                if fresh or attempt:
+                    raise
+        assert response is not None and connection is not None
+        try:
+            yield response
+        except BaseException:
+            connection.close()
+            raise
+        if response.isclosed() and not response.will_close:
+            with self._lock:
+                self._idle.setdefault(key, []).append(connection)
+        else:
+            connection.close()
+
+    def _count(self, response: http.client.HTTPResponse, body: int) -> None:
+        head = sum(len(k) + len(v) + 4 for k, v in response.getheaders()) + 17
+        with self._lock:
+            self.received += head + body
+
+    # -- afterwards -----------------------------------------------------------------------------------------
+    def record(
+        self, ok: bool, output: str, history: Path, record_argv: Sequence[str], lines: Sequence[str]
+    ) -> bool:
+        """Record the index's answer as the download did (``wheelhouse.record_resolution``) when the install
+        (``ok``, printing ``output``) took from this index exactly one saved file of every distribution it
+        installed; returns whether it did. Otherwise nothing is recorded: the next build asks the index."""
+        if not ok:
+            return False
+        files: dict[str, str] = {}
+        for name in self.saved:
+            key = canonical(_distribution(name))
+            if key in files and files[key] != name:
+                return False  # two versions passed: which one the resolution took is not known here
+            files[key] = name
+        installed = installed_names(output)
+        if installed is None or set(files) != installed:
+            return False
+        saved = "".join(f"Saved {WHEELHOUSE_TARGET}/{name}\n" for name in files.values())
+        record_resolution(history, record_argv, lines, saved)
+        return True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Its request threads end with the build; what went wrong in one is pip's to report, not a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def installed_names(output: str) -> set[str] | None:
+    """The canonical names of pip's last "Successfully installed NAME-VERSION ..." line, or None."""
+    found = SUCCESS.findall(output)
+    if not found:
+        return None
+    return {canonical(item.rsplit("-", 1)[0]) for item in found[-1].split()}
+
+
+def _distribution(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return filename.split("-", 1)[0]
+    return filename.rsplit("-", 1)[0]
+
+
+def _decoded(raw: bytes, encoding: str | None) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    if encoding == "deflate":
+        return zlib.decompress(raw)
+    return raw
+
+
+def _reply(request: BaseHTTPRequestHandler, status: int, headers: Mapping[str, str], body: bytes) -> None:
+    request.send_response(status)
+    for name, value in headers.items():
+        request.send_header(name, value)
+    request.send_header("Content-Length", str(len(body)))
+    request.end_headers()
+    request.wfile.write(body)
+
+
+def _remove_dead_parts(wheelhouse: Path) -> None:
+    """Temporary files a killed build left (its process is gone): never a wheelhouse entry, removed."""
+    with contextlib.suppress(OSError):
+        for path in wheelhouse.glob(f"{PART_PREFIX}*"):
+            pid = path.name[len(PART_PREFIX) :].split("-", 1)[0]
+            if not pid.isdigit() or not _alive(int(pid)):
+                path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
