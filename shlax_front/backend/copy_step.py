@@ -122,7 +122,7 @@ class CopyExecutor:
         return digest
 
     def _direct_copy(self, step: CopyStep, rootfs: Callable[[], str]) -> str | None:
-        """One plain file written into the mounted container by this process (``directcopy``): the digest
+        """One plain file or directory written into the mounted container by this process (``directcopy``): the digest
         ``buildah copy`` would print; None when its rules do not cover the step (``buildah copy`` then)."""
         from shlax_front.backend import directcopy
 
@@ -134,21 +134,33 @@ class CopyExecutor:
             or step.checksum
             or step.exclude
             or len(step.sources) != 1
-            or self.context.ignore_file is not None
             or is_url(step.sources[0])
             or any(c in step.sources[0] for c in "*?[\\")
         ):
             return None
         source = os.path.join(self.context.root, step.sources[0].lstrip("/"))
-        if not plain_files(self.context.root, [source]):
+        if not plain_files(self.context.root, [source]) and not plain_directory(self.context.root, source):
             return None
-        st = directcopy.eligible(source, step.dest, os.environ)
-        if st is None:
+        entries = directcopy.eligible(source, step.dest, os.environ)
+        if entries is None or not self._nothing_ignored(source, [entry.name for entry in entries]):
             return None
-        target = directcopy.destination(rootfs(), step.dest, os.path.basename(source))
+        target = directcopy.destination(rootfs(), step.dest, entries)
         if target is None:
             return None
-        return directcopy.copy(source, st, target)
+        return directcopy.copy(entries, target)
+
+    def _nothing_ignored(self, source: str, below: list[str]) -> bool:
+        """Whether the context's ignore file (if any) surely excludes nothing of ``source``: every pattern read
+        (none unsure, none malformed) and none matching the source or a path below it (``below``: the entries'
+        names, for a directory), so ``buildah copy --ignorefile`` sends everything, as without one."""
+        if self.context.ignore_file is None:
+            return True
+        rules = self.context.ignore
+        if rules.problem or any(rule.regex is None for rule in rules.rules):
+            return False
+        top = os.path.relpath(source, self.context.root).replace(os.sep, "/")
+        paths = [top, *(f"{top}/{name}" for name in below)] if os.path.isdir(source) else [top]
+        return not any(rule.regex is not None and rule.regex.search(p) for rule in rules.rules for p in paths)
 
     def _copy_batches(self, step: CopyStep) -> Iterator[tuple[tuple[str, ...], str, str | None]]:
         """(sources, dest, ignore file) per ``buildah copy`` call: one call, unless ``--exclude`` patterns
@@ -249,6 +261,26 @@ def plain_files(root: str, paths: list[str]) -> bool:
                 st = os.lstat(directory)
                 if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, me) or st.st_mode & 0o022:
                     return False
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def plain_directory(root: str, path: str) -> bool:
+    """Whether ``path`` is a directory below ``root`` reached through real directories (``root`` and itself
+    included) that only this user or root can change: ``plain_files``' rule for a directory (``directcopy``
+    checks the directories below it)."""
+    me = os.geteuid()
+    try:
+        rel = os.path.relpath(path, root)
+        if rel == os.curdir or rel.startswith(os.pardir):
+            return False
+        directory = root
+        for part in ["", *rel.split(os.sep)]:
+            directory = os.path.join(directory, part) if part else directory
+            st = os.lstat(directory)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, me) or st.st_mode & 0o022:
+                return False
     except (OSError, ValueError):
         return False
     return True

@@ -267,3 +267,44 @@ def test_a_late_edit_is_redone_from_the_record_as_the_normal_path_builds_it(
     finally:
         forget_layers(cache)
         forget_layers(tmp_path / "before")
+
+
+def test_a_late_edit_of_a_copied_directory_is_the_normal_paths_image(tmp_path, base_images, buildah_cleanup):
+    """``COPY src/ ./src/`` last, a file below it edited: redone from the record (on buildah 1.28 the tree is
+    written into the mounted container by shlax-front, ``directcopy``), the image is the one the normal path
+    makes of the same edit: history (the ``dir:`` digest), config, layers but the last, and every file."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    (ctx / "src" / "static").mkdir(parents=True)
+    for directory in (ctx, ctx / "src", ctx / "src" / "static"):
+        directory.chmod(0o755)
+    (ctx / "Containerfile").write_text(
+        f'FROM {BUSYBOX}\nWORKDIR /app\nRUN echo one > /one\nCOPY src/ ./src/\nCMD ["ls"]\n'
+    )
+    (ctx / "src" / "app.py").write_text("one\n")
+    (ctx / "src" / "run.sh").write_text("#!/bin/sh\n")
+    (ctx / "src" / "run.sh").chmod(0o755)
+    (ctx / "src" / "static" / "app.js").write_text("//\n")
+    tag = buildah_cleanup.tag()
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    time.sleep(RACY_SECONDS + 0.5)
+    try:
+        first = shlax("build", "--progress=plain", "-t", tag, str(ctx), cache_dir=cache, env=env)
+        assert not _replayed(first), first.stderr[-3000:]
+        shutil.copytree(cache, tmp_path / "before")
+
+        (ctx / "src" / "static" / "app.js").write_text("// two\n")
+        late = shlax("build", "--progress=plain", "-t", tag, str(ctx), cache_dir=cache, env=env)
+        assert _replayed(late), late.stderr[-3000:]
+        assert statuses(late.stderr)[-2:] == ["built", "config"]
+        image = late.stdout.strip()
+        assert read_file(image, "/app/src/static/app.js") == "// two\n"
+
+        shutil.rmtree(tmp_path / "before" / "noop")
+        normal_tag = buildah_cleanup.tag()
+        normal = shlax("build", "-t", normal_tag, str(ctx), cache_dir=tmp_path / "before", env=env)
+        assert not _replayed(normal)
+        assert _made_of(image) == _made_of(normal.stdout.strip())
+        assert diff_trees(file_tree(image), file_tree(normal.stdout.strip())) == []
+    finally:
+        forget_layers(cache)
+        forget_layers(tmp_path / "before")

@@ -100,3 +100,57 @@ def test_plain_copies_only_where_the_digest_was_measured_alike(monkeypatch):
     for version, allowed in (((1, 28), True), ((1, 33), False), ((1, 39), False), (None, False)):
         monkeypatch.setattr(budversion, "installed_version", lambda binary="buildah", v=version: v)
         assert plain_copies_allowed() is allowed, version
+
+
+def test_a_directory_is_plain_when_reached_through_real_directories_only_their_owner_writes(tmp_path):
+    from shlax_front.backend.copy_step import plain_directory
+
+    root = _context(tmp_path)
+    os.chmod(root / "src", 0o755)
+    assert plain_directory(str(root), str(root / "src"))
+    assert not plain_directory(str(root), str(root))  # the context itself: not measured
+    assert not plain_directory(str(root), str(root / "app.py"))
+    (root / "linked").symlink_to(root / "src")
+    assert not plain_directory(str(root), str(root / "linked"))
+    os.chmod(root / "src", 0o775)
+    assert not plain_directory(str(root), str(root / "src"))
+
+
+def test_a_directory_is_written_by_shlax_front_only_where_the_ignore_file_surely_excludes_nothing_of_it(
+    tmp_path, monkeypatch
+):
+    """``buildah copy --ignorefile`` of a directory nothing of which is ignored sends what a copy without one
+    sends (the same digest, measured): written directly then; a pattern matching a path below it, or one this
+    project cannot read (unsure), leaves the copy to buildah."""
+    from shlax_front.backend import directcopy
+
+    monkeypatch.setattr(directcopy.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(directcopy, "_outside_user_namespaces", lambda: True)
+    monkeypatch.setattr(directcopy.os, "lchown", lambda path, uid, gid: None)
+    monkeypatch.setattr(directcopy.os, "fchown", lambda fd, uid, gid: None)
+    root = _context(tmp_path)
+    os.chmod(root / "src", 0o755)
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "app").mkdir(parents=True)
+
+    def copied(ignore: str) -> list:
+        (root / ".dockerignore").write_text(ignore)
+        buildah = _Buildah()
+        copies = CopyExecutor(
+            buildah,  # type: ignore[arg-type]
+            BuildContext(str(root)),
+            lambda prefix: "",
+            lambda image: "",
+            True,
+            direct=True,
+        )
+        step = CopyStep(
+            Location("Containerfile", 2), "COPY src/ /app/src/", sources=("src/",), dest="/app/src/"
+        )
+        copies.copy(step, "ctr", lambda: str(rootfs), {})
+        return buildah.copies
+
+    assert copied("node_modules/\n**/__pycache__/\n") == []  # written here
+    assert (rootfs / "app" / "src" / "lib.py").read_text() == "lib\n"
+    assert len(copied("src/*.py\n")) == 1  # ignores lib.py: buildah's copy
+    assert len(copied("node_modules/\n[\n")) == 1  # malformed: buildah says so

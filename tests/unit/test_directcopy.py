@@ -1,7 +1,8 @@
-"""One plain file written into a mounted container as ``buildah copy`` 1.28 writes it (``backend/directcopy.py``).
+"""One plain file or directory written into a mounted container as ``buildah copy`` 1.28 writes it
+(``backend/directcopy.py``).
 
 The digests below were printed by ``buildah copy`` 1.28.2 (Debian 12) for files of these names, contents,
-modes and owners copied into a debian:bookworm container; the file's owner only reaches the digest as its
+modes and owners (and the tree below) copied into a debian:bookworm container; the file's owner only reaches the digest as its
 user and group names (uid and gid are 0 in the entry), so the tests give the names and run as any user."""
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def as_root(monkeypatch):
     monkeypatch.setattr(directcopy.os, "geteuid", lambda: 0)
     monkeypatch.setattr(directcopy, "_outside_user_namespaces", lambda: True)
     monkeypatch.setattr(directcopy.os, "fchown", lambda fd, uid, gid: owners.append((uid, gid)))
+    monkeypatch.setattr(directcopy.os, "lchown", lambda path, uid, gid: owners.append((uid, gid)))
     return owners
 
 
@@ -60,18 +62,21 @@ def _root(tmp_path):
     return str(root)
 
 
-@pytest.mark.parametrize(("name", "content", "mode", "names", "digest"), MEASURED)
+@pytest.mark.parametrize(
+    ("name", "content", "mode", "names", "digest"), MEASURED, ids=[m[0] for m in MEASURED]
+)
 def test_the_digest_and_the_file_are_buildah_copys(
     tmp_path, monkeypatch, as_root, name, content, mode, names, digest
 ):
     monkeypatch.setattr(directcopy, "_owner_names", lambda st: names)
     source = _source(tmp_path, name, content, mode)
-    st = directcopy.eligible(source, "/app/", {})
-    assert st is not None
-    target = directcopy.destination(_root(tmp_path), "/app/", name)
-    assert target is not None and target.endswith("/app/" + name)
+    entries = directcopy.eligible(source, "/app/", {})
+    assert entries is not None and [e.name for e in entries] == [name]
+    directory = directcopy.destination(_root(tmp_path), "/app/", entries)
+    assert directory is not None and directory.endswith("/app")
 
-    assert directcopy.copy(source, st, target) == digest
+    assert directcopy.copy(entries, directory) == digest
+    target = os.path.join(directory, name)
     landed = os.lstat(target)
     with open(target, "rb") as f:
         assert f.read() == content
@@ -84,25 +89,83 @@ def test_what_stands_at_the_target_is_replaced_but_a_directory(tmp_path, monkeyp
     monkeypatch.setattr(directcopy, "_owner_names", lambda st: ("root", "root"))
     source = _source(tmp_path, "app.py", b"new\n", 0o644)
     root = _root(tmp_path)
-    os.symlink("/etc/passwd", os.path.join(root, "app", "app.py"))  # never followed out of the root
-    target = directcopy.destination(root, "/app/", "app.py")
-    directcopy.copy(source, directcopy.eligible(source, "/app/", {}), target)
+    target = os.path.join(root, "app", "app.py")
+    os.symlink("/etc/passwd", target)  # never followed out of the root
+    entries = directcopy.eligible(source, "/app/", {})
+    directcopy.copy(entries, directcopy.destination(root, "/app/", entries))
     assert not os.path.islink(target) and open(target, "rb").read() == b"new\n"
 
     os.unlink(target)
     os.mkdir(target)
-    assert directcopy.destination(root, "/app/", "app.py") is None
+    assert directcopy.destination(root, "/app/", entries) is None
 
 
-def test_a_destination_buildah_would_resolve_or_make_is_left_to_buildah(tmp_path):
+def test_a_destination_buildah_would_resolve_is_left_to_buildah_a_missing_one_is_made(tmp_path, as_root):
     root = _root(tmp_path)
+    entries = [directcopy.Entry("app.py", "", os.stat(root), b"")]
     os.symlink("app", os.path.join(root, "link"))
-    assert directcopy.destination(root, "/link/", "app.py") is None  # resolved inside the root by buildah
-    assert directcopy.destination(root, "/missing/", "app.py") is None  # made by buildah, with its owner
-    assert directcopy.destination(root, "/app/../app/", "app.py") is None
+    assert directcopy.destination(root, "/link/", entries) is None  # resolved inside the root by buildah
+    assert directcopy.destination(root, "/app/../app/", entries) is None
     open(os.path.join(root, "file"), "w").close()
-    assert directcopy.destination(root, "/file/", "app.py") is None
-    assert directcopy.destination(root, "/app/", "app.py") == os.path.join(root, "app", "app.py")
+    assert directcopy.destination(root, "/file/", entries) is None
+    assert directcopy.destination(root, "/app/", entries) == os.path.join(root, "app")
+
+    made = directcopy.destination(root, "/app/new/deeper/", entries)
+    assert made == os.path.join(root, "app", "new", "deeper")
+    directcopy._make_directories(made)
+    for path in (os.path.dirname(made), made):  # as copier.Mkdir: 0755, given to 0:0
+        assert stat.S_IMODE(os.lstat(path).st_mode) == 0o755
+    assert as_root == [(0, 0), (0, 0)]
+
+
+def test_a_directory_is_its_tree_as_buildah_copy_sends_and_writes_it(tmp_path, monkeypatch, as_root):
+    """``COPY tree/ /srv/t/``: the digest buildah copy 1.28.2 printed for this tree (``dir:``), the files and
+    directories with their modes, and each directory's mtime its own rounded one after everything is written."""
+    monkeypatch.setattr(directcopy, "_owner_names", lambda st: ("root", "root"))
+    tree = tmp_path / "ctx" / "t2"
+    for directory, mode in (("", 0o755), ("a", 0o755), ("a/b", 0o750), ("c", 0o700)):
+        (tree / directory).mkdir(parents=True, exist_ok=True)
+        (tree / directory).chmod(mode)
+    for name, content, mode in (
+        ("a/one.txt", b"one\n", 0o644),
+        ("a/b/two", b"2", 0o600),
+        ("run.sh", b"#!/bin/sh\n", 0o755),
+        ("c/.hidden", b"x", 0o600),
+    ):
+        (tree / name).write_bytes(content)
+        (tree / name).chmod(mode)
+    os.utime(tree / "a", ns=(0, 1_700_000_000_600_000_000))
+    entries = directcopy.eligible(str(tree), "/srv/t/", {})
+    assert [e.name for e in entries] == ["a", "a/b", "a/b/two", "a/one.txt", "c", "c/.hidden", "run.sh"]
+
+    root = _root(tmp_path)
+    directory = directcopy.destination(root, "/srv/t/", entries)
+    digest = directcopy.copy(entries, directory)
+    assert digest == "5f5c629dd27ff1b0ef1652a69defe3ce67f728ee79d36490704f8cf41d363bc8"
+    assert stat.S_IMODE(os.lstat(os.path.join(directory, "a", "b")).st_mode) == 0o750
+    assert os.lstat(os.path.join(directory, "a")).st_mtime_ns == 1_700_000_001_000_000_000
+    assert open(os.path.join(directory, "a", "b", "two"), "rb").read() == b"2"
+
+
+def test_a_tree_with_what_buildah_sends_otherwise_is_left_to_buildah(tmp_path, as_root):
+    tree = tmp_path / "ctx" / "t"
+    (tree / "d").mkdir(parents=True)
+    for directory in (tree, tree / "d"):
+        directory.chmod(0o755)  # whatever the umask
+    (tree / "d" / "f").write_text("f")
+    assert directcopy.eligible(str(tree), "/t/", {}) is not None
+    os.link(tree / "d" / "f", tree / "hard")  # a link entry
+    assert directcopy.eligible(str(tree), "/t/", {}) is None
+    os.unlink(tree / "hard")
+    os.symlink("d/f", tree / "link")
+    assert directcopy.eligible(str(tree), "/t/", {}) is None
+    os.unlink(tree / "link")
+    (tree / "d").chmod(0o777)  # others could swap a symlink in meanwhile
+    assert directcopy.eligible(str(tree), "/t/", {}) is None
+    (tree / "d").chmod(0o755)
+    (tree / "d" / "f").unlink()
+    (tree / "d").rmdir()
+    assert directcopy.eligible(str(tree), "/t/", {}) is None  # an empty directory: not measured
 
 
 def test_only_what_the_measured_rules_cover(tmp_path, monkeypatch, as_root):
@@ -127,8 +190,8 @@ def test_only_what_the_measured_rules_cover(tmp_path, monkeypatch, as_root):
 def test_a_source_changed_while_copied_fails(tmp_path, monkeypatch, as_root):
     monkeypatch.setattr(directcopy, "_owner_names", lambda st: ("root", "root"))
     source = _source(tmp_path, "app.py", b"short\n", 0o644)
-    st = directcopy.eligible(source, "/app/", {})
+    entries = directcopy.eligible(source, "/app/", {})
     with open(source, "ab") as f:
         f.write(b"longer now\n")
     with pytest.raises(OSError):
-        directcopy.copy(source, st, directcopy.destination(_root(tmp_path), "/app/", "app.py"))
+        directcopy.copy(entries, directcopy.destination(_root(tmp_path), "/app/", entries))
