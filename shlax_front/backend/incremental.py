@@ -31,6 +31,12 @@ update-alternatives needs no such rule: it writes a link group's file with its c
 name, and picks the highest priority, so a group an added package joins reads as after a full install (the
 apt test adds ``less`` to the ``pager`` group of the earlier layer).
 
+dpkg's ``status-old`` (its copy of the status file from before its last write) is rebuilt as a full install
+leaves it (``restore_status_old``) only when that copy is the status from the start of apt's last dpkg run.
+dpkg also writes the file after every 251st update of a run, so a full install of more packages than about
+40 may leave a copy from the middle of that run, which follows dpkg's own configure order and updates its log
+does not show: such a delta is built in full (``mid_run_write``; the example app's nodejs npm install).
+
 pip deltas are checked after the run (``PipCheck``): what pip left must be what a full install would leave.
 
 Anything else builds the step in full; ``--explain`` says which and why.
