@@ -8,10 +8,10 @@ one registry: it is changed under a lock, and ``cleanup`` runs once every stage 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
-import uuid
 
 from shlax_front.backend import stale
 from shlax_front.backend.buildah import Buildah
@@ -96,4 +96,4 @@ class WorkingContainers:
 
 def _new_name() -> str:
     """``shlax-front-<owner>-<random>``: the owner lets the next build tell a dead build's container (``stale``)."""
-    return f"{stale.PREFIX}{stale.owner()}-{uuid.uuid4().hex[:12]}"
+    return f"{stale.PREFIX}{stale.owner()}-{os.urandom(6).hex()}"  # not uuid: importing it costs 3-25 ms

@@ -18,7 +18,6 @@ from shlax_front.backend.context import BuildContext, ContextError, IgnoreRules
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path, exclusion_lines
 from shlax_front.backend.history import printed_digest
 from shlax_front.backend.rootfs import MissingSource, copy_from_root, inside
-from shlax_front.backend.run_output import tail
 from shlax_front.backend.runner import CommandFailed
 from shlax_front.backend.setid import clear_setid, setid_destinations
 from shlax_front.backend.steps import CopyStep
@@ -116,6 +115,8 @@ class CopyExecutor:
                     self._verify_checksum(step, rootfs)
                 clear_setid(lambda path: inside(rootfs(), path), setid)
         except CommandFailed as err:
+            from shlax_front.backend.run_output import tail  # its patterns compiled only for a failure
+
             raise BuildError(
                 f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
             ) from None

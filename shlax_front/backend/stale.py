@@ -33,7 +33,6 @@ import signal
 import stat
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from shlax_front.backend.buildah import Buildah
@@ -181,7 +180,7 @@ class Markers:
             overdue = now - os.stat(self._stamp).st_mtime > SWEEP_EVERY
         except OSError:
             overdue = True
-        path = self.directory / f"{owner()}-{self.identity}-{uuid.uuid4().hex[:8]}"
+        path = self.directory / f"{owner()}-{self.identity}-{os.urandom(4).hex()}"
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError:
