@@ -596,12 +596,11 @@ def _earlier_split(parent: str, earlier_status: str, earlier_old: str) -> str | 
 #: dpkg writes its status file - and so ``status-old``, its copy of the one before - after every 251st update
 #: of a run (``MAXUPDATES`` 250, lib/dpkg/dbmodify.c), not only when the run ends
 DPKG_UPDATES_PER_WRITE = 251
-#: at most this many status updates per package apt's last dpkg run configures: 3 for most (unpacked,
-#: half-configured, installed), 6 for ca-certificates whose trigger the run processed too, in the example
-#: app's install (nodejs npm, 417 packages, 1253 updates logged)
+#: at most this many status updates per package apt's last dpkg run configures, besides one per conffile: 3 for
+#: most (unpacked, half-configured, installed), 6 for ca-certificates whose trigger the run processed too, in
+#: the example app's install (nodejs npm, 417 packages, 1253 updates logged)
 UPDATES_PER_PACKAGE = 6
-#: and besides them: updates dpkg does not log (a trigger noted pending again; 9 and 12 in that run, with
-#: and without ``file`` added), triggers processed
+#: and besides them all (triggers processed)
 UPDATES_BESIDES = 20
 
 
@@ -609,15 +608,19 @@ def mid_run_write(who: str, before: str, after: str) -> str | None:
     """Why the ``status-old`` of ``who``, which took the status file from ``before`` to ``after``, may be a copy
     dpkg wrote during its last run (None: it is the one from the run's start). Such a copy shows every
     package configured before that write installed and the rest unpacked: where the write falls depends on
-    dpkg's own configure order and on updates its log does not show. The example app's full install (417
-    packages configured in its last run, 1253 updates logged) left npm and four other node packages unpacked
-    in its copy, libc-bin and ca-certificates with triggers pending, all else installed; with ``file`` added,
-    npm alone. Below ``DPKG_UPDATES_PER_WRITE`` updates for all the packages it changed, no such write."""
-    changed = len(_changed(before, after))
-    if UPDATES_PER_PACKAGE * changed + UPDATES_BESIDES < DPKG_UPDATES_PER_WRITE:
+    dpkg's own configure order and on updates its log does not show: one per conffile, as dpkg installs it
+    (strace of a full install: each of the 10 updates the log did not show came after a package with
+    conffiles logged 'unpacked'). The example app's full install (417 packages configured in its last run,
+    1253 updates logged, 9 conffiles) left npm unpacked in its copy, libc-bin and ca-certificates with
+    triggers pending, all else installed; with ``file`` added, npm and four other node packages. Below
+    ``DPKG_UPDATES_PER_WRITE`` updates for all the packages it changed and their conffiles, no such write."""
+    now = dict(_stanzas(after))
+    changed = _changed(before, after)
+    updates = sum(UPDATES_PER_PACKAGE + _conffiles(now[key]) for key in changed) + UPDATES_BESIDES
+    if updates < DPKG_UPDATES_PER_WRITE:
         return None
     return (
-        f"{who} changes {changed} packages: dpkg may write its status file during its last run (every"
+        f"{who} changes {len(changed)} packages: dpkg may write its status file during its last run (every"
         f" {DPKG_UPDATES_PER_WRITE} updates), and the status-old it leaves then follows dpkg's own configure order"
     )
 
@@ -635,6 +638,20 @@ def _split(who: str, before: str, after: str, after_old: str) -> str | None:
         f"{who} configured {', '.join(new[:3])}{' ...' if len(new) > 3 else ''} in an earlier dpkg run"
         " than its last, which a full install splits its own way"
     )
+
+
+def _conffiles(stanza: str) -> int:
+    """How many conffiles a status stanza lists (its ``Conffiles`` field's lines)."""
+    lines = stanza.splitlines()
+    for n, line in enumerate(lines):
+        if line.startswith("Conffiles:"):
+            count = 0
+            for rest in lines[n + 1 :]:
+                if not rest.startswith(" "):
+                    break
+                count += 1
+            return count
+    return 0
 
 
 #: the files where maintainer scripts add system users and groups (``adduser --system``)

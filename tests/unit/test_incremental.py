@@ -705,3 +705,25 @@ def test_an_earlier_install_dpkg_may_have_written_mid_run_refuses_the_delta_befo
     )
     assert refused is not None
     assert refused.startswith("the earlier install changes 50 packages: dpkg may write its status file")
+
+
+def test_each_conffile_counts_as_a_status_update_of_dpkg_s_last_run():
+    """dpkg updates a package's status once more per conffile as it configures it (10 updates of a real full
+    install that its log did not show, each after a package with conffiles): 17 packages with 8 conffiles
+    each may reach the write that 17 packages without any do not."""
+    from shlax_front.backend.incremental import mid_run_write
+
+    def with_conffiles(count: int) -> str:
+        listed = "".join(f" /etc/p{n}/{c} newconffile\n" for c in range(8) for n in [0])
+        return "".join(
+            f"Package: p{n:03}\nStatus: install ok installed\nArchitecture: amd64\nConffiles:\n"
+            + listed.replace("/p0/", f"/p{n}/")
+            + "Description: x\n\n"
+            for n in range(count)
+        )
+
+    base = _status(("base", "installed"))
+    plain = _status(("base", "installed"), *_installs("p", 17, "installed"))
+    assert mid_run_write("a full install", base, plain) is None
+    assert mid_run_write("a full install", base, base + with_conffiles(17)) is not None
+    assert mid_run_write("a full install", base, base + with_conffiles(12)) is None
