@@ -41,7 +41,8 @@ PYPI_FILES = "https://files.pythonhosted.org/"
 CHUNK = 64 * 1024
 #: what a distribution file kept in the wheelhouse is called (the index's metadata files are passed on only)
 DISTRIBUTION = re.compile(r"\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)$")
-#: a temporary file of a distribution on its way into the wheelhouse: ``<prefix><pid>-<file name>``
+#: a temporary file of a distribution on its way into the wheelhouse: ``<prefix><pid>-<thread>-<file name>.part``
+#: (a dot name with another suffix: neither pip's find-links nor the wheelhouse's listings take it for a file)
 PART_PREFIX = ".shlax-front-part-"
 HTML_HASH = re.compile(r"/([^/\"'#?\s]+)#sha256=([0-9a-f]{64})")
 SUCCESS = re.compile(r"^Successfully installed (.+)$", re.M)
@@ -193,7 +194,7 @@ class PullThroughIndex:
             request.send_header("Content-Length", length)
             request.end_headers()
             total = int(length)
-            part = self.wheelhouse / f"{PART_PREFIX}{os.getpid()}-{name}" if keep else None
+            part = self._part(name) if keep else None
             digest = hashlib.sha256()
             received = 0
             try:
@@ -215,6 +216,11 @@ class PullThroughIndex:
                 if part is not None:
                     part.unlink(missing_ok=True)
 
+    def _part(self, name: str) -> Path:
+        """Where ``name`` is written on its way in: this process's and thread's own (stages built side by side
+        may fetch one file at once)."""
+        return self.wheelhouse / f"{PART_PREFIX}{os.getpid()}-{threading.get_ident()}-{name}.part"
+
     def _kept(self, part: Path, name: str, whole: bool) -> None:
         if whole:
             os.replace(part, self.wheelhouse / name)
@@ -225,7 +231,7 @@ class PullThroughIndex:
         data = b"".join(chunks)
         if hashlib.sha256(data).hexdigest() != expected:
             return
-        part = self.wheelhouse / f"{PART_PREFIX}{os.getpid()}-{name}"
+        part = self._part(name)
         try:
             part.write_bytes(data)
             self._kept(part, name, True)

@@ -124,7 +124,9 @@ def test_a_file_no_page_named_is_passed_on_and_not_kept(served):
 def test_a_dead_builds_part_file_goes_a_live_ones_stays(tmp_path):
     wheelhouse = tmp_path / "pip-wheelhouse"
     wheelhouse.mkdir()
-    dead, live = (wheelhouse / f"{pipindex.PART_PREFIX}{pid}-{NAME}" for pid in (2**22 + 1, os.getpid()))
+    dead, live = (
+        wheelhouse / f"{pipindex.PART_PREFIX}{pid}-7-{NAME}.part" for pid in (2**22 + 1, os.getpid())
+    )
     for path in (dead, live):
         path.write_bytes(b"half")
     pipindex.PullThroughIndex(wheelhouse).close()
