@@ -34,8 +34,10 @@ apt test adds ``less`` to the ``pager`` group of the earlier layer).
 dpkg's ``status-old`` (its copy of the status file from before its last write) is rebuilt as a full install
 leaves it (``restore_status_old``) only when that copy is the status from the start of apt's last dpkg run.
 dpkg also writes the file after every 251st update of a run, so a full install of more packages than about
-40 may leave a copy from the middle of that run, which follows dpkg's own configure order and updates its log
-does not show: such a delta is built in full (``mid_run_write``; the example app's nodejs npm install).
+80 may leave a copy from the middle of that run, which follows dpkg's own configure order and updates its log
+does not show: a delta whose full install may reach that write is built in full (``mid_run_write``; the example
+app's nodejs npm install). The updates are counted in dpkg's log, the earlier install's last run and the
+delta's (``last_run_updates``), and estimated from the packages when a log is not there or not as expected.
 
 pip deltas are checked after the run (``PipCheck``): what pip left must be what a full install would leave.
 
@@ -482,6 +484,10 @@ class Start:
     dpkg_log_size: int = 0
     #: dpkg's status and status-old in the earlier layer (``restore_status_old``)
     dpkg_status: tuple[str | None, str | None] | None = None
+    #: dpkg's log in the earlier layer (the delta's lines are what its run appends) and the status updates of
+    #: the earlier install's last dpkg run counted there (``earlier_updates``; None: not counted)
+    dpkg_log: str | None = None
+    earlier_updates: int | None = None
     #: the parent layer's mounted root (None: no parent), asked only when needed
     parent_root: Callable[[], str | None] = lambda: None
     #: /etc/passwd and /etc/group of the earlier layer (``accounts_added``)
@@ -549,7 +555,11 @@ def _changed(before: str, after: str) -> set[tuple[str, str]]:
 
 
 def dpkg_runs_split(
-    rootfs: str, parent_root: Callable[[], str | None], earlier_status: str | None, earlier_old: str | None
+    rootfs: str,
+    parent_root: Callable[[], str | None],
+    earlier_status: str | None,
+    earlier_old: str | None,
+    counted: tuple[int | None, int | None] = (None, None),
 ) -> str | None:
     """Why ``restore_status_old`` cannot rebuild a full install's ``status-old`` (None: it can). Its rule holds
     when the copy is the status file from the start of apt's last dpkg run, and that run unpacked-then-configured
@@ -561,21 +571,27 @@ def dpkg_runs_split(
       the real test) is configured early by a full install too.
 
     An earlier install or a delta whose copy shows a package new to its layer configured (either cause), or a
-    full install that may write mid-run, is built in full."""
+    full install that may write mid-run, is built in full. ``counted``: the updates of the earlier install's and
+    the delta's last runs counted in dpkg's log (``last_run_updates``), when both could be."""
     status, delta_old = _read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD))
     if not (status and delta_old and earlier_status and earlier_old):
         return None  # nothing to rebuild (``restore_status_old`` writes nothing either)
     root = parent_root()
     parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
+    earlier, delta = counted
+    both = earlier + delta if earlier is not None and delta is not None else None
     return (
-        _earlier_split(parent, earlier_status, earlier_old)
-        or mid_run_write("a full install", parent, status)
+        _earlier_split(parent, earlier_status, earlier_old, earlier)
+        or mid_run_write("a full install", parent, status, both)
         or _split("the delta", earlier_status, status, delta_old)
     )
 
 
 def earlier_split(
-    parent_root: Callable[[], str | None], earlier_status: str | None, earlier_old: str | None
+    parent_root: Callable[[], str | None],
+    earlier_status: str | None,
+    earlier_old: str | None,
+    earlier_updates: int | None = None,
 ) -> str | None:
     """The earlier install's part of ``dpkg_runs_split``, known from the earlier layer alone: asked before the
     delta runs, which it would otherwise throw away after running it (an added package to the example app's
@@ -584,13 +600,86 @@ def earlier_split(
         return None
     root = parent_root()
     parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
-    return _earlier_split(parent, earlier_status, earlier_old)
+    return _earlier_split(parent, earlier_status, earlier_old, earlier_updates)
 
 
-def _earlier_split(parent: str, earlier_status: str, earlier_old: str) -> str | None:
-    return mid_run_write("the earlier install", parent, earlier_status) or _split(
+def _earlier_split(
+    parent: str, earlier_status: str, earlier_old: str, earlier_updates: int | None
+) -> str | None:
+    return mid_run_write("the earlier install", parent, earlier_status, earlier_updates) or _split(
         "the earlier install", parent, earlier_status, earlier_old
     )
+
+
+def earlier_updates(
+    log: str | None, parent_root: Callable[[], str | None], earlier_status: str | None
+) -> int | None:
+    """``last_run_updates`` of the earlier install, from the earlier layer's dpkg ``log``: its lines are the ones
+    after the parent layer's log (the base image's and earlier RUNs' runs are in both). None when either log is
+    not there or the earlier one does not continue the parent's (rotated, truncated, removed and made again)."""
+    if log is None or not earlier_status:
+        return None
+    root = parent_root()
+    parent_log = (_read(inside(root, DPKG_LOG)) if root else None) or ""
+    if not log.startswith(parent_log):
+        return None
+    parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
+    return last_run_updates(log[len(parent_log) :], parent, earlier_status)
+
+
+#: what dpkg writes to its log (``log_message``: a run's start, status changes, actions, conffile decisions)
+DPKG_LOG_KINDS = frozenset(
+    {"startup", "status", "install", "upgrade", "configure", "trigproc", "remove", "purge", "conffile"}
+)
+_DPKG_LOG_LINE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (\S+) \S")
+
+
+def last_run_updates(added: str, before: str, after: str) -> int | None:
+    """How many times dpkg updated its status in the last run of an install whose log lines are ``added`` and
+    which took the status file from ``before`` to ``after``: the ``status`` lines after the run's ``startup``
+    line, and one per conffile of each package the run configured, which the log does not show (a full install's
+    last run, build-essential procps less git curl openssh-client sqlite3 unzip: 257 lines + 10 conffiles, the
+    267 updates strace counted). None when unsure: a line that is not dpkg's, no run, a last line cut short, or a
+    package new to the layer the last run did not configure (an earlier run did, or the lines are not the
+    install's alone: a layer a delta built, whose last run is the delta's)."""
+    if not added.endswith("\n"):
+        return None
+    kinds = []
+    for line in added.splitlines():
+        match = _DPKG_LOG_LINE.match(line)
+        if match is None or match.group(1) not in DPKG_LOG_KINDS:
+            return None
+        kinds.append(match.group(1))
+    if "startup" not in kinds:
+        return None
+    run = added.splitlines()[len(kinds) - kinds[::-1].index("startup") :]
+    now = dict(_stanzas(after))
+    had = dict(_stanzas(before))
+    configured = set()
+    for line in run:
+        words = line.split()
+        if words[2] == "configure" and len(words) > 3:
+            name, _, arch = words[3].partition(":")
+            configured.add((name, arch))
+    new = {key for key in now if key not in had}
+    if not new or not new <= configured or not configured <= now.keys():
+        return None
+    logged = sum(1 for line in run if line.split()[2] == "status")
+    return logged + sum(_conffiles(now[key]) for key in configured)
+
+
+def delta_updates(
+    log: str | None, earlier_log: str | None, earlier_status: str | None, status: str | None
+) -> int | None:
+    """``last_run_updates`` of the delta, from the lines its run appended to the earlier layer's dpkg log."""
+    if (
+        log is None
+        or earlier_log is None
+        or not (earlier_status and status)
+        or not log.startswith(earlier_log)
+    ):
+        return None
+    return last_run_updates(log[len(earlier_log) :], earlier_status, status)
 
 
 #: dpkg writes its status file - and so ``status-old``, its copy of the one before - after every 251st update
@@ -600,11 +689,14 @@ DPKG_UPDATES_PER_WRITE = 251
 #: most (unpacked, half-configured, installed), 6 for ca-certificates whose trigger the run processed too, in
 #: the example app's install (nodejs npm, 417 packages, 1253 updates logged)
 UPDATES_PER_PACKAGE = 6
-#: and besides them all (triggers processed)
+#: and besides them all (triggers processed); also the margin on updates counted in dpkg's log: what a full
+#: install's last run may do that the earlier install's and the delta's last runs did not (a trigger processed
+#: once more: 3 updates, 6 for ca-certificates), or that the log and the conffiles do not show (none of the 267
+#: a strace counted; the example app with file: 11 conffiles where 12 unlogged updates came before the write)
 UPDATES_BESIDES = 20
 
 
-def mid_run_write(who: str, before: str, after: str) -> str | None:
+def mid_run_write(who: str, before: str, after: str, counted: int | None = None) -> str | None:
     """Why the ``status-old`` of ``who``, which took the status file from ``before`` to ``after``, may be a copy
     dpkg wrote during its last run (None: it is the one from the run's start). Such a copy shows every
     package configured before that write installed and the rest unpacked: where the write falls depends on
@@ -613,15 +705,26 @@ def mid_run_write(who: str, before: str, after: str) -> str | None:
     conffiles logged 'unpacked'). The example app's full install (417 packages configured in its last run,
     1253 updates logged, 9 conffiles) left npm unpacked in its copy, libc-bin and ca-certificates with
     triggers pending, all else installed; with ``file`` added, npm and four other node packages. Below
-    ``DPKG_UPDATES_PER_WRITE`` updates for all the packages it changed and their conffiles, no such write."""
+    ``DPKG_UPDATES_PER_WRITE`` updates for all the packages it changed and their conffiles, no such write.
+
+    ``counted``: the updates of the last run(s) counted in dpkg's log (``last_run_updates``; a full install's
+    last run configures what the earlier install's and the delta's configured in theirs), used instead of the
+    estimate of ``UPDATES_PER_PACKAGE`` a package, which is about twice what most packages take (3): the
+    62 packages of build-essential procps less took 190, estimated 412. ``UPDATES_BESIDES`` is added to both."""
     now = dict(_stanzas(after))
     changed = _changed(before, after)
-    updates = sum(UPDATES_PER_PACKAGE + _conffiles(now[key]) for key in changed) + UPDATES_BESIDES
+    if counted is not None:
+        updates = counted + UPDATES_BESIDES
+        how = f"{counted} updates counted in dpkg's log + {UPDATES_BESIDES}"
+    else:
+        updates = sum(UPDATES_PER_PACKAGE + _conffiles(now[key]) for key in changed) + UPDATES_BESIDES
+        how = f"{updates} updates estimated, not counted in dpkg's log"
     if updates < DPKG_UPDATES_PER_WRITE:
         return None
     return (
         f"{who} changes {len(changed)} packages: dpkg may write its status file during its last run (every"
-        f" {DPKG_UPDATES_PER_WRITE} updates), and the status-old it leaves then follows dpkg's own configure order"
+        f" {DPKG_UPDATES_PER_WRITE} updates; {how}), and the status-old it leaves then follows dpkg's own"
+        " configure order"
     )
 
 
@@ -871,7 +974,9 @@ class IncrementalLayers:
         except OSError:
             start.dpkg_log_size = 0
         start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
-        refused = earlier_split(parent_root, *start.dpkg_status)
+        start.dpkg_log = _read(inside(rootfs, DPKG_LOG))
+        start.earlier_updates = earlier_updates(start.dpkg_log, parent_root, start.dpkg_status[0])
+        refused = earlier_split(parent_root, *start.dpkg_status, start.earlier_updates)
         if refused:
             return refused
         start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
@@ -892,7 +997,15 @@ class IncrementalLayers:
         if start.check is not None and start.check.verdict:
             return start.check.verdict
         if start.dpkg_status is not None:
-            split = dpkg_runs_split(rootfs, start.parent_root, *start.dpkg_status)
+            earlier_status = start.dpkg_status[0]
+            delta = delta_updates(
+                _read(inside(rootfs, DPKG_LOG)),
+                start.dpkg_log,
+                earlier_status,
+                _read(inside(rootfs, DPKG_STATUS)),
+            )
+            counted = (start.earlier_updates, delta)
+            split = dpkg_runs_split(rootfs, start.parent_root, *start.dpkg_status, counted)
             if split:
                 return split
             accounts = accounts_added(rootfs, start.parent_root, start.accounts)

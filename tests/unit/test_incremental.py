@@ -672,7 +672,8 @@ def test_a_full_install_dpkg_may_write_its_status_file_during_is_built_in_full(t
     root, parent_root = str(tmp_path / "delta"), lambda: str(tmp_path / "parent")
     assert dpkg_runs_split(root, parent_root, earlier, earlier_old) == (
         "a full install changes 40 packages: dpkg may write its status file during its last run (every 251"
-        " updates), and the status-old it leaves then follows dpkg's own configure order"
+        " updates; 260 updates estimated, not counted in dpkg's log), and the status-old it leaves then follows"
+        " dpkg's own configure order"
     )
     # one package fewer in the delta: 39 * 6 + 20 < 251, no write before the run's end
     (dpkg / "status").write_text(
@@ -727,3 +728,198 @@ def test_each_conffile_counts_as_a_status_update_of_dpkg_s_last_run():
     assert mid_run_write("a full install", base, plain) is None
     assert mid_run_write("a full install", base, base + with_conffiles(17)) is not None
     assert mid_run_write("a full install", base, base + with_conffiles(12)) is None
+
+
+#: the base image's last line, then what apt-get install less procps wrote (lines of a real install of
+#: build-essential procps less on bookworm, its other packages cut out)
+BASE_LOG = "2026-12-07 13:32:22 trigproc libc-bin:amd64 2.36-9+deb12u14 <none>\n"
+LESS_PROCPS_LOG = """\
+2026-12-07 13:39:35 startup archives unpack
+2026-12-07 13:39:35 install less:amd64 <none> 590-2.1~deb12u2
+2026-12-07 13:39:35 status half-installed less:amd64 590-2.1~deb12u2
+2026-12-07 13:39:35 status unpacked less:amd64 590-2.1~deb12u2
+2026-12-07 13:39:35 install procps:amd64 <none> 2:4.0.2-3
+2026-12-07 13:39:35 status half-installed procps:amd64 2:4.0.2-3
+2026-12-07 13:39:36 status unpacked procps:amd64 2:4.0.2-3
+2026-12-07 13:39:54 startup packages configure
+2026-12-07 13:39:54 configure less:amd64 590-2.1~deb12u2 <none>
+2026-12-07 13:39:54 status unpacked less:amd64 590-2.1~deb12u2
+2026-12-07 13:39:54 status half-configured less:amd64 590-2.1~deb12u2
+2026-12-07 13:39:54 status installed less:amd64 590-2.1~deb12u2
+2026-12-07 13:39:54 configure procps:amd64 2:4.0.2-3 <none>
+2026-12-07 13:39:54 status unpacked procps:amd64 2:4.0.2-3
+2026-12-07 13:39:54 status half-configured procps:amd64 2:4.0.2-3
+2026-12-07 13:39:54 status installed procps:amd64 2:4.0.2-3
+2026-12-07 13:39:55 trigproc libc-bin:amd64 2.36-9+deb12u14 <none>
+2026-12-07 13:39:55 status half-configured libc-bin:amd64 2.36-9+deb12u14
+2026-12-07 13:39:55 status installed libc-bin:amd64 2.36-9+deb12u14
+"""
+PROCPS_CONFFILES = """\
+Conffiles:
+ /etc/init.d/procps f9903aa0d9f2f10714269befb4cdba8f
+ /etc/sysctl.conf c0c09cba30da0565737cace8000d64ee
+ /etc/sysctl.d/README.sysctl 48e64ce233c8aba8e0693adf8cf4c464
+"""
+
+
+def _less_procps_status() -> tuple[str, str]:
+    """The status file before and after the install of ``LESS_PROCPS_LOG`` (procps with its three conffiles)."""
+    before = _status(("libc-bin", "installed"))
+    after = before + _status(("less", "installed"))
+    after += _status(("procps", "installed")).replace("\n\n", "\n" + PROCPS_CONFFILES + "\n", 1)
+    return before, after
+
+
+def test_the_updates_of_an_install_s_last_dpkg_run_are_counted_in_its_log():
+    """The status lines after the last run's startup (6 for less and procps, 2 for libc-bin's trigger) and one
+    update per conffile of a package it configured, which dpkg does not log (procps: 3)."""
+    from shlax_front.backend.incremental import last_run_updates
+
+    before, after = _less_procps_status()
+    assert last_run_updates(LESS_PROCPS_LOG, before, after) == 11
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        LESS_PROCPS_LOG[:-1],  # its last line cut short
+        LESS_PROCPS_LOG.replace("configure procps:amd64", "configure\tprocps:amd64"),
+        LESS_PROCPS_LOG + "dpkg: warning: something else\n",
+        LESS_PROCPS_LOG.split("2026-12-07 13:39:54 startup")[1],  # no run's start
+        # procps configured in an earlier run (or a delta's run the last): its last run is not all the install's
+        LESS_PROCPS_LOG.replace(
+            "2026-12-07 13:39:54 configure procps", "2026-12-07 13:39:54 startup packages"
+        )
+        + "2026-12-07 13:39:56 startup packages configure\n",
+        "",
+    ],
+)
+def test_a_log_that_is_not_as_expected_counts_nothing(log):
+    from shlax_front.backend.incremental import last_run_updates
+
+    before, after = _less_procps_status()
+    assert last_run_updates(log, before, after) is None
+
+
+def test_the_earlier_install_s_lines_are_the_ones_after_the_parent_layer_s_log(tmp_path):
+    """The base image's runs (and earlier RUNs') are in the parent layer's log too; a log that does not continue
+    it (rotated, removed and made again) or no log counts nothing."""
+    from shlax_front.backend.incremental import earlier_updates
+
+    parent = tmp_path / "parent"
+    (parent / "var/log").mkdir(parents=True)
+    (parent / "var/lib/dpkg").mkdir(parents=True)
+    before, after = _less_procps_status()
+    (parent / "var/log/dpkg.log").write_text(BASE_LOG)
+    (parent / "var/lib/dpkg/status").write_text(before)
+    parent_root = lambda: str(parent)  # noqa: E731
+    assert earlier_updates(BASE_LOG + LESS_PROCPS_LOG, parent_root, after) == 11
+    assert earlier_updates(LESS_PROCPS_LOG, parent_root, after) is None
+    assert earlier_updates(None, parent_root, after) is None
+    # no log in the parent layer: every line is the install's
+    (parent / "var/log/dpkg.log").unlink()
+    assert earlier_updates(LESS_PROCPS_LOG, parent_root, after) == 11
+
+
+def _run_log(when: str, names: list[str], trigger: bool = True) -> str:
+    """What an apt install of ``names`` writes to dpkg's log: one unpack run, then the configure run (three
+    updates a package, libc-bin's trigger), in the lines' real format (``LESS_PROCPS_LOG``)."""
+    lines = [f"{when} startup archives unpack"]
+    for name in names:
+        lines += [f"{when} install {name}:amd64 <none> 1.0", f"{when} status half-installed {name}:amd64 1.0"]
+        lines += [f"{when} status unpacked {name}:amd64 1.0"]
+    lines.append(f"{when} startup packages configure")
+    for name in names:
+        lines.append(f"{when} configure {name}:amd64 1.0 <none>")
+        lines += [
+            f"{when} status {state} {name}:amd64 1.0"
+            for state in ("unpacked", "half-configured", "installed")
+        ]
+    if trigger:
+        lines.append(f"{when} trigproc libc-bin:amd64 2.36-9+deb12u14 <none>")
+        lines += [
+            f"{when} status {s} libc-bin:amd64 2.36-9+deb12u14" for s in ("half-configured", "installed")
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _medium_layers(tmp_path, earlier: int, added: int):
+    """The parent layer (libc-bin), the earlier layer after an install of ``earlier`` packages and the delta's
+    container after ``added`` more, with their logs, status files and copies."""
+    from shlax_front.backend.incremental import Start
+
+    names = [f"a{n:03}" for n in range(earlier)]
+    more = [f"b{n:03}" for n in range(added)]
+    base = [("libc-bin", "installed")]
+    parent, root = tmp_path / "parent", tmp_path / "delta"
+    for d in (parent, root):
+        (d / "var/log").mkdir(parents=True)
+        (d / "var/lib/dpkg").mkdir(parents=True)
+    (parent / "var/log/dpkg.log").write_text(BASE_LOG)
+    (parent / "var/lib/dpkg/status").write_text(_status(*base))
+    earlier_log = BASE_LOG + _run_log("2026-12-07 13:39:54", names)
+    (root / "var/log/dpkg.log").write_text(earlier_log)
+    installed = [(name, "installed") for name in names]
+    (root / "var/lib/dpkg/status").write_text(_status(*base, *installed))
+    (root / "var/lib/dpkg/status-old").write_text(_status(*base, *[(name, "unpacked") for name in names]))
+    start = Start("added", "earlier-image", run_step("RUN apt-get install -y x"))
+    refused = IncrementalLayers(tmp_path / "cache").before_run(start, str(root), lambda: str(parent))
+
+    (root / "var/log/dpkg.log").write_text(earlier_log + _run_log("2026-12-07 13:41:02", more))
+    (root / "var/lib/dpkg/status").write_text(_status(*base, *installed, *[(n, "installed") for n in more]))
+    (root / "var/lib/dpkg/status-old").write_text(
+        _status(*base, *installed, *[(n, "unpacked") for n in more])
+    )
+    return start, refused, str(root), lambda: str(parent)
+
+
+def test_a_medium_install_counted_in_dpkg_s_log_keeps_its_delta(tmp_path):
+    """62 packages (build-essential procps less): 188 updates counted in the earlier install's last run, where 6
+    a package estimated 392 and refused the delta; 2 more packages and their run's trigger make 196 + 20 < 251."""
+    from shlax_front.backend.incremental import dpkg_runs_split, mid_run_write
+
+    start, refused, root, parent_root = _medium_layers(tmp_path, 62, 2)
+    assert refused is None
+    assert start.earlier_updates == 62 * 3 + 2
+    assert mid_run_write("x", _status(("libc-bin", "installed")), start.dpkg_status[0]) is not None
+    assert dpkg_runs_split(root, parent_root, *start.dpkg_status, (start.earlier_updates, 8)) is None
+    # the whole check after the run, as the executor asks it
+    assert IncrementalLayers(tmp_path / "cache").spoiled(start, root) is None
+
+
+def test_a_delta_counted_in_dpkg_s_log_is_refused_when_the_full_install_may_reach_the_write(tmp_path):
+    """62 + 14 packages: 188 + 44 + 20 reach 251 (a full install may write its status file mid-run); with 13
+    (188 + 41 + 20) it does not."""
+    start, refused, root, _ = _medium_layers(tmp_path / "13", 62, 13)
+    assert refused is None
+    assert IncrementalLayers(tmp_path / "cache").spoiled(start, root) is None
+    start, refused, root, _ = _medium_layers(tmp_path, 62, 14)
+    assert refused is None
+    assert IncrementalLayers(tmp_path / "cache").spoiled(start, root) == (
+        "a full install changes 76 packages: dpkg may write its status file during its last run (every 251"
+        " updates; 232 updates counted in dpkg's log + 20), and the status-old it leaves then follows dpkg's own"
+        " configure order"
+    )
+
+
+def test_an_earlier_install_counted_over_the_write_is_refused_before_the_delta_runs(tmp_path):
+    """77 packages: 233 updates + 20 reach 251 before the delta runs; 76 (230 + 20) do not."""
+    assert _medium_layers(tmp_path / "76", 76, 1)[1] is None
+    _, refused, _, _ = _medium_layers(tmp_path, 77, 1)
+    assert refused == (
+        "the earlier install changes 77 packages: dpkg may write its status file during its last run (every 251"
+        " updates; 233 updates counted in dpkg's log + 20), and the status-old it leaves then follows dpkg's own"
+        " configure order"
+    )
+
+
+def test_a_delta_whose_log_went_away_falls_back_to_the_estimate(tmp_path):
+    """The script removed dpkg's log (or it was rotated): 64 packages at 6 updates each reach the write."""
+    start, refused, root, _ = _medium_layers(tmp_path, 62, 2)
+    assert refused is None
+    (Path(root) / "var/log/dpkg.log").write_text(_run_log("2026-12-07 13:41:02", ["b000", "b001"]))
+    assert "updates estimated, not counted in dpkg's log" in (
+        IncrementalLayers(tmp_path / "cache").spoiled(start, root) or ""
+    )
+    (Path(root) / "var/log/dpkg.log").unlink()
+    assert "updates estimated" in (IncrementalLayers(tmp_path / "cache").spoiled(start, root) or "")
