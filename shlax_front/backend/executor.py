@@ -420,7 +420,8 @@ class Executor:
                 self._commit(state, keys[-1], step, slot, {"parent": parent_key, **inputs}, config, name)
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
-                        self.incremental.remember(step, parent_key, inputs, key)
+                        kept = start.kept_updates if start and start.image and not spoiled else None
+                        self.incremental.remember(step, parent_key, inputs, key, updates=kept)
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
                 for folded_step in folded:
                     self._record(stage, folded_step, "config", t0)

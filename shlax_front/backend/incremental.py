@@ -488,6 +488,10 @@ class Start:
     #: the earlier install's last dpkg run counted there (``earlier_updates``; None: not counted)
     dpkg_log: str | None = None
     earlier_updates: int | None = None
+    #: the count recorded with the earlier layer when a delta built it (its log's last run is the delta's alone)
+    recorded_updates: int | None = None
+    #: the earlier install's and the delta's counts together, once the delta is kept (recorded with its layer)
+    kept_updates: int | None = None
     #: the parent layer's mounted root (None: no parent), asked only when needed
     parent_root: Callable[[], str | None] = lambda: None
     #: /etc/passwd and /etc/group of the earlier layer (``accounts_added``)
@@ -691,8 +695,11 @@ DPKG_UPDATES_PER_WRITE = 251
 UPDATES_PER_PACKAGE = 6
 #: and besides them all (triggers processed); also the margin on updates counted in dpkg's log: what a full
 #: install's last run may do that the earlier install's and the delta's last runs did not (a trigger processed
-#: once more: 3 updates, 6 for ca-certificates), or that the log and the conffiles do not show (none of the 267
-#: a strace counted; the example app with file: 11 conffiles where 12 unlogged updates came before the write)
+#: once more: 2-3 updates, 6 for ca-certificates), or that neither the log nor the conffiles show (none of the
+#: 267 a strace counted; the example app with file: 12 updates unlogged by 23fa548's count, 11 conffiles).
+#: Measured, the two last runs counted more than the full install's, never less: git curl procps less then
+#: build-essential openssh-client sqlite3 unzip 97 + 172 against 267 (libc-bin's trigger in both), build-essential
+#: procps less then tree 190 + 3 against 193
 UPDATES_BESIDES = 20
 
 
@@ -955,7 +962,9 @@ class IncrementalLayers:
         argv = (*(step.argv[:-1]), delta.script_with(added))
         said = f"added {' '.join(added)} to the layer with {' '.join(before)}"
         check = PipCheck(delta.pip, delta.packages) if delta.pip is not None else None
-        return Start(said, image, replace(step, argv=argv), lists, check=check)
+        recorded = record.get("dpkg_updates")
+        recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
+        return Start(said, image, replace(step, argv=argv), lists, check=check, recorded_updates=recorded)
 
     def before_run(
         self, start: Start, rootfs: str, parent_root: Callable[[], str | None] = lambda: None
@@ -975,7 +984,8 @@ class IncrementalLayers:
             start.dpkg_log_size = 0
         start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
         start.dpkg_log = _read(inside(rootfs, DPKG_LOG))
-        start.earlier_updates = earlier_updates(start.dpkg_log, parent_root, start.dpkg_status[0])
+        counted = earlier_updates(start.dpkg_log, parent_root, start.dpkg_status[0])
+        start.earlier_updates = counted if counted is not None else start.recorded_updates
         refused = earlier_split(parent_root, *start.dpkg_status, start.earlier_updates)
         if refused:
             return refused
@@ -1015,6 +1025,8 @@ class IncrementalLayers:
             if edited:
                 return edited
             restore_status_old(rootfs, *start.dpkg_status)
+            if start.earlier_updates is not None and delta is not None:
+                start.kept_updates = start.earlier_updates + delta
         return None
 
     def lists_fingerprint(self) -> str:
@@ -1028,13 +1040,28 @@ class IncrementalLayers:
                 digest.update(b"unreadable")
         return digest.hexdigest()
 
-    def remember(self, step: RunStep, parent: str, inputs: dict, key: str, built: bool = True) -> None:
-        """Note ``key`` as the last layer of ``step``'s install (``built`` now, or reused from the cache)."""
+    def remember(
+        self,
+        step: RunStep,
+        parent: str,
+        inputs: dict,
+        key: str,
+        built: bool = True,
+        updates: int | None = None,
+    ) -> None:
+        """Note ``key`` as the last layer of ``step``'s install (``built`` now, or reused from the cache).
+        ``updates``: a kept delta's ``Start.kept_updates``, what the next delta counts for this layer's install
+        (its dpkg log holds two installs' runs; a reused layer keeps the count recorded with it)."""
         delta = step.incremental
         if not isinstance(delta, DeltaInstall):
             return
         tkey = template_key(step, parent, inputs, delta)
         record: dict = {"key": key, "packages": list(delta.packages)}
+        if not built:
+            kept = [r.get("dpkg_updates") for r in self.records().values() if r.get("key") == key]
+            updates = next((n for n in kept if isinstance(n, int)), None)
+        if updates is not None:
+            record["dpkg_updates"] = updates
         if delta.updates:
             # built now: the lists it was built with are the host's; reused: the ones recorded with it
             kept = [r.get("lists") for r in self.records().values() if r.get("key") == key]

@@ -923,3 +923,25 @@ def test_a_delta_whose_log_went_away_falls_back_to_the_estimate(tmp_path):
     )
     (Path(root) / "var/log/dpkg.log").unlink()
     assert "updates estimated" in (IncrementalLayers(tmp_path / "cache").spoiled(start, root) or "")
+
+
+def test_a_layer_a_delta_built_is_counted_by_the_updates_recorded_with_it(tmp_path):
+    """Its dpkg log holds two installs (62 packages, then 2 added): its last run is the delta's alone, so the
+    log counts nothing for the earlier install and the estimate (64 packages) refuses; the count the delta kept
+    (188 + 8) is recorded with the layer and counts instead."""
+    start, _, root, parent_root = _medium_layers(tmp_path, 62, 2)
+    layers = IncrementalLayers(tmp_path / "cache")
+    assert layers.spoiled(start, root) is None
+    assert start.kept_updates == 196
+    old = run_step("RUN apt-get install -y x")
+    layers.remember(old, "parent", {}, "chain-key", updates=start.kept_updates)
+    layers.remember(old, "parent", {}, "chain-key", built=False)  # reused from the cache: still counted
+    step = run_step("RUN apt-get install -y x y")
+    later = IncrementalLayers(tmp_path / "cache").start(step, "parent", {}, {"chain-key": "img"}.get)
+    assert later.recorded_updates == 196
+
+    # the delta's layer (status-old rebuilt as a full install of the 64 leaves it) is the earlier one now
+    refused = IncrementalLayers(tmp_path / "cache").before_run(Start("added", "img", step), root, parent_root)
+    assert refused is not None and "updates estimated" in refused
+    assert IncrementalLayers(tmp_path / "cache").before_run(later, root, parent_root) is None
+    assert later.earlier_updates == 196
