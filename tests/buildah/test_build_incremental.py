@@ -138,7 +138,8 @@ def test_a_medium_install_dpkg_writes_no_status_file_mid_run_for_takes_an_added_
 ):
     """build-essential procps less: 62 packages, whose last dpkg run made 190 status updates (182 in dpkg's log,
     8 conffiles), where 6 a package estimated 412 and refused any delta. Counted in dpkg's log, the earlier
-    install's and the delta's last runs stay below 251: built incrementally, and equal to bud's full build,
+    install's and the delta's last runs stay below 251: built incrementally. Then file added to that layer, whose
+    log's last run is tree's alone: counted by what the first delta recorded. Equal to bud's full build of all,
     status-old included (its copy is the one from the start of the last run)."""
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     ctx.mkdir()
@@ -147,9 +148,16 @@ def test_a_medium_install_dpkg_writes_no_status_file_mid_run_for_takes_an_added_
         containerfile.write_text(ADDED_LAST.format(packages="build-essential procps less"))
         shlax("build", str(ctx), cache_dir=cache)
         containerfile.write_text(ADDED_LAST.format(packages="build-essential procps less tree"))
+        added = shlax("build", "--explain", str(ctx), cache_dir=cache)
+        assert "built incrementally: added tree to the layer with build-essential procps less" in added.stderr
+        assert "not incremental" not in added.stderr
+        containerfile.write_text(ADDED_LAST.format(packages="build-essential procps less tree file"))
         incremental = buildah_cleanup.tag()
         added = shlax("build", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
-        assert "built incrementally: added tree to the layer with build-essential procps less" in added.stderr
+        assert (
+            "built incrementally: added file to the layer with build-essential procps less tree"
+            in added.stderr
+        )
         assert "not incremental" not in added.stderr
         full = bud(containerfile, ctx, buildah_cleanup.tag(), cleanup=buildah_cleanup)
         assert diff_trees(_tree(incremental), _tree(full)) == []
