@@ -250,18 +250,13 @@ def plain_files(root: str, paths: list[str]) -> bool:
     3.5), which only matters when a source or a directory on its way is a symlink that could lead out of the
     context; the bytes, the layer and the printed digest are the same. No one else can swap a symlink in
     between this check and the copy, since no one else may write those directories."""
-    me = os.geteuid()
     try:
         for path in paths:
             rel = os.path.relpath(path, root)
             if rel == os.curdir or rel.startswith(os.pardir) or not stat.S_ISREG(os.lstat(path).st_mode):
                 return False
-            directory = root
-            for part in ["", *rel.split(os.sep)[:-1]]:
-                directory = os.path.join(directory, part) if part else directory
-                st = os.lstat(directory)
-                if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, me) or st.st_mode & 0o022:
-                    return False
+            if not _owned_directories(root, rel.split(os.sep)[:-1]):
+                return False
     except (OSError, ValueError):
         return False
     return True
@@ -271,19 +266,25 @@ def plain_directory(root: str, path: str) -> bool:
     """Whether ``path`` is a directory below ``root`` reached through real directories (``root`` and itself
     included) that only this user or root can change: ``plain_files``' rule for a directory (``directcopy``
     checks the directories below it)."""
-    me = os.geteuid()
     try:
         rel = os.path.relpath(path, root)
         if rel == os.curdir or rel.startswith(os.pardir):
             return False
-        directory = root
-        for part in ["", *rel.split(os.sep)]:
-            directory = os.path.join(directory, part) if part else directory
-            st = os.lstat(directory)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, me) or st.st_mode & 0o022:
-                return False
+        return _owned_directories(root, rel.split(os.sep))
     except (OSError, ValueError):
         return False
+
+
+def _owned_directories(root: str, parts: list[str]) -> bool:
+    """Whether ``root`` and each directory ``parts`` lead to below it are real directories only this user or
+    root can change (``OSError`` when one is missing)."""
+    me = os.geteuid()
+    directory = root
+    for part in ["", *parts]:
+        directory = os.path.join(directory, part) if part else directory
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, me) or st.st_mode & 0o022:
+            return False
     return True
 
 
