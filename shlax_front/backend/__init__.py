@@ -6,7 +6,10 @@ One idea a module, in the order a build goes through them:
                   execute; prints nothing; SIGTERM/SIGHUP become Ctrl-C so that cleanup runs
                   (``interrupts``).
 - ``replay``      a no-op finished from the record of the last build; ``late_edit`` redoes only the COPY
-                  steps after the last RUN when only their files changed.
+                  steps after the last RUN when only their files changed (``directcopy``: on buildah 1.28,
+                  written into the mounted container as ``buildah copy`` writes them).
+- ``flags``       bud's and docker's flags, read and checked before the first step; ``run_settings`` the
+                  settings of RUN containers (capabilities, devices, DNS, limits) each ``buildah from`` gets.
 - ``plan``        the one entry from the front end: passed actions in, ``steps`` out.
 - ``steps``       backend-neutral steps (From/Run/Copy/Config) the executor runs.
 - ``executor``    the stage/step loop: cache keys and their lookup, one committed layer per file-changing
@@ -21,7 +24,8 @@ One idea a module, in the order a build goes through them:
 - ``run_output``  what a step's output says: bytes downloaded and served from the host caches, what
                   ``--offline`` lacked, the tail shown on failure.
 - ``users``       ``/etc/passwd`` and ``/etc/group`` of the container (owners of caches and WORKDIRs).
-- ``wheelhouse``  the host pip wheelhouse: filled offline first, the index read only for what is missing.
+- ``wheelhouse``  the host pip wheelhouse: filled offline first, the index read only for what is missing;
+                  ``pipindex`` lets a cold install's one pip fill it through an index on loopback.
 - ``aptlists``    ``apt-get update`` skipped while the host's lists are fresh; apt's layout replayed.
 - ``hostcache``   package cache directories (partitions, host-shared pip/npm, ownership hand-back);
                   ``cachemounts`` the user's own ``RUN --mount=type=cache`` directories.
