@@ -146,6 +146,26 @@ def platform(value: str) -> None:
             raise ShlaxError(f"--platform {value}: only this machine's platform ({host}) can be built here")
 
 
+def platform_parts(os_name: str | None, arch: str | None, variant: str | None) -> None:
+    """bud's ``--os``, ``--arch`` and ``--variant``: parts of ``--platform`` (the others this machine's), with
+    the same rule: only this machine's platform; the refusal names the flags given."""
+    if not (os_name or arch or variant):
+        return
+    from shlax_front.platforms import host_platform
+
+    host = host_platform()
+    text = "/".join(p for p in (os_name or host.os, arch or host.arch, variant or "") if p)
+    given = " ".join(
+        f"--{flag} {value}"
+        for flag, value in (("os", os_name), ("arch", arch), ("variant", variant))
+        if value
+    )
+    try:
+        platform(text)
+    except ShlaxError as err:
+        raise ShlaxError(f"{given}: {str(err).split(': ', 1)[1]}") from None
+
+
 VOLUME_OPTIONS = re.compile(r"^(rw|ro|z|Z|U|O|shared|rshared|slave|rslave|private|rprivate|bind|rbind|"
                             r"nosuid|suid|nodev|dev|noexec|exec|copy|nocopy|idmap)$")  # fmt: skip
 

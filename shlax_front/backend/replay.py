@@ -329,7 +329,7 @@ VALUE_OPTIONS = frozenset(
         "--build-context", "--ssh", "--output", "--jobs", "--progress", "--cache-from", "--cache-to",
         "--authfile", "--creds", "--cap-add", "--cap-drop", "--security-opt", "--device", "--dns",
         "--dns-search", "--dns-option", "--memory", "--memory-swap", "--cpu-shares", "--cpu-period",
-        "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--cgroup-parent",
+        "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--cgroup-parent", "--os", "--arch", "--variant",
     }
 )  # fmt: skip
 FLAG_OPTIONS = frozenset(

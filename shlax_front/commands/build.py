@@ -144,6 +144,9 @@ def _run_settings(command):
 @_run_settings
 @click.option("--timestamp", type=int, help="Created time (epoch seconds); default $SOURCE_DATE_EPOCH.")
 @click.option("--platform", help="Only this machine's platform can be built (others are refused).")
+@click.option("--os", "os_name", metavar="OS", help="Part of --platform (this machine's only).")
+@click.option("--arch", metavar="ARCH", help="Part of --platform (this machine's only).")
+@click.option("--variant", metavar="VARIANT", help="Part of --platform (this machine's only).")
 @click.option(
     "--tls-verify",
     type=click.BOOL,
@@ -230,6 +233,9 @@ def build_command(
     volumes,
     timestamp,
     platform,
+    os_name,
+    arch,
+    variant,
     tls_verify,
     retry,
     retry_delay,
@@ -266,8 +272,10 @@ def build_command(
 
         from shlax_front.backend import run_settings
         from shlax_front.backend.api import BuildRequest, run_request
+        from shlax_front.backend.flags import platform_parts
         from shlax_front.commands.cache import parse_age
 
+        platform_parts(os_name, arch, variant)
         request = BuildRequest(
             containerfile=containerfile,
             context=context,

@@ -32,6 +32,7 @@ from buildah_tools import (
 )
 
 from shlax_front.backend import stale
+from shlax_front.platforms import host_platform
 
 BUSYBOX = "docker.io/library/busybox:latest"
 
@@ -124,7 +125,8 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
 
 def test_run_container_settings_as_bud(tmp_path, base_images, buildah_cleanup):
     """The settings of RUN containers (``run_settings``: DNS, capabilities, devices, limits, proxy variables)
-    reach the RUN as they reach bud's, and leave the same image; the layer is reused without them, as in bud."""
+    reach the RUN as they reach bud's, and leave the same image (``--os``/``--arch`` of this machine change
+    nothing); the layer is reused without them, as in bud."""
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Containerfile").write_text(
@@ -136,6 +138,7 @@ def test_run_container_settings_as_bud(tmp_path, base_images, buildah_cleanup):
         "--dns", "192.0.2.7", "--dns-search", "example.org", "--dns-option", "ndots:2",
         "--cap-drop", "ALL", "--cap-add", "CHOWN,cap_fowner", "--cap-add", "DAC_OVERRIDE", "--device", "/dev/fuse",
         "-m", "512m", "--memory-swap", "-1", "-c", "512", "--cpuset-cpus", "0", "--http-proxy=false",
+        "--os", "linux", "--arch", host_platform().arch,
     ]  # fmt: skip
     env = {**os.environ, "http_proxy": "http://192.0.2.9:3128"}
     ours_tag, bud_tag, again_tag = buildah_cleanup.tag(), buildah_cleanup.tag(), buildah_cleanup.tag()
@@ -241,6 +244,7 @@ BAD_INPUTS = {
         "--device /dev/nonexistent: /dev/nonexistent: no such",
     ),
     "memory": (lambda tmp: ["-m", "lots"], "--memory lots: expected <number><unit>"),
+    "arch": (lambda tmp: ["--arch", "s390x"], "--arch s390x: only this machine's platform"),
     "pull": (lambda tmp: ["--pull=sometimes"], "--pull=sometimes: expected always, missing, never or newer"),
     "volume": (lambda tmp: ["-v", "/nonexistent:/x"], "--volume /nonexistent:/x: /nonexistent: no such file"),
     "build-context": (lambda tmp: ["--build-context", "x=docker-image://busybox"], "only a local directory"),

@@ -70,3 +70,19 @@ def test_every_setting_has_its_own_destination():
     dests = [s.dest for s in run_settings.SETTINGS]
     assert len(set(dests)) == len(dests)
     assert "cap_add" in dests and "http_proxy" in dests
+
+
+def test_os_arch_and_variant_are_parts_of_this_machine_s_platform():
+    from shlax_front.backend.flags import platform_parts
+    from shlax_front.platforms import host_platform
+
+    host = host_platform()
+    platform_parts(None, None, None)
+    platform_parts("linux", host.arch, None)
+    other = "s390x" if host.arch != "s390x" else "amd64"
+    with pytest.raises(ShlaxError) as refused:
+        platform_parts(None, other, None)
+    assert str(refused.value).startswith(f"--arch {other}: only this machine's platform")
+    with pytest.raises(ShlaxError) as refused:
+        platform_parts("windows", None, "v7")
+    assert str(refused.value).startswith("--os windows --variant v7: only this machine's platform")
