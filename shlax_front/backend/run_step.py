@@ -252,8 +252,7 @@ class RunExecutor:
                     ]
 
                     def from_rootfs(paths: Sequence[str]) -> str | None:
-                        config = (container_info().get("OCIv1") or {}).get("config") or {}
-                        return read_in_rootfs(rootfs, config, paths, covered)
+                        return read_in_rootfs(rootfs, _container_config(container_info()), paths, covered)
 
                     history = wheelhouse_history(self.caches)
                     shell_form = len(step.argv) == 3 and tuple(step.argv[:2]) == ("/bin/sh", "-c")
@@ -263,16 +262,9 @@ class RunExecutor:
                         if shell_form and not mounts
                         else None
                     )
-                    if (
-                        cold is not None
-                        and counting
-                        and pipindex.usable(
-                            rootfs,
-                            env,
-                            _container_config(container_info()).get("Env") or [],
-                            step.argv[2],
-                            _container_config(container_info()).get("User"),
-                        )
+                    config = _container_config(container_info()) if cold is not None and counting else None
+                    if config is not None and pipindex.usable(
+                        rootfs, env, config.get("Env") or [], step.argv[2], config.get("User")
                     ):
                         # pip runs once: the RUN's own install reads PyPI through an index that fills the wheelhouse
                         index = pipindex.PullThroughIndex(
@@ -499,7 +491,7 @@ def _container_config(info: dict[str, Any]) -> dict[str, Any]:
 
 def _container_path(info: dict[str, Any]) -> str | None:
     """The PATH of a container's environment, from its ``buildah inspect`` (``info``)."""
-    entries: list[str] = (info.get("OCIv1") or {}).get("config", {}).get("Env") or []
+    entries: list[str] = _container_config(info).get("Env") or []
     for entry in entries:
         if entry.startswith("PATH="):
             return entry[len("PATH=") :]
