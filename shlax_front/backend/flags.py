@@ -130,20 +130,22 @@ def pull_policy(value: str | None) -> str:
     return policy
 
 
-def platform(value: str) -> None:
+def platform(value: str, given: str | None = None) -> None:
     """``--platform``: only this machine's platform (buildah 1.28 runs a RUN of another one only through
-    emulation this tool does not set up): any other is refused in one line naming the flag."""
+    emulation this tool does not set up): any other is refused in one line naming the flag (``given``: the
+    flags as typed, when ``value`` was made of others, ``platform_parts``)."""
     from shlax_front.platforms import Platform, host_platform
 
+    given = given or f"--platform {value}"
     host = host_platform().normalized()
     for item in value.split(","):
         try:
             wanted = Platform.parse(item.strip()).normalized()
         except ValueError as err:
-            raise ShlaxError(f"--platform {value}: {err}") from None
+            raise ShlaxError(f"{given}: {err}") from None
         same = (wanted.os, wanted.arch) == (host.os, host.arch)
         if not same or (wanted.variant and host.variant and wanted.variant != host.variant):
-            raise ShlaxError(f"--platform {value}: only this machine's platform ({host}) can be built here")
+            raise ShlaxError(f"{given}: only this machine's platform ({host}) can be built here")
 
 
 def platform_parts(os_name: str | None, arch: str | None, variant: str | None) -> None:
@@ -160,10 +162,7 @@ def platform_parts(os_name: str | None, arch: str | None, variant: str | None) -
         for flag, value in (("os", os_name), ("arch", arch), ("variant", variant))
         if value
     )
-    try:
-        platform(text)
-    except ShlaxError as err:
-        raise ShlaxError(f"{given}: {str(err).split(': ', 1)[1]}") from None
+    platform(text, given)
 
 
 VOLUME_OPTIONS = re.compile(r"^(rw|ro|z|Z|U|O|shared|rshared|slave|rslave|private|rprivate|bind|rbind|"
