@@ -35,7 +35,7 @@ from shlax_front.backend.copy_step import CopyExecutor, is_url, plain_copies_all
 from shlax_front.backend.copyopts import checksum_problem, downloaded_path
 from shlax_front.backend.history import with_content
 from shlax_front.backend.hostcache import HostCaches
-from shlax_front.backend.incremental import IncrementalLayers, PipCheck
+from shlax_front.backend.incremental import AptOrder, IncrementalLayers, PipCheck
 from shlax_front.backend.keys import explain_miss, root_key, step_key, value_digest
 from shlax_front.backend.named import NamedContexts
 from shlax_front.backend.pulling import pull_by_policy
@@ -377,6 +377,9 @@ class Executor:
                     check = start.check if start and start.image and not failed else None
                     if isinstance(check, PipCheck):  # a pip delta is checked against its parent layer
                         check.parent = self._parent_container(parent_image, parent_pending)
+                    elif isinstance(check, AptOrder):  # made only if apt's plan of a full install is asked
+                        make = functools.partial(self._parent_container, parent_image, parent_pending)
+                        check.make_parent = make
                     try:
                         if not failed:
                             fetched, served = self.runs.run(
@@ -389,7 +392,7 @@ class Executor:
                             raise
                         failed = f"the delta run failed ({error.message.rsplit(': ', 1)[-1]})"
                     finally:
-                        if isinstance(check, PipCheck) and check.parent:
+                        if isinstance(check, (PipCheck, AptOrder)) and check.parent:
                             self.work.remove(check.parent)
                     spoiled = failed or (
                         start

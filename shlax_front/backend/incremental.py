@@ -47,6 +47,7 @@ Anything else builds the step in full; ``--explain`` says which and why.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -56,6 +57,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shlax_front.backend.aptplan import PLAN_OPTION, FullPlan
 from shlax_front.backend.keys import step_key
 from shlax_front.backend.rootfs import inside
 from shlax_front.backend.store import file_lock, write_atomic
@@ -124,6 +126,11 @@ class DeltaInstall:
         """The script to run that installs only ``packages`` (names of ``self.packages``), as written."""
         written = dict(zip(self.packages, self.words, strict=True))
         return self.rewritten.replace(MARK, " ".join(written[p] for p in packages))
+
+    def plan_script(self) -> str:
+        """The script that asks apt for its plan of a full install of every package (``aptplan``): the step's
+        own, its install printing dpkg's calls instead of making them."""
+        return self.rewritten.replace(MARK, f"{PLAN_OPTION} {' '.join(self.words)}")
 
 
 def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | str | None:
@@ -425,8 +432,23 @@ class AptOrder:
     #: the earlier layer's entries (None: not known)
     earlier: set[tuple[str, str]] | None = None
     verdict: str | None = None
+    #: apt's plan of a full install, asked when an install configured a new package early (``aptplan``)
+    plan: FullPlan | None = None
+    #: makes a working container of the parent layer, for the plan (the executor's; it removes ``parent``)
+    make_parent: Callable[[], str] | None = None
+    parent: str | None = None
 
     def __call__(self, run: RunIn) -> None:
+        if self.plan is not None:
+            self.plan(run, self._parent)
+        self._order(run)
+
+    def _parent(self) -> str | None:
+        if self.parent is None and self.make_parent is not None:
+            self.parent = self.make_parent()
+        return self.parent
+
+    def _order(self, run: RunIn) -> None:
         path = inside(self.rootfs, EXTENDED_STATES)
         left = _read(path)
         if not left:
@@ -488,6 +510,8 @@ class Start:
     #: the earlier install's last dpkg run counted there (``earlier_updates``; None: not counted)
     dpkg_log: str | None = None
     earlier_updates: int | None = None
+    #: the packages new to the earlier layer its install configured before its last dpkg run (``early_new``)
+    earlier_early: set[tuple[str, str]] = field(default_factory=set)
     #: the count recorded with the earlier layer when a delta built it (its log's last run is the delta's alone)
     recorded_updates: int | None = None
     #: the earlier install's and the delta's counts together, once the delta is kept (recorded with its layer)
@@ -507,6 +531,19 @@ class Start:
         reason = (reason or "").removesuffix(f"built incrementally: {self.why}").removesuffix("; ")
         said = f"not incremental: {why} (built in full)"
         return f"{reason}; {said}" if reason else said
+
+
+def _delta_early(start: Start, rootfs: str) -> set[tuple[str, str]]:
+    """``early_new`` of the delta (run in ``rootfs``, on the earlier layer whose status files ``start`` has)."""
+    earlier_status = (start.dpkg_status or (None, None))[0]
+    status, old = _read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD))
+    return early_new(earlier_status, status, old) if earlier_status and status and old else set()
+
+
+def _plan_needed(start: Start, rootfs: str) -> bool:
+    """apt's plan of a full install is asked only when the earlier install or the delta configured a package new
+    to its layer before its last dpkg run (anything else: the two last runs are the full install's)."""
+    return bool(start.earlier_early or _delta_early(start, rootfs))
 
 
 def dpkg_triggers(log: str, offset: int) -> list[str]:
@@ -564,19 +601,24 @@ def dpkg_runs_split(
     earlier_status: str | None,
     earlier_old: str | None,
     counted: tuple[int | None, int | None] = (None, None),
+    plan: FullPlan | None = None,
 ) -> str | None:
     """Why ``restore_status_old`` cannot rebuild a full install's ``status-old`` (None: it can). Its rule holds
     when the copy is the status file from the start of apt's last dpkg run, and that run unpacked-then-configured
-    the packages of the install, so that the copy shows them unpacked. It does not hold:
+    the packages of the install it did not configure before, so that the copy shows them unpacked and those
+    configured in earlier runs installed. It does not hold:
 
     - when dpkg wrote its status file during that run (``mid_run_write``): a full install of many packages;
-    - when apt configured packages new to the layer in an earlier dpkg run: which ones is apt's choice for the
-      whole set. An upgrade configured early (a library dpkg itself needs: bookworm-security's libzstd1, in
-      the real test) is configured early by a full install too.
+    - when apt configured packages new to the layer in an earlier dpkg run (it configures pre-dependencies
+      first: python3's python3-minimal) and a full install would not configure the same ones early: which ones
+      is apt's choice for the whole set, asked of apt (``plan``: ``aptplan.FullPlan``, None or failed: not
+      known). An upgrade configured early (a library dpkg itself needs: bookworm-security's libzstd1, in the
+      real test) is configured early by a full install too.
 
-    An earlier install or a delta whose copy shows a package new to its layer configured (either cause), or a
-    full install that may write mid-run, is built in full. ``counted``: the updates of the earlier install's and
-    the delta's last runs counted in dpkg's log (``last_run_updates``), when both could be."""
+    An earlier install or a delta whose copy shows a package new to its layer configured (either cause) that
+    apt's plan does not configure early, or a full install that may write mid-run, is built in full.
+    ``counted``: the updates of the earlier install's and the delta's last runs counted in dpkg's log
+    (``last_run_updates``), when both could be."""
     status, delta_old = _read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD))
     if not (status and delta_old and earlier_status and earlier_old):
         return None  # nothing to rebuild (``restore_status_old`` writes nothing either)
@@ -585,10 +627,41 @@ def dpkg_runs_split(
     earlier, delta = counted
     both = earlier + delta if earlier is not None and delta is not None else None
     return (
-        _earlier_split(parent, earlier_status, earlier_old, earlier)
+        mid_run_write("the earlier install", parent, earlier_status, earlier)
         or mid_run_write("a full install", parent, status, both)
-        or _split("the delta", earlier_status, status, delta_old)
+        or _early_split(parent, earlier_status, earlier_old, status, delta_old, plan)
     )
+
+
+def _early_split(
+    parent: str, earlier_status: str, earlier_old: str, status: str, delta_old: str, plan: FullPlan | None
+) -> str | None:
+    """Why the packages new to the layer that the earlier install and the delta configured before their last
+    dpkg runs are not the ones apt's plan of a full install configures before its own (None: they are, or
+    there are none; a package the full install upgrades is left out of the comparison as ``_split`` does)."""
+    seen = early_new(parent, earlier_status, earlier_old) | early_new(earlier_status, status, delta_old)
+    if not seen:
+        return None
+    if plan is None or plan.early is None:
+        why = _split("the earlier install", parent, earlier_status, earlier_old) or _split(
+            "the delta", earlier_status, status, delta_old
+        )
+        return f"{why} ({plan.failed})" if plan is not None and plan.failed else why
+    had = dict(_stanzas(parent))
+    new = {key[0] for key, _stanza in _stanzas(status) if key not in had}
+    planned, names = plan.early & new, {name for name, _arch in seen}
+    if planned == names:
+        return None
+    only_full, only_here = sorted(planned - names), sorted(names - planned)
+    said = [
+        f"a full install configures {', '.join(only_full[:3])} early (apt's plan), the delta's layers did not"
+    ]
+    said = said if only_full else []
+    if only_here:
+        said.append(
+            f"the delta's layers configured {', '.join(only_here[:3])} early, a full install does not"
+        )
+    return f"{'; '.join(said)}: its status-old would differ"
 
 
 def earlier_split(
@@ -597,26 +670,23 @@ def earlier_split(
     earlier_old: str | None,
     earlier_updates: int | None = None,
 ) -> str | None:
-    """The earlier install's part of ``dpkg_runs_split``, known from the earlier layer alone: asked before the
-    delta runs, which it would otherwise throw away after running it (an added package to the example app's
-    nodejs/npm install cost the delta and then the full install)."""
+    """The earlier install's part of ``dpkg_runs_split`` known from the earlier layer alone, a status file dpkg
+    may have written during its last run: asked before the delta runs, which it would otherwise throw away
+    after running it (an added package to the example app's nodejs/npm install cost the delta and then the
+    full install). Packages it configured in an earlier run are compared with apt's plan after the delta ran
+    (the plan is asked in the delta's run, with its mounts)."""
     if not (earlier_status and earlier_old):
         return None
     root = parent_root()
     parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
-    return _earlier_split(parent, earlier_status, earlier_old, earlier_updates)
-
-
-def _earlier_split(
-    parent: str, earlier_status: str, earlier_old: str, earlier_updates: int | None
-) -> str | None:
-    return mid_run_write("the earlier install", parent, earlier_status, earlier_updates) or _split(
-        "the earlier install", parent, earlier_status, earlier_old
-    )
+    return mid_run_write("the earlier install", parent, earlier_status, earlier_updates)
 
 
 def earlier_updates(
-    log: str | None, parent_root: Callable[[], str | None], earlier_status: str | None
+    log: str | None,
+    parent_root: Callable[[], str | None],
+    earlier_status: str | None,
+    early: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> int | None:
     """``last_run_updates`` of the earlier install, from the earlier layer's dpkg ``log``: its lines are the ones
     after the parent layer's log (the base image's and earlier RUNs' runs are in both). None when either log is
@@ -628,7 +698,7 @@ def earlier_updates(
     if not log.startswith(parent_log):
         return None
     parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
-    return last_run_updates(log[len(parent_log) :], parent, earlier_status)
+    return last_run_updates(log[len(parent_log) :], parent, earlier_status, early)
 
 
 #: what dpkg writes to its log (``log_message``: a run's start, status changes, actions, conffile decisions)
@@ -638,14 +708,21 @@ DPKG_LOG_KINDS = frozenset(
 _DPKG_LOG_LINE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (\S+) \S")
 
 
-def last_run_updates(added: str, before: str, after: str) -> int | None:
+def last_run_updates(
+    added: str,
+    before: str,
+    after: str,
+    early: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+) -> int | None:
     """How many times dpkg updated its status in the last run of an install whose log lines are ``added`` and
     which took the status file from ``before`` to ``after``: the ``status`` lines after the run's ``startup``
     line, and one per conffile of each package the run configured, which the log does not show (a full install's
     last run, build-essential procps less git curl openssh-client sqlite3 unzip: 257 lines + 10 conffiles, the
     267 updates strace counted). None when unsure: a line that is not dpkg's, no run, a last line cut short, or a
     package new to the layer the last run did not configure (an earlier run did, or the lines are not the
-    install's alone: a layer a delta built, whose last run is the delta's)."""
+    install's alone: a layer a delta built, whose last run is the delta's). ``early``: packages configured in an
+    earlier run that apt's plan of a full install configures early too (``dpkg_runs_split`` refuses the delta
+    otherwise): the full install's last run does not configure them either, so they are not looked for."""
     if not added.endswith("\n"):
         return None
     kinds = []
@@ -665,7 +742,7 @@ def last_run_updates(added: str, before: str, after: str) -> int | None:
         if words[2] == "configure" and len(words) > 3:
             name, _, arch = words[3].partition(":")
             configured.add((name, arch))
-    new = {key for key in now if key not in had}
+    new = {key for key in now if key not in had} - set(early)
     if not new or not new <= configured or not configured <= now.keys():
         return None
     logged = sum(1 for line in run if line.split()[2] == "status")
@@ -673,7 +750,11 @@ def last_run_updates(added: str, before: str, after: str) -> int | None:
 
 
 def delta_updates(
-    log: str | None, earlier_log: str | None, earlier_status: str | None, status: str | None
+    log: str | None,
+    earlier_log: str | None,
+    earlier_status: str | None,
+    status: str | None,
+    early: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> int | None:
     """``last_run_updates`` of the delta, from the lines its run appended to the earlier layer's dpkg log."""
     if (
@@ -683,7 +764,7 @@ def delta_updates(
         or not log.startswith(earlier_log)
     ):
         return None
-    return last_run_updates(log[len(earlier_log) :], earlier_status, status)
+    return last_run_updates(log[len(earlier_log) :], earlier_status, status, early)
 
 
 #: dpkg writes its status file - and so ``status-old``, its copy of the one before - after every 251st update
@@ -735,13 +816,20 @@ def mid_run_write(who: str, before: str, after: str, counted: int | None = None)
     )
 
 
+def early_new(before: str, after: str, after_old: str) -> set[tuple[str, str]]:
+    """The packages new to its layer that an install which took the status file from ``before`` to ``after``
+    (``after_old`` its status-old) configured before its last dpkg run (or that its copy, written during that
+    run, shows configured): changed by the install, not by dpkg's last write."""
+    had = dict(_stanzas(before))
+    early = _changed(before, after) - set(_last_write(after, after_old))
+    return {key for key in early if key not in had}
+
+
 def _split(who: str, before: str, after: str, after_old: str) -> str | None:
     """Why ``who``, which took the status file from ``before`` to ``after`` (``after_old`` its status-old),
     configured a package new to its layer before its last dpkg run, or its copy was written during that run
     (None: neither)."""
-    had = dict(_stanzas(before))
-    early = _changed(before, after) - set(_last_write(after, after_old))
-    new = sorted(name for name, _arch in early if (name, _arch) not in had)
+    new = sorted(name for name, _arch in early_new(before, after, after_old))
     if not new:
         return None
     return (
@@ -984,11 +1072,19 @@ class IncrementalLayers:
             start.dpkg_log_size = 0
         start.dpkg_status = (_read(inside(rootfs, DPKG_STATUS)), _read(inside(rootfs, DPKG_STATUS_OLD)))
         start.dpkg_log = _read(inside(rootfs, DPKG_LOG))
-        counted = earlier_updates(start.dpkg_log, parent_root, start.dpkg_status[0])
+        earlier_status, earlier_old = start.dpkg_status
+        if earlier_status and earlier_old:
+            root = parent_root()
+            parent = (_read(inside(root, DPKG_STATUS)) if root else None) or ""
+            start.earlier_early = early_new(parent, earlier_status, earlier_old)
+        counted = earlier_updates(start.dpkg_log, parent_root, earlier_status, start.earlier_early)
         start.earlier_updates = counted if counted is not None else start.recorded_updates
         refused = earlier_split(parent_root, *start.dpkg_status, start.earlier_updates)
         if refused:
             return refused
+        if isinstance(start.check, AptOrder) and isinstance(delta, DeltaInstall) and start.step is not None:
+            needed = functools.partial(_plan_needed, start, rootfs)
+            start.check.plan = FullPlan((*start.step.argv[:-1], delta.plan_script()), needed)
         start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
         start.shared = _digests(rootfs)
         return None
@@ -1013,9 +1109,11 @@ class IncrementalLayers:
                 start.dpkg_log,
                 earlier_status,
                 _read(inside(rootfs, DPKG_STATUS)),
+                _delta_early(start, rootfs),
             )
             counted = (start.earlier_updates, delta)
-            split = dpkg_runs_split(rootfs, start.parent_root, *start.dpkg_status, counted)
+            plan = start.check.plan if isinstance(start.check, AptOrder) else None
+            split = dpkg_runs_split(rootfs, start.parent_root, *start.dpkg_status, counted, plan)
             if split:
                 return split
             accounts = accounts_added(rootfs, start.parent_root, start.accounts)

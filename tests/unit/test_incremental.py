@@ -3,6 +3,7 @@ given a recorded layer (the real apt build is in tests/buildah/test_build_increm
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers, PipCheck, PipInstall, Start
 from shlax_front.backend.plan import Planner
+from shlax_front.backend.runner import Result
 from shlax_front.backend.steps import RunStep
 from shlax_front.backend.store import LayerIndex
 from shlax_front.parser import parse
@@ -603,37 +605,46 @@ def test_a_shared_file_both_installs_edited_is_not_kept(tmp_path):
     )
 
 
-def test_a_split_the_earlier_layer_shows_refuses_the_delta_before_it_runs(tmp_path, monkeypatch):
-    """What the earlier layer alone shows (its install configured a new package before its last dpkg run) is
-    known before the delta runs: ``before_run`` says so, and the executor builds in full without running the
-    delta it would throw away (an added package to a nodejs/npm install cost the delta and then the full
-    install)."""
-    from shlax_front.backend.incremental import IncrementalLayers, Start
+def test_a_split_the_earlier_layer_shows_is_compared_with_apt_s_plan_after_the_delta_ran(
+    tmp_path, monkeypatch
+):
+    """The earlier install configured a package new to its layer before its last dpkg run (apt configures
+    pre-dependencies first): the delta runs, and its check asks apt which packages a full install of the whole
+    set configures early (``aptplan``), with the step's own script. No answer: refused as before."""
+    from shlax_front.backend.aptplan import PLAN_OPTION
+    from shlax_front.backend.incremental import AptOrder, IncrementalLayers, Start, dpkg_runs_split
 
     earlier, parent = tmp_path / "earlier/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
     for d in (earlier, parent):
         d.mkdir(parents=True)
     (parent / "status").write_text(_status(("base", "installed")))
-    (earlier / "status").write_text(
-        _status(("base", "installed"), ("nodejs", "installed"), ("npm", "installed"))
-    )
+    earlier_status = _status(("base", "installed"), ("nodejs", "installed"), ("npm", "installed"))
+    (earlier / "status").write_text(earlier_status)
     # nodejs configured in an earlier run: installed already in the copy the last run left
-    (earlier / "status-old").write_text(
-        _status(("base", "installed"), ("nodejs", "installed"), ("npm", "unpacked"))
-    )
+    earlier_old = _status(("base", "installed"), ("nodejs", "installed"), ("npm", "unpacked"))
+    (earlier / "status-old").write_text(earlier_old)
     layers = IncrementalLayers(tmp_path / "cache")
-    start = Start("", "earlier-image", run_step("RUN apt-get install -y npm file"))
+    step = run_step(INSTALL.format("npm file"))
+    start = Start("", "earlier-image", replace(step, argv=(*step.argv[:-1], "apt-get install -y file")))
     refused = layers.before_run(start, str(tmp_path / "earlier"), lambda: str(tmp_path / "parent"))
-    assert refused == (
-        "the earlier install configured nodejs in an earlier dpkg run than its last, which a full install"
-        " splits its own way"
+    assert refused is None
+    assert start.earlier_early == {("nodejs", "amd64")}
+    assert isinstance(start.check, AptOrder) and start.check.plan is not None
+    assert start.check.plan.argv == (
+        *step.argv[:-1],
+        step.argv[-1].replace("npm file", f"{PLAN_OPTION} npm file"),
     )
-    (earlier / "status-old").write_text(
-        _status(("base", "installed"), ("nodejs", "unpacked"), ("npm", "unpacked"))
+    assert start.check.plan.needed()
+    # the plan not asked, or not answered: refused after the run, as the earlier layer shows
+    root, parent_root = str(tmp_path / "earlier"), lambda: str(tmp_path / "parent")
+    why = "the earlier install configured nodejs in an earlier dpkg run than its last, which a full install"
+    assert dpkg_runs_split(root, parent_root, earlier_status, earlier_old) == f"{why} splits its own way"
+    start.check.plan.failed = "apt's plan of a full install failed (exit status 100)"
+    assert dpkg_runs_split(root, parent_root, earlier_status, earlier_old, plan=start.check.plan) == (
+        f"{why} splits its own way (apt's plan of a full install failed (exit status 100))"
     )
-    assert layers.before_run(start, str(tmp_path / "earlier"), lambda: str(tmp_path / "parent")) is None
 
-    # the executor: no delta run, the step run once in full on the parent, the reason said
+    # the executor: before_run can still refuse (a mid-run write): no delta run, the step run once in full
     runner = FakeRunner()
     _build(tmp_path, runner, "tini")
     runner.calls.clear()
@@ -643,6 +654,139 @@ def test_a_split_the_earlier_layer_shows_refuses_the_delta_before_it_runs(tmp_pa
     assert len(runs) == 1 and "tini nano" in runs[0]
     assert froms[-1] == "busybox-id"
     assert record.reason.endswith("not incremental: split (built in full)")
+
+
+def test_early_configured_packages_are_kept_when_apt_s_plan_configures_the_same_ones_early(tmp_path):
+    """python3's pre-dependencies: the earlier install configured python3-minimal before its last dpkg run, the
+    delta (less) none. Kept when apt's plan of a full install configures python3-minimal early too (an upgrade
+    it configures early, libssl3 here, is left out); refused when the plan configures another, or not that one."""
+    from shlax_front.backend.aptplan import FullPlan
+    from shlax_front.backend.incremental import dpkg_runs_split
+
+    dpkg, parent = tmp_path / "delta/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
+    for d in (dpkg, parent):
+        d.mkdir(parents=True)
+    (parent / "status").write_text(_status(("base", "installed"), ("libssl3", "installed")))
+    earlier = _status(("base", "installed"), ("libssl3", "installed"), ("python3", "installed"))
+    earlier = earlier.replace(
+        "python3\n",
+        "python3-minimal\nStatus: install ok installed\nArchitecture: amd64\n\nPackage: python3\n",
+    )
+    earlier_old = earlier.replace(
+        "python3\nStatus: install ok installed", "python3\nStatus: install ok unpacked"
+    )
+    delta = earlier + _status(("less", "installed"))
+    (dpkg / "status").write_text(delta)
+    (dpkg / "status-old").write_text(earlier + _status(("less", "unpacked")))
+    root, parent_root = str(tmp_path / "delta"), lambda: str(tmp_path / "parent")
+
+    def plan(*early: str) -> FullPlan:
+        return FullPlan((), lambda: True, early=frozenset(early))
+
+    assert dpkg_runs_split(root, parent_root, earlier, earlier_old).startswith(
+        "the earlier install configured python3-minimal in an earlier dpkg run"
+    )
+    assert (
+        dpkg_runs_split(root, parent_root, earlier, earlier_old, plan=plan("libssl3", "python3-minimal"))
+        is None
+    )
+    assert dpkg_runs_split(root, parent_root, earlier, earlier_old, plan=plan("python3-minimal", "less")) == (
+        "a full install configures less early (apt's plan), the delta's layers did not: its status-old would differ"
+    )
+    assert dpkg_runs_split(root, parent_root, earlier, earlier_old, plan=plan()) == (
+        "the delta's layers configured python3-minimal early, a full install does not: its status-old would differ"
+    )
+
+
+#: the real output, apt ending each dpkg call with a space
+PLAN_OUTPUT = "".join(
+    f"{line} \n" if line.startswith("/usr/bin/dpkg") else f"{line}\n"
+    for line in """\
+Reading package lists...
+Get:1 http://deb.debian.org/debian bookworm/main amd64 tini amd64 0.19.0-1+b3 [267 kB]
+debconf: delaying package configuration, since apt-utils is not installed
+/usr/bin/dpkg --status-fd 17 --no-triggers --unpack --auto-deconfigure /var/cache/apt/archives/libssl3_3.0.22-1~deb12u2_amd64.deb /var/cache/apt/archives/libpython3.11-minimal_3.11.2-6+deb12u9_amd64.deb
+/usr/bin/dpkg --status-fd 17 --no-triggers --configure libssl3:amd64 libpython3.11-minimal:amd64 libexpat1:amd64 python3.11-minimal:amd64
+/usr/bin/dpkg --status-fd 17 --no-triggers --unpack --auto-deconfigure --recursive /tmp/apt-dpkg-install-BItCRp
+/usr/bin/dpkg --status-fd 17 --no-triggers --configure python3-minimal:amd64
+/usr/bin/dpkg --status-fd 17 --no-triggers --unpack --auto-deconfigure --recursive /tmp/apt-dpkg-install-daTAhT
+/usr/bin/dpkg --status-fd 17 --configure --pending
+""".splitlines()
+)
+
+
+def test_apt_s_plan_gives_the_packages_configured_before_its_last_dpkg_run():
+    """bookworm's apt-get install -o Debug::pkgDPkgPM=1 curl procps python3 python3-venv tini less (its real
+    output, the long unpack lines cut): python3's pre-dependencies, each configured in a run of its own."""
+    from shlax_front.backend.aptplan import configured_early
+
+    assert configured_early(PLAN_OUTPUT) == {
+        "libssl3",
+        "libpython3.11-minimal",
+        "libexpat1",
+        "python3.11-minimal",
+        "python3-minimal",
+    }
+    one_run = "/usr/bin/dpkg --status-fd 17 --no-triggers --unpack --auto-deconfigure /x/tini.deb\n"
+    assert configured_early(one_run + "/usr/bin/dpkg --status-fd 17 --configure --pending\n") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("output", "why"),
+    [
+        ("Reading package lists...\nE: Unable to locate package nope\n", "shows no dpkg run"),
+        (
+            PLAN_OUTPUT + "/usr/bin/dpkg --status-fd 17 --remove tini:amd64\n",
+            "runs dpkg --remove, not understood",
+        ),
+        (
+            PLAN_OUTPUT.replace("--configure --pending", "--triggers-only --pending"),
+            "runs dpkg --triggers-only",
+        ),
+        (PLAN_OUTPUT.rsplit("/usr/bin/dpkg", 1)[0], "does not end with a dpkg configure run"),
+        ("/usr/bin/dpkg --status-fd 17 --no-triggers\n", "runs dpkg without an action"),
+    ],
+)
+def test_a_plan_that_is_not_understood_says_why(output, why):
+    from shlax_front.backend.aptplan import configured_early
+
+    said = configured_early(output)
+    assert isinstance(said, str) and why in said
+
+
+def test_the_plan_is_asked_in_a_container_of_the_parent_layer_only_when_needed():
+    """No container is made when no install configured a package early; a failed apt or no container refuses."""
+    from shlax_front.backend.aptplan import FullPlan
+
+    made, ran = [], []
+
+    def container() -> str:
+        made.append("parent")
+        return "parent"
+
+    def run(argv, other):
+        ran.append((tuple(argv), other))
+        return Result(list(argv), 0, "", PLAN_OUTPUT)
+
+    plan = FullPlan(("sh", "-c", "apt-get install"), lambda: False)
+    plan(run, container)
+    assert (made, ran, plan.early, plan.failed) == ([], [], None, None)
+    plan = FullPlan(("sh", "-c", "apt-get install"), lambda: True)
+    plan(run, container)
+    assert ran == [(("sh", "-c", "apt-get install"), "parent")]
+    assert plan.early == {
+        "libssl3",
+        "libpython3.11-minimal",
+        "libexpat1",
+        "python3.11-minimal",
+        "python3-minimal",
+    }
+    failing = FullPlan(("sh",), lambda: True)
+    failing(lambda argv, other: Result(list(argv), 100, "", "E: nope\n"), container)
+    assert failing.early is None and failing.failed == "apt's plan of a full install failed (exit status 100)"
+    orphan = FullPlan(("sh",), lambda: True)
+    orphan(run, lambda: None)
+    assert orphan.early is None and "no container of the parent layer" in (orphan.failed or "")
 
 
 def _installs(prefix: str, count: int, state: str) -> list[tuple[str, str]]:
