@@ -945,6 +945,26 @@ def test_a_log_that_is_not_as_expected_counts_nothing(log):
     assert last_run_updates(log, before, after) is None
 
 
+def test_packages_apt_s_plan_configures_early_are_not_looked_for_in_the_last_run():
+    """procps configured in a dpkg run of its own before the last (as apt does with a pre-dependency): its
+    last run is not all the install's, so nothing is counted, unless apt's plan configures procps early too;
+    then the last run's updates are counted alone (less: 3, libc-bin's trigger: 2)."""
+    from shlax_front.backend.incremental import last_run_updates
+
+    lines = LESS_PROCPS_LOG.splitlines(keepends=True)
+    procps = [line for line in lines if "procps" in line]
+    less = [line for line in lines if "less" in line or "libc-bin" in line]
+    log = "".join(
+        ["2026-12-07 13:39:35 startup archives unpack\n", *procps[:3]]
+        + ["2026-12-07 13:39:40 startup packages configure\n", *procps[3:]]
+        + ["2026-12-07 13:39:41 startup archives unpack\n", *less[:3]]
+        + ["2026-12-07 13:39:54 startup packages configure\n", *less[3:]]
+    )
+    before, after = _less_procps_status()
+    assert last_run_updates(log, before, after) is None
+    assert last_run_updates(log, before, after, {("procps", "amd64")}) == 5
+
+
 def test_the_earlier_install_s_lines_are_the_ones_after_the_parent_layer_s_log(tmp_path):
     """The base image's runs (and earlier RUNs') are in the parent layer's log too; a log that does not continue
     it (rotated, removed and made again) or no log counts nothing."""
