@@ -11,6 +11,17 @@ sha256 the index page gave for it (an interrupted build leaves no half file ther
 recorded as the download's was, from the files the install took (``record``), so the next build finds the
 wheelhouse as complete as after the download.
 
+A warm or partly warm install (a package added, or the step run again because an earlier layer changed) ran pip
+two or three times (the fetch of missing pins, an offline resolution to check the wheelhouse answers everything,
+the install). Through this index it runs once too: the projects the wheelhouse may answer, by the rules the
+download path applies (``wheelhouse.index_answers``: an exact pin with a file of its version, a dependency whose
+file a recorded answer younger than ``--lists-ttl`` took), get a page listing the wheelhouse's files alone, and
+every other page is read from PyPI - an added pin reads its own page and file, nothing else. A file a PyPI page
+links that the wheelhouse already holds with that sha256 is passed on from there, not fetched again. The answer
+recorded afterwards is as old as the oldest recorded answer it stood on, so writing it never makes the
+wheelhouse's answers fresh. When the wheelhouse's answer does not fit (pip finds no distribution, nothing
+installed), the step runs the download path after all (``run_step``).
+
 It stands in for PyPI only where nothing else was asked for (``usable``): no index option, no pip configuration
 file in the container, no ``PIP_*`` index variable, the container on the host's network (chroot isolation, so
 loopback is the host's) and no proxy of the user's. Anywhere else the download runs before the command, as before.
@@ -21,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import html
 import http.client
 import json
 import os
@@ -31,10 +43,15 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from shlax_front.backend.rootfs import inside
-from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET, canonical, record_resolution
+from shlax_front.backend.wheelhouse import (
+    WHEELHOUSE_TARGET,
+    canonical,
+    file_version,
+    record_resolution,
+)
 
 PYPI_INDEX = "https://pypi.org/simple/"
 PYPI_FILES = "https://files.pythonhosted.org/"
@@ -46,6 +63,14 @@ DISTRIBUTION = re.compile(r"\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)$")
 PART_PREFIX = ".shlax-front-part-"
 HTML_HASH = re.compile(r"/([^/\"'#?\s]+)#sha256=([0-9a-f]{64})")
 SUCCESS = re.compile(r"^Successfully installed (.+)$", re.M)
+#: a file pip installed from the wheelhouse itself (its find-links)
+PROCESSED = re.compile(rf"^Processing {re.escape(WHEELHOUSE_TARGET)}/(\S+)\s*$", re.M)
+#: what pip says when its resolution could not be met (nothing installed yet)
+UNRESOLVED = re.compile(
+    r"^ERROR: (?:No matching distribution found for |Could not find a version that satisfies|"
+    r"Cannot install |ResolutionImpossible)",
+    re.M,
+)
 
 #: pip's settings that choose another index, or where they could be read from
 INDEX_VARIABLES = frozenset(
@@ -98,11 +123,19 @@ class PullThroughIndex:
         ca_bundle: str | None = None,
         index: str = PYPI_INDEX,
         files: str = PYPI_FILES,
+        answers: Mapping[str, float | None] | None = None,
     ):
         self.wheelhouse = wheelhouse
         self.index, self.files = index, files
+        #: projects the wheelhouse answers (``wheelhouse.index_answers``), with the time their answer was given
+        self.answers = dict(answers or {})
         self.received = 0
         self.saved: list[str] = []
+        #: projects whose page was served from the wheelhouse, and those read from the index
+        self.answered: set[str] = set()
+        self.asked: set[str] = set()
+        #: distribution files a PyPI page linked that were passed on from the wheelhouse (same sha256)
+        self.passed: list[str] = []
         self._hashes: dict[str, str] = {}
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
@@ -146,7 +179,13 @@ class PullThroughIndex:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path
         try:
-            if path.startswith("/simple/"):
+            project = canonical(unquote(path[len("/simple/") :].split("?", 1)[0].strip("/")))
+            if path.startswith("/simple/") and project in self.answers:
+                self._wheelhouse_page(request, project)
+            elif path.startswith("/simple/"):
+                if project:
+                    with self._lock:
+                        self.asked.add(project)
                 self._page(request, self.index + path[len("/simple/") :])
             elif path.startswith("/files/"):
                 self._file(request, self.files + path[len("/files/") :])
@@ -172,8 +211,41 @@ class PullThroughIndex:
             out["Location"] = self._rewritten(location.encode("latin-1")).decode("latin-1")
         _reply(request, response.status, out, body)
 
+    def _wheelhouse_page(self, request: BaseHTTPRequestHandler, project: str) -> None:
+        """The project's page from the wheelhouse alone: its files there, with their sha256, linked where the
+        RUN sees them (pip's find-links list the same files; pip takes the page's link of a version both
+        have, and a ``file:`` link is read in place, as the offline install read it)."""
+        with self._lock:
+            self.answered.add(project)
+        links = []
+        for name in sorted(os.listdir(self.wheelhouse)):
+            if name.startswith(".") or not DISTRIBUTION.search(name) or _project(name) != project:
+                continue
+            with contextlib.suppress(OSError):
+                sha = _sha256(self.wheelhouse / name)
+                href = f"file://{WHEELHOUSE_TARGET}/{quote(name)}#sha256={sha}"
+                links.append(f'<a href="{href}">{html.escape(name)}</a><br/>')
+        body = (
+            '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.0">'
+            f"<title>Links for {project}</title></head><body><h1>Links for {project}</h1>\n"
+            + "\n".join(links)
+            + "\n</body></html>\n"
+        ).encode()
+        _reply(request, 200, {"Content-Type": "text/html"}, body)
+
+    def _wheelhouse_file(self, request: BaseHTTPRequestHandler, name: str) -> None:
+        body = (self.wheelhouse / name).read_bytes()
+        with self._lock:
+            self.passed.append(name)
+        _reply(request, 200, {"Content-Type": "application/octet-stream"}, body)
+
     def _file(self, request: BaseHTTPRequestHandler, url: str) -> None:
         name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        if self._held(
+            name
+        ):  # pip prefers the page's link to find-links' file of one version: not fetched again
+            self._wheelhouse_file(request, name)
+            return
         with self._upstream(url, {"Accept-Encoding": "identity"}) as response:
             length = response.getheader("Content-Length")
             expected = self._hashes.get(name)
@@ -215,6 +287,17 @@ class PullThroughIndex:
                     self._count(response, received)
                 if part is not None:
                     part.unlink(missing_ok=True)
+
+    def _held(self, name: str) -> bool:
+        """Whether the wheelhouse holds ``name`` with the sha256 the index page gave for it."""
+        expected = self._hashes.get(name)
+        path = self.wheelhouse / name
+        if expected is None or "/" in name or name.startswith(".") or not DISTRIBUTION.search(name):
+            return False
+        try:
+            return path.is_file() and _sha256(path) == expected
+        except OSError:
+            return False
 
     def _part(self, name: str) -> Path:
         """Where ``name`` is written on its way in: this process's and thread's own (stages built side by side
@@ -309,25 +392,44 @@ class PullThroughIndex:
             self.received += head + body
 
     # -- afterwards -----------------------------------------------------------------------------------------
+    def summary(self) -> str:
+        """Which project pages pip read from PyPI and which the wheelhouse answered (``--verbose`` shows it)."""
+        with self._lock:
+            asked, answered = sorted(self.asked), sorted(self.answered)
+        return (
+            f"shlax-front: pip's index pages read from PyPI: {', '.join(asked) or 'none'};"
+            f" answered by the wheelhouse: {', '.join(answered) or 'none'}"
+        )
+
     def record(
         self, ok: bool, output: str, history: Path, record_argv: Sequence[str], lines: Sequence[str]
     ) -> bool:
         """Record the index's answer as the download did (``wheelhouse.record_resolution``) when the install
-        (``ok``, printing ``output``) took from this index exactly one saved file of every distribution it
-        installed; returns whether it did. Otherwise nothing is recorded: the next build asks the index."""
-        if not ok:
+        (``ok``, printing ``output``) read at least one page from PyPI and every distribution it installed came
+        from one file it names (passed on by this index, or "Processing" from the wheelhouse) of the version it
+        installed; returns whether it did. The record is as old as its oldest answer: a project the wheelhouse
+        answered keeps the time of the answer it stood on (an exact pin needs none), so the wheelhouse's
+        answers never outlive ``--lists-ttl`` by being written again. Otherwise nothing is recorded: the next
+        build asks the index."""
+        if not ok or not (self.asked or self.saved):
             return False
+        installed = installed_versions(output)
+        if installed is None:
+            return False
+        taken = list(dict.fromkeys([*self.saved, *self.passed, *PROCESSED.findall(output)]))
+        if any(_project(name) not in installed for name in self.saved):
+            return False  # a file passed on for a distribution not installed: which resolution took it?
         files: dict[str, str] = {}
-        for name in self.saved:
-            key = canonical(_distribution(name))
-            if key in files and files[key] != name:
-                return False  # two versions passed: which one the resolution took is not known here
-            files[key] = name
-        installed = installed_names(output)
-        if installed is None or set(files) != installed:
-            return False
+        for project, version in installed.items():
+            matching = [
+                n for n in taken if _project(n) == project and _same_version(file_version(n), version)
+            ]
+            if len(matching) != 1:
+                return False
+            files[project] = matching[0]
+        times = [when for project in files if (when := self.answers.get(project)) is not None]
         saved = "".join(f"Saved {WHEELHOUSE_TARGET}/{name}\n" for name in files.values())
-        record_resolution(history, record_argv, lines, saved)
+        record_resolution(history, record_argv, lines, saved, min(times) if times else None)
         return True
 
 
@@ -342,16 +444,40 @@ class _QuietServer(ThreadingHTTPServer):
 
 def installed_names(output: str) -> set[str] | None:
     """The canonical names of pip's last "Successfully installed NAME-VERSION ..." line, or None."""
+    versions = installed_versions(output)
+    return None if versions is None else set(versions)
+
+
+def installed_versions(output: str) -> dict[str, str] | None:
+    """{canonical name: version} of pip's last "Successfully installed NAME-VERSION ..." line, or None."""
     found = SUCCESS.findall(output)
     if not found:
         return None
-    return {canonical(item.rsplit("-", 1)[0]) for item in found[-1].split()}
+    return {canonical(item.rsplit("-", 1)[0]): item.rsplit("-", 1)[-1] for item in found[-1].split()}
 
 
-def _distribution(filename: str) -> str:
+def unresolved(output: str) -> bool:
+    """Whether pip stopped at its resolution (no distribution fits), before installing anything."""
+    return UNRESOLVED.search(output) is not None and "Installing collected packages" not in output
+
+
+def _project(filename: str) -> str:
+    """The canonical project name of a distribution file's name."""
     if filename.endswith(".whl"):
-        return filename.split("-", 1)[0]
-    return filename.rsplit("-", 1)[0]
+        return canonical(filename.split("-", 1)[0])
+    return canonical(filename.rsplit("-", 1)[0])
+
+
+def _same_version(found: str | None, version: str) -> bool:
+    return found is not None and found.lower().replace("_", "-") == version.lower().replace("_", "-")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _decoded(raw: bytes, encoding: str | None) -> bytes:

@@ -45,7 +45,14 @@ from shlax_front.backend.secrets import SecretError, read_secret_mount, write_se
 from shlax_front.backend.sshmount import ssh_volumes
 from shlax_front.backend.steps import HostCache, RunMount, RunStep
 from shlax_front.backend.users import resolve_owner
-from shlax_front.backend.wheelhouse import WHEELHOUSE_TARGET, ColdFill, cold_fill, wheelhouse_directory
+from shlax_front.backend.wheelhouse import (
+    WHEELHOUSE_TARGET,
+    Answers,
+    ColdFill,
+    cold_fill,
+    index_answers,
+    wheelhouse_directory,
+)
 from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
 from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
 from shlax_front.errors import BuildError, RefusedError
@@ -232,7 +239,7 @@ class RunExecutor:
             meter = netmeter.NetMeter() if counting else None
             cold: ColdFill | None = None
             index: pipindex.PullThroughIndex | None = None
-            pulled: ColdFill | None = None
+            answers: Answers | None = None
             try:
                 if wheelhouse:
 
@@ -256,32 +263,46 @@ class RunExecutor:
 
                     history = wheelhouse_history(self.caches)
                     shell_form = len(step.argv) == 3 and tuple(step.argv[:2]) == ("/bin/sh", "-c")
-                    # a cold install downloads in the RUN's own run, right before its command (ColdFill)
-                    cold = (
-                        cold_fill(wheelhouse, history, self.options.offline, from_rootfs)
-                        if shell_form and not mounts
+                    alone = shell_form and not mounts
+                    answers = (
+                        index_answers(
+                            wheelhouse, history, self.options.offline, from_rootfs, self.options.lists_ttl
+                        )
+                        if alone and counting
                         else None
                     )
-                    config = _container_config(container_info()) if cold is not None and counting else None
-                    if config is not None and pipindex.usable(
-                        rootfs, env, config.get("Env") or [], step.argv[2], config.get("User")
+                    config = _container_config(container_info()) if answers is not None else None
+                    if (
+                        answers is not None
+                        and config is not None
+                        and pipindex.usable(
+                            rootfs, env, config.get("Env") or [], step.argv[2], config.get("User")
+                        )
                     ):
-                        # pip runs once: the RUN's own install reads PyPI through an index that fills the wheelhouse
+                        # pip runs once, cold or warm: the RUN's own install reads an index on loopback that
+                        # answers from the wheelhouse what it may (answers) and reads PyPI for the rest
                         index = pipindex.PullThroughIndex(
-                            wheelhouse_directory(history), self.options.ca_bundle
+                            wheelhouse_directory(history), self.options.ca_bundle, answers=answers.projects
                         )
+                        without_index = list(env)
                         env += index.env
-                        pulled, cold = cold, None
-                    elif cold is None:
-                        env += fill_wheelhouse(
-                            in_container,
-                            wheelhouse,
-                            history,
-                            self.options.offline,
-                            self.options.lists_ttl,
-                            self.show,
-                            from_rootfs,
+                    else:
+                        # a cold install downloads in the RUN's own run, right before its command (ColdFill)
+                        cold = (
+                            cold_fill(wheelhouse, history, self.options.offline, from_rootfs)
+                            if alone
+                            else None
                         )
+                        if cold is None:
+                            env += fill_wheelhouse(
+                                in_container,
+                                wheelhouse,
+                                history,
+                                self.options.offline,
+                                self.options.lists_ttl,
+                                self.show,
+                                from_rootfs,
+                            )
                 argv = list(step.argv)
                 on_output = self.show  # line by line, as the command prints
                 if cold is not None:
@@ -305,10 +326,41 @@ class RunExecutor:
                 )
                 if cold is not None:
                     env += cold.finish(self.show if not shown else lambda output: None)
-                if index is not None and pulled is not None:
-                    index.record(
-                        result.returncode == 0, result.output, history, pulled.record_argv, pulled.lines
-                    )
+                if index is not None and answers is not None:
+                    self.show(index.summary())
+                    if result.returncode != 0 and index.answered and pipindex.unresolved(result.output):
+                        # the wheelhouse's answer did not fit (a file for another Python, a requirement added
+                        # that wants an older dependency): nothing was installed; resolved as fill does, again
+                        self.show(
+                            "shlax-front: the wheelhouse's answer did not fit; resolving with the index"
+                        )
+                        env = without_index
+                        env += fill_wheelhouse(
+                            in_container,
+                            wheelhouse,
+                            history,
+                            self.options.offline,
+                            self.options.lists_ttl,
+                            self.show,
+                            from_rootfs,
+                        )
+                        result = self.buildah.run(
+                            container,
+                            argv,
+                            env=env,
+                            volumes=volumes,
+                            mounts=mounts,
+                            network=network,
+                            on_output=self.show,
+                        )
+                    else:
+                        index.record(
+                            result.returncode == 0,
+                            result.output,
+                            history,
+                            answers.record_argv,
+                            answers.lines,
+                        )
                 if check is not None and result.returncode == 0:
 
                     def as_the_step(argv: Sequence[str], other: str | None = None) -> Result:

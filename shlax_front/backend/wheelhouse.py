@@ -27,6 +27,7 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,6 +51,9 @@ RESOLVED = re.compile(r"(?:File was already downloaded|Saved) (\S+)\s*$", re.M)
 NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*===?\s*[^\s;,*<>=!~]+\s*(?:;.*)?$"
+)
+PIN_VERSION = re.compile(
+    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*===?\s*(?P<version>[^\s;,*<>=!~]+)\s*(?:;.*)?$"
 )
 HASH = re.compile(r"(?:^|\s)--hash[=\s]\S+")
 
@@ -303,6 +307,88 @@ def cold_fill(
         return None
     online_argv = _download_argvs(executable, wh)[4]
     return ColdFill(online_argv, history, lines, _record_argv(online_argv, wh))
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the pull-through index (``pipindex``) may answer from the wheelhouse for one install, without
+    PyPI: ``projects`` maps each such project (canonical name) to the time the index's recorded answer for it
+    was given (``None`` for an exact pin, which needs no index once a file of it is here). ``record_argv`` and
+    ``lines`` key the answer recorded after the install, as the download's were."""
+
+    record_argv: tuple[str, ...]
+    lines: tuple[str, ...]
+    projects: dict[str, float | None]
+
+
+def index_answers(
+    installs: Sequence[tuple[str, Wheelhouse]], history: Path, offline: bool, read: Read | None, ttl: float
+) -> Answers | None:
+    """The projects the wheelhouse answers for the only pip install of a RUN, with the rules ``fill`` applies:
+
+    - an exact pin (``name==version``) with a file of that version here: never asks the index;
+    - any other project (unpinned, or only a dependency) whose file an answer of the index recorded less than
+      ``ttl`` ago took - for requirements these ones only extend (its lines are all among these: adding
+      requirements only adds constraints, so the file it chose still is the newest that fits) - and that is
+      still here; ``ttl`` 0 answers none.
+
+    Everything else is asked of PyPI. None where the index does not stand in: ``--offline``, more than one
+    install, find-links of the user's, requirement files only a run could read, or a line that is not a
+    plain requirement (an option, a path, an URL: pip reads it from elsewhere)."""
+    if offline or len(installs) != 1 or read is None:
+        return None
+    executable, wh = installs[0]
+    if wh.find_links:
+        return None
+    lines = installed_lines(None, wh, read)
+    if not lines or not all(_named(line) for line in lines):
+        return None
+    record_argv = _record_argv(_download_argvs(executable, wh)[4], wh)
+    directory = wheelhouse_directory(history)
+    try:
+        held = sorted(f for f in os.listdir(directory) if not f.startswith("."))
+    except OSError:
+        held = []
+    projects: dict[str, float | None] = {}
+    pins = pinned_versions(lines)
+    for filename in held:
+        name = _file_name(filename)
+        if pins.get(name) is not None and file_version(filename) == pins[name]:
+            projects[name] = None
+    if ttl != 0:
+        for record, when in _fresh_records_timed(history, record_argv, ttl):
+            if not set(record["lines"]) <= set(lines):
+                continue
+            for name, filename in record["files"].items():
+                if name in pins or filename not in held:
+                    continue
+                if name not in projects or (projects[name] or 0) < when:
+                    projects[name] = when
+    return Answers(tuple(record_argv), tuple(lines), projects)
+
+
+def _named(line: str) -> bool:
+    """A requirement pip looks up by name on the index (``flask>=3``, ``six==1.16.0; python_version>'3'``)."""
+    line = line.removeprefix("constraint: ")
+    return _plain(line) and "/" not in line and NAME.match(line) is not None
+
+
+def pinned_versions(lines: Iterable[str]) -> dict[str, str | None]:
+    """{canonical name: version} of the requirement lines (constraints included) pinning one exact version; a
+    name pinned to two versions maps to None."""
+    found: dict[str, str | None] = {}
+    for line in lines:
+        match = PIN_VERSION.match(line.removeprefix("constraint: "))
+        if match:
+            name = canonical(match["name"])
+            found[name] = match["version"] if found.get(name, match["version"]) == match["version"] else None
+    return found
+
+
+def file_version(filename: str) -> str | None:
+    """The version in a distribution file's name (``six-1.16.0-py2.py3-none-any.whl``: ``1.16.0``)."""
+    pin = _pin_of("x", filename)
+    return pin.split("==", 1)[1] if pin else None
 
 
 def wheelhouse_directory(history: Path) -> Path:
@@ -592,18 +678,29 @@ def _plain(line: str) -> bool:
     return not line.startswith("-") and "://" not in line and " @ " not in line
 
 
-def record_resolution(state: Path, argv: Sequence[str], lines: Sequence[str], output: str) -> None:
-    """Remember what the index chose for these requirements, now (written whole or not at all)."""
+def record_resolution(
+    state: Path, argv: Sequence[str], lines: Sequence[str], output: str, when: float | None = None
+) -> None:
+    """Remember what the index chose for these requirements, now or as of ``when`` (the time of its oldest
+    answer it holds: a record is fresh by its file's time), written whole or not at all."""
     record = {"argv": list(argv), "lines": sorted(set(lines)), "files": resolved_files(output)}
     key = hashlib.sha256(json.dumps([record["argv"], record["lines"]]).encode()).hexdigest()
     partial = state / f".{key}.{os.getpid()}"
     with cache_writes(state):
         state.mkdir(parents=True, exist_ok=True)
         partial.write_text(json.dumps(record, sort_keys=True) + "\n")
+        if when is not None:
+            os.utime(partial, (when, when))
         partial.replace(state / key)
 
 
 def _fresh_records(state: Path, argv: Sequence[str], ttl: float) -> Iterable[dict]:
+    for record, _ in _fresh_records_timed(state, argv, ttl):
+        yield record
+
+
+def _fresh_records_timed(state: Path, argv: Sequence[str], ttl: float) -> Iterable[tuple[dict, float]]:
+    """The records younger than ``ttl`` (negative: any age) made under ``argv``, each with its time."""
     if not state.is_dir():
         return
     now = time.time()
@@ -611,7 +708,8 @@ def _fresh_records(state: Path, argv: Sequence[str], ttl: float) -> Iterable[dic
         if path.name.startswith(".") or path.name.endswith(CORRUPT_SUFFIX):
             continue
         try:
-            if not (ttl < 0 or now - path.stat().st_mtime < ttl):
+            when = path.stat().st_mtime
+            if not (ttl < 0 or now - when < ttl):
                 continue
             record = json.loads(path.read_bytes().decode("utf-8"))
         except OSError:
@@ -622,7 +720,7 @@ def _fresh_records(state: Path, argv: Sequence[str], ttl: float) -> Iterable[dic
             set_aside(path, "not a pip resolution record (damaged)")
             continue
         if record["argv"] == list(argv):
-            yield record
+            yield record, when
 
 
 def _record_shaped(record: object) -> bool:

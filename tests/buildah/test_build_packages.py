@@ -285,6 +285,138 @@ def test_a_cold_install_alone_runs_pip_once_and_fills_the_wheelhouse(
     ] == []
 
 
+def _counting_buildah(tmp_path):
+    """(the file each ``buildah`` call's arguments are appended to, the environment that calls it first)."""
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "bin" / "buildah"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("buildah")} "$@"\n')
+    wrapper.chmod(0o755)
+    return calls, {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+
+
+def _pip_runs(calls):
+    """The ``buildah run`` calls that start a pip, and forget them."""
+    runs = [line for line in calls.read_text().splitlines() if line.startswith("run ") and "pip" in line]
+    calls.unlink()
+    return runs
+
+
+def test_a_warm_rebuild_runs_pip_once_and_asks_pypi_only_about_what_was_added(
+    tmp_path, base_images, buildah_cleanup, pip_cache
+):
+    """A rebuild the wheelhouse answers in part runs one pip too, the RUN's: the loopback index answers from the
+    wheelhouse the exact pins it holds files of and the dependencies the index's fresh recorded answer took, and
+    reads PyPI for the rest. An added pin reads its page and its file alone, an added unpinned requirement its
+    page alone; the image is bud's, file for file; an --offline rebuild still installs from the wheelhouse."""
+    calls, env = _counting_buildah(tmp_path)
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    for old in wheelhouse.glob("iniconfig-*") if wheelhouse.is_dir() else ():
+        old.unlink()
+    ctx = tmp_path / "ctx"
+    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+    _write(ctx, alone, requirements_txt="requests==2.32.3\n")
+    shlax("build", str(ctx), cache_dir=pip_cache, env=env)  # the index's answer for requests' dependencies
+
+    calls.unlink()
+    _write(ctx, alone, requirements_txt="requests==2.32.3\niniconfig==2.0.0\n")
+    pinned_tag = buildah_cleanup.tag()
+    pinned = shlax("build", "--verbose", "-t", pinned_tag, str(ctx), cache_dir=pip_cache, env=env)
+    out = run_output(pinned.stderr)
+    (pip,) = _pip_runs(calls)  # one pip: the RUN's
+    assert "download" not in pip
+    assert re.search(r"^Looking in indexes: http://127\.0\.0\.1:\d+/simple/$", out, re.M)
+    assert (
+        "shlax-front: pip's index pages read from PyPI: iniconfig;"
+        " answered by the wheelhouse: certifi, charset-normalizer, idna, requests, urllib3"
+    ) in out
+    assert [d.rsplit("/", 1)[-1] for d in re.findall(r"^\s*Downloading (\S+)", out, re.M)] == [
+        "iniconfig-2.0.0-py3-none-any.whl"
+    ]
+    assert "Processing /run/shlax-front/wheelhouse/requests-2.32.3-py3-none-any.whl" in out
+    assert [p.name for p in wheelhouse.glob("iniconfig-*")] == ["iniconfig-2.0.0-py3-none-any.whl"]
+    records = [json.loads(p.read_text()) for p in (pip_cache / "caches" / "pip-wheelhouse.state").iterdir()]
+    (record,) = [r for r in records if r.get("lines") == ["iniconfig==2.0.0", "requests==2.32.3"]]
+    assert set(record["files"]) == {
+        "certifi",
+        "charset-normalizer",
+        "idna",
+        "iniconfig",
+        "requests",
+        "urllib3",
+    }
+
+    (ctx / "pip.conf").write_text("[global]\ncert = /etc/ssl/host-ca.crt\n")
+    theirs = buildah_cleanup.tag("bud-pip")
+    bud(
+        ctx / "Containerfile",
+        ctx,
+        theirs,
+        "-v",
+        "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro",
+        "-v",
+        f"{ctx / 'pip.conf'}:/etc/pip.conf:ro",
+        cleanup=buildah_cleanup,
+    )
+    (ctx / "pip.conf").unlink()
+    noise = {"/etc/pip.conf", "/etc/ssl/host-ca.crt", "/var/cache/ldconfig/aux-cache"}
+    differences = diff_trees(file_tree(pinned_tag), file_tree(theirs))
+    assert [
+        d
+        for d in differences
+        if ".pyc:" not in d and d.split(":")[0] not in noise and not d.startswith("/var/log/")
+    ] == []
+    tree = file_tree(pinned_tag)
+    assert not [p for p in tree if p.endswith("direct_url.json")]
+    for path in [p for p in tree if p.endswith((".dist-info/RECORD", ".dist-info/INSTALLER"))]:
+        assert "127.0.0.1" not in read_file(pinned_tag, path)
+
+    _write(ctx, alone, requirements_txt="requests==2.32.3\niniconfig==2.0.0\nsix\n")
+    unpinned = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache, env=env)
+    out = run_output(unpinned.stderr)
+    (pip,) = _pip_runs(calls)
+    assert "download" not in pip
+    assert (
+        "shlax-front: pip's index pages read from PyPI: six;"
+        " answered by the wheelhouse: certifi, charset-normalizer, idna, iniconfig, requests, urllib3"
+    ) in out
+    assert re.search(r"^Successfully installed .*\bsix-", out, re.M), out
+
+    again = alone.replace("--no-cache-dir", "--no-cache-dir --disable-pip-version-check")
+    _write(ctx, again)
+    offline = shlax("build", "--verbose", "--offline", str(ctx), cache_dir=pip_cache, env=env)
+    out = run_output(offline.stderr)
+    assert re.search(r"^Successfully installed .*\bsix-", out, re.M) and "Downloading" not in out
+
+
+def test_a_wheelhouse_answer_that_does_not_fit_is_resolved_again_with_the_index(
+    tmp_path, base_images, pip_cache
+):
+    """An exact pin whose only file in the wheelhouse is for another platform: pip finds nothing it can install
+    on the page the wheelhouse answered and installs nothing; the step then resolves as the download path does
+    (the pin fetched) and installs it."""
+    ctx = tmp_path / "ctx"
+    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+    _write(ctx, alone, requirements_txt="iniconfig==2.0.0\n")
+    shlax("build", str(ctx), cache_dir=pip_cache)
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    real, other = (
+        wheelhouse / f"iniconfig-2.0.0-{tags}.whl" for tags in ("py3-none-any", "cp27-cp27m-win32")
+    )
+    shutil.copy(real, other)  # a whole wheel (the damage check keeps it), for Windows and Python 2.7
+    real.unlink()
+    try:
+        _write(ctx, alone.replace("--no-cache-dir", "--no-cache-dir --disable-pip-version-check --no-color"))
+        result = shlax("build", "--verbose", str(ctx), cache_dir=pip_cache)
+    finally:
+        other.unlink()
+    out = run_output(result.stderr)
+    assert "No matching distribution found for iniconfig==2.0.0" in out
+    assert "shlax-front: the wheelhouse's answer did not fit; resolving with the index" in out
+    assert re.search(r"^Successfully installed iniconfig-2\.0\.0$", out, re.M), out
+    assert real.exists()
+
+
 def test_offline_warm_cache_needs_no_network(tmp_path, base_images, buildah_cleanup, pip_cache):
     ctx = tmp_path / "ctx"
     _write(ctx, PIP, requirements_txt="six==1.16.0\n")

@@ -8,7 +8,9 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -148,8 +150,104 @@ def test_the_answer_is_recorded_from_what_the_install_took(tmp_path):
     (record,) = [json.loads(p.read_text()) for p in history.iterdir()]
     assert record["files"] == {"demo": NAME, "other-dist": "Other_Dist-2.0.tar.gz"}
     assert record["lines"] == sorted(lines) and record["argv"] == argv
-    index.saved = [NAME, "demo-1.1-py3-none-any.whl"]  # two versions passed: which one the install took?
-    assert not index.record(True, "Successfully installed demo-1.1", history, argv, ["demo"])
+    index.saved = [NAME, "demo-1.1-py3-none-any.whl"]  # two versions passed: the installed one is the answer
+    assert index.record(True, "Successfully installed demo-1.1", history, argv, ["demo"])
+    assert {"demo": "demo-1.1-py3-none-any.whl"} in [
+        json.loads(p.read_text())["files"] for p in history.iterdir()
+    ]
+    index.saved = ["demo-1.1-py3-none-any.whl", "demo-1.1.tar.gz"]  # two files of that version: which one?
+    assert not index.record(True, "Successfully installed demo-1.1", history, argv, ["demo", "x"])
+    assert len(list(history.iterdir())) == 2
+
+
+@pytest.fixture
+def warm(tmp_path):
+    """The index with the wheelhouse answering ``demo`` (it holds demo 1.0) and PyPI (the stand-in) the rest."""
+    upstream = Upstream()
+    wheelhouse = tmp_path / "pip-wheelhouse"
+    wheelhouse.mkdir()
+    (wheelhouse / NAME).write_bytes(WHEEL)
+    (wheelhouse / "demo-0.9.tar.gz").write_bytes(b"old")
+    (wheelhouse / "demodemo-1.0-py3-none-any.whl").write_bytes(b"another project")
+    (wheelhouse / f"{pipindex.PART_PREFIX}{os.getpid()}-1-demo-1.1-py3-none-any.whl.part").write_bytes(
+        b"half"
+    )
+    base = f"http://127.0.0.1:{upstream.port}"
+    index = pipindex.PullThroughIndex(
+        wheelhouse, None, index=f"{base}/simple/", files=f"{base}/up-files/", answers={"demo": 1000.0}
+    )
+    yield index, wheelhouse, upstream
+    index.close()
+    upstream.close()
+
+
+def test_a_project_the_wheelhouse_answers_is_served_from_it_without_pypi(warm):
+    index, wheelhouse, upstream = warm
+    status, page = _get(f"{index.url}/simple/Demo/")
+    links = re.findall(r'href="([^"]+)"', page.decode())
+    sha = hashlib.sha256(WHEEL).hexdigest()
+    old = hashlib.sha256(b"old").hexdigest()
+    where = f"file://{WHEELHOUSE_TARGET}"
+    assert status == 200 and links == [
+        f"{where}/demo-0.9.tar.gz#sha256={old}",
+        f"{where}/{NAME}#sha256={sha}",
+    ]
+    assert upstream.requests == [] and index.received == 0  # nothing from the network
+    assert index.answered == {"demo"} and index.asked == set() and index.saved == []
+
+
+def test_a_file_the_wheelhouse_holds_whole_is_passed_on_from_it(served):
+    index, wheelhouse, upstream = served
+    (wheelhouse / NAME).write_bytes(WHEEL)
+    (wheelhouse / "bad-1.0-py3-none-any.whl").write_bytes(WHEEL)  # not the sha256 the page gives
+    files = {f["filename"]: f["url"] for f in json.loads(_get(f"{index.url}/simple/demo/")[1])["files"]}
+    assert _get(files[NAME]) == (200, WHEEL) and index.passed == [NAME] and index.saved == []
+    assert upstream.requests == ["/simple/demo/"]  # the page only: the file was not fetched again
+    assert _get(files["bad-1.0-py3-none-any.whl"]) == (200, WHEEL)
+    assert upstream.requests[-1].endswith("/bad-1.0-py3-none-any.whl")
+
+
+def test_a_project_it_does_not_answer_is_read_from_pypi(warm):
+    index, _, upstream = warm
+    index.answers = {}
+    status, page = _get(f"{index.url}/simple/demo/")
+    assert status == 200 and upstream.requests == ["/simple/demo/"] and index.asked == {"demo"}
+    assert json.loads(page)["files"][0]["url"].startswith(f"{index.url}/files/")
+
+
+def test_a_warm_answer_is_recorded_as_old_as_the_answer_it_stood_on(warm, tmp_path):
+    index, wheelhouse, _ = warm
+    history = records_directory(wheelhouse)
+    argv, lines = ["pip", "download"], ["demo", "new==2.0"]
+    new = "new-2.0-py3-none-any.whl"
+    (wheelhouse / new).write_bytes(b"new")
+    output = f"Processing {WHEELHOUSE_TARGET}/{NAME}\nSuccessfully installed demo-1.0 new-2.0\n"
+    assert not index.record(True, output, history, argv, lines)  # nothing read from PyPI: nothing new learnt
+    index.asked, index.saved = (
+        {"new"},
+        [new],
+    )  # the pin's page and file read from PyPI, demo from the wheelhouse
+    assert index.record(True, output, history, argv, lines)
+    (path,) = history.iterdir()
+    assert json.loads(path.read_text())["files"] == {"demo": NAME, "new": new}
+    assert path.stat().st_mtime == 1000.0  # demo's answer is as old as before: not made fresh by writing it
+    index.answers = {"new": None}  # an exact pin needs no time: all the rest was read now
+    index.asked = {"new", "demo"}
+    assert index.record(True, output.replace("Processing", "Seen"), history, argv, lines) is False
+    index.saved = [new, NAME]
+    assert index.record(True, output, history, argv, lines)
+    assert time.time() - path.stat().st_mtime < 60
+
+
+def test_unresolved_is_a_resolution_that_installed_nothing():
+    assert pipindex.unresolved("ERROR: No matching distribution found for six==1.16.0\n")
+    assert pipindex.unresolved(
+        "ERROR: Cannot install a and b because these package versions have conflicting"
+    )
+    assert not pipindex.unresolved(
+        "Installing collected packages: six\nERROR: No matching distribution found"
+    )
+    assert not pipindex.unresolved("ERROR: Could not install packages due to an OSError")
 
 
 def _rootfs(tmp_path, *files):
