@@ -36,7 +36,11 @@ leaves it (``restore_status_old``) only when that copy is the status from the st
 dpkg also writes the file after every 251st update of a run, so a full install of more packages than about
 80 may leave a copy from the middle of that run, which follows dpkg's own configure order and updates its log
 does not show: a delta whose full install may reach that write is built in full (``mid_run_write``; the example
-app's nodejs npm install). The updates are counted in dpkg's log, the earlier install's last run and the
+app's nodejs npm install). apt configures pre-dependencies before its last run, each in a dpkg run of its own
+(python3's python3-minimal), so the copy shows them configured: which ones a full install configures early is
+asked of apt (``aptplan``: its plan of a full install, in a container of the parent layer, only when the earlier
+install or the delta configured a package new to its layer early), and a delta whose layers configured other
+ones early is not kept. The updates are counted in dpkg's log, the earlier install's last run and the
 delta's (``last_run_updates``), and estimated from the packages when a log is not there or not as expected.
 
 pip deltas are checked after the run (``PipCheck``): what pip left must be what a full install would leave.
