@@ -54,6 +54,7 @@ from shlax_front.backend.run_output import tail
 from shlax_front.backend.runner import CommandFailed
 from shlax_front.backend.schedule import Cancelled, Scheduler, dependencies, stage_needs
 from shlax_front.backend.secrets import Secret
+from shlax_front.backend.stagefiles import StageFiles
 from shlax_front.backend.steps import (
     BuildSteps,
     ConfigStep,
@@ -174,6 +175,8 @@ class Executor:
         self._inspected = {} if inspected is None else inspected
         self.format = "oci"
         self.incremental = IncrementalLayers(caches.root) if options.incremental else None
+        #: ``COPY --from=<stage>`` is keyed by the files it copies, as bud keys it (``stagefiles``)
+        self.stage_files = StageFiles(caches.root, self.work.source_rootfs)
         self.plain_copies = plain_copies_allowed()
         copies = CopyExecutor(buildah, context, self.work.scratch, self.work.source_rootfs, self.plain_copies)
         self.copies = NamedContexts(
@@ -509,7 +512,13 @@ class Executor:
         elif isinstance(step, CopyStep):
             if step.heredocs:
                 inputs["files"] = sorted(list(h) for h in step.heredocs)
-            if step.from_stage is not None:
+            files = None
+            if step.from_stage is not None and not step.chown and not step.add:
+                stage = results[step.from_stage]
+                files = self.stage_files.digest(stage.image, step.sources, step.exclude)
+            if files is not None:
+                inputs["from_files"] = files
+            elif step.from_stage is not None:
                 inputs["from"] = results[step.from_stage].key
             elif step.from_image in self.copies:
                 with self._context_lock:

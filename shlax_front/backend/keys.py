@@ -84,6 +84,8 @@ def explain_miss(previous: dict | None, current: dict) -> str:
             parts.append("context files changed" + _files_changed(previous, current))
         elif name == "instruction":
             parts.append("instruction text changed")
+        elif name == "from_files":
+            parts.append("the files copied from the stage changed")
         else:
             parts.append(f"{name} changed")
     return "; ".join(parts)

@@ -96,25 +96,7 @@ def copy_from_root(
     ``excluded`` (``COPY --exclude``) tells whether a path relative to the source's directory - the source
     itself when it names a directory, else the directory holding the file or the glob's matches - is left out.
     """
-    # (name in the destination, followed path in the source root, prefix of its paths for --exclude)
-    matches: list[tuple[str, str, str | None]] = []
-    for source in sources:
-        found = glob_inside(source_root, source) if GLOBS.search(source) else [_named(source_root, source)]
-        kept = 0
-        for path in found:
-            real = inside(source_root, "/" + os.path.relpath(path, source_root))
-            if not os.path.exists(real):
-                raise MissingSource(source)
-            own_dir = not GLOBS.search(source) and os.path.isdir(real)
-            prefix: str | None = "" if own_dir else os.path.basename(path)
-            if excluded is not None and prefix and excluded(prefix):
-                continue
-            matches.append((os.path.basename(path), real, prefix if excluded is not None else None))
-            kept += 1
-        if not found:
-            raise MissingSource(source)
-        if not kept:
-            raise MissingSource(f"{source} (every match excluded by --exclude)")
+    matches = copied_sources(source_root, sources, excluded)
     mode = int(chmod, 8) if chmod else None
     # a dangling symlink: bud makes its target a directory (links resolve inside the root, not the host's)
     dangling = os.path.islink(_named(rootfs, dest)) and not os.path.lexists(inside(rootfs, dest))
@@ -136,6 +118,33 @@ def copy_from_root(
             out = inside(rootfs, posixpath.dirname(dest.rstrip("/")) or "/")
             out = os.path.join(out, posixpath.basename(dest.rstrip("/")))
         _copy_entry(real, out, mode)
+
+
+def copied_sources(
+    source_root: str, sources: tuple[str, ...] | list[str], excluded: Callable[[str], bool] | None = None
+) -> list[tuple[str, str, str | None]]:
+    """What ``copy_from_root`` copies of ``sources``: (name in the destination, followed path in the source
+    root, prefix of its paths for ``excluded`` or None), in the order it copies them. ``MissingSource`` when
+    a source matches nothing, or only what ``excluded`` leaves out."""
+    matches: list[tuple[str, str, str | None]] = []
+    for source in sources:
+        found = glob_inside(source_root, source) if GLOBS.search(source) else [_named(source_root, source)]
+        kept = 0
+        for path in found:
+            real = inside(source_root, "/" + os.path.relpath(path, source_root))
+            if not os.path.exists(real):
+                raise MissingSource(source)
+            own_dir = not GLOBS.search(source) and os.path.isdir(real)
+            prefix: str | None = "" if own_dir else os.path.basename(path)
+            if excluded is not None and prefix and excluded(prefix):
+                continue
+            matches.append((os.path.basename(path), real, prefix if excluded is not None else None))
+            kept += 1
+        if not found:
+            raise MissingSource(source)
+        if not kept:
+            raise MissingSource(f"{source} (every match excluded by --exclude)")
+    return matches
 
 
 def _named(root: str, source: str) -> str:

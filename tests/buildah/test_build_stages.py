@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
-from buildah_tools import FIXTURES, forget_layers, image_config, read_file, shlax, statuses
+from buildah_tools import (
+    FIXTURES,
+    bud,
+    diff_trees,
+    file_tree,
+    forget_layers,
+    image_config,
+    read_file,
+    run_bud,
+    shlax,
+    statuses,
+)
 
 
 def test_heredocs_are_lowered(base_images, buildah_cleanup, tmp_path):
@@ -107,3 +119,78 @@ def test_from_platform_builds_only_for_this_machine(platform, built, base_images
             ]
     finally:
         forget_layers(tmp_path / "cache")
+
+
+STAGE_COPY = """\
+FROM busybox AS build
+ARG V=1
+ARG W=hi
+ARG O=5
+RUN echo $W > /hi && echo $V > /other && chown $O:6 /hi
+FROM busybox
+COPY --from=build /hi /hi
+RUN cat /hi > /seen
+"""
+
+
+def test_a_copy_from_a_stage_built_again_into_the_same_files_is_reused_as_bud_reuses_it(
+    base_images, buildah_cleanup, tmp_path
+):
+    """bud keys ``COPY --from=<stage>`` by the files it copies: a stage built again into the same files (here
+    its RUN writes another file too) leaves the COPY and the steps after it cached. A change of the copied
+    file's content or owner (mtimes aside) builds them again."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(STAGE_COPY)
+    cache = tmp_path / "cache"
+    ours, theirs = buildah_cleanup.tag("shlax-stagecopy"), buildah_cleanup.tag("bud-stagecopy")
+    try:
+        shlax("build", str(ctx), cache_dir=cache)
+        again = shlax("build", "--explain", "--build-arg", "V=2", "-t", ours, str(ctx), cache_dir=cache)
+        assert statuses(again.stderr) == ["from", "built", "from", "cached", "cached"], again.stderr
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        budded = run_bud(
+            ["buildah", "bud", "--layers", "--format", "docker", "--build-arg", "V=2", "-t", theirs, str(ctx)]
+        )
+        assert budded.returncode == 0, budded.stderr
+        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", budded.stdout, re.M))
+        # bud too: the final stage's COPY and the RUN after it
+        final = budded.stdout[budded.stdout.index("[2/2] STEP 2/3: COPY") :]
+        reused = re.findall(r"^\[2/2\] STEP \d/3: (\w+).*\n--> Using cache", final, re.M)
+        assert reused == ["COPY", "RUN"], budded.stdout
+        assert diff_trees(file_tree(ours), file_tree(theirs)) == []
+        assert read_file(ours, "/seen") == "hi\n"
+
+        content = shlax(
+            "build",
+            "--explain",
+            "--build-arg",
+            "V=2",
+            "--build-arg",
+            "W=bye",
+            "-t",
+            ours,
+            str(ctx),
+            cache_dir=cache,
+        )
+        assert statuses(content.stderr).count("built") == 3, content.stderr
+        assert "the files copied from the stage changed" in content.stderr
+        assert read_file(ours, "/seen") == "bye\n"
+
+        owner = shlax(
+            "build",
+            "--build-arg",
+            "V=2",
+            "--build-arg",
+            "W=bye",
+            "--build-arg",
+            "O=7",
+            "-t",
+            ours,
+            str(ctx),
+            cache_dir=cache,
+        )
+        assert statuses(owner.stderr).count("built") == 3, owner.stderr
+        assert file_tree(ours)["/hi"][2:4] == (7, 6)
+    finally:
+        forget_layers(cache)
