@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+import weakref
 
 from shlax_front.backend.runner import Result
 
@@ -14,6 +17,16 @@ class FakeRunner:
         self.calls: list[list[str]] = []
         self.images = {"busybox-id"}
         self.counter = 0
+        self._rootfs: str | None = None
+
+    @property
+    def rootfs(self) -> str:
+        """What ``mount`` answers: an empty directory of this runner's own, removed with it (what a build writes
+        into the mounted container, a direct copy's files, stays out of the host's tree)."""
+        if self._rootfs is None:
+            self._rootfs = tempfile.mkdtemp(prefix="fake-rootfs-")
+            weakref.finalize(self, shutil.rmtree, self._rootfs, True)
+        return self._rootfs
 
     def run(self, argv, check=True, on_output=None, cwd=None, input=None):
         argv = [str(a) for a in argv]
@@ -38,7 +51,7 @@ class FakeRunner:
         elif verb == "from":
             out = argv[argv.index("--name") + 1]
         elif verb == "mount":
-            out = "/nonexistent-rootfs"
+            out = self.rootfs
         return Result(argv, 0, out, "")
 
     def verbs(self):

@@ -286,11 +286,12 @@ def redo(
             if folded and reason == "cached layer was removed":
                 reason = "a config step after it changed (committed with it)"
             container = work.create(image)
-            buildah.config(container, [option for options in pending for option in options])
+            # the pending config steps go with the commit's config call (a copy reads no config): one call
+            owed = [option for options in pending for option in options]
             pending = []
             digest = copies.copy(step, container, _mounter(buildah, container), {})
             history = with_content(step.history, digest, step.sources, context.root)
-            folded_options = [option for config_step in folded for option in config_step.options]
+            folded_options = owed + [option for config_step in folded for option in config_step.options]
             commit_name = name if i + len(folded) == last else None
             committed = buildah.commit(
                 container,

@@ -107,10 +107,13 @@ class RunExecutor:
         scratch: Callable[[str], str],
         show: Callable[[str], None],
         source_rootfs: Callable[[str], str] | None = None,
+        known_info: Callable[[str, str | None], dict[str, Any] | None] | None = None,
     ):
         self.buildah = buildah
         #: the mounted root of an image (``--mount from=``), to resolve its sources inside it
         self.source_rootfs = source_rootfs
+        #: (container, its image) -> its ``buildah inspect`` when the build knows it without asking, else None
+        self.known_info = known_info
         self.caches = caches
         self.context_root = context_root
         self.options = options
@@ -152,7 +155,12 @@ class RunExecutor:
 
         def container_info() -> dict[str, Any]:
             """The container's ``buildah inspect``, asked once for everything this run needs from it (its
-            architecture, its user and working directory, its PATH): each ``buildah`` call costs 30-100 ms."""
+            architecture, its user and working directory, its PATH): each ``buildah`` call costs 30-100 ms;
+            not asked when the build knows the answer (``known_info``: a FROM image's container, unconfigured)."""
+            if not inspected and self.known_info is not None:
+                known = self.known_info(container, image)
+                if known is not None:
+                    inspected.append(known)
             if not inspected:
                 inspected.append(self.buildah.inspect_container(container) or {})
             return inspected[0]

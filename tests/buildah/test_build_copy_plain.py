@@ -49,3 +49,35 @@ def test_a_symlinked_directory_out_of_the_context_is_not_followed(base_images, b
         assert "host secret" not in ours.stdout + ours.stderr
     finally:
         forget_layers(cache)
+
+
+def _config(ref: str) -> dict:
+    info = json.loads(subprocess.run(["buildah", "inspect", ref], capture_output=True, text=True).stdout)
+    config = info["Docker"]["config"]
+    return {key: config.get(key) for key in ("Env", "User", "WorkingDir", "Cmd")}
+
+
+def test_config_steps_before_a_copy_set_with_its_commit_make_buds_image(
+    base_images, buildah_cleanup, tmp_path
+):
+    """ENV, USER and WORKDIR before a COPY are set on its container with its commit's history line, after the
+    copy (one ``buildah config`` call): the copy reads none of them - its files are root's without ``--chown``
+    whatever the USER, ``--chown`` names a user of the image's files - and the image is bud's."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nENV A=1\nUSER nobody\nWORKDIR /w\nCOPY app.py ./\nCOPY --chown=nobody sub/ ./sub/\n"
+        "USER root\nENV B=2\nCOPY app.py /x/\nRUN cat /w/app.py /x/app.py > /w/both\n"
+        'ENV C=3\nCOPY sub/lib.py /y/\nCMD ["sh"]\n'
+    )
+    (ctx / "app.py").write_text("print('app')\n")
+    (ctx / "sub" / "lib.py").write_text("x = 1\n")
+    ours, theirs = buildah_cleanup.tag("shlax-cfgcopy"), buildah_cleanup.tag("bud-cfgcopy")
+    try:
+        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        assert _created_by(ours) == _created_by(theirs)
+        assert _config(ours) == _config(theirs)
+        assert not diff_trees(file_tree(ours), file_tree(theirs))
+    finally:
+        forget_layers(cache)
