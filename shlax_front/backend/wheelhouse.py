@@ -96,13 +96,18 @@ def fill(
     older than the index: it stands only as far as the index's own answer, recorded in ``history`` less
     than ``lists_ttl`` ago, vouches for it (``settled``). The install then runs with ``PIP_FIND_LINKS``
     (and ``PIP_NO_INDEX`` when the wheelhouse has everything). ``show`` receives the pip outputs worth
-    showing (a miss of the offline attempt is expected and not news).
+    showing (a miss of the offline attempt is expected and not news). ``offline``: nothing runs, the install
+    reads the wheelhouse alone (``--no-index``) and names what it lacks itself.
     """
     complete = True
     for executable, wh in installs:
+        if offline:
+            # the install itself runs with --no-index from the wheelhouse (and prints what it lacks): an offline
+            # resolution before it would be a second pip that tells nothing more
+            continue
         base, options, index, offline_argv, online_argv = _download_argvs(executable, wh)
         record_argv = _record_argv(online_argv, wh)
-        lines = None if offline else installed_lines(run, wh, read)
+        lines = installed_lines(run, wh, read)
         if lines and not wh.find_links and cold_for(wheelhouse_directory(history), lines):
             # cold for this install: the offline attempt cannot succeed, and fetching what it misses one at a
             # time costs a pip run per distribution before the full download that follows anyway
@@ -110,7 +115,7 @@ def fill(
             continue
         absent = (
             []
-            if offline or wh.find_links
+            if wh.find_links
             else absent_pins(
                 wheelhouse_directory(history), lines, fetchable_alone(history, record_argv, lines, lists_ttl)
             )
@@ -124,10 +129,6 @@ def fill(
                 complete = _download_all(run, online_argv, record_argv, history, lines, show) and complete
                 continue
         first = run(offline_argv, False)
-        if offline:
-            show(first.output)
-            complete = complete and first.returncode == 0
-            continue
 
         def stands(output, lines=lines, argv=record_argv):
             return settled(history, argv, lines, output, lists_ttl)

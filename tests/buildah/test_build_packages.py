@@ -386,6 +386,7 @@ def test_a_warm_rebuild_runs_pip_once_and_asks_pypi_only_about_what_was_added(
     _write(ctx, again)
     offline = shlax("build", "--verbose", "--offline", str(ctx), cache_dir=pip_cache, env=env)
     out = run_output(offline.stderr)
+    (pip,) = _pip_runs(calls)  # offline, the install alone too: from the wheelhouse, with --no-index
     assert re.search(r"^Successfully installed .*\bsix-", out, re.M) and "Downloading" not in out
 
 
