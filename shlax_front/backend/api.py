@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,8 +243,13 @@ def run_request(
     # absolute: the host caches under it are bind-mounted, and buildah refuses a relative host path
     root = Path(os.path.abspath(request.cache_dir)) if request.cache_dir else default_root()
     budversion.keep_version_in(root / "buildah-version.json")
+    # the planner's ``buildah --version`` (asked when the cache root has no record of it: a cold build) runs
+    # beside the image listing, not after it
+    version = threading.Thread(target=budversion.installed_version, daemon=True)
+    version.start()
     # one image listing serves the executor's cached steps and tags, and tells which image a FROM names now
     listing = buildah.image_names()
+    version.join()
     remembered = (
         None if pull_policy(request) in ("always", "newer") else InspectCache(root / "images", listing)
     )
