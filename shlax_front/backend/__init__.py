@@ -21,12 +21,18 @@ One idea a module, in the order a build goes through them:
 - ``copy_step``   one COPY/ADD: context batches and ignore files, ``--checksum``, setid bits, owner-keeping
                   ``COPY --from``; ``copyopts`` (``--exclude``, ``--checksum``), ``rootfs`` (copy between
                   mounted roots), ``setid`` help it.
+- ``stagefiles``  the key of ``COPY --from=<stage>``: the files it copies, not the stage's key.
 - ``run_output``  what a step's output says: bytes downloaded and served from the host caches, what
                   ``--offline`` lacked, the tail shown on failure.
 - ``users``       ``/etc/passwd`` and ``/etc/group`` of the container (owners of caches and WORKDIRs).
 - ``wheelhouse``  the host pip wheelhouse: filled offline first, the index read only for what is missing;
                   ``pipindex`` lets a cold install's one pip fill it through an index on loopback.
 - ``aptlists``    ``apt-get update`` skipped while the host's lists are fresh; apt's layout replayed.
+- ``incremental`` an apt or pip install that only gained packages run as a delta on its previous layer (the
+                  record of layers, the executor's side).
+- ``deltarule``   which RUN scripts a delta understands (``describe``, the planner's side).
+- ``dpkgstate``   what a full apt install leaves in dpkg's files that a delta must match, and the checks.
+- ``aptplan``     apt's plan of a full install: which packages it configures before its last dpkg run.
 - ``hostcache``   package cache directories (partitions, host-shared pip/npm, ownership hand-back);
                   ``cachemounts`` the user's own ``RUN --mount=type=cache`` directories.
 - ``secrets``     ``--secret`` values and ``RUN --mount=type=secret``; ``netns`` the ``--offline`` cut.

@@ -27,7 +27,7 @@ from shlax_front import lift
 from shlax_front import stages as graph_of
 from shlax_front.backend import budversion, history
 from shlax_front.backend.copyopts import copy_flags_problem
-from shlax_front.backend.incremental import describe as describe_install
+from shlax_front.backend.deltarule import describe as describe_install
 from shlax_front.backend.steps import (
     BuildSteps,
     ConfigStep,
@@ -84,7 +84,7 @@ class Planner:
         self.target = target
         self.image_config = image_config or (lambda ref: None)
         self.caching = caching
-        #: describe each RUN's install for the executor's incremental layers (``backend/incremental.py``)
+        #: describe each RUN's install for the executor's incremental layers (``backend/deltarule.py``)
         self.incremental = incremental
         #: the ARG names the file declares (set by ``plan``: the graph knows them; bud warns about the others)
         self.declared_args: set[str] = set()

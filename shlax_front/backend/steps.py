@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shlax_front.actions import Wheelhouse
-    from shlax_front.backend.incremental import DeltaInstall
+    from shlax_front.backend.deltarule import DeltaInstall
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from fake_runner import FakeRunner
 
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext
+from shlax_front.backend.deltarule import DeltaInstall, PipInstall
 from shlax_front.backend.executor import Executor, Options
 from shlax_front.backend.hostcache import HostCaches
-from shlax_front.backend.incremental import DeltaInstall, IncrementalLayers, PipCheck, PipInstall, Start
+from shlax_front.backend.incremental import IncrementalLayers, PipCheck, Start
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.runner import Result
 from shlax_front.backend.steps import RunStep
@@ -326,7 +327,7 @@ def _status(*stanzas: tuple[str, str]) -> str:
 
 
 def test_status_old_is_made_the_one_a_full_install_leaves(tmp_path):
-    from shlax_front.backend.incremental import restore_status_old
+    from shlax_front.backend.dpkgstate import restore_status_old
 
     dpkg = tmp_path / "var/lib/dpkg"
     dpkg.mkdir(parents=True)
@@ -508,7 +509,7 @@ def test_an_install_apt_split_over_several_dpkg_runs_is_built_in_full(tmp_path):
     when the earlier install (or the delta) configured a package new to its layer in an earlier run, a full
     install's split is apt's choice for the whole set: not kept (npm on bookworm). An upgrade configured
     early (a library dpkg needs) is configured early by a full install too."""
-    from shlax_front.backend.incremental import dpkg_runs_split
+    from shlax_front.backend.dpkgstate import dpkg_runs_split
 
     dpkg, parent = tmp_path / "delta/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
     for d in (dpkg, parent):
@@ -550,7 +551,7 @@ def _accounts(root: Path, *names: str) -> None:
 def test_system_users_a_full_install_may_number_otherwise_are_not_kept(tmp_path):
     """adduser --system gives the first free id in apt's configure order: after tcpdump's user, a delta gave
     uuidd 101 where a full install gave it 100."""
-    from shlax_front.backend.incremental import accounts_added
+    from shlax_front.backend.dpkgstate import accounts_added
 
     parent, earlier, delta = tmp_path / "parent", tmp_path / "earlier", tmp_path / "delta"
     _accounts(parent, "root")
@@ -575,7 +576,7 @@ def test_system_users_a_full_install_may_number_otherwise_are_not_kept(tmp_path)
 def test_a_shared_file_both_installs_edited_is_not_kept(tmp_path):
     """add-shell appends in configure order: csh's lines then mksh's after a delta, mksh's first in a full
     install. A file only the delta edited, or one the earlier install left as the parent had it, is kept."""
-    from shlax_front.backend.incremental import shared_edits
+    from shlax_front.backend.dpkgstate import shared_edits
 
     parent, delta = tmp_path / "parent", tmp_path / "delta"
     for root, shells in ((parent, "/bin/sh\n"), (delta, "/bin/sh\n/bin/csh\n")):
@@ -612,7 +613,8 @@ def test_a_split_the_earlier_layer_shows_is_compared_with_apt_s_plan_after_the_d
     pre-dependencies first): the delta runs, and its check asks apt which packages a full install of the whole
     set configures early (``aptplan``), with the step's own script. No answer: refused as before."""
     from shlax_front.backend.aptplan import PLAN_OPTION
-    from shlax_front.backend.incremental import AptOrder, IncrementalLayers, Start, dpkg_runs_split
+    from shlax_front.backend.dpkgstate import dpkg_runs_split
+    from shlax_front.backend.incremental import AptOrder, IncrementalLayers, Start
 
     earlier, parent = tmp_path / "earlier/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
     for d in (earlier, parent):
@@ -661,7 +663,7 @@ def test_early_configured_packages_are_kept_when_apt_s_plan_configures_the_same_
     delta (less) none. Kept when apt's plan of a full install configures python3-minimal early too (an upgrade
     it configures early, libssl3 here, is left out); refused when the plan configures another, or not that one."""
     from shlax_front.backend.aptplan import FullPlan
-    from shlax_front.backend.incremental import dpkg_runs_split
+    from shlax_front.backend.dpkgstate import dpkg_runs_split
 
     dpkg, parent = tmp_path / "delta/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
     for d in (dpkg, parent):
@@ -798,7 +800,7 @@ def test_a_full_install_dpkg_may_write_its_status_file_during_is_built_in_full(t
     a status-old from the middle of its last run, which no rule rebuilds. The earlier install and the delta
     each below it, all their packages unpacked in their copies: still refused when both together are not
     (here 30 + 10 packages: 6 updates each at most, 20 besides, reach 251)."""
-    from shlax_front.backend.incremental import dpkg_runs_split, mid_run_write
+    from shlax_front.backend.dpkgstate import dpkg_runs_split, mid_run_write
 
     dpkg, parent = tmp_path / "delta/var/lib/dpkg", tmp_path / "parent/var/lib/dpkg"
     for d in (dpkg, parent):
@@ -856,7 +858,7 @@ def test_each_conffile_counts_as_a_status_update_of_dpkg_s_last_run():
     """dpkg updates a package's status once more per conffile as it configures it (10 updates of a real full
     install that its log did not show, each after a package with conffiles): 17 packages with 8 conffiles
     each may reach the write that 17 packages without any do not."""
-    from shlax_front.backend.incremental import mid_run_write
+    from shlax_front.backend.dpkgstate import mid_run_write
 
     def with_conffiles(count: int) -> str:
         listed = "".join(f" /etc/p{n}/{c} newconffile\n" for c in range(8) for n in [0])
@@ -917,7 +919,7 @@ def _less_procps_status() -> tuple[str, str]:
 def test_the_updates_of_an_install_s_last_dpkg_run_are_counted_in_its_log():
     """The status lines after the last run's startup (6 for less and procps, 2 for libc-bin's trigger) and one
     update per conffile of a package it configured, which dpkg does not log (procps: 3)."""
-    from shlax_front.backend.incremental import last_run_updates
+    from shlax_front.backend.dpkgstate import last_run_updates
 
     before, after = _less_procps_status()
     assert last_run_updates(LESS_PROCPS_LOG, before, after) == 11
@@ -939,7 +941,7 @@ def test_the_updates_of_an_install_s_last_dpkg_run_are_counted_in_its_log():
     ],
 )
 def test_a_log_that_is_not_as_expected_counts_nothing(log):
-    from shlax_front.backend.incremental import last_run_updates
+    from shlax_front.backend.dpkgstate import last_run_updates
 
     before, after = _less_procps_status()
     assert last_run_updates(log, before, after) is None
@@ -949,7 +951,7 @@ def test_packages_apt_s_plan_configures_early_are_not_looked_for_in_the_last_run
     """procps configured in a dpkg run of its own before the last (as apt does with a pre-dependency): its
     last run is not all the install's, so nothing is counted, unless apt's plan configures procps early too;
     then the last run's updates are counted alone (less: 3, libc-bin's trigger: 2)."""
-    from shlax_front.backend.incremental import last_run_updates
+    from shlax_front.backend.dpkgstate import last_run_updates
 
     lines = LESS_PROCPS_LOG.splitlines(keepends=True)
     procps = [line for line in lines if "procps" in line]
@@ -968,7 +970,7 @@ def test_packages_apt_s_plan_configures_early_are_not_looked_for_in_the_last_run
 def test_the_earlier_install_s_lines_are_the_ones_after_the_parent_layer_s_log(tmp_path):
     """The base image's runs (and earlier RUNs') are in the parent layer's log too; a log that does not continue
     it (rotated, removed and made again) or no log counts nothing."""
-    from shlax_front.backend.incremental import earlier_updates
+    from shlax_front.backend.dpkgstate import earlier_updates
 
     parent = tmp_path / "parent"
     (parent / "var/log").mkdir(parents=True)
@@ -1040,7 +1042,7 @@ def _medium_layers(tmp_path, earlier: int, added: int):
 def test_a_medium_install_counted_in_dpkg_s_log_keeps_its_delta(tmp_path):
     """62 packages (build-essential procps less): 188 updates counted in the earlier install's last run, where 6
     a package estimated 392 and refused the delta; 2 more packages and their run's trigger make 196 + 20 < 251."""
-    from shlax_front.backend.incremental import dpkg_runs_split, mid_run_write
+    from shlax_front.backend.dpkgstate import dpkg_runs_split, mid_run_write
 
     start, refused, root, parent_root = _medium_layers(tmp_path, 62, 2)
     assert refused is None
