@@ -270,6 +270,19 @@ class RunExecutor:
                         return read_in_rootfs(rootfs, _container_config(container_info()), paths, covered)
 
                     history = wheelhouse_history(self.caches)
+
+                    def fill() -> list[tuple[str, str]]:
+                        """The wheelhouse filled by pip runs before the command (the path without the index)."""
+                        return fill_wheelhouse(
+                            in_container,
+                            wheelhouse,
+                            history,
+                            self.options.offline,
+                            self.options.lists_ttl,
+                            self.show,
+                            from_rootfs,
+                        )
+
                     shell_form = len(step.argv) == 3 and tuple(step.argv[:2]) == ("/bin/sh", "-c")
                     alone = shell_form and not mounts
                     answers = (
@@ -302,15 +315,7 @@ class RunExecutor:
                             else None
                         )
                         if cold is None:
-                            env += fill_wheelhouse(
-                                in_container,
-                                wheelhouse,
-                                history,
-                                self.options.offline,
-                                self.options.lists_ttl,
-                                self.show,
-                                from_rootfs,
-                            )
+                            env += fill()
                 argv = list(step.argv)
                 on_output = self.show  # line by line, as the command prints
                 if cold is not None:
@@ -343,15 +348,7 @@ class RunExecutor:
                             "shlax-front: the wheelhouse's answer did not fit; resolving with the index"
                         )
                         env = without_index
-                        env += fill_wheelhouse(
-                            in_container,
-                            wheelhouse,
-                            history,
-                            self.options.offline,
-                            self.options.lists_ttl,
-                            self.show,
-                            from_rootfs,
-                        )
+                        env += fill()
                         result = self.buildah.run(
                             container,
                             argv,

@@ -292,20 +292,30 @@ class ColdFill:
             path.unlink(missing_ok=True)
 
 
-def cold_fill(
-    installs: Sequence[tuple[str, Wheelhouse]], history: Path, offline: bool, read: Read | None
-) -> ColdFill | None:
-    """The ``ColdFill`` of a RUN whose only pip install is cold for the wheelhouse, its requirement files read
-    by ``read`` (never by a run: that would cost the run this saves); None when anything else holds (then
-    ``fill`` runs as before)."""
+def _single_install(
+    installs: Sequence[tuple[str, Wheelhouse]], offline: bool, read: Read | None
+) -> tuple[str, Wheelhouse, list[str]] | None:
+    """The one pip install of a RUN with its requirement lines read by ``read``, where the pip run this saves
+    can be saved at all: online, one install, no find-links of the user's, lines ``read`` could give."""
     if offline or len(installs) != 1 or read is None:
         return None
     executable, wh = installs[0]
     if wh.find_links:
         return None
     lines = installed_lines(None, wh, read)
-    if not lines or not cold_for(wheelhouse_directory(history), lines):
+    return (executable, wh, lines) if lines else None
+
+
+def cold_fill(
+    installs: Sequence[tuple[str, Wheelhouse]], history: Path, offline: bool, read: Read | None
+) -> ColdFill | None:
+    """The ``ColdFill`` of a RUN whose only pip install is cold for the wheelhouse, its requirement files read
+    by ``read`` (never by a run: that would cost the run this saves); None when anything else holds (then
+    ``fill`` runs as before)."""
+    single = _single_install(installs, offline, read)
+    if single is None or not cold_for(wheelhouse_directory(history), single[2]):
         return None
+    executable, wh, lines = single
     online_argv = _download_argvs(executable, wh)[4]
     return ColdFill(online_argv, history, lines, _record_argv(online_argv, wh))
 
@@ -336,14 +346,10 @@ def index_answers(
     Everything else is asked of PyPI. None where the index does not stand in: ``--offline``, more than one
     install, find-links of the user's, requirement files only a run could read, or a line that is not a
     plain requirement (an option, a path, an URL: pip reads it from elsewhere)."""
-    if offline or len(installs) != 1 or read is None:
+    single = _single_install(installs, offline, read)
+    if single is None or not all(_named(line) for line in single[2]):
         return None
-    executable, wh = installs[0]
-    if wh.find_links:
-        return None
-    lines = installed_lines(None, wh, read)
-    if not lines or not all(_named(line) for line in lines):
-        return None
+    executable, wh, lines = single
     record_argv = _record_argv(_download_argvs(executable, wh)[4], wh)
     directory = wheelhouse_directory(history)
     try:
