@@ -7,7 +7,8 @@ One idea a module, in the order a build goes through them:
                   (``interrupts``).
 - ``replay``      a no-op finished from the record of the last build; ``late_edit`` redoes only the COPY
                   steps after the last RUN when only their files changed (``directcopy``: on buildah 1.28,
-                  written into the mounted container as ``buildah copy`` writes them).
+                  written into the mounted container as ``buildah copy`` writes them; every build's COPY of
+                  one plain context source too).
 - ``flags``       bud's and docker's flags, read and checked before the first step; ``run_settings`` the
                   settings of RUN containers (capabilities, devices, DNS, limits) each ``buildah from`` gets.
 - ``plan``        the one entry from the front end: passed actions in, ``steps`` out.
@@ -26,7 +27,7 @@ One idea a module, in the order a build goes through them:
                   ``--offline`` lacked, the tail shown on failure.
 - ``users``       ``/etc/passwd`` and ``/etc/group`` of the container (owners of caches and WORKDIRs).
 - ``wheelhouse``  the host pip wheelhouse: filled offline first, the index read only for what is missing;
-                  ``pipindex`` lets a cold install's one pip fill it through an index on loopback.
+                  ``pipindex`` lets a single-command install's one pip, cold or warm, read it through an index on loopback.
 - ``aptlists``    ``apt-get update`` skipped while the host's lists are fresh; apt's layout replayed.
 - ``incremental`` an apt or pip install that only gained packages run as a delta on its previous layer (the
                   record of layers, the executor's side).
