@@ -27,7 +27,8 @@ One idea a module, in the order a build goes through them:
                   ``--offline`` lacked, the tail shown on failure.
 - ``users``       ``/etc/passwd`` and ``/etc/group`` of the container (owners of caches and WORKDIRs).
 - ``wheelhouse``  the host pip wheelhouse: filled offline first, the index read only for what is missing;
-                  ``pipindex`` lets a single-command install's one pip, cold or warm, read it through an index on loopback.
+                  ``pipindex`` lets a single-command install's one pip, cold or warm, read it through an
+                  index on loopback.
 - ``aptlists``    ``apt-get update`` skipped while the host's lists are fresh; apt's layout replayed.
 - ``incremental`` an apt or pip install that only gained packages run as a delta on its previous layer (the
                   record of layers, the executor's side).
