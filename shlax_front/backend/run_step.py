@@ -328,15 +328,20 @@ class RunExecutor:
                         self.show(line)
 
                 shown: list[bool] = []
-                result = self.buildah.run(
-                    container,
-                    argv,
-                    env=env,
-                    volumes=volumes,
-                    mounts=mounts,
-                    network=network,
-                    on_output=on_output,
-                )
+
+                def run_command(env: list[tuple[str, str]], on_output: Callable[[str], None]) -> Result:
+                    """The step's command (run again after a wheelhouse answer that did not fit)."""
+                    return self.buildah.run(
+                        container,
+                        argv,
+                        env=env,
+                        volumes=volumes,
+                        mounts=mounts,
+                        network=network,
+                        on_output=on_output,
+                    )
+
+                result = run_command(env, on_output)
                 if cold is not None:
                     env += cold.finish(self.show if not shown else lambda output: None)
                 if index is not None and answers is not None:
@@ -349,15 +354,7 @@ class RunExecutor:
                         )
                         env = without_index
                         env += fill()
-                        result = self.buildah.run(
-                            container,
-                            argv,
-                            env=env,
-                            volumes=volumes,
-                            mounts=mounts,
-                            network=network,
-                            on_output=self.show,
-                        )
+                        result = run_command(env, self.show)
                     else:
                         index.record(
                             result.returncode == 0,
