@@ -262,9 +262,16 @@ def test_a_cold_install_alone_runs_pip_once_and_fills_the_wheelhouse(
     assert "Processing /run/shlax-front/wheelhouse/iniconfig-2.0.0-py3-none-any.whl" in warm.stderr
     assert "Downloading" not in warm.stderr  # nothing crossed the network
 
-    (ctx / "pip.conf").write_text("[global]\ncert = /etc/ssl/host-ca.crt\n")
     _write(ctx, alone.format(before=""))
-    theirs = buildah_cleanup.tag("bud-pip")
+    assert _differences_from_bud(ctx, cold_tag, buildah_cleanup) == []
+
+
+def _differences_from_bud(ctx, ours: str, cleanup) -> list[str]:
+    """How ``ours`` differs from bud's build of ``ctx`` (pip reaching PyPI through the host's CA bundle), file
+    for file, beyond what two builds differ in anyway: bud's -v leaves its mount points behind, empty; apt's
+    logs, ldconfig's aux-cache and the .pyc files hold times."""
+    (ctx / "pip.conf").write_text("[global]\ncert = /etc/ssl/host-ca.crt\n")
+    theirs = cleanup.tag("bud-pip")
     bud(
         ctx / "Containerfile",
         ctx,
@@ -273,16 +280,15 @@ def test_a_cold_install_alone_runs_pip_once_and_fills_the_wheelhouse(
         "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro",
         "-v",
         f"{ctx / 'pip.conf'}:/etc/pip.conf:ro",
-        cleanup=buildah_cleanup,
+        cleanup=cleanup,
     )
-    # bud's -v leaves its mount points behind, empty; apt's logs and ldconfig's aux-cache hold times
+    (ctx / "pip.conf").unlink()
     noise = {"/etc/pip.conf", "/etc/ssl/host-ca.crt", "/var/cache/ldconfig/aux-cache"}
-    differences = diff_trees(file_tree(cold_tag), file_tree(theirs))
-    assert [
+    return [
         d
-        for d in differences
+        for d in diff_trees(file_tree(ours), file_tree(theirs))
         if ".pyc:" not in d and d.split(":")[0] not in noise and not d.startswith("/var/log/")
-    ] == []
+    ]
 
 
 def _counting_buildah(tmp_path):
@@ -346,26 +352,7 @@ def test_a_warm_rebuild_runs_pip_once_and_asks_pypi_only_about_what_was_added(
         "urllib3",
     }
 
-    (ctx / "pip.conf").write_text("[global]\ncert = /etc/ssl/host-ca.crt\n")
-    theirs = buildah_cleanup.tag("bud-pip")
-    bud(
-        ctx / "Containerfile",
-        ctx,
-        theirs,
-        "-v",
-        "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro",
-        "-v",
-        f"{ctx / 'pip.conf'}:/etc/pip.conf:ro",
-        cleanup=buildah_cleanup,
-    )
-    (ctx / "pip.conf").unlink()
-    noise = {"/etc/pip.conf", "/etc/ssl/host-ca.crt", "/var/cache/ldconfig/aux-cache"}
-    differences = diff_trees(file_tree(pinned_tag), file_tree(theirs))
-    assert [
-        d
-        for d in differences
-        if ".pyc:" not in d and d.split(":")[0] not in noise and not d.startswith("/var/log/")
-    ] == []
+    assert _differences_from_bud(ctx, pinned_tag, buildah_cleanup) == []
     tree = file_tree(pinned_tag)
     assert not [p for p in tree if p.endswith("direct_url.json")]
     for path in [p for p in tree if p.endswith((".dist-info/RECORD", ".dist-info/INSTALLER"))]:
