@@ -433,6 +433,8 @@ class Executor:
                     )
                     if start and spoiled:  # new lists, or an unproven dpkg trigger: built in full after all
                         reason = start.redone(reason, spoiled)
+                        # the delta's output is shown already: say why the step's command runs again after it
+                        self._show(f"shlax-front: not incremental: {spoiled}; the step runs again in full")
                         self._drop_container(state)
                         state.image, state.pending = parent_image, parent_pending
                         self._ensure_container(state)

@@ -52,6 +52,11 @@ def test_an_apt_install_gives_its_packages_and_a_template_without_them():
         (INSTALL.format("tini") + " && echo done > /etc/done", "also runs `echo done`"),
         (INSTALL.format("tini foo-"), "not a plain name"),
         (INSTALL.format("tini $EXTRA"), "computed at run time"),
+        (
+            INSTALL.format("$(cat /tmp/pkgs)"),
+            "computed at run time (`cat /tmp/pkgs` in the install's arguments)",
+        ),
+        (INSTALL.format("tini `cat /tmp/pkgs`"), "computed at run time (`cat /tmp/pkgs`"),
         ("RUN apt-get install -y tini -q less", "options among the package names"),
         ("RUN apt-get update && apt-get -y upgrade && apt-get install -y tini", "more than one install"),
         ("RUN npm ci", "npm installs are built in full"),
@@ -205,7 +210,7 @@ class ListsRefreshingRunner(FakeRunner):
         return super().run(argv, check, on_output, cwd, input)
 
 
-def _build(tmp_path, runner, packages: str):
+def _build(tmp_path, runner, packages: str, shown: list | None = None):
     text = f"FROM busybox\n{INSTALL.format(packages)}\n"
     plan = Planner(parse(text), incremental=True).plan()
     ctx = tmp_path / "ctx"
@@ -216,6 +221,7 @@ def _build(tmp_path, runner, packages: str):
         HostCaches(tmp_path / "cache"),
         BuildContext(str(ctx)),
         Options(ca_bundle=None, incremental=True),
+        on_output=None if shown is None else shown.append,
     )
     result = executor.run(plan)
     runs = [call[-1] for call in runner.calls if call[1] == "run"]
@@ -495,9 +501,15 @@ def test_a_delta_run_that_fails_is_built_in_full(tmp_path):
     runner = FailingDeltaRunner()
     _build(tmp_path, runner, "tini")
     runner.calls.clear()
-    second, runs, froms = _build(tmp_path, runner, "tini nano")
+    shown: list[str] = []
+    second, runs, froms = _build(tmp_path, runner, "tini nano", shown)
     (record,) = [s for s in second.steps if s.status == "built"]
     assert len(runs) == 2 and "tini nano" in runs[1]
+    # between the delta's output and the full run's, the progress says why the command runs again
+    assert (
+        "shlax-front: not incremental: the delta run failed (exited with status 100); the step runs again in full"
+        in shown
+    )
     assert froms[-1] == "busybox-id"
     assert record.reason.endswith(
         "not incremental: the delta run failed (exited with status 100) (built in full)"
