@@ -8,6 +8,14 @@ whatever was installed before (``apt-get update``, ``apt-get clean``, ``rm``, ``
 the script the run would execute (the rewritten one, with the cache settings) with a marker where the
 package list goes. A pip install is refused when it reads requirement files, installs elsewhere than its
 environment or names anything but requirements. Anything else is a reason (a string) the step is built in full; ``--explain`` shows it.
+
+An apt package list may name ARG and ENV variables (``$PKGS``, ``${PKGS}``, ``jq $EXTRA``): their values are
+known when the step is planned (the step's key holds them), so the list is expanded as ``sh`` would - split on
+the default IFS, a quoted ``"$PKGS"`` one word - and only when that is certain: every field a plain package
+name, no IFS of the build's or the script's, no operator (``${PKGS:-x}``), no word glued to a variable, the
+names not set or read anywhere else in the script, and a shell that splits words as ``sh`` does. ``variables``
+records which names fed the list: the earlier layer is looked up without their values (``template_key``), so
+changing ``--build-arg PKGS`` by added names only is a delta.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +43,21 @@ REPEATABLE = frozenset({"rm", "set", "export", "true", ":"})
 _BETWEEN = re.compile(r"(?:\s|\\\n)*")
 #: a package operand that is not a plain name: a removal (``foo-``), a glob or regex, a local .deb file
 _NOT_A_NAME = re.compile(r"[-+]$|[*?\[\]^$]|^[./~]")
+#: a package name a variable may hold (Debian policy's characters, an architecture qualifier): anything else
+#: - an option, a version or release, a glob, a quote, a backslash - builds the step in full
+_PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]*[a-z0-9.](?::[a-z0-9][a-z0-9-]*)?")
+#: a whole word that is one unquoted or double-quoted variable without operator: (quote, name)
+_VARIABLE_WORD = re.compile(r'^(")?\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})(?(1)")$')
+#: what the shell splits an unquoted expansion on when IFS is not set (its default value)
+_DEFAULT_IFS = re.compile(r"[ \t\n]+")
+#: shells whose unquoted ``$VAR`` splits into fields on IFS (zsh does not split, others are not sh)
+_SPLITTING_SHELLS = frozenset({"sh", "bash", "dash", "ash"})
+#: variables the shell, apt, dpkg, debconf or their maintainer scripts read from the environment: one of them
+#: feeding the list would make the earlier install's run differ from a full one beyond the names it installs
+_READ_BY_THE_RUN = re.compile(
+    r"(?:APT|DPKG|DEBIAN|DEBCONF|DEB|LC|LD|XDG|UCF)_\w*|IFS|PATH|HOME|ENV|BASH_ENV|SHELLOPTS|BASHOPTS|CDPATH|"
+    r"PS4|LANG|LANGUAGE|TMPDIR|TERM|SHELL|USER|POSIXLY_CORRECT|(?i:(?:http|https|ftp|no|all)_proxy)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,11 @@ class DeltaInstall:
     #: the script deletes apt's package lists: the earlier layer has none to install from, unless they are
     #: the host's (mounted for a RUN that updates them)
     deletes_lists: bool = False
+    #: the ARG/ENV names whose values are part of the package list (sorted): the earlier layer is looked up
+    #: without their values (``template_key``), the list itself says what changed
+    variables: tuple[str, ...] = ()
+    #: those of them that are ENV: their values are in the image config, part of the layers before the step
+    from_env: tuple[str, ...] = ()
 
     def script_with(self, packages: tuple[str, ...]) -> str:
         """The script to run that installs only ``packages`` (names of ``self.packages``), as written."""
@@ -107,11 +136,35 @@ def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | st
         return "a heredoc RUN"
     assert isinstance(action.run, str)
     edits = action.caching.edits if action.caching is not None and runs != action.run else ()
-    return describe_script(action.run, edits, runs)
+    return describe_script(action.run, edits, runs, *_known_variables(action))
 
 
-def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: str) -> DeltaInstall | str:
-    """``describe`` for a shell-form script ``text`` that runs as ``runs`` (``edits`` applied to it)."""
+def _known_variables(action: A.RunLike) -> tuple[dict[str, str], tuple[str, ...], str | None]:
+    """(the ARG and ENV values the RUN's shell starts with, the names of those that are ENV, why none may be
+    expanded into a package list). The values are the planner's, those the step's key and ``--env`` carry."""
+    walked = action.step
+    if walked is None:
+        return {}, (), "the build does not know the RUN's variables"
+    program = posixpath.basename(walked.scope.shell[0]) if walked.scope.shell else ""
+    if program not in _SPLITTING_SHELLS:
+        return {}, (), f"SHELL {program or '?'} is not known to split words as sh does"
+    if any(re.search(r"(?:^|,)env=", m) for m in action.mounts):
+        return {}, (), "a secret mount sets a variable of the RUN"
+    variables = walked.scope.variables()
+    return variables, tuple(name for name, _ in walked.scope.env), None
+
+
+def describe_script(
+    text: str,
+    edits: tuple[tuple[int, int, str], ...],
+    runs: str,
+    variables: Mapping[str, str] | None = None,
+    env_names: tuple[str, ...] = (),
+    unexpandable: str | None = None,
+) -> DeltaInstall | str:
+    """``describe`` for a shell-form script ``text`` that runs as ``runs`` (``edits`` applied to it).
+    ``variables``: the values an apt package list's ``$NAME`` expands to (``env_names``: those that are ENV);
+    ``unexpandable``: why none may be."""
     from shlax_front import managers, shell
     from shlax_front.managers.base import CLEAN, INSTALL, UPDATE
     from shlax_front.passes import apply_edits
@@ -127,8 +180,6 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         if inv is not None and inv.role == INSTALL and install is None and inv.name in ("apt", "pip"):
             install = inv
             continue
-        if cmd.depth and install is not None and install.command.start <= cmd.start < install.command.end:
-            return f"the package list is computed at run time (`{' '.join(cmd.argv[:3])}` in the install's arguments)"
         if cmd.depth or cmd.start < 0:
             return "a nested shell script"
         if inv is not None and inv.name == "apt" and inv.role in (UPDATE, CLEAN):
@@ -145,23 +196,35 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         return f"{install.name} {install.verb} is not a plain install"
     if install.command.depth or install.command.start < 0:
         return "the install runs in a nested shell script"
-    if install.dynamic or install.command.conditional:
+    if install.command.conditional or install.command.more_args or install.dynamic and install.name != "apt":
         return "the package list is computed at run time"
     operands = _operands(install)
     if not operands:
         return "no package named"
+    fed: tuple[str, ...] = ()
+    names = [(w.value, w.text) for w in operands]
     if install.name == "pip":
         refused = _pip_refusal(install, operands)
         if refused:
             return refused
-    elif any(w.dynamic or _NOT_A_NAME.search(w.value) for w in operands):
-        return "a package operand is not a plain name (variable, glob, removal or file)"
+    elif any(not w.dynamic and _NOT_A_NAME.search(w.value) for w in operands):
+        return "a package operand is not a plain name (glob, removal or file)"
+    elif any(w.dynamic for w in operands):
+        expanded = _expanded(operands, variables or {}, unexpandable)
+        if isinstance(expanded, str):
+            return expanded
+        names, fed = expanded
+        if not names:
+            return "no package named (the variables of the package list are empty)"
     start, end = operands[0].start, operands[-1].end
     for before, after in zip(operands, operands[1:], strict=False):
         if not _BETWEEN.fullmatch(text[before.end : after.start]):
             return "options among the package names"
-    if len({w.value for w in operands}) != len(operands):
+    if len({value for value, _ in names}) != len(names):
         return "a package named twice"
+    refused = _variables_elsewhere(text, start, end, fed)
+    if refused:
+        return refused
     refused = _removal_refusal(script, install.name)
     if refused:
         return refused
@@ -180,14 +243,69 @@ def describe_script(text: str, edits: tuple[tuple[int, int, str], ...], runs: st
         program = install.command.argv[: install.manager.program_words(install.command)]
         pip = PipInstall(tuple(program), tuple(w.value for w in options))
     return DeltaInstall(
-        packages=tuple(w.value for w in operands),
-        words=tuple(w.text for w in operands),
+        packages=tuple(value for value, _ in names),
+        words=tuple(written for _, written in names),
         template=template,
         rewritten=rewritten,
         updates=updates,
         pip=pip,
         deletes_lists=_deletes_lists(script),
+        variables=fed,
+        from_env=tuple(name for name in fed if name in env_names),
     )
+
+
+def _expanded(
+    operands: list[Word], variables: Mapping[str, str], unexpandable: str | None
+) -> tuple[list[tuple[str, str]], tuple[str, ...]] | str:
+    """The package names an apt install's operands give as ``sh`` expands them, each with the text that names it
+    in a delta's script (a literal word as written, an expanded name as itself), and the variables that fed
+    them (sorted); or why the list cannot be known before the RUN runs."""
+    computed = "the package list is computed at run time"
+    names: list[tuple[str, str]] = []
+    fed: set[str] = set()
+    for w in operands:
+        if not w.dynamic:
+            names.append((w.value, w.text))
+            continue
+        if unexpandable:
+            return f"{computed} ({unexpandable})"
+        m = _VARIABLE_WORD.match(w.text)
+        if m is None:
+            operator = re.search(r"\$\{[#!]?[A-Za-z_][A-Za-z0-9_]*[^A-Za-z0-9_}]", w.text)
+            if operator:
+                return f"{computed} (`{w.text}`: only plain $NAME and ${{NAME}} are expanded)"
+            return f"{computed} (`{w.text}` is not one variable alone)"
+        quoted, name = bool(m.group(1)), m.group(2) or m.group(3)
+        if name not in variables:
+            return f"{computed} (${name} has no value the build knows)"
+        if name == "IFS" or "IFS" in variables:
+            return f"IFS is set, so the shell's word splitting of ${name} is not known"
+        if _READ_BY_THE_RUN.fullmatch(name):
+            return f"${name} names packages and is read by the tools the RUN runs"
+        value = variables[name]
+        fields = [value] if quoted else [f for f in _DEFAULT_IFS.split(value) if f]
+        for field in fields:
+            if not _PLAIN_NAME.fullmatch(field):
+                if quoted and _DEFAULT_IFS.search(field):
+                    return f"`{w.text}` is one word, `{field}`, which is not a package name"
+                return f"${name} holds `{field}`, not a plain package name"
+        names.extend((field, field) for field in fields)
+        fed.add(name)
+    return names, tuple(sorted(fed))
+
+
+def _variables_elsewhere(text: str, start: int, end: int, fed: tuple[str, ...]) -> str | None:
+    """Why the variables that fed the package list cannot be left out of the earlier layer's lookup: the script
+    names them (or IFS) outside the list - it may set, unset or read them, and its run would then depend on
+    values the lookup does not compare."""
+    if not fed:
+        return None
+    outside = text[:start] + "\n" + text[end:]
+    for name in (*fed, "IFS"):
+        if re.search(rf"(?<![A-Za-z0-9_]){name}(?![A-Za-z0-9_])", outside):
+            return f"the script names {name} besides the package list"
+    return None
 
 
 #: what a delta-able RUN may delete: the content of directories no install reads and no check of the delta

@@ -286,13 +286,15 @@ def _plan_needed(start: Start, rootfs: str) -> bool:
 
 def template_key(step: RunStep, parent: str, inputs: dict, delta: DeltaInstall) -> str:
     """Key of everything the step depends on but its package list: the parent layer, the other inputs, the
-    script with the packages cut out, the network setting and the shell."""
+    script with the packages cut out, the network setting and the shell. The ARGs that fed the package list
+    (``delta.variables``) are keyed by name, not value: their value is the list (ENV values are the parent's)."""
     shell_argv = list((step.original_argv or step.argv)[:-1])
     kept = {k: v for k, v in inputs.items() if k not in ("instruction", "argv", "context_files")}
-    return step_key(
-        parent,
-        {**kept, "incremental": [shell_argv, delta.template, step.network]},
-    )
+    incremental = [shell_argv, delta.template, step.network]
+    if delta.variables:
+        kept["env"] = [pair for pair in kept.get("env", ()) if pair[0] not in delta.variables]
+        incremental.append(list(delta.variables))
+    return step_key(parent, {**kept, "incremental": incremental})
 
 
 class IncrementalLayers:
@@ -324,7 +326,10 @@ class IncrementalLayers:
             return Start(delta or "")  # no install: nothing to say
         record = self.records().get(template_key(step, parent, inputs, delta))
         if not isinstance(record, dict) or not isinstance(record.get("packages"), list):
-            return Start("no earlier layer of this install with the same options and script")
+            said = "no earlier layer of this install with the same options and script"
+            if delta.from_env:  # an ENV's value is in the config of the layers before the step
+                said += f" (and ENV {', '.join(delta.from_env)}: its value is part of the layers before it)"
+            return Start(said)
         before = tuple(record["packages"])
         gone = [p for p in before if p not in delta.packages]
         if gone:

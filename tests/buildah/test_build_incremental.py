@@ -198,3 +198,31 @@ def test_pre_dependencies_apt_configures_early_are_kept_when_its_plan_for_the_wh
             assert image_config(incremental) == image_config(full)
     finally:
         forget_layers(cache)
+
+
+def test_names_added_to_a_build_arg_s_package_list_build_on_the_previous_layer_as_bud_would(
+    tmp_path, base_images, buildah_cleanup
+):
+    """``apt-get install $PKGS`` with ``--build-arg PKGS=jq`` then ``PKGS=jq tree``: the build knows the list (the
+    step's key holds the value), so the second build adds tree to the first's layer, its RUN still seeing the
+    full value, and the image equals bud's full build with the same build arg (before, the list was refused as
+    computed at run time and built in full)."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    containerfile = ctx / "Containerfile"
+    containerfile.write_text(ADDED_LAST.format(packages="$PKGS").replace("\n", "\nARG PKGS\n", 1))
+    try:
+        shlax("build", "--build-arg", "PKGS=jq", str(ctx), cache_dir=cache)
+        incremental = buildah_cleanup.tag()
+        added = shlax(
+            "build", "--explain", "--build-arg", "PKGS=jq tree", "-t", incremental, str(ctx), cache_dir=cache
+        )
+        assert "built incrementally: added tree to the layer with jq" in added.stderr
+        assert "not incremental" not in added.stderr
+        full = bud(
+            containerfile, ctx, buildah_cleanup.tag(), "--build-arg", "PKGS=jq tree", cleanup=buildah_cleanup
+        )
+        assert diff_trees(_tree(incremental), _tree(full)) == []
+        assert image_config(incremental) == image_config(full)
+    finally:
+        forget_layers(cache)
