@@ -180,6 +180,8 @@ def describe_script(
         if inv is not None and inv.role == INSTALL and install is None and inv.name in ("apt", "pip"):
             install = inv
             continue
+        if cmd.depth and install is not None and install.command.start <= cmd.start < install.command.end:
+            return f"the package list is computed at run time (`{' '.join(cmd.argv[:3])}` in the install's arguments)"
         if cmd.depth or cmd.start < 0:
             return "a nested shell script"
         if inv is not None and inv.name == "apt" and inv.role in (UPDATE, CLEAN):
