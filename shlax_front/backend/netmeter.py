@@ -7,7 +7,8 @@ counts what comes back: for https (``CONNECT``) the tunnel's bytes, TLS included
 
 It is used only where the container shares the host's network (chroot isolation: loopback is the host's)
 and no proxy of the user's is set (that one must keep carrying the traffic); elsewhere the count falls back
-to the wheelhouse's growth, as before.
+to the wheelhouse's growth, as before. (The loopback index of ``pipindex`` counts what it reads itself, and
+goes through the user's proxy when there is one.)
 """
 
 from __future__ import annotations

@@ -22,9 +22,16 @@ recorded afterwards is as old as the oldest recorded answer it stood on, so writ
 wheelhouse's answers fresh. When the wheelhouse's answer does not fit (pip finds no distribution, nothing
 installed), the step runs the download path after all (``run_step``).
 
-It stands in for PyPI only where nothing else was asked for (``usable``): no index option, no pip configuration
-file in the container, no ``PIP_*`` index variable, the container on the host's network (chroot isolation, so
-loopback is the host's) and no proxy of the user's. Anywhere else the download runs before the command, as before.
+It stands in for PyPI only where nothing else was asked for (``usable``): no index or proxy option, no pip
+configuration file in the container, no ``PIP_*`` index or proxy variable, and the container on the host's network
+(chroot isolation, so loopback is the host's). Anywhere else the download runs before the command, as before.
+
+A proxy of the user's (``http_proxy``/``https_proxy``, passed to every RUN) is not a reason to do without it: the
+index's own requests to PyPI go from the host through that proxy, as pip's would (``route``), and the RUN's pip
+reaches the index on loopback directly (``loopback_env``: ``no_proxy`` names loopback for that run only; nothing
+of it reaches the image, whose config buildah writes from the Containerfile alone). Where the proxy cannot be used
+as pip would use it (it asks for credentials, it is not plain http, ``no_proxy`` sends PyPI around it) the
+download runs before the command, as before.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import ssl
 import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -81,8 +89,15 @@ INDEX_VARIABLES = frozenset(
         "PIP_INDEX",
         "PIP_CONFIG_FILE",
         "XDG_CONFIG_DIRS",
+        "PIP_PROXY",  # pip sends every request through it, the index's on loopback too (no_proxy does not apply)
     }
 )
+#: the variables pip takes an https URL's proxy from, in the order it prefers them (lower case first, as urllib)
+HTTPS_PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+#: every proxy variable pip honours: when the RUN has one, its pip must be told to reach loopback directly
+PROXY_VARIABLES = HTTPS_PROXY_VARIABLES + ("http_proxy", "HTTP_PROXY")
+NO_PROXY_VARIABLES = ("no_proxy", "NO_PROXY")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 CONFIG_FILES = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/root/.config/pip/pip.conf", "/root/.pip/pip.conf")
 
 
@@ -102,13 +117,80 @@ def usable(
     names = {name for name, _ in env} | {entry.partition("=")[0] for entry in image_env}
     if names & INDEX_VARIABLES:
         return False
-    if re.search(r"PIP_|pip\.conf|index|find-links|-i\b", script):
+    if re.search(r"PIP_|pip\.conf|index|find-links|-i\b|proxy", script):
         return False
     path = next((e.partition("=")[2] for e in image_env if e.startswith("PATH=")), "")
     candidates = list(CONFIG_FILES) + [
         os.path.join(os.path.dirname(d.rstrip("/")), "pip.conf") for d in path.split(":") if d
     ]
     return not any(os.path.lexists(inside(rootfs, c)) for c in candidates)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the index reaches PyPI: through the user's plain http proxy at ``proxy`` (host, port), https
+    tunnelled with ``CONNECT`` as pip does, or directly when ``proxy`` is None."""
+
+    proxy: tuple[str, int] | None = None
+
+
+def route(
+    proxy_env: Iterable[tuple[str, str]], index: str = PYPI_INDEX, files: str = PYPI_FILES
+) -> Route | None:
+    """How the index reaches PyPI given the proxy variables the RUN gets (``proxy_env``), as its pip would:
+    the https proxy (``https_proxy``, else ``all_proxy``; lower case first), none set: directly. None when the
+    index cannot stand in for PyPI the way pip would reach it, and the download runs before the command:
+
+    - a proxy with credentials in its URL: they would be sent from the host by the index, on the user's behalf,
+      and a proxy asking for another scheme of authentication is pip's to answer (with its prompts, keyring);
+    - a proxy that is not plain ``http://`` (https, socks): pip reaches it through libraries the index lacks;
+    - ``no_proxy`` naming PyPI's hosts: the user sends PyPI around the proxy on purpose; requests' matching
+      (suffixes, ports, addresses) is pip's, and a guess that differs would send traffic where the user said
+      not to."""
+    values = {name: value for name, value in proxy_env if value}
+    proxy = next((values[name] for name in HTTPS_PROXY_VARIABLES if name in values), None)
+    if proxy is None:
+        return Route()
+    no_proxy = next((values[name] for name in NO_PROXY_VARIABLES if name in values), "")
+    hosts = {urlsplit(index).hostname or "", urlsplit(files).hostname or ""}
+    if any(_bypassed(host, no_proxy) for host in hosts):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    if parts.scheme.lower() != "http" or "@" in parts.netloc or not parts.hostname:
+        return None
+    return Route((parts.hostname, port))
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` (comma separated: ``*``, names, ``.suffix``) could name ``host``; anything with a
+    port, or a name ``host`` ends with, counts (when unsure, the index does not stand in)."""
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        name = entry.rsplit(":", 1)[0].lstrip("*").lstrip(".") if entry != "*" else "*"
+        if name == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
+def loopback_env(env: Iterable[tuple[str, str]], image_env: Sequence[str]) -> list[tuple[str, str]]:
+    """What the RUN's pip gets beside the index when it has a proxy (``env`` given to the run, ``image_env``
+    the container's ``NAME=value`` entries): ``no_proxy`` with loopback added to the one it has, so it reaches
+    the index directly; for this run only (``buildah run --env``), never in the image's config."""
+    given = [(name, value) for name, value in env] + [
+        (e.partition("=")[0], e.partition("=")[2]) for e in image_env
+    ]
+    if not any(name in PROXY_VARIABLES and value for name, value in given):
+        return []
+    runs = dict(env)  # the run's own setting wins over the image's, as buildah run --env does
+    images = {e.partition("=")[0]: e.partition("=")[2] for e in image_env}
+    theirs = next(
+        (v for source in (runs, images) for name in NO_PROXY_VARIABLES if (v := source.get(name))), ""
+    )
+    value = ",".join([entry for entry in theirs.split(",") if entry.strip()] + list(LOOPBACK_NAMES))
+    return [(name, value) for name in NO_PROXY_VARIABLES]
 
 
 class PullThroughIndex:
@@ -124,9 +206,12 @@ class PullThroughIndex:
         index: str = PYPI_INDEX,
         files: str = PYPI_FILES,
         answers: Mapping[str, float | None] | None = None,
+        upstream: Route | None = None,
     ):
         self.wheelhouse = wheelhouse
         self.index, self.files = index, files
+        #: the user's proxy the requests to PyPI go through (``route``), or None: directly
+        self.proxy = upstream.proxy if upstream is not None else None
         #: projects the wheelhouse answers (``wheelhouse.index_answers``), with the time their answer was given
         self.answers = dict(answers or {})
         self.received = 0
@@ -359,15 +444,12 @@ class PullThroughIndex:
                 connection = idle.pop() if idle else None
             fresh = connection is None
             if connection is None:
-                port = parts.port
-                if parts.scheme == "https":
-                    connection = http.client.HTTPSConnection(
-                        parts.hostname or "", port, timeout=60, context=self._tls
-                    )
-                else:
-                    connection = http.client.HTTPConnection(parts.hostname or "", port, timeout=60)
+                connection = self._connection(parts.scheme, parts.hostname or "", parts.port)
             try:
-                connection.request("GET", target, headers={**headers, "Host": parts.netloc})
+                through = self.proxy is not None and parts.scheme != "https"  # plain http: absolute form
+                connection.request(
+                    "GET", url if through else target, headers={**headers, "Host": parts.netloc}
+                )
                 response = connection.getresponse()
                 break
             except (OSError, http.client.HTTPException):
@@ -385,6 +467,20 @@ class PullThroughIndex:
                 self._idle.setdefault(key, []).append(connection)
         else:
             connection.close()
+
+    def _connection(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+        """A new connection to ``host``: directly, or through the user's proxy (https tunnelled by ``CONNECT``,
+        its TLS checked against the host's CA bundle end to end, as pip's is)."""
+        if self.proxy is None:
+            if scheme == "https":
+                return http.client.HTTPSConnection(host, port, timeout=60, context=self._tls)
+            return http.client.HTTPConnection(host, port, timeout=60)
+        proxy_host, proxy_port = self.proxy
+        if scheme == "https":
+            connection = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=60, context=self._tls)
+            connection.set_tunnel(host, port or 443)
+            return connection
+        return http.client.HTTPConnection(proxy_host, proxy_port, timeout=60)
 
     def _count(self, response: http.client.HTTPResponse, body: int) -> None:
         head = sum(len(k) + len(v) + 4 for k, v in response.getheaders()) + 17

@@ -245,6 +245,14 @@ class RunExecutor:
                 self.buildah.isolation, self.options.proxy_env, self.options.offline
             )
             meter = netmeter.NetMeter() if counting else None
+            # how a loopback index would reach PyPI (None: it cannot stand in): it needs what the meter needs
+            # but the user's proxy, which it goes through as pip would (pipindex.route)
+            route = (
+                pipindex.route(self.options.proxy_env)
+                if wheelhouse and netmeter.usable(self.buildah.isolation, (), self.options.offline)
+                else None
+            )
+            fell_back = False
             cold: ColdFill | None = None
             index: pipindex.PullThroughIndex | None = None
             answers: Answers | None = None
@@ -289,7 +297,7 @@ class RunExecutor:
                         index_answers(
                             wheelhouse, history, self.options.offline, from_rootfs, self.options.lists_ttl
                         )
-                        if alone and counting
+                        if alone and route is not None
                         else None
                     )
                     config = _container_config(container_info()) if answers is not None else None
@@ -303,10 +311,13 @@ class RunExecutor:
                         # pip runs once, cold or warm: the RUN's own install reads an index on loopback that
                         # answers from the wheelhouse what it may (answers) and reads PyPI for the rest
                         index = pipindex.PullThroughIndex(
-                            wheelhouse_directory(history), self.options.ca_bundle, answers=answers.projects
+                            wheelhouse_directory(history),
+                            self.options.ca_bundle,
+                            answers=answers.projects,
+                            upstream=route,
                         )
                         without_index = list(env)
-                        env += index.env
+                        env += index.env + pipindex.loopback_env(env, config.get("Env") or [])
                     else:
                         # a cold install downloads in the RUN's own run, right before its command (ColdFill)
                         cold = (
@@ -353,6 +364,7 @@ class RunExecutor:
                             "shlax-front: the wheelhouse's answer did not fit; resolving with the index"
                         )
                         env = without_index
+                        fell_back = True
                         env += fill()
                         result = run_command(env, self.show)
                     else:
@@ -383,7 +395,11 @@ class RunExecutor:
                 points.after(rootfs)
             if result.returncode == 0:
                 aptlists.replay_layout(rootfs, caches)
-            metered = {"apt-lists"} | ({"pip-wheelhouse"} if meter is not None else set())
+            # the wheelhouse's growth is what its pip runs fetched, unless counted on the way in: by the meter, or
+            # by the index when nothing ran after it (after a fallback without the meter, a file the index kept
+            # is counted twice: in its bytes and in the growth)
+            counted = meter is not None or (index is not None and not fell_back)
+            metered = {"apt-lists"} | ({"pip-wheelhouse"} if counted else set())
             grown = sum(bytes_written_since(d, began) for d, c in prepared if c.id not in metered)
             fetched = grown or None
             pip_bytes = (meter.received if meter is not None else 0) + (

@@ -5,12 +5,15 @@ These assert from the package managers' own output what crossed the network, nev
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from buildah_tools import (
@@ -19,6 +22,8 @@ from buildah_tools import (
     diff_trees,
     file_tree,
     forget_layers,
+    image_config,
+    mounted_image,
     printed_lines,
     read_file,
     run_output,
@@ -289,6 +294,58 @@ def _differences_from_bud(ctx, ours: str, cleanup) -> list[str]:
         for d in diff_trees(file_tree(ours), file_tree(theirs))
         if ".pyc:" not in d and d.split(":")[0] not in noise and not d.startswith("/var/log/")
     ]
+
+
+def _counting_proxy():
+    """The benchmark's counting forward proxy (``tests/bench/proxy.py``), not started."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_proxy", Path(__file__).resolve().parents[1] / "bench" / "proxy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.setdefault("bench_proxy", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module.CountingProxy()
+
+
+def test_a_user_with_a_proxy_still_runs_pip_once_through_the_loopback_index(
+    tmp_path, base_images, buildah_cleanup, pip_cache
+):
+    """http(s)_proxy set (a counting forward proxy on loopback): the pip RUN still runs one pip, the RUN's, which
+    reads the loopback index directly while the index reads PyPI through the proxy, so the proxy sees PyPI's
+    traffic. The image is the one built without a proxy: bud's, file for file, no proxy variable (nor the
+    loopback's no_proxy) in its config, no loopback address in what pip recorded."""
+    calls, env = _counting_buildah(tmp_path)
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    for old in wheelhouse.glob("tomli-*") if wheelhouse.is_dir() else ():
+        old.unlink()
+    ctx = tmp_path / "ctx"
+    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+    _write(ctx, alone, requirements_txt="tomli==2.0.1\n")
+    tag = buildah_cleanup.tag()
+    with _counting_proxy() as proxy:
+        proxied = {k: v for k, v in env.items() if k.lower() not in ("no_proxy", "all_proxy")}
+        proxied.update(
+            {name: proxy.url for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+        )
+        built = shlax("build", "--verbose", "-t", tag, str(ctx), cache_dir=pip_cache, env=proxied)
+        seen = proxy.snapshot()
+    output = run_output(built.stderr)
+    assert re.search(r"^Looking in indexes: http://127\.0\.0\.1:\d+/simple/$", output, re.M), built.stderr
+    assert "Successfully installed tomli-2.0.1" in output
+    runs = _pip_runs(calls)  # one pip: the RUN's, no download before it (the earlier steps' runs name no pip)
+    assert [r for r in runs if "pip install" in r or "pip download" in r or " download " in r] == [
+        r for r in runs if "/venv/bin/pip install" in r and " download " not in r
+    ], runs
+    assert len([r for r in runs if "pip install" in r]) == 1, runs
+    assert seen.per_host.get("pypi.org", 0) > 0 and seen.per_host.get("files.pythonhosted.org", 0) > 0, seen
+    assert [p.name for p in wheelhouse.glob("tomli-*")] == ["tomli-2.0.1-py3-none-any.whl"]
+    config_env = image_config(tag)["Env"] or []
+    assert not [e for e in config_env if e.partition("=")[0].lower().endswith("_proxy")], config_env
+    with mounted_image(tag) as root:
+        (info,) = Path(root).glob("venv/lib/python3*/site-packages/tomli-2.0.1.dist-info")
+        recorded = {p.name: p.read_text(errors="replace") for p in info.iterdir() if p.is_file()}
+    assert "RECORD" in recorded and not [name for name, text in recorded.items() if "127.0.0.1" in text]
+    assert _differences_from_bud(ctx, tag, buildah_cleanup) == []
 
 
 def _counting_buildah(tmp_path):
