@@ -126,7 +126,7 @@ def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | st
     if not (isinstance(action, A.Packages) and action.manager == "apt" or isinstance(action, A.Pip)):
         kinds = sorted({str(getattr(i, "manager", None) or getattr(i, "tool", "?")) for i in installs})
         if isinstance(action, A.Run):
-            return "more than one install, or one that runs conditionally"
+            return _not_one_install(action)
         return f"only apt and pip installs are built incrementally (this RUN runs {', '.join(kinds)})"
     if isinstance(action, A.Pip) and not pip:
         return "pip deltas are built only with --incremental (with their proof they cost more than they save)"
@@ -152,6 +152,25 @@ def _known_variables(action: A.RunLike) -> tuple[dict[str, str], tuple[str, ...]
         return {}, (), "a secret mount sets a variable of the RUN"
     variables = walked.scope.variables()
     return variables, tuple(name for name, _ in walked.scope.env), None
+
+
+def _not_one_install(action: A.Run) -> str:
+    """Why a RUN whose installs the front end recognised is not the one unconditional install a delta reads:
+    the installs it runs (``apt-get upgrade`` counts as one), or the condition its install runs under."""
+    from shlax_front import managers, shell
+    from shlax_front.managers.base import INSTALL
+
+    found = []
+    for cmd in shell.parse(action.run).commands if isinstance(action.run, str) else ():
+        manager = managers.find(cmd)
+        if manager is not None and manager.invocation(cmd, {}).role == INSTALL:
+            found.append(cmd)
+    if len(found) > 1:
+        named = ", ".join(f"`{' '.join(c.argv[:3])}`" for c in found)
+        return f"more than one install in the RUN ({named})"
+    if len(found) == 1 and found[0].conditional:
+        return f"the install runs conditionally ({found[0].conditional})"
+    return "more than one install, or one that runs conditionally"
 
 
 def describe_script(

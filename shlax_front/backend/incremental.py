@@ -37,6 +37,7 @@ import functools
 import hashlib
 import json
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -284,6 +285,17 @@ def _plan_needed(start: Start, rootfs: str) -> bool:
     return bool(start.earlier_early or _delta_early(start, rootfs))
 
 
+def _own_lists_mount(step: RunStep) -> str | None:
+    """The target of a cache mount the Containerfile gives the RUN over apt's package lists (``target=/var/lib/apt``
+    in Docker's apt recipe), or None: such lists are the mount's, not the host's that the delta rule follows."""
+    for mount in step.mounts:
+        written = mount.get("target") or mount.get("dst") or mount.get("destination") or ""
+        target = posixpath.normpath("/" + written.lstrip("/"))
+        if mount.type == "cache" and (LISTS_TARGET + "/").startswith(target.rstrip("/") + "/"):
+            return target
+    return None
+
+
 def template_key(step: RunStep, parent: str, inputs: dict, delta: DeltaInstall) -> str:
     """Key of everything the step depends on but its package list: the parent layer, the other inputs, the
     script with the packages cut out, the network setting and the shell. The ARGs that fed the package list
@@ -341,6 +353,12 @@ class IncrementalLayers:
         if delta.deletes_lists and not any(c.target == LISTS_TARGET for c in step.cache_mounts):
             return Start("the RUN deletes the package lists it installs from (its earlier layer has none)")
         if delta.updates:
+            own = _own_lists_mount(step)
+            if own:
+                return Start(
+                    f"the RUN updates package lists in its own cache mount ({own}): the lists the earlier layer"
+                    " was built with are not known"
+                )
             if not any(c.target == LISTS_TARGET for c in step.cache_mounts):
                 return Start("the RUN updates package lists it keeps in the image")
             lists = self.lists_fingerprint()
@@ -468,10 +486,14 @@ class IncrementalLayers:
             lists = self.lists_fingerprint() if built else next(iter(kept), None)
             if lists is not None:
                 record["lists"] = lists
-        if self.records().get(tkey) == record:
+        # the layer's own facts, found by its key when it is reused after the install's record moved on to
+        # another layer (a package added, then taken out again); no ``packages``: no install starts from it
+        facts = {name: value for name, value in record.items() if name != "packages"}
+        new = {tkey: record, f"layer:{key}": facts}
+        if all(self.records().get(name) == value for name, value in new.items()):
             return
-        self.records()[tkey] = record
+        self.records().update(new)
         with file_lock(self.lock):
             data = self._read()
-            data[tkey] = record
+            data.update(new)
             write_atomic(self.path, json.dumps(data, indent=0, sort_keys=True))

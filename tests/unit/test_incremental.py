@@ -58,7 +58,11 @@ def test_an_apt_install_gives_its_packages_and_a_template_without_them():
         ),
         (INSTALL.format("tini `cat /tmp/pkgs`"), "computed at run time (`cat /tmp/pkgs`"),
         ("RUN apt-get install -y tini -q less", "options among the package names"),
-        ("RUN apt-get update && apt-get -y upgrade && apt-get install -y tini", "more than one install"),
+        (
+            "RUN apt-get update && apt-get -y upgrade && apt-get install -y tini",
+            "more than one install in the RUN (`apt-get -y upgrade`, `apt-get install -y`)",
+        ),
+        ("RUN apt-get update && (apt-get install -y tini || true)", "the install runs conditionally"),
         ("RUN npm ci", "npm installs are built in full"),
         ("RUN pip install -r requirements.txt flask", "requirement or constraint files"),
         ("RUN pip install --target=/opt/lib flask", "pip --target merges"),
@@ -177,6 +181,41 @@ def test_a_delta_run_that_ran_an_unproven_dpkg_trigger_is_not_kept(tmp_path):
     log.write_text(DPKG_LOG)
     assert layers.spoiled(start, str(tmp_path / "rootfs")) == (
         "dpkg ran the trigger of man-db, whose files a delta may leave otherwise"
+    )
+
+
+def test_a_layer_reused_after_another_was_recorded_keeps_its_lists_and_count(tmp_path):
+    """tini, then tini nano (a delta), then tini again (its layer reused from the cache), then tini nano again:
+    each reused layer is recorded with the lists it was built with and its count, so adding a package to it is
+    a delta. Its facts used to be looked up only in the install's record, which the later layer had replaced:
+    the next build said the host's lists had changed, and lost the count."""
+    lists = tmp_path / "caches" / "apt-lists" / "debian-12-amd64"
+    lists.mkdir(parents=True)
+    (lists / "deb.debian.org_debian_dists_bookworm_InRelease").write_text("Date: Sat, 05 Dec 2026\n")
+    tini, nano = run_step(INSTALL.format("tini")), run_step(INSTALL.format("tini nano"))
+    IncrementalLayers(tmp_path).remember(tini, "parent", {}, "tini-key")
+    IncrementalLayers(tmp_path).remember(nano, "parent", {}, "nano-key", updates=12)
+    IncrementalLayers(tmp_path).remember(tini, "parent", {}, "tini-key", built=False)
+    images = {"tini-key": "img1", "nano-key": "img2"}.get
+    start = IncrementalLayers(tmp_path).start(run_step(INSTALL.format("tini jq")), "parent", {}, images)
+    assert (start.image, start.why) == ("img1", "added jq to the layer with tini")
+    IncrementalLayers(tmp_path).remember(nano, "parent", {}, "nano-key", built=False)
+    start = IncrementalLayers(tmp_path).start(run_step(INSTALL.format("tini nano jq")), "parent", {}, images)
+    assert (start.image, start.recorded_updates) == ("img2", 12)
+
+
+@pytest.mark.parametrize("target", ["/var/lib/apt", "/var/lib/apt/lists/"])
+def test_lists_in_a_cache_mount_of_the_containerfile_are_named_as_such(tmp_path, target):
+    """Docker's apt recipe (``--mount=type=cache,target=/var/lib/apt``): the lists are the mount's, not the image's
+    (``--explain`` said "keeps in the image")."""
+    line = f"RUN --mount=type=cache,target={target} apt-get update && apt-get install -y {{}}"
+    layers = IncrementalLayers(tmp_path)
+    layers.remember(run_step(line.format("tini")), "parent", {}, "old-key")
+    start = layers.start(run_step(line.format("tini nano")), "parent", {}, {"old-key": "img1"}.get)
+    assert start.image is None
+    assert start.why == (
+        f"the RUN updates package lists in its own cache mount ({target.rstrip('/')}): the lists the earlier"
+        " layer was built with are not known"
     )
 
 
