@@ -118,7 +118,7 @@ class CopyExecutor:
             from shlax_front.backend.run_output import tail  # its patterns compiled only for a failure
 
             raise BuildError(
-                f"{step.text[:60]}: failed", step.location.path, step.location.line, tail(err.result.output)
+                f"{step.excerpt}: failed", step.location.path, step.location.line, tail(err.result.output)
             ) from None
         return digest
 
@@ -226,12 +226,12 @@ class CopyExecutor:
             )
         except MissingSource as err:
             raise BuildError(
-                f"{step.text[:60]}: {err}: no such file or directory in the source image",
+                f"{step.excerpt}: {err}: no such file or directory in the source image",
                 step.location.path,
                 step.location.line,
             ) from None
         except ContextError as err:  # a malformed --exclude pattern, refused as buildah and BuildKit do
-            raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+            raise BuildError(f"{step.excerpt}: {err}", step.location.path, step.location.line) from None
 
 
 def plain_copies_allowed() -> bool:

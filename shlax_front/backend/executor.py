@@ -601,7 +601,7 @@ class Executor:
         try:
             return [remote_digest(self.caches.root, url, self.options.offline) for url in urls]
         except RemoteError as err:
-            raise BuildError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+            raise BuildError(f"{step.excerpt}: {err}", step.location.path, step.location.line) from None
 
     def _check_remote(self, step: CopyStep, state: _State, digests: list[str]) -> None:
         """buildah downloads an ``ADD`` URL itself: what it got must be what the key was computed from, or the
@@ -613,7 +613,7 @@ class Executor:
                 problem = checksum_problem(landed, digest)
                 if problem:
                     raise BuildError(
-                        f"{step.text[:60]}: {url} changed during the build ({problem}): build again",
+                        f"{step.excerpt}: {url} changed during the build ({problem}): build again",
                         step.location.path,
                         step.location.line,
                     )

@@ -188,7 +188,7 @@ class RunExecutor:
                 self._mount_arg(m, stage_images) for m in step.mounts if m.type not in ("secret", "ssh")
             ]
         except (CacheMountError, OutsideContext) as err:
-            raise RefusedError(f"{step.text[:60]}: {err}", step.location.path, step.location.line) from None
+            raise RefusedError(f"{step.excerpt}: {err}", step.location.path, step.location.line) from None
         if not budversion.installed().run_bind_writes_kept:  # 1.39 discards bind writes: caches go as -v
             written = [m for m in step.mounts if m.type not in ("secret", "ssh")]
             pairs = list(zip(written, mounts, strict=True))
@@ -406,7 +406,7 @@ class RunExecutor:
                 index.received if index is not None else 0
             )
         if result.returncode != 0:
-            message = f"{step.text[:60]}: exited with status {result.returncode}"
+            message = f"{step.excerpt}: exited with status {result.returncode}"
             missing = offline_missing(result.output) if self.options.offline else []
             if missing:
                 message += f" (--offline: not in the host caches: {', '.join(missing)})"
@@ -445,14 +445,12 @@ class RunExecutor:
             try:
                 mount = read_secret_mount(m.options)
             except ValueError as err:
-                raise SecretError(
-                    f"{step.text[:60]}: {err}", step.location.path, step.location.line
-                ) from None
+                raise SecretError(f"{step.excerpt}: {err}", step.location.path, step.location.line) from None
             secret = self.options.secrets.get(mount.id)
             if secret is None:
                 if mount.required:
                     raise SecretError(
-                        f"{step.text[:60]}: secret {mount.id!r} is required"
+                        f"{step.excerpt}: secret {mount.id!r} is required"
                         f" (give it with --secret id={mount.id},src=PATH)",
                         step.location.path,
                         step.location.line,

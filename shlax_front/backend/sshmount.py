@@ -41,7 +41,7 @@ def ssh_volumes(
             if mount.get("required") in _TRUE and mount.get("required") is not None:
                 where = f"{step.location.path}:{step.location.line}"
                 raise SshError(
-                    f"{where}: {step.text[:60]}: ssh agent {ident!r} is required (give it with --ssh {ident})"
+                    f"{where}: {step.excerpt}: ssh agent {ident!r} is required (give it with --ssh {ident})"
                 )
             continue
         target = (

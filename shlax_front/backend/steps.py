@@ -76,6 +76,13 @@ class Step:
     #: steps that change the filesystem get their own committed layer
     changes_files = True
 
+    @property
+    def excerpt(self) -> str:
+        """The instruction as error messages name it: its first line, cut to 60 characters with an ellipsis, so
+        a cut is seen as one (``RUN python3 -c "import six; print(six.__versi…``), not read as the text."""
+        first, *more = self.text.split("\n", 1)
+        return first if len(first) <= 60 and not more else first[:59] + "…"
+
 
 @dataclass
 class FromStep(Step):
