@@ -56,6 +56,10 @@ PIN_VERSION = re.compile(
     r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*===?\s*(?P<version>[^\s;,*<>=!~]+)\s*(?:;.*)?$"
 )
 HASH = re.compile(r"(?:^|\s)--hash[=\s]\S+")
+#: what pip prints when it builds a distribution from source (a local project, an sdist): its build requirements
+#: (``flit_core``, ``setuptools``) come from the index into an isolated environment, and ``pip download`` keeps
+#: none of them in the wheelhouse, so an install that builds must keep the index (no ``PIP_NO_INDEX``)
+BUILDS = re.compile(r"^\s*(?:Installing build dependencies|Preparing metadata)\b", re.M)
 
 
 class Ran(Protocol):
@@ -100,6 +104,16 @@ def fill(
     reads the wheelhouse alone (``--no-index``) and names what it lacks itself.
     """
     complete = True
+    builds = False  # a download built something from source (``BUILDS``)
+    pip_run = run
+
+    def watched(argv: Sequence[str], network: bool) -> Ran:
+        nonlocal builds
+        ran = pip_run(argv, network)
+        builds = builds or BUILDS.search(ran.output) is not None
+        return ran
+
+    run = watched
     for executable, wh in installs:
         if offline:
             # the install itself runs with --no-index from the wheelhouse (and prints what it lacks): an offline
@@ -160,7 +174,7 @@ def fill(
                 continue
         complete = _download_all(run, online_argv, record_argv, history, lines, show) and complete
     extra = [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)]
-    if complete and not any(wh.find_links for _, wh in installs):
+    if complete and not builds and not any(wh.find_links for _, wh in installs):
         extra.append(("PIP_NO_INDEX", "1"))
     return extra
 
@@ -237,7 +251,7 @@ class ColdFill:
     The download is the one ``fill`` would run (same argv, same environment, the meter's proxy variables
     given to it alone), its output goes to a file in the wheelhouse instead of the RUN's output; then the
     RUN's command is ``exec``'d unchanged with ``PIP_FIND_LINKS``, and ``PIP_NO_INDEX`` when the download
-    succeeded - what ``fill`` would have given it. Only a shell-form RUN (``/bin/sh -c``) is wrapped: the
+    succeeded without building anything from source (``BUILDS``) - what ``fill`` would have given it. Only a shell-form RUN (``/bin/sh -c``) is wrapped: the
     shell is then known to be there, and ``exec "$@"`` gives the command the very argv and environment it
     would have had (the wrapper sets no variable of its own)."""
 
@@ -263,8 +277,13 @@ class ColdFill:
         download = " ".join([*assignments, *map(shlex.quote, self.online_argv)])
         log = shlex.quote(f"{WHEELHOUSE_TARGET}/{self.log.name}")
         done = shlex.quote(f"{WHEELHOUSE_TARGET}/{self.succeeded.name}")
+        # the shell reads the log for ``BUILDS``' lines itself (the image may have no grep); its two variables
+        # are not exported, so the command does not see them
+        built = "|".join(f'*"{words}"*' for words in ("Installing build dependencies", "Preparing metadata"))
         script = (
-            f"if {download} >{log} 2>&1; then : >{done}; export PIP_NO_INDEX=1; fi; "
+            f"if {download} >{log} 2>&1; then : >{done}; "
+            f"while IFS= read -r shlax_front_line; do case $shlax_front_line in {built}) shlax_front_builds=1;; "
+            f'esac; done <{log}; [ -n "$shlax_front_builds" ] || export PIP_NO_INDEX=1; fi; '
             f'export PIP_FIND_LINKS={WHEELHOUSE_TARGET}; exec "$@"'
         )
         return ["/bin/sh", "-c", script, "sh", *step_argv]
@@ -285,7 +304,8 @@ class ColdFill:
         self.ok = self.succeeded.exists()
         self.remove()
         _downloaded(self.ok, output, self.record_argv, self.history, self.lines, show)
-        return [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)] + ([("PIP_NO_INDEX", "1")] if self.ok else [])
+        no_index = self.ok and not BUILDS.search(output)
+        return [("PIP_FIND_LINKS", WHEELHOUSE_TARGET)] + ([("PIP_NO_INDEX", "1")] if no_index else [])
 
     def remove(self) -> None:
         for path in (self.log, self.succeeded):

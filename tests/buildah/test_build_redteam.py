@@ -74,3 +74,49 @@ def test_context_copy_clears_setuid_and_setgid_like_bud(base_images, buildah_cle
         )
     )
     _same_as_bud(context, buildah_cleanup, tmp_path / "cache")
+
+
+LOCAL_PROJECT = """\
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /venv
+WORKDIR /src
+COPY . .
+RUN /venv/bin/pip install --no-cache-dir .
+"""
+
+PYPROJECT = """\
+[build-system]
+requires = ["flit_core>=3.2,<4"]
+build-backend = "flit_core.buildapi"
+
+[project]
+name = "redteam-app"
+version = "0.1.0"
+description = "a project pip builds with its backend"
+dependencies = [{dependencies}]
+"""
+
+
+def test_pip_install_of_a_local_project_builds_with_its_backend_like_bud(
+    base_images, buildah_cleanup, tmp_path
+):
+    """``pip install .`` of a project whose ``pyproject.toml`` names a build backend: pip installs the backend
+    from the index into an isolated environment, and the wheelhouse's ``pip download`` keeps none of it. The
+    install ran with ``PIP_NO_INDEX`` and failed ("No matching distribution found for flit_core"), cold and
+    with a dependency added; both are now bud's image."""
+    from test_build_packages import _differences_from_bud
+
+    context, cache = tmp_path / "ctx", tmp_path / "cache"
+    (context / "redteam_app").mkdir(parents=True)
+    (context / "redteam_app" / "__init__.py").write_text('"""Red team app."""\n__version__ = "0.1.0"\n')
+    (context / "Containerfile").write_text(LOCAL_PROJECT)
+    (context / ".dockerignore").write_text("pip.conf\n")  # bud's pip.conf (_differences_from_bud) stays out
+    try:
+        for dependencies in ('"iniconfig==2.0.0"', '"iniconfig==2.0.0", "six==1.16.0"'):
+            (context / "pyproject.toml").write_text(PYPROJECT.format(dependencies=dependencies))
+            ours = buildah_cleanup.tag("shlax-red")
+            shlax("build", "-t", ours, str(context), cache_dir=cache)
+            assert _differences_from_bud(context, ours, buildah_cleanup) == []
+    finally:
+        forget_layers(cache)

@@ -78,6 +78,7 @@ def host_wheelhouse(tmp_path, monkeypatch):
         "#!/bin/sh\n"
         'echo "proxy=$https_proxy"\n'
         'if [ -n "$FAIL" ]; then echo "ERROR: No matching distribution found for six==1"; exit 1; fi\n'
+        'if [ -n "$BUILD" ]; then echo "  Preparing metadata (pyproject.toml): started"; fi\n'
         f": > {target}/six-1-py3-none-any.whl\n"
         f'echo "Saved {target}/six-1-py3-none-any.whl"\n'
     )
@@ -130,6 +131,37 @@ def test_a_failed_download_leaves_the_index_to_the_command(host_wheelhouse):
     assert cold.finish(lambda output: None) == [("PIP_FIND_LINKS", wheelhouse.WHEELHOUSE_TARGET)]
     assert not history.exists() or not list(history.iterdir())  # nothing recorded
     assert os.listdir(history.parent / "pip-wheelhouse") == []
+
+
+def test_a_download_that_built_from_source_leaves_the_index_to_the_command(host_wheelhouse):
+    """``pip install .`` of a project with a build backend (or an sdist): the download installed its build
+    requirements from the index and kept none, so the command's own build needs the index (with
+    ``PIP_NO_INDEX`` it failed: "No matching distribution found for flit_core")."""
+    history, pip = host_wheelhouse
+    cold = ColdFill([pip, "download", "six==1"], history, ["six==1"], [pip, "download"])
+    done = _run(cold, ["/bin/sh", "-c", "env"], {"PATH": os.environ["PATH"], "BUILD": "1"})
+    seen = _step_env(done.stdout)
+    assert "PIP_NO_INDEX" not in seen and seen["PIP_FIND_LINKS"] == wheelhouse.WHEELHOUSE_TARGET
+    assert not any(name.startswith("shlax_front") for name in seen)  # the wrapper's variables stay its own
+    assert cold.finish(lambda output: None) == [("PIP_FIND_LINKS", wheelhouse.WHEELHOUSE_TARGET)]
+
+
+@pytest.mark.parametrize("builds", [True, False])
+def test_fill_leaves_the_index_to_an_install_that_builds_from_source(tmp_path, builds):
+    """``fill``'s answer for the same: no ``PIP_NO_INDEX`` after a download that built something."""
+
+    class Ran:
+        returncode = 0
+        stdout = output = "Processing /src\n" + (
+            "  Installing build dependencies: started\n  Preparing metadata (pyproject.toml): started\n"
+            if builds
+            else ""
+        )
+
+    installs = [("pip", Wheelhouse(packages=("./src",)))]
+    env = wheelhouse.fill(lambda argv, network: Ran(), installs, _history(tmp_path), False, 3600, print)
+    assert (("PIP_NO_INDEX", "1") in env) is not builds
+    assert ("PIP_FIND_LINKS", wheelhouse.WHEELHOUSE_TARGET) in env
 
 
 def test_a_stale_success_mark_of_a_dead_build_does_not_count(host_wheelhouse):
