@@ -21,12 +21,23 @@ python3-venv tini less`` (one call a line)::
     /usr/bin/dpkg --status-fd 17 --configure --pending
 
 (the packages of a ``--recursive`` unpack are in a directory apt removes: only the configure calls name them).
+
+When the earlier install already configured a package new to its layer early, the plan is needed unless the
+delta fails, so it is asked beside the delta instead of after it (``FullPlan.begin``): its container of the
+parent layer is made at once, and apt is asked as soon as the delta's own apt has finished with what the two
+share - the host's package lists (updated before the install) and archives (every download is done before
+apt's first dpkg run, which is when dpkg's log in the delta's container grows). The plan's apt then locks
+nothing (``Debug::NoLocking``: the delta's apt holds the archives' lock until it ends) and writes no package
+cache (``Dir::Cache::pkgcache`` empty), so it writes nothing the delta reads; it would download only what the
+host's archives lack, which the delta no longer touches. Its answer is taken after the delta, as before; a
+delta that fails drops it.
 """
 
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -39,8 +50,21 @@ if TYPE_CHECKING:
 
 #: what makes apt print its dpkg calls instead of making them (an apt-get/apt option, before the packages)
 PLAN_OPTION = "-o Debug::pkgDPkgPM=1"
+#: what the plan's apt is run with besides, after ``PLAN_OPTION``: it takes no lock and writes no package cache
+#: (it may run beside the delta: module docstring)
+BESIDE_OPTIONS = "-o Debug::NoLocking=1 -o Dir::Cache::pkgcache="
+#: how often the plan's thread looks whether the delta's downloads are done (seconds)
+POLL = 0.05
 #: the dpkg actions a plan of an install is understood with (anything else: not understood, no delta kept)
 _UNDERSTOOD = frozenset({"--unpack", "--configure"})
+
+
+def beside_command(argv: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``argv`` (a plan's script, ``PLAN_OPTION`` in it once) with ``BESIDE_OPTIONS`` after that option; None
+    when the option is not there exactly once."""
+    if not argv or argv[-1].count(PLAN_OPTION) != 1:
+        return None
+    return (*argv[:-1], argv[-1].replace(PLAN_OPTION, f"{PLAN_OPTION} {BESIDE_OPTIONS}"))
 
 
 def configured_early(output: str) -> frozenset[str] | str:
@@ -73,30 +97,125 @@ DPKG_ACTIONS = frozenset(
 
 @dataclass
 class FullPlan:
-    """Asks apt, after a delta ran, which packages a full install of the step's whole package set configures
-    before its last dpkg run (``early``), when the earlier install or the delta configured a package new to its
-    layer early (``needed``; otherwise no container is made). ``argv``: the step's shell and script with every
-    package and ``PLAN_OPTION``, run as the step ran in a container of the parent layer. ``failed``: why there
-    is no answer (the delta is then not kept when it needed one)."""
+    """Asks apt which packages a full install of the step's whole package set configures before its last dpkg
+    run (``early``), when the earlier install or the delta configured a package new to its layer early
+    (``needed``, known once the delta ran; otherwise no answer is taken). ``argv``: the step's shell and script
+    with every package and ``PLAN_OPTION``, run as the step runs in a container of the parent layer.
+    ``failed``: why there is no answer (the delta is then not kept when it needed one).
+
+    It runs with ``BESIDE_OPTIONS`` too (``beside_command``), after the delta as well: one command either way.
+    ``ahead``: the earlier install's half already says it is needed, so ``begin`` starts it beside the delta;
+    ``downloaded`` says when the delta's apt is done with the host's lists and archives (module docstring).
+    Otherwise it is asked after the delta, when needed (``__call__``)."""
 
     argv: tuple[str, ...]
     needed: Callable[[], bool]
     early: frozenset[str] | None = None
     failed: str | None = None
+    ahead: bool = False
+    downloaded: Callable[[], bool] = lambda: False
+    _beside: Beside | None = field(default=None, init=False, repr=False)
+
+    def begin(self, run: RunIn, container: Callable[[], str | None]) -> None:
+        """Start asking beside the delta (only when ``ahead``), in a thread: ``__call__`` takes the answer after
+        the delta, ``settle`` drops it when the delta failed or the build stops."""
+        command = beside_command(self.argv)
+        if self.ahead and self._beside is None and command is not None:
+            self._beside = Beside(command, run, container, self.downloaded)
 
     def __call__(self, run: RunIn, container: Callable[[], str | None]) -> None:
+        if self._beside is not None:
+            answer = self._beside.answer()  # the delta ended: asked now if its downloads never showed done
+            self._beside = None  # (kept while waiting: a Ctrl-C there leaves it to ``settle``)
+            if self.needed():
+                self._take(answer)
+            return
         if not self.needed():
             return
         parent = container()
-        if parent is None:
+        self._take(run(beside_command(self.argv) or self.argv, parent) if parent is not None else None)
+
+    def settle(self, stopping: bool, stop: Callable[[], None]) -> None:
+        """The delta failed (``stopping`` False: the build goes on) or the build stops (an interrupt, an error,
+        another stage failed: ``stop`` then ends the plan's command with the build's others) before the answer
+        was taken: the thread asks nothing more and has ended when this returns; its answer is dropped. The
+        container it made is the caller's to remove, as after ``__call__``."""
+        beside, self._beside = self._beside, None
+        if beside is not None:
+            beside.drop(stop if stopping else None)
+
+    def _take(self, ran: Ran | None) -> None:
+        if ran is None:
             self.failed = "no container of the parent layer to ask apt's plan of a full install in"
-            return
-        ran = run(self.argv, parent)
-        if ran.returncode != 0:
+        elif ran.returncode != 0:
             self.failed = f"apt's plan of a full install failed (exit status {ran.returncode})"
-            return
-        early = configured_early(ran.output)
-        if isinstance(early, str):
-            self.failed = early
         else:
-            self.early = early
+            early = configured_early(ran.output)
+            if isinstance(early, str):
+                self.failed = early
+            else:
+                self.early = early
+
+
+class Beside:
+    """apt's plan asked in a thread while the delta runs: the container first, apt once ``downloaded()`` or
+    once released (the delta ended). What the thread raised is raised by ``answer``, as a plan asked after
+    the delta would have raised it."""
+
+    def __init__(
+        self,
+        argv: tuple[str, ...],
+        run: RunIn,
+        container: Callable[[], str | None],
+        downloaded: Callable[[], bool],
+    ):
+        self._released = threading.Event()
+        self._dropped = threading.Event()
+        self._ran: Ran | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._ask,
+            args=(argv, run, container, downloaded),
+            name="shlax-front-apt-plan",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _ask(
+        self,
+        argv: tuple[str, ...],
+        run: RunIn,
+        container: Callable[[], str | None],
+        downloaded: Callable[[], bool],
+    ) -> None:
+        try:
+            if self._dropped.is_set():
+                return
+            parent = container()
+            if parent is None:
+                return
+            while not self._released.is_set() and not downloaded():
+                self._released.wait(POLL)
+            if not self._dropped.is_set():
+                self._ran = run(argv, parent)
+        except BaseException as error:  # noqa: BLE001 - handed to the thread that takes the answer
+            self._error = error
+
+    def answer(self) -> Ran | None:
+        """What apt answered (None: no container of the parent layer), once the thread ended."""
+        self._released.set()
+        while self._thread.is_alive():
+            self._thread.join(POLL)  # a timed join: Ctrl-C meanwhile is raised here, not after
+        if self._error is not None:
+            raise self._error
+        return self._ran
+
+    def drop(self, stop: Callable[[], None] | None) -> None:
+        """Ask nothing more and wait for the thread; ``stop``: end its command now (the build stops), again
+        while it lives (it may have been between a check and a call)."""
+        self._dropped.set()
+        self._released.set()
+        while self._thread.is_alive():
+            if stop is not None:
+                stop()
+            self._thread.join(POLL)

@@ -410,11 +410,13 @@ class Executor:
                         check.parent = self._parent_container(parent_image, parent_pending)
                     elif isinstance(check, AptOrder):  # made only if apt's plan of a full install is asked
                         make = functools.partial(self._parent_container, parent_image, parent_pending)
-                        check.make_parent = make
+                        check.make_parent, check.stop = make, self._stop_commands
                     try:
                         if not failed:
+                            # an apt delta's check may ask apt's plan beside the delta (``aptplan``)
+                            beside = check if isinstance(check, AptOrder) else None
                             fetched, served = self.runs.run(
-                                run, state.container, self._rootfs(state), state.image, images, check
+                                run, state.container, self._rootfs(state), state.image, images, check, beside
                             )
                     except RefusedError:
                         raise

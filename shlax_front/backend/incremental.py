@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shlax_front.backend.aptplan import FullPlan
-from shlax_front.backend.deltarule import LISTS_TARGET, DeltaInstall
+from shlax_front.backend.deltarule import LISTS_TARGET, MARK, DeltaInstall
 from shlax_front.backend.dpkgstate import (
     ACCOUNTS,
     DPKG_LOG,
@@ -176,6 +176,19 @@ class AptOrder:
     #: makes a working container of the parent layer, for the plan (the executor's; it removes ``parent``)
     make_parent: Callable[[], str] | None = None
     parent: str | None = None
+    #: stops the build's running commands (the executor's), for a plan asked beside a delta the build gives up
+    stop: Callable[[], None] = lambda: None
+
+    def begin(self, run: RunIn) -> None:
+        """The delta starts (``run`` runs as it runs): apt's plan is asked beside it when already known needed."""
+        if self.plan is not None:
+            self.plan.begin(run, self._parent)
+
+    def settle(self, stopping: bool) -> None:
+        """The delta's run is over, and ``__call__`` did not take the plan's answer (the delta failed, or
+        ``stopping``: the build stops): the plan beside it, if any, is dropped and its thread has ended."""
+        if self.plan is not None:
+            self.plan.settle(stopping, self.stop)
 
     def __call__(self, run: RunIn) -> None:
         if self.plan is not None:
@@ -283,6 +296,21 @@ def _plan_needed(start: Start, rootfs: str) -> bool:
     """apt's plan of a full install is asked only when the earlier install or the delta configured a package new
     to its layer before its last dpkg run (anything else: the two last runs are the full install's)."""
     return bool(start.earlier_early or _delta_early(start, rootfs))
+
+
+def _dpkg_began(rootfs: str, size: int) -> bool:
+    """Whether the delta's first dpkg run began (dpkg's log in its container grew past ``size``): apt downloads
+    everything and is done with the package lists before it, so apt's plan may be asked beside it (``aptplan``)."""
+    try:
+        return os.path.getsize(inside(rootfs, DPKG_LOG)) > size
+    except OSError:
+        return False
+
+
+def _updates_after_install(delta: DeltaInstall) -> bool:
+    """Whether the script may update the package lists after its install (an ``update`` word after the package
+    list): that update would run beside apt's plan, on the same lists; the plan is then asked after the delta."""
+    return re.search(r"\bupdate\b", delta.rewritten.split(MARK, 1)[-1]) is not None
 
 
 def _own_lists_mount(step: RunStep) -> str | None:
@@ -404,7 +432,13 @@ class IncrementalLayers:
             return refused
         if isinstance(start.check, AptOrder) and isinstance(delta, DeltaInstall) and start.step is not None:
             needed = functools.partial(_plan_needed, start, rootfs)
-            start.check.plan = FullPlan((*start.step.argv[:-1], delta.plan_script()), needed)
+            start.check.plan = FullPlan(
+                (*start.step.argv[:-1], delta.plan_script()),
+                needed,
+                # the earlier install's half already says it is needed: asked beside the delta
+                ahead=bool(start.earlier_early) and not _updates_after_install(delta),
+                downloaded=functools.partial(_dpkg_began, rootfs, start.dpkg_log_size),
+            )
         start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
         start.shared = _digests(rootfs)
         return None

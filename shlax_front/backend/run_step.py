@@ -14,6 +14,7 @@ import os
 import posixpath
 import shutil
 import stat
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -59,7 +60,7 @@ from shlax_front.errors import BuildError, RefusedError
 
 if TYPE_CHECKING:
     from shlax_front.backend.executor import Options
-    from shlax_front.backend.incremental import RunIn
+    from shlax_front.backend.incremental import AptOrder, RunIn
 
 CA_TARGET = "/run/shlax-front/ca-certificates.crt"
 APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
@@ -130,12 +131,14 @@ class RunExecutor:
         image: str | None,
         stage_images: Mapping[int, str],
         check: Callable[[RunIn], None] | None = None,
+        beside: AptOrder | None = None,
     ) -> tuple[int | None, int | None]:
         """Run ``step`` in ``container`` (mounted at ``rootfs``, made from ``image``); ``stage_images`` are
         the images of the stages built so far, by index (``--mount from=``). Returns (bytes downloaded,
         bytes served from the host caches) when known. ``check`` (an incremental delta's proof) is called
         once the step succeeded, with a way to run commands as the step ran (environment, mounts,
-        wheelhouse) in its container or another one."""
+        wheelhouse) in its container or another one. ``beside`` (an apt delta's check) is begun as the step
+        starts, with the same way to run commands, and settled however the run ends."""
         scratch = self.scratch("shlax-front-run-")
         env = list(step.env) + list(self.options.proxy_env) + list(step.cache_env)
         volumes: list[str] = []
@@ -352,6 +355,13 @@ class RunExecutor:
                         on_output=on_output,
                     )
 
+                def as_the_step(argv: Sequence[str], other: str | None = None) -> Result:
+                    return self.buildah.run(
+                        other or container, argv, env=env, volumes=volumes, mounts=mounts, network=network
+                    )
+
+                if beside is not None:
+                    beside.begin(as_the_step)
                 result = run_command(env, on_output)
                 if cold is not None:
                     env += cold.finish(self.show if not shown else lambda output: None)
@@ -376,14 +386,10 @@ class RunExecutor:
                             answers.lines,
                         )
                 if check is not None and result.returncode == 0:
-
-                    def as_the_step(argv: Sequence[str], other: str | None = None) -> Result:
-                        return self.buildah.run(
-                            other or container, argv, env=env, volumes=volumes, mounts=mounts, network=network
-                        )
-
                     check(as_the_step)
             finally:
+                if beside is not None:  # what runs beside the step ends here, within the caches' locks
+                    beside.settle(stopping=sys.exc_info()[0] is not None)
                 if cold is not None:
                     cold.remove()
                 if meter is not None:
