@@ -183,6 +183,11 @@ CLOCK_SLACK = 0.02
 #: (37 MiB each on bookworm) from the lists whenever they are newer, and a RUN that fetched nothing showed them
 #: as 37-74 MB downloaded
 NOT_FETCHED = frozenset({"pkgcache.bin", "srcpkgcache.bin"})
+#: directories of what a package manager writes about a run, not what it fetched: npm's debug logs (its
+#: ``logs-dir`` is the cache's ``_logs``, about 5 kB a run) and cacache's index (``_cacache/index-v5``, a
+#: line appended to an entry on every cache hit); an ``npm ci`` served whole from the cache showed 9-14 kB
+#: downloaded. What npm fetched lands in ``_cacache/content-v2``, which still counts
+NOT_FETCHED_DIRS = frozenset({"_logs", "index-v5"})
 
 
 def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
@@ -194,7 +199,7 @@ def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
     directories changed since then are looked at; the walk lists the other directories but does not stat
     their files. A file rewritten in place (an index appended to) is not counted: package caches write new
     files (pip and npm write a temporary file and rename it), and the figure is what was fetched. Deleted files
-    do not count against it, nor do ``NOT_FETCHED`` files."""
+    do not count against it, nor do ``NOT_FETCHED`` files and what is under ``NOT_FETCHED_DIRS``."""
     since -= CLOCK_SLACK
     total = 0
     try:
@@ -211,6 +216,8 @@ def bytes_written_since(path: str | os.PathLike[str], since: float) -> int:
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
+                    if entry.name in NOT_FETCHED_DIRS:
+                        continue
                     todo.append((entry.path, entry.stat(follow_symlinks=False).st_ctime >= since))
                 elif changed and entry.name not in NOT_FETCHED and entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)

@@ -134,6 +134,24 @@ def test_bytes_written_since_counts_what_was_created_or_replaced(tmp_path):
     assert bytes_written_since(cache / "missing", since) == 0
 
 
+def test_bytes_written_since_leaves_out_npm_logs_and_cacache_index(tmp_path):
+    """An ``npm ci`` served from the cache writes its debug log and appends to cacache's index: not fetched."""
+    cache = tmp_path / "npm"
+    (cache / "_cacache" / "index-v5" / "ed" / "92").mkdir(parents=True)
+    (cache / "_cacache" / "content-v2" / "sha512" / "ab").mkdir(parents=True)
+    time.sleep(0.1)
+    since = time.time()
+    (cache / "_logs").mkdir()
+    (cache / "_logs" / "2026-12-07T20_46_34_935Z-debug-0.log").write_bytes(b"l" * 5429)
+    with open(cache / "_cacache" / "index-v5" / "ed" / "92" / "8d90b3", "ab") as index:
+        index.write(b"i" * 672)
+    (cache / "_cacache" / "index-v5" / "98" / "20").mkdir(parents=True)
+    (cache / "_cacache" / "index-v5" / "98" / "20" / "8cf397").write_bytes(b"i" * 1116)
+    assert bytes_written_since(cache, since) == 0
+    (cache / "_cacache" / "content-v2" / "sha512" / "ab" / "cd01").write_bytes(b"c" * 3619)  # a tarball
+    assert bytes_written_since(cache, since) == 3619
+
+
 def test_a_build_that_cannot_chown_keeps_the_marker_for_one_that_can(home, tmp_path, monkeypatch):
     marker = handover_marker(home)
     marker.write_text("left by a killed build")
