@@ -25,7 +25,14 @@ class Pnpm(Manager):
             "--loglevel",
         }
     )
-    caches = (CacheDir("pnpm", "{home}/.local/share/pnpm/store", "locked", env="npm_config_store_dir"),)
+    #: standard: for root the store is mounted where pnpm looks for it, never relocated: pnpm writes the store's
+    #: path into ``node_modules/.modules.yaml`` (``storeDir``), and a relocated one (``/tmp/.shlax-front-pnpm``)
+    #: differed from bud's image, where a later ``pnpm install`` then refuses the store it finds
+    caches = (
+        CacheDir(
+            "pnpm", "{home}/.local/share/pnpm/store", "locked", env="npm_config_store_dir", standard=True
+        ),
+    )
     description = "the content-addressed package store"
 
     @classmethod

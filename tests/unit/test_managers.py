@@ -119,3 +119,15 @@ def test_registry_one_module_per_manager():
     }
     for m in managers.MANAGERS:
         assert m.caches, m.name
+
+
+def test_root_pnpm_store_is_mounted_where_pnpm_looks_so_modules_yaml_names_it():
+    """pnpm writes the store's path into node_modules/.modules.yaml (``storeDir``): a store relocated under
+    /tmp left ``/tmp/.shlax-front-pnpm/v3`` there where bud's image says ``/root/.local/share/pnpm/store/v3``."""
+    from shlax_front.managers.pnpm import Pnpm
+    from shlax_front.passes import Owner
+
+    (target,) = Pnpm.cache_targets(Owner(0, 0, None, "/root"), {}, [])
+    assert (target.path, target.relocate) == ("/root/.local/share/pnpm/store", None)
+    (other,) = Pnpm.cache_targets(Owner(1000, 1000, "node", "/home/node"), {}, [])
+    assert other.relocate == "npm_config_store_dir"
