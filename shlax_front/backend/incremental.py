@@ -366,7 +366,9 @@ class IncrementalLayers:
             return Start(delta or "")  # no install: nothing to say
         record = self.records().get(template_key(step, parent, inputs, delta))
         if not isinstance(record, dict) or not isinstance(record.get("packages"), list):
-            said = "no earlier layer of this install with the same options and script"
+            said = (
+                "no earlier layer of this install on the same parent layer, with the same options and script"
+            )
             if delta.from_env:  # an ENV's value is in the config of the layers before the step
                 said += f" (and ENV {', '.join(delta.from_env)}: its value is part of the layers before it)"
             return Start(said)

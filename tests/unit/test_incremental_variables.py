@@ -182,7 +182,7 @@ def test_an_env_of_the_list_that_changed_is_another_parent_and_says_so(tmp_path)
     )
     assert start.image is None
     assert start.why == (
-        "no earlier layer of this install with the same options and script"
+        "no earlier layer of this install on the same parent layer, with the same options and script"
         " (and ENV EXTRA: its value is part of the layers before it)"
     )
     # an unchanged ENV with a name added as written is a delta
