@@ -104,6 +104,15 @@ class DeltaInstall:
         return self.rewritten.replace(MARK, f"{PLAN_OPTION} {' '.join(self.words)}")
 
 
+#: what each node tool writes into node_modules about the install, named by ``--explain`` (yarn and pnpm
+#: write no ``.package-lock.json``)
+NODE_MODULES_RECORD = {
+    "npm": ".package-lock.json",
+    "yarn": ".yarn-integrity",
+    "pnpm": ".modules.yaml and .pnpm",
+}
+
+
 def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | str | None:
     """What the delta rule makes of a RUN's action whose step runs the script ``runs``: a ``DeltaInstall``,
     the reason it cannot (a string), or None when the RUN installs nothing (nothing to say about it).
@@ -121,7 +130,7 @@ def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | st
     if isinstance(action, A.Npm):
         return (
             f"{action.tool} installs are built in full: a delta is not proven to leave the node_modules"
-            " (and its .package-lock.json) a full install writes"
+            f" (and its {NODE_MODULES_RECORD.get(str(action.tool), 'records')}) a full install writes"
         )
     if not (isinstance(action, A.Packages) and action.manager == "apt" or isinstance(action, A.Pip)):
         kinds = sorted({str(getattr(i, "manager", None) or getattr(i, "tool", "?")) for i in installs})
