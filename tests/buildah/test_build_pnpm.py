@@ -12,7 +12,7 @@ from buildah_tools import forget_layers, mounted_image, read_file, run_bud, shla
 FAKE_PNPM = (
     'RUN printf \'#!/bin/sh\\nset -e\\nstore="${npm_config_store_dir:-$HOME/.local/share/pnpm/store}"\\n'
     'mkdir -p "$store/v3" node_modules\\necho tarball > "$store/v3/files"\\n'
-    "echo \"storeDir: $store/v3\" > node_modules/.modules.yaml\\n' > /usr/local/bin/pnpm"
+    'echo "storeDir: $store/v3" > node_modules/.modules.yaml\\n\' > /usr/local/bin/pnpm'
     " && chmod 755 /usr/local/bin/pnpm"
 )
 
