@@ -137,6 +137,10 @@ def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | st
         if isinstance(action, A.Run):
             return _not_one_install(action)
         return f"only apt and pip installs are built incrementally (this RUN runs {', '.join(kinds)})"
+    if isinstance(action, A.Pip) and action.tool != "pip":
+        # said before the --incremental reason: that flag would not make one a delta, and the script's reading
+        # below sees `uv pip install` as a command other than the install
+        return f"{action.tool} installs are built in full: only apt and pip installs are built incrementally"
     if isinstance(action, A.Pip) and not pip:
         return "pip deltas are built only with --incremental (with their proof they cost more than they save)"
     if action.exec_form:

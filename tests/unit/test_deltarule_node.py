@@ -1,4 +1,4 @@
-"""--explain's reason a node install is built in full names the record that tool writes into node_modules."""
+"""--explain's reason a node or uv install is built in full: what it says names that tool's case."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ def test_a_node_install_built_in_full_names_its_tools_record(tool, record):
     assert f"(and its {record})" in why
     if tool != "npm":  # yarn and pnpm write no .package-lock.json (red-team: --explain said they did)
         assert "package-lock" not in why
+
+
+@pytest.mark.parametrize("pip", [False, True], ids=["default", "--incremental"])
+def test_a_uv_install_is_said_to_be_built_in_full_not_waiting_for_incremental(pip):
+    """--explain told a uv install to wait for --incremental ("pip deltas are built only with --incremental"),
+    and with it said "the RUN also runs `uv pip install`" of its only command: uv is never a delta."""
+    action = A.Pip(packages=("six",), tool="uv")
+    why = describe(action, "uv pip install --system six", pip=pip)
+    assert why == "uv installs are built in full: only apt and pip installs are built incrementally"
