@@ -27,7 +27,8 @@ class Pnpm(Manager):
     )
     #: standard: for root the store is mounted where pnpm looks for it, never relocated: pnpm writes the store's
     #: path into ``node_modules/.modules.yaml`` (``storeDir``), and a relocated one (``/tmp/.shlax-front-pnpm``)
-    #: differed from bud's image, where a later ``pnpm install`` then refuses the store it finds
+    #: differed from bud's image; a later ``pnpm install`` in the image (pnpm 8, CI=true) then deleted
+    #: node_modules and installed it again from scratch, as pnpm does when the store is not the recorded one
     caches = (
         CacheDir(
             "pnpm", "{home}/.local/share/pnpm/store", "locked", env="npm_config_store_dir", standard=True

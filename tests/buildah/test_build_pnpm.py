@@ -1,5 +1,5 @@
-"""pnpm writes the store's path into ``node_modules/.modules.yaml`` (``storeDir``) and refuses, in a later
-install, a store other than the one it finds there: root's store must be mounted where pnpm looks, so that file
+"""pnpm writes the store's path into ``node_modules/.modules.yaml`` (``storeDir``); a later install that finds
+another store deletes node_modules and installs it again from scratch: root's store must be mounted where pnpm looks, so that file
 is bud's. The stand-in ``pnpm`` does what the real one does with the store's path (it fills the store and
 records it), without the network."""
 
