@@ -304,9 +304,15 @@ class RunExecutor:
                         else None
                     )
                     config = _container_config(container_info()) if answers is not None else None
+                    if config is not None:
+                        # the proxy the RUN's pip would take: the image's ENV under the run's own variables (build
+                        # args, the host's proxy), as buildah run layers them; the index goes that way or not at all
+                        image_env = config.get("Env") or []
+                        route = pipindex.route([*(e.partition("=")[::2] for e in image_env), *env])
                     if (
                         answers is not None
                         and config is not None
+                        and route is not None
                         and pipindex.usable(
                             rootfs, env, config.get("Env") or [], step.argv[2], config.get("User")
                         )

@@ -111,19 +111,25 @@ class FakeBuildah:
     isolation = "chroot"
     cuts_network_itself = True
 
-    def __init__(self) -> None:
+    def __init__(self, image_env: tuple[str, ...] = ()) -> None:
         self.runs: list[tuple[list[str], dict[str, str]]] = []
+        self.image_env = ["PATH=/usr/local/bin:/usr/bin:/bin", *image_env]
 
     def inspect_container(self, container: str) -> dict[str, Any]:
-        return {"OCIv1": {"config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "User": ""}}}
+        return {"OCIv1": {"config": {"Env": self.image_env, "User": ""}}}
 
     def run(self, container: str, argv, *, env=(), on_output=None, **kwargs: Any) -> Result:
         self.runs.append((list(argv), dict(env)))
         return Result(list(argv), 0, "Successfully installed six-1.16.0\n")
 
 
-def _run_pip_step(tmp_path: Path, proxy_env: tuple[tuple[str, str], ...]) -> FakeBuildah:
-    buildah = FakeBuildah()
+def _run_pip_step(
+    tmp_path: Path,
+    proxy_env: tuple[tuple[str, str], ...],
+    image_env: tuple[str, ...] = (),
+    build_args: tuple[tuple[str, str], ...] = (),
+) -> FakeBuildah:
+    buildah = FakeBuildah(image_env)
     rootfs = tmp_path / "rootfs"
     rootfs.mkdir()
     scratch = tmp_path / "scratch"
@@ -141,6 +147,7 @@ def _run_pip_step(tmp_path: Path, proxy_env: tuple[tuple[str, str], ...]) -> Fak
         Location("Containerfile", 2),
         "RUN pip install six==1.16.0",
         argv=("/bin/sh", "-c", "pip install six==1.16.0"),
+        env=build_args,
         wheelhouse=(("pip", Wheelhouse(packages=("six==1.16.0",))),),
     )
     runs.run(step, "ctr", str(rootfs), "debian:bookworm", {})
@@ -171,3 +178,25 @@ def test_an_authenticating_proxy_keeps_the_download_before_the_command(tmp_path)
     assert env["https_proxy"] == secret
     assert argv[:2] == ["/bin/sh", "-c"] and " download " in argv[2]
     assert argv[-3:] == ["/bin/sh", "-c", "pip install six==1.16.0"]
+
+
+def test_a_proxy_of_the_image_s_env_or_a_build_arg_is_the_one_the_index_weighs(tmp_path):
+    """The proxy pip would take is the RUN's whole environment's (image ENV, build args, the host's), not the
+    host's alone: one with credentials, set by an ENV or a ``--build-arg``, keeps the download path too."""
+    secret = "http://user:secret@proxy.example:3128"
+    for given in (
+        {"image_env": (f"https_proxy={secret}",)},
+        {"build_args": (("https_proxy", secret),)},
+    ):
+        where = tmp_path / next(iter(given))
+        where.mkdir()
+        ((argv, env),) = _run_pip_step(where, (), **given).runs
+        assert "PIP_INDEX_URL" not in env, given
+        assert " download " in argv[2], given
+
+
+def test_a_plain_proxy_of_the_image_s_env_gets_the_index_and_loopback_around_it(tmp_path):
+    ((argv, env),) = _run_pip_step(tmp_path, (), image_env=(f"https_proxy={PROXY}",)).runs
+    assert argv == ["/bin/sh", "-c", "pip install six==1.16.0"]
+    assert env["PIP_INDEX_URL"].startswith("http://127.0.0.1:")
+    assert env["no_proxy"] == "127.0.0.1,localhost"
