@@ -24,13 +24,16 @@ python3-venv tini less`` (one call a line)::
 
 When the earlier install already configured a package new to its layer early, the plan is needed unless the
 delta fails, so it is asked beside the delta instead of after it (``FullPlan.begin``): its container of the
-parent layer is made at once, and apt is asked as soon as the delta's own apt has finished with what the two
-share - the host's package lists (updated before the install) and archives (every download is done before
-apt's first dpkg run, which is when dpkg's log in the delta's container grows). The plan's apt then locks
-nothing (``Debug::NoLocking``: the delta's apt holds the archives' lock until it ends) and writes no package
-cache (``Dir::Cache::pkgcache`` empty), so it writes nothing the delta reads; it would download only what the
-host's archives lack, which the delta no longer touches. Its answer is taken after the delta, as before; a
-delta that fails drops it.
+parent layer is made at once, and apt is asked once the delta's script is done with the host's package lists:
+its install printed ``Building dependency tree`` (an update before it has ended; only when the lists need no
+update of the plan's own: ``early_start``), or its first dpkg run began (dpkg's log in its container grew:
+every download done too), or the delta ended. The plan's apt then locks nothing (``Debug::NoLocking``: the
+delta's apt holds the archives' lock until it ends), writes no package cache (``Dir::Cache::pkgcache``
+empty) and, beside the delta, downloads nothing (``APT::Get::Download=false``): it writes nothing the delta
+reads. Without a package's file in the host's archives (the delta may still be downloading it) that apt fails
+("Unable to fetch some archives"); an attempt beside the delta that fails or is not understood is asked
+again after the delta as before, downloads allowed, and only that answer counts - the plan's dpkg calls do
+not depend on which files are there (the same calls with and without them). A delta that fails drops it.
 """
 
 from __future__ import annotations
@@ -53,18 +56,23 @@ PLAN_OPTION = "-o Debug::pkgDPkgPM=1"
 #: what the plan's apt is run with besides, after ``PLAN_OPTION``: it takes no lock and writes no package cache
 #: (it may run beside the delta: module docstring)
 BESIDE_OPTIONS = "-o Debug::NoLocking=1 -o Dir::Cache::pkgcache="
+#: and, asked beside the delta, downloads nothing (asked again after the delta when it lacked a file)
+NO_DOWNLOAD = "-o APT::Get::Download=false"
+#: what apt's install prints once it has read the package lists (an update before it in the script has ended)
+LISTS_READ = "Building dependency tree"
 #: how often the plan's thread looks whether the delta's downloads are done (seconds)
 POLL = 0.05
 #: the dpkg actions a plan of an install is understood with (anything else: not understood, no delta kept)
 _UNDERSTOOD = frozenset({"--unpack", "--configure"})
 
 
-def beside_command(argv: tuple[str, ...]) -> tuple[str, ...] | None:
-    """``argv`` (a plan's script, ``PLAN_OPTION`` in it once) with ``BESIDE_OPTIONS`` after that option; None
-    when the option is not there exactly once."""
+def beside_command(argv: tuple[str, ...], download: bool = True) -> tuple[str, ...] | None:
+    """``argv`` (a plan's script, ``PLAN_OPTION`` in it once) with ``BESIDE_OPTIONS`` (and ``NO_DOWNLOAD``
+    unless ``download``) after that option; None when the option is not there exactly once."""
     if not argv or argv[-1].count(PLAN_OPTION) != 1:
         return None
-    return (*argv[:-1], argv[-1].replace(PLAN_OPTION, f"{PLAN_OPTION} {BESIDE_OPTIONS}"))
+    options = BESIDE_OPTIONS if download else f"{BESIDE_OPTIONS} {NO_DOWNLOAD}"
+    return (*argv[:-1], argv[-1].replace(PLAN_OPTION, f"{PLAN_OPTION} {options}"))
 
 
 def configured_early(output: str) -> frozenset[str] | str:
@@ -103,10 +111,11 @@ class FullPlan:
     with every package and ``PLAN_OPTION``, run as the step runs in a container of the parent layer.
     ``failed``: why there is no answer (the delta is then not kept when it needed one).
 
-    It runs with ``BESIDE_OPTIONS`` too (``beside_command``), after the delta as well: one command either way.
+    It runs with ``BESIDE_OPTIONS`` too (``beside_command``), after the delta as well.
     ``ahead``: the earlier install's half already says it is needed, so ``begin`` starts it beside the delta;
-    ``downloaded`` says when the delta's apt is done with the host's lists and archives (module docstring).
-    Otherwise it is asked after the delta, when needed (``__call__``)."""
+    ``downloaded`` says when the delta's first dpkg run began, ``saw`` reads the delta's output for
+    ``LISTS_READ`` when ``early_start`` (module docstring). Otherwise it is asked after the delta, when needed
+    (``__call__``)."""
 
     argv: tuple[str, ...]
     needed: Callable[[], bool]
@@ -114,20 +123,32 @@ class FullPlan:
     failed: str | None = None
     ahead: bool = False
     downloaded: Callable[[], bool] = lambda: False
+    early_start: bool = False
     _beside: Beside | None = field(default=None, init=False, repr=False)
+    _lists_read: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def begin(self, run: RunIn, container: Callable[[], str | None]) -> None:
         """Start asking beside the delta (only when ``ahead``), in a thread: ``__call__`` takes the answer after
         the delta, ``settle`` drops it when the delta failed or the build stops."""
-        command = beside_command(self.argv)
+        command = beside_command(self.argv, download=False)
         if self.ahead and self._beside is None and command is not None:
-            self._beside = Beside(command, run, container, self.downloaded)
+            self._beside = Beside(command, run, container, self._may_ask)
+
+    def saw(self, line: str) -> None:
+        """A line the delta printed: ``LISTS_READ`` lets the plan's apt start (when ``early_start``)."""
+        if self.early_start and LISTS_READ in line:
+            self._lists_read.set()
+
+    def _may_ask(self) -> bool:
+        return self._lists_read.is_set() or self.downloaded()
 
     def __call__(self, run: RunIn, container: Callable[[], str | None]) -> None:
         if self._beside is not None:
             answer = self._beside.answer()  # the delta ended: asked now if its downloads never showed done
             self._beside = None  # (kept while waiting: a Ctrl-C there leaves it to ``settle``)
             if self.needed():
+                if answer is not None and not self._understood(answer):  # (a file the delta was downloading)
+                    answer = run(beside_command(self.argv) or self.argv, container())  # as after the delta
                 self._take(answer)
             return
         if not self.needed():
@@ -144,6 +165,10 @@ class FullPlan:
         if beside is not None:
             beside.drop(stop if stopping else None)
 
+    @staticmethod
+    def _understood(ran: Ran) -> bool:
+        return ran.returncode == 0 and not isinstance(configured_early(ran.output), str)
+
     def _take(self, ran: Ran | None) -> None:
         if ran is None:
             self.failed = "no container of the parent layer to ask apt's plan of a full install in"
@@ -158,7 +183,7 @@ class FullPlan:
 
 
 class Beside:
-    """apt's plan asked in a thread while the delta runs: the container first, apt once ``downloaded()`` or
+    """apt's plan asked in a thread while the delta runs: the container first, apt once ``may_ask()`` or
     once released (the delta ended). What the thread raised is raised by ``answer``, as a plan asked after
     the delta would have raised it."""
 
@@ -167,7 +192,7 @@ class Beside:
         argv: tuple[str, ...],
         run: RunIn,
         container: Callable[[], str | None],
-        downloaded: Callable[[], bool],
+        may_ask: Callable[[], bool],
     ):
         self._released = threading.Event()
         self._dropped = threading.Event()
@@ -175,7 +200,7 @@ class Beside:
         self._error: BaseException | None = None
         self._thread = threading.Thread(
             target=self._ask,
-            args=(argv, run, container, downloaded),
+            args=(argv, run, container, may_ask),
             name="shlax-front-apt-plan",
             daemon=True,
         )
@@ -186,7 +211,7 @@ class Beside:
         argv: tuple[str, ...],
         run: RunIn,
         container: Callable[[], str | None],
-        downloaded: Callable[[], bool],
+        may_ask: Callable[[], bool],
     ) -> None:
         try:
             if self._dropped.is_set():
@@ -194,7 +219,7 @@ class Beside:
             parent = container()
             if parent is None:
                 return
-            while not self._released.is_set() and not downloaded():
+            while not self._released.is_set() and not may_ask():
                 self._released.wait(POLL)
             if not self._dropped.is_set():
                 self._ran = run(argv, parent)

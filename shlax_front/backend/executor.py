@@ -411,6 +411,8 @@ class Executor:
                     elif isinstance(check, AptOrder):  # made only if apt's plan of a full install is asked
                         make = functools.partial(self._parent_container, parent_image, parent_pending)
                         check.make_parent, check.stop = make, self._stop_commands
+                        if check.plan is not None and self.options.lists_ttl == 0:  # every update a real one
+                            check.plan.early_start = False
                     try:
                         if not failed:
                             # an apt delta's check may ask apt's plan beside the delta (``aptplan``)

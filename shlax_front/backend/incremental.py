@@ -184,6 +184,11 @@ class AptOrder:
         if self.plan is not None:
             self.plan.begin(run, self._parent)
 
+    def saw(self, line: str) -> None:
+        """A line the delta printed (apt's plan beside it may start once the delta's apt has read the lists)."""
+        if self.plan is not None:
+            self.plan.saw(line)
+
     def settle(self, stopping: bool) -> None:
         """The delta's run is over, and ``__call__`` did not take the plan's answer (the delta failed, or
         ``stopping``: the build stops): the plan beside it, if any, is dropped and its thread has ended."""
@@ -303,6 +308,28 @@ def _dpkg_began(rootfs: str, size: int) -> bool:
     everything and is done with the package lists before it, so apt's plan may be asked beside it (``aptplan``)."""
     try:
         return os.path.getsize(inside(rootfs, DPKG_LOG)) > size
+    except OSError:
+        return False
+
+
+def _same_apt_config(rootfs: str, parent_root: str | None) -> bool:
+    """Whether the earlier layer (``rootfs``) has the parent's apt sources and configuration (what the
+    ``apt-get update`` stand-in's record is checked against, ``aptlists``): the plan's update is then skipped
+    when the delta's was, or follows it, never runs beside the delta's apt."""
+    if parent_root is None:
+        return False
+    paths = ("etc/apt/sources.list", "etc/apt/apt.conf", "var/lib/dpkg/arch")
+    folders = ("etc/apt/sources.list.d", "etc/apt/apt.conf.d")
+
+    def config(root: str) -> tuple:
+        listed = {
+            d: sorted(os.listdir(inside(root, d))) if os.path.isdir(inside(root, d)) else [] for d in folders
+        }
+        files = [*paths, *(f"{d}/{name}" for d in folders for name in listed[d])]
+        return tuple((path, _read(inside(root, path))) for path in files)
+
+    try:
+        return config(rootfs) == config(parent_root)
     except OSError:
         return False
 
@@ -440,6 +467,7 @@ class IncrementalLayers:
                 # the earlier install's half already says it is needed: asked beside the delta
                 ahead=bool(start.earlier_early) and not _updates_after_install(delta),
                 downloaded=functools.partial(_dpkg_began, rootfs, start.dpkg_log_size),
+                early_start=bool(start.earlier_early) and _same_apt_config(rootfs, parent_root()),
             )
         start.accounts = {path: _read(inside(rootfs, path)) for path in ACCOUNTS}
         start.shared = _digests(rootfs)

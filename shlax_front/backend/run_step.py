@@ -67,6 +67,16 @@ APT_CONFIG_TARGET = "/run/shlax-front/apt.conf"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
 
 
+def _also_to(saw: Callable[[str], None], show: Callable[[str], None]) -> Callable[[str], None]:
+    """``show`` that hands each line to ``saw`` first (an apt delta's check reads its output)."""
+
+    def both(line: str) -> None:
+        saw(line)
+        show(line)
+
+    return both
+
+
 def read_in_rootfs(
     rootfs: str, config: Mapping[str, Any], paths: Sequence[str], covered: Sequence[str]
 ) -> str | None:
@@ -368,6 +378,7 @@ class RunExecutor:
 
                 if beside is not None:
                     beside.begin(as_the_step)
+                    on_output = _also_to(beside.saw, on_output)
                 result = run_command(env, on_output)
                 if cold is not None:
                     env += cold.finish(self.show if not shown else lambda output: None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fake_runner import FakeRunner
 
-from shlax_front.backend.aptplan import BESIDE_OPTIONS, PLAN_OPTION, FullPlan
+from shlax_front.backend.aptplan import BESIDE_OPTIONS, LISTS_READ, NO_DOWNLOAD, PLAN_OPTION, FullPlan
 from shlax_front.backend.buildah import Buildah
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.executor import Executor, Options
@@ -47,8 +47,9 @@ def _plan_threads() -> list[threading.Thread]:
 def test_a_plan_asked_beside_the_delta_answers_as_one_asked_after_it(
     returncode, output, container, early, failed
 ):
-    """Same command (the plan's script with the options that let it run beside the delta), same answer or
-    refusal, whether asked after the delta or begun with it."""
+    """Same answer or refusal whether asked after the delta or begun with it: beside the delta apt downloads
+    nothing, and an attempt that fails or is not understood (a package file the delta was still downloading)
+    is asked again after the delta with the command asked after it."""
     answers = []
     for ahead in (False, True):
         ran: list[tuple[tuple[str, ...], str | None]] = []
@@ -61,16 +62,19 @@ def test_a_plan_asked_beside_the_delta_answers_as_one_asked_after_it(
         plan.begin(run, lambda: container)
         plan(run, lambda: container)
         answers.append((plan.early, plan.failed, ran))
-    assert answers[0] == answers[1]
-    assert answers[0][:2] == (early, failed)
-    command = ("sh", "-c", SCRIPT.replace(PLAN_OPTION, f"{PLAN_OPTION} {BESIDE_OPTIONS}"))
-    assert answers[0][2] == ([(command, container)] if container else [])
+    assert answers[0][:2] == answers[1][:2] == (early, failed)
+    after = ("sh", "-c", SCRIPT.replace(PLAN_OPTION, f"{PLAN_OPTION} {BESIDE_OPTIONS}"))
+    beside = ("sh", "-c", SCRIPT.replace(PLAN_OPTION, f"{PLAN_OPTION} {BESIDE_OPTIONS} {NO_DOWNLOAD}"))
+    assert answers[0][2] == ([(after, container)] if container else [])
+    asked_again = [(after, container)] if early is None and container else []
+    assert answers[1][2] == ([(beside, container), *asked_again] if container else [])
     assert not _plan_threads()
 
 
 def test_beside_the_delta_the_container_is_made_at_once_and_apt_asked_once_the_downloads_are_done():
     """The parent's container is made as the delta starts; apt waits for the delta's downloads (its first dpkg
-    run) - or for the delta's end, when that never shows."""
+    run) - or for the delta's end, when that never shows. The delta's output saying its apt read the lists
+    starts it only when ``early_start``."""
     events: list[str] = []
     downloads_done = threading.Event()
     asked = threading.Event()
@@ -86,6 +90,7 @@ def test_beside_the_delta_the_container_is_made_at_once_and_apt_asked_once_the_d
 
     plan = FullPlan(("sh", "-c", SCRIPT), lambda: True, ahead=True, downloaded=downloads_done.is_set)
     plan.begin(run, container)
+    plan.saw("Building dependency tree...\n")  # not an early start
     assert not asked.wait(0.3)  # the delta still downloads
     assert events == ["container"]
     downloads_done.set()
@@ -96,6 +101,17 @@ def test_beside_the_delta_the_container_is_made_at_once_and_apt_asked_once_the_d
     events.clear()
     plan = FullPlan(("sh", "-c", SCRIPT), lambda: True, ahead=True, downloaded=lambda: False)
     plan.begin(run, container)
+    plan(run, container)
+    assert events == ["container", "apt"] and plan.early == {"python3-minimal"}
+    # an early start: once the delta's apt read the lists
+    events.clear()
+    asked.clear()
+    plan = FullPlan(("sh", "-c", SCRIPT), lambda: True, ahead=True, early_start=True)
+    plan.begin(run, container)
+    plan.saw("Reading package lists...\n")
+    assert not asked.wait(0.3)
+    plan.saw(f"{LISTS_READ}...\n")
+    assert asked.wait(5)
     plan(run, container)
     assert events == ["container", "apt"] and plan.early == {"python3-minimal"}
     assert not _plan_threads()
@@ -125,9 +141,9 @@ class BesideRunner(FakeRunner):
     for the plan's container, then starts dpkg (dpkg's log grows) and waits for the plan's apt; it can fail
     before dpkg, or be interrupted (Ctrl-C) while the plan's apt runs, which then ends only when stopped."""
 
-    def __init__(self, delta: str = "ok"):
+    def __init__(self, delta: str = "ok", early: bool = False):
         super().__init__()
-        self.delta = delta
+        self.delta, self.early = delta, early
         self.armed = False
         self.plan_container = threading.Event()
         self.plan_asked = threading.Event()
@@ -155,6 +171,10 @@ class BesideRunner(FakeRunner):
                     self.seen.append("plan container made")
                 if self.delta == "fail":
                     return Result(argv, 100, "E: Unable to fetch some archives\n", "")
+                if self.early and on_output is not None:  # the delta's apt read the lists, downloads next
+                    on_output("Building dependency tree...\n")
+                    if self.plan_asked.wait(5):
+                        self.seen.append("plan apt running before dpkg")
                 log = Path(self.rootfs) / "var/log/dpkg.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
                 with log.open("a") as f:
@@ -189,19 +209,24 @@ def _build(tmp_path, runner, packages: str):
 @pytest.fixture
 def plans(monkeypatch):
     """Every apt delta's plan asked beside it (as when the earlier install configured a package early) and
-    needed; the plans made, for the test to read."""
-    made: list[FullPlan] = []
+    needed; the plans made, for the test to read (``early_start`` of the plans made: ``plans.early``)."""
+    made = PlansMade()
     before_run = IncrementalLayers.before_run
 
     def ahead(self, start, rootfs, parent_root=lambda: None):
         refused = before_run(self, start, rootfs, parent_root)
         if isinstance(start.check, AptOrder) and start.check.plan is not None:
             start.check.plan.ahead, start.check.plan.needed = True, lambda: True
+            start.check.plan.early_start = made.early
             made.append(start.check.plan)
         return refused
 
     monkeypatch.setattr(IncrementalLayers, "before_run", ahead)
     return made
+
+
+class PlansMade(list):
+    early = False
 
 
 def _containers(runner) -> tuple[list[str], list[str]]:
@@ -212,16 +237,23 @@ def _containers(runner) -> tuple[list[str], list[str]]:
     return made, removed
 
 
+@pytest.mark.parametrize("early", [False, True])
 def test_the_executor_asks_apt_s_plan_beside_the_delta_and_removes_its_container_before_the_commit(
-    tmp_path, plans
+    tmp_path, plans, early
 ):
-    runner = BesideRunner()
+    """The plan's apt starts once the delta's dpkg began, or (``early_start``) once the delta printed that its
+    apt read the lists."""
+    plans.early = early
+    runner = BesideRunner(early=early)
     _build(tmp_path, runner, "tini")
     runner.armed, first = True, len(runner.calls)
     second = _build(tmp_path, runner, "tini nano")
     (record,) = [s for s in second.steps if s.status == "built"]
     assert record.reason.endswith("built incrementally: added nano to the layer with tini")
-    assert runner.seen == ["plan container made", "plan apt started", "plan apt running"]
+    if early:
+        assert runner.seen[:3] == ["plan container made", "plan apt started", "plan apt running before dpkg"]
+    else:
+        assert runner.seen == ["plan container made", "plan apt started", "plan apt running"]
     (plan,) = plans
     assert plan.early == {"python3-minimal"} and plan.failed is None
     calls = runner.calls[first:]
