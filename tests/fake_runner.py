@@ -56,3 +56,29 @@ class FakeRunner:
 
     def verbs(self):
         return [c[1] for c in self.calls]
+
+
+def build_with(runner, tmp_path, text: str, build_args: dict[str, str] | None = None, on_output=None):
+    """Plan ``text`` with incremental layers on and run it through the executor on ``runner`` (a fake buildah),
+    with a layer index and host caches under ``tmp_path / "cache"`` that the next call finds again; the
+    ``BuildResult``."""
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.context import BuildContext
+    from shlax_front.backend.executor import Executor, Options
+    from shlax_front.backend.hostcache import HostCaches
+    from shlax_front.backend.plan import Planner
+    from shlax_front.backend.store import LayerIndex
+    from shlax_front.parser import parse
+
+    plan = Planner(parse(text), build_args=build_args or {}, incremental=True).plan()
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    executor = Executor(
+        Buildah(runner),
+        LayerIndex(tmp_path / "cache").load(),
+        HostCaches(tmp_path / "cache"),
+        BuildContext(str(ctx)),
+        Options(ca_bundle=None, incremental=True),
+        on_output=on_output,
+    )
+    return executor.run(plan)

@@ -8,18 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from fake_runner import FakeRunner
+from fake_runner import FakeRunner, build_with
 
 from shlax_front.backend.aptplan import BESIDE_OPTIONS, LISTS_READ, NO_DOWNLOAD, PLAN_OPTION, FullPlan
-from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.context import BuildContext
-from shlax_front.backend.executor import Executor, Options
-from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.incremental import AptOrder, IncrementalLayers
-from shlax_front.backend.plan import Planner
 from shlax_front.backend.runner import Result
-from shlax_front.backend.store import LayerIndex
-from shlax_front.parser import parse
 
 INSTALL = "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*"
 SCRIPT = f"apt-get install -y {PLAN_OPTION} curl less"
@@ -193,17 +186,7 @@ class BesideRunner(FakeRunner):
 
 
 def _build(tmp_path, runner, packages: str):
-    plan = Planner(parse(f"FROM busybox\n{INSTALL.format(packages)}\n"), incremental=True).plan()
-    ctx = tmp_path / "ctx"
-    ctx.mkdir(exist_ok=True)
-    executor = Executor(
-        Buildah(runner),
-        LayerIndex(tmp_path / "cache").load(),
-        HostCaches(tmp_path / "cache"),
-        BuildContext(str(ctx)),
-        Options(ca_bundle=None, incremental=True),
-    )
-    return executor.run(plan)
+    return build_with(runner, tmp_path, f"FROM busybox\n{INSTALL.format(packages)}\n")
 
 
 @pytest.fixture

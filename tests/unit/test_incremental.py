@@ -7,18 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fake_runner import FakeRunner
+from fake_runner import FakeRunner, build_with
 
-from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.context import BuildContext
 from shlax_front.backend.deltarule import DeltaInstall, PipInstall
-from shlax_front.backend.executor import Executor, Options
-from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.incremental import IncrementalLayers, PipCheck, Start
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.runner import Result
 from shlax_front.backend.steps import RunStep
-from shlax_front.backend.store import LayerIndex
 from shlax_front.parser import parse
 
 INSTALL = "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*"
@@ -251,18 +246,7 @@ class ListsRefreshingRunner(FakeRunner):
 
 def _build(tmp_path, runner, packages: str, shown: list | None = None):
     text = f"FROM busybox\n{INSTALL.format(packages)}\n"
-    plan = Planner(parse(text), incremental=True).plan()
-    ctx = tmp_path / "ctx"
-    ctx.mkdir(exist_ok=True)
-    executor = Executor(
-        Buildah(runner),
-        LayerIndex(tmp_path / "cache").load(),
-        HostCaches(tmp_path / "cache"),
-        BuildContext(str(ctx)),
-        Options(ca_bundle=None, incremental=True),
-        on_output=None if shown is None else shown.append,
-    )
-    result = executor.run(plan)
+    result = build_with(runner, tmp_path, text, on_output=None if shown is None else shown.append)
     runs = [call[-1] for call in runner.calls if call[1] == "run"]
     froms = [call[-1] for call in runner.calls if call[1] == "from"]
     return result, runs, froms

@@ -5,18 +5,13 @@ gained names, and anything the build cannot be sure of builds the step in full, 
 from __future__ import annotations
 
 import pytest
-from fake_runner import FakeRunner
+from fake_runner import FakeRunner, build_with
 
-from shlax_front.backend.buildah import Buildah
-from shlax_front.backend.context import BuildContext
 from shlax_front.backend.deltarule import DeltaInstall
-from shlax_front.backend.executor import Executor, Options
-from shlax_front.backend.hostcache import HostCaches
 from shlax_front.backend.incremental import IncrementalLayers, template_key
 from shlax_front.backend.keys import value_digest
 from shlax_front.backend.plan import Planner
 from shlax_front.backend.steps import RunStep
-from shlax_front.backend.store import LayerIndex
 from shlax_front.parser import parse
 
 INSTALL = "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*"
@@ -193,17 +188,7 @@ def test_an_env_of_the_list_that_changed_is_another_parent_and_says_so(tmp_path)
 
 def _build(tmp_path, runner: FakeRunner, build_args: dict[str, str]):
     text = "FROM busybox\nARG PKGS\nARG OTHER=1\n" + INSTALL.format("$PKGS") + "\n"
-    plan = Planner(parse(text), build_args=build_args, incremental=True).plan()
-    ctx = tmp_path / "ctx"
-    ctx.mkdir(exist_ok=True)
-    executor = Executor(
-        Buildah(runner),
-        LayerIndex(tmp_path / "cache").load(),
-        HostCaches(tmp_path / "cache"),
-        BuildContext(str(ctx)),
-        Options(ca_bundle=None, incremental=True),
-    )
-    result = executor.run(plan)
+    result = build_with(runner, tmp_path, text, build_args)
     runs = [call for call in runner.calls if call[1] == "run"]
     froms = [call[-1] for call in runner.calls if call[1] == "from"]
     return result, runs, froms
