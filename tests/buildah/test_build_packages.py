@@ -192,21 +192,24 @@ RUN python3 -m venv /venv
 COPY requirements.txt .
 RUN {before}/venv/bin/pip install --no-cache-dir -r requirements.txt && env | grep -v ^HOSTNAME= | sort >/run-env
 """
+#: ROOT_PIP with the install alone in its RUN: the single-command install that runs pip once
+ROOT_PIP_ALONE = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+
+
+def _wheelhouse_without(pip_cache, project: str):
+    """The wheelhouse, with ``project``'s files an earlier test of the session left in it removed."""
+    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
+    for old in wheelhouse.glob(f"{project}-*") if wheelhouse.is_dir() else ():
+        old.unlink()
+    return wheelhouse
 
 
 def test_a_cold_install_downloads_in_the_steps_own_run(tmp_path, base_images, buildah_cleanup, pip_cache):
     """A wheelhouse holding nothing the install names: one ``buildah run`` downloads into it and then runs the
     RUN's command, installing from it. The image (the command's environment included) is the one the separate
     download run gives (the rebuild from the now warm wheelhouse); the index's answer is recorded."""
-    calls = tmp_path / "calls"
-    wrapper = tmp_path / "bin" / "buildah"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("buildah")} "$@"\n')
-    wrapper.chmod(0o755)
-    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
-    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
-    for old in wheelhouse.glob("iniconfig-*") if wheelhouse.is_dir() else ():
-        old.unlink()
+    calls, env = _counting_buildah(tmp_path)
+    wheelhouse = _wheelhouse_without(pip_cache, "iniconfig")
     ctx = tmp_path / "ctx"
     _write(ctx, ROOT_PIP.format(before=""), requirements_txt="iniconfig==2.0.0\n")
     cold_tag = buildah_cleanup.tag()
@@ -239,15 +242,8 @@ def test_a_cold_install_alone_runs_pip_once_and_fills_the_wheelhouse(
     """A cold install that is its RUN's only command runs one pip: the RUN's own, reading PyPI through the
     pull-through index, no ``pip download``. The wheelhouse and the index's recorded answer are what the download
     left (a rebuild from them asks the index nothing), and the image is bud's, file for file."""
-    calls = tmp_path / "calls"
-    wrapper = tmp_path / "bin" / "buildah"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {shutil.which("buildah")} "$@"\n')
-    wrapper.chmod(0o755)
-    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
-    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
-    for old in wheelhouse.glob("iniconfig-*") if wheelhouse.is_dir() else ():
-        old.unlink()
+    calls, env = _counting_buildah(tmp_path)
+    wheelhouse = _wheelhouse_without(pip_cache, "iniconfig")
     ctx = tmp_path / "ctx"
     alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "")
     _write(ctx, alone.format(before=""), requirements_txt="iniconfig==2.0.0\n")
@@ -315,11 +311,9 @@ def test_a_user_with_a_proxy_still_runs_pip_once_through_the_loopback_index(
     traffic. The image is the one built without a proxy: bud's, file for file, no proxy variable (nor the
     loopback's no_proxy) in its config, no loopback address in what pip recorded."""
     calls, env = _counting_buildah(tmp_path)
-    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
-    for old in wheelhouse.glob("tomli-*") if wheelhouse.is_dir() else ():
-        old.unlink()
+    wheelhouse = _wheelhouse_without(pip_cache, "tomli")
     ctx = tmp_path / "ctx"
-    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+    alone = ROOT_PIP_ALONE
     _write(ctx, alone, requirements_txt="tomli==2.0.1\n")
     tag = buildah_cleanup.tag()
     with _counting_proxy() as proxy:
@@ -373,11 +367,9 @@ def test_a_warm_rebuild_runs_pip_once_and_asks_pypi_only_about_what_was_added(
     reads PyPI for the rest. An added pin reads its page and its file alone, an added unpinned requirement its
     page alone; the image is bud's, file for file; an --offline rebuild still installs from the wheelhouse."""
     calls, env = _counting_buildah(tmp_path)
-    wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
-    for old in wheelhouse.glob("iniconfig-*") if wheelhouse.is_dir() else ():
-        old.unlink()
+    wheelhouse = _wheelhouse_without(pip_cache, "iniconfig")
     ctx = tmp_path / "ctx"
-    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+    alone = ROOT_PIP_ALONE
     _write(ctx, alone, requirements_txt="requests==2.32.3\n")
     shlax("build", str(ctx), cache_dir=pip_cache, env=env)  # the index's answer for requests' dependencies
 
@@ -441,7 +433,7 @@ def test_a_wheelhouse_answer_that_does_not_fit_is_resolved_again_with_the_index(
     on the page the wheelhouse answered and installs nothing; the step then resolves as the download path does
     (the pin fetched) and installs it."""
     ctx = tmp_path / "ctx"
-    alone = ROOT_PIP.replace(" && env | grep -v ^HOSTNAME= | sort >/run-env", "").format(before="")
+    alone = ROOT_PIP_ALONE
     _write(ctx, alone, requirements_txt="iniconfig==2.0.0\n")
     shlax("build", str(ctx), cache_dir=pip_cache)
     wheelhouse = pip_cache / "caches" / "pip-wheelhouse"
