@@ -449,7 +449,9 @@ class Executor:
                     images = {index: result.image for index, result in results.items()}
                     rootfs = functools.partial(self._rootfs, state)
                     digest = self.copies.copy(step, state.container, rootfs, images)
-                    state.history = with_content(step.history, digest, step.sources, self.context.root)
+                    local = step.from_stage is None and step.from_image is None
+                    context = self.context if local else None
+                    state.history = with_content(step.history, digest, step.sources, context, step.exclude)
                     if inputs.get("remote") and not step.checksum:
                         self._check_remote(step, state, inputs["remote"])
                 elif isinstance(step, ConfigStep):

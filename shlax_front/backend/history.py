@@ -18,7 +18,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the front end's modules, imported by ``created_by`` only: ``with_content`` needs none
+if TYPE_CHECKING:  # imported where used: the front end by ``created_by``, the context by ``with_content``
+    from shlax_front.backend.context import BuildContext
     from shlax_front.scope import Step as Walked
 
 #: where a COPY/ADD's ``<type>:<digest>`` goes once buildah printed it
@@ -50,21 +51,48 @@ def _run_args(walked: Walked) -> str:
     return " ".join(sorted(pairs))
 
 
-def with_content(history: str, digest: str | None, sources: Sequence[str], context_root: str | None) -> str:
-    """A COPY/ADD's history with buildah's content summary in place: ``multi:`` for several sources, ``dir:``
-    for one directory, ``file:`` otherwise (bud's ``ContentDigester`` kinds). Without a digest (a copy done
-    without ``buildah copy``) the sources as written stand in."""
+def with_content(
+    history: str,
+    digest: str | None,
+    sources: Sequence[str],
+    context: BuildContext | None = None,
+    exclude: Sequence[str] = (),
+) -> str:
+    """A COPY/ADD's history with buildah's content summary in place: ``multi:`` when it copied several items,
+    ``dir:`` for one directory, ``file:`` otherwise (bud's ``ContentDigester`` kinds). bud counts what each
+    source matched in the build ``context`` less what the ignore file and ``exclude`` leave out (``bin/*``
+    copying two files is ``multi``, ``d*`` matching one directory ``dir``); without a context (a copy from a
+    stage or an image) the sources as written are counted. Without a digest (a copy done without ``buildah
+    copy``) the sources as written stand in."""
     if CONTENT not in history:
         return history
     if not digest:
         return history.replace(CONTENT, " ".join(sources), 1)
-    if len(sources) > 1:
+    items = _copied_items(sources, context, exclude)
+    if len(items) > 1:
         kind = "multi"
-    elif context_root and sources and os.path.isdir(os.path.join(context_root, sources[0].lstrip("/"))):
+    elif context is not None and items and os.path.isdir(os.path.join(context.root, items[0])):
         kind = "dir"
     else:
         kind = "file"
     return history.replace(CONTENT, f"{kind}:{digest}", 1)
+
+
+def _copied_items(sources: Sequence[str], context: BuildContext | None, exclude: Sequence[str]) -> list[str]:
+    """What the sources matched in ``context`` (context-relative), or the sources themselves when that is not
+    known: no context, a URL, a source the context cannot expand (the copy reported it)."""
+    if context is None or any("://" in source for source in sources):
+        return list(sources)
+    from shlax_front.backend.context import ContextError
+
+    try:
+        return [
+            item
+            for source in sources
+            for item in context.expand(source, context.rules_for(source, tuple(exclude)))
+        ]
+    except ContextError:
+        return list(sources)
 
 
 def printed_digest(stdout: str) -> str | None:

@@ -290,7 +290,7 @@ def redo(
             owed = [option for options in pending for option in options]
             pending = []
             digest = copies.copy(step, container, _mounter(buildah, container), {})
-            history = with_content(step.history, digest, step.sources, context.root)
+            history = with_content(step.history, digest, step.sources, context, step.exclude)
             folded_options = owed + [option for config_step in folded for option in config_step.options]
             commit_name = name if i + len(folded) == last else None
             committed = buildah.commit(

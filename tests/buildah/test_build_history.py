@@ -113,3 +113,28 @@ def test_config_steps_after_a_last_copy_add_no_layer_cold_or_after_an_edit(
         assert len(_layers(ours)) == len(_layers(theirs)) and _config(ours) == _config(theirs)
     finally:
         forget_layers(cache)
+
+
+def test_a_copy_s_content_kind_counts_what_its_globs_matched(base_images, buildah_cleanup, tmp_path):
+    """``multi:`` when a source's glob matched several items, ``dir:`` for a glob matching one directory,
+    ``file:`` when the ignore file leaves one match: as bud counts them (its history said ``multi:`` where
+    shlax-front said ``file:`` for ``COPY bin/* /all/``)."""
+    ctx = tmp_path / "ctx"
+    (ctx / "bin").mkdir(parents=True)
+    (ctx / "d1").mkdir()
+    for name in ("bin/a.sh", "bin/b.sh", "bin/c.txt", "d1/x"):
+        (ctx / name).write_text(f"{name}\n")
+    (ctx / ".dockerignore").write_text("bin/b.sh\n")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nCOPY bin/*.sh /one/\nCOPY bin/* /all/\nCOPY d* /dirglob/\nRUN true\n"
+    )
+    ours, theirs = buildah_cleanup.tag("shlax-kind"), buildah_cleanup.tag("bud-kind")
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        kinds = [created.split()[-3].split(":")[0] for created, _ in _layers(ours)[:3]]
+        assert kinds == ["file", "multi", "dir"]
+        assert [created for created, _ in _layers(ours)] == [created for created, _ in _layers(theirs)]
+    finally:
+        forget_layers(cache)
