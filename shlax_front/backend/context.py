@@ -184,6 +184,7 @@ class BuildContext:
     resolved: dict[str, str] = field(default_factory=dict)
     _digests: dict[tuple, str] = field(default_factory=dict)
     _manifests: dict[tuple, dict[str, str]] = field(default_factory=dict)
+    _globbed: dict[str, list[str]] = field(default_factory=dict)
 
     @cached_property
     def ignore_file(self) -> str | None:
@@ -217,11 +218,14 @@ class BuildContext:
         """
         rules = self.ignore if rules is None else rules
         rel = _relative(source)
-        try:
-            matches = gomatch.glob(self.root, rel, self.visited)
-        except gomatch.BadPattern as err:
-            raise ContextError(f"{source}: {err}") from None
-        self.visited.update(os.path.join(self.root, m) for m in matches)
+        matches = self._globbed.get(rel)
+        if matches is None:  # one walk per pattern and build: the key's digest and history's kind share it
+            try:
+                matches = gomatch.glob(self.root, rel, self.visited)
+            except gomatch.BadPattern as err:
+                raise ContextError(f"{source}: {err}") from None
+            self.visited.update(os.path.join(self.root, m) for m in matches)
+            self._globbed[rel] = matches
         kept = [
             m
             for m in matches

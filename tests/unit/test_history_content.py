@@ -46,3 +46,15 @@ def test_an_exclude_is_counted_out_too(context):
 def test_without_a_context_the_sources_as_written_are_counted():
     assert with_content(LINE, DIGEST, ("a", "b")).split()[-3] == f"multi:{DIGEST}"
     assert with_content(LINE, DIGEST, ("app",)).split()[-3] == f"file:{DIGEST}"
+
+
+def test_the_kind_reuses_the_walk_the_key_made(context, monkeypatch):
+    """The step's key digests the sources first; the history's count must not walk the context again."""
+    from shlax_front.backend import gomatch
+
+    walks = []
+    real = gomatch.glob
+    monkeypatch.setattr(gomatch, "glob", lambda *args: walks.append(args[1]) or real(*args))
+    context.digest(("bin/*",))
+    assert with_content(LINE, DIGEST, ("bin/*",), context).split()[-3] == f"multi:{DIGEST}"
+    assert walks == ["bin/*"]
