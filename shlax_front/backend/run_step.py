@@ -258,13 +258,8 @@ class RunExecutor:
                 self.buildah.isolation, self.options.proxy_env, self.options.offline
             )
             meter = netmeter.NetMeter() if counting else None
-            # how a loopback index would reach PyPI (None: it cannot stand in): it needs what the meter needs
-            # but the user's proxy, which it goes through as pip would (pipindex.route)
-            route = (
-                pipindex.route(self.options.proxy_env)
-                if wheelhouse and netmeter.usable(self.buildah.isolation, (), self.options.offline)
-                else None
-            )
+            # a loopback index needs what the meter needs but the user's proxy, which it goes through as pip would
+            index_possible = wheelhouse and netmeter.usable(self.buildah.isolation, (), self.options.offline)
             fell_back = False
             cold: ColdFill | None = None
             index: pipindex.PullThroughIndex | None = None
@@ -306,19 +301,22 @@ class RunExecutor:
 
                     shell_form = len(step.argv) == 3 and tuple(step.argv[:2]) == ("/bin/sh", "-c")
                     alone = shell_form and not mounts
+                    config = _container_config(container_info()) if alone and index_possible else None
+                    # how the index would reach PyPI (None: it cannot stand in): the proxy the RUN's pip would
+                    # take, the image's ENV under the run's own variables (build args, the host's proxy), as
+                    # buildah run layers them; the index goes that way or not at all (pipindex.route)
+                    route = (
+                        pipindex.route([*(e.partition("=")[::2] for e in config.get("Env") or []), *env])
+                        if config is not None
+                        else None
+                    )
                     answers = (
                         index_answers(
                             wheelhouse, history, self.options.offline, from_rootfs, self.options.lists_ttl
                         )
-                        if alone and route is not None
+                        if route is not None
                         else None
                     )
-                    config = _container_config(container_info()) if answers is not None else None
-                    if config is not None:
-                        # the proxy the RUN's pip would take: the image's ENV under the run's own variables (build
-                        # args, the host's proxy), as buildah run layers them; the index goes that way or not at all
-                        image_env = config.get("Env") or []
-                        route = pipindex.route([*(e.partition("=")[::2] for e in image_env), *env])
                     if (
                         answers is not None
                         and config is not None
