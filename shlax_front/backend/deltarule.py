@@ -31,6 +31,7 @@ from shlax_front.backend.aptplan import PLAN_OPTION
 
 if TYPE_CHECKING:  # the front end is only needed when the planner describes a RUN
     from shlax_front import actions as A
+    from shlax_front.backend.npmdelta import NpmInstall
     from shlax_front.shell import Word
 
 #: where apt's package lists live in the image (a host cache when the RUN deletes them afterwards)
@@ -113,11 +114,11 @@ NODE_MODULES_RECORD = {
 }
 
 
-def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | str | None:
+def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | NpmInstall | str | None:
     """What the delta rule makes of a RUN's action whose step runs the script ``runs``: a ``DeltaInstall``,
     the reason it cannot (a string), or None when the RUN installs nothing (nothing to say about it).
-    ``pip``: pip installs too (``--incremental``); by default only apt's, because a pip delta and its proof
-    took longer than a full install from the warm wheelhouse (README)."""
+    ``pip``: pip installs and ``npm ci`` too (``--incremental``, ``npmdelta``); by default only apt's, because
+    a pip delta and its proof took longer than a full install from the warm wheelhouse (README)."""
     from shlax_front import actions as A
 
     if not isinstance(action, A.RunLike):
@@ -127,6 +128,14 @@ def describe(action: A.Action, runs: str, pip: bool = True) -> DeltaInstall | st
     )
     if not installs:
         return None
+    if isinstance(action, A.Npm) and action.tool == "npm":
+        if not pip:
+            return "npm deltas are built only with --incremental"
+        from shlax_front.backend.npmdelta import describe_npm
+
+        assert isinstance(action.run, (str, tuple))
+        edits = action.caching.edits if action.caching is not None and runs != action.run else ()
+        return describe_npm(action, runs, edits)
     if isinstance(action, A.Npm):
         return (
             f"{action.tool} installs are built in full: a delta is not proven to leave the node_modules"

@@ -321,6 +321,8 @@ class Executor:
         steps = list(stage.steps)
         state: _State | None = None
         self._current.stage = stage.label
+        #: the step before when it is a COPY (its parent key, inputs, step): an npm delta spans both
+        prior: tuple[str, dict, CopyStep] | None = None
         i = 0
         while i < len(steps):
             if self._schedule.cancelled.is_set():
@@ -349,6 +351,7 @@ class Executor:
                 continue
             assert state is not None, "a stage starts with FROM"
             inputs = self._inputs(step, state, results)
+            before, prior = prior, ((state.key, inputs, step) if isinstance(step, CopyStep) else None)
             key = step_key(state.key, inputs)
             inputs = self._with_manifest(step, inputs)  # for --explain only: not part of the key
             folded = _folded(steps, i)  # a last COPY's config steps after it: one commit (``_fold_keys``)
@@ -359,7 +362,7 @@ class Executor:
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
-                        self.incremental.remember(step, state.key, inputs, key, built=False)
+                        self.incremental.remember(step, state.key, inputs, key, built=False, copied=before)
                 state.key, state.image, state.pending, state.uncommitted = keys[-1], cached, [], False
                 self._record(stage, step, "cached", t0)
                 for n, config in enumerate(folded, 1):
@@ -390,7 +393,7 @@ class Executor:
                 start, parent_image, parent_pending = None, state.image, state.pending
                 if self.incremental is not None and isinstance(step, RunStep) and not self.options.no_cache:
                     with self._shared:
-                        start = self.incremental.start(step, parent_key, inputs, self._lookup)
+                        start = self.incremental.start(step, parent_key, inputs, self._lookup, before)
                     reason = start.explained(reason)
                     if start.image is not None:  # its config already has the pending steps
                         self._drop_container(state)
@@ -405,6 +408,12 @@ class Executor:
                     if start and start.image and self.incremental:
                         parent_root = functools.partial(self._image_root, parent_image)
                         failed = self.incremental.before_run(start, self._rootfs(state), parent_root)
+                        if start.copy is not None:  # npm: the manifests copied as the COPY step copies them
+                            rootfs = functools.partial(self._rootfs, state)
+                            copy = functools.partial(
+                                self.copies.copy, start.copy, state.container, rootfs, images
+                            )
+                            failed = self.incremental.before_npm(start, self._rootfs(state), copy)
                     check = start.check if start and start.image and not failed else None
                     if isinstance(check, PipCheck):  # a pip delta is checked against its parent layer
                         check.parent = self._parent_container(parent_image, parent_pending)
@@ -463,7 +472,7 @@ class Executor:
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
                         kept = start.kept_updates if start and start.image and not spoiled else None
-                        self.incremental.remember(step, parent_key, inputs, key, updates=kept)
+                        self.incremental.remember(step, parent_key, inputs, key, updates=kept, copied=before)
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
                 for folded_step in folded:
                     self._record(stage, folded_step, "config", t0)

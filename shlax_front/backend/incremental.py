@@ -28,6 +28,10 @@ executor's half runs them before the delta (``IncrementalLayers.before_run``) an
 
 pip deltas are checked after the run (``PipCheck``): what pip left must be what a full install would leave.
 
+npm deltas (``npmdelta``, ``--incremental``) span the COPY of the manifests and the ``npm ci`` after it: the
+earlier RUN layer is found without the manifests' contents, the new ones are copied into it, and the tree
+the delta leaves is checked against the lockfile (``before_npm``, then ``spoiled``).
+
 Anything else builds the step in full; ``--explain`` says which and why.
 """
 
@@ -65,6 +69,15 @@ from shlax_front.backend.dpkgstate import (
     shared_edits,
 )
 from shlax_front.backend.keys import step_key
+from shlax_front.backend.npmdelta import (
+    Manifests,
+    NpmDelta,
+    NpmInstall,
+    copy_refusal,
+    manifest_refusal,
+    tree_refusal,
+)
+from shlax_front.backend.npmdelta import template_key as npm_template_key
 from shlax_front.backend.rootfs import inside
 from shlax_front.backend.store import file_lock, write_atomic
 
@@ -72,11 +85,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from shlax_front.backend.deltarule import PipInstall
-    from shlax_front.backend.steps import RunStep
+    from shlax_front.backend.steps import CopyStep, RunStep
     from shlax_front.backend.wheelhouse import Ran
 
     #: what runs a command for ``PipCheck``: (argv, container or None for the delta's own) -> what ran
     RunIn = Callable[[Sequence[str], str | None], Ran]
+
+#: the step before a RUN when it is a COPY: (its parent layer's key, its key inputs, the step)
+Before = tuple[str, dict, "CopyStep"]
 
 #: apt's record of the packages installed only as dependencies (``AptOrder``)
 EXTENDED_STATES = "/var/lib/apt/extended_states"
@@ -281,6 +297,10 @@ class Start:
     shared: dict[str, str] = field(default_factory=dict)
     #: what the delta must prove or put right before it is kept (run by the step runner after the delta)
     check: PipCheck | AptOrder | None = None
+    #: an npm delta: what its check after the run compares (``npmdelta``) and the COPY of the manifests the
+    #: executor makes into the earlier layer before it runs
+    npm: NpmDelta | None = None
+    copy: CopyStep | None = None
 
     def redone(self, reason: str | None, why: str) -> str:
         """The explanation once the delta run could not be kept (``why``) and the step was built in full
@@ -386,9 +406,19 @@ class IncrementalLayers:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def start(self, step: RunStep, parent: str, inputs: dict, lookup: Callable[[str], str | None]) -> Start:
-        """Where ``step`` (which missed its key) starts: the recorded layer, when only packages were added."""
+    def start(
+        self,
+        step: RunStep,
+        parent: str,
+        inputs: dict,
+        lookup: Callable[[str], str | None],
+        copied: Before | None = None,
+    ) -> Start:
+        """Where ``step`` (which missed its key) starts: the recorded layer, when only packages were added.
+        ``copied``: the step before it when that is a COPY (its parent key, inputs and step), for npm."""
         delta = step.incremental
+        if isinstance(delta, NpmInstall):
+            return self._start_npm(step, inputs, lookup, delta, copied)
         if not isinstance(delta, DeltaInstall):
             return Start(delta or "")  # no install: nothing to say
         record = self.records().get(template_key(step, parent, inputs, delta))
@@ -431,6 +461,45 @@ class IncrementalLayers:
         recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
         return Start(said, image, replace(step, argv=argv), lists, check=check, recorded_updates=recorded)
 
+    def _start_npm(
+        self,
+        step: RunStep,
+        inputs: dict,
+        lookup: Callable[[str], str | None],
+        install: NpmInstall,
+        before: Before | None,
+    ) -> Start:
+        """An npm delta starts from the RUN layer built on the same layer below the COPY of its manifests."""
+        copy = before[2] if before is not None else None
+        refused = copy_refusal(copy, install)
+        if refused or before is None:
+            return Start(refused or "no COPY before the install")
+        record = self.records().get(npm_template_key(before[0], before[1], inputs, install))
+        if not isinstance(record, dict) or not record.get("key"):
+            return Start(
+                "no earlier layer of this npm install with the same COPY on the same parent layer, options and"
+                " script"
+            )
+        image = lookup(str(record["key"]))
+        if image is None:
+            return Start("the earlier layer of this install is gone")
+        argv = (*(step.argv[:-1]), install.delta_script())
+        said = "npm installed the lockfile's added packages on the earlier layer"
+        return Start(said, image, replace(step, argv=argv), npm=NpmDelta(install), copy=copy)
+
+    def before_npm(self, start: Start, rootfs: str, copy: Callable[[], object]) -> str | None:
+        """The earlier layer's manifests are read, the new ones copied into it (``copy``: the COPY step's own
+        copy), and why the change is not one a delta installs as ``npm ci`` would (None: the delta may run)."""
+        assert start.npm is not None
+        earlier = Manifests.read(rootfs, start.npm.install.cwd)
+        if isinstance(earlier, str):
+            return earlier
+        copy()
+        now = Manifests.read(rootfs, start.npm.install.cwd)
+        if isinstance(now, str):
+            return now
+        return manifest_refusal(earlier, now, start.npm)
+
     def before_run(
         self, start: Start, rootfs: str, parent_root: Callable[[], str | None] = lambda: None
     ) -> str | None:
@@ -439,6 +508,8 @@ class IncrementalLayers:
         parent layer's mounted root, for that check). Returns why the delta must not run at all (None: it may):
         what the earlier layer alone shows (``earlier_split``)."""
         delta = start.step.incremental if start.step is not None else None
+        if isinstance(delta, NpmInstall):  # ``before_npm``'s
+            return None
         if start.check is None and isinstance(delta, DeltaInstall) and delta.pip is None:
             earlier = _read(inside(rootfs, EXTENDED_STATES)) or ""
             start.check = AptOrder(rootfs, parent_root, {key for key, _ in _stanzas(earlier)})
@@ -477,6 +548,8 @@ class IncrementalLayers:
         """Why the delta run's result must not be kept (None: it is the image a full build gives): its update
         fetched new package lists (the TTL ran out, or ``--lists-ttl 0``), or dpkg processed a trigger not
         known to rebuild its files as a first install does."""
+        if start.npm is not None:
+            return tree_refusal(rootfs, start.npm)
         if start.lists is not None and self.lists_fingerprint() != start.lists:
             return "the update in the delta run brought new package lists"
         triggered = sorted(
@@ -530,11 +603,15 @@ class IncrementalLayers:
         key: str,
         built: bool = True,
         updates: int | None = None,
+        copied: Before | None = None,
     ) -> None:
         """Note ``key`` as the last layer of ``step``'s install (``built`` now, or reused from the cache).
         ``updates``: a kept delta's ``Start.kept_updates``, what the next delta counts for this layer's install
         (its dpkg log holds two installs' runs; a reused layer keeps the count recorded with it)."""
         delta = step.incremental
+        if isinstance(delta, NpmInstall) and copied is not None and not copy_refusal(copied[2], delta):
+            self._store({npm_template_key(copied[0], copied[1], inputs, delta): {"key": key}})
+            return
         if not isinstance(delta, DeltaInstall):
             return
         tkey = template_key(step, parent, inputs, delta)
@@ -553,7 +630,10 @@ class IncrementalLayers:
         # the layer's own facts, found by its key when it is reused after the install's record moved on to
         # another layer (a package added, then taken out again); no ``packages``: no install starts from it
         facts = {name: value for name, value in record.items() if name != "packages"}
-        new = {tkey: record, f"layer:{key}": facts}
+        self._store({tkey: record, f"layer:{key}": facts})
+
+    def _store(self, new: dict[str, dict]) -> None:
+        """Merge ``new`` records into the file, under its lock (nothing written when they are there already)."""
         if all(self.records().get(name) == value for name, value in new.items()):
             return
         self.records().update(new)

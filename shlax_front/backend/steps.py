@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from shlax_front.actions import Wheelhouse
     from shlax_front.backend.deltarule import DeltaInstall
+    from shlax_front.backend.npmdelta import NpmInstall
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class RunStep(Step):
     #: (pip executable, actions.Wheelhouse) per pip install: served from the host wheelhouse offline-first
     wheelhouse: tuple[tuple[str, Wheelhouse], ...] = ()
     #: ``--incremental``: the install the delta rule understands, or why it cannot (None: no install)
-    incremental: DeltaInstall | str | None = None
+    incremental: DeltaInstall | NpmInstall | str | None = None
 
 
 @dataclass

@@ -10,14 +10,26 @@ from shlax_front.backend.deltarule import describe
 
 @pytest.mark.parametrize(
     ("tool", "record"),
-    [("npm", ".package-lock.json"), ("yarn", ".yarn-integrity"), ("pnpm", ".modules.yaml and .pnpm")],
+    [("yarn", ".yarn-integrity"), ("pnpm", ".modules.yaml and .pnpm")],
 )
 def test_a_node_install_built_in_full_names_its_tools_record(tool, record):
     why = describe(A.Npm(tool=tool), f"{tool} install")
     assert isinstance(why, str) and why.startswith(f"{tool} installs are built in full")
     assert f"(and its {record})" in why
-    if tool != "npm":  # yarn and pnpm write no .package-lock.json (red-team: --explain said they did)
-        assert "package-lock" not in why
+    # yarn and pnpm write no .package-lock.json (red-team: --explain said they did)
+    assert "package-lock" not in why
+
+
+def test_an_npm_install_waits_for_incremental_and_then_only_npm_ci_is_a_delta():
+    """npm deltas (``npmdelta``) need --incremental; with it, only ``npm ci`` from a lockfile is one."""
+    assert (
+        describe(A.Npm(tool="npm"), "npm install", pip=False)
+        == "npm deltas are built only with --incremental"
+    )
+    why = describe(A.Npm(tool="npm"), "npm install")
+    assert why == (
+        "npm install is built in full: only `npm ci` from a lockfile the step before copies is built incrementally"
+    )
 
 
 @pytest.mark.parametrize("pip", [False, True], ids=["default", "--incremental"])
