@@ -7,6 +7,9 @@ buildah does: the id defaults to the target; a new directory gets ``mode`` (defa
 ``uid``/``gid`` (default 0), an existing one is left as it is; ``sharing=locked`` holds the cache for the
 run alone (``private`` too: the run has it to itself), ``shared`` (the default) does not; ``ro`` mounts it
 read-only. Cache mounts ``from=`` a stage or image are not on the host and go to buildah as written.
+A directory another uid owns (``uid=1000``) or others may write (``mode=0777``) would let that host user fill
+the cache (and make ``store.check_trusted`` refuse the whole cache root at the next build): before one is made,
+``mounts`` is closed to everyone but its owner (0700), so nobody else reaches what it holds.
 """
 
 from __future__ import annotations
@@ -93,6 +96,11 @@ class CacheMounts:
         if not directory.is_dir():
             with cache_writes(directory):
                 directory.parent.mkdir(parents=True, exist_ok=True)
+            if cache.mode & 0o022 or (os.getuid() == 0 and (cache.uid, cache.gid) != (0, 0)):
+                with cache_writes(
+                    directory
+                ):  # others could write it: nobody else may reach it (store.private)
+                    os.chmod(directory.parent, 0o700)
             with cache_writes(directory), contextlib.suppress(FileExistsError):  # another build's stands
                 os.mkdir(directory, cache.mode)
                 if os.getuid() == 0:  # rootless, the invoking user is the container's root already

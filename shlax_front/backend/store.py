@@ -101,11 +101,24 @@ def untrusted(path: Path) -> str | None:
     return None
 
 
+def private(path: Path) -> bool:
+    """Whether nobody but its trusted owner can reach into ``path``: ours (``untrusted`` finds nothing) and no
+    permission bit for group or others, so what lies inside is out of other host users' reach whoever owns it."""
+    try:
+        return untrusted(path) is None and os.stat(path).st_mode & 0o077 == 0
+    except OSError:
+        return False
+
+
 def check_trusted(root: Path) -> None:
     """Refuse a cache root (or one of its cache directories) that someone else could have filled: a poisoned
-    layer index, wheel or cache mount would end up in images as if it had been built here."""
+    layer index, wheel or cache mount would end up in images as if it had been built here. The Containerfiles'
+    own cache mounts may belong to the uid a mount names (``RUN --mount=type=cache,uid=1000``, as buildah makes
+    them): their directory ``mounts`` is then ``private`` (``cachemounts``), and what it holds is not weighed."""
     candidates = [root]
     for parent in (root, root / "caches", root / "mounts"):
+        if parent.name == "mounts" and private(parent):
+            continue
         with contextlib.suppress(OSError):
             candidates += sorted(p for p in parent.iterdir() if p.is_dir() and p not in candidates)
     for path in candidates:

@@ -11,7 +11,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax
+from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, read_file, shlax
 from test_build_equivalence import VOLATILE
 
 
@@ -120,3 +120,27 @@ def test_pip_install_of_a_local_project_builds_with_its_backend_like_bud(
             assert _differences_from_bud(context, ours, buildah_cleanup) == []
     finally:
         forget_layers(cache)
+
+
+def test_a_cache_mount_for_a_non_root_uid_keeps_the_cache_root_usable(base_images, buildah_cleanup, tmp_path):
+    """``RUN --mount=type=cache,uid=1000,gid=1000`` (a node or app user's cache) makes its host directory owned by
+    uid 1000, as bud does. The next build with the same cache root stopped before its first step ("the cache
+    directory is owned by uid 1000: refusing to use it"), whatever its Containerfile; it now builds, and the
+    second run of the RUN finds what the first left in the cache."""
+    context, cache = tmp_path / "ctx", tmp_path / "cache"
+    context.mkdir()
+    seen = []
+    try:
+        for round_ in ("one", "two"):
+            (context / "Containerfile").write_text(
+                f"FROM busybox\nRUN --mount=type=cache,id=app,target=/home/app/.cache,uid=1000,gid=1000"
+                f" ls /home/app/.cache > /seen && stat -c %u:%g /home/app/.cache > /owner"
+                f" && touch /home/app/.cache/{round_}\n"
+            )
+            ours = buildah_cleanup.tag("shlax-red")
+            shlax("build", "-t", ours, str(context), cache_dir=cache)
+            assert read_file(ours, "/owner") == "1000:1000\n"
+            seen.append(read_file(ours, "/seen"))
+    finally:
+        forget_layers(cache)
+    assert seen == ["", "one\n"]

@@ -327,6 +327,23 @@ def test_a_cache_directory_handed_over_by_a_killed_build_is_still_ours(tmp_path)
         LayerIndex(root).load()
 
 
+def test_a_cache_mount_for_another_uid_leaves_the_cache_root_usable(tmp_path):
+    """``RUN --mount=type=cache,uid=1000`` makes its directory owned by uid 1000, as buildah does; the next build
+    with the same cache root refused the whole root ('owned by uid 1000'). ``mounts`` is now closed to other host
+    users, so the directory is used; reachable again by others, it is refused as before."""
+    root = tmp_path / "cache"
+    LayerIndex(root).load()
+    mounts = CacheMounts(root)
+    npm = RunMount("cache", (("id", "npm"), ("target", "/home/node/.npm"), ("uid", "1000"), ("gid", "1000")))
+    mounts.prepare(npm)
+    directory = mounts.directory(CacheMount.read(npm))
+    assert (os.stat(directory).st_uid, os.stat(root / "mounts").st_mode & 0o777) == (1000, 0o700)
+    LayerIndex(root).load()
+    os.chmod(root / "mounts", 0o755)
+    with pytest.raises(RefusedError, match=f"{directory}: the cache directory is owned by uid 1000"):
+        LayerIndex(root).load()
+
+
 def test_build_refuses_a_world_writable_cache_directory_in_one_line(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
