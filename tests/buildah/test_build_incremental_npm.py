@@ -1,0 +1,142 @@
+"""Incremental npm layers (``--incremental``) on real builds: dependencies added to ``package.json`` and its
+lockfile, copied by the step before ``npm ci``, are installed on the earlier RUN layer, and the image is the
+one a full build of the same files gives, file for file; an added package that upgrades a dependency the
+earlier layer holds is built in full, and says so.
+
+node and npm are the host's (copied into the image from the context); the lockfiles are written here by the
+host's npm against the registry, each from the one before (so the earlier entries stay as they were):
+``supports-color`` (needs ``has-flag``), then ``chalk`` (shares ``supports-color`` and ``has-flag``, brings
+``ansi-styles``, ``color-convert``, ``color-name``) and ``semver`` (a ``.bin`` link), then ``has-flag`` 5 as
+a dependency of its own (the top-level ``has-flag`` 4 moves under ``supports-color``: an existing lockfile
+entry changes). Each image is compared with ``buildah bud --layers --format docker --no-cache`` of the same
+files (the host's CA bundle given to bud's RUN by ``-v`` and ``NODE_EXTRA_CA_CERTS``, an ARG the file declares;
+what bud leaves of npm's cache and logs under /root/.npm is the package cache shlax-front keeps out) and with
+shlax-front's own ``--no-cache`` build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+
+from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax, statuses
+
+CONTAINERFILE = """\
+FROM debian:bookworm
+COPY node/ /usr/local/
+WORKDIR /app
+COPY package.json package-lock.json ./
+ARG NODE_EXTRA_CA_CERTS
+RUN npm ci --omit=dev && npm cache clean --force
+CMD ["node", "-e", "require('chalk')"]
+"""
+
+STEPS = (
+    {"supports-color": "7.2.0"},
+    {"supports-color": "7.2.0", "chalk": "4.1.2", "semver": "7.6.0"},
+    {"supports-color": "7.2.0", "chalk": "4.1.2", "semver": "7.6.0", "has-flag": "5.0.1"},
+)
+
+
+def _node(ctx) -> None:
+    """The host's node and npm under ``node/`` (copied to /usr/local)."""
+    node = shutil.which("node")
+    npm = os.path.realpath(shutil.which("npm") or "npm")
+    assert node and npm.endswith("/bin/npm-cli.js"), (node, npm)
+    (ctx / "node" / "bin").mkdir(parents=True)
+    shutil.copy2(os.path.realpath(node), ctx / "node" / "bin" / "node")
+    shutil.copytree(
+        os.path.dirname(os.path.dirname(npm)), ctx / "node" / "lib" / "node_modules" / "npm", symlinks=True
+    )
+    os.symlink("../lib/node_modules/npm/bin/npm-cli.js", ctx / "node" / "bin" / "npm")
+
+
+def _lockfiles(tmp_path) -> list[tuple[str, str]]:
+    """(package.json, package-lock.json) of each of ``STEPS``, the host's npm resolving each from the last."""
+    work = tmp_path / "lock"
+    work.mkdir()
+    made = []
+    for deps in STEPS:
+        package = json.dumps({"name": "app", "version": "1.0.0", "dependencies": deps}, indent=2) + "\n"
+        (work / "package.json").write_text(package)
+        subprocess.run(
+            ["npm", "install", "--package-lock-only", "--no-audit", "--no-fund"],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
+        made.append((package, (work / "package-lock.json").read_text()))
+    return made
+
+
+#: where bud's RUN finds the host's CA bundle (npm reaches the registry through the proxy that needs it)
+CA = "/etc/ssl/certs/ca-certificates.crt"
+BUD_CA = (
+    "-v",
+    f"{CA}:/tmp/npm-ca.crt:ro",
+    "--build-arg",
+    "NODE_EXTRA_CA_CERTS=/tmp/npm-ca.crt",
+    "--no-cache",
+)
+
+
+def _tree(ref: str) -> dict:
+    return {
+        path: entry
+        for path, entry in file_tree(ref).items()
+        if path != "/root/.npm" and not path.startswith("/root/.npm/")
+    }
+
+
+def _same_as_full_builds(ref: str, ctx, cache, buildah_cleanup) -> None:
+    theirs = bud(ctx / "Containerfile", ctx, buildah_cleanup.tag(), *BUD_CA, cleanup=buildah_cleanup)
+    bud_tree = _tree(theirs)
+    assert bud_tree.pop("/tmp/npm-ca.crt")[:2] == (stat.S_IFREG, 0o755)  # bud's mount point of the -v above
+    assert diff_trees(_tree(ref), bud_tree) == []
+    assert image_config(ref) == image_config(theirs)
+    ours = buildah_cleanup.tag()
+    shlax("build", "--no-cache", "-t", ours, str(ctx), cache_dir=cache)
+    assert diff_trees(_tree(ref), _tree(ours)) == []
+    assert image_config(ref) == image_config(ours)
+
+
+def test_added_npm_dependencies_build_on_the_previous_layer_as_a_full_build_would(
+    tmp_path, base_images, buildah_cleanup
+):
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    _node(ctx)
+    (ctx / "Containerfile").write_text(CONTAINERFILE)
+    locks = _lockfiles(tmp_path)
+
+    def use(n: int) -> None:
+        (ctx / "package.json").write_text(locks[n][0])
+        (ctx / "package-lock.json").write_text(locks[n][1])
+
+    try:
+        use(0)
+        shlax("build", "--incremental", str(ctx), cache_dir=cache)
+        use(1)
+        incremental = buildah_cleanup.tag()
+        added = shlax("build", "--incremental", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
+        assert "built incrementally: npm installed the lockfile's added packages" in added.stderr, (
+            added.stderr
+        )
+        again = shlax("build", "--incremental", str(ctx), cache_dir=cache)
+        assert "built" not in statuses(again.stderr)
+        _same_as_full_builds(incremental, ctx, cache, buildah_cleanup)
+
+        # has-flag 5 at the top: the earlier layer's has-flag 4 moves under supports-color
+        use(2)
+        upgraded = buildah_cleanup.tag()
+        moved = shlax("build", "--incremental", "--explain", "-t", upgraded, str(ctx), cache_dir=cache)
+        assert (
+            "not incremental: the lockfile entry node_modules/has-flag changed (4.0.0 -> 5.0.1)"
+            in moved.stderr
+        )
+        _same_as_full_builds(upgraded, ctx, cache, buildah_cleanup)
+    finally:
+        forget_layers(cache)
