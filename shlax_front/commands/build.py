@@ -8,15 +8,22 @@ from shlax_front.errors import ShlaxError
 from shlax_front.progress.options import progress_options
 
 
-def _build_arg(value: str) -> tuple[str, str]:
-    key, sep, val = value.partition("=")
-    if not sep:
-        import os
+def build_arg_values(values: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--build-arg`` values in order, as bud reads them: ``KEY=VALUE`` sets KEY; ``KEY`` alone takes the
+    environment's value, and when the environment has none, drops KEY (the ARG keeps its default), as scripts
+    passing ``--build-arg HTTP_PROXY`` everywhere expect, proxy or not."""
+    import os
 
-        if key not in os.environ:
-            raise ShlaxError(f"--build-arg {value}: expected KEY=VALUE")
-        val = os.environ[key]
-    return key, val
+    args: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if sep:
+            args[key] = val
+        elif key in os.environ:
+            args[key] = os.environ[key]
+        else:
+            args.pop(key, None)
+    return args
 
 
 EXAMPLES = """\b
@@ -280,7 +287,7 @@ def build_command(
             containerfile=containerfile,
             context=context,
             tags=tags,
-            build_args=dict(_build_arg(a) for a in build_args),
+            build_args=build_arg_values(build_args),
             target=target,
             secrets=secrets,
             no_cache=no_cache,

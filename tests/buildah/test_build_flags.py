@@ -341,3 +341,32 @@ def test_a_relative_cache_dir_is_read_from_the_working_directory(tmp_path, base_
         assert (tmp_path / "relc" / "layers" / "index.json").is_file()
     finally:
         forget_layers(tmp_path / "relc")
+
+
+def test_a_build_arg_named_without_value_is_taken_from_the_environment_or_left_out(
+    tmp_path, base_images, buildah_cleanup
+):
+    """``--build-arg PROXY`` (no ``=``): the environment's value, as bud; with none there, the ARG's default, as
+    bud, where shlax-front refused the command line ('expected KEY=VALUE')."""
+    (tmp_path / "Containerfile").write_text(f"FROM {BUSYBOX}\nARG PROXY=none\nRUN echo $PROXY > /seen\n")
+    env = {k: v for k, v in os.environ.items() if k != "PROXY"}
+    cache = tmp_path / "cache"
+    seen = {}
+    try:
+        for given in (None, "http://proxy.example:3128"):
+            ours, theirs = buildah_cleanup.tag(), buildah_cleanup.tag()
+            run_env = env if given is None else {**env, "PROXY": given}
+            shlax("build", "--build-arg", "PROXY", "-t", ours, str(tmp_path), cache_dir=cache, env=run_env)
+            bud = run_bud(
+                ["buildah", "bud", "--layers", "--build-arg", "PROXY", "-t", theirs, str(tmp_path)],
+                env=run_env,
+            )
+            assert bud.returncode == 0, bud.stderr
+            buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud.stdout, re.M))
+            seen[given] = (read_file(ours, "/seen"), read_file(theirs, "/seen"))
+    finally:
+        forget_layers(cache)
+    assert seen == {
+        None: ("none\n", "none\n"),
+        "http://proxy.example:3128": ("http://proxy.example:3128\n",) * 2,
+    }

@@ -304,3 +304,17 @@ def test_image_format_is_the_flag_else_buildah_format_as_bud_spells_it():
         flags.image_format(None, {"BUILDAH_FORMAT": "OCI"})  # bud: unrecognized image type "OCI"
     with pytest.raises(ShlaxError, match="--format=v2s2: expected oci or docker"):
         flags.image_format("v2s2", {})
+
+
+def test_a_build_arg_without_value_is_the_environments_or_none_as_in_bud(monkeypatch):
+    """``--build-arg NAME`` takes NAME from the environment; without it bud drops NAME (the ARG keeps its
+    default) where shlax-front stopped with '--build-arg NAME: expected KEY=VALUE' (scripts pass
+    ``--build-arg http_proxy`` whether or not a proxy is set)."""
+    from shlax_front.commands.build import build_arg_values
+
+    monkeypatch.setenv("FROM_ENV", "env value")
+    for name in ("NOT_SET", "DROPPED", "KEPT", "EMPTY"):
+        monkeypatch.delenv(name, raising=False)
+    given = ["DROPPED=1", "FROM_ENV", "NOT_SET", "KEPT=x=y", "EMPTY=", "DROPPED"]
+    assert build_arg_values(given) == {"FROM_ENV": "env value", "KEPT": "x=y", "EMPTY": ""}
+    assert build_arg_values(["NOT_SET=2", "NOT_SET"]) == {}
