@@ -330,6 +330,7 @@ VALUE_OPTIONS = frozenset(
         "--authfile", "--creds", "--cap-add", "--cap-drop", "--security-opt", "--device", "--dns",
         "--dns-search", "--dns-option", "--memory", "--memory-swap", "--cpu-shares", "--cpu-period",
         "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--cgroup-parent", "--os", "--arch", "--variant",
+        "--userns", "--cgroupns", "--ipc", "--pid", "--uts",
     }
 )  # fmt: skip
 FLAG_OPTIONS = frozenset(
@@ -339,10 +340,15 @@ FLAG_OPTIONS = frozenset(
     }
 )  # fmt: skip
 #: alone they take no value (``--pull`` means ``--pull=true``, as bud reads it); a value only after ``=``
-BARE_OPTIONS = frozenset({"--pull", "--tls-verify", "--http-proxy", "--layers", "--rm", "--force-rm"})
+BARE_OPTIONS = frozenset(
+    {
+        "--pull", "--tls-verify", "--http-proxy", "--layers", "--rm", "--force-rm", "--disable-compression",
+        "--disable-content-trust",
+    }
+)  # fmt: skip
 SHORT_OPTIONS = {
     "-f": "--file", "-t": "--tag", "-v": "--volume", "-o": "--output", "-q": "--quiet", "-m": "--memory",
-    "-c": "--cpu-shares",
+    "-c": "--cpu-shares", "-D": "--disable-compression",
 }  # fmt: skip
 #: command lines ``finish_early`` tried in this process: ``finish`` does not try them twice
 TRIED_EARLY: set[tuple[str, ...]] = set()

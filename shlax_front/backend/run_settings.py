@@ -1,5 +1,6 @@
 """The settings ``buildah bud`` and ``docker build`` give the containers RUN steps run in: capabilities,
-security options, devices, DNS, memory and CPU limits, the proxy variables.
+security options, devices, DNS, memory and CPU limits, the proxy variables, the namespaces (``--userns``,
+``--cgroupns``, ``--ipc``, ``--pid``, ``--uts``).
 
 Each is handed to every working container's ``buildah from``, the way bud hands it to its RUN containers, and,
 as in bud, none is part of a layer's cache key: a layer built with ``--memory 1g`` is reused by a build without
@@ -164,6 +165,11 @@ SETTINGS = (
     Setting("--cpuset-mems", _cpu_list, "LIST", "Memory nodes RUN may use."),
     Setting("--cgroup-parent", _word("a cgroup path"), "PATH", "Parent cgroup of RUN."),
     Setting("--http-proxy", _boolean, "[=BOOL]", "Pass the host's proxy variables to RUN (default true)."),
+    Setting("--userns", _word("container, host or a namespace path"), "container|host|PATH", "User namespace of RUN."),
+    Setting("--cgroupns", _word("private or host"), "private|host", "Cgroup namespace of RUN."),
+    Setting("--ipc", _word("private, host or a namespace path"), "private|host|PATH", "IPC namespace of RUN."),
+    Setting("--pid", _word("private, host or a namespace path"), "private|host|PATH", "PID namespace of RUN."),
+    Setting("--uts", _word("private, host or a namespace path"), "private|host|PATH", "UTS namespace of RUN."),
 )  # fmt: skip
 
 

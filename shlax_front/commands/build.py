@@ -43,21 +43,27 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
 #: layers are always reused (``--layers``), and the working containers always removed, after a failure too
 #: (``--rm``, ``--force-rm``). Taken, with or without ``=BOOL``, so that a script keeps its command line.
 ALWAYS_SO = ("--layers", "--rm", "--force-rm")
+#: bud's flags about what only a push to a registry does (``--disable-compression``, ``-D``: bud stores layers
+#: uncompressed in its own store either way) or that bud takes and ignores (``--disable-content-trust``, Docker's)
+NO_EFFECT = ("--disable-compression", "--disable-content-trust")
 
 
 class _BudFlags(click.Command):
-    """``--pull``, ``--tls-verify`` and the flags of ``ALWAYS_SO`` alone mean ``=true`` as in bud, and never take
-    the next word as their value: ``build --pull .`` builds ``.``; a policy is ``--pull=always``, as bud reads it."""
+    """``--pull``, ``--tls-verify`` and the flags of ``ALWAYS_SO`` and ``NO_EFFECT`` alone mean ``=true`` as in
+    bud, and never take the next word as their value: ``build --pull .`` builds ``.``; a policy is
+    ``--pull=always``, as bud reads it."""
 
     BARE = {
         "--pull": "--pull=true",
         "--tls-verify": "--tls-verify=true",
         "--http-proxy": "--http-proxy=true",
-    } | {f: f"{f}=true" for f in ALWAYS_SO}
+    } | {f: f"{f}=true" for f in ALWAYS_SO + NO_EFFECT}
+    SHORT_BARE = {"-D": "--disable-compression=true"}
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
-        return super().parse_args(ctx, [self.BARE.get(a, a) if n < end else a for n, a in enumerate(args)])
+        bare = self.BARE | self.SHORT_BARE
+        return super().parse_args(ctx, [bare.get(a, a) if n < end else a for n, a in enumerate(args)])
 
 
 def _run_settings(command):
@@ -185,6 +191,17 @@ def _run_settings(command):
     expose_value=False,
     metavar="[=BOOL]",
     help="Taken as bud and docker take them; layers are always reused, containers always removed.",
+)
+@click.option(
+    "-D",
+    "--disable-compression",
+    "--disable-content-trust",
+    "no_effect",
+    type=click.BOOL,
+    multiple=True,
+    expose_value=False,
+    metavar="[=BOOL]",
+    help="Taken as bud takes them: they change nothing in the image (compression is a push's concern).",
 )
 @click.option(
     "--incremental/--no-incremental",

@@ -124,9 +124,9 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
 
 
 def test_run_container_settings_as_bud(tmp_path, base_images, buildah_cleanup):
-    """The settings of RUN containers (``run_settings``: DNS, capabilities, devices, limits, proxy variables)
-    reach the RUN as they reach bud's, and leave the same image (``--os``/``--arch`` of this machine change
-    nothing); the layer is reused without them, as in bud."""
+    """The settings of RUN containers (``run_settings``: DNS, capabilities, devices, limits, proxy variables,
+    namespaces) reach the RUN as they reach bud's, and leave the same image (``--os``/``--arch`` of this machine,
+    ``-D`` and ``--disable-content-trust`` change nothing); the layer is reused without them, as in bud."""
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Containerfile").write_text(
@@ -139,6 +139,8 @@ def test_run_container_settings_as_bud(tmp_path, base_images, buildah_cleanup):
         "--cap-drop", "ALL", "--cap-add", "CHOWN,cap_fowner", "--cap-add", "DAC_OVERRIDE", "--device", "/dev/fuse",
         "-m", "512m", "--memory-swap", "-1", "-c", "512", "--cpuset-cpus", "0", "--http-proxy=false",
         "--os", "linux", "--arch", host_platform().arch,
+        "--userns", "host", "--cgroupns", "host", "--ipc", "host", "--pid", "host", "--uts", "host",
+        "-D", "--disable-content-trust",
     ]  # fmt: skip
     env = {**os.environ, "http_proxy": "http://192.0.2.9:3128"}
     ours_tag, bud_tag, again_tag = buildah_cleanup.tag(), buildah_cleanup.tag(), buildah_cleanup.tag()

@@ -86,3 +86,24 @@ def test_os_arch_and_variant_are_parts_of_this_machine_s_platform():
     with pytest.raises(ShlaxError) as refused:
         platform_parts("windows", None, "v7")
     assert str(refused.value).startswith("--os windows --variant v7: only this machine's platform")
+
+
+def test_namespace_flags_go_to_buildah_from_and_push_only_flags_are_taken():
+    """bud's ``--userns``, ``--cgroupns``, ``--ipc``, ``--pid``, ``--uts`` reach each RUN container's ``buildah
+    from``; ``-D``/``--disable-compression`` and ``--disable-content-trust`` are taken and change nothing. A
+    script passing any of them stopped at 'No such option'."""
+    from click.testing import CliRunner
+
+    from shlax_front.cli import cli
+
+    pairs = run_settings.given(
+        {"userns": "host", "cgroupns": "private", "ipc": "host", "pid": "/proc/1/ns/pid"}
+    )
+    assert run_settings.from_options(pairs) == [
+        "--userns", "host", "--cgroupns", "private", "--ipc", "host", "--pid", "/proc/1/ns/pid",
+    ]  # fmt: skip
+    with pytest.raises(ShlaxError, match="--uts '': expected private, host or a namespace path"):
+        run_settings.from_options([("--uts", "")])
+    given = ["-D", "--disable-compression=false", "--disable-content-trust", "--uts", "host", "--help"]
+    result = CliRunner().invoke(cli, ["build", *given])
+    assert result.exit_code == 0, result.output
