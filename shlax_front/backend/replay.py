@@ -119,12 +119,46 @@ def environment_digest(environ: Mapping[str, str]) -> str:
 
 def code_entries() -> list[list[Any]]:
     """The stat signatures of shlax-front's files, of the directories Python imports from (an install, an
-    upgrade or a removal of a package changes its site-packages directory) and of the interpreter."""
+    upgrade or a removal of a package changes its site-packages directory) and of the interpreter.
+
+    The working directory, on the path when the tool runs as ``python -m shlax_front``, is covered by the
+    modules it could hold instead (``_importable``): its stat changes with every file made or removed there
+    (a log, an editor's save), which would cost each later build its fast path for nothing."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    entries = [[path, signature(path)] for path in _files_below(package)]
-    entries += [[path, signature(path, follow=True)] for path in sys.path if path]
+    entries: list[list[Any]] = [[path, signature(path)] for path in _files_below(package)]
+    cwd = _cwd()
+    for path in sys.path:
+        if path:
+            entries.append(
+                [path, {"importable": _importable(path)} if path == cwd else signature(path, follow=True)]
+            )
     entries.append([sys.executable, signature(sys.executable, follow=True)])
     return entries
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _importable(directory: str) -> list[str]:
+    """What an import could find in ``directory`` before the installed packages: its modules (source, bytecode,
+    extensions) and its regular packages (with an ``__init__``), by name. A directory without ``__init__`` is a
+    namespace package, which an installed module of the same name wins over: not counted."""
+    from importlib.machinery import all_suffixes
+
+    suffixes = tuple(all_suffixes())
+    names = []
+    with contextlib.suppress(OSError), os.scandir(directory) as it:
+        for entry in it:
+            if entry.name.endswith(suffixes) or (
+                entry.is_dir()
+                and any(os.path.exists(os.path.join(entry.path, "__init__" + s)) for s in suffixes)
+            ):
+                names.append(entry.name)
+    return sorted(names)
 
 
 def _files_below(top: str) -> Iterator[str]:
@@ -837,7 +871,7 @@ def _racy(record: dict[str, Any], stamp: float) -> bool:
     """Whether any path of the record changed too close to the build's start (``stamp``) for its stat to be
     trusted: statcache's rule."""
     signatures = [sig for entry in record["paths"] for sig in entry[2:]]
-    signatures += [sig for _, sig in record["_code"]] + [record["buildah"][1]]
+    signatures += [sig for _, sig in record["_code"] if not isinstance(sig, dict)] + [record["buildah"][1]]
     from shlax_front.backend.statcache import racy
 
     return any(sig is not None and racy(sig, stamp) for sig in signatures)

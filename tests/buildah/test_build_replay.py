@@ -194,6 +194,34 @@ def test_a_replayed_no_op_prints_what_a_no_op_prints(tmp_path, base_images, buil
         forget_layers(cache)
 
 
+def test_files_written_where_python_m_runs_keep_the_fast_path(tmp_path, base_images, buildah_cleanup):
+    """``python -m shlax_front`` puts its working directory on the import path; a script that writes a new log
+    there after each build must still get its no-op from the record (a new module there must not)."""
+    ctx, cache, work = tmp_path / "ctx", tmp_path / "cache", tmp_path / "work"
+    ctx.mkdir()
+    work.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM {BUSYBOX}\nCOPY app.txt /\nRUN cat /app.txt\n")
+    (ctx / "app.txt").write_text("app\n")
+    tag = buildah_cleanup.tag()
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    time.sleep(RACY_SECONDS + 0.5)
+    try:
+        shlax("build", "-t", tag, str(ctx), cache_dir=cache, env=env, cwd=work)
+        shlax("build", "-t", tag, str(ctx), cache_dir=cache, env=env, cwd=work)  # a no-op: recorded
+        (work / "build-1.log").write_text("the log of a build\n")
+        (work / "out").mkdir()
+        replayed = shlax("build", "-t", tag, str(ctx), cache_dir=cache, env=env, cwd=work)
+        assert _replayed(replayed), replayed.stderr[-2000:]
+        (work / "helpers.py").write_text(
+            "# a module: one of that name imported by the tool would be this one\n"
+        )
+        normal = shlax("build", "-t", tag, str(ctx), cache_dir=cache, env=env, cwd=work)
+        assert not _replayed(normal)
+        assert statuses(normal.stderr) == ["from", "cached", "cached"], normal.stderr[-2000:]
+    finally:
+        forget_layers(cache)
+
+
 def _screen(written: str) -> list[str]:
     """What a 100-column terminal shows in the end, times taken out."""
     screen = pyte.Screen(100, 40)

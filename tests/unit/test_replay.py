@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -659,3 +660,19 @@ def test_a_common_build_arg_value_found_only_in_numbers_or_digests_is_no_reason_
     assert build.record(build_args=common).exists()
     shown = [("FROM base", "from"), ("ENV DEBUG=true", "config"), ("COPY src/*.py /app/", "built")]
     assert not build.record(build_args=common, steps=shown).exists()
+
+
+def test_files_made_in_the_working_directory_of_python_m_keep_the_code_signature(tmp_path, monkeypatch):
+    """``python -m shlax_front`` puts the working directory on the path: a log written there is no new code."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    before = replay.code_digest(replay.code_entries())
+    (tmp_path / "build.log").write_text("a log\n")
+    (tmp_path / "src").mkdir()
+    assert replay.code_digest(replay.code_entries()) == before
+    (tmp_path / "helpers.py").write_text("# a module an import could find here\n")
+    assert replay.code_digest(replay.code_entries()) != before
+    (tmp_path / "helpers.py").unlink()
+    (tmp_path / "click").mkdir()
+    (tmp_path / "click" / "__init__.py").write_text("")
+    assert replay.code_digest(replay.code_entries()) != before
