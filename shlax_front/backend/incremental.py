@@ -73,6 +73,7 @@ from shlax_front.backend.npmdelta import (
     Manifests,
     NpmDelta,
     NpmInstall,
+    config_refusal,
     copy_refusal,
     manifest_refusal,
     tree_refusal,
@@ -491,6 +492,9 @@ class IncrementalLayers:
         """The earlier layer's manifests are read, the new ones copied into it (``copy``: the COPY step's own
         copy), and why the change is not one a delta installs as ``npm ci`` would (None: the delta may run)."""
         assert start.npm is not None
+        refused = config_refusal(rootfs, start.npm.install.cwd)
+        if refused:
+            return refused
         earlier = Manifests.read(rootfs, start.npm.install.cwd)
         if isinstance(earlier, str):
             return earlier

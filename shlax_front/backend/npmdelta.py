@@ -85,6 +85,11 @@ UNPROVEN_FIELDS = (
     "cpu",
     "libc",
 )
+#: where a lockfile entry's tarball may come from (git, file: and link: sources are prepared or linked otherwise)
+REGISTRY_URLS = ("https://", "http://")
+#: npm configuration files a delta does not read (their options could make ``npm install`` and ``npm ci`` differ):
+#: the project's, root's and the global ones (npm's prefix /usr/local or /usr)
+NPMRC = ("{cwd}/.npmrc", "/root/.npmrc", "/usr/local/etc/npmrc", "/usr/etc/npmrc", "/etc/npmrc")
 #: the root's dependency fields, compared with the lockfile's root entry
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
 
@@ -177,6 +182,21 @@ class NpmDelta:
     added: tuple[str, ...] = ()
 
 
+def config_refusal(rootfs: str, cwd: str) -> str | None:
+    """Why npm's configuration in the earlier layer may make the delta's ``npm install`` differ from ``npm ci``
+    (None: it has no npmrc where npm looks for the root user, the project or the global config; a home's
+    under /home is refused too, for a RUN under another USER)."""
+    paths = [p.format(cwd=cwd.rstrip("/")) for p in NPMRC]
+    try:
+        paths += [f"/home/{name}/.npmrc" for name in sorted(os.listdir(inside(rootfs, "/home")))]
+    except OSError:
+        pass
+    found = [path for path in paths if os.path.lexists(inside(rootfs, path))]
+    if found:
+        return f"npm reads {found[0]}, whose options a delta is not proven under"
+    return None
+
+
 def manifest_refusal(before: Manifests, after: Manifests, delta: NpmDelta) -> str | None:
     """Why the change from ``before`` (the earlier layer's manifests, as its install read them) to ``after``
     (the ones the COPY brings) is not only added dependencies that a delta installs as ``npm ci`` would
@@ -232,6 +252,9 @@ def manifest_refusal(before: Manifests, after: Manifests, delta: NpmDelta) -> st
             continue
         if not isinstance(entry, dict) or not path.startswith("node_modules/"):
             return f"the lockfile entry {path!r} is not a package under node_modules"
+        resolved = entry.get("resolved")
+        if not entry.get("integrity") or resolved is not None and not str(resolved).startswith(REGISTRY_URLS):
+            return f"{path} is not a registry tarball with an integrity in the lockfile (git, file or link)"
         flags = [name for name in UNPROVEN_FIELDS if entry.get(name)]
         if flags:
             return f"{path} has {', '.join(flags)} in the lockfile (install scripts and optional, platform or linked packages are not built incrementally)"
@@ -403,6 +426,9 @@ def describe_npm(action, runs: str, edits: tuple[tuple[int, int, str], ...]) -> 
     walked = action.step
     if walked is None:
         return "the build does not know the RUN's directory"
+    configured = sorted(n for n in walked.scope.variables() if n.lower().startswith("npm_config_"))
+    if configured:
+        return f"{configured[0]} sets an npm option a delta is not proven under"
     text = action.run
     script = shell.parse(text)
     if script.opaque:

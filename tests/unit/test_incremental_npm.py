@@ -16,6 +16,7 @@ from shlax_front.backend.npmdelta import (
     Manifests,
     NpmDelta,
     NpmInstall,
+    config_refusal,
     manifest_refusal,
     tree_refusal,
 )
@@ -59,6 +60,10 @@ def test_npm_ci_is_described_with_its_verb_cut_out_and_runs_as_an_install_on_the
         ("RUN cd /app && npm ci", "the RUN also runs `cd /app`"),
         ("RUN npm ci $OPTS", "computed arguments"),
         ('RUN ["npm", "ci"]', "exec form"),
+        (
+            "ARG npm_config_install_strategy=nested\nRUN npm ci",
+            "npm_config_install_strategy sets an npm option",
+        ),
         ("RUN yarn install --frozen-lockfile", "yarn installs are built in full"),
         ("RUN pnpm install --frozen-lockfile", "pnpm installs are built in full"),
     ],
@@ -208,6 +213,10 @@ def _changed(**what):
             "removed or re-versioned in package.json (supports-color)",
         ),
         (_manifests(OLD_DEPS, ENTRY), "no dependency added"),
+        (
+            _changed(**{"node_modules/chalk": {"resolved": "git+ssh://git@example.org/chalk.git#abc"}}),
+            "node_modules/chalk is not a registry tarball with an integrity in the lockfile",
+        ),
         (_changed(**{"packages/lib": {"version": "1.0.0"}}), "is not a package under node_modules"),
     ],
 )
@@ -318,3 +327,16 @@ def test_a_rewritten_lockfile_is_not_kept(tmp_path):
     with open(os.path.join(root, "app/package-lock.json"), "a") as f:
         f.write("\n")
     assert tree_refusal(root, delta) == "the delta's npm rewrote package.json or package-lock.json"
+
+
+@pytest.mark.parametrize("path", ["app/.npmrc", "root/.npmrc", "usr/local/etc/npmrc", "home/node/.npmrc"])
+def test_an_npmrc_where_npm_looks_builds_in_full(tmp_path, path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "home" / "node").mkdir(parents=True)
+    assert config_refusal(str(tmp_path), "/app") is None
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text("install-strategy=nested\n")
+    assert (
+        config_refusal(str(tmp_path), "/app")
+        == f"npm reads /{path}, whose options a delta is not proven under"
+    )
