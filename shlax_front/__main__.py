@@ -14,6 +14,9 @@ def main() -> None:
     show_library_messages()
 
     try:
+        from shlax_front import logfile
+
+        logfile.redirect(logfile.given(args))
         from shlax_front.backend.replay import finish_early
 
         if finish_early(args):

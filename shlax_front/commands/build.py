@@ -193,6 +193,11 @@ def _run_settings(command):
     help="Taken as bud and docker take them; layers are always reused, containers always removed.",
 )
 @click.option(
+    "--logfile",
+    metavar="FILE",
+    help="Write the build's output (stdout and stderr, the image id too) to FILE instead, as bud.",
+)
+@click.option(
     "-D",
     "--disable-compression",
     "--disable-content-trust",
@@ -277,10 +282,12 @@ def build_command(
     **transfer,
 ):
     """Build CONTEXT with buildah, reusing unchanged layers and host package caches."""
+    from shlax_front import logfile
     from shlax_front.backend.userns import enter_user_namespace
     from shlax_front.errors import ShlaxError
     from shlax_front.progress.options import build_with_progress, report_early_failure
 
+    logfile.redirect(transfer.pop("logfile", None))  # done already when started as a program (__main__)
     try:
         argv = (click.get_current_context().obj or {}).get("argv")
         if argv is not None:  # an ordinary user: run again inside buildah's user namespace

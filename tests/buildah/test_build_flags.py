@@ -372,3 +372,31 @@ def test_a_build_arg_named_without_value_is_taken_from_the_environment_or_left_o
         None: ("none\n", "none\n"),
         "http://proxy.example:3128": ("http://proxy.example:3128\n",) * 2,
     }
+
+
+def test_logfile_holds_the_output_and_the_image_id_as_bud(tmp_path, base_images, buildah_cleanup):
+    """``--logfile FILE`` as bud: stdout and stderr stay empty, the file holds the RUN's output and ends with the
+    image id (a script reads it there). shlax-front refused the flag ('No such option')."""
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Containerfile").write_text(f"FROM {BUSYBOX}\nRUN echo said-by-the-run > /x\n")
+    ours_log, bud_log = tmp_path / "ours.log", tmp_path / "bud.log"
+    ours_tag, bud_tag = buildah_cleanup.tag(), buildah_cleanup.tag()
+    cache = tmp_path / "cache"
+    try:
+        ours = shlax(
+            "build", "-t", ours_tag, "--logfile", str(ours_log), str(tmp_path / "ctx"), cache_dir=cache
+        )
+        bud = run_bud(
+            ["buildah", "bud", "--no-cache", "--logfile", str(bud_log), "-t", bud_tag, str(tmp_path / "ctx")]
+        )
+        assert bud.returncode == 0, bud_log.read_text()
+        buildah_cleanup.layers(
+            re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud_log.read_text(), re.M)
+        )
+        for run, log, tag in ((ours, ours_log, ours_tag), (bud, bud_log, bud_tag)):
+            assert (run.stdout, run.stderr) == ("", "")
+            text = log.read_text()
+            assert "said-by-the-run" in text
+            assert text.splitlines()[-1] == _inspect(tag)["FromImageID"]
+    finally:
+        forget_layers(cache)

@@ -318,3 +318,37 @@ def test_a_build_arg_without_value_is_the_environments_or_none_as_in_bud(monkeyp
     given = ["DROPPED=1", "FROM_ENV", "NOT_SET", "KEPT=x=y", "EMPTY=", "DROPPED"]
     assert build_arg_values(given) == {"FROM_ENV": "env value", "KEPT": "x=y", "EMPTY": ""}
     assert build_arg_values(["NOT_SET=2", "NOT_SET"]) == {}
+
+
+def test_logfile_takes_the_builds_whole_output_as_bud(tmp_path):
+    """``--logfile FILE``: what the build prints on stdout and stderr goes to FILE (0600), nothing to the terminal;
+    a path that cannot be written is one line, exit status 2. shlax-front stopped at 'No such option'."""
+    import subprocess
+    import sys
+
+    from shlax_front import logfile
+
+    assert logfile.given(["build", "--logfile", "a", "--logfile=b", "."]) == "b"
+    assert logfile.given(["build", ".", "--", "--logfile", "a"]) is None
+    assert logfile.given(["optimize", "--logfile", "a"]) is None
+    (tmp_path / "Containerfile").write_text("FROM busybox\nCOPY onlyone\n")
+    log = tmp_path / "build.log"
+    log.write_text("an earlier build's log\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop(logfile.REDIRECTED, None)
+
+    def build(*args: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "shlax_front", "build", "--cache-dir", str(tmp_path / "c"), *args]
+        return subprocess.run(argv, capture_output=True, text=True, env=env)
+
+    run = build("--logfile", str(log), str(tmp_path))
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", "")
+    assert log.read_text().strip().endswith("COPY requires at least two arguments, but only one was provided. "
+                                            "Destination could not be determined: COPY onlyone")  # fmt: skip
+    assert "earlier" not in log.read_text()
+    fresh = tmp_path / "fresh.log"
+    assert build("--logfile", str(fresh), str(tmp_path)).returncode == 2
+    assert os.stat(fresh).st_mode & 0o777 == 0o600 and "COPY onlyone" in fresh.read_text()
+    missing = tmp_path / "no" / "such.log"
+    run = build(f"--logfile={missing}", str(tmp_path))
+    assert (run.returncode, run.stderr) == (2, f"--logfile {missing}: No such file or directory\n")
