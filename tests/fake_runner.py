@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import weakref
 
+from shlax_front.backend.emptylayers import EMPTY_LAYER
 from shlax_front.backend.runner import Result
 
 
@@ -38,7 +40,12 @@ class FakeRunner:
             if ref in ("busybox", "busybox-id") or ref in self.images:
                 config = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
                 out = json.dumps(
-                    {"FromImageID": "busybox-id", "Docker": {"config": config}, "OCIv1": {"config": config}}
+                    {
+                        "FromImageID": "busybox-id",
+                        "Docker": {"config": config},
+                        "OCIv1": {"config": config},
+                        **self._stored(ref),
+                    }
                 )
             else:
                 return Result(argv, 125, "", "not found")
@@ -52,7 +59,35 @@ class FakeRunner:
             out = argv[argv.index("--name") + 1]
         elif verb == "mount":
             out = self.rootfs
+        elif verb == "pull" and argv[-1].startswith(
+            "dir:"
+        ):  # an image written as a directory: its config's digest
+            with open(os.path.join(argv[-1].removeprefix("dir:"), "manifest.json")) as f:
+                out = json.load(f)["config"]["digest"].removeprefix("sha256:") + "\n"
+            self.images.add(out.strip())
         return Result(argv, 0, out, "")
+
+    @staticmethod
+    def _stored(ref: str) -> dict:
+        """A committed image's ``Config`` and ``Manifest`` as buildah stores them: a base layer, then the layer of
+        its commit, empty (``emptylayers``: what a commit of config steps alone adds)."""
+        if not ref.startswith("image"):
+            return {}
+        base = "sha256:" + "0" * 64
+        config = {
+            "rootfs": {"type": "layers", "diff_ids": [base, EMPTY_LAYER]},
+            "history": [
+                {"created_by": "/bin/sh"},
+                {"created_by": "commit", "created": "2026-01-01T00:00:00Z"},
+            ],
+        }
+        layers = [{"mediaType": "layer", "digest": digest, "size": 1024} for digest in (base, EMPTY_LAYER)]
+        manifest = {
+            "schemaVersion": 2,
+            "config": {"mediaType": "config", "digest": "sha256:" + ref},
+            "layers": layers,
+        }
+        return {"Config": json.dumps(config), "Manifest": json.dumps(manifest)}
 
     def verbs(self):
         return [c[1] for c in self.calls]

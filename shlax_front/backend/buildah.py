@@ -161,6 +161,11 @@ class Buildah:
         if names:
             self._run("tag", image, *names)
 
+    def pull_dir(self, path: str) -> str:
+        """Store the ``dir:`` image at ``path`` (``emptylayers``: layers already in the store are reused, never
+        read); returns its id. The image gets no name."""
+        return self._run("pull", "--quiet", f"dir:{path}").stdout.strip().splitlines()[-1]
+
     def rmi(self, images: Sequence[str], force: bool = False) -> Result:
         return self._run("rmi", *(["-f"] if force else []), *images, check=False)
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shlax_front.backend import aptlists, faults, late_edit
+from shlax_front.backend import aptlists, emptylayers, faults, late_edit
 from shlax_front.backend.buildah import Buildah, normalized_name
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
@@ -122,6 +123,8 @@ class _State:
     #: config options the container owes until its commit, set in the commit's one ``buildah config`` call
     #: (``_ensure_container``'s ``defer``: nothing reads the container's config before that); None: none wait
     deferred: list[str] | None = None
+    #: the history lines of the config steps since the stage's last layer: bud's empty entries (``emptylayers``)
+    entries: list[str] = field(default_factory=list)
 
 
 class Executor:
@@ -364,6 +367,7 @@ class Executor:
                     with self._shared:
                         self.incremental.remember(step, state.key, inputs, key, built=False, copied=before)
                 state.key, state.image, state.pending, state.uncommitted = keys[-1], cached, [], False
+                state.entries = []
                 self._record(stage, step, "cached", t0)
                 for n, config in enumerate(folded, 1):
                     self._record(stage, config, "cached" if n == len(folded) else "config", t0)
@@ -380,6 +384,8 @@ class Executor:
                     state.pending.append(step)
                 state.uncommitted = True
                 state.history = step.history or state.history
+                if step.history:  # bud's empty entry for it, should it end the stage (``_commit_config``)
+                    state.entries.append(step.history)
                 self._record(stage, step, "config", t0)
             else:
                 if self.before_build_step is not None:
@@ -484,6 +490,8 @@ class Executor:
             if cached is not None:
                 self._drop_container(state)
                 state.image = cached
+            elif state.entries and state.image is not None and state.container is None:
+                self._commit_config(state)
             else:
                 # a new container for folded config only: its history line goes with the config, one call
                 history = ["--created-by", state.history] if state.container is None and state.history else []
@@ -771,12 +779,66 @@ class Executor:
         if name:  # already named: ``run`` tags only the other names
             with self._shared:
                 self._image_names.setdefault(image, set()).add(name)
+        self._recorded(state, key, image, text, slot, inputs)
+
+    def _recorded(
+        self, state: _State, key: str, image: str, text: str, slot: str | None, inputs: dict
+    ) -> None:
+        """``image`` made for ``key``: in the layer index, and the stage's image from now on."""
         faults.point("layer-committed")  # tests: a build that dies here leaves no index entry
         self.index.record(key, image, text, slot, inputs)
         self.reached[key] = image
         if self._image_ids is not None:
             self._image_ids.add(image)
         state.image, state.key, state.uncommitted, state.history = image, key, False, ""
+        state.entries = []
+
+    def _commit_config(self, state: _State) -> None:
+        """The config steps after the stage's last layer (a RUN's, a cached step's, the base image's) as bud
+        commits them: its layers, then one empty history entry per step, no layer of their own. The buildah CLI
+        has no such commit (``emptylayers`` says what was weighed): they are committed as before - a container of
+        the last layer's image, their options and history line in the commit's ``buildah config`` call - and
+        that image, which has one empty layer more, is stored again without it (``_without_empty_layer``). The
+        RUN keeps its own key and image: a changed ``CMD`` alone runs nothing again. Left unnamed: ``run`` tags
+        the build's image."""
+        entries = list(state.entries)
+        self._ensure_container(state, defer=True)  # the options go with the commit's config call
+        container = state.container
+        assert container is not None
+        # not --rm: the container keeps its image (the RUN's) when the commit is removed (``_without_empty_layer``)
+        committed = self.buildah.commit(
+            container, self.format, created_by=state.history or None, config=state.deferred or []
+        ).removeprefix("sha256:")
+        try:
+            image = self._without_empty_layer(committed, entries) or committed
+        finally:
+            self._drop_container(state)
+        self._recorded(state, state.key, image, "(config)", None, {})
+
+    def _without_empty_layer(self, committed: str, entries: list[str]) -> str | None:
+        """``committed`` stored again without its last, empty layer and with an empty history entry per line of
+        ``entries`` in place of that layer's (``emptylayers``: its manifest and config, edited, pulled from a
+        ``dir:`` that holds no layer: the store has them all), then ``committed`` removed; the new image's id.
+        None when the image is not as expected or the pull fails: ``committed`` is kept (bud's files and config,
+        one layer more than bud's).
+
+        ``buildah rmi`` also removes the parent of the image it removes when nothing else names or uses it: the
+        image ``committed`` was made from - the RUN's, cached under its own key - would go with it. The working
+        container of that image, still there, keeps it (``rmi`` then says it could not remove it)."""
+        info = self.buildah.inspect_image(committed) or {}
+        made = emptylayers.without_empty_layer(info.get("Config") or "", info.get("Manifest") or "", entries)
+        if made is None:
+            return None
+        path = self.work.scratch("shlax-front-image-")
+        try:
+            emptylayers.write_dir(path, *made)
+            image = self.buildah.pull_dir(path).removeprefix("sha256:")
+        except (CommandFailed, OSError):
+            return None
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+        self.buildah.rmi([committed])
+        return image
 
     def _fold_keys(
         self, key: str, folded: list[ConfigStep], state: _State, results: dict[int, StageResult]

@@ -84,11 +84,13 @@ def test_the_first_name_is_given_at_commit_the_others_and_a_cached_image_are_tag
 
 
 def test_a_run_keeps_its_own_layer_and_the_config_after_it_its_commit(tmp_path):
-    """After a RUN the config steps stay a commit of their own (folded, a config change would run it again)."""
+    """After a RUN the config steps stay a commit of their own (folded, a config change would run it again),
+    stored again without the empty layer that commit adds (``emptylayers``), then named."""
     runner = FakeRunner()
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Containerfile").write_text('FROM busybox\nRUN echo a > /a\nCMD ["sh"]\n')
-    _build(tmp_path, runner, tags=("app",))
+    done = _build(tmp_path, runner, tags=("app",))
     commits = [call for call in runner.calls if call[1] == "commit"]
-    assert len(commits) == 2 and commits[0][-1] != "localhost/app:latest"
-    assert commits[-1][-1] == "localhost/app:latest"
+    assert len(commits) == 2 and all(commit[-1] != "localhost/app:latest" for commit in commits)
+    assert runner.verbs()[-5:] == ["inspect", "pull", "rmi", "rm", "tag"]
+    assert runner.calls[-1] == ["buildah", "tag", done.image, "app"]
