@@ -102,9 +102,9 @@ class BuildRequest:
 
 def find_containerfile(context: str, given: str | None) -> str:
     if given:
-        if given == "-" or os.path.isfile(given):
-            return given
-        raise ShlaxError(f"{given}: no such file")
+        from shlax_front.backend.validate import containerfile_path
+
+        return containerfile_path(given, context)
     for name in ("Containerfile", "Dockerfile"):
         path = os.path.join(context, name)
         if os.path.isfile(path):

@@ -50,7 +50,7 @@ def checked(run: Callable[..., Any]) -> Callable[..., Any]:
         if request.context != "-" and not os.path.isdir(request.context):
             raise ShlaxError(f"{request.context}: the context must be a directory (or - for a tar on stdin)")
         if request.containerfile and request.context != "-":
-            validate.containerfile_path(request.containerfile)
+            validate.containerfile_path(request.containerfile, request.context)
         bud = flags.read(request)
         root = Path(request.cache_dir) if request.cache_dir else default_root()
         validate.cache_root(root, bool(request.cache_dir))

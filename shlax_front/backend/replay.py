@@ -828,6 +828,8 @@ def _files_named(request: Any, containerfile: str, options: Any) -> Iterator[str
     """Files outside the walk whose presence or content the normal path depends on: the Containerfile (and the
     names tried before it), the files the flags name."""
     yield os.path.abspath(containerfile)
+    if request.containerfile and request.containerfile != "-" and not os.path.isabs(request.containerfile):
+        yield os.path.abspath(request.containerfile)  # -f's name from here, tried before the context's (bud)
     if not request.containerfile:
         for name in ("Containerfile", "Dockerfile", "shlaxfile.py"):
             yield os.path.abspath(os.path.join(request.context, name))

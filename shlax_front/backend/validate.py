@@ -26,10 +26,16 @@ BUD_ALLOWED_ARGS = (
 )  # fmt: skip
 
 
-def containerfile_path(given: str) -> str:
-    """``-f PATH`` as given: ``-`` (stdin) or a regular file; a directory says so."""
+def containerfile_path(given: str, context: str | None = None) -> str:
+    """``-f PATH``: ``-`` (stdin) or a regular file; a directory says so. A relative PATH that is not there (from
+    the working directory) is the one in the context, as bud reads it: ``bud -f Dockerfile.dev src`` builds
+    ``src/Dockerfile.dev``."""
     if given == "-" or os.path.isfile(given):
         return given
+    if context and not os.path.isabs(given) and not os.path.lexists(given):
+        inside = os.path.join(context, given)
+        if os.path.lexists(inside):
+            return containerfile_path(inside)
     if os.path.isdir(given):
         raise ShlaxError(f"-f {given}: is a directory (name the Containerfile in it)")
     if os.path.lexists(given):

@@ -400,3 +400,27 @@ def test_logfile_holds_the_output_and_the_image_id_as_bud(tmp_path, base_images,
             assert text.splitlines()[-1] == _inspect(tag)["FromImageID"]
     finally:
         forget_layers(cache)
+
+
+def test_a_relative_containerfile_is_looked_for_in_the_context_as_bud(tmp_path, base_images, buildah_cleanup):
+    """``-f Dockerfile.dev ctx`` run beside ``ctx`` (the file is only in it): bud builds ``ctx/Dockerfile.dev``,
+    with ``ctx/Dockerfile.dev.dockerignore`` as its ignore file; shlax-front refused ('no such file')."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile.dev").write_text(f"FROM {BUSYBOX}\nCOPY . /c/\n")
+    (ctx / "Dockerfile.dev.dockerignore").write_text("left-out\n")
+    (ctx / "left-out").write_text("x\n")
+    (ctx / "kept").write_text("y\n")
+    ours_tag, bud_tag = buildah_cleanup.tag(), buildah_cleanup.tag()
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "-f", "Dockerfile.dev", "-t", ours_tag, "ctx", cache_dir=cache, cwd=tmp_path)
+        bud = run_bud(
+            ["buildah", "bud", "--layers", "-f", "Dockerfile.dev", "-t", bud_tag, "ctx"], cwd=tmp_path
+        )
+        assert bud.returncode == 0, bud.stderr
+        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud.stdout, re.M))
+        assert diff_trees(file_tree(ours_tag), file_tree(bud_tag)) == []
+        assert "/c/kept" in file_tree(ours_tag) and "/c/left-out" not in file_tree(ours_tag)
+    finally:
+        forget_layers(cache)

@@ -352,3 +352,19 @@ def test_logfile_takes_the_builds_whole_output_as_bud(tmp_path):
     missing = tmp_path / "no" / "such.log"
     run = build(f"--logfile={missing}", str(tmp_path))
     assert (run.returncode, run.stderr) == (2, f"--logfile {missing}: No such file or directory\n")
+
+
+def test_a_relative_containerfile_not_found_here_is_the_contexts_as_in_bud(tmp_path, monkeypatch):
+    """``-f Dockerfile.dev src``: bud reads ``src/Dockerfile.dev`` when the working directory has no
+    ``Dockerfile.dev`` (one there comes first); shlax-front said '-f Dockerfile.dev: no such file'."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "Dockerfile.dev").write_text("FROM scratch\n")
+    monkeypatch.chdir(tmp_path)
+    assert validate.containerfile_path("Dockerfile.dev", "src") == os.path.join("src", "Dockerfile.dev")
+    (tmp_path / "Dockerfile.dev").write_text("FROM scratch\n")
+    assert validate.containerfile_path("Dockerfile.dev", "src") == "Dockerfile.dev"
+    with pytest.raises(ShlaxError, match="^-f other: no such file$"):
+        validate.containerfile_path("other", "src")
+    absolute = str(tmp_path / "missing")
+    with pytest.raises(ShlaxError, match="no such file"):
+        validate.containerfile_path(absolute, "src")
