@@ -232,6 +232,10 @@ class PullThroughIndex:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # each reply is a head and a body written apart: with Nagle's algorithm the body waits for pip's
+            # delayed ACK of the head, 40 ms on Linux's loopback, twice a package (its page, its file): 1 s of
+            # app2's cold pip step, which bud's pip reading PyPI itself never waits
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
                 owner._serve(self)

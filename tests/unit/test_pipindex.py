@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -106,6 +108,30 @@ def test_a_page_points_back_here_and_a_file_is_kept_whole(served):
     assert (wheelhouse / NAME).read_bytes() == WHEEL and index.saved == [NAME]
     assert index.received > len(WHEEL)  # the file and the page, as they crossed the network
     assert sorted(os.listdir(wheelhouse)) == [NAME]
+
+
+def test_its_connections_send_each_reply_at_once(served):
+    """TCP_NODELAY on the connections pip opens: a reply's body, written after its head, is not held back
+    until pip's delayed ACK of the head (40 ms a reply on loopback, pip reads two a package)."""
+    index, _, _ = served
+    accepted = []
+    get_request = index._server.get_request
+
+    def recording():
+        connection, address = get_request()
+        accepted.append(connection)
+        return connection, address
+
+    index._server.get_request = recording
+    client = http.client.HTTPConnection("127.0.0.1", int(index.url.rsplit(":", 1)[1]), timeout=10)
+    try:  # kept alive, as pip keeps it: the index's end is open while it is looked at
+        client.request("GET", "/simple/demo/")
+        response = client.getresponse()
+        assert response.status == 200 and response.read()
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        client.close()
 
 
 def test_a_file_is_not_kept_when_cut_short_or_not_the_one_the_page_named(served):
