@@ -162,6 +162,7 @@ def test_rootless_offline_cuts_the_network(rootless, user_tmp):
         "FROM debian:bookworm\n"
         "RUN (timeout 10 bash -c 'exec 3<>/dev/tcp/deb.debian.org/80' && echo NET || echo CUT) > /net"
         " && ((bash -c 'exec 3<>/dev/tcp/127.0.0.1/9' 2>&1 || true) | grep -q refused && echo LO || echo NOLO) > /lo\n"
+        'CMD ["cat", "/net"]\n'  # after the last RUN: an empty history entry, no layer, as bud (emptylayers)
     )
     subprocess.run(["chown", "-R", user, str(tmp_path)], check=True)
     tags = {
@@ -187,6 +188,12 @@ def test_rootless_offline_cuts_the_network(rootless, user_tmp):
             )
             seen[mode] = read.stdout.split()
         assert seen == {"online": ["NET", "LO"], "offline": ["CUT", "LO"]}
+        inspected = as_user(user, home, home, "buildah", "inspect", "--type", "image", tags["online"])
+        oci = json.loads(inspected.stdout)["OCIv1"]
+        base = json.loads(as_user(user, home, home, "buildah", "inspect", "debian:bookworm").stdout)["OCIv1"]
+        assert len(oci["rootfs"]["diff_ids"]) == len(base["rootfs"]["diff_ids"]) + 1  # the RUN's layer only
+        assert oci["history"][-1].get("empty_layer") is True and "CMD" in oci["history"][-1]["created_by"]
+        assert oci["config"]["Cmd"] == ["cat", "/net"]
     finally:
         for tag in tags.values():
             as_user(user, home, home, "buildah", "rmi", tag)
