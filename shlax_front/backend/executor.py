@@ -882,7 +882,8 @@ def _folded(steps: list[Step], i: int) -> list[ConfigStep]:
     """The config steps after ``steps[i]`` committed with it: when it is a COPY/ADD and only config steps that
     change no file follow, as bud's history ends (its last layer, then empty entries) - one container and one
     commit, instead of a container and a commit of their own that added an empty layer bud's image does not
-    have. Never after a RUN: a config change alone would run it again (a COPY is copied again)."""
+    have. Never after a RUN: a config change alone would run it again (a COPY is copied again); there they are
+    committed on their own and stored again as bud's empty history entries (``_commit_config``)."""
     rest = steps[i + 1 :]
     if not isinstance(steps[i], CopyStep) or not rest:
         return []
