@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.request
@@ -132,6 +133,24 @@ def test_its_connections_send_each_reply_at_once(served):
         assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         client.close()
+
+
+def test_the_ca_bundle_read_beside_serves_every_connection_or_fails_each(tmp_path):
+    """The CA bundle is read while pip starts (not before the RUN): the context PyPI's connections take is the
+    bundle's; a bundle that does not parse fails each connection to PyPI with its error (pip sees the
+    connection end), as it failed the index's start before."""
+    good = pipindex.PullThroughIndex(tmp_path, None)
+    bad_bundle = tmp_path / "bad.pem"
+    bad_bundle.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    bad = pipindex.PullThroughIndex(tmp_path, str(bad_bundle))
+    try:
+        context = good._tls()
+        assert context is good._tls() and context.verify_mode == ssl.CERT_REQUIRED
+        with pytest.raises(ssl.SSLError):
+            bad._connection("https", "pypi.org", None)
+    finally:
+        good.close()
+        bad.close()
 
 
 def test_a_file_is_not_kept_when_cut_short_or_not_the_one_the_page_named(served):
