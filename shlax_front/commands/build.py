@@ -212,7 +212,7 @@ def _run_settings(command):
     "--incremental/--no-incremental",
     default=None,
     help="A RUN whose install only gained packages installs just those on its previous layer: apt by default, "
-    "apt and pip with --incremental, none with --no-incremental.",
+    "apt, pip and npm ci with --incremental, none with --no-incremental.",
 )
 @click.option("--explain", is_flag=True, help="Say which input changed for every step that was not reused.")
 @click.option(
