@@ -428,6 +428,7 @@ class Executor:
                         check.make_parent, check.stop = make, self._stop_commands
                         if check.plan is not None and self.options.lists_ttl == 0:  # every update a real one
                             check.plan.early_start = False
+                    ran = not failed  # a delta refused before it runs never ran: its step runs in full, once
                     try:
                         if not failed:
                             # an apt delta's check may ask apt's plan beside the delta (``aptplan``)
@@ -453,7 +454,8 @@ class Executor:
                     if start and spoiled:  # new lists, or an unproven dpkg trigger: built in full after all
                         reason = start.redone(reason, spoiled)
                         # the delta's output is shown already: say why the step's command runs again after it
-                        self._show(f"shlax-front: not incremental: {spoiled}; the step runs again in full")
+                        again = "runs again in full" if ran else "runs in full"
+                        self._show(f"shlax-front: not incremental: {spoiled}; the step {again}")
                         self._drop_container(state)
                         state.image, state.pending = parent_image, parent_pending
                         self._ensure_container(state)

@@ -164,6 +164,8 @@ def test_added_npm_dependencies_build_on_the_previous_layer_as_a_full_build_woul
             "not incremental: the lockfile entry node_modules/has-flag changed (4.0.0 -> 5.0.1)"
             in moved.stderr
         )
+        # refused before the delta ran: the step's command runs once, and the progress does not say "again"
+        assert "moves or upgrades it; the step runs in full" in moved.stderr, moved.stderr[-3000:]
         _same_as_full_builds(upgraded, ctx, cache, buildah_cleanup)
     finally:
         forget_layers(cache)
