@@ -2,7 +2,8 @@
 
 Every container a build makes (one per step that changes files, one per image ``COPY --from`` reads) and
 every directory it writes run-only files to is registered here, so that ``cleanup`` - called when the build
-ends, fails or is interrupted - unmounts and removes exactly those. Stages building at the same time share
+ends, fails or is interrupted - unmounts and removes exactly those, and then the images made for the build's own
+use (``onbuild``: a FROM image's copy without its ONBUILD triggers). Stages building at the same time share
 one registry: it is changed under a lock, and ``cleanup`` runs once every stage has stopped.
 """
 
@@ -22,6 +23,8 @@ class WorkingContainers:
         self.buildah = buildah
         self.names: list[str] = []
         self.tempdirs: list[str] = []
+        #: images made for this build only (``onbuild``: a FROM image's copy without triggers), removed last
+        self.images: list[str] = []
         self._sources: dict[str, str] = {}
         self._swept = False
         self._lock = threading.RLock()
@@ -76,6 +79,12 @@ class WorkingContainers:
             self.tempdirs.append(path)
         return path
 
+    def temporary_image(self, image: str) -> None:
+        """An image this build made for its own use: removed by ``cleanup``, once its containers are gone."""
+        with self._lock:
+            if image not in self.images:
+                self.images.append(image)
+
     def cleanup(self) -> None:
         """Remove every container and temporary directory still registered (newest containers first)."""
         with self._lock:
@@ -87,6 +96,11 @@ class WorkingContainers:
             self.buildah.umount(name)
             self.buildah.rm(name)
         self.names.clear()
+        if (
+            self.images
+        ):  # never --force: an image another build's container uses stays (that build removes it)
+            self.buildah.rmi(self.images)
+            self.images.clear()
         for path in self.tempdirs:
             shutil.rmtree(path, ignore_errors=True)
         self.tempdirs.clear()

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shlax_front.backend import aptlists, emptylayers, faults, late_edit
+from shlax_front.backend import aptlists, emptylayers, faults, late_edit, onbuild
 from shlax_front.backend.buildah import Buildah, normalized_name
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
@@ -203,6 +203,11 @@ class Executor:
         self._runs_lock = threading.Lock()
         #: the working containers given config options: their config is no longer their image's (``_known_info``)
         self._configured: set[str] = set()
+        #: a FROM image with ONBUILD triggers -> its inspect; its working containers are made from a copy without
+        #: them, made at the first one (``onbuild``), then kept here by the original's id
+        self._triggered: dict[str, dict] = {}
+        self._copies: dict[str, str] = {}
+        self._copies_lock = threading.Lock()
         #: where a one-stage build's final steps began, for the no-op record's late edits (``late_edit``)
         self.tail: dict | None = None
 
@@ -509,7 +514,9 @@ class Executor:
         if step.stage is not None:
             base = results[step.stage]
             info = self._inspect(base.image)
-            return _State(root_key(base.key, self.format, self.options.timestamp), base.image), _onbuild(info)
+            return _State(
+                root_key(base.key, self.format, self.options.timestamp), base.image
+            ), self._triggers(base.image, info)
         if step.image == "scratch":
             return _State(root_key("scratch", self.format, self.options.timestamp), None), []
         if self.options.pull != "missing" and not self.options.offline:
@@ -540,7 +547,40 @@ class Executor:
                     f"FROM {step.image}: image not found", step.location.path, step.location.line
                 )
         image_id = info["FromImageID"]
-        return _State(root_key(image_id, self.format, self.options.timestamp), image_id), _onbuild(info)
+        return _State(root_key(image_id, self.format, self.options.timestamp), image_id), self._triggers(
+            image_id, info
+        )
+
+    def _triggers(self, image: str, info: dict | None) -> list[str]:
+        """The ONBUILD triggers of the FROM image ``image``: steps of the child build, and no ``buildah from`` of
+        it (which would run them itself) but of a copy without them (``_working_image``)."""
+        found = onbuild.triggers(info)
+        if found and info is not None:
+            with self._copies_lock:
+                self._triggered[image] = info
+        return found
+
+    def _working_image(self, image: str | None) -> str | None:
+        """What a working container of ``image`` is made from: ``image``, or for a FROM image with ONBUILD
+        triggers its copy without them (``onbuild``), made once for the build and removed at its end (an image
+        whose config does not read as expected is used as it is)."""
+        if image is None or image not in self._triggered:
+            return image
+        with self._copies_lock:
+            if image not in self._copies:
+                info = self._triggered[image]
+                made = onbuild.without_triggers(info.get("Config") or "", info.get("Manifest") or "")
+                if made is None:
+                    return image
+                path = self.work.scratch("shlax-front-image-")
+                try:
+                    emptylayers.write_dir(path, *made)
+                    copy = self.buildah.pull_dir(path).removeprefix("sha256:")
+                finally:
+                    shutil.rmtree(path, ignore_errors=True)
+                self.work.temporary_image(copy)
+                self._copies[image] = copy
+            return self._copies[image]
 
     def _inspect(self, ref: str) -> dict | None:
         if ref not in self._inspected:
@@ -700,7 +740,7 @@ class Executor:
         container (a COPY, a WORKDIR's directory): the options wait for the commit's call, one call less."""
         if state.container:
             return
-        name = self.work.create(state.image)
+        name = self.work.create(self._working_image(state.image))
         state.container = name
         # the folded config steps in one call: each flag of buildah config acts on its own, a repeated one as
         # in separate calls (lists appended in order, single values last one kept)
@@ -734,7 +774,8 @@ class Executor:
 
     def _image_root(self, image: str | None) -> str | None:
         """The mounted root of ``image`` (None: no image, ``FROM scratch``)."""
-        return self.work.source_rootfs(image) if image else None
+        working = self._working_image(image)
+        return self.work.source_rootfs(working) if working else None
 
     def _parent_container(self, image: str | None, pending: list[ConfigStep]) -> str:
         """A working container of ``image`` with the ``pending`` config steps (a delta's proof runs in it)."""
@@ -892,14 +933,6 @@ def _folded(steps: list[Step], i: int) -> list[ConfigStep]:
     if not all(isinstance(step, ConfigStep) and not step.mkdir for step in rest):
         return []
     return [step for step in rest if isinstance(step, ConfigStep)]
-
-
-def _onbuild(info: dict | None) -> list[str]:
-    if not info:
-        return []
-    docker = info.get("Docker") or {}
-    config = docker.get("config") or {}
-    return list(config.get("OnBuild") or [])
 
 
 def _ignore(text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -19,6 +20,8 @@ from buildah_tools import (
     shlax,
     statuses,
 )
+
+from shlax_front.backend.onbuild import without_triggers
 
 
 def test_heredocs_are_lowered(base_images, buildah_cleanup, tmp_path):
@@ -89,6 +92,65 @@ def test_onbuild_triggers_run_in_the_child(base_images, buildah_cleanup, tmp_pat
         assert image_config(child)["OnBuild"] is None
     finally:
         forget_layers(tmp_path / "cache")
+
+
+def _docker_view(ref: str) -> dict:
+    return json.loads(
+        subprocess.run(
+            ["buildah", "inspect", "--type", "image", ref], capture_output=True, text=True, check=True
+        ).stdout
+    )["Docker"]
+
+
+def _image_ids() -> set[str]:
+    listed = subprocess.run(
+        ["buildah", "images", "--all", "--quiet", "--no-trunc"], capture_output=True, text=True, check=True
+    )
+    return {line.strip().removeprefix("sha256:") for line in listed.stdout.split()}
+
+
+def test_onbuild_triggers_that_cannot_run_twice_run_once_as_in_bud(base_images, buildah_cleanup, tmp_path):
+    """``buildah from`` (the CLI) runs a base image's triggers itself, from its own working directory and without
+    a shell: shlax-front's working containers are made from a copy without them (``onbuild``), the triggers run
+    once as the child build's steps, and the copy is gone after the build."""
+    parent_dir = tmp_path / "parent"
+    parent_dir.mkdir()
+    (parent_dir / "Containerfile").write_text(
+        "FROM busybox\nRUN echo p > /p\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
+    )
+    parent = buildah_cleanup.tag("shlax-onbuild-parent")
+    bud(parent_dir / "Containerfile", parent_dir, parent, cleanup=buildah_cleanup)
+    assert _docker_view(parent)["config"]["OnBuild"] == ["COPY app.txt /app.txt", "RUN mkdir /made"]
+    stored = json.loads(
+        subprocess.run(
+            ["buildah", "inspect", "--type", "image", parent], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    made = without_triggers(stored["Config"], stored["Manifest"])
+    assert made is not None
+    copy = hashlib.sha256(made[0]).hexdigest()
+    child_dir = tmp_path / "child"
+    child_dir.mkdir()
+    (child_dir / "app.txt").write_text("app\n")
+    (child_dir / "Containerfile").write_text(f"FROM {parent}\nRUN ls -d /made /app.txt > /seen\n")
+    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
+    cache = tmp_path / "cache"
+    try:
+        built = shlax("build", "--format", "docker", "-t", ours, str(child_dir), cache_dir=cache)
+        assert statuses(built.stderr) == ["from", "built", "built", "built"], built.stderr
+        bud(child_dir / "Containerfile", child_dir, theirs, cleanup=buildah_cleanup)
+        assert read_file(ours, "/seen") == "/app.txt\n/made\n"
+        assert not diff_trees(file_tree(ours), file_tree(theirs))
+        assert image_config(ours) == image_config(theirs)
+        mine, buds = _docker_view(ours), _docker_view(theirs)
+        assert mine["config"]["OnBuild"] == buds["config"]["OnBuild"] == []
+        assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 5
+        # the copy its containers were made from is not left in the store (its id: its config's digest)
+        assert copy not in _image_ids()
+        again = shlax("build", "--format", "docker", "-t", ours, str(child_dir), cache_dir=cache)
+        assert "built" not in statuses(again.stderr) and again.stdout == built.stdout
+    finally:
+        forget_layers(cache)
 
 
 @pytest.mark.parametrize(
