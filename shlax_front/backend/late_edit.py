@@ -190,17 +190,84 @@ def import_what_redo_needs() -> None:
     from shlax_front.backend import containers, copy_step, history, keys, store  # noqa: F401
 
 
+class Head:
+    """The tail's first working container (of the image the tail starts from, mounted when its copies are written
+    into the mounted container), made in a thread while ``replay`` still checks the record's other inputs.
+
+    Why: ``buildah from`` and ``buildah mount`` (0.1-0.25 s together) were the first things a late edit did once
+    every input was checked; they depend on nothing checked, only on the image the record names. The container
+    is the one ``redo`` makes for the tail's first COPY (same image, ``--pull=never``, same kind of name, in the
+    same registry of working containers), so the image committed is the same. ``redo`` takes it when its first
+    container is of that image; whatever is not taken is removed by ``close``, which the caller runs whatever
+    happens (the late edit not taken, an error, Ctrl-C or SIGTERM) and which waits for the thread first: the
+    container is registered before ``buildah from`` runs, so nothing it made is left behind."""
+
+    def __init__(self, tail: Mapping[str, Any], runner: Any = None):
+        import threading
+
+        from shlax_front.backend.buildah import Buildah
+        from shlax_front.backend.containers import WorkingContainers
+        from shlax_front.backend.runner import SubprocessRunner
+
+        self.image: str = tail["image"]
+        self.mounted = tail.get("plain_copies") is True  # ``redo``'s direct copies need the mounted root
+        self.buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
+        self.work = WorkingContainers(self.buildah)
+        self.container: str | None = None
+        self.rootfs: str | None = None
+        self._thread = threading.Thread(target=self._make, name="late-edit-head", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, tail: object, runner: Any = None) -> Head | None:
+        """A head for ``tail`` (a record's, unchecked) when it begins with a COPY; None otherwise."""
+        if not shaped(tail):
+            return None
+        assert isinstance(tail, dict)
+        steps = tail["steps"]
+        if not steps or steps[0].get("kind") != "copy":
+            return None
+        return cls(tail, runner)
+
+    def _make(self) -> None:
+        from shlax_front.backend.runner import CommandFailed
+
+        try:
+            container = self.work.create(self.image)
+            rootfs = self.buildah.mount(container) if self.mounted else None
+        except (CommandFailed, OSError, IndexError):
+            return  # ``redo`` makes its own; a name registered is removed by ``close``
+        self.container, self.rootfs = container, rootfs
+
+    def take(self, image: str) -> tuple[str, str | None] | None:
+        """The container made (once) and its mounted root, when it is of ``image``; None: make one."""
+        self._thread.join()
+        if image != self.image or self.container is None:
+            return None
+        taken = (self.container, self.rootfs)
+        self.container = None
+        return taken
+
+    def close(self) -> None:
+        """Wait for the thread, then remove every container of this late edit still there."""
+        self._thread.join()
+        self.container = None
+        self.work.cleanup()
+
+
 def redo(
     tail: dict[str, Any],
     root: Path,
     listing: Mapping[str, set[str]],
     name: str | None,
     runner: Any = None,
+    head: Head | None = None,
 ) -> tuple[Redone, Any]:
     """Redo the tail as ``Executor._run_stage`` does it (see the module docstring); returns what was done and
     the context walk (whose ``visited`` paths the new record keeps). ``listing``: the store's images and their
-    names, ``name``: what the last commit names the image, ``runner``: runs buildah (unit tests give a fake).
-    Raises ``NotRedone``."""
+    names, ``name``: what the last commit names the image, ``runner``: runs buildah (unit tests give a fake;
+    ignored with a ``head``, which has its own), ``head``: the first container, made meanwhile (``Head``; its
+    containers are removed with this late edit's). Raises ``NotRedone``."""
     from shlax_front.backend import faults
     from shlax_front.backend.buildah import Buildah
     from shlax_front.backend.containers import WorkingContainers
@@ -218,8 +285,11 @@ def redo(
     digests = FileDigests.for_context(root, context_root)
     context = BuildContext(context_root, containerfile, file_digests=digests)
     index = LayerIndex(root).load()
-    buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
-    work = WorkingContainers(buildah)
+    if head is not None:
+        buildah, work = head.buildah, head.work
+    else:
+        buildah = Buildah(runner or SubprocessRunner(), timestamp=tail["timestamp"])
+        work = WorkingContainers(buildah)
     plain = tail.get("plain_copies") is True
     # direct: a plain file is written into the mounted container (``directcopy``), as buildah 1.28 copies it
     copies = CopyExecutor(buildah, context, work.scratch, work.source_rootfs, plain, direct=plain)
@@ -285,11 +355,13 @@ def redo(
             reason = explain_miss(index.slots.get(slot), {"parent": parent_key, **inputs})
             if folded and reason == "cached layer was removed":
                 reason = "a config step after it changed (committed with it)"
-            container = work.create(image)
+            taken = head.take(image) if head is not None else None
+            container = taken[0] if taken is not None else work.create(image)
+            mounter = _mounter(buildah, container, taken[1] if taken is not None else None)
             # the pending config steps go with the commit's config call (a copy reads no config): one call
             owed = [option for options in pending for option in options]
             pending = []
-            digest = copies.copy(step, container, _mounter(buildah, container), {})
+            digest = copies.copy(step, container, mounter, {})
             history = with_content(step.history, digest, step.sources, context, step.exclude)
             folded_options = owed + [option for config_step in folded for option in config_step.options]
             commit_name = name if i + len(folded) == last else None
@@ -318,14 +390,18 @@ def redo(
     except (ShlaxError, CommandFailed, ContextError, OSError, TypeError, ValueError, KeyError) as err:
         raise NotRedone(str(err)) from None
     finally:
-        work.cleanup()
+        if head is not None:
+            head.close()  # waits for its thread: a container it is still making is removed too
+        else:
+            work.cleanup()
         digests.save()
     return Redone(image, rows, reached, named), context
 
 
-def _mounter(buildah: Any, container: str) -> Callable[[], str]:
-    """The container's root, mounted at the first call only (as ``Executor._rootfs``: most copies need none)."""
-    mounted: list[str] = []
+def _mounter(buildah: Any, container: str, mounted_at: str | None = None) -> Callable[[], str]:
+    """The container's root, mounted at the first call only (as ``Executor._rootfs``: most copies need none);
+    ``mounted_at``: already mounted there (``Head``)."""
+    mounted: list[str] = [mounted_at] if mounted_at else []
 
     def rootfs() -> str:
         if not mounted:

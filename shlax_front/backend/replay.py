@@ -231,6 +231,7 @@ def attempt(
     the image is tagged and ``--iidfile`` written. None: take the normal path. ``meanwhile``: called while the
     store's listing runs (imports what showing the build needs)."""
     began = time.monotonic()
+    head = None
     try:
         root = cache_root(cache_dir)
         cwd = os.getcwd()
@@ -239,17 +240,28 @@ def attempt(
             return None
         buildah = str(record["buildah"][0])
         listing: dict[str, set[str]] = {}
-        with ImageListing(buildah) as images:  # runs while the inputs are checked
-            if _late_files_changed(record):
-                from shlax_front.backend import late_edit
+        with contextlib.ExitStack() as late:
+            with ImageListing(buildah) as images:  # runs while the inputs are checked
+                if _late_files_changed(record):
+                    from shlax_front.backend import late_edit
+                    from shlax_front.backend.interrupts import signals_as_interrupt
 
-                late_edit.import_what_redo_needs()  # meanwhile too
-            if meanwhile is not None:
-                meanwhile()
-            reason = stale_reason(record, argv, cwd, environ, root, images, listing)
+                    # the late edit's first container is made meanwhile too (``late_edit.Head``), removed by
+                    # ``close`` whatever happens (SIGTERM/SIGHUP too, as the normal path's containers)
+                    late.enter_context(signals_as_interrupt())
+                    head = late_edit.Head.start(record.get("tail"))
+                    if head is not None:
+                        late.callback(head.close)
+                    late_edit.import_what_redo_needs()
+                if meanwhile is not None:
+                    meanwhile()
+                reason = stale_reason(record, argv, cwd, environ, root, images, listing)
+            if reason == LATE_FILES:
+                redone = _late_edit(record, root, listing, record_path(root, argv, cwd), head)
+            if head is not None:
+                head.close()  # not taken: removed before a normal path builds
         steps = record["steps"]
         if reason == LATE_FILES:
-            redone = _late_edit(record, root, listing, record_path(root, argv, cwd))
             if redone is None:
                 return None
             image, steps = redone
@@ -269,11 +281,12 @@ def attempt(
 
 
 def _late_edit(
-    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path
+    record: dict[str, Any], root: Path, listing: dict[str, set[str]], path: Path, head: Any = None
 ) -> tuple[str, list[list[Any]]] | None:
     """Redo the record's tail (``late_edit``): only files the steps after the last RUN copy changed. The final
     image and the steps as the build shows them (``listing`` learns the image's name), and the record written
-    for the next build; None: the normal path builds."""
+    for the next build; None: the normal path builds. ``head``: its first container, made meanwhile
+    (``late_edit.Head``)."""
     from shlax_front.backend import late_edit
 
     stamp = time.time()
@@ -283,7 +296,7 @@ def _late_edit(
 
     try:
         with signals_as_interrupt():  # its containers are removed on SIGTERM/SIGHUP too, as the normal path's
-            redone, context = late_edit.redo(tail, root, listing, name)
+            redone, context = late_edit.redo(tail, root, listing, name, head=head)
     except (late_edit.NotRedone, OSError, ValueError, KeyError, TypeError, IndexError):
         return None
     if redone.named:
