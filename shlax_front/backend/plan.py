@@ -133,7 +133,11 @@ class Planner:
         )
         steps: list[Step] = []
         for action in lowered.actions:
-            steps.extend(self._steps(action, {}, step.location, _StageState()))
+            planned = self._steps(action, {}, step.location, _StageState())
+            if action.step is not None:  # bud's history line for each, as for the stage's own instructions
+                for trigger in planned:
+                    trigger.history = history.created_by(action.step)
+            steps.extend(planned)
         return steps
 
     # -- stages ---------------------------------------------------------------------------------------------

@@ -145,10 +145,42 @@ def test_onbuild_triggers_that_cannot_run_twice_run_once_as_in_bud(base_images, 
         mine, buds = _docker_view(ours), _docker_view(theirs)
         assert mine["config"]["OnBuild"] == buds["config"]["OnBuild"] == []
         assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 5
+        lines = [
+            [(h.get("created_by"), h.get("empty_layer", False)) for h in v["history"]] for v in (mine, buds)
+        ]
+        assert lines[0] == lines[1]
         # the copy its containers were made from is not left in the store (its id: its config's digest)
         assert copy not in _image_ids()
         again = shlax("build", "--format", "docker", "-t", ours, str(child_dir), cache_dir=cache)
         assert "built" not in statuses(again.stderr) and again.stdout == built.stdout
+    finally:
+        forget_layers(cache)
+
+
+def test_onbuild_triggers_of_an_earlier_stage_run_once_as_in_bud(base_images, buildah_cleanup, tmp_path):
+    """``FROM <stage>`` whose config has triggers: its working container is made from a copy without them too."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "app.txt").write_text("app\n")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox AS base\nRUN echo b > /b\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
+        "FROM base\nRUN ls -d /made /app.txt > /seen\n"
+    )
+    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        assert read_file(ours, "/seen") == "/app.txt\n/made\n"
+        assert not diff_trees(file_tree(ours), file_tree(theirs))
+        assert image_config(ours) == image_config(theirs)
+        mine, buds = _docker_view(ours), _docker_view(theirs)
+        assert mine["config"]["OnBuild"] == buds["config"]["OnBuild"] == []
+        assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 5
+        lines = [
+            [(h.get("created_by"), h.get("empty_layer", False)) for h in v["history"]] for v in (mine, buds)
+        ]
+        assert lines[0] == lines[1]
     finally:
         forget_layers(cache)
 

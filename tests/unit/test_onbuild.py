@@ -109,6 +109,9 @@ def test_the_working_containers_are_made_from_a_copy_without_triggers_removed_at
     runs = [call for call in runner.calls if call[1] == "run"]
     assert [run[-1] for run in runs] == ["mkdir /made", "echo child > /child"]
     assert [s.status for s in done.steps] == ["from", "built", "built"]
+    # each trigger's layer has bud's history line, as an instruction of the stage's own
+    created = [call[call.index("--created-by") + 1] for call in runner.calls if "--created-by" in call]
+    assert created == ["/bin/sh -c mkdir /made", "/bin/sh -c echo child > /child"]
     verbs = runner.verbs()
     assert verbs.index("pull") < verbs.index("from")
     # removed once the build ended, after every container (and never with --force)
