@@ -331,13 +331,17 @@ class Executor:
         self._current.stage = stage.label
         #: the step before when it is a COPY (its parent key, inputs, step): an npm delta spans both
         prior: tuple[str, dict, CopyStep] | None = None
+        #: the FROM image has ONBUILD triggers: no late-edit tail (``late_edit``: its ``buildah from`` of that image
+        #: would run them, ``onbuild``)
+        triggered = False
         i = 0
         while i < len(steps):
             if self._schedule.cancelled.is_set():
                 raise Cancelled
             step = steps[i]
             slot = f"{os.path.abspath(path)}|{stage.index}|{i}|{type(step).__name__}"
-            if len(self._positions) == 1 and state is not None and i == late_edit.tail_start(steps):
+            tail = len(self._positions) == 1 and state is not None and not triggered
+            if tail and i == late_edit.tail_start(steps):
                 self.tail = late_edit.tail_entry(
                     steps, i, stage, path, state, self.context, self.reached, self.format, self.buildah,
                     self.plain_copies,
@@ -346,6 +350,7 @@ class Executor:
             if isinstance(step, FromStep):
                 self._started(stage, step)  # a pull can take long: shown as running meanwhile
                 state, triggers = self._from(step, results)
+                triggered = bool(triggers)
                 if triggers and self.onbuild:
                     added = self.onbuild(triggers, stage, step)
                     steps[i + 1 : i + 1] = added

@@ -59,15 +59,16 @@ class TriggerRunner(FakeRunner):
     """The fake buildah, with ``parent``: a Docker-format image whose config has ONBUILD triggers. A RUN whose
     script holds ``fail`` exits 1. Keeps the config each ``pull dir:`` read."""
 
-    def __init__(self):
+    def __init__(self, onbuild: list[str] = TRIGGERS):
         super().__init__()
         self.pulled: list[dict] = []
+        self.onbuild = onbuild
 
     def run(self, argv, check=True, on_output=None, cwd=None, input=None):
         argv = [str(a) for a in argv]
         if argv[1] == "inspect" and argv[-1] in ("parent", "parent-id"):
             self.calls.append(argv)
-            config, manifest = _stored(TRIGGERS)
+            config, manifest = _stored(self.onbuild)
             docker = json.loads(config)
             info = {"FromImageID": "parent-id", "Docker": docker, "Config": config, "Manifest": manifest}
             return Result(argv, 0, json.dumps({**info, "OCIv1": {"config": {"Env": ["PATH=/bin"]}}}), "")
@@ -163,3 +164,28 @@ def test_triggers_are_read_from_the_docker_config_only():
     assert triggers({"Docker": {"config": {"OnBuild": TRIGGERS}}}) == TRIGGERS
     assert triggers({"OCIv1": {"config": {"OnBuild": TRIGGERS}}}) == []
     assert triggers(None) == [] and triggers({"Docker": {"config": {"OnBuild": None}}}) == []
+
+
+class TailKept:
+    """A no-op recorder that keeps the late-edit tail the executor handed it."""
+
+    def __init__(self) -> None:
+        self.tails: list = []
+
+    def collect(self, *args, tail=None, **kwargs) -> None:
+        self.tails.append(tail)
+
+
+def test_a_child_with_triggers_records_no_late_edit_tail(tmp_path):
+    """A tail starting at the FROM image (a COPY trigger, then COPYs) would have the late edit make a container
+    of the original image with ``buildah from``, which runs its triggers: such a build records no tail."""
+    for folder in (tmp_path / "plain" / "ctx", tmp_path / "ctx"):
+        folder.mkdir(parents=True)
+        for name in ("app.txt", "x.txt"):
+            (folder / name).write_text(name)
+    plain, triggered = TailKept(), TailKept()
+    _build(tmp_path / "plain", FakeRunner(), "FROM busybox\nCOPY x.txt /x.txt\n", recorder=plain)
+    assert [tail is not None and tail["start"] for tail in plain.tails] == [1]  # the control: a tail
+    runner = TriggerRunner(["COPY app.txt /app.txt"])
+    _build(tmp_path, runner, "FROM parent\nCOPY x.txt /x.txt\n", format="docker", recorder=triggered)
+    assert _froms(runner)[0] != "parent-id" and triggered.tails == [None]
