@@ -242,20 +242,27 @@ def attempt(
         listing: dict[str, set[str]] = {}
         with contextlib.ExitStack() as late:
             with ImageListing(buildah) as images:  # runs while the inputs are checked
-                if _late_files_changed(record):
-                    from shlax_front.backend import late_edit
-                    from shlax_front.backend.interrupts import signals_as_interrupt
-
-                    # the late edit's first container is made meanwhile too (``late_edit.Head``), removed by
-                    # ``close`` whatever happens (SIGTERM/SIGHUP too, as the normal path's containers)
-                    late.enter_context(signals_as_interrupt())
-                    head = late_edit.Head.start(record.get("tail"))
-                    if head is not None:
-                        late.callback(head.close)
-                    late_edit.import_what_redo_needs()
+                late_files = _late_files_changed(record)
                 if meanwhile is not None:
                     meanwhile()
-                reason = stale_reason(record, argv, cwd, environ, root, images, listing)
+
+                def listed() -> dict[str, set[str]] | None:
+                    """The listing, once every input but the store's held: a late edit is then all but sure, and
+                    its first container is made while the listing is awaited and checked (``late_edit.Head``;
+                    removed by ``close`` whatever happens, SIGTERM/SIGHUP too, as the normal path's)."""
+                    nonlocal head
+                    if late_files:
+                        from shlax_front.backend import late_edit
+                        from shlax_front.backend.interrupts import signals_as_interrupt
+
+                        late.enter_context(signals_as_interrupt())
+                        head = late_edit.Head.start(record.get("tail"))
+                        if head is not None:
+                            late.callback(head.close)
+                        late_edit.import_what_redo_needs()
+                    return images()
+
+                reason = stale_reason(record, argv, cwd, environ, root, listed, listing)
             if reason == LATE_FILES:
                 redone = _late_edit(record, root, listing, record_path(root, argv, cwd), head)
             if head is not None:

@@ -160,12 +160,21 @@ def late(tmp_path, monkeypatch):
     return build
 
 
-def test_a_head_is_removed_when_the_record_is_stale_after_all(late):
-    (late.ctx / "src" / "a.py").write_text("an earlier step's file\n")  # the normal path builds
+def test_no_head_when_an_input_checked_before_the_listing_changed(late):
+    """A late edit is not in view when another input changed: no container is made for nothing (the normal path
+    builds at once)."""
+    (late.ctx / "src" / "a.py").write_text("an earlier step's file\n")
+    assert replay.attempt(late.argv, str(late.cache), None, environ=late.environ) is None
+    assert late.fake.calls == []
+    assert json.loads(late.path.read_text())["tail"]["steps"][0]["kind"] == "copy"
+
+
+def test_a_head_is_removed_when_the_store_makes_the_record_stale_after_all(late):
+    """Every other input held, the head was started; the listing lacks the record's images (this fake buildah
+    lists none): the normal path builds, and the head's container is removed first."""
     assert replay.attempt(late.argv, str(late.cache), None, environ=late.environ) is None
     assert _verbs(late.fake) == ["from", "umount", "rm"]
     assert _left(late.fake) == set()
-    assert json.loads(late.path.read_text())["tail"]["steps"][0]["kind"] == "copy"
 
 
 def test_no_head_without_a_late_edit_in_view(tmp_path, monkeypatch):
@@ -178,13 +187,13 @@ def test_no_head_without_a_late_edit_in_view(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_a_head_is_removed_when_the_build_is_terminated_while_the_record_is_checked(late, monkeypatch, sig):
+def test_a_head_is_removed_when_the_build_is_terminated_while_the_listing_is_awaited(late, monkeypatch, sig):
     before = signal.getsignal(sig)
 
-    def checking(*args, **kwargs):
+    def awaited(self):
         os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(replay, "stale_reason", checking)
+    monkeypatch.setattr(replay.ImageListing, "__call__", awaited)
     with pytest.raises(KeyboardInterrupt):
         replay.attempt(late.argv, str(late.cache), None, environ=late.environ)
     assert _verbs(late.fake) == ["from", "umount", "rm"] and _left(late.fake) == set()
