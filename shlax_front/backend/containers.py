@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 
 from shlax_front.backend import stale
 from shlax_front.backend.buildah import Buildah
@@ -29,6 +30,8 @@ class WorkingContainers:
         self._swept = False
         self._lock = threading.RLock()
         self._marker = stale.Markers()
+        #: what a source container of an image is made from (the executor's: a copy without ONBUILD triggers)
+        self.source_image: Callable[[str], str] = _itself
 
     def _sweep_once(self) -> None:
         """Before this build's first container: leave this build's marker and remove what builds killed outright
@@ -63,12 +66,16 @@ class WorkingContainers:
 
     def source_rootfs(self, image: str) -> str:
         """The mounted root of ``image`` (one read-only-use container per image per build)."""
+        with self._lock:
+            if image in self._sources:
+                return self._sources[image]
+        made_from = self.source_image(image)  # outside the lock: it may make an image (``onbuild``)
         with self._lock:  # two stages reading one image share its container
             if image not in self._sources:
                 self._sweep_once()
                 name = _new_name()
                 self.names.append(name)
-                self.buildah.from_(image, name, pull="never")
+                self.buildah.from_(made_from, name, pull="never")
                 self._sources[image] = self.buildah.mount(name)
             return self._sources[image]
 
@@ -106,6 +113,10 @@ class WorkingContainers:
         self.tempdirs.clear()
         self._marker.end()  # after its containers: a build killed while removing them is still swept
         self._swept = False
+
+
+def _itself(image: str) -> str:
+    return image
 
 
 def _new_name() -> str:

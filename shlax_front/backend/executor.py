@@ -208,6 +208,7 @@ class Executor:
         self._triggered: dict[str, dict] = {}
         self._copies: dict[str, str] = {}
         self._copies_lock = threading.Lock()
+        self.work.source_image = self._source_image
         #: where a one-stage build's final steps began, for the no-op record's late edits (``late_edit``)
         self.tail: dict | None = None
 
@@ -512,6 +513,11 @@ class Executor:
                 self._commit(state, state.key, None, None, {}, name=self._name_at_commit(stage))
         self._drop_container(state)
         assert state.image is not None
+        if self.format == "docker" and any(
+            isinstance(s, ConfigStep) and "--onbuild" in s.options for s in steps
+        ):
+            # its own triggers (a child's inherited ones are cleared): a COPY --from it makes no buildah from of it
+            self._triggers(state.image, self._inspect(state.image))
         return StageResult(state.image, state.key)
 
     # -- FROM ---------------------------------------------------------------------------------------------
@@ -564,6 +570,10 @@ class Executor:
             with self._copies_lock:
                 self._triggered[image] = info
         return found
+
+    def _source_image(self, image: str) -> str:
+        """What a source container of ``image`` (``COPY --from``, ``RUN --mount from=``) is made from."""
+        return self._working_image(image) or image
 
     def _working_image(self, image: str | None) -> str | None:
         """What a working container of ``image`` is made from: ``image``, or for a FROM image with ONBUILD

@@ -185,6 +185,30 @@ def test_onbuild_triggers_of_an_earlier_stage_run_once_as_in_bud(base_images, bu
         forget_layers(cache)
 
 
+def test_copy_from_a_stage_with_onbuild_triggers_runs_none_of_them(base_images, buildah_cleanup, tmp_path):
+    """``COPY --from=<stage>`` whose stage declares triggers: its source container is made from a copy without
+    them (``buildah from`` of the stage's image would run them, and its COPY trigger fail), as bud runs none."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "app.txt").write_text("app\n")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox AS base\nRUN echo b > /b\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
+        "FROM busybox\nCOPY --from=base /b /b\n"
+    )
+    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        assert read_file(ours, "/b") == "b\n"
+        assert not diff_trees(file_tree(ours), file_tree(theirs))
+        assert image_config(ours) == image_config(theirs)
+        mine, buds = _docker_view(ours), _docker_view(theirs)
+        assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 2
+    finally:
+        forget_layers(cache)
+
+
 @pytest.mark.parametrize(
     "platform, built",
     [("linux/amd64", True), ("$BUILDPLATFORM", True), ("linux/arm64", False), ("linux/arm/v7", False)],

@@ -189,3 +189,37 @@ def test_a_child_with_triggers_records_no_late_edit_tail(tmp_path):
     runner = TriggerRunner(["COPY app.txt /app.txt"])
     _build(tmp_path, runner, "FROM parent\nCOPY x.txt /x.txt\n", format="docker", recorder=triggered)
     assert _froms(runner)[0] != "parent-id" and triggered.tails == [None]
+
+
+class StageTriggerRunner(TriggerRunner):
+    """The fake buildah, where an image stored from a ``dir:`` (a stage's image ending in config steps) has
+    ONBUILD triggers."""
+
+    def run(self, argv, check=True, on_output=None, cwd=None, input=None):
+        argv = [str(a) for a in argv]
+        pulled = {_copy_id(config) for config in self.pulled}
+        if argv[1] == "inspect" and argv[-1] in pulled:
+            self.calls.append(argv)
+            config, manifest = _stored(TRIGGERS)
+            info = {
+                "FromImageID": argv[-1],
+                "Docker": json.loads(config),
+                "Config": config,
+                "Manifest": manifest,
+            }
+            return Result(argv, 0, json.dumps(info), "")
+        result = super().run(argv, check=check, on_output=on_output, cwd=cwd, input=input)
+        if argv[1] == "mount":  # every image's root holds what the first stage's RUN wrote
+            with open(os.path.join(self.rootfs, "b"), "w") as f:
+                f.write("b\n")
+        return result
+
+
+def test_copy_from_a_stage_with_triggers_reads_a_copy_without_them(tmp_path):
+    runner = StageTriggerRunner()
+    text = "FROM busybox AS base\nRUN echo b > /b\nONBUILD RUN mkdir /made\nFROM busybox\nCOPY --from=base /b /c\n"
+    _build(tmp_path, runner, text, format="docker")
+    stage, copy = (_copy_id(config) for config in runner.pulled)  # the stage's image, then its copy
+    assert runner.pulled[1]["config"]["OnBuild"] == []
+    assert stage not in _froms(runner) and copy in _froms(runner)
+    assert runner.calls[-1] == ["buildah", "rmi", copy]
