@@ -563,8 +563,9 @@ class Executor:
         )
 
     def _triggers(self, image: str, info: dict | None) -> list[str]:
-        """The ONBUILD triggers of the FROM image ``image``: steps of the child build, and no ``buildah from`` of
-        it (which would run them itself) but of a copy without them (``_working_image``)."""
+        """The ONBUILD triggers of ``image`` (a FROM image: steps of the child build; an image ``COPY --from`` or
+        ``RUN --mount from=`` reads: nothing runs them): no ``buildah from`` of it, which would run them itself,
+        but of a copy without them (``_working_image``)."""
         found = onbuild.triggers(info)
         if found and info is not None:
             with self._copies_lock:
@@ -636,6 +637,7 @@ class Executor:
             elif step.from_image:
                 info = self._inspect(step.from_image)
                 inputs["from"] = info["FromImageID"] if info else step.from_image
+                self._triggers(step.from_image, info)  # its source container: of a copy without them
             elif step.sources:
                 local = tuple(s for s in step.sources if not is_url(s))
                 if local:
@@ -708,6 +710,7 @@ class Executor:
             if ref == str(index) or ref == getattr(result, "name", None):
                 return result.key
         info = self._inspect(ref)
+        self._triggers(ref, info)  # its source container: of a copy without them
         return info["FromImageID"] if info else ref
 
     def _lookup(self, key: str) -> str | None:

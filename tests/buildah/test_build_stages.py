@@ -209,6 +209,35 @@ def test_copy_from_a_stage_with_onbuild_triggers_runs_none_of_them(base_images, 
         forget_layers(cache)
 
 
+def test_copy_from_an_image_with_onbuild_triggers_runs_none_of_them(base_images, buildah_cleanup, tmp_path):
+    """``COPY --from=<image>`` whose config has triggers: its source container is made from a copy without them."""
+    parent_dir = tmp_path / "parent"
+    parent_dir.mkdir()
+    (parent_dir / "Containerfile").write_text(
+        "FROM busybox\nRUN echo p > /p\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
+    )
+    parent = buildah_cleanup.tag("shlax-onbuild-parent")
+    bud(parent_dir / "Containerfile", parent_dir, parent, cleanup=buildah_cleanup)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM busybox\nCOPY --from={parent} /p /p\n")
+    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        assert read_file(ours, "/p") == "p\n"
+        assert not diff_trees(file_tree(ours), file_tree(theirs))
+        assert image_config(ours) == image_config(theirs)
+        assert (
+            len(_docker_view(ours)["rootfs"]["diff_ids"])
+            == len(_docker_view(theirs)["rootfs"]["diff_ids"])
+            == 2
+        )
+    finally:
+        forget_layers(cache)
+
+
 @pytest.mark.parametrize(
     "platform, built",
     [("linux/amd64", True), ("$BUILDPLATFORM", True), ("linux/arm64", False), ("linux/arm/v7", False)],

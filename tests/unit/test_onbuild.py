@@ -223,3 +223,12 @@ def test_copy_from_a_stage_with_triggers_reads_a_copy_without_them(tmp_path):
     assert runner.pulled[1]["config"]["OnBuild"] == []
     assert stage not in _froms(runner) and copy in _froms(runner)
     assert runner.calls[-1] == ["buildah", "rmi", copy]
+
+
+def test_copy_from_an_image_with_triggers_reads_a_copy_without_them(tmp_path):
+    runner = StageTriggerRunner()
+    _build(tmp_path, runner, "FROM busybox\nCOPY --from=parent /b /c\n", format="docker")
+    (copy,) = (_copy_id(config) for config in runner.pulled)
+    assert runner.pulled[0]["config"]["OnBuild"] == []
+    assert _froms(runner) == ["busybox-id", copy] and "parent-id" not in _froms(runner)
+    assert runner.calls[-1] == ["buildah", "rmi", copy]
