@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import socket
 import subprocess
 import tarfile
@@ -25,6 +24,7 @@ from buildah_tools import (
     file_tree,
     forget_layers,
     image_config,
+    layers_made,
     read_file,
     run_bud,
     shlax,
@@ -90,7 +90,7 @@ def test_run_and_image_flags_as_bud(tmp_path, base_images, buildah_cleanup):
             ["buildah", "bud", "--layers", "-f", str(ctx / "Containerfile"), "-t", bud_tag, *flags, str(ctx)]
         )
         assert listing.returncode == 0, listing.stderr
-        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", listing.stdout, re.M))
+        buildah_cleanup.layers(layers_made(listing.stdout))
         image = result.stdout.strip()
         assert iidfile.read_text() == f"sha256:{image}"
         assert "[Warning] one or more build args were not consumed: [UNUSED]" in listing.stdout
@@ -150,7 +150,7 @@ def test_run_container_settings_as_bud(tmp_path, base_images, buildah_cleanup):
         # --no-cache: bud would reuse our layer (the same parent and history line)
         listing = run_bud(["buildah", "bud", "--no-cache", "-t", bud_tag, *flags, str(ctx)], env=env)
         assert listing.returncode == 0, listing.stderr
-        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", listing.stdout, re.M))
+        buildah_cleanup.layers(layers_made(listing.stdout))
         for path in ("/resolv", "/caps", "/devices", "/proxy"):
             assert read_file(ours_tag, path) == read_file(bud_tag, path), path
         assert read_file(ours_tag, "/resolv").split() == [
@@ -315,7 +315,7 @@ def test_buildah_format_from_the_environment_as_bud(tmp_path, base_images, build
         shlax("build", "-t", ours, str(tmp_path), cache_dir=cache, env=env)
         bud = run_bud(["buildah", "bud", "--layers", "-t", theirs, str(tmp_path)], env=env)
         assert bud.returncode == 0, bud.stderr
-        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud.stdout, re.M))
+        buildah_cleanup.layers(layers_made(bud.stdout))
         docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
         assert _manifest_type(ours) == _manifest_type(theirs) == docker_v2
         assert image_config(ours) == image_config(theirs)
@@ -364,7 +364,7 @@ def test_a_build_arg_named_without_value_is_taken_from_the_environment_or_left_o
                 env=run_env,
             )
             assert bud.returncode == 0, bud.stderr
-            buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud.stdout, re.M))
+            buildah_cleanup.layers(layers_made(bud.stdout))
             seen[given] = (read_file(ours, "/seen"), read_file(theirs, "/seen"))
     finally:
         forget_layers(cache)
@@ -390,9 +390,7 @@ def test_logfile_holds_the_output_and_the_image_id_as_bud(tmp_path, base_images,
             ["buildah", "bud", "--no-cache", "--logfile", str(bud_log), "-t", bud_tag, str(tmp_path / "ctx")]
         )
         assert bud.returncode == 0, bud_log.read_text()
-        buildah_cleanup.layers(
-            re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud_log.read_text(), re.M)
-        )
+        buildah_cleanup.layers(layers_made(bud_log.read_text()))
         for run, log, tag in ((ours, ours_log, ours_tag), (bud, bud_log, bud_tag)):
             assert (run.stdout, run.stderr) == ("", "")
             text = log.read_text()
@@ -419,7 +417,7 @@ def test_a_relative_containerfile_is_looked_for_in_the_context_as_bud(tmp_path, 
             ["buildah", "bud", "--layers", "-f", "Dockerfile.dev", "-t", bud_tag, "ctx"], cwd=tmp_path
         )
         assert bud.returncode == 0, bud.stderr
-        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", bud.stdout, re.M))
+        buildah_cleanup.layers(layers_made(bud.stdout))
         assert diff_trees(file_tree(ours_tag), file_tree(bud_tag)) == []
         assert "/c/kept" in file_tree(ours_tag) and "/c/left-out" not in file_tree(ours_tag)
     finally:

@@ -15,6 +15,7 @@ from buildah_tools import (
     file_tree,
     forget_layers,
     image_config,
+    layers_made,
     read_file,
     run_bud,
     shlax,
@@ -300,7 +301,7 @@ def test_a_copy_from_a_stage_built_again_into_the_same_files_is_reused_as_bud_re
             ["buildah", "bud", "--layers", "--format", "docker", "--build-arg", "V=2", "-t", theirs, str(ctx)]
         )
         assert budded.returncode == 0, budded.stderr
-        buildah_cleanup.layers(re.findall(r"^--> (?:Using cache )?([0-9a-f]{6,64})$", budded.stdout, re.M))
+        buildah_cleanup.layers(layers_made(budded.stdout))
         # bud too: the final stage's COPY and the RUN after it
         final = budded.stdout[budded.stdout.index("[2/2] STEP 2/3: COPY") :]
         reused = re.findall(r"^\[2/2\] STEP \d/3: (\w+).*\n--> Using cache", final, re.M)
