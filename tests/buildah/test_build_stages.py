@@ -110,17 +110,41 @@ def _image_ids() -> set[str]:
     return {line.strip().removeprefix("sha256:") for line in listed.stdout.split()}
 
 
+ONBUILD_PARENT = "FROM busybox\nRUN echo p > /p\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
+
+
+def _onbuild_parent(tmp_path, buildah_cleanup) -> str:
+    """A parent image built by bud (``--format docker``: OCI has no ONBUILD) whose triggers cannot run twice."""
+    parent_dir = tmp_path / "parent"
+    parent_dir.mkdir()
+    (parent_dir / "Containerfile").write_text(ONBUILD_PARENT)
+    parent = buildah_cleanup.tag("shlax-onbuild-parent")
+    bud(parent_dir / "Containerfile", parent_dir, parent, cleanup=buildah_cleanup)
+    return parent
+
+
+def _built_as_bud(ctx, cache, buildah_cleanup, layers: int):
+    """The context built by shlax-front and by bud (``--format docker``): the same files, config and number of
+    layers; shlax-front's run and both images' Docker views."""
+    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
+    built = shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
+    bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+    assert not diff_trees(file_tree(ours), file_tree(theirs))
+    assert image_config(ours) == image_config(theirs)
+    mine, buds = _docker_view(ours), _docker_view(theirs)
+    assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == layers
+    return built, ours, mine, buds
+
+
+def _history(view: dict) -> list:
+    return [(h.get("created_by"), h.get("empty_layer", False)) for h in view["history"]]
+
+
 def test_onbuild_triggers_that_cannot_run_twice_run_once_as_in_bud(base_images, buildah_cleanup, tmp_path):
     """``buildah from`` (the CLI) runs a base image's triggers itself, from its own working directory and without
     a shell: shlax-front's working containers are made from a copy without them (``onbuild``), the triggers run
     once as the child build's steps, and the copy is gone after the build."""
-    parent_dir = tmp_path / "parent"
-    parent_dir.mkdir()
-    (parent_dir / "Containerfile").write_text(
-        "FROM busybox\nRUN echo p > /p\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
-    )
-    parent = buildah_cleanup.tag("shlax-onbuild-parent")
-    bud(parent_dir / "Containerfile", parent_dir, parent, cleanup=buildah_cleanup)
+    parent = _onbuild_parent(tmp_path, buildah_cleanup)
     assert _docker_view(parent)["config"]["OnBuild"] == ["COPY app.txt /app.txt", "RUN mkdir /made"]
     stored = json.loads(
         subprocess.run(
@@ -134,22 +158,13 @@ def test_onbuild_triggers_that_cannot_run_twice_run_once_as_in_bud(base_images, 
     child_dir.mkdir()
     (child_dir / "app.txt").write_text("app\n")
     (child_dir / "Containerfile").write_text(f"FROM {parent}\nRUN ls -d /made /app.txt > /seen\n")
-    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
     cache = tmp_path / "cache"
     try:
-        built = shlax("build", "--format", "docker", "-t", ours, str(child_dir), cache_dir=cache)
+        built, ours, mine, buds = _built_as_bud(child_dir, cache, buildah_cleanup, layers=5)
         assert statuses(built.stderr) == ["from", "built", "built", "built"], built.stderr
-        bud(child_dir / "Containerfile", child_dir, theirs, cleanup=buildah_cleanup)
         assert read_file(ours, "/seen") == "/app.txt\n/made\n"
-        assert not diff_trees(file_tree(ours), file_tree(theirs))
-        assert image_config(ours) == image_config(theirs)
-        mine, buds = _docker_view(ours), _docker_view(theirs)
         assert mine["config"]["OnBuild"] == buds["config"]["OnBuild"] == []
-        assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 5
-        lines = [
-            [(h.get("created_by"), h.get("empty_layer", False)) for h in v["history"]] for v in (mine, buds)
-        ]
-        assert lines[0] == lines[1]
+        assert _history(mine) == _history(buds)
         # the copy its containers were made from is not left in the store (its id: its config's digest)
         assert copy not in _image_ids()
         again = shlax("build", "--format", "docker", "-t", ours, str(child_dir), cache_dir=cache)
@@ -167,21 +182,12 @@ def test_onbuild_triggers_of_an_earlier_stage_run_once_as_in_bud(base_images, bu
         "FROM busybox AS base\nRUN echo b > /b\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
         "FROM base\nRUN ls -d /made /app.txt > /seen\n"
     )
-    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
     cache = tmp_path / "cache"
     try:
-        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
-        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        _, ours, mine, buds = _built_as_bud(ctx, cache, buildah_cleanup, layers=5)
         assert read_file(ours, "/seen") == "/app.txt\n/made\n"
-        assert not diff_trees(file_tree(ours), file_tree(theirs))
-        assert image_config(ours) == image_config(theirs)
-        mine, buds = _docker_view(ours), _docker_view(theirs)
         assert mine["config"]["OnBuild"] == buds["config"]["OnBuild"] == []
-        assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 5
-        lines = [
-            [(h.get("created_by"), h.get("empty_layer", False)) for h in v["history"]] for v in (mine, buds)
-        ]
-        assert lines[0] == lines[1]
+        assert _history(mine) == _history(buds)
     finally:
         forget_layers(cache)
 
@@ -196,45 +202,24 @@ def test_copy_from_a_stage_with_onbuild_triggers_runs_none_of_them(base_images, 
         "FROM busybox AS base\nRUN echo b > /b\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
         "FROM busybox\nCOPY --from=base /b /b\n"
     )
-    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
     cache = tmp_path / "cache"
     try:
-        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
-        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        _, ours, _, _ = _built_as_bud(ctx, cache, buildah_cleanup, layers=2)
         assert read_file(ours, "/b") == "b\n"
-        assert not diff_trees(file_tree(ours), file_tree(theirs))
-        assert image_config(ours) == image_config(theirs)
-        mine, buds = _docker_view(ours), _docker_view(theirs)
-        assert len(mine["rootfs"]["diff_ids"]) == len(buds["rootfs"]["diff_ids"]) == 2
     finally:
         forget_layers(cache)
 
 
 def test_copy_from_an_image_with_onbuild_triggers_runs_none_of_them(base_images, buildah_cleanup, tmp_path):
     """``COPY --from=<image>`` whose config has triggers: its source container is made from a copy without them."""
-    parent_dir = tmp_path / "parent"
-    parent_dir.mkdir()
-    (parent_dir / "Containerfile").write_text(
-        "FROM busybox\nRUN echo p > /p\nONBUILD COPY app.txt /app.txt\nONBUILD RUN mkdir /made\n"
-    )
-    parent = buildah_cleanup.tag("shlax-onbuild-parent")
-    bud(parent_dir / "Containerfile", parent_dir, parent, cleanup=buildah_cleanup)
+    parent = _onbuild_parent(tmp_path, buildah_cleanup)
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Containerfile").write_text(f"FROM busybox\nCOPY --from={parent} /p /p\n")
-    ours, theirs = buildah_cleanup.tag("shlax-onbuild-ours"), buildah_cleanup.tag("shlax-onbuild-bud")
     cache = tmp_path / "cache"
     try:
-        shlax("build", "--format", "docker", "-t", ours, str(ctx), cache_dir=cache)
-        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        _, ours, _, _ = _built_as_bud(ctx, cache, buildah_cleanup, layers=2)
         assert read_file(ours, "/p") == "p\n"
-        assert not diff_trees(file_tree(ours), file_tree(theirs))
-        assert image_config(ours) == image_config(theirs)
-        assert (
-            len(_docker_view(ours)["rootfs"]["diff_ids"])
-            == len(_docker_view(theirs)["rootfs"]["diff_ids"])
-            == 2
-        )
     finally:
         forget_layers(cache)
 
