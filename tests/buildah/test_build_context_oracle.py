@@ -25,7 +25,7 @@ from context_oracle import (
     listing,
     source_matches,
 )
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 BUSYBOX = "docker.io/library/busybox:latest"
@@ -46,11 +46,15 @@ def _expected_at_destination(root: str, source: str, listed: dict[str, tuple]) -
         else:
             renamed[name] = name[len(match.rstrip("/")) + 1 :]
     assume(len(set(renamed.values())) == len(renamed))  # two sources landing on one name: not this test's
+    # a match that is itself a file is sent alone, without buildah's hard-link check (which runs while it walks
+    # a directory): it keeps no link with another copied file (seen: COPY d/* of d/x.txt and its link d/h2)
+    alone = {name for name in renamed if name in matches}
     out = {}
     for name, dest in renamed.items():
         entry = listed[name]
         if entry[0] == "file" and len(entry) == 5:
-            entry = (*entry[:4], tuple(sorted(renamed[n] for n in entry[4] if n in renamed)))
+            group = tuple(sorted(renamed[n] for n in entry[4] if n in renamed and n not in alone))
+            entry = entry[:4] if name in alone or len(group) < 2 else (*entry[:4], group)
         out[dest] = entry
     return out
 
@@ -109,6 +113,13 @@ def test_the_oracle_lists_what_buildah_copies(base_images, buildah_cleanup):
         patterns=st.lists(st.sampled_from(PATTERNS), max_size=4),
         source=st.sampled_from(SOURCES),
         edit=EDITS,
+    )
+    # found by a CI run: two file matches of a glob that are hard links of each other are copied unlinked
+    @example(
+        spec=[("d", "dir", 0o755), ("d/x.txt", "file", ("one", 0o644)), ("d/h2", "hard", "d/x.txt")],
+        patterns=[],
+        source="d/*",
+        edit=("remove", "c", None),
     )
     def check(spec, patterns, source, edit):
         with generated_context(spec, patterns) as root:
