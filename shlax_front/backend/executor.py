@@ -588,12 +588,7 @@ class Executor:
                 made = onbuild.without_triggers(info.get("Config") or "", info.get("Manifest") or "")
                 if made is None:
                     return image
-                path = self.work.scratch("shlax-front-image-")
-                try:
-                    emptylayers.write_dir(path, *made)
-                    copy = self.buildah.pull_dir(path).removeprefix("sha256:")
-                finally:
-                    shutil.rmtree(path, ignore_errors=True)
+                copy = self._stored(*made)
                 self.work.temporary_image(copy)
                 self._copies[image] = copy
             return self._copies[image]
@@ -876,6 +871,16 @@ class Executor:
             self._drop_container(state)
         self._recorded(state, state.key, image, "(config)", None, {})
 
+    def _stored(self, config: bytes, manifest: bytes) -> str:
+        """An image of ``config`` and ``manifest`` over layers the store already holds (``emptylayers``: a
+        ``dir:`` without layer blobs, pulled); its id. Raises what the pull or the scratch directory raise."""
+        path = self.work.scratch("shlax-front-image-")
+        try:
+            emptylayers.write_dir(path, config, manifest)
+            return self.buildah.pull_dir(path).removeprefix("sha256:")
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
     def _without_empty_layer(self, committed: str, entries: list[str]) -> str | None:
         """``committed`` stored again without its last, empty layer and with an empty history entry per line of
         ``entries`` in place of that layer's (``emptylayers``: its manifest and config, edited, pulled from a
@@ -890,14 +895,10 @@ class Executor:
         made = emptylayers.without_empty_layer(info.get("Config") or "", info.get("Manifest") or "", entries)
         if made is None:
             return None
-        path = self.work.scratch("shlax-front-image-")
         try:
-            emptylayers.write_dir(path, *made)
-            image = self.buildah.pull_dir(path).removeprefix("sha256:")
+            image = self._stored(*made)
         except (CommandFailed, OSError):
             return None
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
         self.buildah.rmi([committed])
         return image
 
