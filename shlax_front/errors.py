@@ -52,6 +52,16 @@ class BuildError(ShlaxError):
         super().__init__(where)
 
 
+class CommandFailed(BuildError):
+    """A ``RUN`` whose command exited with a status other than 0: the build exits with that status, as bud does
+    (``RUN exit 3``: 3, a command not found: 127), so a script can tell one failure from another. A status
+    outside 1-255 (buildah itself killed) is 1."""
+
+    def __init__(self, message: str, path: str | None, line: int | None, output_tail: str, status: int):
+        super().__init__(message, path, line, output_tail)
+        self.exit_code = status if 0 < status < 256 else 1
+
+
 class RefusedError(BuildError):
     """The build asks for something it may not have (a path leading out of the context): refused before
     anything runs, a usage error (exit status 2)."""

@@ -11,7 +11,17 @@ import os
 import textwrap
 from pathlib import Path
 
-from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, read_file, shlax
+from buildah_tools import (
+    bud,
+    diff_trees,
+    file_tree,
+    forget_layers,
+    image_config,
+    layers_made,
+    read_file,
+    run_bud,
+    shlax,
+)
 from test_build_equivalence import VOLATILE
 
 
@@ -144,3 +154,22 @@ def test_a_cache_mount_for_a_non_root_uid_keeps_the_cache_root_usable(base_image
     finally:
         forget_layers(cache)
     assert seen == ["", "one\n"]
+
+
+def test_a_failed_run_exits_with_the_commands_status_like_bud(base_images, buildah_cleanup, tmp_path):
+    """bud exits with the failed command's own status (``exit 3``: 3, a command not found: 127; its main takes
+    the ``exec.ExitError``'s status); shlax-front exited 1 whatever the command said."""
+    cache = tmp_path / "cache"
+    try:
+        for script, status in (("exit 3", 3), ("no-such-command-here", 127)):
+            context = tmp_path / script.split()[0]
+            context.mkdir()
+            (context / "Containerfile").write_text(f"FROM busybox\nRUN echo before > /before\nRUN {script}\n")
+            ours = shlax("build", str(context), cache_dir=cache, check=False)
+            theirs = run_bud(["buildah", "bud", "--layers", str(context)])
+            buildah_cleanup.layers(layers_made(theirs.stdout))
+            assert (ours.returncode, theirs.returncode) == (status, status), ours.stderr + theirs.stderr
+            assert f"Containerfile:3: RUN {script}: exited with status {status}" in ours.stderr
+            assert "Traceback" not in ours.stderr
+    finally:
+        forget_layers(cache)
