@@ -263,13 +263,13 @@ def prune_command(cache_dir, older_than, force, dry_run):
     freed = _remove_caches(root, doomed, cutoff)
     records_freed = _remove_records(records, cutoff)
     if images:
-        from shlax_front.backend.buildah import Buildah
-        from shlax_front.backend.runner import SubprocessRunner
-
-        Buildah(SubprocessRunner()).rmi(images, force=False)
-    index.forget(stale, unreachable)
+        kept = {e["image"] for k, e in index.entries.items() if k not in stale} - set(images)
+        _remove_images(images, {i for i in kept if i[:12] in listed and not listed[i[:12]].get("names")})
     left = _listed_images()
     gone = [image for image in images if image[:12] not in left]
+    # an entry whose image stays (a build's container uses it) is kept: the next prune tries again
+    still = {i for i in images if i[:12] in left}
+    index.forget({k for k in stale if index.entries[k]["image"] not in still}, unreachable - still)
     click.echo(
         f"removed {len(doomed)} package caches, {len(stale) + len(unreachable)} cached layers and "
         f"{len(records)} no-op records from {root}: freed {human(freed)} of package caches, {len(gone)} layer "
@@ -304,6 +304,48 @@ def _remove_caches(root: Path, doomed: list[Path], cutoff: float | None) -> int:
                 shutil.rmtree(records_directory(p), ignore_errors=True)
                 freed += size
     return freed
+
+
+def _remove_images(images: list[str], kept: set[str]) -> None:
+    """``buildah rmi`` of the pruned layer images, the unnamed images of the entries that stay kept.
+
+    ``buildah rmi`` also removes the parent of an image it removes when nothing names it and no other image
+    descends from it, and so on down: pruning a layer alone (its entry older than ``--older-than``) took the
+    layers under it, which the index still points at, with it (the next build built them again). A working
+    container keeps its image, and so every image under it: each kept image that may lie under a pruned one
+    gets one for the removal (``WorkingContainers``: a prune killed meanwhile leaves them to the next build's
+    sweep)."""
+    from shlax_front.backend.buildah import Buildah
+    from shlax_front.backend.containers import WorkingContainers
+    from shlax_front.backend.runner import SubprocessRunner
+
+    buildah = Buildah(SubprocessRunner())
+    work = WorkingContainers(buildah)
+    try:
+        if kept:
+            layers = {image: _diff_ids(buildah, image) for image in [*images, *sorted(kept)]}
+            for image in sorted(kept):
+                if any(under(layers[image], layers[pruned]) for pruned in images):
+                    work.create(image)
+        buildah.rmi(images, force=False)
+    finally:
+        work.cleanup()
+
+
+def _diff_ids(buildah, image: str) -> list[str] | None:
+    """The layers of ``image`` (its config's diff ids), None when it cannot be read."""
+    info = buildah.inspect_image(image) or {}
+    ids = ((info.get("OCIv1") or {}).get("rootfs") or {}).get("diff_ids")
+    return list(ids) if isinstance(ids, list) else None
+
+
+def under(lower: list[str] | None, upper: list[str] | None) -> bool:
+    """Whether an image of layers ``lower`` may be an ancestor of one of layers ``upper``, as ``buildah rmi``
+    finds parents: its layers begin the other's (the same layers too: a child may add only empty history
+    entries). When either cannot be read, it may."""
+    if lower is None or upper is None:
+        return True
+    return len(lower) <= len(upper) and upper[: len(lower)] == lower
 
 
 def _listed_images() -> dict[str, dict]:

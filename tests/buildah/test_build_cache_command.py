@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from buildah_tools import ROOT, forget_layers, shlax
+from buildah_tools import ROOT, forget_layers, shlax, statuses
 
 from shlax_front.backend.statcache import RACY_SECONDS
 
@@ -72,5 +72,33 @@ def test_prune_removes_layers_a_no_cache_rebuild_replaced(tmp_path, base_images)
         assert gone.returncode != 0
         kept = subprocess.run(["buildah", "inspect", "--type", "image", second], capture_output=True)
         assert kept.returncode == 0
+    finally:
+        forget_layers(cache)
+
+
+def test_prune_of_a_layer_keeps_the_layers_under_it_the_index_still_has(tmp_path, base_images):
+    """``buildah rmi`` of an unnamed image also removes its unnamed parents nothing else descends from: pruning
+    only the last layer (its entry older than --older-than, the others fresh) took the two RUN layers under it,
+    which the index still pointed at, and the next build ran both again."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo 1 > /1\nRUN echo 2 > /2\nCOPY f /f\n")
+    (ctx / "f").write_text("f\n")
+    try:
+        shlax("build", str(ctx), cache_dir=cache)
+        path = cache / "layers" / "index.json"
+        data = json.loads(path.read_text())
+        runs = [e["image"] for e in data["entries"].values() if e["step"].startswith("RUN")]
+        for entry in data["entries"].values():
+            if entry["step"].startswith("COPY"):
+                entry["created"] = time.time() - 3 * 86400
+        path.write_text(json.dumps(data))
+        cache_cli("prune", "--cache-dir", str(cache), "--older-than", "1d")
+        for image in runs:
+            kept = subprocess.run(["buildah", "inspect", "--type", "image", image], capture_output=True)
+            assert kept.returncode == 0, f"{image} (RUN layer, still in the index) was removed"
+        assert len(json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)["layers"]) == 2
+        again = shlax("build", "--progress=plain", str(ctx), cache_dir=cache)
+        assert statuses(again.stderr) == ["from", "cached", "cached", "built"]
     finally:
         forget_layers(cache)

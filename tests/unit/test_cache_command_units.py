@@ -12,7 +12,7 @@ import time
 import pytest
 from buildah_tools import ROOT
 
-from shlax_front.commands.cache import parse_age
+from shlax_front.commands.cache import parse_age, under
 from shlax_front.errors import ShlaxError
 
 
@@ -123,3 +123,9 @@ def test_a_record_written_again_after_the_listing_is_kept(tmp_path):
     os.utime(old, (cutoff - 10, cutoff - 10))
     assert _remove_records(listed, cutoff) == 10 and not old.exists()
     assert _remove_records(listed, None) == 0  # gone meanwhile: nothing freed, no error
+
+
+def test_a_layer_under_a_pruned_one_is_one_whose_layers_begin_it():
+    assert under(["a"], ["a", "b"]) and under(["a", "b"], ["a", "b"])  # empty-layer child too
+    assert not under(["a", "b"], ["a"]) and not under(["x"], ["a", "b"])
+    assert under(None, ["a"]) and under(["a"], None)  # unreadable: it may be
