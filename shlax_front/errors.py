@@ -52,7 +52,7 @@ class BuildError(ShlaxError):
         super().__init__(where)
 
 
-class CommandFailed(BuildError):
+class RunFailed(BuildError):
     """A ``RUN`` whose command exited with a status other than 0: the build exits with that status, as bud does
     (``RUN exit 3``: 3, a command not found: 127), so a script can tell one failure from another. A status
     outside 1-255 (buildah itself killed) is 1."""

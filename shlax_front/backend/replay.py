@@ -397,7 +397,7 @@ FLAG_OPTIONS = frozenset(
 BARE_OPTIONS = frozenset(
     {
         "--pull", "--tls-verify", "--http-proxy", "--layers", "--rm", "--force-rm", "--disable-compression",
-        "--disable-content-trust",
+        "--disable-content-trust", "--compress", "--skip-unused-stages",
     }
 )  # fmt: skip
 SHORT_OPTIONS = {

@@ -56,7 +56,7 @@ from shlax_front.backend.wheelhouse import (
 )
 from shlax_front.backend.wheelhouse import fill as fill_wheelhouse
 from shlax_front.backend.wheelhouse import history_directory as wheelhouse_history
-from shlax_front.errors import CommandFailed, RefusedError
+from shlax_front.errors import RefusedError, RunFailed
 
 if TYPE_CHECKING:
     from shlax_front.backend.executor import Options
@@ -433,7 +433,7 @@ class RunExecutor:
                 message += f" (--offline: not in the host caches: {', '.join(missing)})"
             elif self.options.offline:
                 message += " (--offline: it needed something the host caches do not have, see the output)"
-            raise CommandFailed(
+            raise RunFailed(
                 message, step.location.path, step.location.line, tail(result.output), result.returncode
             )
         downloaded = (fetched_bytes(result.output) or fetched or 0) + pip_bytes

@@ -45,7 +45,9 @@ A recipe (*.py) is built only when named with -f: it is Python that runs here, w
 ALWAYS_SO = ("--layers", "--rm", "--force-rm")
 #: bud's flags about what only a push to a registry does (``--disable-compression``, ``-D``: bud stores layers
 #: uncompressed in its own store either way) or that bud takes and ignores (``--disable-content-trust``, Docker's)
-NO_EFFECT = ("--disable-compression", "--disable-content-trust")
+NO_EFFECT = ("--disable-compression", "--disable-content-trust", "--compress")
+#: bud's hidden spellings of a pull policy (``--pull-always``, ``--pull-never``; ``=false`` is no policy at all)
+PULL_SPELLINGS = {"--pull-always": "--pull=always", "--pull-never": "--pull=never"}
 
 
 class _BudFlags(click.Command):
@@ -57,13 +59,34 @@ class _BudFlags(click.Command):
         "--pull": "--pull=true",
         "--tls-verify": "--tls-verify=true",
         "--http-proxy": "--http-proxy=true",
-    } | {f: f"{f}=true" for f in ALWAYS_SO + NO_EFFECT}
+    } | {f: f"{f}=true" for f in ALWAYS_SO + NO_EFFECT + ("--skip-unused-stages",)}
     SHORT_BARE = {"-D": "--disable-compression=true"}
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         end = args.index("--") if "--" in args else len(args)
         bare = self.BARE | self.SHORT_BARE
-        return super().parse_args(ctx, [bare.get(a, a) if n < end else a for n, a in enumerate(args)])
+        words = [bare.get(a, a) if n < end else a for n, a in enumerate(args)]
+        return super().parse_args(ctx, _pull_spellings(words[:end]) + words[end:])
+
+
+def _pull_spellings(args: list[str]) -> list[str]:
+    """bud's hidden ``--pull-always`` and ``--pull-never`` (scripts written for older buildah pass them) as the
+    ``--pull`` policy they stand for; with ``=false`` they ask for nothing and are dropped."""
+    out = []
+    for arg in args:
+        name, equals, value = arg.partition("=")
+        if name not in PULL_SPELLINGS:
+            out.append(arg)
+        elif not equals or click.BOOL.convert(value, None, None):
+            out.append(PULL_SPELLINGS[name])
+    return out
+
+
+def _only_skipped_stages(ctx: click.Context, param: click.Parameter, values: tuple[bool, ...]) -> None:
+    """``--skip-unused-stages`` (bud's default, true): stages the target does not need are never built here;
+    ``=false`` (build them all, and fail with them) is not supported: refused, naming the flag."""
+    if values and not values[-1]:
+        raise click.BadParameter("=false is not supported: stages the target does not need are not built")
 
 
 def _run_settings(command):
@@ -193,6 +216,16 @@ def _run_settings(command):
     help="Taken as bud and docker take them; layers are always reused, containers always removed.",
 )
 @click.option(
+    "--skip-unused-stages",
+    "skip_unused_stages",
+    type=click.BOOL,
+    multiple=True,
+    expose_value=False,
+    callback=_only_skipped_stages,
+    metavar="[=true]",
+    help="Taken as bud takes it (its default): stages the target does not need are not built.",
+)
+@click.option(
     "--logfile",
     metavar="FILE",
     help="Write the build's output (stdout and stderr, the image id too) to FILE instead, as bud.",
@@ -201,6 +234,7 @@ def _run_settings(command):
     "-D",
     "--disable-compression",
     "--disable-content-trust",
+    "--compress",
     "no_effect",
     type=click.BOOL,
     multiple=True,

@@ -368,3 +368,37 @@ def test_a_relative_containerfile_not_found_here_is_the_contexts_as_in_bud(tmp_p
     absolute = str(tmp_path / "missing")
     with pytest.raises(ShlaxError, match="no such file"):
         validate.containerfile_path(absolute, "src")
+
+
+@pytest.mark.parametrize(
+    ("words", "pull"),
+    [(["--pull-always"], "always"), (["--pull-never"], "never"), (["--pull-never=true"], "never"),
+     (["--pull-always=false"], None), (["--pull=never", "--pull-always=0"], "never")],
+)  # fmt: skip
+def test_buds_hidden_pull_spellings_are_the_policy_they_stand_for(words, pull, tmp_path):
+    """bud 1.28 and 1.39 still take ``--pull-always`` and ``--pull-never`` (hidden, from older buildah); scripts
+    passing them stopped at 'No such option'."""
+    from shlax_front.commands.build import build_command
+
+    ctx = build_command.make_context("build", [*words, str(tmp_path)])
+    assert (ctx.params["pull"], ctx.params["context"]) == (pull, str(tmp_path))
+
+
+def test_compress_and_skip_unused_stages_are_taken_and_false_is_refused_naming_the_flag(tmp_path):
+    """``--compress`` (bud: "a legacy option, which has no effect") and ``--skip-unused-stages`` (bud's default,
+    true: what is done here anyway) are taken, bare or ``=BOOL``, never eating the next word;
+    ``--skip-unused-stages=false`` (build every stage) is not supported: refused with the flag's name (exit 2)."""
+    import click
+    from click.testing import CliRunner
+
+    from shlax_front.cli import cli
+    from shlax_front.commands.build import build_command
+
+    words = ["--compress", "-t", "app", "--skip-unused-stages", "--compress=false", str(tmp_path)]
+    ctx = build_command.make_context("build", words)
+    assert ctx.params["tags"] == ("app",) and ctx.params["context"] == str(tmp_path)
+    build_command.make_context("build", ["--skip-unused-stages=true", str(tmp_path)])
+    with pytest.raises(click.BadParameter, match="=false is not supported"):
+        build_command.make_context("build", ["--skip-unused-stages=false", str(tmp_path)])
+    refused = CliRunner().invoke(cli, ["build", "--skip-unused-stages=false", str(tmp_path)])
+    assert refused.exit_code == 2 and "'--skip-unused-stages'" in refused.output

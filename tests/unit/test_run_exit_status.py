@@ -7,7 +7,7 @@ import pytest
 from fake_runner import FakeRunner, build_with
 
 from shlax_front.backend.runner import Result
-from shlax_front.errors import BuildError, CommandFailed
+from shlax_front.errors import BuildError, RunFailed
 
 
 class FailingRun(FakeRunner):
@@ -26,7 +26,7 @@ class FailingRun(FakeRunner):
 
 @pytest.mark.parametrize(("status", "exit_code"), [(3, 3), (127, 127), (1, 1), (255, 255), (-9, 1), (256, 1)])
 def test_a_failed_run_carries_the_commands_exit_status(tmp_path, status, exit_code):
-    with pytest.raises(CommandFailed) as failed:
+    with pytest.raises(RunFailed) as failed:
         build_with(FailingRun(status), tmp_path, "FROM busybox\nRUN nope\n")
     assert failed.value.exit_code == exit_code
     assert str(failed.value) == f"Containerfile:2: RUN nope: exited with status {status}"
@@ -40,7 +40,7 @@ def test_the_command_line_exits_with_the_runs_status(monkeypatch, capsys):
     from shlax_front import cli
 
     def failing(*args, **kwargs):
-        raise CommandFailed("RUN exit 3: exited with status 3", "Containerfile", 3, "", 3)
+        raise RunFailed("RUN exit 3: exited with status 3", "Containerfile", 3, "", 3)
 
     monkeypatch.setattr(cli.cli, "main", failing)
     with pytest.raises(SystemExit) as ended:
