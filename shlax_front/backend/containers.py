@@ -17,6 +17,10 @@ from collections.abc import Callable
 
 from shlax_front.backend import stale
 from shlax_front.backend.buildah import Buildah
+from shlax_front.backend.runner import CommandFailed
+
+#: how often a working container of a temporary image is tried, the image made again before each new try
+FROM_TRIES = 3
 
 
 class WorkingContainers:
@@ -26,6 +30,8 @@ class WorkingContainers:
         self.tempdirs: list[str] = []
         #: images made for this build only (``onbuild``: a FROM image's copy without triggers), removed last
         self.images: list[str] = []
+        #: how each of ``images`` is made again (``temporary_image``)
+        self._remakes: dict[str, Callable[[], object]] = {}
         self._sources: dict[str, str] = {}
         self._swept = False
         self._lock = threading.RLock()
@@ -50,8 +56,27 @@ class WorkingContainers:
         name = _new_name()
         with self._lock:  # registered before it exists: a clean-up meanwhile removes it too
             self.names.append(name)
-        self.buildah.from_(image or "scratch", name, pull="never")
+        self._from(image or "scratch", name)
         return name
+
+    def _from(self, image: str, name: str) -> None:
+        """``buildah from`` of ``image``. A temporary image is shared with other builds of the same FROM image
+        (``onbuild``: one copy per original, its id its config's digest), and one of them removes it at its end:
+        between this build's making it and its ``buildah from``, it may be gone. Then it is made again (the
+        same id) and the container tried again."""
+        for attempt in range(FROM_TRIES):
+            try:
+                self.buildah.from_(image, name, pull="never")
+                return
+            except CommandFailed:
+                remake = self._remakes.get(image)
+                if (
+                    remake is None
+                    or attempt == FROM_TRIES - 1
+                    or self.buildah.inspect_image(image) is not None
+                ):
+                    raise
+                remake()
 
     def remove(self, name: str) -> None:
         """Remove a container this build no longer needs (``buildah rm`` unmounts it: no ``umount`` call)."""
@@ -75,7 +100,7 @@ class WorkingContainers:
                 self._sweep_once()
                 name = _new_name()
                 self.names.append(name)
-                self.buildah.from_(made_from, name, pull="never")
+                self._from(made_from, name)
                 self._sources[image] = self.buildah.mount(name)
             return self._sources[image]
 
@@ -86,11 +111,14 @@ class WorkingContainers:
             self.tempdirs.append(path)
         return path
 
-    def temporary_image(self, image: str) -> None:
-        """An image this build made for its own use: removed by ``cleanup``, once its containers are gone."""
+    def temporary_image(self, image: str, remake: Callable[[], object] | None = None) -> None:
+        """An image this build made for its own use: removed by ``cleanup``, once its containers are gone.
+        ``remake`` makes it again, should another build have removed it before a container of it exists."""
         with self._lock:
             if image not in self.images:
                 self.images.append(image)
+            if remake is not None:
+                self._remakes[image] = remake
 
     def cleanup(self) -> None:
         """Remove every container and temporary directory still registered (newest containers first)."""
@@ -108,6 +136,7 @@ class WorkingContainers:
         ):  # never --force: an image another build's container uses stays (that build removes it)
             self.buildah.rmi(self.images)
             self.images.clear()
+            self._remakes.clear()
         for path in self.tempdirs:
             shutil.rmtree(path, ignore_errors=True)
         self.tempdirs.clear()

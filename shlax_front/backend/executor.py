@@ -589,7 +589,7 @@ class Executor:
                 if made is None:
                     return image
                 copy = self._stored(*made)
-                self.work.temporary_image(copy)
+                self.work.temporary_image(copy, remake=functools.partial(self._stored, *made))
                 self._copies[image] = copy
             return self._copies[image]
 

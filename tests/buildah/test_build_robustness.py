@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,9 +11,11 @@ import time
 
 from buildah_tools import (
     ROOT,
+    bud,
     build_concurrently,
     containers_of,
     forget_layers,
+    mounted_image,
     read_file,
     shlax,
 )
@@ -77,3 +80,37 @@ def test_two_concurrent_builds_share_the_cache_root(tmp_path, base_images, build
             assert " built " not in again.stderr, again.stderr
     finally:
         forget_layers(cache)
+
+
+def test_an_onbuild_copy_another_build_removed_before_its_from_is_made_again(
+    tmp_path, base_images, buildah_cleanup
+):
+    """The copy of an ONBUILD image (``onbuild``) is one image per original, shared by the builds of the same
+    FROM, and each build removes it at its end: another build's end between this build's making it and its
+    ``buildah from`` left the from failing (image not known). A ``buildah`` in front of the real one removes the
+    copy just before the first ``buildah from``, as that other build would."""
+    parent_dir, ctx, shim = tmp_path / "parent", tmp_path / "ctx", tmp_path / "shim"
+    for d in (parent_dir, ctx, shim):
+        d.mkdir()
+    (parent_dir / "Containerfile").write_text("FROM busybox\nONBUILD RUN mkdir /made\n")
+    parent = buildah_cleanup.tag("shlax-onbuild-shared")
+    bud(parent_dir / "Containerfile", parent_dir, parent, cleanup=buildah_cleanup)
+    (ctx / "Containerfile").write_text(f"FROM {parent}\nRUN echo x > /x\n")
+    removed = tmp_path / "removed"
+    (shim / "buildah").write_text(
+        f"#!/bin/sh\n"
+        f'if [ "$1" = from ] && [ ! -e {removed} ]; then\n'
+        f'  for image; do :; done\n  {shutil.which("buildah")} rmi "$image" >/dev/null 2>&1; echo $? > {removed}\n'
+        f'fi\nexec {shutil.which("buildah")} "$@"\n'
+    )
+    (shim / "buildah").chmod(0o755)
+    tag = buildah_cleanup.tag()
+    env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"}
+    try:
+        shlax("build", "--format", "docker", "-t", tag, str(ctx), cache_dir=tmp_path / "cache", env=env)
+        assert removed.read_text() == "0\n"  # the copy was there, and removed before the from
+        assert read_file(tag, "/x") == "x\n"
+        with mounted_image(tag) as root:
+            assert os.path.isdir(os.path.join(root, "made"))
+    finally:
+        forget_layers(tmp_path / "cache")
