@@ -67,6 +67,8 @@ class BuildRequest:
     incremental: bool | None = None
     #: ``--jobs``: how many independent stages build at once (None: the CPU count; 1: one after the other)
     jobs: int | None = None
+    #: ``--ignorefile``: the ignore file to read instead of the ones bud looks for (context.BuildContext)
+    ignorefile: str | None = None
     #: bud's and docker's flags as typed (``flags`` reads and checks them before the build):
     #: ``--pull`` (None: missing), ``--label``/``--annotation`` KEY=VALUE, ``--iidfile``, ``--network``
     pull: str | None = None
@@ -304,7 +306,8 @@ def run_request(
     )
     context_root = os.path.abspath(request.context)
     digests = FileDigests.for_context(root, context_root)
-    context = BuildContext(context_root, os.path.abspath(path), file_digests=digests)
+    ignorefile = os.path.abspath(request.ignorefile) if request.ignorefile else None
+    context = BuildContext(context_root, os.path.abspath(path), file_digests=digests, ignorefile=ignorefile)
     executor = Executor(
         buildah,
         LayerIndex(root).load(),

@@ -180,6 +180,8 @@ class BuildContext:
     root: str
     containerfile: str | None = None
     file_digests: FileDigests = field(default_factory=FileDigests)
+    #: ``--ignorefile``: read instead of the files bud looks for (as bud's ``ContainerIgnoreFile`` with a path)
+    ignorefile: str | None = None
     visited: set[str] = field(default_factory=set)
     resolved: dict[str, str] = field(default_factory=dict)
     _digests: dict[tuple, str] = field(default_factory=dict)
@@ -189,7 +191,11 @@ class BuildContext:
     @cached_property
     def ignore_file(self) -> str | None:
         """The ignore file buildah 1.28 reads: ``<Containerfile>.dockerignore``, else
-        ``<Containerfile>.containerignore``, then the context's ``.containerignore``, ``.dockerignore``."""
+        ``<Containerfile>.containerignore``, then the context's ``.containerignore``, ``.dockerignore``; the
+        ``--ignorefile`` given instead of all of them."""
+        if self.ignorefile:
+            self.visited.add(self.ignorefile)
+            return self.ignorefile
         candidates = []
         if self.containerfile:
             candidates += [self.containerfile + ".dockerignore", self.containerfile + ".containerignore"]

@@ -384,7 +384,7 @@ VALUE_OPTIONS = frozenset(
         "--authfile", "--creds", "--cap-add", "--cap-drop", "--security-opt", "--device", "--dns",
         "--dns-search", "--dns-option", "--memory", "--memory-swap", "--cpu-shares", "--cpu-period",
         "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--cgroup-parent", "--os", "--arch", "--variant",
-        "--userns", "--cgroupns", "--ipc", "--pid", "--uts", "--logfile",
+        "--userns", "--cgroupns", "--ipc", "--pid", "--uts", "--logfile", "--ignorefile",
     }
 )  # fmt: skip
 FLAG_OPTIONS = frozenset(

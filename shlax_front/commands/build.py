@@ -216,6 +216,11 @@ def _run_settings(command):
     help="Taken as bud and docker take them; layers are always reused, containers always removed.",
 )
 @click.option(
+    "--ignorefile",
+    metavar="FILE",
+    help="Ignore file to read instead of CONTEXT/.containerignore, .dockerignore (as bud).",
+)
+@click.option(
     "--skip-unused-stages",
     "skip_unused_stages",
     type=click.BOOL,
@@ -307,6 +312,7 @@ def build_command(
     output,
     explain,
     jobs,
+    ignorefile,
     quiet,
     as_json,
     verbose,
@@ -327,7 +333,8 @@ def build_command(
         if argv is not None:  # an ordinary user: run again inside buildah's user namespace
             enter_user_namespace(argv)
         recorder = None
-        if argv is not None and "-" not in (context, containerfile):  # a no-op ends here, from its record
+        # a no-op ends here, from its record (none is written with --ignorefile: a late edit reads the usual one)
+        if argv is not None and "-" not in (context, containerfile) and ignorefile is None:
             from shlax_front.backend import replay
 
             shown = {"progress": progress, "quiet": quiet, "as_json": as_json, "verbose": verbose}
@@ -359,6 +366,7 @@ def build_command(
             **_cache_fields(transfer),
             incremental=incremental,
             jobs=_jobs(jobs),
+            ignorefile=_readable_file(ignorefile, "--ignorefile"),
             pull=pull,
             labels=labels,
             annotations=annotations,
@@ -398,6 +406,22 @@ def _jobs(value: str | None) -> int | None:
     if not value.strip().isdigit() or int(value) < 1:
         raise ShlaxError(f"--jobs {value}: expected a number of stages, 1 or more")
     return int(value)
+
+
+def _readable_file(path: str | None, flag: str) -> str | None:
+    """A file a flag names, checked before the build (bud fails on it later, after the steps before)."""
+    import os
+
+    if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        said = (
+            "not a file"
+            if os.path.isdir(path)
+            else "no such file"
+            if not os.path.exists(path)
+            else "unreadable"
+        )
+        raise ShlaxError(f"{flag} {path}: {said}")
+    return path
 
 
 def _cache_fields(options: dict) -> dict:

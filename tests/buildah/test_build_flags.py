@@ -254,6 +254,10 @@ BAD_INPUTS = {
         lambda tmp: ["-o", "type=docker"],
         "--output type=docker: type 'docker' is not supported",
     ),
+    "ignorefile": (
+        lambda tmp: ["--ignorefile", "/nonexistent/.ignore"],
+        "--ignorefile /nonexistent/.ignore: no such",
+    ),
     "output registry without a name": (
         lambda tmp: ["-o", "type=registry"],
         "--output type=registry: type=registry needs name=",
@@ -420,5 +424,30 @@ def test_a_relative_containerfile_is_looked_for_in_the_context_as_bud(tmp_path, 
         buildah_cleanup.layers(layers_made(bud.stdout))
         assert diff_trees(file_tree(ours_tag), file_tree(bud_tag)) == []
         assert "/c/kept" in file_tree(ours_tag) and "/c/left-out" not in file_tree(ours_tag)
+    finally:
+        forget_layers(cache)
+
+
+def test_ignorefile_is_read_instead_of_the_contexts_as_bud(tmp_path, base_images, buildah_cleanup):
+    """``--ignorefile FILE`` (bud: an alternate .dockerignore, read from the working directory) replaces the
+    context's ``.dockerignore``; shlax-front refused the flag ('No such option')."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM {BUSYBOX}\nCOPY . /c/\nCOPY *.txt /t/\n")
+    (ctx / ".dockerignore").write_text("a.txt\n")
+    (tmp_path / "ci.ignore").write_text("# CI's own\nb.txt\n.dockerignore\n")
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (ctx / name).write_text(name)
+    ours_tag, bud_tag = buildah_cleanup.tag(), buildah_cleanup.tag()
+    cache = tmp_path / "cache"
+    args = ["--ignorefile", "ci.ignore", "ctx"]
+    try:
+        shlax("build", "-t", ours_tag, *args, cache_dir=cache, cwd=tmp_path)
+        bud = run_bud(["buildah", "bud", "--layers", "-t", bud_tag, *args], cwd=tmp_path)
+        assert bud.returncode == 0, bud.stderr
+        buildah_cleanup.layers(layers_made(bud.stdout))
+        ours = file_tree(ours_tag)
+        assert diff_trees(ours, file_tree(bud_tag)) == []
+        assert {"/c/a.txt", "/t/a.txt", "/c/c.txt"} <= set(ours) and "/c/b.txt" not in ours
     finally:
         forget_layers(cache)

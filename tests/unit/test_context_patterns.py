@@ -119,6 +119,21 @@ def test_containerfile_dockerignore_wins_over_containerignore(tmp_path):
     )
 
 
+def test_an_ignorefile_given_is_read_instead_of_every_other(tmp_path):
+    """``--ignorefile``: bud reads that file alone (``ContainerIgnoreFile`` with a path), whatever the context and
+    the Containerfile have beside them."""
+    (tmp_path / "Containerfile").write_text("FROM busybox\n")
+    (tmp_path / "Containerfile.dockerignore").write_text("b\n")
+    (tmp_path / ".dockerignore").write_text("d\n")
+    (tmp_path / "ci.ignore").write_text("c\n")
+    for name in "bcd":
+        (tmp_path / name).write_text(name)
+    given = str(tmp_path / "ci.ignore")
+    context = BuildContext(str(tmp_path), str(tmp_path / "Containerfile"), ignorefile=given)
+    assert context.ignore_file == given and given in context.visited
+    assert context.expand("?") == ["b", "d"]
+
+
 def test_copy_glob_is_go_glob(tmp_path):
     for name in ("fa.txt", "f!.txt", "fb.txt", "f^.txt", ".fz.txt"):
         (tmp_path / name).write_text(name)
