@@ -344,8 +344,9 @@ class Planner:
         for h in i.heredocs:
             text += "\n" + h.content + h.name
         step = RunStep(
-            loc, text, argv=argv, env=run_env, mounts=tuple(mounts), network=i.network, files=tuple(files)
-        )
+            loc, text, argv=argv, env=run_env, mounts=tuple(mounts), network=i.network, files=tuple(files),
+            workdir=scope.workdir, user=scope.user,
+        )  # fmt: skip
         if action.caching is not None and action.caching.mounts and not i.exec_form:
             step = _apply_caching(step, action, scope.shell, scope.variables())
         if self.incremental is not False:  # None: the default, apt only; True: --incremental, pip too

@@ -45,7 +45,7 @@ from shlax_front.backend.runner import Result
 from shlax_front.backend.secrets import SecretError, read_secret_mount, write_secret_file
 from shlax_front.backend.sshmount import ssh_volumes
 from shlax_front.backend.steps import HostCache, RunMount, RunStep
-from shlax_front.backend.users import resolve_owner
+from shlax_front.backend.users import copy_owner, resolve_owner
 from shlax_front.backend.wheelhouse import (
     WHEELHOUSE_TARGET,
     Answers,
@@ -191,6 +191,7 @@ class RunExecutor:
                 volumes.append(f"{host}:{APT_CONFIG_TARGET}:ro")
                 targets.append(APT_CONFIG_TARGET)
                 env.append(("APT_CONFIG", APT_CONFIG_TARGET))
+        make_workdir(rootfs, step.workdir, step.user)
         for n, mask in enumerate(step.masks):
             if os.path.lexists(inside(rootfs, mask)):
                 host = os.path.join(scratch, f"mask{n}")
@@ -573,6 +574,29 @@ class RunExecutor:
             arch = (info or {}).get("OCIv1", {}).get("architecture") or "amd64"
             self._partitions[key] = partition_name(read_os_release(rootfs), arch)
         return self._partitions[key]
+
+
+def make_workdir(rootfs: str, workdir: str, user: str) -> None:
+    """The WORKDIR's missing directories, made before a RUN as bud makes them (imagebuilder's ``Run`` calls
+    ``EnsureContainerPathAs(WorkingDir, USER)``): mode 0755, owned as ``COPY --chown=USER`` would be
+    (``users.copy_owner``: ``USER 1000`` alone is 1000:1000). ``buildah run`` made them itself, owned by the
+    user it runs as (1000:0 when the image has no such user)."""
+    if not workdir or workdir == "/":
+        return
+    missing = []
+    current = "/"
+    for part in [p for p in workdir.split("/") if p]:
+        current = posixpath.join(current, part)
+        if not os.path.lexists(inside(rootfs, current)):
+            missing.append(current)
+    if not missing:
+        return
+    uid, gid = copy_owner(rootfs, user)
+    for directory in missing:
+        host = inside(rootfs, directory)
+        os.mkdir(host, 0o755)
+        os.chmod(host, 0o755)
+        os.lchown(host, uid, gid)
 
 
 def _container_config(info: dict[str, Any]) -> dict[str, Any]:

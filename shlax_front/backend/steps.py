@@ -121,6 +121,10 @@ class RunStep(Step):
     wheelhouse: tuple[tuple[str, Wheelhouse], ...] = ()
     #: ``--incremental``: the install the delta rule understands, or why it cannot (None: no install)
     incremental: DeltaInstall | NpmInstall | str | None = None
+    #: the WORKDIR and USER the RUN runs with (already in its parent's key): bud makes a missing WORKDIR
+    #: before the run, owned as ``COPY --chown=USER`` would be (``run_step.make_workdir``)
+    workdir: str = ""
+    user: str = ""
 
 
 @dataclass

@@ -41,6 +41,19 @@ def resolve_owner(cache: HostCache, rootfs: str) -> HostCache:
     )
 
 
+def copy_owner(rootfs: str, userspec: str) -> tuple[int, int]:
+    """The owner bud 1.28 gives what it makes for ``userspec`` (``userForCopy``, as for ``COPY --chown`` and the
+    WORKDIR it creates): ``0:0`` for none; a number alone is ``N:N`` whatever ``/etc/passwd`` says; ``N:M``
+    as given; a name, or a group name, looked up in the container as the run would resolve it."""
+    if not userspec:
+        return 0, 0
+    user, _, group = userspec.partition(":")
+    if user.isdigit() and (not group or group.isdigit()):
+        return int(user), int(group or user)
+    owner = resolve_owner(HostCache("workdir", "/", uid=None, gid=None, user=userspec), rootfs)
+    return owner.uid or 0, owner.gid or 0
+
+
 def user_id(rootfs: str, name: str, default: int = 0) -> int:
     """The uid of the account ``name`` in the container's /etc/passwd, ``default`` when it has none."""
     return next(

@@ -173,3 +173,36 @@ def test_a_failed_run_exits_with_the_commands_status_like_bud(base_images, build
             assert "Traceback" not in ours.stderr
     finally:
         forget_layers(cache)
+
+
+def test_a_workdir_made_for_a_run_is_owned_as_bud_owns_it(base_images, buildah_cleanup, tmp_path):
+    """bud makes a missing WORKDIR before each RUN owned as ``COPY --chown=USER`` is (``USER 1000`` alone:
+    1000:1000, whatever /etc/passwd says; a name: its passwd entry); shlax-front let ``buildah run`` make it,
+    owned by the user it runs as (``USER 1000`` without an account: 1000:0; ``USER 1001`` whose account's
+    group is 1002: 1001:1002)."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Containerfile").write_text(
+        textwrap.dedent(
+            """\
+            FROM busybox
+            RUN echo app:x:1001:1002::/home/app:/bin/sh >> /etc/passwd && echo app:x:1002: >> /etc/group
+            USER 1000
+            WORKDIR /w/num/x
+            RUN true
+            USER 1001
+            WORKDIR /w/numpass
+            RUN true
+            USER app
+            WORKDIR /w/named
+            RUN true
+            USER 1001:50
+            WORKDIR /w/pair
+            RUN true
+            USER root
+            WORKDIR /w/num/x/deeper
+            RUN true
+            """
+        )
+    )
+    _same_as_bud(context, buildah_cleanup, tmp_path / "cache")
