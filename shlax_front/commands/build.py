@@ -82,6 +82,17 @@ def _pull_spellings(args: list[str]) -> list[str]:
     return out
 
 
+def _one_containerfile(values: tuple[str, ...]) -> str | None:
+    """``-f`` once. bud takes it several times and builds the files as one (the later files' instructions
+    appended to the first's); taking the last one alone built another image, so more than one is refused."""
+    if len(values) > 1:
+        raise ShlaxError(
+            f"-f {' -f '.join(values)}: one Containerfile only (bud appends the others' instructions to the "
+            "first's: not supported)"
+        )
+    return values[0] if values else None
+
+
 def _only_skipped_stages(ctx: click.Context, param: click.Parameter, values: tuple[bool, ...]) -> None:
     """``--skip-unused-stages`` (bud's default, true): stages the target does not need are never built here;
     ``=false`` (build them all, and fail with them) is not supported: refused, naming the flag."""
@@ -117,6 +128,8 @@ def _run_settings(command):
     "-f",
     "--file",
     "containerfile",
+    multiple=True,
+    callback=lambda ctx, param, values: _one_containerfile(values),
     help="Containerfile/Dockerfile (default: CONTEXT/Containerfile or Dockerfile), or a Python recipe "
     "(*.py: code run on this host).",
 )

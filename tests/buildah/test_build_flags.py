@@ -254,6 +254,10 @@ BAD_INPUTS = {
         lambda tmp: ["-o", "type=docker"],
         "--output type=docker: type 'docker' is not supported",
     ),
+    "file twice": (
+        lambda tmp: ["-f", str(tmp / "Containerfile"), "-f", str(tmp / "Containerfile")],
+        "one Containerfile only (bud appends the others' instructions",
+    ),
     "ignorefile": (
         lambda tmp: ["--ignorefile", "/nonexistent/.ignore"],
         "--ignorefile /nonexistent/.ignore: no such",

@@ -402,3 +402,19 @@ def test_compress_and_skip_unused_stages_are_taken_and_false_is_refused_naming_t
         build_command.make_context("build", ["--skip-unused-stages=false", str(tmp_path)])
     refused = CliRunner().invoke(cli, ["build", "--skip-unused-stages=false", str(tmp_path)])
     assert refused.exit_code == 2 and "'--skip-unused-stages'" in refused.output
+
+
+def test_a_second_containerfile_is_refused_not_built_instead_of_the_first(tmp_path):
+    """``-f base -f extra``: bud builds base's instructions then extra's; the last ``-f`` alone was built (another
+    image, or 'RUN before the first FROM'). Now one line naming both, exit status 2."""
+    from shlax_front.cli import main
+
+    (tmp_path / "Containerfile").write_text("FROM busybox\n")
+    with pytest.raises(SystemExit) as ended:
+        main(["build", "-f", "Containerfile", "--file=extra", str(tmp_path)])
+    assert ended.value.code == 2
+    from shlax_front.commands.build import build_command
+
+    ctx = build_command.make_context("build", ["-f", "Containerfile", str(tmp_path)])
+    assert ctx.params["containerfile"] == "Containerfile"
+    assert build_command.make_context("build", [str(tmp_path)]).params["containerfile"] is None
