@@ -1,4 +1,4 @@
-"""Config steps after a stage's last layer as bud commits them: one empty history entry each, no layer.
+"""Config-only steps as bud commits them: one empty history entry each, no layer.
 
 bud commits each config-only instruction (``USER``, ``EXPOSE``, ``CMD``...) with the Go API's
 ``CommitOptions.EmptyLayer``: the image keeps its parent's layers and gains a history entry with
@@ -34,6 +34,27 @@ history entry more). The cost: four buildah calls more than the commit alone (in
 the container instead of ``commit --rm``), the same for a 300 MB layer as for a 6 KB one, only when the config
 steps are built (a no-op finds the result in the layer index). The image is unnamed (``buildah pull dir:`` names
 nothing on 1.28 and 1.39): the executor tags it.
+
+Config steps in the middle of a stage (ENV/WORKDIR/ARG/USER before a RUN, LABEL before a COPY) and after a
+stage's last COPY (folded into its commit, ``executor._folded``) get their empty entries the same way, once per
+stage image whose history a user sees - the build's image and any stage a later ``FROM`` builds on (its history
+is the child's start) - not once per layer commit (``with_entries``): each of the stage's layers keeps its own
+image under its own key (a changed CMD alone still runs nothing again; a later step builds on it), and the
+stage's image with every entry in place is stored by the one rewrite above, recorded under a key of its own
+(``history_key``: the last step's key and the entries, which an ARG's wording alone can change), so a no-op
+finds it in the layer index with no buildah call. When the stage ends with config steps after a RUN, that
+rewrite is the one the trailing steps already paid for (no call more); when it ends with a layer (a RUN, or a
+COPY and its folded config steps), it is an inspect and a ``pull dir:`` (and a tag: the pulled image has no
+name), on a cold build as on a late edit (``late_edit``). Stages only read by ``COPY --from`` or ``RUN --mount
+from=`` are not given them: only their files are read.
+
+Why not ``buildah config --add-history`` (1.28.2 and 1.39 ``cmd/buildah/config.go``): its entries are
+*prepended* ones, written before the next commit's own entry, which fits the order, but their text is made by
+buildah from the flags' values (``conditionallyAddHistory``: ``ENV`` of every ``--env`` of the call joined,
+``EXPOSE`` of the ports as given, ``LABEL`` unquoted...), one per kind of flag in buildah's order rather than
+one per instruction in the file's (two ENV steps folded into one call are one entry), none for ARG (no flag),
+no comment: bud's lines (the instruction as written, ARG's list of names) cannot be carried. Entries inserted
+into the stored config can.
 """
 
 from __future__ import annotations
@@ -56,29 +77,57 @@ def without_empty_layer(config: str, manifest: str, entries: Sequence[str]) -> t
     (its files and config are right, with one layer more than bud's)."""
     if not entries:
         return None
+    return with_entries(config, manifest, (), entries, drop_last=True)
+
+
+def with_entries(
+    config: str,
+    manifest: str,
+    gaps: Sequence[Sequence[str]],
+    trailing: Sequence[str],
+    drop_last: bool = False,
+) -> tuple[bytes, bytes] | None:
+    """The config and manifest of a stage's image with bud's empty entries in its history: ``gaps`` has one
+    item per layer the stage added (its last ``len(gaps)`` non-empty entries, in order), the lines bud writes
+    just before that layer's entry; ``trailing`` the lines after the last one. ``drop_last``: the image's last
+    layer is the empty one a commit of config steps added (``without_empty_layer``): it goes, and its entry's
+    time, author and comment go to the trailing lines. An inserted entry takes the time, author and comment of
+    the entry it precedes (trailing ones: of the last entry). None when nothing is to be inserted or the image
+    is not as expected (the history's non-empty entries are not one per layer, fewer than ``gaps``...): the
+    caller keeps the image as it is, never a guess."""
+    if not any(gaps) and not trailing:
+        return None
     try:
         image, described = json.loads(config), json.loads(manifest)
         diff_ids, layers, history = image["rootfs"]["diff_ids"], described["layers"], image["history"]
-    except (ValueError, KeyError, TypeError):
+        if not (isinstance(diff_ids, list) and isinstance(layers, list) and isinstance(history, list)):
+            return None
+        if not all(isinstance(entry, dict) for entry in history) or len(diff_ids) != len(layers):
+            return None
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not (diff_ids and layers and history) or diff_ids[-1] != EMPTY_LAYER:
+    if drop_last:
+        if not (diff_ids and history) or diff_ids[-1] != EMPTY_LAYER or history[-1].get("empty_layer"):
+            return None
+        if layers[-1].get("digest") != EMPTY_LAYER:
+            return None
+        last = history.pop()
+        diff_ids.pop()
+        layers.pop()
+    filled = [i for i, entry in enumerate(history) if not entry.get("empty_layer")]
+    if len(filled) != len(diff_ids) or len(gaps) > len(filled) or not history:
         return None
-    if (
-        layers[-1].get("digest") != EMPTY_LAYER
-        or len(diff_ids) != len(layers)
-        or history[-1].get("empty_layer")
-    ):
-        return None
-    last = history.pop()
-    diff_ids.pop()
-    layers.pop()
-    for line in entries:
-        entry = {key: last[key] for key in ("created", "author") if key in last}
-        entry["created_by"] = line
-        if last.get("comment"):
-            entry["comment"] = last["comment"]
-        entry["empty_layer"] = True
-        history.append(entry)
+    if not drop_last:
+        last = history[-1]
+    edited: list[dict] = []
+    first = len(filled) - len(gaps)
+    layer_at = {place: n for n, place in enumerate(filled[first:])} if gaps else {}
+    for place, entry in enumerate(history):
+        if place in layer_at:
+            edited += [_empty(line, entry) for line in gaps[layer_at[place]]]
+        edited.append(entry)
+    edited += [_empty(line, last) for line in trailing]
+    image["history"] = edited
     blob = json.dumps(image, separators=(",", ":")).encode()
     described["config"] = {
         **described["config"],
@@ -86,6 +135,25 @@ def without_empty_layer(config: str, manifest: str, entries: Sequence[str]) -> t
         "size": len(blob),
     }
     return blob, json.dumps(described, separators=(",", ":")).encode()
+
+
+def _empty(line: str, beside: dict) -> dict:
+    """bud's empty entry for a config step: ``line`` as ``created_by``, the time, author and comment of
+    ``beside``."""
+    entry = {key: beside[key] for key in ("created", "author") if key in beside}
+    entry["created_by"] = line
+    if beside.get("comment"):
+        entry["comment"] = beside["comment"]
+    entry["empty_layer"] = True
+    return entry
+
+
+def history_key(key: str, gaps: Sequence[Sequence[str]], entries: Sequence[str]) -> str:
+    """The layer index's key of a stage image given bud's empty entries (``with_entries``): its last step's key
+    and the entries, which an ARG's wording alone (the build args given) can change."""
+    from shlax_front.backend.keys import step_key
+
+    return step_key(key, {"history": [list(gap) for gap in gaps], "trailing": list(entries)})
 
 
 def write_dir(path: str, config: bytes, manifest: bytes) -> None:

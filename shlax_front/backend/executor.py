@@ -125,6 +125,8 @@ class _State:
     deferred: list[str] | None = None
     #: the history lines of the config steps since the stage's last layer: bud's empty entries (``emptylayers``)
     entries: list[str] = field(default_factory=list)
+    #: for each layer the stage added so far, in order, the empty entries bud writes just before it
+    gaps: list[tuple[str, ...]] = field(default_factory=list)
 
 
 class Executor:
@@ -167,6 +169,8 @@ class Executor:
         self._schedule: Scheduler[StageResult] = Scheduler(1)
         self._positions: dict[int, int] = {}
         self._final: int | None = None  # the index of the stage whose image is the build's
+        #: the stages whose image keeps bud's whole history (``run``)
+        self._kept: set[int] = set()
         #: each record with its stage's place in the file, to give ``BuildResult.steps`` the file's order
         self._placed: list[tuple[int, StepRecord]] = []
         #: the context's digests (``statcache``) are read and remembered by one stage at a time
@@ -255,6 +259,13 @@ class Executor:
         order = [stage.index for stage in plan.stages]
         self._positions = {index: n for n, index in enumerate(order)}
         self._final = plan.stages[-1].index
+        #: the stages whose image keeps bud's whole history: the build's, and those a later ``FROM`` builds on
+        self._kept = {self._final} | {
+            step.stage
+            for stage in plan.stages
+            for step in stage.steps
+            if isinstance(step, FromStep) and step.stage is not None
+        }
         stages = {stage.index: stage for stage in plan.stages}
         self._schedule = Scheduler(self.options.jobs, stop=self._stop_commands)
 
@@ -335,6 +346,7 @@ class Executor:
         #: the FROM image has ONBUILD triggers: no late-edit tail (``late_edit``: its ``buildah from`` of that image
         #: would run them, ``onbuild``)
         triggered = False
+        entered = False  # the stage's image has bud's empty entries (``_commit_config``, ``_enter_history``)
         i = 0
         while i < len(steps):
             if self._schedule.cancelled.is_set():
@@ -364,13 +376,28 @@ class Executor:
                 i += 1
                 continue
             assert state is not None, "a stage starts with FROM"
+            state.entries.extend(step.before)  # an ARG's empty entry (it has no step of its own)
             inputs = self._inputs(step, state, results)
             before, prior = prior, ((state.key, inputs, step) if isinstance(step, CopyStep) else None)
             key = step_key(state.key, inputs)
             inputs = self._with_manifest(step, inputs)  # for --explain only: not part of the key
             folded = _folded(steps, i)  # a last COPY's config steps after it: one commit (``_fold_keys``)
             keys = self._fold_keys(key, folded, state, results)
-            cached = None if self.options.no_cache else self._lookup(keys[-1])
+            # a config step's key names no image: the stage's end looks up what its config steps made
+            config_only = isinstance(step, ConfigStep) and not step.mkdir
+            cached = None if self.options.no_cache or config_only else self._lookup(keys[-1])
+            if (
+                i + len(folded) == len(steps) - 1
+                and cached is None
+                and self._entered(stage, state, keys[-1], step, folded)
+            ):
+                # the stage's image with bud's empty entries, found: its last config steps' (or a last COPY's
+                # and its folded config steps', committed another way before): nothing more to do
+                entered = True
+                self._record(stage, step, "cached", t0)
+                for n, config in enumerate(folded, 1):
+                    self._record(stage, config, "cached" if n == len(folded) else "config", t0)
+                break
             if cached is not None:
                 self._drop_container(state)
                 self.index.remember_slot(slot, {"parent": state.key, **inputs})
@@ -378,7 +405,8 @@ class Executor:
                     with self._shared:
                         self.incremental.remember(step, state.key, inputs, key, built=False, copied=before)
                 state.key, state.image, state.pending, state.uncommitted = keys[-1], cached, [], False
-                state.entries = []
+                state.gaps.append(tuple(state.entries))
+                state.entries = [config.history for config in folded if config.history]
                 self._record(stage, step, "cached", t0)
                 for n, config in enumerate(folded, 1):
                     self._record(stage, config, "cached" if n == len(folded) else "config", t0)
@@ -486,31 +514,51 @@ class Executor:
                     self._configure(state, list(step.options))
                     self._mkdir(state, step.mkdir, step.mkdir_user)
                 config = [option for folded_step in folded for option in folded_step.options]
-                name = self._name_at_commit(stage) if i + len(folded) == len(steps) - 1 else None
+                # unnamed when bud's empty entries are written after (``_enter_history``): ``run`` tags that image
+                rewritten = stage.index in self._kept and (
+                    any(state.gaps) or state.entries or any(config.history for config in folded)
+                )
+                last = i + len(folded) == len(steps) - 1
+                name = self._name_at_commit(stage) if last and not rewritten else None
                 self._commit(state, keys[-1], step, slot, {"parent": parent_key, **inputs}, config, name)
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
                         kept = start.kept_updates if start and start.image and not spoiled else None
                         self.incremental.remember(step, parent_key, inputs, key, updates=kept, copied=before)
+                state.entries = [config.history for config in folded if config.history]
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
                 for folded_step in folded:
                     self._record(stage, folded_step, "config", t0)
                 i += len(folded)
             i += 1
         assert state is not None
-        if state.uncommitted:
+        # bud's empty entries before the stage's layers: in the build's image and those a FROM builds on only
+        gaps = state.gaps if stage.index in self._kept else []
+        if entered:
+            pass
+        elif state.uncommitted and state.entries and state.image is not None and state.container is None:
+            key = emptylayers.history_key(state.key, gaps, state.entries)
+            cached = None if self.options.no_cache else self._lookup(key)
+            if cached is not None:
+                state.image, state.key, state.uncommitted = cached, key, False
+            else:
+                self._commit_config(state, gaps, key)
+            entered = True
+        elif state.uncommitted:
             cached = None if self.options.no_cache else self._lookup(state.key)
             if cached is not None:
                 self._drop_container(state)
                 state.image = cached
-            elif state.entries and state.image is not None and state.container is None:
-                self._commit_config(state)
+                state.gaps.append(tuple(state.entries))
+                state.entries = []
             else:
                 # a new container for folded config only: its history line goes with the config, one call
                 history = ["--created-by", state.history] if state.container is None and state.history else []
                 self._ensure_container(state, history)
                 state.history = "" if history else state.history
                 self._commit(state, state.key, None, None, {}, name=self._name_at_commit(stage))
+        if not entered and state.image is not None and stage.index in self._kept:
+            self._enter_history(state)
         self._drop_container(state)
         assert state.image is not None
         if self.format == "docker" and any(
@@ -847,16 +895,18 @@ class Executor:
         if self._image_ids is not None:
             self._image_ids.add(image)
         state.image, state.key, state.uncommitted, state.history = image, key, False, ""
+        state.gaps.append(tuple(state.entries))  # the layer just committed, after the entries since the last
         state.entries = []
 
-    def _commit_config(self, state: _State) -> None:
+    def _commit_config(self, state: _State, gaps: list[tuple[str, ...]], key: str) -> None:
         """The config steps after the stage's last layer (a RUN's, a cached step's, the base image's) as bud
         commits them: its layers, then one empty history entry per step, no layer of their own. The buildah CLI
         has no such commit (``emptylayers`` says what was weighed): they are committed as before - a container of
         the last layer's image, their options and history line in the commit's ``buildah config`` call - and
-        that image, which has one empty layer more, is stored again without it (``_without_empty_layer``). The
-        RUN keeps its own key and image: a changed ``CMD`` alone runs nothing again. Left unnamed: ``run`` tags
-        the build's image."""
+        that image, which has one empty layer more, is stored again without it (``_without_empty_layer``), with
+        ``gaps``' entries before the stage's layers in the same rewrite. The RUN keeps its own key and image: a
+        changed ``CMD`` alone runs nothing again. Recorded under ``key`` (``emptylayers.history_key``). Left unnamed:
+        ``run`` tags the build's image."""
         entries = list(state.entries)
         self._ensure_container(state, defer=True)  # the options go with the commit's config call
         container = state.container
@@ -866,10 +916,64 @@ class Executor:
             container, self.format, created_by=state.history or None, config=state.deferred or []
         ).removeprefix("sha256:")
         try:
-            image = self._without_empty_layer(committed, entries) or committed
+            image = self._without_empty_layer(committed, entries, gaps) or committed
         finally:
             self._drop_container(state)
-        self._recorded(state, state.key, image, "(config)", None, {})
+        gaps_then = list(state.gaps)
+        self._recorded(state, key, image, "(config)", None, {})
+        state.gaps = gaps_then  # no layer of its own: the entries are in the image
+
+    def _entered(self, stage: Stage, state: _State, key: str, step: Step, folded: list[ConfigStep]) -> bool:
+        """Whether the stage's last steps - a config step, or a COPY and the config steps folded with it - find
+        the image with bud's empty entries the stage ends with in the layer index (``emptylayers.history_key``:
+        a no-op, or a stage whose config steps were committed apart before): the stage's image then, nothing
+        is built. No buildah call: the layer index and the listing already made."""
+        if self.options.no_cache or state.image is None or state.container is not None:
+            return False
+        gaps = list(state.gaps)
+        if isinstance(step, ConfigStep) and not step.mkdir:
+            trailing = [*state.entries, *([step.history] if step.history else [])]
+        elif isinstance(step, CopyStep) and folded:
+            gaps.append(tuple(state.entries))
+            trailing = [config.history for config in folded if config.history]
+        else:
+            return False
+        if not trailing:
+            return False
+        key = emptylayers.history_key(key, gaps if stage.index in self._kept else [], trailing)
+        found = self._lookup(key)
+        if found is None:
+            return False
+        state.key, state.image, state.pending, state.uncommitted, state.entries = key, found, [], False, []
+        return True
+
+    def _enter_history(self, state: _State) -> None:
+        """A stage image ending with a layer (a RUN's, a COPY's with its folded config) given bud's empty entries:
+        those before its layers and those after its last (a folded config step's), in one rewrite of its
+        manifest and config (``emptylayers.with_entries``, ``_stored``), recorded under ``emptylayers.history_key``: the
+        layer's own key keeps the layer's image, a later step builds on it. A no-op finds the rewrite in the
+        layer index (no call); an image not as expected is kept as it is."""
+        assert state.image is not None
+        if not any(state.gaps) and not state.entries:
+            return
+        key = emptylayers.history_key(state.key, state.gaps, state.entries)
+        cached = None if self.options.no_cache else self._lookup(key)
+        if cached is None:
+            info = self.buildah.inspect_image(state.image) or {}
+            made = emptylayers.with_entries(
+                info.get("Config") or "", info.get("Manifest") or "", state.gaps, state.entries
+            )
+            if made is None:
+                return
+            try:
+                cached = self._stored(*made)
+            except (CommandFailed, OSError):
+                return
+            self.index.record(key, cached, "(history)", None, {})
+            self.reached[key] = cached
+            if self._image_ids is not None:
+                self._image_ids.add(cached)
+        state.image, state.key, state.entries = cached, key, []
 
     def _stored(self, config: bytes, manifest: bytes) -> str:
         """An image of ``config`` and ``manifest`` over layers the store already holds (``emptylayers``: a
@@ -881,9 +985,12 @@ class Executor:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def _without_empty_layer(self, committed: str, entries: list[str]) -> str | None:
+    def _without_empty_layer(
+        self, committed: str, entries: list[str], gaps: list[tuple[str, ...]] | None = None
+    ) -> str | None:
         """``committed`` stored again without its last, empty layer and with an empty history entry per line of
-        ``entries`` in place of that layer's (``emptylayers``: its manifest and config, edited, pulled from a
+        ``entries`` in place of that layer's, and ``gaps``' before the stage's layers (``emptylayers``: its
+        manifest and config, edited, pulled from a
         ``dir:`` that holds no layer: the store has them all), then ``committed`` removed; the new image's id.
         None when the image is not as expected or the pull fails: ``committed`` is kept (bud's files and config,
         one layer more than bud's).
@@ -892,7 +999,12 @@ class Executor:
         image ``committed`` was made from - the RUN's, cached under its own key - would go with it. The working
         container of that image, still there, keeps it (``rmi`` then says it could not remove it)."""
         info = self.buildah.inspect_image(committed) or {}
-        made = emptylayers.without_empty_layer(info.get("Config") or "", info.get("Manifest") or "", entries)
+        config, manifest = info.get("Config") or "", info.get("Manifest") or ""
+        made = (
+            emptylayers.with_entries(config, manifest, gaps or [], entries, drop_last=True)
+            if entries
+            else None
+        )
         if made is None:
             return None
         try:

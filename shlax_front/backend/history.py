@@ -38,6 +38,8 @@ def created_by(walked: Walked) -> str:
         args = _run_args(walked)
         prefix = f"|{len(args.split(' '))} {args} " if args else ""
         return f"{prefix}/bin/sh -c {rest}"
+    if isinstance(i, ins.Arg):  # the names of the stage's ARGs that have a value now, not the line written
+        return "/bin/sh -c #(nop) ARG " + " ".join(sorted(name for name, _ in _valued(walked.after.args)))
     if isinstance(i, ins.Copy):  # ADD is a Copy too
         return f"/bin/sh -c #(nop) {keyword.upper()} {CONTENT} in {i.dest} "
     return f"/bin/sh -c #(nop) {line}"
@@ -47,8 +49,13 @@ def _run_args(walked: Walked) -> str:
     """The build args a RUN saw, as bud lists them in front of its history line: ``NAME=value`` sorted, the
     image's ENV value where an ENV of that name exists."""
     env = dict(walked.scope.env)
-    pairs = [f"{name}={env.get(name, value)}" for name, value in walked.scope.args if value is not None]
+    pairs = [f"{name}={env.get(name, value)}" for name, value in _valued(walked.scope.args)]
     return " ".join(sorted(pairs))
+
+
+def _valued(args: Sequence[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """The ARGs that have a value (bud's ``Builder.Args`` among its ``AllowedArgs``)."""
+    return [(name, value) for name, value in args if value is not None]
 
 
 def with_content(

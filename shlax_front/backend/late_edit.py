@@ -37,7 +37,7 @@ from typing import Any
 from shlax_front.backend.steps import ConfigStep, CopyStep, Location, Step
 
 #: the layout of a record's ``tail``; another number counts as no tail
-TAIL_FORMAT = 1
+TAIL_FORMAT = 2
 #: as the executor: a COPY's per-file manifest (``--explain``) is kept only for trees up to this size
 MANIFEST_LIMIT = 5000
 
@@ -104,6 +104,9 @@ def tail_entry(
         "pending": [list(config.options) for config in state.pending],
         "history": state.history,
         "uncommitted": state.uncommitted,
+        # bud's empty entries so far (``emptylayers``): before each layer of the stage, and since its last
+        "gaps": [list(gap) for gap in state.gaps],
+        "entries": list(state.entries),
         "plain_copies": plain_copies,
         "steps": [_step_fields(step) for step in steps[start:]],
         "visited_before": sorted(context.visited),
@@ -157,6 +160,8 @@ def shaped(tail: object) -> bool:
         "pending": list,
         "history": str,
         "uncommitted": bool,
+        "gaps": list,
+        "entries": list,
         "steps": list,
         "paths": list,
         "keys": list,
@@ -268,7 +273,7 @@ def redo(
     names, ``name``: what the last commit names the image, ``runner``: runs buildah (unit tests give a fake;
     ignored with a ``head``, which has its own), ``head``: the first container, made meanwhile (``Head``; its
     containers are removed with this late edit's). Raises ``NotRedone``."""
-    from shlax_front.backend import faults
+    from shlax_front.backend import emptylayers, faults
     from shlax_front.backend.buildah import Buildah
     from shlax_front.backend.containers import WorkingContainers
     from shlax_front.backend.context import BuildContext, ContextError
@@ -298,6 +303,8 @@ def redo(
     key, image, history = tail["key"], tail["image"], tail["history"]
     pending: list[list[str]] = [list(options) for options in tail["pending"]]
     uncommitted = tail["uncommitted"]
+    gaps: list[tuple[str, ...]] = [tuple(str(line) for line in gap) for gap in tail["gaps"]]
+    entries: list[str] = [str(line) for line in tail["entries"]]
     rows: list[list[Any]] = []
     reached: dict[str, str] = {}
     named = None
@@ -319,6 +326,7 @@ def redo(
         i = 0
         while i < len(steps):
             step = steps[i]
+            entries.extend(step.before)
             slot = f"{tail['path']}|{stage_index}|{tail['start'] + i}|{type(step).__name__}"
             inputs = _inputs(step, context)
             step_key_now = step_key(key, inputs)
@@ -338,6 +346,8 @@ def redo(
             if cached is not None:
                 index.remember_slot(slot, {"parent": key, **inputs})
                 key, image, pending, uncommitted = keys[-1], cached, [], False
+                gaps.append(tuple(entries))
+                entries = [config.history for config in folded if config.history]
                 row(step, "cached")
                 for n, config in enumerate(folded, 1):
                     row(config, "cached" if n == len(folded) else "config")
@@ -348,6 +358,8 @@ def redo(
                 pending.append(list(step.options))
                 uncommitted = True
                 history = step.history or history
+                if step.history:
+                    entries.append(step.history)
                 row(step, "config")
                 i += 1
                 continue
@@ -364,7 +376,9 @@ def redo(
             digest = copies.copy(step, container, mounter, {})
             history = with_content(step.history, digest, step.sources, context, step.exclude)
             folded_options = owed + [option for config_step in folded for option in config_step.options]
-            commit_name = name if i + len(folded) == last else None
+            trailing = [config.history for config in folded if config.history]
+            rewritten = any(gaps) or entries or trailing  # then named by the tag, after ``_entered``
+            commit_name = name if i + len(folded) == last and not rewritten else None
             committed = buildah.commit(
                 container,
                 tail["image_format"],
@@ -381,12 +395,21 @@ def redo(
             reached[keys[-1]] = image
             listed.add(image)
             key, uncommitted, history = keys[-1], False, ""
+            gaps.append(tuple(entries))
+            entries = trailing
             row(step, "built", reason)
             for config in folded:
                 row(config, "config")
             i += 1 + len(folded)
         if uncommitted:
             raise NotRedone("config steps left uncommitted")
+        # the image with bud's empty entries, as ``Executor._enter_history`` makes it
+        if any(gaps) or entries:
+            entered = _entered(buildah, work, index, lookup, key, image, gaps, entries)
+            if entered is not None:
+                image = entered
+                reached[emptylayers.history_key(key, gaps, entries)] = image
+            named = None
     except (ShlaxError, CommandFailed, ContextError, OSError, TypeError, ValueError, KeyError) as err:
         raise NotRedone(str(err)) from None
     finally:
@@ -396,6 +419,41 @@ def redo(
             work.cleanup()
         digests.save()
     return Redone(image, rows, reached, named), context
+
+
+def _entered(
+    buildah: Any,
+    work: Any,
+    index: Any,
+    lookup: Callable[[str], str | None],
+    key: str,
+    image: str,
+    gaps: list[tuple[str, ...]],
+    entries: list[str],
+) -> str | None:
+    """``image`` with bud's empty entries (``emptylayers.with_entries``) as the executor's ``_enter_history``
+    stores it: found in the layer index, or stored from its edited manifest and config. None when the image is
+    not as expected: kept as it is, as the executor keeps it."""
+    import shutil
+
+    from shlax_front.backend import emptylayers
+
+    wanted = emptylayers.history_key(key, gaps, entries)
+    found = lookup(wanted)
+    if found is not None:
+        return found
+    info = buildah.inspect_image(image) or {}
+    made = emptylayers.with_entries(info.get("Config") or "", info.get("Manifest") or "", gaps, entries)
+    if made is None:
+        return None
+    path = work.scratch("shlax-front-image-")
+    try:
+        emptylayers.write_dir(path, *made)
+        stored = buildah.pull_dir(path).removeprefix("sha256:")
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    index.record(wanted, stored, "(history)", None, {})
+    return stored
 
 
 def _mounter(buildah: Any, container: str, mounted_at: str | None = None) -> Callable[[], str]:

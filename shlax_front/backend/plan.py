@@ -176,12 +176,20 @@ class Planner:
                 ConfigStep(location, f"ENV PATH={DEFAULT_PATH}", options=("--env", f"PATH={DEFAULT_PATH}"))
             )
         state = _StageState()
+        before: list[str] = []  # the ARGs' empty entries, given to the next step (``Step.before``)
         for action in stage.actions:
             planned = self._steps(action, names, None, state)
             if action.step is not None:
                 for step in planned:
                     step.history = history.created_by(action.step)
+                if isinstance(action, A.Arg):
+                    before.append(history.created_by(action.step))
+            if planned and before:
+                planned[0].before, before = tuple(before), []
             steps.extend(planned)
+        if before:  # ARGs last in the stage: a config step of their own, which changes no config
+            where = Location(self.path, stage.actions[-1].line)
+            steps.append(ConfigStep(where, "ARG", options=(), history=before[-1], before=tuple(before[:-1])))
         return Stage(stage.index, stage.name, steps)
 
     # -- actions --------------------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ class Step:
     text: str
     #: the image history's ``created_by`` for this instruction, as bud words it (``history``); empty: none
     history: str = field(default="", kw_only=True)
+    #: bud's empty history entries of the instructions just before it that have no step of their own (ARG)
+    before: tuple[str, ...] = field(default=(), kw_only=True)
 
     #: steps that change the filesystem get their own committed layer
     changes_files = True

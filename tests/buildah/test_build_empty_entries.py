@@ -118,3 +118,109 @@ def test_oci_timestamp_label_and_a_stage_copied_from(base_images, buildah_cleanu
         assert file_tree(ours) == file_tree(theirs)
     finally:
         forget_layers(cache)
+
+
+#: config steps before a RUN (ARG with and without a default, ENV, WORKDIR, USER), before a COPY (LABEL) and after
+#: the last COPY (EXPOSE, CMD): bud writes an empty entry for each, in the file's order
+MIDDLE = """\
+FROM busybox
+ARG V=1
+ARG W
+ENV A=1 B="two words"
+WORKDIR /app
+USER root
+RUN echo $V $W > v
+LABEL a=b
+COPY f.txt /app/
+EXPOSE 80
+CMD ["sh"]
+"""
+
+#: a stage another builds FROM: the child's history starts with the base stage's, its empty entries included;
+#: the base ends with a RUN (no config step after it), the child with one
+FROM_STAGE = """\
+FROM busybox AS base
+ENV X=1
+WORKDIR /w
+RUN echo a > a
+FROM base
+USER nobody
+ENV Y=2
+RUN echo b > /tmp/b
+STOPSIGNAL SIGINT
+"""
+
+
+def test_config_steps_before_a_run_a_copy_and_after_the_last_copy_have_bud_s_empty_entries(
+    base_images, buildah_cleanup, tmp_path
+):
+    """Each config step's empty entry where bud writes it, ARG's wording with and without a build arg; a no-op
+    finds the image (nothing built, the same id); a changed CMD alone runs and copies nothing again."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(MIDDLE)
+    (ctx / "f.txt").write_text("hello\n")
+    ours, theirs = buildah_cleanup.tag("shlax-entries"), buildah_cleanup.tag("bud-entries")
+    cache = tmp_path / "cache"
+    try:
+        built = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        layers, history = _shape(ours)
+        assert (layers, history) == _shape(theirs)
+        assert [created for created, empty in history[1:] if empty] == [
+            "/bin/sh -c #(nop) ARG V",  # the ARGs that have a value, not the line as written
+            "/bin/sh -c #(nop) ARG V",
+            '/bin/sh -c #(nop) ENV A=1 B="two words"',
+            "/bin/sh -c #(nop) WORKDIR /app",
+            "/bin/sh -c #(nop) USER root",
+            "/bin/sh -c #(nop) LABEL a=b",
+            "/bin/sh -c #(nop) EXPOSE 80",
+            '/bin/sh -c #(nop) CMD ["sh"]',
+        ]
+        assert image_config(ours) == image_config(theirs)
+        image = built.stdout.strip().splitlines()[-1]
+
+        again = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+        assert "built" not in statuses(again.stderr) and again.stdout.strip().splitlines()[-1] == image
+
+        given = shlax("build", "-t", ours, "--build-arg", "W=2", str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, "--build-arg", "W=2", cleanup=buildah_cleanup)
+        assert _shape(ours) == _shape(theirs) and "/bin/sh -c #(nop) ARG V W" in dict(_shape(ours)[1])
+        assert given.stdout.strip().splitlines()[-1] != image
+
+        (ctx / "Containerfile").write_text(MIDDLE.replace('["sh"]', '["sh", "-c", "cat v"]'))
+        changed = shlax("build", "-t", ours, str(ctx), cache_dir=cache)
+        # the COPY is folded with the config steps after it (one commit): copied again, the RUN is not run
+        assert (
+            statuses(changed.stderr)
+            == ["from", "config", "config", "config", "cached", "config", "built"] + ["config"] * 2
+        )
+        bud(ctx / "Containerfile", ctx, theirs, cleanup=buildah_cleanup)
+        assert _shape(ours) == _shape(theirs) and image_config(ours) == image_config(theirs)
+    finally:
+        forget_layers(cache)
+
+
+def test_a_stage_built_from_keeps_its_empty_entries_in_the_child_oci(base_images, buildah_cleanup, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(FROM_STAGE)
+    ours, theirs = buildah_cleanup.tag("shlax-entries-from"), buildah_cleanup.tag("bud-entries-from")
+    cache = tmp_path / "cache"
+    flags = ("--format", "oci", "--timestamp", "0")
+    try:
+        shlax("build", *flags, "-t", ours, str(ctx), cache_dir=cache)
+        bud(ctx / "Containerfile", ctx, theirs, *flags, cleanup=buildah_cleanup)
+        layers, history = _shape(ours, "OCIv1")
+        assert (layers, history) == _shape(theirs, "OCIv1")
+        assert [created for created, empty in history[1:] if empty] == [
+            "/bin/sh -c #(nop) ENV X=1",
+            "/bin/sh -c #(nop) WORKDIR /w",
+            "/bin/sh -c #(nop) USER nobody",
+            "/bin/sh -c #(nop) ENV Y=2",
+            "/bin/sh -c #(nop) STOPSIGNAL SIGINT",
+        ]
+        assert {h.get("created") for h in _inspect(ours)["OCIv1"]["history"][1:]} == {"1970-01-01T00:00:00Z"}
+        assert _inspect(ours)["OCIv1"]["config"] == _inspect(theirs)["OCIv1"]["config"]
+    finally:
+        forget_layers(cache)

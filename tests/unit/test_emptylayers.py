@@ -12,7 +12,7 @@ import pytest
 from fake_runner import FakeRunner
 
 from shlax_front.backend.api import BuildRequest, run_request
-from shlax_front.backend.emptylayers import EMPTY_LAYER, without_empty_layer, write_dir
+from shlax_front.backend.emptylayers import EMPTY_LAYER, with_entries, without_empty_layer, write_dir
 
 BASE = "sha256:" + "a" * 64
 RUN_LAYER = "sha256:" + "b" * 64
@@ -197,3 +197,100 @@ def test_config_steps_right_after_from_are_empty_entries_on_the_base_image(tmp_p
     (pulled,) = runner.pulled
     assert [h["created_by"] for h in pulled["history"][1:]] == ['/bin/sh -c #(nop) CMD ["sh"]']
     assert done.image != "image1"
+
+
+def _stage_image(layers: int) -> tuple[str, str]:
+    """A stage's image as buildah stores it: the base's layer and entries (one of them empty), then ``layers``
+    layers of the stage, each with its entry."""
+    own = ["sha256:" + str(n) * 64 for n in range(1, layers + 1)]
+    config = {
+        "rootfs": {"type": "layers", "diff_ids": [BASE, *own]},
+        "history": [
+            {"created_by": "/bin/sh"},
+            {"created_by": '/bin/sh -c #(nop) CMD ["sh"]', "empty_layer": True},
+            *[
+                {"created": f"t{n}", "created_by": f"layer {n}", "comment": f"FROM {n}"}
+                for n in range(1, layers + 1)
+            ],
+        ],
+    }
+    manifest = {"config": {"digest": "sha256:x"}, "layers": [{"digest": d} for d in [BASE, *own]]}
+    return json.dumps(config), json.dumps(manifest)
+
+
+def test_entries_go_before_each_of_the_stage_s_layers_and_after_its_last():
+    made = with_entries(*_stage_image(2), [("ENV A=1", "WORKDIR /app"), ("LABEL a=b",)], ["CMD x"])
+    assert made is not None
+    history = json.loads(made[0])["history"]
+    assert [(h["created_by"], h.get("empty_layer", False), h.get("comment")) for h in history] == [
+        ("/bin/sh", False, None),
+        ('/bin/sh -c #(nop) CMD ["sh"]', True, None),  # the base's own entries stay as they are
+        ("ENV A=1", True, "FROM 1"),  # an entry takes the time and comment of the layer it precedes
+        ("WORKDIR /app", True, "FROM 1"),
+        ("layer 1", False, "FROM 1"),
+        ("LABEL a=b", True, "FROM 2"),
+        ("layer 2", False, "FROM 2"),
+        ("CMD x", True, "FROM 2"),
+    ]
+    assert [h.get("created") for h in history[2:]] == ["t1", "t1", "t1", "t2", "t2", "t2"]
+    assert json.loads(made[1])["config"]["digest"] == "sha256:" + hashlib.sha256(made[0]).hexdigest()
+    # only the stage's last layers get gaps: a stage built FROM another one leaves the base's as they are
+    only_last = with_entries(*_stage_image(2), [("USER x",)], [])
+    assert only_last is not None
+    assert [h["created_by"] for h in json.loads(only_last[0])["history"]][-3:] == [
+        "layer 1",
+        "USER x",
+        "layer 2",
+    ]
+
+
+@pytest.mark.parametrize(
+    "image, gaps, trailing",
+    [
+        (_stage_image(1), [("A",), ("B",), ("C",)], []),  # more layers said than the image has
+        (_stage_image(1), [()], []),  # nothing to insert: the image is kept
+        (
+            (json.dumps({"rootfs": {"diff_ids": [BASE]}, "history": []}), json.dumps({"layers": [{}]})),
+            [("A",)],
+            [],
+        ),
+        ((_stage_image(1)[0], json.dumps({"layers": []})), [("A",)], []),  # manifest and config disagree
+        (
+            _stage_image(1),
+            [],
+            ["CMD"],
+        ),  # not drop_last: fine; see below for drop_last without the empty layer
+    ],
+)
+def test_an_image_not_as_expected_gets_no_entries(image, gaps, trailing):
+    made = with_entries(*image, gaps, trailing)
+    if trailing:
+        assert made is not None and with_entries(*image, gaps, trailing, drop_last=True) is None
+    else:
+        assert made is None
+
+
+def _config(ref: str) -> dict:
+    return {"env": {"PATH": "/bin"}, "shell": None, "workdir": "/", "user": ""}
+
+
+@pytest.mark.parametrize(
+    "build_args, lines",
+    [
+        ({}, ["/bin/sh -c #(nop) ARG V", "/bin/sh -c #(nop) ARG V"]),
+        ({"W": "2"}, ["/bin/sh -c #(nop) ARG V", "/bin/sh -c #(nop) ARG V W"]),
+    ],
+)
+def test_an_arg_s_entry_names_the_args_with_a_value_and_goes_with_the_next_step(build_args, lines):
+    from shlax_front.backend.plan import Planner
+    from shlax_front.backend.steps import ConfigStep, RunStep
+    from shlax_front.parser import parse
+
+    text = "FROM busybox\nARG V=1\nARG W\nRUN true\nARG Z=3\n"
+    plan = Planner(parse(text), build_args, image_config=_config, path="C").plan()
+    steps = plan.stages[-1].steps
+    (run,) = [step for step in steps if isinstance(step, RunStep)]
+    assert list(run.before) == lines
+    last = steps[-1]  # an ARG last in the stage: a config step of its own that changes nothing
+    assert isinstance(last, ConfigStep) and last.options == () and last.before == ()
+    assert last.history == "/bin/sh -c #(nop) ARG " + " ".join(sorted(["V", "Z", *build_args]))

@@ -33,17 +33,19 @@ def _edit(tmp_path, text: str = "# more\n") -> None:
         f.write(text)
 
 
-def test_a_late_edit_is_one_container_one_config_and_one_named_commit(tmp_path):
+def test_a_late_edit_is_one_container_one_config_one_commit_and_one_rewrite(tmp_path):
+    """The rewrite: the commit stored again with bud's empty entries for EXPOSE and CMD (``emptylayers``), an
+    image ``buildah pull dir:`` leaves unnamed, then tagged."""
     runner = FakeRunner()
     _build(tmp_path, runner, tags=("app",))
     _edit(tmp_path)
     done = _build(tmp_path, runner, tags=("app",))
     calls = [call for call in runner.calls if call[1] != "inspect"]  # the fake's listing names no base image
-    assert [call[1] for call in calls] == ["images", "from", COPY_VERB, "config", "commit"]
+    assert [call[1] for call in calls] == ["images", "from", COPY_VERB, "config", "commit", "pull", "tag"]
     config = calls[3]
     assert config[2:6] == ["--port", "8000/tcp", "--cmd", '["python3", "app.py"]']
     assert config[6] == "--created-by" and "COPY" in config[7]
-    assert calls[4][-1] == "localhost/app:latest"
+    assert calls[4][-1] != "localhost/app:latest" and calls[-1] == ["buildah", "tag", done.image, "app"]
     assert [s.status for s in done.steps] == ["from", "cached", "built", "config", "config"]
 
     again = _build(tmp_path, runner, tags=("app",))  # nothing changed: the folded image is found
@@ -74,7 +76,11 @@ def test_a_cache_made_before_the_config_steps_were_folded_is_still_found(tmp_pat
 
 
 def test_the_first_name_is_given_at_commit_the_others_and_a_cached_image_are_tagged(tmp_path):
+    """A file ending with a layer and no config step before it: the last commit is the image (no rewrite)."""
     runner = FakeRunner()
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "app.py").write_text("print(1)\n")
+    (tmp_path / "ctx" / "Containerfile").write_text("FROM busybox\nRUN echo a > /a\nCOPY app.py /app/\n")
     done = _build(tmp_path, runner, tags=("app", "quay.io/a/b:1"))
     commit = [call for call in runner.calls if call[1] == "commit"][-1]
     assert commit[-1] == "localhost/app:latest"

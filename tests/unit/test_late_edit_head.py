@@ -90,7 +90,10 @@ def test_the_head_is_the_container_redo_makes_itself(tmp_path, monkeypatch, plai
     assert _commands(early)[0].startswith("buildah from --quiet --name CONTAINER --pull=never image")
     assert _commands(early) == _commands(alone)
     assert _verbs(early) == (
-        ["from", "mount", "config", "commit"] if plain else ["from", "copy", "config", "commit"]
+        # the commit stored again with CMD's empty entry (``emptylayers``): a ``pull dir:``
+        ["from", "mount", "config", "commit", "pull"]
+        if plain
+        else ["from", "copy", "config", "commit", "pull"]
     )
     assert done.image == without.image and done.rows == without.rows
     index = [json.loads((tmp_path / d / "layers" / "index.json").read_text()) for d in ("cache", "cache2")]
@@ -133,7 +136,7 @@ def test_a_failed_head_leaves_redo_to_make_its_own(tmp_path):
     head = late_edit.Head.start(tail, early)
     assert head is not None
     done, _ = late_edit.redo(tail, tmp_path / "cache", listing, None, head=head)
-    assert _verbs(early) == ["from", "from", "copy", "config", "commit", "umount", "rm"]
+    assert _verbs(early) == ["from", "from", "copy", "config", "commit", "pull", "umount", "rm"]
     assert done.rows[0][4] == "built" and _left(early) == set()
 
 
