@@ -487,3 +487,86 @@ def restore_status_old(rootfs: str, earlier_status: str | None, earlier_old: str
         return
     with open(old_path, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write(rebuilt)
+
+
+#: the relations whose alternatives apt chooses among when it installs (Recommends too: an install may take them)
+_CHOSEN_RELATIONS = ("Pre-Depends", "Depends", "Recommends")
+
+
+def _fields(stanza: str) -> dict[str, str]:
+    """A status stanza's fields (continuation lines joined)."""
+    fields: dict[str, str] = {}
+    name = None
+    for line in stanza.splitlines():
+        if line.startswith((" ", "\t")) and name is not None:
+            fields[name] += " " + line.strip()
+        elif ":" in line:
+            name, value = line.split(":", 1)
+            fields[name] = value.strip()
+    return fields
+
+
+def _relation_names(value: str) -> list[list[str]]:
+    """The package names of a relation field, by group: ``a (>= 1) | b:any, c`` -> [[a, b], [c]]."""
+    return [
+        [re.split(r"[\s(:\[]", alternative.strip(), maxsplit=1)[0] for alternative in group.split("|")]
+        for group in value.split(",")
+        if group.strip()
+    ]
+
+
+def _installed_packages(text: str | None) -> dict[str, dict[str, str]]:
+    """{name: fields} of the packages a status file shows installed (any architecture, by name)."""
+    out = {}
+    for (name, _arch), stanza in _stanzas(text or ""):
+        fields = _fields(stanza)
+        if fields.get("Status", "").endswith(" installed"):
+            out[name] = fields
+    return out
+
+
+def choices_differ(parent: str | None, earlier: str | None, after: str | None) -> str | None:
+    """Why the packages a delta left may not be the ones a full install of the whole set chooses (None: no
+    choice the two could make otherwise; dpkg status files of the parent layer, the earlier layer and the
+    delta's). apt resolves an or-group (``pinentry-curses | pinentry``) or a virtual package by what is
+    installed or already chosen: gpg-agent's earlier install took pinentry-curses (and libncursesw6); adding
+    pinentry-tty, which provides pinentry, a full install takes pinentry-tty alone, the delta leaves both. So
+    a delta is not kept when a package new to the layer in one install (the earlier one, or the delta) could
+    meet such a relation of a package new in the other. Nor when the delta removed a package the earlier layer
+    had installed (a conflict apt resolved by removing it: a full install would have chosen otherwise, or
+    failed)."""
+    if earlier is None and after is None:
+        return None  # no dpkg in the layers: nothing installed that a choice could differ in
+    if earlier is None or after is None:
+        return "dpkg's status file is missing, so the packages apt chose are not known"
+    base = _installed_packages(parent)
+    had = _installed_packages(earlier)
+    now = _installed_packages(after)
+    removed = sorted(set(had) - set(now))
+    if removed:
+        return (
+            f"the delta removed {', '.join(removed[:3])}, which the earlier layer had installed: a full install"
+            " chooses its packages otherwise"
+        )
+
+    def version(packages: dict[str, dict[str, str]], name: str) -> str | None:
+        return packages[name].get("Version") if name in packages else None
+
+    half = {name: "earlier" for name in had if version(had, name) != version(base, name)}
+    half.update({name: "delta" for name in now if version(now, name) != version(had, name)})
+    meets: dict[str, set[str]] = {}
+    for name in half:
+        for provided in [name, *(g[0] for g in _relation_names(now[name].get("Provides", "")))]:
+            meets.setdefault(provided, set()).add(name)
+    for name in sorted(half):
+        for relation in _CHOSEN_RELATIONS:
+            for group in _relation_names(now[name].get(relation, "")):
+                if len(group) == 1 and meets.get(group[0], set()) <= {group[0]}:
+                    continue  # one real package: no choice
+                other = sorted(q for alt in group for q in meets.get(alt, ()) if half[q] != half[name])
+                if other:
+                    return (
+                        f"{name} ({half[name]} install) has `{relation}: {' | '.join(group)}`, which"
+                        f" {other[0]} ({half[other[0]]} install) meets: a full install may choose otherwise"
+                    )
+    return None

@@ -59,6 +59,7 @@ from shlax_front.backend.dpkgstate import (
     _read,
     _stanzas,
     accounts_added,
+    choices_differ,
     delta_updates,
     dpkg_runs_split,
     dpkg_triggers,
@@ -583,6 +584,15 @@ class IncrementalLayers:
             edited = shared_edits(rootfs, start.parent_root, start.shared)
             if edited:
                 return edited
+            after = _read(inside(rootfs, DPKG_STATUS))
+            if isinstance(start.check, AptOrder) and (earlier_status or after):
+                # the parent's root is mounted already when the earlier layer has dpkg's files (``before_run``)
+                root = start.parent_root()
+                chose = choices_differ(
+                    _read(inside(root, DPKG_STATUS)) if root else None, earlier_status, after
+                )
+                if chose:
+                    return chose
             restore_status_old(rootfs, *start.dpkg_status)
             if start.earlier_updates is not None and delta is not None:
                 start.kept_updates = start.earlier_updates + delta

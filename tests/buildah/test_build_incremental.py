@@ -104,6 +104,43 @@ def test_an_install_that_deletes_the_lists_of_its_image_is_built_in_full(
         forget_layers(cache)
 
 
+def test_an_added_package_that_meets_an_alternative_of_the_earlier_install_is_built_in_full(
+    tmp_path, base_images, buildah_cleanup
+):
+    """gpg-agent depends on `pinentry-curses | pinentry`: alone, apt takes pinentry-curses (and libncursesw6).
+    With pinentry-tty (which provides pinentry) in the same install, a full install takes pinentry-tty alone;
+    a delta on the earlier layer kept pinentry-curses beside it (bud's image had neither). Then a package that
+    conflicts with one the earlier install named: the delta's apt removed libluajit-5.1-2 to install
+    libluajit2-5.1-2 and the build succeeded; a full install of both fails, as bud's does."""
+    ctx, cache = tmp_path / "ctx", tmp_path / "cache"
+    ctx.mkdir()
+    containerfile = ctx / "Containerfile"
+    try:
+        containerfile.write_text(APT.format(packages="gpg-agent"))
+        shlax("build", str(ctx), cache_dir=cache)
+        containerfile.write_text(APT.format(packages="gpg-agent pinentry-tty"))
+        rebuilt = buildah_cleanup.tag()
+        added = shlax("build", "--explain", "-t", rebuilt, str(ctx), cache_dir=cache)
+        assert (
+            "not incremental: gpg-agent (earlier install) has `Depends: pinentry-curses | pinentry`, which"
+            " pinentry-tty (delta install) meets: a full install may choose otherwise" in added.stderr
+        )
+        full = bud(containerfile, ctx, buildah_cleanup.tag(), cleanup=buildah_cleanup)
+        assert diff_trees(_tree(rebuilt), _tree(full)) == []
+        assert image_config(rebuilt) == image_config(full)
+
+        containerfile.write_text(APT.format(packages="libluajit-5.1-2"))
+        shlax("build", str(ctx), cache_dir=cache)
+        containerfile.write_text(APT.format(packages="libluajit-5.1-2 libluajit2-5.1-2"))
+        conflicting = shlax("build", "--explain", str(ctx), cache_dir=cache, check=False)
+        assert conflicting.returncode == 100
+        assert (
+            "not incremental: the delta removed libluajit-5.1-2, libluajit-5.1-common" in conflicting.stderr
+        )
+    finally:
+        forget_layers(cache)
+
+
 def test_an_install_whose_status_file_dpkg_writes_mid_run_is_built_in_full(
     tmp_path, base_images, buildah_cleanup
 ):

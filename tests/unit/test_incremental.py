@@ -642,6 +642,72 @@ def test_a_shared_file_both_installs_edited_is_not_kept(tmp_path):
     )
 
 
+def _installed(*packages: tuple[str, str, str]) -> str:
+    """A status file of installed packages: (name, version, relation lines)."""
+    return "".join(
+        f"Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\n{fields}\n"
+        for name, version, fields in packages
+    )
+
+
+GPG_AGENT = ("gpg-agent", "2", "Depends: pinentry-curses | pinentry, libc6 (>= 2.34)\n")
+CURSES = ("pinentry-curses", "1", "Provides: pinentry\nDepends: libncursesw6\n")
+
+
+@pytest.mark.parametrize(
+    ("earlier", "after", "why"),
+    [
+        # the delta's package provides what an or-group of the earlier install's names
+        (
+            [GPG_AGENT, CURSES],
+            [GPG_AGENT, CURSES, ("pinentry-tty", "1", "Provides: pinentry\n")],
+            "gpg-agent (earlier install) has `Depends: pinentry-curses | pinentry`, which pinentry-tty (delta"
+            " install) meets: a full install may choose otherwise",
+        ),
+        # the other way round: the delta's package's or-group met by the earlier install's
+        (
+            [("mailutils", "1", "Depends: dma | mail-transport-agent\n")],
+            [
+                ("mailutils", "1", "Depends: dma | mail-transport-agent\n"),
+                ("x", "1", "Recommends: y | mailutils\n"),
+            ],
+            "x (delta install) has `Recommends: y | mailutils`, which mailutils (earlier install) meets",
+        ),
+        # a conflict apt resolved by removing what the earlier install had
+        (
+            [("libluajit-5.1-2", "1", "")],
+            [("libluajit2-5.1-2", "1", "")],
+            "the delta removed libluajit-5.1-2, which the earlier layer had installed",
+        ),
+        # a library the delta upgrades that the earlier install depends on: one real package, no choice
+        (
+            [GPG_AGENT, CURSES],
+            [GPG_AGENT, CURSES, ("libc6", "3", ""), ("tree", "1", "Depends: libc6 (>= 3)\n")],
+            None,
+        ),
+        # an or-group met by the same install's own package, or by the parent's
+        ([GPG_AGENT, CURSES], [GPG_AGENT, CURSES, ("nano", "1", "Depends: debconf | debconf-2.0\n")], None),
+    ],
+)
+def test_a_delta_whose_packages_a_full_install_may_choose_otherwise_is_not_kept(earlier, after, why):
+    """apt meets an or-group or a virtual package by what is installed or already chosen, so the earlier
+    install's choices and the delta's may not be a full install's; a removal is one too."""
+    from shlax_front.backend.dpkgstate import choices_differ
+
+    parent = _installed(("libc6", "2", ""), ("debconf", "1", ""))
+    base = [("libc6", "2", ""), ("debconf", "1", "")]
+    got = choices_differ(parent, _installed(*base, *earlier), _installed(*base, *after))
+    assert got == why if why is None else why in got
+
+
+def test_a_delta_without_dpkg_s_status_file_is_not_kept():
+    from shlax_front.backend.dpkgstate import choices_differ
+
+    status = _installed(GPG_AGENT, CURSES)
+    assert choices_differ(None, None, None) is None  # no dpkg at all
+    assert "dpkg's status file is missing" in choices_differ(None, status, None)
+
+
 def test_a_split_the_earlier_layer_shows_is_compared_with_apt_s_plan_after_the_delta_ran(
     tmp_path, monkeypatch
 ):
