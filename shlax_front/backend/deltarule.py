@@ -413,6 +413,9 @@ _PIP_FILES = ("-r", "--requirement", "-c", "--constraint")
 #: pip options that install somewhere a delta merges into differently from a first install (``--target``
 #: skips what exists there, ``bin/`` included) or from a source tree
 _PIP_ELSEWHERE = ("-t", "--target", "--prefix", "--root", "-e", "--editable")
+#: pip options that install again what is installed: a delta's pip writes the earlier layer's dependencies over
+#: themselves (``-I "urllib3<2"`` then ``requests`` added: urllib3's RECORD was not a full install's)
+_PIP_REINSTALLS = ("-I", "--ignore-installed")
 #: a pip operand that is not a requirement on an index name: a path, an URL, an archive
 _NOT_A_REQUIREMENT = re.compile(r"^[./~]|/|://|@|\.(whl|zip|tar\.gz|tgz|tar\.bz2)$", re.I)
 
@@ -438,6 +441,8 @@ def _pip_refusal(install, operands: list[Word]) -> str | None:
             return "pip reads requirement or constraint files (only names on its command line are built incrementally)"
         if _option_named(w.value, _PIP_ELSEWHERE):
             return f"pip {w.value.split('=', 1)[0]} merges into what exists differently from a first install"
+        if _option_named(w.value, _PIP_REINSTALLS):
+            return f"pip {w.value} installs the earlier layer's distributions again over themselves"
     if any(w.dynamic or _NOT_A_REQUIREMENT.search(w.value) for w in operands):
         return "a pip operand is not a plain requirement (variable, path, URL or archive)"
     return None

@@ -96,5 +96,13 @@ def test_added_pip_requirements_build_on_the_previous_layer_as_a_full_build_woul
         containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="alpha beta gamma dep"))
         named = shlax("build", "--incremental", "--explain", str(ctx), cache_dir=cache)
         assert "not incremental: the pip delta left dep 2.0 (a full install: 2.0, requested)" in named.stderr
+
+        # -I installs alpha's dep again over the earlier layer's: its RECORD was not a full install's (the
+        # names and versions pip reports were): built in full, said why
+        containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="-I alpha"))
+        shlax("build", "--incremental", str(ctx), cache_dir=cache)
+        containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="-I alpha beta"))
+        again = shlax("build", "--incremental", "--explain", str(ctx), cache_dir=cache)
+        assert "not incremental: pip -I installs the earlier layer's distributions again" in again.stderr
     finally:
         forget_layers(cache)

@@ -62,6 +62,8 @@ def test_an_apt_install_gives_its_packages_and_a_template_without_them():
         ("RUN yarn install --frozen-lockfile", "yarn installs are built in full"),
         ("RUN pip install -r requirements.txt flask", "requirement or constraint files"),
         ("RUN pip install --target=/opt/lib flask", "pip --target merges"),
+        ("RUN pip install -I flask", "pip -I installs the earlier layer's distributions again"),
+        ("RUN pip install --ignore-installed flask", "pip --ignore-installed installs"),
         ("RUN pip install ./wheels/flask.whl", "not a plain requirement"),
         ("RUN pip install git+https://example.org/flask", "not a plain requirement"),
         ("RUN python3 -m venv /v && /v/bin/pip install flask", "also runs `python3 -m venv`"),
