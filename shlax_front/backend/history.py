@@ -75,6 +75,8 @@ def with_content(
         return history
     if not digest:
         return history.replace(CONTENT, " ".join(sources), 1)
+    if len(sources) == 1 and "://" in sources[0]:  # a URL: bud's digester gives it no content type
+        return history.replace(CONTENT, digest, 1)
     items = _copied_items(sources, context, exclude)
     if len(items) > 1:
         kind = "multi"

@@ -206,3 +206,53 @@ def test_a_workdir_made_for_a_run_is_owned_as_bud_owns_it(base_images, buildah_c
         )
     )
     _same_as_bud(context, buildah_cleanup, tmp_path / "cache")
+
+
+def test_an_added_url_has_buds_history_line(base_images, buildah_cleanup, tmp_path):
+    """bud words ``ADD <url> /f`` as ``ADD <digest> in /f`` (its digester has no content type for a URL);
+    shlax-front wrote ``ADD file:<digest>``. Files and config as bud's too."""
+    import http.server
+    import threading
+    from functools import partial
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "f.txt").write_text("from the web\n")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/f.txt"
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Containerfile").write_text(f"FROM busybox\nADD {url} /f.txt\nADD {url} /d/\n")
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    ours, theirs = buildah_cleanup.tag("shlax-red"), buildah_cleanup.tag("bud-red")
+    cache = tmp_path / "cache"
+    try:
+        shlax("build", "--format", "docker", "-t", ours, str(context), cache_dir=cache, env=env)
+        done = run_bud(
+            ["buildah", "bud", "--layers", "--format", "docker", "-t", theirs, str(context)], env=env
+        )
+        assert done.returncode == 0, done.stderr
+        buildah_cleanup.layers(layers_made(done.stdout))
+        lines = [_created_by(ref)[-2:] for ref in (ours, theirs)]
+        assert (
+            lines[0] == lines[1]
+            and lines[0][0].startswith("/bin/sh -c #(nop) ADD ")
+            and ":" not in lines[0][0]
+        )
+        assert image_config(ours) == image_config(theirs)
+        assert diff_trees(_trees(ours), _trees(theirs)) == []
+    finally:
+        server.shutdown()
+        forget_layers(cache)
+
+
+def _created_by(ref: str) -> list[str]:
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        ["buildah", "inspect", "--type", "image", ref], capture_output=True, text=True, check=True
+    )
+    return [h.get("created_by", "") for h in json.loads(out.stdout)["Docker"]["history"]]

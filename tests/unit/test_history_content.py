@@ -58,3 +58,10 @@ def test_the_kind_reuses_the_walk_the_key_made(context, monkeypatch):
     context.digest(("bin/*",))
     assert with_content(LINE, DIGEST, ("bin/*",), context).split()[-3] == f"multi:{DIGEST}"
     assert walks == ["bin/*"]
+
+
+def test_a_url_is_the_digest_alone_as_bud_words_it():
+    """bud 1.28's digester starts no content type for a URL ``ADD``: ``ADD <digest> in /x``, not ``file:``."""
+    url = "https://deb.debian.org/debian/README"
+    assert with_content(LINE, DIGEST, (url,)).split()[-3] == DIGEST
+    assert with_content(LINE, DIGEST, (url, "a")).split()[-3] == f"multi:{DIGEST}"
