@@ -4,6 +4,8 @@ Layout under the root (``--cache-dir``, else ``$XDG_CACHE_HOME/shlax-front``, el
 
     layers/index.json    cache key -> committed image id (plus the inputs, for --explain)
     layers/index.lock    fcntl lock for read-modify-write of the index
+    layers/images.lock   held shared by every build from its index's load to its end, exclusive by ``cache
+                         prune`` while it removes layer images: a build never loses an image it found cached
     apt/<cache>/<ID>-<VERSION_ID>-<arch>/   apt archives and lists, per distribution release and architecture
     pip-wheelhouse/      distributions pip downloaded, served back offline-first
     locks/<cache>.lock   one lock per package cache, so concurrent builds both succeed
@@ -30,6 +32,7 @@ import pwd
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +188,8 @@ def lock_subject(path: Path) -> str:
     """What a lock file guards, in words: ``layers/index.lock`` is the layer index, ``locks/<x>.lock`` a cache."""
     if path.name == "index.lock":
         return f"the layer index {path.with_name('index.json')}"
+    if path.name == "images.lock":
+        return f"the cached layer images of {path.parent.parent}"
     name = path.name.removesuffix(".lock")
     if name.startswith("mount-"):
         return f"the cache mount {name.removeprefix('mount-')} ({path.parent.parent / 'mounts'})"
@@ -226,6 +231,8 @@ class LayerIndex:
     #: stages of one build write at the same time: one at a time here, before the file lock between builds
     #: (which would also serialise them, but say it waits for "another build")
     _writing: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    #: closes the descriptor of the shared lock on ``images_lock_path`` (``load``)
+    _images_held: weakref.finalize | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -235,19 +242,55 @@ class LayerIndex:
     def lock_path(self) -> Path:
         return self.root / "layers" / "index.lock"
 
-    def load(self) -> LayerIndex:
+    @property
+    def images_lock_path(self) -> Path:
+        return self.root / "layers" / "images.lock"
+
+    def load(self, in_use: bool = True) -> LayerIndex:
         """Read the index (under a shared lock: never while a build writes it, and a cache directory that
-        cannot be written fails here, before anything is built). A root others can write is refused."""
+        cannot be written fails here, before anything is built). A root others can write is refused.
+
+        ``in_use`` (a build): the images the index points at are held (``hold_images``) until this index is
+        released or collected, or the process ends (a build killed outright holds nothing)."""
         from shlax_front.backend import stale
 
         check_trusted(self.root)
         stale.sweep_writes(self.root)
+        if in_use:
+            self.hold_images()
         with file_lock(self.lock_path, exclusive=False):
             data = self._read()
         self.entries = data.get("entries", {})
         self.slots = data.get("slots", {})
         self.superseded = data.get("superseded", {})
         return self
+
+    def hold_images(self) -> None:
+        """Hold ``images_lock_path`` shared: ``cache prune`` removes layer images under it exclusive. Why: a
+        build finds a step cached (the image listed) and makes its working container of that image later; a
+        prune in between removed it, and the build failed ("image not known"). Waits, with a line, while a prune
+        removes images."""
+        if self._images_held is not None and self._images_held.alive:
+            return
+        path = self.images_lock_path
+        with cache_writes(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _say(f"shlax-front: waiting for {lock_subject(path)} (being pruned)")
+                fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._images_held = weakref.finalize(self, os.close, fd)
+
+    def release_images(self) -> None:
+        """Let a prune remove the images again (``hold_images``); the build that loaded this index is over."""
+        if self._images_held is not None:
+            self._images_held()
 
     def _read(self) -> dict:
         """The index file's data; a damaged file (not JSON, not UTF-8, or JSON of another shape) is set aside

@@ -154,7 +154,7 @@ def ls_command(cache_dir, as_json):
 
     root = _root(cache_dir)
     caches = [{"path": str(p), "name": _name(root, p)} for p in _caches(root)]
-    index = LayerIndex(root).load()
+    index = LayerIndex(root).load(in_use=False)
     layers = [
         {"key": key, "image": e["image"], "step": e.get("step", ""), "created": e.get("created")}
         for key, e in sorted(index.entries.items(), key=lambda kv: kv[1].get("created", 0))
@@ -220,7 +220,7 @@ def prune_command(cache_dir, older_than, force, dry_run):
     """Remove package caches, cached layers and no-op records (all, or those unused for --older-than).
 
     On a terminal it says what it will remove and asks first (unless --force); it ends with what it freed."""
-    from shlax_front.backend.store import LayerIndex
+    from shlax_front.backend.store import file_lock
     from shlax_front.backend.userns import enter_user_namespace
     from shlax_front.progress.units import human
 
@@ -234,13 +234,7 @@ def prune_command(cache_dir, older_than, force, dry_run):
     cache_bytes = sum(caches[p][0] for p in doomed)
     records = [p for p in _noop_records(root) if cutoff is None or _records_size([p])[1] < cutoff]
     record_bytes = _records_size(records)[0]
-    index = LayerIndex(root).load()
-    stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
-    unreachable = index.unreachable()  # replaced by a rebuild of the same key: never reusable, always pruned
-    listed = _listed_images()
-    candidates = {index.entries[k]["image"] for k in stale} | unreachable
-    # cached layers only; an image someone tagged stays (its tag is theirs)
-    images = sorted(image for image in candidates if not listed.get(image[:12], {}).get("names"))
+    index, stale, unreachable, listed, images = _doomed_layers(root, cutoff)
     what = (
         f"{len(doomed)} package caches ({human(cache_bytes)}), {len(stale) + len(unreachable)} cached "
         f"layers ({len(images)} images) and {len(records)} no-op records ({human(record_bytes)}) from {root}"
@@ -262,20 +256,39 @@ def prune_command(cache_dir, older_than, force, dry_run):
         raise SystemExit(1)
     freed = _remove_caches(root, doomed, cutoff)
     records_freed = _remove_records(records, cutoff)
-    if images:
-        kept = {e["image"] for k, e in index.entries.items() if k not in stale} - set(images)
-        _remove_images(images, {i for i in kept if i[:12] in listed and not listed[i[:12]].get("names")})
-    left = _listed_images()
-    gone = [image for image in images if image[:12] not in left]
-    # an entry whose image stays (a build's container uses it) is kept: the next prune tries again
-    still = {i for i in images if i[:12] in left}
-    index.forget({k for k in stale if index.entries[k]["image"] not in still}, unreachable - still)
+    # no build between its finding a layer cached and its container of it (store.LayerIndex.hold_images)
+    with file_lock(index.images_lock_path, waiting=lambda line: click.echo(line, err=True)):
+        if stale or unreachable:  # read again: the builds waited for may have recorded layers meanwhile
+            index, stale, unreachable, listed, images = _doomed_layers(root, cutoff)
+        if images:
+            kept = {e["image"] for k, e in index.entries.items() if k not in stale} - set(images)
+            _remove_images(images, {i for i in kept if i[:12] in listed and not listed[i[:12]].get("names")})
+        left = _listed_images()
+        gone = [image for image in images if image[:12] not in left]
+        # an entry whose image stays (a build's container uses it) is kept: the next prune tries again
+        still = {i for i in images if i[:12] in left}
+        index.forget({k for k in stale if index.entries[k]["image"] not in still}, unreachable - still)
     click.echo(
         f"removed {len(doomed)} package caches, {len(stale) + len(unreachable)} cached layers and "
         f"{len(records)} no-op records from {root}: freed {human(freed)} of package caches, {len(gone)} layer "
         f"images and {human(records_freed)} of no-op records",
         err=True,
     )
+
+
+def _doomed_layers(root: Path, cutoff: float | None):
+    """(index, stale keys, unreachable images, the store's listing, the images to remove): the entries older
+    than ``cutoff`` (all without one) and the images no key reaches; an image someone tagged stays (its tag is
+    theirs)."""
+    from shlax_front.backend.store import LayerIndex
+
+    index = LayerIndex(root).load(in_use=False)
+    stale = {k for k, e in index.entries.items() if cutoff is None or e.get("created", 0) < cutoff}
+    unreachable = index.unreachable()  # replaced by a rebuild of the same key: never reusable, always pruned
+    listed = _listed_images()
+    candidates = {index.entries[k]["image"] for k in stale} | unreachable
+    images = sorted(image for image in candidates if not listed.get(image[:12], {}).get("names"))
+    return index, stale, unreachable, listed, images
 
 
 def _step_of(index, image: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -100,5 +101,60 @@ def test_prune_of_a_layer_keeps_the_layers_under_it_the_index_still_has(tmp_path
         assert len(json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)["layers"]) == 2
         again = shlax("build", "--progress=plain", str(ctx), cache_dir=cache)
         assert statuses(again.stderr) == ["from", "cached", "cached", "built"]
+    finally:
+        forget_layers(cache)
+
+
+def test_prune_waits_for_a_build_between_a_cached_step_and_its_container(tmp_path, base_images):
+    """A build found its first RUN cached (its image listed) and makes its next step's working container of that
+    image later; a prune in between removed the image and the build failed ("image not known"). Builds hold the
+    layer images (``store.LayerIndex.hold_images``): the prune says it waits, then removes them after the build.
+    A ``buildah`` in front of the real one holds the build's first ``buildah from`` until the prune waits."""
+    ctx, cache, shim = tmp_path / "ctx", tmp_path / "cache", tmp_path / "shim"
+    ctx.mkdir()
+    shim.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo 1 > /1\nARG N=1\nRUN echo $N > /n\n")
+    started, go = tmp_path / "started", tmp_path / "go"
+    real = shutil.which("buildah")
+    (shim / "buildah").write_text(
+        f"#!/bin/sh\n"
+        f'if [ "$1" = from ] && [ ! -e {started} ]; then\n'
+        f"  touch {started}; n=0\n"
+        f"  while [ ! -e {go} ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n"
+        f'fi\nexec {real} "$@"\n'
+    )
+    (shim / "buildah").chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BUILDAH_ISOLATION": "chroot"}
+    try:
+        shlax("build", str(ctx), cache_dir=cache)
+        build = subprocess.Popen(
+            [sys.executable, "-m", "shlax_front", "build", "--cache-dir", str(cache), "--build-arg", "N=2"]
+            + ["--progress=plain", str(ctx)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, "PATH": f"{shim}:{env['PATH']}"},
+        )
+        try:
+            while not started.exists() and build.poll() is None:
+                time.sleep(0.05)
+            assert started.exists(), build.communicate()[1]
+            prune = subprocess.Popen(
+                [sys.executable, "-m", "shlax_front", "cache", "prune", "--force", "--cache-dir", str(cache)],
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            assert prune.stderr is not None
+            first = prune.stderr.readline()
+        finally:
+            go.touch()
+        out, err = build.communicate(timeout=120)
+        rest = prune.communicate(timeout=120)[1]
+        assert "waiting for the cached layer images" in first, first + rest
+        assert build.returncode == 0, err
+        assert "1 steps reused" in err  # the RUN found cached was built on, not built again
+        assert prune.returncode == 0 and "removed " in rest
+        assert json.loads(cache_cli("ls", "--cache-dir", str(cache), "--json").stdout)["layers"] == []
     finally:
         forget_layers(cache)

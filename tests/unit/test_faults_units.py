@@ -64,7 +64,9 @@ def test_a_cache_write_killed_before_its_rename_is_swept_by_the_next_build(tmp_p
     at_root.write_text("cut")
     LayerIndex(tmp_path).load()
     assert not at_root.exists()
-    assert sorted(p.name for p in record.parent.iterdir()) == sorted(["index.json", "index.lock", live.name])
+    assert sorted(p.name for p in record.parent.iterdir()) == sorted(
+        ["images.lock", "index.json", "index.lock", live.name]
+    )
     assert package.exists() and list(state.iterdir()) == []
     assert json.loads(record.read_text()) == {"entries": {}}
 
