@@ -52,8 +52,10 @@ class Rules:
     - ``keep_unknown``: a reference to a name nothing defines stays as written and a value built from one is
       forgotten (lenient); else it expands to nothing;
     - ``split_copy_sources``: shell-form COPY/ADD sources are split into words after expansion (bud);
-    - ``heredoc_quotes``: quotes in an expanding COPY heredoc body are shell quotes (bud 1.28); BuildKit keeps
-      them as ordinary characters;
+    - ``heredoc_raw``: an expanding COPY heredoc body keeps its quotes and escapes as written, variables expanded
+      (bud 1.39: BuildKit's lexer with raw quotes and raw escapes, ``\\`` the escape whatever the file says; an
+      unmatched quote fails as it fails there; bud 1.28 cannot COPY a heredoc); BuildKit makes quotes ordinary
+      characters and takes escapes away;
     - ``from_stage_index``: ``FROM 0`` names the first stage (bud); BuildKit reads it as an image name;
     - ``empty_platform_error``: a ``FROM --platform`` that expands to nothing is an error (BuildKit); bud 1.28
       builds for this machine (``$BUILDPLATFORM`` is not in FROM's scope there).
@@ -64,7 +66,7 @@ class Rules:
     predefined_global: bool = True
     keep_unknown: bool = False
     split_copy_sources: bool = False
-    heredoc_quotes: bool = False
+    heredoc_raw: bool = False
     from_stage_index: bool = False
     empty_platform_error: bool = True
 
@@ -82,7 +84,7 @@ BUD = Rules(
     ),
     predefined_global=False,
     split_copy_sources=True,
-    heredoc_quotes=True,
+    heredoc_raw=True,
     from_stage_index=True,
     empty_platform_error=False,
 )  # fmt: skip
@@ -304,8 +306,18 @@ class _Expander:
     def heredoc(self, doc: Heredoc) -> Heredoc:
         if not doc.expand:
             return doc
-        if self.rules.heredoc_quotes:
-            return replace(doc, content=self._expand(doc.content).value)
+        if self.rules.heredoc_raw:
+            raw = expand(
+                doc.content,
+                self.variables,
+                "\\",
+                skip_unset=self.rules.keep_unknown,
+                raw_quotes=True,
+                raw_escapes=True,
+            )
+            self.used |= raw.used
+            self.unset |= set(raw.unset)
+            return replace(doc, content=raw.value)
         return replace(doc, content=self._expand(doc.content, skip_quotes=True).value)
 
 

@@ -256,3 +256,39 @@ def _created_by(ref: str) -> list[str]:
         ["buildah", "inspect", "--type", "image", ref], capture_output=True, text=True, check=True
     )
     return [h.get("created_by", "") for h in json.loads(out.stdout)["Docker"]["history"]]
+
+
+COPY_HEREDOCS = r"""FROM busybox
+ARG A=argval
+ENV E=envval
+COPY <<EOF /e.sh
+#!/bin/sh
+exec "$@" $A ${E} \$HOME 'single $A' "dq $A" \\ \n `echo x` ${A:-d} ${NOPE:-dflt}
+EOF
+COPY <<'EOF' /q.sh
+quoted "$A"
+EOF
+COPY <<-EOF /t.sh
+	tabbed $A
+EOF
+"""
+
+
+def test_copy_heredoc_bodies_are_the_files_bud_writes(base_images, buildah_cleanup, tmp_path):
+    """``COPY <<EOF``: the files bud 1.39 writes (measured; bud 1.28 cannot COPY a heredoc): variables expanded,
+    quotes and backslashes kept (imagebuilder's lexer with raw quotes and escapes), a quoted delimiter
+    expands nothing, ``<<-`` strips tabs. shlax-front took the quotes away as a shell does ("$@" became
+    nothing, ``\\$HOME`` became ``$HOME``)."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Containerfile").write_text(COPY_HEREDOCS)
+    ours = buildah_cleanup.tag("shlax-red")
+    cache = tmp_path / "cache"
+    body = 'exec "" argval envval \\$HOME \'single $A\' "dq argval" \\\\ \\n `echo x` argval dflt'
+    try:
+        shlax("build", "-t", ours, str(context), cache_dir=cache)
+        assert read_file(ours, "/e.sh") == f"#!/bin/sh\n{body}\n"
+        assert read_file(ours, "/q.sh") == 'quoted "$A"\n'
+        assert read_file(ours, "/t.sh") == "tabbed argval\n"
+    finally:
+        forget_layers(cache)
