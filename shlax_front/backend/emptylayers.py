@@ -86,13 +86,17 @@ def with_entries(
     gaps: Sequence[Sequence[str]],
     trailing: Sequence[str],
     drop_last: bool = False,
+    base_comment_first: bool = False,
 ) -> tuple[bytes, bytes] | None:
     """The config and manifest of a stage's image with bud's empty entries in its history: ``gaps`` has one
     item per layer the stage added (its last ``len(gaps)`` non-empty entries, in order), the lines bud writes
     just before that layer's entry; ``trailing`` the lines after the last one. ``drop_last``: the image's last
     layer is the empty one a commit of config steps added (``without_empty_layer``): it goes, and its entry's
     time, author and comment go to the trailing lines. An inserted entry takes the time, author and comment of
-    the entry it precedes (trailing ones: of the last entry). None when nothing is to be inserted or the image
+    the entry it precedes (trailing ones: of the last entry); ``base_comment_first`` (buildah 1.39's bud): only
+    the stage's first entry has the comment its first layer had (``FROM <base>``), the entries after it none,
+    the first layer's included (1.28's bud gives every entry ``FROM <id of the image before it>``, ids of its
+    own images: the comment of the layer an entry precedes stands in). None when nothing is to be inserted or the image
     is not as expected (the history's non-empty entries are not one per layer, fewer than ``gaps``...): the
     caller keeps the image as it is, never a guess."""
     if not any(gaps) and not trailing:
@@ -124,7 +128,12 @@ def with_entries(
     layer_at = {place: n for n, place in enumerate(filled[first:])} if gaps else {}
     for place, entry in enumerate(history):
         if place in layer_at:
-            edited += [_empty(line, entry) for line in gaps[layer_at[place]]]
+            lines = gaps[layer_at[place]]
+            edited += [_empty(line, entry) for line in lines]
+            if base_comment_first and layer_at[place] == 0 and lines:
+                for later in edited[len(edited) - len(lines) + 1 :]:
+                    later.pop("comment", None)
+                entry.pop("comment", None)
         edited.append(entry)
     edited += [_empty(line, last) for line in trailing]
     image["history"] = edited

@@ -357,7 +357,7 @@ class Executor:
             if tail and i == late_edit.tail_start(steps):
                 self.tail = late_edit.tail_entry(
                     steps, i, stage, path, state, self.context, self.reached, self.format, self.buildah,
-                    self.plain_copies,
+                    self.plain_copies, _base_comment_first(),
                 )  # fmt: skip
             t0 = time.monotonic()
             if isinstance(step, FromStep):
@@ -961,7 +961,11 @@ class Executor:
         if cached is None:
             info = self.buildah.inspect_image(state.image) or {}
             made = emptylayers.with_entries(
-                info.get("Config") or "", info.get("Manifest") or "", state.gaps, state.entries
+                info.get("Config") or "",
+                info.get("Manifest") or "",
+                state.gaps,
+                state.entries,
+                base_comment_first=_base_comment_first(),
             )
             if made is None:
                 return
@@ -1001,7 +1005,14 @@ class Executor:
         info = self.buildah.inspect_image(committed) or {}
         config, manifest = info.get("Config") or "", info.get("Manifest") or ""
         made = (
-            emptylayers.with_entries(config, manifest, gaps or [], entries, drop_last=True)
+            emptylayers.with_entries(
+                config,
+                manifest,
+                gaps or [],
+                entries,
+                drop_last=True,
+                base_comment_first=_base_comment_first(),
+            )
             if entries
             else None
         )
@@ -1064,6 +1075,15 @@ def _folded(steps: list[Step], i: int) -> list[ConfigStep]:
     if not all(isinstance(step, ConfigStep) and not step.mkdir for step in rest):
         return []
     return [step for step in rest if isinstance(step, ConfigStep)]
+
+
+def _base_comment_first() -> bool:
+    """Whether the installed buildah's bud names the base image in a stage's first history entry only (1.39),
+    not ``FROM <id>`` in each (1.28): ``emptylayers.with_entries``. The version is asked once per process."""
+    from shlax_front.backend.budversion import installed_version
+
+    version = installed_version()
+    return version is not None and version >= (1, 39)
 
 
 def _ignore(text: str) -> None:

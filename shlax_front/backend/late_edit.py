@@ -84,11 +84,13 @@ def tail_entry(
     fmt: str,
     buildah: Any,
     plain_copies: bool = False,
+    base_comment_first: bool = False,
 ) -> dict[str, Any] | None:
     """What the executor hands the record when its final stage reaches its tail at ``steps[start]``
     (``state``: the executor's ``_State`` then; ``context``: its walk, with the paths looked at so far;
     ``reached``: the keys found or committed so far; ``buildah``: its working-container options and
-    ``--timestamp``; ``plain_copies``: whether its COPYs of plain files go without ``--contextdir``)."""
+    ``--timestamp``; ``plain_copies``: whether its COPYs of plain files go without ``--contextdir``;
+    ``base_comment_first``: how the installed buildah's bud comments history entries, ``emptylayers``)."""
     if state.container is not None or state.image is None or buildah.container_options:
         return None
     return {
@@ -107,6 +109,7 @@ def tail_entry(
         # bud's empty entries so far (``emptylayers``): before each layer of the stage, and since its last
         "gaps": [list(gap) for gap in state.gaps],
         "entries": list(state.entries),
+        "base_comment_first": base_comment_first,
         "plain_copies": plain_copies,
         "steps": [_step_fields(step) for step in steps[start:]],
         "visited_before": sorted(context.visited),
@@ -405,7 +408,8 @@ def redo(
             raise NotRedone("config steps left uncommitted")
         # the image with bud's empty entries, as ``Executor._enter_history`` makes it
         if any(gaps) or entries:
-            entered = _entered(buildah, work, index, lookup, key, image, gaps, entries)
+            comment_first = tail.get("base_comment_first") is True
+            entered = _entered(buildah, work, index, lookup, key, image, gaps, entries, comment_first)
             if entered is not None:
                 image = entered
                 reached[emptylayers.history_key(key, gaps, entries)] = image
@@ -430,6 +434,7 @@ def _entered(
     image: str,
     gaps: list[tuple[str, ...]],
     entries: list[str],
+    comment_first: bool,
 ) -> str | None:
     """``image`` with bud's empty entries (``emptylayers.with_entries``) as the executor's ``_enter_history``
     stores it: found in the layer index, or stored from its edited manifest and config. None when the image is
@@ -443,7 +448,9 @@ def _entered(
     if found is not None:
         return found
     info = buildah.inspect_image(image) or {}
-    made = emptylayers.with_entries(info.get("Config") or "", info.get("Manifest") or "", gaps, entries)
+    made = emptylayers.with_entries(
+        info.get("Config") or "", info.get("Manifest") or "", gaps, entries, base_comment_first=comment_first
+    )
     if made is None:
         return None
     path = work.scratch("shlax-front-image-")

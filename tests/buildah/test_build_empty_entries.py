@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+from shlax_front.backend.budversion import installed_version
 from tests.buildah_tools import bud, file_tree, forget_layers, image_config, read_file, shlax, statuses
 
 CONTAINERFILE = """\
@@ -178,6 +179,14 @@ def test_config_steps_before_a_run_a_copy_and_after_the_last_copy_have_bud_s_emp
             '/bin/sh -c #(nop) CMD ["sh"]',
         ]
         assert image_config(ours) == image_config(theirs)
+        comments = [[h.get("comment") for h in _inspect(ref)["Docker"]["history"]] for ref in (ours, theirs)]
+        if installed_version() == (
+            1,
+            28,
+        ):  # bud: FROM <id of its image before>, ids of its own; the first the base
+            assert comments[0][1] == comments[1][1] == "FROM docker.io/library/busybox:latest"
+        else:  # 1.39: the stage's first entry names the base image, no other has a comment
+            assert comments[0] == comments[1]
         image = built.stdout.strip().splitlines()[-1]
 
         again = shlax("build", "-t", ours, str(ctx), cache_dir=cache)

@@ -294,3 +294,14 @@ def test_an_arg_s_entry_names_the_args_with_a_value_and_goes_with_the_next_step(
     last = steps[-1]  # an ARG last in the stage: a config step of its own that changes nothing
     assert isinstance(last, ConfigStep) and last.options == () and last.before == ()
     assert last.history == "/bin/sh -c #(nop) ARG " + " ".join(sorted(["V", "Z", *build_args]))
+
+
+def test_on_1_39_only_the_stage_s_first_entry_names_the_base_image():
+    """bud 1.39: the stage's first entry has the comment buildah gave its first layer (``FROM <base>``), the
+    others none; 1.28's comments are left as the layers have them."""
+    made = with_entries(
+        *_stage_image(2), [("ENV A=1", "WORKDIR /app"), ()], ["CMD x"], base_comment_first=True
+    )
+    assert made is not None
+    history = json.loads(made[0])["history"]
+    assert [h.get("comment") for h in history[2:]] == ["FROM 1", None, None, "FROM 2", "FROM 2"]
