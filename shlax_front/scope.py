@@ -59,6 +59,9 @@ class Rules:
     - ``from_stage_index``: ``FROM 0`` names the first stage (bud); BuildKit reads it as an image name;
     - ``empty_platform_error``: a ``FROM --platform`` that expands to nothing is an error (BuildKit); bud 1.28
       builds for this machine (``$BUILDPLATFORM`` is not in FROM's scope there).
+    - ``mount_targets_in_workdir``: a relative ``RUN --mount`` target is read from the WORKDIR (BuildKit, bud
+      1.39: Go's ``--mount=type=bind,source=go.mod,target=go.mod``, ``--mount=target=.``); bud 1.28 refuses it
+      ("invalid container path"), so the build takes 1.39's reading on both.
     """
 
     name: str
@@ -69,6 +72,7 @@ class Rules:
     heredoc_raw: bool = False
     from_stage_index: bool = False
     empty_platform_error: bool = True
+    mount_targets_in_workdir: bool = False
 
 
 BUILDKIT = Rules("buildkit")
@@ -87,6 +91,7 @@ BUD = Rules(
     heredoc_raw=True,
     from_stage_index=True,
     empty_platform_error=False,
+    mount_targets_in_workdir=True,
 )  # fmt: skip
 
 
@@ -326,11 +331,10 @@ def _step(instruction: ins.Instruction, scope: Scope, context: WalkContext) -> S
         return _arg_step(instruction, scope, context)
     expander = EXPANDERS.get(type(instruction))
     if expander is None or _nothing_to_expand(instruction):
-        return Step(
-            instruction, instruction, scope, after=_after(instruction, instruction, scope, frozenset())
-        )
+        expanded = _mounts_in_workdir(instruction, scope, context)
+        return Step(instruction, expanded, scope, after=_after(instruction, expanded, scope, frozenset()))
     ex = _Expander(scope._lookup(), context)
-    expanded = expander(instruction, ex)
+    expanded = _mounts_in_workdir(expander(instruction, ex), scope, context)
     return Step(
         instruction,
         expanded,
@@ -338,6 +342,23 @@ def _step(instruction: ins.Instruction, scope: Scope, context: WalkContext) -> S
         frozenset(ex.used),
         after=_after(instruction, expanded, scope, ex.unknown),
     )
+
+
+def _mounts_in_workdir(instruction: ins.Instruction, scope: Scope, context: WalkContext) -> ins.Instruction:
+    """A RUN's relative mount targets joined to the WORKDIR it runs in, under rules that read them so
+    (``Rules.mount_targets_in_workdir``); anything else as it is."""
+    if not (isinstance(instruction, ins.Run) and context.rules.mount_targets_in_workdir):
+        return instruction
+    mounts = tuple(_mount_in(m, scope.workdir) for m in instruction.mounts)
+    return instruction if mounts == instruction.mounts else replace(instruction, mounts=mounts)
+
+
+def _mount_in(mount: ins.Mount, workdir: str) -> ins.Mount:
+    if not mount.resolved or not mount.target or mount.target.startswith("/"):
+        return mount
+    target = posixpath.normpath(posixpath.join("/", workdir or "/", mount.target))
+    options = tuple((k, target if k in ("target", "dst", "destination") else v) for k, v in mount.options)
+    return replace(mount, target=target, options=options)
 
 
 def _arg_step(instruction: ins.Arg, scope: Scope, context: WalkContext) -> Step:

@@ -75,13 +75,16 @@ def parse_mount(text: str, expander: Callable[[str], str] | None = None) -> Moun
     """Parse one ``--mount=`` value the way BuildKit does; raises ``ValueError(message)``.
 
     Without ``expander`` (parse time) a mount whose text holds ``$`` is left unresolved, as BuildKit defers it
-    to dispatch; ``from=`` never allows variables. With ``expander`` every value is expanded first.
+    to dispatch; ``from=`` never allows variables. With ``expander`` every value is expanded first, in the
+    typed fields and in ``options`` (what the build hands to ``buildah run``: ``target=${GOCACHE}`` reached it
+    as written, "invalid container path").
     """
     fields = csv_fields(text)
     options = []
     for item in fields:
         key, has_value, value = item.partition("=")
         options.append((key.lower(), value if has_value else ""))
+    expanded = expander is not None
     if expander is None:
         for key, value in options:
             if key == "from" and "$" in value[:-1]:
@@ -95,7 +98,7 @@ def parse_mount(text: str, expander: Callable[[str], str] | None = None) -> Moun
 
     typed: dict[str, object] = {"type": "bind"}
     readonly_auto = True
-    for item, (key, value) in zip(fields, options, strict=True):
+    for n, (item, (key, value)) in enumerate(zip(fields, list(options), strict=True)):
         if "=" not in item:
             if key in ("readonly", "ro"):
                 typed["readonly"], readonly_auto = True, False
@@ -109,6 +112,8 @@ def parse_mount(text: str, expander: Callable[[str], str] | None = None) -> Moun
                 raise ValueError(messages.mount_not_key_value(item))
             continue
         value = expander(value)
+        if expanded:
+            options[n] = (key, value)
         if key == "type":
             if value.lower() not in MOUNT_TYPES:
                 raise ValueError(messages.mount_unknown_type(value))

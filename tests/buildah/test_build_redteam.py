@@ -292,3 +292,33 @@ def test_copy_heredoc_bodies_are_the_files_bud_writes(base_images, buildah_clean
         assert read_file(ours, "/t.sh") == "tabbed argval\n"
     finally:
         forget_layers(cache)
+
+
+def test_mount_targets_relative_or_from_a_variable_as_bud(base_images, buildah_cleanup, tmp_path):
+    """``RUN --mount=type=cache,target=${GOMODCACHE}`` (an ENV of the parent stage) reached ``buildah run`` as
+    written and failed (exit 125); the same file as bud's. A relative target (Docker's Go guide:
+    ``--mount=type=bind,source=go.mod,target=go.mod``, ``--mount=target=.``) is read from the WORKDIR, as bud
+    1.39 and BuildKit read it (bud 1.28 refuses it: "invalid container path")."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "go.mod").write_text("module example.com/app\n")
+    (context / "main.go").write_text("package main\n")
+    (context / "Containerfile").write_text(
+        "FROM busybox AS base\nENV GOMODCACHE=/go/pkg/mod/\nFROM base\n"
+        "RUN --mount=type=cache,target=${GOMODCACHE},id=redteam-gomod ls -d $GOMODCACHE > /seen\n"
+    )
+    cache = tmp_path / "cache"
+    _same_as_bud(context, buildah_cleanup, cache)
+    (context / "Containerfile").write_text(
+        "FROM busybox\nWORKDIR /src\n"
+        "RUN --mount=type=bind,source=go.mod,target=go.mod cat go.mod > /seen\n"
+        "RUN --mount=target=. ls > /listing\n"
+    )
+    ours = buildah_cleanup.tag("shlax-red")
+    try:
+        shlax("build", "-t", ours, str(context), cache_dir=cache)
+        assert read_file(ours, "/seen") == "module example.com/app\n"
+        assert read_file(ours, "/listing") == "Containerfile\ngo.mod\nmain.go\n"
+        assert [p for p in _trees(ours) if p.startswith("/src/")] == []
+    finally:
+        forget_layers(cache)
