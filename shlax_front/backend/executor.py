@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shlax_front.backend import aptlists, emptylayers, faults, late_edit, onbuild
+from shlax_front.backend import aptlists, emptylayers, faults, interrupts, late_edit, onbuild
 from shlax_front.backend.buildah import Buildah, normalized_name
 from shlax_front.backend.containers import WorkingContainers
 from shlax_front.backend.context import BuildContext, ContextError, OutsideContext
@@ -852,6 +852,7 @@ class Executor:
         state.rootfs = None
         state.deferred, state.history_set = None, None
 
+    @interrupts.deferred
     def _commit(
         self,
         state: _State,
@@ -898,6 +899,7 @@ class Executor:
         state.gaps.append(tuple(state.entries))  # the layer just committed, after the entries since the last
         state.entries = []
 
+    @interrupts.deferred
     def _commit_config(self, state: _State, gaps: list[tuple[str, ...]], key: str) -> None:
         """The config steps after the stage's last layer (a RUN's, a cached step's, the base image's) as bud
         commits them: its layers, then one empty history entry per step, no layer of their own. The buildah CLI

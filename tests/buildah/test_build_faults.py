@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 import uuid
@@ -23,6 +24,7 @@ from buildah_tools import (
     image_config,
     mounted_image,
     shlax,
+    statuses,
     working_containers,
 )
 from test_build_equivalence import VOLATILE
@@ -183,5 +185,35 @@ def test_a_build_killed_while_it_holds_the_apt_caches_leaves_them_usable(
         with mounted_image(ours) as root:
             assert os.path.exists(os.path.join(root, "usr/bin/hello"))
         _nothing_left(cache, dead)
+    finally:
+        run.remove_images()
+
+
+def test_a_build_interrupted_as_its_commit_ends_records_the_layer_it_made(
+    base_images, buildah_cleanup, tmp_path
+):
+    """SIGTERM (as Ctrl-C) while ``buildah commit`` finishes: the build used to lose the id of the image buildah
+    had just made (no index entry, never removed: an unnamed image no prune finds). A ``buildah`` in front of the
+    real one signals the build once its first commit is done, before the build has read its answer: the build
+    ends as interrupted (130), after the layer's index entry, and the next build reuses that layer."""
+    run = Faulted(tmp_path, BUSYBOX_FILE, buildah_cleanup)
+    shim, signalled = tmp_path / "shim", tmp_path / "signalled"
+    shim.mkdir()
+    real = shutil.which("buildah")
+    (shim / "buildah").write_text(
+        f'#!/bin/sh\n{real} "$@"; status=$?\n'
+        f'if [ "$1" = commit ] && [ ! -e {signalled} ]; then touch {signalled}; kill -TERM $PPID; fi\n'
+        f"exit $status\n"
+    )
+    (shim / "buildah").chmod(0o755)
+    cache = tmp_path / "cache"
+    try:
+        env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"}
+        run.caches.append(cache)
+        interrupted = shlax("build", str(run.context), cache_dir=cache, check=False, env=env)
+        assert signalled.exists() and interrupted.returncode == 130, interrupted.stderr
+        assert run.unindexed_images() == set()
+        again = shlax("build", "--progress=plain", str(run.context), cache_dir=cache)
+        assert statuses(again.stderr) == ["from", "cached", "built"]
     finally:
         run.remove_images()
