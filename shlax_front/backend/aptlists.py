@@ -129,13 +129,15 @@ def mount_stand_ins(
     return [("PATH", shimmed_path(path))]
 
 
-def replay_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
+def replay_layout(rootfs: str, caches: tuple[HostCache, ...], script: str | None = None) -> None:
     """Leave in the layer what apt leaves under a directory that was a host cache during the run.
 
     Without the mount, ``buildah bud``'s image has apt's own bookkeeping there: ``archives/lock`` and an
     ``archives/partial`` owned by ``_apt`` (mode 0700), and - because the passes only mount the lists when
     the RUN deletes them - an empty ``/var/lib/apt/lists``. The mount hid all that from the layer, so it is
-    replayed here; the downloaded files themselves stay in the host cache.
+    replayed here; the downloaded files themselves stay in the host cache. ``script``: the RUN's shell
+    script as written, whose ``rm`` of paths in the apt cache the passes dropped (it would only have emptied
+    the host cache): what it deletes after apt ran is deleted from the layer too (``_delete_after_apt``).
     """
     targets = {c.target.rstrip("/") for c in caches}
     archives = None
@@ -155,6 +157,8 @@ def replay_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
         apt_uid = user_id(rootfs, "_apt")
         os.chown(partial, apt_uid, 0)
         os.chmod(partial, 0o700)
+    if archives and script:
+        _delete_after_apt(rootfs, script, "/var/cache/apt")
     if LISTS_TARGET in targets:
         lists = inside(rootfs, LISTS_TARGET)
         if os.path.isdir(lists):
@@ -165,6 +169,38 @@ def replay_layout(rootfs: str, caches: tuple[HostCache, ...]) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
+
+
+def _delete_after_apt(rootfs: str, script: str, target: str) -> None:
+    """Delete from ``rootfs`` what the ``rm`` commands of ``script`` that run after its last apt command delete
+    under ``target`` (``rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*``: bud's image has no
+    ``archives/lock`` nor ``archives/partial``, nor the base image's ``archives`` for ``rm -rf
+    /var/cache/apt/archives``). Globs match as ``sh`` matches them (no dot files); a path whose directory is
+    a symbolic link, or that is computed at run time, is left alone."""
+    import glob
+
+    from shlax_front import managers, shell
+    from shlax_front.managers.paths import relation, rm_paths
+
+    parsed = shell.parse(script)
+    if parsed.opaque:
+        return
+    apt = [c.start for c in parsed.commands if (m := managers.find(c)) is not None and m.name == "apt"]
+    for cmd, paths in rm_paths(parsed, {}, None):
+        if cmd.start < 0 or cmd.depth or not apt or cmd.start < max(apt):
+            continue
+        for _word, path in paths:
+            if path is None or relation(path, target) != "inside":
+                continue
+            parent = os.path.dirname(inside(rootfs, path.rstrip("/")))
+            if os.path.realpath(parent) != os.path.normpath(parent):
+                continue  # a link on the way: not followed out of the root
+            for found in glob.glob(glob.escape(parent) + "/" + os.path.basename(path.rstrip("/"))):
+                if os.path.isdir(found) and not os.path.islink(found):
+                    shutil.rmtree(found, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(found)
 
 
 def shim_script(tool: str, real: str, ttl: int, state: str = STATE_TARGET, root: str = "") -> str:

@@ -416,7 +416,8 @@ class RunExecutor:
                     shutil.rmtree(secret_dir, ignore_errors=True)
                 points.after(rootfs)
             if result.returncode == 0:
-                aptlists.replay_layout(rootfs, caches)
+                script = step.original_argv or step.argv  # as written: the passes drop its rm in the caches
+                aptlists.replay_layout(rootfs, caches, script[-1] if "-c" in script[:-1] else None)
             # the wheelhouse's growth is what its pip runs fetched, unless counted on the way in: by the meter, or
             # by the index when nothing ran after it (after a fallback without the meter, a file the index kept
             # is counted twice: in its bytes and in the growth)

@@ -111,14 +111,17 @@ def test_an_added_package_that_meets_an_alternative_of_the_earlier_install_is_bu
     With pinentry-tty (which provides pinentry) in the same install, a full install takes pinentry-tty alone;
     a delta on the earlier layer kept pinentry-curses beside it (bud's image had neither). Then a package that
     conflicts with one the earlier install named: the delta's apt removed libluajit-5.1-2 to install
-    libluajit2-5.1-2 and the build succeeded; a full install of both fails, as bud's does."""
+    libluajit2-5.1-2 and the build succeeded; a full install of both fails, as bud's does. The RUN also
+    deletes apt's archives (a common clean-up): bud's image has no ``archives/lock`` nor ``partial``, which
+    shlax-front's layout replay made again after the host cache mount (found by the same comparison)."""
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     ctx.mkdir()
     containerfile = ctx / "Containerfile"
+    cleaned = APT.replace("/var/lib/apt/lists/*", "/var/lib/apt/lists/* /var/cache/apt/archives/*")
     try:
-        containerfile.write_text(APT.format(packages="gpg-agent"))
+        containerfile.write_text(cleaned.format(packages="gpg-agent"))
         shlax("build", str(ctx), cache_dir=cache)
-        containerfile.write_text(APT.format(packages="gpg-agent pinentry-tty"))
+        containerfile.write_text(cleaned.format(packages="gpg-agent pinentry-tty"))
         rebuilt = buildah_cleanup.tag()
         added = shlax("build", "--explain", "-t", rebuilt, str(ctx), cache_dir=cache)
         assert (

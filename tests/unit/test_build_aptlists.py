@@ -159,3 +159,31 @@ def test_a_failed_update_under_other_sources_forgets_the_old_record(sandbox):
     sources.write_text(original)
     run("update")
     assert calls() == ["update", "update", "update"]
+
+
+@pytest.mark.parametrize(
+    ("deleted", "left"),
+    [
+        ("/var/lib/apt/lists/* /var/cache/apt/archives/*", {"archives"}),
+        ("/var/lib/apt/lists/* /var/cache/apt/*", set()),
+        ("/var/lib/apt/lists /var/cache/apt/archives", set()),
+        ("/var/lib/apt/lists/*", {"archives", "archives/lock", "archives/partial"}),
+    ],
+)
+def test_what_the_run_deletes_in_apt_s_cache_after_apt_is_deleted_from_the_layer(tmp_path, deleted, left):
+    """The passes drop an ``rm`` in the mounted apt cache (it would only empty the host cache); bud's image
+    has neither the ``archives/lock`` and ``partial`` apt makes nor the base image's ``archives`` it deletes."""
+    from shlax_front.backend.steps import HostCache
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\n_apt:x:42:65534::/nonexistent:/bin/false\n"
+    )
+    caches = (HostCache("apt-cache", "/var/cache/apt"), HostCache("apt-lists", "/var/lib/apt/lists"))
+    script = f"apt-get update && apt-get install -y tini && rm -rf {deleted}"
+    aptlists.replay_layout(str(tmp_path), caches, script)
+    apt = tmp_path / "var/cache/apt"
+    assert {str(p.relative_to(apt)) for p in apt.rglob("*")} == left
+    # an rm before the install: apt makes its layout again, as in bud's run
+    aptlists.replay_layout(str(tmp_path), caches, f"rm -rf {deleted} && apt-get install -y tini")
+    assert {str(p.relative_to(apt)) for p in apt.rglob("*")} >= {"archives/lock", "archives/partial"}
