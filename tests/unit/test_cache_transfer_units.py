@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import time
 
 import pytest
 
@@ -287,3 +288,23 @@ def test_incremental_records_travel_only_with_their_layers(tmp_path):
     # the runner's own record wins, one of a shape not known here is kept, a layer nobody has is not adopted
     assert adopted == 1 and merged == {**own, "t-pip": offered["t-pip"]}
     assert increments.adopt_records(fresh, "not a dict", lambda key: True) == 0
+
+
+def test_what_an_exporter_killed_outright_was_writing_goes_once_stale(tmp_path):
+    """A ``kill -9`` during an export leaves its blob or index being written (``.put-*.tmp``, ``.v1.json.*.tmp``)
+    beside the complete ones; the next export or import deletes them once a day old, never a fresh one (another
+    exporter may be writing it) nor a blob."""
+    cache = LocalCache(tmp_path / "c")
+    cache.blobs.mkdir(parents=True)
+    cache.index_path.parent.mkdir(parents=True)
+    old = time.time() - 2 * 86400
+    dead_blob, dead_index = cache.blobs / ".put-abc.tmp", cache.index_path.parent / ".v1.json.1.2-x.tmp"
+    live, blob = cache.blobs / ".put-def.tmp", cache.blobs / ("a" * 64)
+    for path in (dead_blob, dead_index, live, blob):
+        path.write_bytes(b"x")
+    for path in (dead_blob, dead_index, blob):
+        os.utime(path, (old, old))
+    with cache.workdir():
+        pass
+    assert not dead_blob.exists() and not dead_index.exists()
+    assert live.exists() and blob.exists()

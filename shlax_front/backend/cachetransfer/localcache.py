@@ -177,6 +177,7 @@ class LocalCache:
         with cache_writes(self.root):
             base.mkdir(parents=True, exist_ok=True)
             self._clear_stale(base)
+            self._clear_stale_writes()
             path = Path(tempfile.mkdtemp(dir=base, prefix=f"{os.getpid()}-"))
         try:
             yield path
@@ -191,6 +192,19 @@ class LocalCache:
                 with contextlib.suppress(OSError):
                     if now - entry.lstat().st_mtime > STALE_SECONDS:
                         shutil.rmtree(entry, ignore_errors=True)
+
+    def _clear_stale_writes(self) -> None:
+        """Delete the temporary files of blobs and indexes an exporter killed outright (``kill -9``, a cancelled
+        CI job) was writing, once ``STALE_SECONDS`` old: never read as cache, but a layer's can weigh hundreds
+        of megabytes, and a CI cache directory is saved and restored with them, run after run."""
+        now = time.time()
+        for directory in (self.blobs, self.index_path.parent):
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(directory):
+                    if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                        with contextlib.suppress(OSError):
+                            if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                                os.unlink(entry.path)
 
 
 def _index_shaped(data: object) -> bool:
