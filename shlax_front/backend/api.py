@@ -308,9 +308,10 @@ def run_request(
     digests = FileDigests.for_context(root, context_root)
     ignorefile = os.path.abspath(request.ignorefile) if request.ignorefile else None
     context = BuildContext(context_root, os.path.abspath(path), file_digests=digests, ignorefile=ignorefile)
+    index = LayerIndex(root).load()  # holds the images it names from a prune until released, below
     executor = Executor(
         buildah,
-        LayerIndex(root).load(),
+        index,
         HostCaches(root),
         context,
         options,
@@ -328,14 +329,17 @@ def run_request(
 
         attach(request, buildah, root, executor)
     try:
-        with signals_as_interrupt():
-            result = executor.run(plan)
+        try:
+            with signals_as_interrupt():
+                result = executor.run(plan)
+        finally:
+            digests.save()  # what was read this time is not read again (a failed build's too)
+        if request.recorder is not None:
+            request.recorder.collect(
+                request, path, context, options, inspected, executor.reached, result, tail=executor.tail
+            )
     finally:
-        digests.save()  # what was read this time is not read again (a failed build's too)
-    if request.recorder is not None:
-        request.recorder.collect(
-            request, path, context, options, inspected, executor.reached, result, tail=executor.tail
-        )
+        index.release_images()  # a library caller's process goes on: a prune need not wait for it to end
     return result
 
 

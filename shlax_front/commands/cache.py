@@ -212,12 +212,16 @@ Examples:
 @cache_command.command("prune", epilog=PRUNE_EXAMPLES)
 @click.option("--cache-dir", type=click.Path(file_okay=False))
 @click.option(
-    "--older-than", "older_than", default=None, help="Only what was not used for this long (e.g. 30d)."
+    "--older-than",
+    "older_than",
+    default=None,
+    help="Only what is older than this (e.g. 30d): package caches not written to since, cached layers"
+    " built before (a layer reused since still goes), no-op records written before.",
 )
 @click.option("-f", "--force", is_flag=True, help="Do not ask (a terminal is asked before anything goes).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, and its size; remove nothing.")
 def prune_command(cache_dir, older_than, force, dry_run):
-    """Remove package caches, cached layers and no-op records (all, or those unused for --older-than).
+    """Remove package caches, cached layers and no-op records (all, or those older than --older-than).
 
     On a terminal it says what it will remove and asks first (unless --force); it ends with what it freed."""
     from shlax_front.backend.store import file_lock

@@ -148,3 +148,26 @@ def test_the_public_build_takes_keywords(project, monkeypatch):
         context=str(ctx), tags=("app",), build_args={"A": "2"}, cache_dir=str(cache)
     )
     assert kw == {"on_step": print, "on_output": None, "on_start": None}
+
+
+def test_a_library_build_lets_a_prune_go_on_once_it_returns(project):
+    """A build holds its layer images from ``cache prune`` (``LayerIndex.hold_images``) until it ends: a library
+    caller's process goes on after ``build`` returns, and a prune must not wait for it to end or for the
+    collector to find the build's objects."""
+    import fcntl
+    import gc
+    import os
+
+    from shlax_front.backend.store import LayerIndex
+
+    ctx, cache = project
+    gc.disable()  # the executor and the index it holds may be in reference cycles: not collected before the check
+    try:
+        run_request(BuildRequest(context=str(ctx), cache_dir=str(cache), ca_bundle=None), runner=FakeRunner())
+        fd = os.open(LayerIndex(cache).images_lock_path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a prune's lock: BlockingIOError while held
+        finally:
+            os.close(fd)
+    finally:
+        gc.enable()
