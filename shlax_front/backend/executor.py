@@ -523,8 +523,16 @@ class Executor:
                 self._commit(state, keys[-1], step, slot, {"parent": parent_key, **inputs}, config, name)
                 if self.incremental is not None and isinstance(step, RunStep):
                     with self._shared:
-                        kept = start.kept_updates if start and start.image and not spoiled else None
-                        self.incremental.remember(step, parent_key, inputs, key, updates=kept, copied=before)
+                        delta = start if start and start.image and not spoiled else None
+                        self.incremental.remember(
+                            step,
+                            parent_key,
+                            inputs,
+                            key,
+                            updates=delta.kept_updates if delta else None,
+                            copied=before,
+                            base=delta.base if delta else None,
+                        )
                 state.entries = [config.history for config in folded if config.history]
                 self._record(stage, step, "built", t0, reason=reason, fetched=fetched, served=served)
                 for folded_step in folded:

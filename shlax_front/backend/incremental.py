@@ -291,6 +291,9 @@ class Start:
     recorded_updates: int | None = None
     #: the earlier install's and the delta's counts together, once the delta is kept (recorded with its layer)
     kept_updates: int | None = None
+    #: the record of the full layer a delta starts from (its key, packages, lists, dpkg count): a kept delta's
+    #: own record keeps it, so the next delta starts from that layer again (``IncrementalLayers.start``)
+    base: dict | None = None
     #: the parent layer's mounted root (None: no parent), asked only when needed
     parent_root: Callable[[], str | None] = lambda: None
     #: /etc/passwd and /etc/group of the earlier layer (``accounts_added``)
@@ -431,13 +434,19 @@ class IncrementalLayers:
             if delta.from_env:  # an ENV's value is in the config of the layers before the step
                 said += f" (and ENV {', '.join(delta.from_env)}: its value is part of the layers before it)"
             return Start(said)
-        before = tuple(record["packages"])
-        gone = [p for p in before if p not in delta.packages]
+        gone = [p for p in record["packages"] if p not in delta.packages]
         if gone:
             return Start(f"{', '.join(gone)} removed or re-versioned")
-        added = tuple(p for p in delta.packages if p not in before)
-        if not added:
+        if not [p for p in delta.packages if p not in record["packages"]]:
             return Start("no package added")
+        # the earlier layer is itself a delta: start again from the full layer it started from, with every
+        # package added since, so the image has one layer more than a full build's, not one more per delta
+        base = record.get("base")
+        full = isinstance(base, dict) and isinstance(base.get("packages"), list)
+        if full and isinstance(base, dict):
+            record = base
+        before = tuple(record["packages"])
+        added = tuple(p for p in delta.packages if p not in before)
         lists = None
         if delta.deletes_lists and not any(c.target == LISTS_TARGET for c in step.cache_mounts):
             return Start("the RUN deletes the package lists it installs from (its earlier layer has none)")
@@ -455,13 +464,18 @@ class IncrementalLayers:
                 return Start("the host's package lists changed since the earlier layer was built")
         image = lookup(str(record.get("key")))
         if image is None:
+            if full:
+                return Start("the full layer this install's earlier delta started from is gone")
             return Start("the earlier layer of this install is gone")
         argv = (*(step.argv[:-1]), delta.script_with(added))
         said = f"added {' '.join(added)} to the layer with {' '.join(before)}"
         check = PipCheck(delta.pip, delta.packages) if delta.pip is not None else None
         recorded = record.get("dpkg_updates")
         recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
-        return Start(said, image, replace(step, argv=argv), lists, check=check, recorded_updates=recorded)
+        base = {name: value for name, value in record.items() if name != "base"}
+        return Start(
+            said, image, replace(step, argv=argv), lists, check=check, recorded_updates=recorded, base=base
+        )
 
     def _start_npm(
         self,
@@ -618,10 +632,13 @@ class IncrementalLayers:
         built: bool = True,
         updates: int | None = None,
         copied: Before | None = None,
+        base: dict | None = None,
     ) -> None:
         """Note ``key`` as the last layer of ``step``'s install (``built`` now, or reused from the cache).
         ``updates``: a kept delta's ``Start.kept_updates``, what the next delta counts for this layer's install
-        (its dpkg log holds two installs' runs; a reused layer keeps the count recorded with it)."""
+        (its dpkg log holds two installs' runs; a reused layer keeps the count recorded with it). ``base``: a
+        kept delta's ``Start.base``, the full layer the next delta starts from instead of this one (a reused
+        layer keeps the one recorded with it)."""
         delta = step.incremental
         if isinstance(delta, NpmInstall) and copied is not None and not copy_refusal(copied[2], delta):
             self._store({npm_template_key(copied[0], copied[1], inputs, delta): {"key": key}})
@@ -633,8 +650,12 @@ class IncrementalLayers:
         if not built:
             kept = [r.get("dpkg_updates") for r in self.records().values() if r.get("key") == key]
             updates = next((n for n in kept if isinstance(n, int)), None)
+            bases = [r.get("base") for r in self.records().values() if r.get("key") == key]
+            base = next((b for b in bases if isinstance(b, dict)), None)
         if updates is not None:
             record["dpkg_updates"] = updates
+        if base is not None:
+            record["base"] = base
         if delta.updates:
             # built now: the lists it was built with are the host's; reused: the ones recorded with it
             kept = [r.get("lists") for r in self.records().values() if r.get("key") == key]

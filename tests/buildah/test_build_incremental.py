@@ -7,6 +7,9 @@ dpkg's ``status-old`` is compared too: the delta rebuilds it as a full install l
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 from buildah_tools import bud, diff_trees, file_tree, forget_layers, image_config, shlax, statuses
 
 APT = """\
@@ -17,6 +20,13 @@ CMD ["bash"]
 """
 
 NOISE = ("/var/log/", "/var/cache/ldconfig/aux-cache")
+
+
+def _layer_count(ref: str) -> int:
+    info = subprocess.run(
+        ["buildah", "inspect", "--type", "image", ref], capture_output=True, text=True, check=True
+    )
+    return len(json.loads(info.stdout)["OCIv1"]["rootfs"]["diff_ids"])
 
 
 def _tree(ref: str) -> dict:
@@ -178,9 +188,10 @@ def test_a_medium_install_dpkg_writes_no_status_file_mid_run_for_takes_an_added_
 ):
     """build-essential procps less: 62 packages, whose last dpkg run made 190 status updates (182 in dpkg's log,
     8 conffiles), where 6 a package estimated 412 and refused any delta. Counted in dpkg's log, the earlier
-    install's and the delta's last runs stay below 251: built incrementally. Then file added to that layer, whose
-    log's last run is tree's alone: counted by what the first delta recorded. Equal to bud's full build of all,
-    status-old included (its copy is the one from the start of the last run)."""
+    install's and the delta's last runs stay below 251: built incrementally. Then file added: the second delta
+    starts from the full layer again with tree and file, so the image has one layer more than bud's full build
+    (a delta on the first delta's layer had two more). Equal to bud's full build of all, status-old included
+    (its copy is the one from the start of the last run)."""
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     ctx.mkdir()
     containerfile = ctx / "Containerfile"
@@ -195,13 +206,14 @@ def test_a_medium_install_dpkg_writes_no_status_file_mid_run_for_takes_an_added_
         incremental = buildah_cleanup.tag()
         added = shlax("build", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
         assert (
-            "built incrementally: added file to the layer with build-essential procps less tree"
+            "built incrementally: added tree file to the layer with build-essential procps less"
             in added.stderr
         )
         assert "not incremental" not in added.stderr
         full = bud(containerfile, ctx, buildah_cleanup.tag(), cleanup=buildah_cleanup)
         assert diff_trees(_tree(incremental), _tree(full)) == []
         assert image_config(incremental) == image_config(full)
+        assert _layer_count(incremental) == _layer_count(full) + 1
     finally:
         forget_layers(cache)
 

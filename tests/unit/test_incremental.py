@@ -202,6 +202,30 @@ def test_a_layer_reused_after_another_was_recorded_keeps_its_lists_and_count(tmp
     assert (start.image, start.recorded_updates) == ("img2", 12)
 
 
+def test_a_delta_on_a_delta_starts_again_from_the_full_layer_with_everything_added_since(tmp_path):
+    """tini (built in full), then tini nano (a delta on it), then tini nano jq: the second delta starts from
+    tini's layer and installs nano and jq, so the image has one layer more than a full build's. It used to start
+    from nano's delta layer: one layer more per delta (4 against bud's 2 after two). The delta's layer keeps
+    that base when it is reused; a base gone from the store builds in full."""
+    tini, nano = run_step(INSTALL.format("tini")), run_step(INSTALL.format("tini nano"))
+    IncrementalLayers(tmp_path).remember(tini, "parent", {}, "tini-key")
+    images = {"tini-key": "img1", "nano-key": "img2"}.get
+    first = IncrementalLayers(tmp_path).start(nano, "parent", {}, images)
+    assert first.image == "img1" and first.base is not None
+    assert (first.base["key"], first.base["packages"]) == ("tini-key", ["tini"])
+    IncrementalLayers(tmp_path).remember(nano, "parent", {}, "nano-key", updates=12, base=first.base)
+    jq = run_step(INSTALL.format("tini nano jq"))
+    start = IncrementalLayers(tmp_path).start(jq, "parent", {}, images)
+    assert (start.image, start.why) == ("img1", "added nano jq to the layer with tini")
+    assert start.recorded_updates is None and start.base == first.base
+    assert start.step is not None and "nano jq" in start.step.argv[-1] and "tini" not in start.step.argv[-1]
+    IncrementalLayers(tmp_path).remember(tini, "parent", {}, "tini-key", built=False)
+    IncrementalLayers(tmp_path).remember(nano, "parent", {}, "nano-key", built=False)  # reused: keeps its base
+    assert IncrementalLayers(tmp_path).start(jq, "parent", {}, images).image == "img1"
+    gone = IncrementalLayers(tmp_path).start(jq, "parent", {}, {"nano-key": "img2"}.get)
+    assert (gone.image, gone.why) == (None, "the full layer this install's earlier delta started from is gone")
+
+
 @pytest.mark.parametrize("target", ["/var/lib/apt", "/var/lib/apt/lists/"])
 def test_lists_in_a_cache_mount_of_the_containerfile_are_named_as_such(tmp_path, target):
     """Docker's apt recipe (``--mount=type=cache,target=/var/lib/apt``): the lists are the mount's, not the image's
