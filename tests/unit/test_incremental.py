@@ -220,10 +220,15 @@ def test_a_delta_on_a_delta_starts_again_from_the_full_layer_with_everything_add
     assert start.recorded_updates is None and start.base == first.base
     assert start.step is not None and "nano jq" in start.step.argv[-1] and "tini" not in start.step.argv[-1]
     IncrementalLayers(tmp_path).remember(tini, "parent", {}, "tini-key", built=False)
-    IncrementalLayers(tmp_path).remember(nano, "parent", {}, "nano-key", built=False)  # reused: keeps its base
+    IncrementalLayers(tmp_path).remember(
+        nano, "parent", {}, "nano-key", built=False
+    )  # reused: keeps its base
     assert IncrementalLayers(tmp_path).start(jq, "parent", {}, images).image == "img1"
     gone = IncrementalLayers(tmp_path).start(jq, "parent", {}, {"nano-key": "img2"}.get)
-    assert (gone.image, gone.why) == (None, "the full layer this install's earlier delta started from is gone")
+    assert (gone.image, gone.why) == (
+        None,
+        "the full layer this install's earlier delta started from is gone",
+    )
 
 
 @pytest.mark.parametrize("target", ["/var/lib/apt", "/var/lib/apt/lists/"])
