@@ -226,23 +226,23 @@ def test_pre_dependencies_apt_configures_early_are_kept_when_its_plan_for_the_wh
     their status-old (the status from the start of apt's last dpkg run) shows them installed and the rest
     unpacked. A delta whose layers configured the same ones early as apt's plan of a full install (asked with
     Debug::pkgDPkgPM in a container of the parent layer) is kept: python3-minimal added to tini (the delta
-    configures them early), then less added to that layer (the earlier install did). Each equal to bud's full
+    configures them early), then less added to a full install of tini python3-minimal (the earlier install
+    did; another script, so that its layer is a full install's, not the delta's). Each equal to bud's full
     build, status-old included (before, both were built in full: the earlier install's early runs refused the
     delta, and its dpkg log could not be counted)."""
     ctx, cache = tmp_path / "ctx", tmp_path / "cache"
     ctx.mkdir()
     containerfile = ctx / "Containerfile"
     try:
-        containerfile.write_text(ADDED_LAST.format(packages="tini"))
-        shlax("build", str(ctx), cache_dir=cache)
-        for packages, added in (
-            ("tini python3-minimal", "python3-minimal"),
-            ("tini python3-minimal less", "less"),
+        for template, earlier, added in (
+            (ADDED_LAST, "tini", "python3-minimal"),
+            (APT, "tini python3-minimal", "less"),
         ):
-            containerfile.write_text(ADDED_LAST.format(packages=packages))
+            containerfile.write_text(template.format(packages=earlier))
+            shlax("build", str(ctx), cache_dir=cache)
+            containerfile.write_text(template.format(packages=f"{earlier} {added}"))
             incremental = buildah_cleanup.tag()
             built = shlax("build", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
-            earlier = packages.removesuffix(f" {added}")
             assert f"built incrementally: added {added} to the layer with {earlier}" in built.stderr
             assert "not incremental" not in built.stderr
             full = bud(containerfile, ctx, buildah_cleanup.tag(), cleanup=buildah_cleanup)

@@ -83,17 +83,21 @@ def test_added_pip_requirements_build_on_the_previous_layer_as_a_full_build_woul
         added = shlax("build", "--incremental", "--explain", "-t", incremental, str(ctx), cache_dir=cache)
         assert "built incrementally: added beta gamma to the layer with alpha" in added.stderr
 
+        # another script: no earlier layer of its install, built in full (and recorded, for the next case)
         containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead=": && ", packages="alpha beta gamma"))
         full = buildah_cleanup.tag()
-        shlax("build", "--no-incremental", "-t", full, str(ctx), cache_dir=cache)
+        whole = shlax("build", "--incremental", "--explain", "-t", full, str(ctx), cache_dir=cache)
+        assert "not incremental: no earlier layer of this install" in whole.stderr
         tree = _tree(incremental)
         assert "/venv/bin/beta" in tree and "/venv/lib/python3.11/site-packages/dep-2.0.dist-info" in tree
         assert diff_trees(tree, _tree(full)) == []
         assert image_config(incremental) == image_config(full)
 
-        # dep 2.0 is in the incremental layer as gamma's dependency; naming dep too would mark it requested
-        # in a full install (which upgrades the 1.0 below), pip does not for one it has: built in full, said why
-        containerfile.write_text(PREFIX + OLD_DEP + INSTALL.format(lead="", packages="alpha beta gamma dep"))
+        # dep 2.0 is in that full layer as gamma's dependency; naming dep too would mark it requested in a full
+        # install (which upgrades the 1.0 below), pip does not for one it has: built in full, said why
+        containerfile.write_text(
+            PREFIX + OLD_DEP + INSTALL.format(lead=": && ", packages="alpha beta gamma dep")
+        )
         named = shlax("build", "--incremental", "--explain", str(ctx), cache_dir=cache)
         assert "not incremental: the pip delta left dep 2.0 (a full install: 2.0, requested)" in named.stderr
 
