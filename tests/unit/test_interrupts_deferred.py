@@ -12,6 +12,17 @@ from shlax_front.backend import interrupts
 from shlax_front.backend.interrupts import signals_as_interrupt
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """SIGINT handled as Python handles it in a terminal (``KeyboardInterrupt``), whatever the test run
+    inherited: a run started in the background by a shell has SIGINT ignored, and Python then leaves it so."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_ctrl_c_during_the_function_is_raised_once_it_has_returned():
     done = []
 
