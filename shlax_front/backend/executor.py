@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import posixpath
 import shutil
 import threading
 import time
@@ -61,13 +60,11 @@ from shlax_front.backend.steps import (
     ConfigStep,
     CopyStep,
     FromStep,
-    HostCache,
     RunStep,
     Stage,
     Step,
 )
 from shlax_front.backend.store import LayerIndex
-from shlax_front.backend.users import resolve_owner
 from shlax_front.errors import BuildError, RefusedError
 
 if TYPE_CHECKING:
@@ -384,7 +381,7 @@ class Executor:
             folded = _folded(steps, i)  # a last COPY's config steps after it: one commit (``_fold_keys``)
             keys = self._fold_keys(key, folded, state, results)
             # a config step's key names no image: the stage's end looks up what its config steps made
-            config_only = isinstance(step, ConfigStep) and not step.mkdir
+            config_only = isinstance(step, ConfigStep)
             cached = None if self.options.no_cache or config_only else self._lookup(keys[-1])
             if (
                 i + len(folded) == len(steps) - 1
@@ -415,7 +412,7 @@ class Executor:
             parent_key = state.key
             state.key = key
             fetched = served = None
-            if isinstance(step, ConfigStep) and not step.mkdir:
+            if isinstance(step, ConfigStep):
                 # config-only: folded into the next commit, costs nothing, so it is neither built nor cached
                 if state.container:
                     self._configure(state, list(step.options))
@@ -512,7 +509,6 @@ class Executor:
                         self._check_remote(step, state, inputs["remote"])
                 elif isinstance(step, ConfigStep):
                     self._configure(state, list(step.options))
-                    self._mkdir(state, step.mkdir, step.mkdir_user)
                 config = [option for folded_step in folded for option in folded_step.options]
                 # unnamed when bud's empty entries are written after (``_enter_history``): ``run`` tags that image
                 rewritten = stage.index in self._kept and (
@@ -698,8 +694,6 @@ class Executor:
                     inputs["remote"] = self._remote(step, urls)
         elif isinstance(step, ConfigStep):
             inputs["options"] = list(step.options)
-            if step.mkdir:
-                inputs["mkdir"] = [step.mkdir, step.mkdir_user]
         return inputs
 
     def _with_manifest(self, step: Step, inputs: dict) -> dict:
@@ -941,7 +935,7 @@ class Executor:
         if self.options.no_cache or state.image is None or state.container is not None:
             return False
         gaps = list(state.gaps)
-        if isinstance(step, ConfigStep) and not step.mkdir:
+        if isinstance(step, ConfigStep):
             trailing = [*state.entries, *([step.history] if step.history else [])]
         elif isinstance(step, CopyStep) and folded:
             gaps.append(tuple(state.entries))
@@ -1055,23 +1049,6 @@ class Executor:
             return None
         return normalized_name(self.options.tags[0])
 
-    def _mkdir(self, state: _State, path: str | None, user: str | None = None) -> None:
-        if not path:
-            return
-        rootfs = self._rootfs(state)
-        missing = []
-        current = "/"
-        for part in [p for p in path.split("/") if p]:
-            current = posixpath.join(current, part)
-            if not os.path.lexists(_inside(rootfs, current)):
-                missing.append(current)
-        for directory in missing:
-            os.makedirs(_inside(rootfs, directory), 0o755, exist_ok=True)
-        if user and missing:
-            owner = resolve_owner(HostCache("workdir", path, uid=None, gid=None, user=user), rootfs)
-            for directory in missing:
-                os.lchown(_inside(rootfs, directory), owner.uid or 0, owner.gid or 0)
-
 
 def _folded(steps: list[Step], i: int) -> list[ConfigStep]:
     """The config steps after ``steps[i]`` committed with it: when it is a COPY/ADD and only config steps that
@@ -1082,7 +1059,7 @@ def _folded(steps: list[Step], i: int) -> list[ConfigStep]:
     rest = steps[i + 1 :]
     if not isinstance(steps[i], CopyStep) or not rest:
         return []
-    if not all(isinstance(step, ConfigStep) and not step.mkdir for step in rest):
+    if not all(isinstance(step, ConfigStep) for step in rest):
         return []
     return [step for step in rest if isinstance(step, ConfigStep)]
 

@@ -47,9 +47,9 @@ class NotRedone(Exception):
 
 
 def is_tail_step(step: Step) -> bool:
-    """A step the tail may hold: a COPY/ADD of context files only, or a config step that makes no directory."""
+    """A step the tail may hold: a COPY/ADD of context files only, or a config step."""
     if isinstance(step, ConfigStep):
-        return not step.mkdir
+        return True
     if not isinstance(step, CopyStep):
         return False
     return (

@@ -153,10 +153,6 @@ class ConfigStep(Step):
     """An image-config change: ``options`` are ``buildah config`` flags (``--env K=V``, ``--label``, ...)."""
 
     options: tuple[str, ...] = ()
-    #: WORKDIR also creates the directory (owned by the current USER, as buildah bud does)
-    mkdir: str | None = None
-    #: the USER then in effect: buildah bud gives the directories WORKDIR creates to that user
-    mkdir_user: str | None = None
     changes_files = False
 
 

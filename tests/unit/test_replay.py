@@ -22,7 +22,7 @@ from shlax_front.backend import late_edit, replay
 from shlax_front.backend.context import BuildContext
 from shlax_front.backend.result import BuildResult, StepRecord
 from shlax_front.backend.statcache import RACY_SECONDS
-from shlax_front.backend.steps import ConfigStep, CopyStep, FromStep, Location
+from shlax_front.backend.steps import CopyStep, FromStep, Location
 
 BASE = "b" * 64
 LAYER = "1" * 64
@@ -488,7 +488,6 @@ def test_a_damaged_tail_is_no_record(tmp_path, monkeypatch):
         CopyStep(Location("C", 1), "COPY --from=img a /", sources=("a",), dest="/", from_image="img"),
         CopyStep(Location("C", 1), "ADD https://x/a /", sources=("https://x/a",), dest="/", add=True),
         CopyStep(Location("C", 1), "COPY <<EOF /a", sources=(), dest="/a", heredocs=(("a", "x"),)),
-        ConfigStep(Location("C", 1), "WORKDIR /w", options=("--workingdir", "/w"), mkdir="/w"),
     ],
 )
 def test_steps_never_redone_from_the_record(step):
