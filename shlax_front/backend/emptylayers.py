@@ -62,7 +62,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
+from typing import Any
 
 #: the digest of an empty tar (two 512-byte zero blocks): what ``buildah commit`` of an unchanged container adds
 EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -175,3 +177,15 @@ def write_dir(path: str, config: bytes, manifest: bytes) -> None:
         f.write(manifest)
     with open(os.path.join(path, hashlib.sha256(config).hexdigest()), "wb") as f:
         f.write(config)
+
+
+def store(buildah: Any, work: Any, config: bytes, manifest: bytes) -> str:
+    """An image of ``config`` and ``manifest`` over layers the store already holds, stored by ``buildah pull``
+    of a ``dir:`` written in a scratch directory of ``work`` (``WorkingContainers``) and removed after; its id.
+    Raises what the pull or the directory raise. The executor's and the late edit's one way to do it."""
+    path = work.scratch("shlax-front-image-")
+    try:
+        write_dir(path, config, manifest)
+        return buildah.pull_dir(path).removeprefix("sha256:")
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

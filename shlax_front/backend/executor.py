@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -986,12 +985,7 @@ class Executor:
     def _stored(self, config: bytes, manifest: bytes) -> str:
         """An image of ``config`` and ``manifest`` over layers the store already holds (``emptylayers``: a
         ``dir:`` without layer blobs, pulled); its id. Raises what the pull or the scratch directory raise."""
-        path = self.work.scratch("shlax-front-image-")
-        try:
-            emptylayers.write_dir(path, config, manifest)
-            return self.buildah.pull_dir(path).removeprefix("sha256:")
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+        return emptylayers.store(self.buildah, self.work, config, manifest)
 
     def _without_empty_layer(
         self, committed: str, entries: list[str], gaps: list[tuple[str, ...]] | None = None

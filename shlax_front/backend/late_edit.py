@@ -439,8 +439,6 @@ def _entered(
     """``image`` with bud's empty entries (``emptylayers.with_entries``) as the executor's ``_enter_history``
     stores it: found in the layer index, or stored from its edited manifest and config. None when the image is
     not as expected: kept as it is, as the executor keeps it."""
-    import shutil
-
     from shlax_front.backend import emptylayers
 
     wanted = emptylayers.history_key(key, gaps, entries)
@@ -453,12 +451,7 @@ def _entered(
     )
     if made is None:
         return None
-    path = work.scratch("shlax-front-image-")
-    try:
-        emptylayers.write_dir(path, *made)
-        stored = buildah.pull_dir(path).removeprefix("sha256:")
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    stored = emptylayers.store(buildah, work, *made)
     index.record(wanted, stored, "(history)", None, {})
     return stored
 
